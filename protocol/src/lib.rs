@@ -1,0 +1,22 @@
+//! The campuswatch wire contract, shared by the gateway agent and the server.
+//!
+//! Topics live under `cw/v1/{region}/{campus}/…`; payloads are JSON with a schema version.
+//! `docs/PROTOCOL.md` is the normative text; this crate is its executable form. It does
+//! no I/O, so both sides and every test agree on one definition of a valid message.
+
+pub mod ids;
+pub mod message;
+pub mod model;
+pub mod topic;
+
+pub use ids::{CampusId, DeviceId, IdError, RegionCode, RegionLevel};
+pub use message::{
+    decode, Birth, Death, DeathReason, DecodeError, DeviceReport, Event, Heartbeat, HostHealth,
+    Measurements, Message, ServerState, ServerStatus, MAX_DEVICES, MAX_PAYLOAD_BYTES,
+    SCHEMA_VERSION,
+};
+pub use model::{DeviceKind, DeviceState, GatewayState, SchoolType};
+pub use topic::{campus_filters, server_state_topic, CampusTopic, MessageKind, TOPIC_ROOT};
+
+/// The time type used in every payload (RFC 3339 on the wire).
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

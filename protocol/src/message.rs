@@ -1,0 +1,513 @@
+//! Payloads of the campus topics and their validation.
+//!
+//! Every payload is a JSON object with `"v": 1` and the campus and region it speaks for;
+//! [`decode`] checks the size bound, the schema version, unknown fields, the match between
+//! topic and payload, and the bounds of every field, so a server can count and drop bad
+//! input without ever acting on it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CampusId, DeviceId, RegionCode};
+use crate::model::{DeviceKind, DeviceState};
+use crate::topic::{CampusTopic, MessageKind};
+
+/// The payload schema version this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Largest payload accepted, in bytes; a birth with 1,024 devices fits comfortably.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+/// Most devices one gateway may report.
+pub const MAX_DEVICES: usize = 1024;
+/// Longest free-text field (causes, versions, targets), in bytes.
+pub const MAX_TEXT_BYTES: usize = 512;
+/// Most measurement entries in one report.
+pub const MAX_MEASUREMENTS: usize = 32;
+
+/// Numeric measurements from a probe, by name: `latency_ms`, `http_status`, `fps`, …
+pub type Measurements = BTreeMap<String, f64>;
+
+/// Published once right after every CONNECT: who the gateway is and the full state of
+/// its devices. QoS 1, not retained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Birth {
+    pub v: u32,
+    pub campus: CampusId,
+    pub region: RegionCode,
+    /// The session's epoch; incremented and persisted by the agent before every CONNECT.
+    pub epoch: u64,
+    pub at: DateTime<Utc>,
+    pub agent_version: String,
+    /// Digest of the agent's configuration, to spot gateways running a stale config.
+    pub config_digest: String,
+    /// How often heartbeats will come; the server's staleness window is a multiple of it.
+    pub heartbeat_interval_ms: u64,
+    /// The id of the newest event this inventory already reflects (0 if none).
+    pub last_event_id: u64,
+    pub devices: Vec<DeviceReport>,
+}
+
+/// One device in a birth's inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    pub id: DeviceId,
+    pub kind: DeviceKind,
+    /// The probe that judges it (`tcp`, `http`, …).
+    pub probe: String,
+    /// What the probe reaches (`10.1.2.3:5000`, `http://10.1.2.4/status`).
+    pub target: String,
+    /// A required device that is down makes the gateway's own check fail.
+    pub required: bool,
+    pub state: DeviceState,
+    /// When the device entered `state`; absent while unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measurements: Measurements,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeathReason {
+    /// The agent stopped cleanly and said so.
+    Shutdown,
+    /// The broker published the Last Will: the connection was lost.
+    ConnectionLost,
+}
+
+/// The end of a session: the Last Will set at CONNECT, or published by a clean shutdown.
+/// QoS 1, not retained. Applied only when its epoch equals the stored one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Death {
+    pub v: u32,
+    pub campus: CampusId,
+    pub region: RegionCode,
+    pub epoch: u64,
+    pub reason: DeathReason,
+}
+
+/// Host health measured on the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostHealth {
+    pub cpu_pct: f32,
+    pub mem_used_pct: f32,
+    pub disk_used_pct: f32,
+    pub uptime_s: u64,
+}
+
+/// Periodic proof of life. QoS 0, not retained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub v: u32,
+    pub campus: CampusId,
+    pub region: RegionCode,
+    pub epoch: u64,
+    /// Counts up from 1 within an epoch.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub health: HostHealth,
+    /// One letter per device in birth-inventory order: `U` up, `G` degraded, `D` down,
+    /// `N` unknown. Compact so heartbeats stay small on metered links.
+    pub states: String,
+    /// The newest event id produced so far.
+    pub last_event_id: u64,
+}
+
+/// A device state transition. QoS 1; spooled by the agent until acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub v: u32,
+    pub campus: CampusId,
+    pub region: RegionCode,
+    /// Per-agent, strictly increasing; the server de-duplicates on (campus, id).
+    pub id: u64,
+    /// The epoch during which the transition happened.
+    pub epoch: u64,
+    /// When the transition happened (not when it was sent: replays keep their times).
+    pub at: DateTime<Utc>,
+    pub device: DeviceId,
+    pub kind: DeviceKind,
+    pub from: DeviceState,
+    pub to: DeviceState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measurements: Measurements,
+}
+
+/// `online` / `offline`, retained on the server's state topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStatus {
+    Online,
+    Offline,
+}
+
+/// The server's own presence, retained, with an `offline` Last Will.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerState {
+    pub v: u32,
+    pub server: String,
+    pub state: ServerStatus,
+}
+
+/// Any campus message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Birth(Birth),
+    Death(Death),
+    Heartbeat(Heartbeat),
+    Event(Event),
+}
+
+impl Message {
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Birth(_) => MessageKind::Birth,
+            Message::Death(_) => MessageKind::Death,
+            Message::Heartbeat(_) => MessageKind::Heartbeat,
+            Message::Event(_) => MessageKind::Event,
+        }
+    }
+
+    pub fn campus(&self) -> &CampusId {
+        match self {
+            Message::Birth(m) => &m.campus,
+            Message::Death(m) => &m.campus,
+            Message::Heartbeat(m) => &m.campus,
+            Message::Event(m) => &m.campus,
+        }
+    }
+
+    pub fn region(&self) -> RegionCode {
+        match self {
+            Message::Birth(m) => m.region,
+            Message::Death(m) => m.region,
+            Message::Heartbeat(m) => m.region,
+            Message::Event(m) => m.region,
+        }
+    }
+
+    /// The topic this message belongs on.
+    pub fn topic(&self) -> CampusTopic {
+        CampusTopic::new(self.region(), self.campus().clone(), self.kind())
+    }
+
+    /// The JSON payload.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing these plain structs cannot fail: every map key is a string.
+        let r = match self {
+            Message::Birth(m) => serde_json::to_vec(m),
+            Message::Death(m) => serde_json::to_vec(m),
+            Message::Heartbeat(m) => serde_json::to_vec(m),
+            Message::Event(m) => serde_json::to_vec(m),
+        };
+        r.unwrap_or_default()
+    }
+
+    /// Field bounds that serde cannot express.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            Message::Birth(b) => {
+                check_epoch(b.epoch)?;
+                check_text("agent_version", &b.agent_version)?;
+                check_text("config_digest", &b.config_digest)?;
+                if b.heartbeat_interval_ms == 0 || b.heartbeat_interval_ms > 3_600_000 {
+                    return Err(invalid("heartbeat_interval_ms must be 1 to 3600000"));
+                }
+                if b.devices.len() > MAX_DEVICES {
+                    return Err(invalid(format!("more than {MAX_DEVICES} devices")));
+                }
+                let mut seen = HashSet::with_capacity(b.devices.len());
+                for d in &b.devices {
+                    if !seen.insert(&d.id) {
+                        return Err(invalid(format!("device {} listed twice", d.id)));
+                    }
+                    check_text("probe", &d.probe)?;
+                    check_text("target", &d.target)?;
+                    check_opt_text("cause", &d.cause)?;
+                    check_measurements(&d.measurements)?;
+                }
+                Ok(())
+            }
+            Message::Death(d) => check_epoch(d.epoch),
+            Message::Heartbeat(h) => {
+                check_epoch(h.epoch)?;
+                let hh = &h.health;
+                for (name, pct) in [
+                    ("cpu_pct", hh.cpu_pct),
+                    ("mem_used_pct", hh.mem_used_pct),
+                    ("disk_used_pct", hh.disk_used_pct),
+                ] {
+                    if !(0.0..=100.0).contains(&pct) {
+                        return Err(invalid(format!("health.{name} must be 0 to 100")));
+                    }
+                }
+                if h.states.len() > MAX_DEVICES
+                    || !h.states.chars().all(|c| DeviceState::from_code(c).is_some())
+                {
+                    return Err(invalid("states must be letters U, G, D, N, one per device"));
+                }
+                Ok(())
+            }
+            Message::Event(e) => {
+                check_epoch(e.epoch)?;
+                if e.id == 0 {
+                    return Err(invalid("event id must be at least 1"));
+                }
+                if e.from == e.to {
+                    return Err(invalid("event from and to are the same state"));
+                }
+                check_opt_text("cause", &e.cause)?;
+                check_measurements(&e.measurements)
+            }
+        }
+    }
+}
+
+/// Why a payload was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("payload of {size} bytes exceeds the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("unsupported schema version {0} (this build reads {SCHEMA_VERSION})")]
+    Version(u64),
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+    #[error("payload {field} {payload:?} does not match the topic's {topic:?}")]
+    Mismatch {
+        field: &'static str,
+        topic: String,
+        payload: String,
+    },
+    #[error("invalid payload: {0}")]
+    Invalid(String),
+}
+
+impl DecodeError {
+    /// A short, stable label for metrics (`reason="malformed"`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Version(_) => "version",
+            DecodeError::Malformed(_) => "malformed",
+            DecodeError::Mismatch { .. } => "topic_mismatch",
+            DecodeError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> DecodeError {
+    DecodeError::Invalid(msg.into())
+}
+
+fn check_epoch(epoch: u64) -> Result<(), DecodeError> {
+    if epoch == 0 {
+        return Err(invalid("epoch must be at least 1"));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, s: &str) -> Result<(), DecodeError> {
+    if s.len() > MAX_TEXT_BYTES {
+        return Err(invalid(format!(
+            "{field} is longer than {MAX_TEXT_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_opt_text(field: &str, s: &Option<String>) -> Result<(), DecodeError> {
+    s.as_deref().map_or(Ok(()), |s| check_text(field, s))
+}
+
+fn check_measurements(m: &Measurements) -> Result<(), DecodeError> {
+    if m.len() > MAX_MEASUREMENTS || m.keys().any(|k| k.is_empty() || k.len() > 64) {
+        return Err(invalid(format!(
+            "measurements must be at most {MAX_MEASUREMENTS} entries with names of 1 to 64 bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(payload).map_err(|e| {
+        // Name the version problem rather than the first unknown field it causes.
+        #[derive(Deserialize)]
+        struct Version {
+            v: Option<u64>,
+        }
+        match serde_json::from_slice::<Version>(payload) {
+            Ok(Version { v: Some(v) }) if v != u64::from(SCHEMA_VERSION) => {
+                DecodeError::Version(v)
+            }
+            _ => DecodeError::Malformed(e.to_string()),
+        }
+    })
+}
+
+/// Decodes and validates the payload that arrived on `topic`.
+pub fn decode(topic: &CampusTopic, payload: &[u8]) -> Result<Message, DecodeError> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::TooLarge {
+            size: payload.len(),
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let msg = match topic.kind {
+        MessageKind::Birth => Message::Birth(parse(payload)?),
+        MessageKind::Death => Message::Death(parse(payload)?),
+        MessageKind::Heartbeat => Message::Heartbeat(parse(payload)?),
+        MessageKind::Event => Message::Event(parse(payload)?),
+    };
+    let v = match &msg {
+        Message::Birth(m) => m.v,
+        Message::Death(m) => m.v,
+        Message::Heartbeat(m) => m.v,
+        Message::Event(m) => m.v,
+    };
+    if v != SCHEMA_VERSION {
+        return Err(DecodeError::Version(v.into()));
+    }
+    if msg.campus() != &topic.campus {
+        return Err(DecodeError::Mismatch {
+            field: "campus",
+            topic: topic.campus.to_string(),
+            payload: msg.campus().to_string(),
+        });
+    }
+    if msg.region() != topic.region {
+        return Err(DecodeError::Mismatch {
+            field: "region",
+            topic: topic.region.to_string(),
+            payload: msg.region().to_string(),
+        });
+    }
+    msg.validate()?;
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(kind: &str) -> CampusTopic {
+        CampusTopic::parse(&format!("cw/v1/150102/c-1/{kind}")).unwrap()
+    }
+
+    const HEARTBEAT: &str = r#"{"v":1,"campus":"c-1","region":"150102","epoch":3,"seq":9,
+        "at":"2026-11-29T08:00:00Z","health":{"cpu_pct":3.5,"mem_used_pct":40,"disk_used_pct":12,"uptime_s":100},
+        "states":"UUD","last_event_id":17}"#;
+
+    #[test]
+    fn a_heartbeat_written_by_hand_decodes() {
+        let Message::Heartbeat(hb) = decode(&topic("heartbeat"), HEARTBEAT.as_bytes()).unwrap()
+        else {
+            panic!("not a heartbeat")
+        };
+        assert_eq!((hb.epoch, hb.seq, hb.last_event_id), (3, 9, 17));
+        assert_eq!(hb.states, "UUD");
+    }
+
+    #[test]
+    fn encode_then_decode_gives_the_same_message() {
+        let ev = Message::Event(Event {
+            v: 1,
+            campus: CampusId::parse("c-1").unwrap(),
+            region: RegionCode::parse("150102").unwrap(),
+            id: 42,
+            epoch: 3,
+            at: "2026-11-29T08:00:00.250Z".parse().unwrap(),
+            device: DeviceId::parse("cam-1").unwrap(),
+            kind: DeviceKind::Camera,
+            from: DeviceState::Up,
+            to: DeviceState::Down,
+            cause: Some("connection refused".into()),
+            measurements: [("latency_ms".to_string(), 1.5)].into(),
+        });
+        let back = decode(&ev.topic(), &ev.encode()).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn payload_for_another_campus_is_a_mismatch() {
+        let other = HEARTBEAT.replace("\"c-1\"", "\"c-2\"");
+        let err = decode(&topic("heartbeat"), other.as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), "topic_mismatch");
+        let other = HEARTBEAT.replace("\"150102\"", "\"150103\"");
+        let err = decode(&topic("heartbeat"), other.as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), "topic_mismatch");
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_versions_are_refused() {
+        let extra = HEARTBEAT.replace("\"seq\":9", "\"seq\":9,\"extra\":1");
+        assert_eq!(
+            decode(&topic("heartbeat"), extra.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "malformed"
+        );
+        let v2 = HEARTBEAT.replace("\"v\":1", "\"v\":2");
+        assert_eq!(
+            decode(&topic("heartbeat"), v2.as_bytes()).unwrap_err(),
+            DecodeError::Version(2)
+        );
+    }
+
+    #[test]
+    fn garbage_oversize_and_out_of_range_payloads_are_refused() {
+        for bad in [&b"not json"[..], b"", b"{}", b"[1,2]", &[0xff, 0xfe, 0x00]] {
+            assert!(decode(&topic("heartbeat"), bad).is_err());
+        }
+        let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(
+            decode(&topic("event"), &huge).unwrap_err().reason(),
+            "too_large"
+        );
+        let cpu = HEARTBEAT.replace("3.5", "300");
+        assert_eq!(
+            decode(&topic("heartbeat"), cpu.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "invalid"
+        );
+        let states = HEARTBEAT.replace("UUD", "UUX");
+        assert!(decode(&topic("heartbeat"), states.as_bytes()).is_err());
+        let epoch0 = HEARTBEAT.replace("\"epoch\":3", "\"epoch\":0");
+        assert!(decode(&topic("heartbeat"), epoch0.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_death_needs_a_known_reason() {
+        let ok = r#"{"v":1,"campus":"c-1","region":"150102","epoch":4,"reason":"connection_lost"}"#;
+        assert!(decode(&topic("death"), ok.as_bytes()).is_ok());
+        let bad = ok.replace("connection_lost", "tired");
+        assert!(decode(&topic("death"), bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_birth_with_a_device_listed_twice_is_refused() {
+        let birth = r#"{"v":1,"campus":"c-1","region":"150102","epoch":1,"at":"2026-11-29T08:00:00Z",
+          "agent_version":"0.1.0","config_digest":"ab","heartbeat_interval_ms":5000,"last_event_id":0,
+          "devices":[{"id":"a1","kind":"alarm","probe":"tcp","target":"10.0.0.2:5000","required":true,"state":"up"},
+                     {"id":"a1","kind":"alarm","probe":"tcp","target":"10.0.0.3:5000","required":true,"state":"up"}]}"#;
+        assert_eq!(
+            decode(&topic("birth"), birth.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "invalid"
+        );
+    }
+}
