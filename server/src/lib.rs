@@ -1,5 +1,217 @@
 //! The campuswatch server library: ingest, liveness, coverage, alerts, store and API.
+//!
+//! [`start`] brings up a complete server on a listener the caller bound (tests bind port
+//! 0): the embedded broker unless an external one is configured, the store, the monitor
+//! restored from it, the MQTT connection, the engine and the HTTP API. The binary is a
+//! thin wrapper around it.
 
+pub mod api;
 pub mod broker;
+pub mod config;
+pub mod ingest;
+pub mod metrics;
+pub mod monitor;
 pub mod regions;
 pub mod registry;
+pub mod store;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
+use crate::config::ServerConfig;
+use crate::ingest::{Clock, Engine, Inbound, MqttSettings, SystemClock};
+use crate::metrics::Metrics;
+use crate::monitor::{Monitor, Settings};
+use crate::registry::RegistryEntry;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("embedded broker: {0}")]
+    Broker(#[from] broker::BrokerError),
+    #[error(transparent)]
+    Mqtt(#[from] ingest::MqttSetupError),
+    #[error("HTTP listener: {0}")]
+    Http(std::io::Error),
+    #[error("{0}")]
+    Api(String),
+}
+
+/// A running server.
+pub struct ServerHandle {
+    http_addr: std::net::SocketAddr,
+    broker_url: String,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    inbound: mpsc::Sender<Inbound>,
+    /// Kept alive for the life of the server.
+    _broker: Option<EmbeddedBroker>,
+    pub monitor: Arc<RwLock<Monitor>>,
+    pub metrics: Arc<Metrics>,
+    pub store: Store,
+}
+
+impl ServerHandle {
+    /// Where the HTTP API listens.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        self.http_addr
+    }
+
+    /// The broker agents should connect to.
+    pub fn broker_url(&self) -> &str {
+        &self.broker_url
+    }
+
+    /// Loads registry entries, as the API's import does.
+    pub async fn import_registry(
+        &self,
+        entries: Vec<RegistryEntry>,
+        replace: bool,
+    ) -> Result<(), ServerError> {
+        api::submit_registry(&self.inbound, entries, replace)
+            .await
+            .map_err(|e| ServerError::Api(format!("{e:?}")))
+    }
+
+    /// Stops every task: the server's offline state is published, its connection closed,
+    /// pending heartbeat times saved.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
+                warn!("A server task did not stop within 10 s.");
+            }
+        }
+    }
+}
+
+/// Starts a server with the wall clock.
+pub async fn start(config: ServerConfig, listener: TcpListener) -> Result<ServerHandle, ServerError> {
+    start_with_clock(config, listener, Arc::new(SystemClock)).await
+}
+
+/// Starts a server; `clock` is where every "now" comes from.
+pub async fn start_with_clock(
+    config: ServerConfig,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+) -> Result<ServerHandle, ServerError> {
+    let shutdown = CancellationToken::new();
+    let store = Store::open(&config.database_url()).await?;
+    let snapshot = store.snapshot().await?;
+    let settings = Settings {
+        missed_heartbeats: config.liveness.missed_heartbeats,
+        default_heartbeat_interval: chrono::TimeDelta::from_std(
+            config.liveness.default_heartbeat_interval,
+        )
+        .unwrap_or(chrono::TimeDelta::seconds(5)),
+        alarm_fraction: config.coverage.alarm_fraction,
+        video_fraction: config.coverage.video_fraction,
+    };
+    let restored = (snapshot.registry.len(), snapshot.gateways.len());
+    let monitor = Arc::new(RwLock::new(Monitor::restore(
+        settings,
+        snapshot,
+        clock.now(),
+    )));
+    info!(
+        registered = restored.0,
+        gateways = restored.1,
+        database = %config.database_url(),
+        "State restored from the store."
+    );
+
+    let (broker, broker_url) = if config.mqtt.url.is_empty() {
+        let b = EmbeddedBroker::start(EmbeddedBrokerConfig {
+            listen: config.mqtt.embedded.listen,
+            fallback_to_free_port: config.mqtt.embedded.fallback_to_free_port,
+            max_connections: 50_000,
+            max_payload_size: campuswatch_protocol::MAX_PAYLOAD_BYTES,
+        })
+        .await?;
+        let url = b.url();
+        info!(url = %url, "Embedded MQTT broker listening.");
+        (Some(b), url)
+    } else {
+        (None, config.mqtt.url.clone())
+    };
+
+    let metrics = Arc::new(Metrics::default());
+    let (tx, rx) = mpsc::channel(16_384);
+    let (client, conn_task) = ingest::spawn_connection(
+        MqttSettings {
+            url: broker_url.clone(),
+            username: config.mqtt.username.clone(),
+            password: config.mqtt.password.clone(),
+            ca_file: config.mqtt.ca_file.clone(),
+            keepalive: config.mqtt.keepalive,
+            inflight: config.mqtt.inflight,
+            server_id: config.id.clone(),
+            regions: config.regions(),
+        },
+        metrics.clone(),
+        tx.clone(),
+        shutdown.clone(),
+    )?;
+    let engine = Engine {
+        monitor: monitor.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        client: Some(client),
+        check_interval: config.liveness.check_interval,
+        flush_interval: Duration::from_secs(10),
+    };
+    let engine_task = tokio::spawn(engine.run(rx, shutdown.child_token()));
+
+    let http_addr = listener.local_addr().map_err(ServerError::Http)?;
+    let app = api::router(api::AppState {
+        monitor: monitor.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        clock,
+        inbound: tx.clone(),
+    });
+    let http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
+        {
+            warn!(error = %e, "HTTP server stopped with an error.");
+        }
+    });
+    info!(http = %http_addr, broker = %broker_url, "campuswatch server started.");
+    Ok(ServerHandle {
+        http_addr,
+        broker_url,
+        shutdown,
+        tasks: vec![conn_task, engine_task, http_task],
+        inbound: tx,
+        _broker: broker,
+        monitor,
+        metrics,
+        store,
+    })
+}
+
+/// Runs a server until `shutdown` is cancelled.
+pub async fn run(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let handle = start(config, listener).await?;
+    shutdown.cancelled().await;
+    handle.stop().await;
+    Ok(())
+}

@@ -1,1 +1,196 @@
-fn main() {}
+//! `campuswatch-server`: parses arguments, sets up logging, and calls the library.
+
+#[cfg(feature = "demo")]
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use campuswatch_server::config::ServerConfig;
+use campuswatch_server::registry;
+use campuswatch_server::store::Store;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "campuswatch-server", version, about = "The campuswatch central server")]
+struct Cli {
+    /// Log filter, e.g. `info` or `campuswatch_server=debug` (RUST_LOG wins if set).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Run {
+        /// TOML config file (see `print-config`); without it, built-in defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Manage the registry of campuses.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Print the documented default configuration.
+    PrintConfig,
+    /// Run a complete demo: embedded broker, server, and simulated campuses.
+    #[cfg(feature = "demo")]
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Load or update the registry from a CSV file
+    /// (id,name,region,school_type,expected_alarms,expected_cameras).
+    Import {
+        file: PathBuf,
+        /// Remove campuses the file does not list.
+        #[arg(long)]
+        replace: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Cancels the token on Ctrl-C or SIGTERM.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("Stopping.");
+        t.cancel();
+    });
+    token
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    match cli.command {
+        Command::Run { config } => {
+            let cfg = ServerConfig::load(config.as_deref())?;
+            let listener = bind(cfg.http.listen).await?;
+            campuswatch_server::run(cfg, listener, shutdown_on_signal()).await?;
+        }
+        Command::Registry {
+            command:
+                RegistryCommand::Import {
+                    file,
+                    replace,
+                    config,
+                },
+        } => {
+            let cfg = ServerConfig::load(config.as_deref())?;
+            import(&cfg, &file, replace).await?;
+        }
+        Command::PrintConfig => print!("{}", ServerConfig::default_toml()),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => demo::run(args, shutdown_on_signal()).await?,
+    }
+    Ok(())
+}
+
+pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (http.listen)"))
+}
+
+/// Imports through the running server's API when it answers (so its coverage updates at
+/// once), else straight into the store it would read at start.
+async fn import(cfg: &ServerConfig, file: &std::path::Path, replace: bool) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let entries = match registry::parse_csv(&bytes) {
+        Ok(e) => e,
+        Err(lines) => {
+            for l in &lines {
+                eprintln!(
+                    "{}:{}: {}{}",
+                    file.display(),
+                    l.line,
+                    l.column
+                        .as_deref()
+                        .map(|c| format!("{c}: "))
+                        .unwrap_or_default(),
+                    l.message
+                );
+            }
+            bail!(
+                "{}: {} bad row(s); nothing was imported",
+                file.display(),
+                lines.len()
+            );
+        }
+    };
+    let url = format!(
+        "http://{}/api/v1/registry?mode={}",
+        cfg.http.listen,
+        if replace { "replace" } else { "upsert" }
+    );
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?;
+    match client.post(&url).body(bytes).send().await {
+        Ok(resp) if resp.status().is_success() => {
+            println!(
+                "Imported {} campuses through the running server at {}.",
+                entries.len(),
+                cfg.http.listen
+            );
+            Ok(())
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            bail!("the server refused the import ({status}): {body}")
+        }
+        Err(e) if e.is_connect() => {
+            let store = Store::open(&cfg.database_url()).await?;
+            store
+                .import_registry(&entries, replace, chrono::Utc::now())
+                .await?;
+            println!(
+                "Imported {} campuses into {} (no server running at {}; it will load them at start).",
+                entries.len(),
+                cfg.database_url(),
+                cfg.http.listen
+            );
+            Ok(())
+        }
+        Err(e) => Err(e).context(format!("cannot reach the server at {url}")),
+    }
+}

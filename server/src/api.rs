@@ -1,0 +1,685 @@
+//! The HTTP API: `/api/v1/…` (JSON), `/metrics`, `/healthz`.
+//!
+//! Handlers read the monitor under a short read lock (never across an `.await`) or query
+//! the store for history. Every error leaves through [`ApiError`], which speaks JSON and
+//! hides internals.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use campuswatch_protocol::{
+    CampusId, DeviceKind, DeviceState, GatewayState, HostHealth, Measurements, RegionCode,
+    RegionLevel, SchoolType, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::{Clock, Inbound};
+use crate::metrics::Metrics;
+use crate::monitor::coverage::CoverageBlock;
+use crate::monitor::{Alert, AlertKind, AlertState, CampusView, Monitor};
+use crate::regions::RegionNames;
+use crate::registry::{self, LineError, RegistryEntry};
+use crate::store::{Filter, Store, StoredTransition};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub monitor: Arc<RwLock<Monitor>>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub inbound: mpsc::Sender<Inbound>,
+}
+
+impl AppState {
+    fn monitor(&self) -> std::sync::RwLockReadGuard<'_, Monitor> {
+        self.monitor.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Largest registry CSV accepted over HTTP.
+const MAX_REGISTRY_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/coverage", get(coverage))
+        .route("/api/v1/campuses", get(campuses))
+        .route("/api/v1/campuses/{id}", get(campus))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/events", get(events))
+        .route(
+            "/api/v1/registry",
+            post(import_registry)
+                .get(get_registry)
+                .layer(DefaultBodyLimit::max(MAX_REGISTRY_BYTES)),
+        )
+        .fallback(not_found)
+        .with_state(state)
+}
+
+// ---- errors -------------------------------------------------------------------------
+
+/// Every error the API returns.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    /// A registry import with bad rows: nothing was imported.
+    BadRegistry(Vec<LineError>),
+    Unavailable(String),
+    /// Logged in full, shown to the client as a generic message.
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lines: Option<&'a [LineError]>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg, lines) = match &self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone(), None),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone(), None),
+            ApiError::BadRegistry(lines) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "the registry file has {} bad row(s); nothing was imported",
+                    lines.len()
+                ),
+                Some(lines.as_slice()),
+            ),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone(), None),
+            ApiError::Internal(m) => {
+                tracing::error!(error = %m, "API request failed.");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log".to_string(),
+                    None,
+                )
+            }
+        };
+        (status, Json(ErrorBody { error: &msg, lines })).into_response()
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
+}
+
+fn parse_region(s: &str) -> Result<RegionCode, ApiError> {
+    RegionCode::parse(s).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn parse_school_type(s: &str) -> Result<SchoolType, ApiError> {
+    SchoolType::parse(s).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "school_type {s:?}: use kindergarten, primary, secondary or other"
+        ))
+    })
+}
+
+// ---- health and metrics -------------------------------------------------------------
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let database = s.store.ping().await;
+    let broker = s
+        .metrics
+        .broker_connected
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let status = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if database && broker { "ok" } else { "degraded" },
+        "database": database,
+        "broker_connected": broker,
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let text = s.metrics.render(&s.monitor());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../docs/openapi.json"),
+    )
+        .into_response()
+}
+
+// ---- coverage -----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoverageQuery {
+    region: Option<String>,
+    school_type: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RegionInfo {
+    code: String,
+    name: String,
+    level: &'static str,
+}
+
+fn level_name(l: RegionLevel) -> &'static str {
+    match l {
+        RegionLevel::Province => "province",
+        RegionLevel::City => "city",
+        RegionLevel::County => "county",
+    }
+}
+
+fn region_info(code: RegionCode) -> RegionInfo {
+    RegionInfo {
+        code: code.to_string(),
+        name: RegionNames::builtin().name(&code),
+        level: level_name(code.level()),
+    }
+}
+
+#[derive(Serialize)]
+struct CoverageResponse {
+    at: Timestamp,
+    /// The node asked for; null for the whole area.
+    region: Option<RegionInfo>,
+    school_type: Option<SchoolType>,
+    #[serde(flatten)]
+    totals: CoverageBlock,
+    school_types: Vec<SchoolTypeBlock>,
+    children: Vec<ChildBlock>,
+}
+
+#[derive(Serialize)]
+struct SchoolTypeBlock {
+    school_type: SchoolType,
+    #[serde(flatten)]
+    block: CoverageBlock,
+}
+
+#[derive(Serialize)]
+struct ChildBlock {
+    /// A region code, or a campus id for the campuses of a county.
+    code: String,
+    name: String,
+    /// `city`, `county` or `campus`.
+    level: &'static str,
+    #[serde(flatten)]
+    block: CoverageBlock,
+}
+
+async fn coverage(
+    State(s): State<AppState>,
+    q: Result<Query<CoverageQuery>, QueryRejection>,
+) -> Result<Json<CoverageResponse>, ApiError> {
+    let Query(q) = q?;
+    let region = q.region.as_deref().map(parse_region).transpose()?;
+    let school_type = q.school_type.as_deref().map(parse_school_type).transpose()?;
+    let at = s.clock.now();
+    let m = s.monitor();
+    let cov = m.coverage();
+    let totals = cov.total(region, school_type).block();
+    let school_types = SchoolType::ALL
+        .into_iter()
+        .filter(|t| school_type.is_none_or(|st| st == *t))
+        .map(|t| SchoolTypeBlock {
+            school_type: t,
+            block: cov.total(region, Some(t)).block(),
+        })
+        .collect();
+    let children = match region {
+        Some(r) if r.level() == RegionLevel::County => m
+            .county_campuses(&r)
+            .into_iter()
+            .filter(|c| school_type.is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t)))
+            .map(|c| ChildBlock {
+                code: c.id.to_string(),
+                name: c.registry.map(|e| e.name.clone()).unwrap_or_default(),
+                level: "campus",
+                block: c.contribution.block(),
+            })
+            .collect(),
+        _ => cov
+            .child_regions(region)
+            .map(|child| {
+                let info = region_info(child);
+                ChildBlock {
+                    code: info.code,
+                    name: info.name,
+                    level: info.level,
+                    block: cov.total(Some(child), school_type).block(),
+                }
+            })
+            .collect(),
+    };
+    Ok(Json(CoverageResponse {
+        at,
+        region: region.map(region_info),
+        school_type,
+        totals,
+        school_types,
+        children,
+    }))
+}
+
+// ---- campuses -----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampusesQuery {
+    region: Option<String>,
+    state: Option<String>,
+    registered: Option<bool>,
+    school_type: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct KindCount {
+    up: usize,
+    down: usize,
+    total: usize,
+}
+
+#[derive(Serialize)]
+struct CampusSummary {
+    id: String,
+    name: Option<String>,
+    region: String,
+    school_type: Option<SchoolType>,
+    registered: bool,
+    expected_alarms: Option<u32>,
+    expected_cameras: Option<u32>,
+    gateway_state: GatewayState,
+    since: Option<Timestamp>,
+    last_heartbeat: Option<Timestamp>,
+    alarm_networked: bool,
+    video_networked: bool,
+    devices: BTreeMap<DeviceKind, KindCount>,
+}
+
+fn summary(c: &CampusView<'_>) -> CampusSummary {
+    let mut devices: BTreeMap<DeviceKind, KindCount> = DeviceKind::ALL
+        .into_iter()
+        .map(|k| (k, KindCount { up: 0, down: 0, total: 0 }))
+        .collect();
+    for d in c.devices {
+        if let Some(k) = devices.get_mut(&d.kind) {
+            k.total += 1;
+            match c.device_state(d) {
+                s if s.is_reachable() => k.up += 1,
+                DeviceState::Down => k.down += 1,
+                _ => {}
+            }
+        }
+    }
+    CampusSummary {
+        id: c.id.to_string(),
+        name: c.registry.map(|r| r.name.clone()),
+        region: c.region.to_string(),
+        school_type: c.registry.map(|r| r.school_type),
+        registered: c.registry.is_some(),
+        expected_alarms: c.registry.map(|r| r.expected_alarms),
+        expected_cameras: c.registry.map(|r| r.expected_cameras),
+        gateway_state: c.gateway.state,
+        since: c.gateway.since,
+        last_heartbeat: c.gateway.last_heartbeat,
+        alarm_networked: c.alarm_networked,
+        video_networked: c.video_networked,
+        devices,
+    }
+}
+
+#[derive(Serialize)]
+struct CampusList {
+    total: usize,
+    campuses: Vec<CampusSummary>,
+}
+
+async fn campuses(
+    State(s): State<AppState>,
+    q: Result<Query<CampusesQuery>, QueryRejection>,
+) -> Result<Json<CampusList>, ApiError> {
+    let Query(q) = q?;
+    let region = q.region.as_deref().map(parse_region).transpose()?;
+    let school_type = q.school_type.as_deref().map(parse_school_type).transpose()?;
+    let state = q
+        .state
+        .as_deref()
+        .map(|st| {
+            GatewayState::parse(st).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "state {st:?}: use online, stale, offline or never_seen"
+                ))
+            })
+        })
+        .transpose()?;
+    let limit = q.limit.unwrap_or(100).min(10_000) as usize;
+    let offset = q.offset.unwrap_or(0) as usize;
+    let m = s.monitor();
+    let matching: Vec<_> = m
+        .campuses()
+        .into_iter()
+        .filter(|c| region.is_none_or(|r| c.region.is_within(&r)))
+        .filter(|c| state.is_none_or(|st| c.gateway.state == st))
+        .filter(|c| q.registered.is_none_or(|r| c.registry.is_some() == r))
+        .filter(|c| school_type.is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t)))
+        .collect();
+    Ok(Json(CampusList {
+        total: matching.len(),
+        campuses: matching.iter().skip(offset).take(limit).map(summary).collect(),
+    }))
+}
+
+#[derive(Serialize)]
+struct GatewayDetail {
+    state: GatewayState,
+    since: Option<Timestamp>,
+    cause: Option<String>,
+    epoch: u64,
+    last_heartbeat: Option<Timestamp>,
+    health: Option<HostHealth>,
+    agent_version: Option<String>,
+    config_digest: Option<String>,
+    heartbeat_interval_ms: u64,
+    first_seen: Option<Timestamp>,
+}
+
+#[derive(Serialize)]
+struct DeviceDetail {
+    id: String,
+    kind: DeviceKind,
+    probe: String,
+    target: String,
+    required: bool,
+    /// What users see: `unknown` while the gateway is not online.
+    state: DeviceState,
+    /// What the agent last reported.
+    reported_state: DeviceState,
+    since: Option<Timestamp>,
+    cause: Option<String>,
+    measurements: Measurements,
+}
+
+#[derive(Serialize)]
+struct CampusDetail {
+    #[serde(flatten)]
+    summary: CampusSummary,
+    gateway: GatewayDetail,
+    device_list: Vec<DeviceDetail>,
+    alerts: Vec<Alert>,
+}
+
+async fn campus(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CampusDetail>, ApiError> {
+    let id = CampusId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let m = s.monitor();
+    let c = m
+        .campus(id.as_str())
+        .ok_or_else(|| ApiError::NotFound(format!("campus {id} is neither registered nor seen")))?;
+    let g = c.gateway;
+    Ok(Json(CampusDetail {
+        summary: summary(&c),
+        gateway: GatewayDetail {
+            state: g.state,
+            since: g.since,
+            cause: g.cause.clone(),
+            epoch: g.epoch,
+            last_heartbeat: g.last_heartbeat,
+            health: g.health,
+            agent_version: g.agent_version.clone(),
+            config_digest: g.config_digest.clone(),
+            heartbeat_interval_ms: g.heartbeat_interval_ms,
+            first_seen: g.first_seen,
+        },
+        device_list: c
+            .devices
+            .iter()
+            .map(|d| DeviceDetail {
+                id: d.id.to_string(),
+                kind: d.kind,
+                probe: d.probe.clone(),
+                target: d.target.clone(),
+                required: d.required,
+                state: c.device_state(d),
+                reported_state: d.state,
+                since: d.since,
+                cause: d.cause.clone(),
+                measurements: d.measurements.clone(),
+            })
+            .collect(),
+        alerts: m
+            .active_alerts()
+            .filter(|a| a.campus == id)
+            .cloned()
+            .collect(),
+    }))
+}
+
+// ---- alerts and events ----------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    state: Option<String>,
+    campus: Option<String>,
+    region: Option<String>,
+    kind: Option<String>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+impl HistoryQuery {
+    fn filter(&self) -> Result<Filter, ApiError> {
+        Ok(Filter {
+            campus: self
+                .campus
+                .as_deref()
+                .map(|c| CampusId::parse(c).map_err(|e| ApiError::BadRequest(e.to_string())))
+                .transpose()?,
+            region: self.region.as_deref().map(parse_region).transpose()?,
+            kind: self
+                .kind
+                .as_deref()
+                .map(|k| {
+                    AlertKind::parse(k).ok_or_else(|| {
+                        ApiError::BadRequest(format!("kind {k:?}: use gateway, alarm or camera"))
+                    })
+                })
+                .transpose()?,
+            state: None,
+            since: self.since,
+            until: self.until,
+            limit: self.limit.unwrap_or(100).min(1000),
+            offset: self.offset.unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct AlertList {
+    alerts: Vec<AlertItem>,
+}
+
+#[derive(Serialize)]
+struct AlertItem {
+    #[serde(flatten)]
+    alert: Alert,
+    campus_name: Option<String>,
+}
+
+async fn alerts(
+    State(s): State<AppState>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<AlertList>, ApiError> {
+    let Query(q) = q?;
+    let mut f = q.filter()?;
+    f.state = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some(st) => Some(AlertState::parse(st).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "state {st:?}: use open, suppressed, resolved or all"
+            ))
+        })?),
+    };
+    let rows = s.store.alerts(&f).await?;
+    let m = s.monitor();
+    let alerts = rows
+        .into_iter()
+        .map(|a| AlertItem {
+            campus_name: m
+                .campus(a.campus.as_str())
+                .and_then(|c| c.registry.map(|r| r.name.clone())),
+            alert: a,
+        })
+        .collect();
+    Ok(Json(AlertList { alerts }))
+}
+
+#[derive(Serialize)]
+struct EventList {
+    events: Vec<StoredTransition>,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<EventList>, ApiError> {
+    let Query(q) = q?;
+    if q.state.is_some() {
+        return Err(ApiError::BadRequest(
+            "events take campus, region, kind, since, until, limit, offset".into(),
+        ));
+    }
+    let events = s.store.transitions(&q.filter()?).await?;
+    Ok(Json(EventList { events }))
+}
+
+// ---- registry -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    /// `upsert` (default) or `replace`.
+    mode: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ImportResult {
+    imported: usize,
+    mode: &'static str,
+    registered: u64,
+}
+
+/// Validates the whole file, then hands it to the engine, which stores it in one
+/// transaction and updates coverage, in order with the message stream.
+pub async fn submit_registry(
+    inbound: &mpsc::Sender<Inbound>,
+    entries: Vec<RegistryEntry>,
+    replace: bool,
+) -> Result<(), ApiError> {
+    let (reply, rx) = oneshot::channel();
+    inbound
+        .send(Inbound::Registry {
+            entries,
+            replace,
+            reply,
+        })
+        .await
+        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
+    rx.await
+        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?
+        .map_err(ApiError::from)
+}
+
+async fn import_registry(
+    State(s): State<AppState>,
+    q: Result<Query<ImportQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Json<ImportResult>, ApiError> {
+    let Query(q) = q?;
+    let (replace, mode) = match q.mode.as_deref() {
+        None | Some("upsert") => (false, "upsert"),
+        Some("replace") => (true, "replace"),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "mode {other:?}: use upsert or replace"
+            )))
+        }
+    };
+    let entries = registry::parse_csv(&body).map_err(ApiError::BadRegistry)?;
+    let imported = entries.len();
+    submit_registry(&s.inbound, entries, replace).await?;
+    let registered = s.monitor().coverage().total(None, None).registered;
+    Ok(Json(ImportResult {
+        imported,
+        mode,
+        registered,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryQuery {
+    format: Option<String>,
+}
+
+async fn get_registry(
+    State(s): State<AppState>,
+    q: Result<Query<RegistryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    let entries = s.store.registry().await?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(entries).into_response()),
+        Some("csv") => Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            registry::to_csv(&entries),
+        )
+            .into_response()),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "format {other:?}: use json or csv"
+        ))),
+    }
+}

@@ -1,0 +1,530 @@
+//! Ingest: the server's MQTT connection and the task that owns the monitor.
+//!
+//! The connection task owns the rumqttc `EventLoop`: it decodes every publish (topic and
+//! payload validation happen here, off the monitor's task), counts and drops bad input,
+//! and hands the rest to the engine through a bounded channel, together with broker
+//! up/down notices. The engine task drains what is queued, applies it to the monitor,
+//! writes the resulting changes in one transaction and only then acknowledges the QoS 1
+//! messages of that batch (manual acks): a crash before the commit means the broker
+//! redelivers, and the store de-duplicates.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use campuswatch_protocol::{
+    campus_filters, decode, server_state_topic, CampusTopic, Message, MessageKind, RegionCode,
+    ServerState, ServerStatus, Timestamp, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
+};
+use rand::Rng;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS,
+    SubscribeFilter, TlsConfiguration, Transport,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::metrics::Metrics;
+use crate::monitor::{Change, Monitor};
+use crate::registry::RegistryEntry;
+use crate::store::{Store, StoreError};
+
+/// Where "now" comes from; tests of the I/O edges may pin it.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// What the engine task receives.
+pub enum Inbound {
+    /// A decoded campus message; `ack` is the QoS 1 publish to acknowledge once stored.
+    Message {
+        msg: Message,
+        ack: Option<Publish>,
+    },
+    BrokerUp,
+    BrokerDown,
+    /// A registry import from the API or CLI, applied in order with the messages.
+    Registry {
+        entries: Vec<RegistryEntry>,
+        replace: bool,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttSetupError {
+    #[error("mqtt.url {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("mqtt.ca_file {path}: {reason}")]
+    Ca { path: String, reason: String },
+}
+
+/// Connection settings resolved from the config.
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    pub ca_file: String,
+    pub keepalive: Duration,
+    pub inflight: u16,
+    pub server_id: String,
+    pub regions: Vec<RegionCode>,
+}
+
+fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
+    let bad = |reason: String| MqttSetupError::Url {
+        url: s.url.clone(),
+        reason,
+    };
+    let url = url::Url::parse(&s.url).map_err(|e| bad(e.to_string()))?;
+    let tls = matches!(url.scheme(), "mqtts" | "ssl");
+    let host = url.host_str().ok_or_else(|| bad("no host".into()))?;
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let mut o = MqttOptions::new(format!("cw-server-{}", s.server_id), host, port);
+    o.set_keep_alive(s.keepalive)
+        // A persistent session: while the server is away the broker keeps its QoS 1
+        // messages (births, deaths, events) for it.
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_inflight(s.inflight)
+        // Bigger than any valid payload, so an oversized one is counted and dropped by
+        // us rather than breaking the connection (brokers should cap it too).
+        .set_max_packet_size(4 * MAX_PAYLOAD_BYTES, 4 * MAX_PAYLOAD_BYTES)
+        .set_request_channel_capacity(4096);
+    let (user, pass) = if !url.username().is_empty() {
+        (
+            url.username().to_string(),
+            url.password().unwrap_or_default().to_string(),
+        )
+    } else {
+        (s.username.clone(), s.password.clone())
+    };
+    if !user.is_empty() {
+        o.set_credentials(user, pass);
+    }
+    let offline = serde_json::to_vec(&ServerState {
+        v: SCHEMA_VERSION,
+        server: s.server_id.clone(),
+        state: ServerStatus::Offline,
+    })
+    .unwrap_or_default();
+    o.set_last_will(LastWill::new(
+        server_state_topic(&s.server_id),
+        offline,
+        QoS::AtLeastOnce,
+        true,
+    ));
+    if tls {
+        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
+            tls_config(&s.ca_file)?,
+        ))));
+    }
+    Ok(o)
+}
+
+fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, MqttSetupError> {
+    let ca_err = |reason: String| MqttSetupError::Ca {
+        path: ca_file.to_string(),
+        reason,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if !ca_file.is_empty() {
+        let pem = std::fs::read(ca_file).map_err(|e| ca_err(e.to_string()))?;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            roots
+                .add(cert.map_err(|e| ca_err(e.to_string()))?)
+                .map_err(|e| ca_err(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ca_err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Starts the MQTT connection task. Messages go to `tx`; the returned client is used
+/// by the engine to acknowledge.
+pub fn spawn_connection(
+    settings: MqttSettings,
+    metrics: Arc<Metrics>,
+    tx: mpsc::Sender<Inbound>,
+    shutdown: CancellationToken,
+) -> Result<(AsyncClient, tokio::task::JoinHandle<()>), MqttSetupError> {
+    let opts = mqtt_options(&settings)?;
+    let (client, eventloop) = AsyncClient::new(opts, 4096);
+    let task = tokio::spawn(connection_task(
+        settings,
+        client.clone(),
+        eventloop,
+        metrics,
+        tx,
+        shutdown,
+    ));
+    Ok((client, task))
+}
+
+async fn connection_task(
+    settings: MqttSettings,
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    metrics: Arc<Metrics>,
+    tx: mpsc::Sender<Inbound>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(250);
+    let mut connected = false;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            e = eventloop.poll() => e,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                info!(url = %settings.url, session_present = ack.session_present, "Connected to the broker.");
+                connected = true;
+                backoff = Duration::from_millis(250);
+                metrics.broker_connected.store(true, Ordering::Relaxed);
+                on_connected(&settings, &client);
+                if tx.send(Inbound::BrokerUp).await.is_err() {
+                    break;
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if let Some(inbound) = accept(&settings, &metrics, &client, p) {
+                    if tx.send(inbound).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if connected {
+                    warn!(url = %settings.url, error = %e, "Lost the broker; monitoring is paused until it is back.");
+                    connected = false;
+                    metrics.broker_connected.store(false, Ordering::Relaxed);
+                    metrics.broker_disconnects.fetch_add(1, Ordering::Relaxed);
+                    if tx.send(Inbound::BrokerDown).await.is_err() {
+                        break;
+                    }
+                } else {
+                    warn!(url = %settings.url, error = %e, retry_in = ?backoff, "Cannot reach the broker.");
+                }
+                if matches!(e, ConnectionError::RequestsDone) {
+                    break;
+                }
+                let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    // Say goodbye: a retained offline state, then a clean disconnect, driven by a last
+    // few polls of the loop.
+    if connected {
+        let offline = serde_json::to_vec(&ServerState {
+            v: SCHEMA_VERSION,
+            server: settings.server_id.clone(),
+            state: ServerStatus::Offline,
+        })
+        .unwrap_or_default();
+        let _ = client.try_publish(
+            server_state_topic(&settings.server_id),
+            QoS::AtLeastOnce,
+            true,
+            offline,
+        );
+        let _ = client.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Ok(ev) = eventloop.poll().await {
+                if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    metrics.broker_connected.store(false, Ordering::Relaxed);
+}
+
+fn on_connected(settings: &MqttSettings, client: &AsyncClient) {
+    let filters: Vec<SubscribeFilter> = MessageKind::ALL
+        .iter()
+        .flat_map(|k| campus_filters(*k, &settings.regions))
+        .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce))
+        .collect();
+    if let Err(e) = client.try_subscribe_many(filters) {
+        error!(error = %e, "Cannot subscribe to campus topics.");
+    }
+    let online = serde_json::to_vec(&ServerState {
+        v: SCHEMA_VERSION,
+        server: settings.server_id.clone(),
+        state: ServerStatus::Online,
+    })
+    .unwrap_or_default();
+    // try_: this runs on the task that polls the event loop, which must never wait on
+    // its own request channel.
+    if let Err(e) = client.try_publish(
+        server_state_topic(&settings.server_id),
+        QoS::AtLeastOnce,
+        true,
+        online,
+    ) {
+        warn!(error = %e, "Cannot publish the server's online state.");
+    }
+}
+
+/// Decodes one publish; bad input is counted, logged once per source, acknowledged (so
+/// the broker does not send it again) and dropped.
+fn accept(
+    settings: &MqttSettings,
+    metrics: &Metrics,
+    client: &AsyncClient,
+    p: Publish,
+) -> Option<Inbound> {
+    let drop = |source: &str, reason: &'static str, detail: &dyn std::fmt::Display| {
+        if metrics.dropped(source, reason) {
+            warn!(source, reason, %detail, "Dropped a bad message (logged once per source and reason; see cw_messages_dropped_total).");
+        }
+        if p.qos != QoS::AtMostOnce {
+            let _ = client.try_ack(&p);
+        }
+    };
+    let topic = p.topic.as_str();
+    let parsed = match CampusTopic::parse(topic) {
+        Ok(t) => t,
+        Err(e) => {
+            drop(topic, "topic", &e);
+            return None;
+        }
+    };
+    if !settings.regions.is_empty() && !settings.regions.iter().any(|r| parsed.region.is_within(r)) {
+        drop(topic, "outside_partition", &"region not watched by this server");
+        return None;
+    }
+    metrics.received(parsed.kind);
+    match decode(&parsed, &p.payload) {
+        Ok(msg) => {
+            let ack = (p.qos != QoS::AtMostOnce).then_some(p);
+            Some(Inbound::Message { msg, ack })
+        }
+        Err(e) => {
+            let source = format!("{}/{}", parsed.region, parsed.campus);
+            drop(&source, e.reason(), &e);
+            None
+        }
+    }
+}
+
+/// The engine: owns the monitor's writes, the store writes and the acks.
+pub struct Engine {
+    pub monitor: Arc<RwLock<Monitor>>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+    pub client: Option<AsyncClient>,
+    pub check_interval: Duration,
+    /// How often heartbeat-only updates (last heartbeat, host health) are written.
+    pub flush_interval: Duration,
+}
+
+/// Most inbound items applied and committed together.
+const MAX_BATCH: usize = 4096;
+
+impl Engine {
+    pub async fn run(self, mut rx: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.check_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(self.flush_interval);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut connected = false;
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.apply_batch(&mut batch, &mut connected, &shutdown).await;
+                }
+                _ = tick.tick() => {
+                    if connected {
+                        let now = self.clock.now();
+                        let changes = self.write_monitor().expire(now);
+                        for c in &changes {
+                            if let Change::Gateway { campus, record, .. } = c {
+                                if record.state == campuswatch_protocol::GatewayState::Stale {
+                                    warn!(campus = %campus, "Heartbeats missed; gateway is stale.");
+                                }
+                            }
+                        }
+                        self.commit(&changes, now, &shutdown).await;
+                    }
+                }
+                _ = flush.tick() => {
+                    let now = self.clock.now();
+                    let changes = self.write_monitor().take_heartbeat_updates();
+                    self.commit(&changes, now, &shutdown).await;
+                }
+            }
+        }
+        // Keep what heartbeats told us for the next start.
+        let now = self.clock.now();
+        let changes = self.write_monitor().take_heartbeat_updates();
+        if let Err(e) = self.store.apply(&changes, now).await {
+            warn!(error = %e, "Could not save the last heartbeat times at shutdown.");
+        }
+    }
+
+    fn write_monitor(&self) -> std::sync::RwLockWriteGuard<'_, Monitor> {
+        // A panic while holding the lock cannot leave the monitor half-updated in a way
+        // worse than stopping would, so keep serving.
+        self.monitor.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn apply_batch(
+        &self,
+        batch: &mut Vec<Inbound>,
+        connected: &mut bool,
+        shutdown: &CancellationToken,
+    ) {
+        let now = self.clock.now();
+        let mut changes = Vec::new();
+        let mut acks = Vec::new();
+        let mut imports = Vec::new();
+        {
+            let mut m = self.write_monitor();
+            for inbound in batch.drain(..) {
+                match inbound {
+                    Inbound::Message { msg, ack } => {
+                        let out = m.apply(&msg, now);
+                        self.metrics.applied(msg.kind());
+                        if let Some(why) = out.ignored {
+                            debug!(campus = %msg.campus(), kind = %msg.kind(), reason = why.as_str(), "Message did not change state.");
+                        }
+                        log_changes(&out.changes);
+                        changes.extend(out.changes);
+                        acks.extend(ack);
+                    }
+                    Inbound::BrokerUp => {
+                        m.on_broker_reconnected(now);
+                        *connected = true;
+                    }
+                    Inbound::BrokerDown => *connected = false,
+                    Inbound::Registry {
+                        entries,
+                        replace,
+                        reply,
+                    } => {
+                        // Commit what came before, then the import, in order.
+                        imports.push((entries, replace, reply, changes.len()));
+                    }
+                }
+            }
+        }
+        if imports.is_empty() {
+            self.commit(&changes, now, shutdown).await;
+        } else {
+            let mut done = 0;
+            for (entries, replace, reply, upto) in imports {
+                self.commit(&changes[done..upto], now, shutdown).await;
+                done = upto;
+                let result = self.import(&entries, replace, now, shutdown).await;
+                let _ = reply.send(result);
+            }
+            self.commit(&changes[done..], now, shutdown).await;
+        }
+        if let Some(client) = &self.client {
+            for p in acks {
+                match client.ack(&p).await {
+                    Ok(()) => {
+                        self.metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => warn!(error = %e, "Could not acknowledge a message; the broker will send it again."),
+                }
+            }
+        }
+    }
+
+    async fn import(
+        &self,
+        entries: &[RegistryEntry],
+        replace: bool,
+        now: Timestamp,
+        shutdown: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        self.store.import_registry(entries, replace, now).await?;
+        let changes = self.write_monitor().set_registry(entries, replace, now);
+        self.commit(&changes, now, shutdown).await;
+        info!(
+            campuses = entries.len(),
+            replace, "Registry imported."
+        );
+        Ok(())
+    }
+
+    /// Writes changes, retrying with backoff until the store takes them: the messages
+    /// behind them are not acknowledged before that, so nothing is lost meanwhile.
+    async fn commit(&self, changes: &[Change], now: Timestamp, shutdown: &CancellationToken) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match self.store.apply(changes, now).await {
+                Ok(()) => {
+                    self.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .store_batch_micros
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                    error!(error = %e, changes = changes.len(), retry_in = ?backoff, "Cannot write to the store; holding acknowledgements until it works.");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+fn log_changes(changes: &[Change]) {
+    for c in changes {
+        if let Change::Alert(a) = c {
+            match a.state {
+                crate::monitor::AlertState::Open => {
+                    warn!(campus = %a.campus, device = ?a.device.as_ref().map(|d| d.as_str()), kind = a.kind.as_str(), cause = ?a.cause, "Link dropped.")
+                }
+                crate::monitor::AlertState::Resolved => {
+                    info!(campus = %a.campus, device = ?a.device.as_ref().map(|d| d.as_str()), kind = a.kind.as_str(), "Link restored.")
+                }
+                crate::monitor::AlertState::Suppressed => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Coverage counters per region node and school type, maintained incrementally.
+//!
+//! Each registered campus contributes one [`Contribution`] (registered = 1, reporting 0/1,
+//! networked flags, device counts). When anything about a campus changes, the monitor
+//! subtracts its old contribution and adds the new one along the campus's lineage
+//! (county → city → province → the whole area): O(depth) per change, and a coverage query
+//! only sums four school types, never scans campuses.
+
+use std::collections::{BTreeSet, HashMap};
+
+use campuswatch_protocol::{RegionCode, SchoolType};
+use serde::{Deserialize, Serialize};
+
+/// What one campus adds to the counts of every region node above it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Contribution {
+    pub registered: u64,
+    pub reporting: u64,
+    pub alarm_networked: u64,
+    pub video_networked: u64,
+    pub fully_networked: u64,
+    pub alarm_expected: u64,
+    pub alarm_up: u64,
+    pub camera_expected: u64,
+    pub camera_up: u64,
+}
+
+impl Contribution {
+    fn add(&mut self, o: &Contribution) {
+        self.registered += o.registered;
+        self.reporting += o.reporting;
+        self.alarm_networked += o.alarm_networked;
+        self.video_networked += o.video_networked;
+        self.fully_networked += o.fully_networked;
+        self.alarm_expected += o.alarm_expected;
+        self.alarm_up += o.alarm_up;
+        self.camera_expected += o.camera_expected;
+        self.camera_up += o.camera_up;
+    }
+
+    fn sub(&mut self, o: &Contribution) {
+        // Saturating: a bookkeeping slip must never show a wrapped, absurd figure.
+        self.registered = self.registered.saturating_sub(o.registered);
+        self.reporting = self.reporting.saturating_sub(o.reporting);
+        self.alarm_networked = self.alarm_networked.saturating_sub(o.alarm_networked);
+        self.video_networked = self.video_networked.saturating_sub(o.video_networked);
+        self.fully_networked = self.fully_networked.saturating_sub(o.fully_networked);
+        self.alarm_expected = self.alarm_expected.saturating_sub(o.alarm_expected);
+        self.alarm_up = self.alarm_up.saturating_sub(o.alarm_up);
+        self.camera_expected = self.camera_expected.saturating_sub(o.camera_expected);
+        self.camera_up = self.camera_up.saturating_sub(o.camera_up);
+    }
+
+    /// The figures users see, with rates.
+    pub fn block(&self) -> CoverageBlock {
+        let rate = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+        CoverageBlock {
+            registered: self.registered,
+            reporting: self.reporting,
+            alarm_networked: self.alarm_networked,
+            video_networked: self.video_networked,
+            fully_networked: self.fully_networked,
+            reporting_rate: rate(self.reporting, self.registered),
+            alarm_networked_rate: rate(self.alarm_networked, self.registered),
+            video_networked_rate: rate(self.video_networked, self.registered),
+            fully_networked_rate: rate(self.fully_networked, self.registered),
+            devices: DeviceCoverage {
+                alarm: KindCoverage {
+                    expected: self.alarm_expected,
+                    up: self.alarm_up,
+                    rate: rate(self.alarm_up, self.alarm_expected),
+                },
+                camera: KindCoverage {
+                    expected: self.camera_expected,
+                    up: self.camera_up,
+                    rate: rate(self.camera_up, self.camera_expected),
+                },
+            },
+        }
+    }
+}
+
+/// Coverage figures for one node (or one school type of it). Rates are `null` when the
+/// denominator is zero: "no campuses registered" is not "0 % networked".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageBlock {
+    pub registered: u64,
+    pub reporting: u64,
+    pub alarm_networked: u64,
+    pub video_networked: u64,
+    pub fully_networked: u64,
+    pub reporting_rate: Option<f64>,
+    pub alarm_networked_rate: Option<f64>,
+    pub video_networked_rate: Option<f64>,
+    pub fully_networked_rate: Option<f64>,
+    pub devices: DeviceCoverage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCoverage {
+    pub alarm: KindCoverage,
+    pub camera: KindCoverage,
+}
+
+/// Device-level figures: expected from the registry, up counted per campus up to the
+/// number expected (a campus with extra cameras does not hide another's missing ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindCoverage {
+    pub expected: u64,
+    pub up: u64,
+    pub rate: Option<f64>,
+}
+
+type ByType = [Contribution; 4];
+
+/// The counters of every region node, plus the region tree of registered campuses.
+#[derive(Debug, Default)]
+pub struct CoverageIndex {
+    /// Keyed by node; `None` is the whole area the server watches.
+    nodes: HashMap<Option<RegionCode>, ByType>,
+    /// Child region nodes of each node that has registered campuses below it.
+    children: HashMap<Option<RegionCode>, BTreeSet<RegionCode>>,
+}
+
+impl CoverageIndex {
+    fn keys(region: RegionCode) -> impl Iterator<Item = Option<RegionCode>> {
+        region.lineage().map(Some).chain(std::iter::once(None))
+    }
+
+    pub fn add(&mut self, region: RegionCode, school_type: SchoolType, c: &Contribution) {
+        if c.registered > 0 {
+            let mut child = None;
+            for key in Self::keys(region) {
+                if let Some(ch) = child {
+                    self.children.entry(key).or_default().insert(ch);
+                }
+                child = key;
+            }
+        }
+        for key in Self::keys(region) {
+            self.nodes.entry(key).or_default()[school_type.index()].add(c);
+        }
+    }
+
+    pub fn sub(&mut self, region: RegionCode, school_type: SchoolType, c: &Contribution) {
+        for key in Self::keys(region) {
+            if let Some(node) = self.nodes.get_mut(&key) {
+                node[school_type.index()].sub(c);
+            }
+        }
+        // Prune tree edges to nodes that no longer hold any registered campus.
+        let mut child = None;
+        for key in Self::keys(region) {
+            if let Some(ch) = child {
+                let empty = self
+                    .nodes
+                    .get(&Some(ch))
+                    .is_none_or(|n| n.iter().all(|c| c.registered == 0));
+                if empty {
+                    if let Some(set) = self.children.get_mut(&key) {
+                        set.remove(&ch);
+                    }
+                }
+            }
+            child = key;
+        }
+    }
+
+    /// The sum for a node, over one school type or all.
+    pub fn total(&self, node: Option<RegionCode>, school_type: Option<SchoolType>) -> Contribution {
+        let mut sum = Contribution::default();
+        if let Some(by_type) = self.nodes.get(&node) {
+            match school_type {
+                Some(t) => sum.add(&by_type[t.index()]),
+                None => by_type.iter().for_each(|c| sum.add(c)),
+            }
+        }
+        sum
+    }
+
+    /// Region nodes directly below `node` that hold registered campuses.
+    pub fn child_regions(&self, node: Option<RegionCode>) -> impl Iterator<Item = RegionCode> + '_ {
+        self.children.get(&node).into_iter().flatten().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> RegionCode {
+        RegionCode::parse(s).unwrap()
+    }
+
+    fn campus(reporting: bool, alarm: bool) -> Contribution {
+        Contribution {
+            registered: 1,
+            reporting: reporting as u64,
+            alarm_networked: alarm as u64,
+            alarm_expected: 1,
+            alarm_up: alarm as u64,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_campus_counts_in_its_county_city_province_and_the_whole_area() {
+        let mut idx = CoverageIndex::default();
+        idx.add(code("150102"), SchoolType::Primary, &campus(true, true));
+        idx.add(code("150203"), SchoolType::Kindergarten, &campus(false, false));
+        for node in [Some(code("150102")), Some(code("150100"))] {
+            assert_eq!(idx.total(node, None).registered, 1);
+            assert_eq!(idx.total(node, None).alarm_networked, 1);
+        }
+        let all = idx.total(None, None);
+        assert_eq!((all.registered, all.reporting, all.alarm_networked), (2, 1, 1));
+        assert_eq!(idx.total(Some(code("150000")), None), all);
+        assert_eq!(
+            idx.total(None, Some(SchoolType::Kindergarten)).reporting,
+            0
+        );
+        let cities: Vec<_> = idx.child_regions(Some(code("150000"))).collect();
+        assert_eq!(cities, [code("150100"), code("150200")]);
+        assert_eq!(idx.child_regions(None).collect::<Vec<_>>(), [code("150000")]);
+    }
+
+    #[test]
+    fn replacing_a_contribution_moves_the_counts_exactly() {
+        let mut idx = CoverageIndex::default();
+        let region = code("150102");
+        idx.add(region, SchoolType::Primary, &campus(false, false));
+        idx.sub(region, SchoolType::Primary, &campus(false, false));
+        idx.add(region, SchoolType::Primary, &campus(true, true));
+        let b = idx.total(None, None).block();
+        assert_eq!((b.registered, b.reporting, b.alarm_networked), (1, 1, 1));
+        assert_eq!(b.alarm_networked_rate, Some(1.0));
+        assert_eq!(b.devices.camera.rate, None);
+    }
+
+    #[test]
+    fn removing_the_last_campus_of_a_county_prunes_it_from_the_tree() {
+        let mut idx = CoverageIndex::default();
+        idx.add(code("150102"), SchoolType::Primary, &campus(true, true));
+        idx.add(code("150103"), SchoolType::Primary, &campus(true, true));
+        idx.sub(code("150103"), SchoolType::Primary, &campus(true, true));
+        let counties: Vec<_> = idx.child_regions(Some(code("150100"))).collect();
+        assert_eq!(counties, [code("150102")]);
+        assert_eq!(idx.total(None, None).registered, 1);
+    }
+
+    #[test]
+    fn rates_are_null_without_a_denominator() {
+        let b = CoverageIndex::default().total(None, None).block();
+        assert_eq!(b.registered, 0);
+        assert_eq!(b.fully_networked_rate, None);
+    }
+}

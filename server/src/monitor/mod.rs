@@ -1,0 +1,1044 @@
+//! The monitor: the server's pure state machine.
+//!
+//! It turns births, deaths, heartbeats and events into gateway and device states, keeps
+//! the alerts that flag dropped links, and maintains coverage incrementally. It does no
+//! I/O and reads no clock: every method takes `now`, and every change that must be stored
+//! comes back as a [`Change`] for the caller to persist. One task owns it; readers get
+//! short read-locked views.
+
+pub mod coverage;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use campuswatch_protocol::{
+    Birth, CampusId, Death, DeviceId, DeviceKind, DeviceState, Event, GatewayState, Heartbeat,
+    HostHealth, Measurements, Message, RegionCode, SchoolType, Timestamp,
+};
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+use crate::registry::RegistryEntry;
+use coverage::{Contribution, CoverageIndex};
+
+/// Rules the monitor applies; see `docs/configuration.md` for their defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A gateway is stale after this many heartbeat intervals without one.
+    pub missed_heartbeats: u32,
+    /// Used until a gateway's birth says its own interval.
+    pub default_heartbeat_interval: TimeDelta,
+    /// Share of a campus's expected alarm devices that must be up for "alarm networked".
+    pub alarm_fraction: f64,
+    /// Share of a campus's expected cameras that must be up for "video networked".
+    pub video_fraction: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            missed_heartbeats: 3,
+            default_heartbeat_interval: TimeDelta::seconds(5),
+            alarm_fraction: 1.0,
+            video_fraction: 0.8,
+        }
+    }
+}
+
+/// The kind of link an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Gateway,
+    Alarm,
+    Camera,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Gateway => "gateway",
+            AlertKind::Alarm => "alarm",
+            AlertKind::Camera => "camera",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [AlertKind::Gateway, AlertKind::Alarm, AlertKind::Camera]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl From<DeviceKind> for AlertKind {
+    fn from(k: DeviceKind) -> Self {
+        match k {
+            DeviceKind::Alarm => AlertKind::Alarm,
+            DeviceKind::Camera => AlertKind::Camera,
+        }
+    }
+}
+
+/// `open`: a dropped link. `suppressed`: a device alert whose gateway is not online (its
+/// gateway's alert speaks for it). `resolved`: the link is back (or no longer monitored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Suppressed,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Suppressed => "suppressed",
+            AlertState::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [AlertState::Open, AlertState::Suppressed, AlertState::Resolved]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A flag for one dropped link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: u64,
+    pub campus: CampusId,
+    pub region: RegionCode,
+    /// None for the gateway itself.
+    pub device: Option<DeviceId>,
+    pub kind: AlertKind,
+    pub state: AlertState,
+    /// When the link dropped.
+    pub since: Timestamp,
+    pub cause: Option<String>,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// What the server knows of a campus's gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayRecord {
+    pub state: GatewayState,
+    /// When it entered `state`.
+    pub since: Option<Timestamp>,
+    pub cause: Option<String>,
+    pub epoch: u64,
+    pub last_heartbeat: Option<Timestamp>,
+    pub health: Option<HostHealth>,
+    pub agent_version: Option<String>,
+    pub config_digest: Option<String>,
+    pub heartbeat_interval_ms: u64,
+    /// Newest agent event id reflected in the device states.
+    pub last_event_id: u64,
+    pub first_seen: Option<Timestamp>,
+}
+
+impl GatewayRecord {
+    fn never_seen() -> Self {
+        Self {
+            state: GatewayState::NeverSeen,
+            since: None,
+            cause: None,
+            epoch: 0,
+            last_heartbeat: None,
+            health: None,
+            agent_version: None,
+            config_digest: None,
+            heartbeat_interval_ms: 0,
+            last_event_id: 0,
+            first_seen: None,
+        }
+    }
+}
+
+/// A device as its agent last reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub id: DeviceId,
+    pub kind: DeviceKind,
+    pub probe: String,
+    pub target: String,
+    pub required: bool,
+    /// As reported by the agent; see [`CampusView::device_state`] for what users see.
+    pub state: DeviceState,
+    pub since: Option<Timestamp>,
+    pub cause: Option<String>,
+    pub measurements: Measurements,
+}
+
+/// One row of transition history: a device event from an agent, or a gateway transition
+/// judged by the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub campus: CampusId,
+    pub region: RegionCode,
+    pub device: Option<DeviceId>,
+    pub kind: AlertKind,
+    pub from: String,
+    pub to: String,
+    pub at: Timestamp,
+    pub cause: Option<String>,
+    /// The agent's event id (None for gateway transitions).
+    pub event_id: Option<u64>,
+    pub measurements: Measurements,
+}
+
+/// Something the caller must persist.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The campus's gateway record changed.
+    Gateway {
+        campus: CampusId,
+        region: RegionCode,
+        record: GatewayRecord,
+    },
+    /// The campus's whole device inventory was replaced (a birth).
+    Inventory {
+        campus: CampusId,
+        devices: Vec<DeviceRecord>,
+    },
+    /// One device changed.
+    Device {
+        campus: CampusId,
+        device: DeviceRecord,
+    },
+    /// History row; `event_id` rows are de-duplicated by the store.
+    Transition(Transition),
+    /// An alert was opened or changed state.
+    Alert(Alert),
+}
+
+/// Why a valid message did not change the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// A birth, death or heartbeat of an older epoch (a late Last Will, say).
+    StaleEpoch,
+    /// The payload names a region other than the campus's registered one.
+    RegionMismatch,
+    /// An event already reflected by a newer birth or event: stored as history only.
+    AlreadyApplied,
+    /// A heartbeat or death after the session ended.
+    SessionEnded,
+}
+
+impl Ignored {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ignored::StaleEpoch => "stale_epoch",
+            Ignored::RegionMismatch => "region_mismatch",
+            Ignored::AlreadyApplied => "already_applied",
+            Ignored::SessionEnded => "session_ended",
+        }
+    }
+}
+
+/// The result of applying one message.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    pub ignored: Option<Ignored>,
+}
+
+#[derive(Debug, Clone)]
+struct Campus {
+    id: CampusId,
+    /// None for a campus that reports but is not registered: listed, never counted.
+    registry: Option<RegistryEntry>,
+    region: RegionCode,
+    gateway: GatewayRecord,
+    devices: Vec<DeviceRecord>,
+    /// When staleness is declared if no heartbeat comes.
+    deadline: Option<Timestamp>,
+    /// Heartbeat fields changed since the last flush to the store.
+    heartbeat_dirty: bool,
+    contribution: Contribution,
+    gateway_alert: Option<u64>,
+    device_alerts: HashMap<DeviceId, u64>,
+}
+
+impl Campus {
+    fn new(id: CampusId, region: RegionCode) -> Self {
+        Self {
+            id,
+            registry: None,
+            region,
+            gateway: GatewayRecord::never_seen(),
+            devices: Vec::new(),
+            deadline: None,
+            heartbeat_dirty: false,
+            contribution: Contribution::default(),
+            gateway_alert: None,
+            device_alerts: HashMap::new(),
+        }
+    }
+
+    fn online(&self) -> bool {
+        self.gateway.state == GatewayState::Online
+    }
+
+    fn school_type(&self) -> SchoolType {
+        self.registry
+            .as_ref()
+            .map_or(SchoolType::Other, |r| r.school_type)
+    }
+}
+
+/// Read-only view of one campus for the API.
+pub struct CampusView<'a> {
+    pub id: &'a CampusId,
+    pub region: RegionCode,
+    pub registry: Option<&'a RegistryEntry>,
+    pub gateway: &'a GatewayRecord,
+    pub devices: &'a [DeviceRecord],
+    pub alarm_networked: bool,
+    pub video_networked: bool,
+    /// What it adds to coverage (all zero when unregistered).
+    pub contribution: Contribution,
+}
+
+impl CampusView<'_> {
+    /// What users see: a device behind a gateway that is not online is `unknown`.
+    pub fn device_state(&self, d: &DeviceRecord) -> DeviceState {
+        if self.gateway.state == GatewayState::Online {
+            d.state
+        } else {
+            DeviceState::Unknown
+        }
+    }
+}
+
+/// Counts of messages the monitor declined to apply, for /metrics.
+#[derive(Debug, Default, Clone)]
+pub struct MonitorCounters {
+    pub ignored: BTreeMap<&'static str, u64>,
+    pub unregistered_messages: u64,
+}
+
+/// Everything loaded from the store at start-up.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub registry: Vec<RegistryEntry>,
+    pub gateways: Vec<(CampusId, RegionCode, GatewayRecord)>,
+    pub devices: Vec<(CampusId, DeviceRecord)>,
+    /// Alerts not yet resolved.
+    pub alerts: Vec<Alert>,
+    pub max_alert_id: u64,
+}
+
+/// The state machine. See the module docs.
+#[derive(Debug)]
+pub struct Monitor {
+    settings: Settings,
+    campuses: HashMap<CampusId, Campus>,
+    coverage: CoverageIndex,
+    /// Registered campuses per county, for listing a county's campuses.
+    by_county: HashMap<RegionCode, BTreeSet<CampusId>>,
+    /// Alerts not yet resolved, by id.
+    alerts: BTreeMap<u64, Alert>,
+    next_alert_id: u64,
+    counters: MonitorCounters,
+}
+
+impl Monitor {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            campuses: HashMap::new(),
+            coverage: CoverageIndex::default(),
+            by_county: HashMap::new(),
+            alerts: BTreeMap::new(),
+            next_alert_id: 1,
+            counters: MonitorCounters::default(),
+        }
+    }
+
+    /// Rebuilds the monitor from stored state after a restart. Online gateways get a
+    /// full heartbeat window from `now` before they can go stale: the server was not
+    /// listening, so their silence says nothing yet.
+    pub fn restore(settings: Settings, snap: Snapshot, now: Timestamp) -> Self {
+        let mut m = Monitor::new(settings);
+        m.next_alert_id = snap.max_alert_id + 1;
+        for entry in snap.registry {
+            let c = m
+                .campuses
+                .entry(entry.campus.clone())
+                .or_insert_with(|| Campus::new(entry.campus.clone(), entry.region));
+            c.region = entry.region;
+            c.registry = Some(entry);
+        }
+        for (id, region, gw) in snap.gateways {
+            let c = m
+                .campuses
+                .entry(id.clone())
+                .or_insert_with(|| Campus::new(id, region));
+            c.gateway = gw;
+        }
+        for (id, dev) in snap.devices {
+            if let Some(c) = m.campuses.get_mut(&id) {
+                c.devices.push(dev);
+            }
+        }
+        for alert in snap.alerts {
+            if let Some(c) = m.campuses.get_mut(&alert.campus) {
+                match &alert.device {
+                    None => c.gateway_alert = Some(alert.id),
+                    Some(d) => {
+                        c.device_alerts.insert(d.clone(), alert.id);
+                    }
+                }
+            }
+            m.alerts.insert(alert.id, alert);
+        }
+        let ids: Vec<CampusId> = m.campuses.keys().cloned().collect();
+        for id in ids {
+            let window = m.window(&m.campuses[&id].gateway);
+            if let Some(c) = m.campuses.get_mut(&id) {
+                if c.online() {
+                    c.deadline = Some(now + window);
+                }
+                if let Some(r) = &c.registry {
+                    m.by_county.entry(r.region).or_default().insert(id.clone());
+                }
+            }
+            m.refresh(&id);
+        }
+        m
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn window(&self, gw: &GatewayRecord) -> TimeDelta {
+        let interval = if gw.heartbeat_interval_ms > 0 {
+            TimeDelta::milliseconds(gw.heartbeat_interval_ms as i64)
+        } else {
+            self.settings.default_heartbeat_interval
+        };
+        interval * self.settings.missed_heartbeats as i32
+    }
+
+    // ---- registry -------------------------------------------------------------------
+
+    /// Loads registry entries (upsert). With `replace`, campuses missing from `entries`
+    /// leave the registry: they stop counting and their alerts resolve.
+    pub fn set_registry(
+        &mut self,
+        entries: &[RegistryEntry],
+        replace: bool,
+        now: Timestamp,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if replace {
+            let keep: BTreeSet<&CampusId> = entries.iter().map(|e| &e.campus).collect();
+            let gone: Vec<CampusId> = self
+                .campuses
+                .values()
+                .filter(|c| c.registry.is_some() && !keep.contains(&c.id))
+                .map(|c| c.id.clone())
+                .collect();
+            for id in gone {
+                self.withdraw(&id);
+                if let Some(c) = self.campuses.get_mut(&id) {
+                    if let Some(r) = c.registry.take() {
+                        if let Some(set) = self.by_county.get_mut(&r.region) {
+                            set.remove(&id);
+                        }
+                    }
+                }
+                self.refresh(&id);
+                self.reconcile_alerts(&id, now, &mut changes);
+            }
+        }
+        for e in entries {
+            self.withdraw(&e.campus);
+            let c = self
+                .campuses
+                .entry(e.campus.clone())
+                .or_insert_with(|| Campus::new(e.campus.clone(), e.region));
+            if let Some(old) = c.registry.as_ref() {
+                if let Some(set) = self.by_county.get_mut(&old.region) {
+                    set.remove(&e.campus);
+                }
+            }
+            c.registry = Some(e.clone());
+            c.region = e.region;
+            self.by_county
+                .entry(e.region)
+                .or_default()
+                .insert(e.campus.clone());
+            self.refresh(&e.campus);
+            self.reconcile_alerts(&e.campus, now, &mut changes);
+        }
+        changes
+    }
+
+    // ---- messages -------------------------------------------------------------------
+
+    /// Applies one decoded, validated message received at `now`.
+    pub fn apply(&mut self, msg: &Message, now: Timestamp) -> Outcome {
+        let campus = msg.campus();
+        let registered_region = self
+            .campuses
+            .get(campus)
+            .and_then(|c| c.registry.as_ref())
+            .map(|r| r.region);
+        match registered_region {
+            Some(region) if region != msg.region() => {
+                return self.ignore(Ignored::RegionMismatch);
+            }
+            None => self.counters.unregistered_messages += 1,
+            Some(_) => {}
+        }
+        if !self.campuses.contains_key(campus) {
+            self.campuses
+                .insert(campus.clone(), Campus::new(campus.clone(), msg.region()));
+        }
+        let mut out = Outcome::default();
+        match msg {
+            Message::Birth(b) => self.on_birth(b, now, &mut out),
+            Message::Death(d) => self.on_death(d, now, &mut out),
+            Message::Heartbeat(h) => self.on_heartbeat(h, now, &mut out),
+            Message::Event(e) => self.on_event(e, now, &mut out),
+        }
+        if let Some(why) = out.ignored {
+            *self.counters.ignored.entry(why.as_str()).or_default() += 1;
+        }
+        out
+    }
+
+    fn ignore(&mut self, why: Ignored) -> Outcome {
+        *self.counters.ignored.entry(why.as_str()).or_default() += 1;
+        Outcome {
+            changes: Vec::new(),
+            ignored: Some(why),
+        }
+    }
+
+    fn on_birth(&mut self, b: &Birth, now: Timestamp, out: &mut Outcome) {
+        let Some(c) = self.campuses.get_mut(&b.campus) else {
+            return;
+        };
+        if b.epoch < c.gateway.epoch {
+            out.ignored = Some(Ignored::StaleEpoch);
+            return;
+        }
+        let gw = &mut c.gateway;
+        gw.epoch = b.epoch;
+        gw.agent_version = Some(b.agent_version.clone());
+        gw.config_digest = Some(b.config_digest.clone());
+        gw.heartbeat_interval_ms = b.heartbeat_interval_ms;
+        gw.last_event_id = b.last_event_id;
+        gw.last_heartbeat = Some(now);
+        gw.first_seen.get_or_insert(now);
+        c.devices = b
+            .devices
+            .iter()
+            .map(|d| DeviceRecord {
+                id: d.id.clone(),
+                kind: d.kind,
+                probe: d.probe.clone(),
+                target: d.target.clone(),
+                required: d.required,
+                state: d.state,
+                since: d.since,
+                cause: d.cause.clone(),
+                measurements: d.measurements.clone(),
+            })
+            .collect();
+        out.changes.push(Change::Inventory {
+            campus: b.campus.clone(),
+            devices: c.devices.clone(),
+        });
+        self.set_gateway_state(&b.campus, GatewayState::Online, None, now, out);
+        self.touch_deadline(&b.campus, now);
+        self.finish(&b.campus, now, out);
+    }
+
+    fn on_death(&mut self, d: &Death, now: Timestamp, out: &mut Outcome) {
+        let Some(c) = self.campuses.get(&d.campus) else {
+            return;
+        };
+        if d.epoch != c.gateway.epoch {
+            // The Last Will of an older session arriving after the new birth: the race
+            // DESIGN.md warns about. It must not mark a live gateway offline.
+            out.ignored = Some(Ignored::StaleEpoch);
+            return;
+        }
+        if !matches!(c.gateway.state, GatewayState::Online | GatewayState::Stale) {
+            out.ignored = Some(Ignored::SessionEnded);
+            return;
+        }
+        let cause = match d.reason {
+            campuswatch_protocol::DeathReason::Shutdown => "agent shut down",
+            campuswatch_protocol::DeathReason::ConnectionLost => "connection lost",
+        };
+        self.set_gateway_state(
+            &d.campus,
+            GatewayState::Offline,
+            Some(cause.to_string()),
+            now,
+            out,
+        );
+        if let Some(c) = self.campuses.get_mut(&d.campus) {
+            c.deadline = None;
+        }
+        self.finish(&d.campus, now, out);
+    }
+
+    fn on_heartbeat(&mut self, h: &Heartbeat, now: Timestamp, out: &mut Outcome) {
+        let Some(c) = self.campuses.get_mut(&h.campus) else {
+            return;
+        };
+        if h.epoch < c.gateway.epoch {
+            out.ignored = Some(Ignored::StaleEpoch);
+            return;
+        }
+        if h.epoch == c.gateway.epoch && c.gateway.state == GatewayState::Offline {
+            // A QoS 0 heartbeat overtaken by its own session's death.
+            out.ignored = Some(Ignored::SessionEnded);
+            return;
+        }
+        let gw = &mut c.gateway;
+        // A newer epoch without its birth (the birth was lost or preceded our
+        // subscription): the gateway is alive; keep the last inventory until a birth.
+        gw.epoch = h.epoch;
+        gw.last_heartbeat = Some(now);
+        gw.health = Some(h.health);
+        gw.first_seen.get_or_insert(now);
+        c.heartbeat_dirty = true;
+        let was_online = c.online();
+        self.touch_deadline(&h.campus, now);
+        if !was_online {
+            self.set_gateway_state(&h.campus, GatewayState::Online, None, now, out);
+            self.finish(&h.campus, now, out);
+        }
+    }
+
+    fn on_event(&mut self, e: &Event, now: Timestamp, out: &mut Outcome) {
+        let Some(c) = self.campuses.get_mut(&e.campus) else {
+            return;
+        };
+        out.changes.push(Change::Transition(Transition {
+            campus: e.campus.clone(),
+            region: c.region,
+            device: Some(e.device.clone()),
+            kind: e.kind.into(),
+            from: e.from.as_str().to_string(),
+            to: e.to.as_str().to_string(),
+            at: e.at,
+            cause: e.cause.clone(),
+            event_id: Some(e.id),
+            measurements: e.measurements.clone(),
+        }));
+        if e.id <= c.gateway.last_event_id {
+            out.ignored = Some(Ignored::AlreadyApplied);
+            return;
+        }
+        c.gateway.last_event_id = e.id;
+        let record = match c.devices.iter_mut().find(|d| d.id == e.device) {
+            Some(d) => {
+                d.state = e.to;
+                d.since = Some(e.at);
+                d.cause = e.cause.clone();
+                d.measurements = e.measurements.clone();
+                d.clone()
+            }
+            None => {
+                // A device the last birth did not list (config changed since): learn it.
+                let d = DeviceRecord {
+                    id: e.device.clone(),
+                    kind: e.kind,
+                    probe: String::new(),
+                    target: String::new(),
+                    required: e.kind == DeviceKind::Alarm,
+                    state: e.to,
+                    since: Some(e.at),
+                    cause: e.cause.clone(),
+                    measurements: e.measurements.clone(),
+                };
+                c.devices.push(d.clone());
+                d
+            }
+        };
+        out.changes.push(Change::Device {
+            campus: e.campus.clone(),
+            device: record,
+        });
+        // The gateway record carries last_event_id, which restore relies on.
+        out.changes.push(Change::Gateway {
+            campus: e.campus.clone(),
+            region: c.region,
+            record: c.gateway.clone(),
+        });
+        self.finish(&e.campus, now, out);
+    }
+
+    fn touch_deadline(&mut self, id: &CampusId, now: Timestamp) {
+        let window = self.window(&self.campuses[id].gateway);
+        if let Some(c) = self.campuses.get_mut(id) {
+            c.deadline = Some(now + window);
+        }
+    }
+
+    fn set_gateway_state(
+        &mut self,
+        id: &CampusId,
+        to: GatewayState,
+        cause: Option<String>,
+        now: Timestamp,
+        out: &mut Outcome,
+    ) {
+        let Some(c) = self.campuses.get_mut(id) else {
+            return;
+        };
+        let from = c.gateway.state;
+        if from != to {
+            c.gateway.state = to;
+            c.gateway.since = Some(now);
+            c.gateway.cause = cause.clone();
+            out.changes.push(Change::Transition(Transition {
+                campus: id.clone(),
+                region: c.region,
+                device: None,
+                kind: AlertKind::Gateway,
+                from: from.as_str().to_string(),
+                to: to.as_str().to_string(),
+                at: now,
+                cause,
+                event_id: None,
+                measurements: Measurements::new(),
+            }));
+        }
+        c.heartbeat_dirty = false;
+        out.changes.push(Change::Gateway {
+            campus: id.clone(),
+            region: c.region,
+            record: c.gateway.clone(),
+        });
+    }
+
+    /// Recomputes coverage and alerts for a campus after its state changed.
+    fn finish(&mut self, id: &CampusId, now: Timestamp, out: &mut Outcome) {
+        self.refresh(id);
+        self.reconcile_alerts(id, now, &mut out.changes);
+    }
+
+    // ---- time -----------------------------------------------------------------------
+
+    /// Declares stale every online gateway whose heartbeat window ran out by `now`.
+    /// Call it only while the server is connected to the broker: silence the server
+    /// could not hear is not the gateways' fault.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<Change> {
+        let due: Vec<CampusId> = self
+            .campuses
+            .values()
+            .filter(|c| c.online() && c.deadline.is_some_and(|d| d <= now))
+            .map(|c| c.id.clone())
+            .collect();
+        let mut out = Outcome::default();
+        for id in due {
+            let window = self.window(&self.campuses[&id].gateway);
+            let cause = format!(
+                "no heartbeat for {}s",
+                (window.num_milliseconds() as f64 / 1000.0)
+            );
+            self.set_gateway_state(&id, GatewayState::Stale, Some(cause), now, &mut out);
+            if let Some(c) = self.campuses.get_mut(&id) {
+                c.deadline = None;
+            }
+            self.finish(&id, now, &mut out);
+        }
+        out.changes
+    }
+
+    /// The server (re)gained the broker at `now`: every online gateway gets a full
+    /// window again, so a monitoring outage never turns into a wave of stale gateways.
+    pub fn on_broker_reconnected(&mut self, now: Timestamp) {
+        let ids: Vec<CampusId> = self
+            .campuses
+            .values()
+            .filter(|c| c.online())
+            .map(|c| c.id.clone())
+            .collect();
+        for id in ids {
+            let window = self.window(&self.campuses[&id].gateway);
+            if let Some(c) = self.campuses.get_mut(&id) {
+                let fresh = now + window;
+                c.deadline = Some(c.deadline.map_or(fresh, |d| d.max(fresh)));
+            }
+        }
+    }
+
+    /// Gateway records whose heartbeat fields changed since the last call.
+    pub fn take_heartbeat_updates(&mut self) -> Vec<Change> {
+        self.campuses
+            .values_mut()
+            .filter(|c| c.heartbeat_dirty)
+            .map(|c| {
+                c.heartbeat_dirty = false;
+                Change::Gateway {
+                    campus: c.id.clone(),
+                    region: c.region,
+                    record: c.gateway.clone(),
+                }
+            })
+            .collect()
+    }
+
+    // ---- derived state ----------------------------------------------------------------
+
+    fn networked(&self, c: &Campus) -> (bool, bool, u64, u64) {
+        let Some(r) = &c.registry else {
+            return (false, false, 0, 0);
+        };
+        if !c.online() {
+            return (false, false, 0, 0);
+        }
+        let up = |kind| {
+            c.devices
+                .iter()
+                .filter(|d| d.kind == kind && d.state.is_reachable())
+                .count() as u64
+        };
+        let (alarms, cameras) = (up(DeviceKind::Alarm), up(DeviceKind::Camera));
+        let need = |expected: u32, fraction: f64| {
+            ((expected as f64 * fraction).ceil() as u64).max(1)
+        };
+        (
+            alarms >= need(r.expected_alarms, self.settings.alarm_fraction),
+            cameras >= need(r.expected_cameras, self.settings.video_fraction),
+            alarms,
+            cameras,
+        )
+    }
+
+    fn contribution(&self, c: &Campus) -> Contribution {
+        let Some(r) = &c.registry else {
+            return Contribution::default();
+        };
+        let (alarm, video, alarms_up, cameras_up) = self.networked(c);
+        Contribution {
+            registered: 1,
+            reporting: c.online() as u64,
+            alarm_networked: alarm as u64,
+            video_networked: video as u64,
+            fully_networked: (alarm && video) as u64,
+            alarm_expected: r.expected_alarms.into(),
+            alarm_up: alarms_up.min(r.expected_alarms.into()),
+            camera_expected: r.expected_cameras.into(),
+            camera_up: cameras_up.min(r.expected_cameras.into()),
+        }
+    }
+
+    /// Moves the campus's coverage contribution to match its current state.
+    fn refresh(&mut self, id: &CampusId) {
+        let Some(c) = self.campuses.get(id) else {
+            return;
+        };
+        let new = self.contribution(c);
+        let (old, region, school_type) = (c.contribution, c.region, c.school_type());
+        if let Some(c) = self.campuses.get_mut(id) {
+            c.contribution = new;
+        }
+        // The old contribution was added under the region and school type the campus has
+        // now: a registry edit withdraws it first (see `withdraw`).
+        if old != new {
+            self.coverage.sub(region, school_type, &old);
+            self.coverage.add(region, school_type, &new);
+        }
+    }
+
+    /// Takes the campus's contribution out of coverage, before its registry entry (region,
+    /// school type) changes underneath it.
+    fn withdraw(&mut self, id: &CampusId) {
+        let Some(c) = self.campuses.get_mut(id) else {
+            return;
+        };
+        let old = std::mem::take(&mut c.contribution);
+        let (region, school_type) = (c.region, c.school_type());
+        self.coverage.sub(region, school_type, &old);
+    }
+
+    /// Brings the campus's alerts in line with its state: a gateway that is stale or
+    /// offline has one open alert; a down device has one open alert while its gateway
+    /// is online, suppressed while it is not; anything else has none.
+    fn reconcile_alerts(&mut self, id: &CampusId, now: Timestamp, changes: &mut Vec<Change>) {
+        let Some(c) = self.campuses.get(id) else {
+            return;
+        };
+        let registered = c.registry.is_some();
+        let online = c.online();
+        let gateway_down = registered
+            && matches!(
+                c.gateway.state,
+                GatewayState::Stale | GatewayState::Offline
+            );
+        let mut wanted: Vec<(Option<DeviceId>, AlertKind, AlertState, Timestamp, Option<String>)> =
+            Vec::new();
+        if gateway_down {
+            wanted.push((
+                None,
+                AlertKind::Gateway,
+                AlertState::Open,
+                c.gateway.since.unwrap_or(now),
+                c.gateway.cause.clone(),
+            ));
+        }
+        if registered {
+            for d in c.devices.iter().filter(|d| d.state == DeviceState::Down) {
+                let state = if online {
+                    AlertState::Open
+                } else if c.device_alerts.contains_key(&d.id) {
+                    AlertState::Suppressed
+                } else {
+                    continue;
+                };
+                wanted.push((
+                    Some(d.id.clone()),
+                    d.kind.into(),
+                    state,
+                    d.since.unwrap_or(now),
+                    d.cause.clone(),
+                ));
+            }
+        }
+        let region = c.region;
+        let mut existing: Vec<(Option<DeviceId>, u64)> = c
+            .device_alerts
+            .iter()
+            .map(|(d, a)| (Some(d.clone()), *a))
+            .collect();
+        existing.extend(c.gateway_alert.map(|a| (None, a)));
+
+        // Resolve alerts no longer wanted.
+        for (device, alert_id) in &existing {
+            if wanted.iter().any(|w| &w.0 == device) {
+                continue;
+            }
+            if let Some(mut a) = self.alerts.remove(alert_id) {
+                a.state = AlertState::Resolved;
+                a.resolved_at = Some(now);
+                changes.push(Change::Alert(a));
+            }
+            if let Some(c) = self.campuses.get_mut(id) {
+                match device {
+                    None => c.gateway_alert = None,
+                    Some(d) => {
+                        c.device_alerts.remove(d);
+                    }
+                }
+            }
+        }
+        // Open new ones, move existing ones between open and suppressed.
+        for (device, kind, state, since, cause) in wanted {
+            let current = existing.iter().find(|e| e.0 == device).map(|e| e.1);
+            match current.and_then(|a| self.alerts.get_mut(&a)) {
+                Some(a) => {
+                    if a.state != state {
+                        a.state = state;
+                        changes.push(Change::Alert(a.clone()));
+                    }
+                }
+                None => {
+                    let alert = Alert {
+                        id: self.next_alert_id,
+                        campus: id.clone(),
+                        region,
+                        device: device.clone(),
+                        kind,
+                        state,
+                        since,
+                        cause,
+                        resolved_at: None,
+                    };
+                    self.next_alert_id += 1;
+                    if let Some(c) = self.campuses.get_mut(id) {
+                        match &device {
+                            None => c.gateway_alert = Some(alert.id),
+                            Some(d) => {
+                                c.device_alerts.insert(d.clone(), alert.id);
+                            }
+                        }
+                    }
+                    changes.push(Change::Alert(alert.clone()));
+                    self.alerts.insert(alert.id, alert);
+                }
+            }
+        }
+    }
+
+    // ---- queries ----------------------------------------------------------------------
+
+    pub fn coverage(&self) -> &CoverageIndex {
+        &self.coverage
+    }
+
+    pub fn counters(&self) -> &MonitorCounters {
+        &self.counters
+    }
+
+    pub fn campus(&self, id: &str) -> Option<CampusView<'_>> {
+        self.campuses.get(id).map(|c| self.view(c))
+    }
+
+    fn view<'a>(&self, c: &'a Campus) -> CampusView<'a> {
+        CampusView {
+            id: &c.id,
+            region: c.region,
+            registry: c.registry.as_ref(),
+            gateway: &c.gateway,
+            devices: &c.devices,
+            alarm_networked: c.contribution.alarm_networked > 0,
+            video_networked: c.contribution.video_networked > 0,
+            contribution: c.contribution,
+        }
+    }
+
+    /// Every campus, registered or not, in id order.
+    pub fn campuses(&self) -> Vec<CampusView<'_>> {
+        let mut v: Vec<_> = self.campuses.values().map(|c| self.view(c)).collect();
+        v.sort_by(|a, b| a.id.cmp(b.id));
+        v
+    }
+
+    /// Registered campuses of one county, in id order.
+    pub fn county_campuses(&self, county: &RegionCode) -> Vec<CampusView<'_>> {
+        self.by_county
+            .get(county)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.campus(id.as_str()))
+            .collect()
+    }
+
+    /// Alerts that are not resolved (open and suppressed), oldest first.
+    pub fn active_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.values()
+    }
+
+    /// Number of campuses per gateway state (registered campuses only).
+    pub fn gateway_counts(&self) -> BTreeMap<GatewayState, u64> {
+        let mut counts: BTreeMap<GatewayState, u64> =
+            GatewayState::ALL.iter().map(|s| (*s, 0)).collect();
+        for c in self.campuses.values().filter(|c| c.registry.is_some()) {
+            *counts.entry(c.gateway.state).or_default() += 1;
+        }
+        counts
+    }
+
+    pub fn unregistered_count(&self) -> usize {
+        self.campuses
+            .values()
+            .filter(|c| c.registry.is_none())
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests;

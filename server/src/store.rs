@@ -1,0 +1,485 @@
+//! The store: registry, gateway and device states, transition history and alerts.
+//!
+//! SQLite by default (a file in the data directory). Writes come in batches of
+//! [`Change`]s applied in one transaction, so many events cost one commit (group commit)
+//! and a QoS 1 message is acknowledged only after the batch holding it is durable.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use campuswatch_protocol::{
+    CampusId, DeviceId, Measurements, RegionCode, RegionLevel, SchoolType, Timestamp,
+};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use crate::monitor::{
+    Alert, AlertKind, AlertState, Change, DeviceRecord, GatewayRecord, Snapshot, Transition,
+};
+use crate::registry::RegistryEntry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored row is corrupt ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("unsupported database URL {0:?}: use sqlite://PATH (PostgreSQL comes later)")]
+    Unsupported(String),
+}
+
+/// Formats a time the way every table stores it.
+pub fn ts(t: Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> Result<Timestamp, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt("timestamp", e))
+}
+
+fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+/// A stored transition with its row id and when the server received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredTransition {
+    pub id: i64,
+    #[serde(flatten)]
+    pub transition: Transition,
+    pub received_at: Timestamp,
+}
+
+/// Filters for history and alert listings.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub campus: Option<CampusId>,
+    pub region: Option<RegionCode>,
+    pub kind: Option<AlertKind>,
+    pub state: Option<AlertState>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// SQL `LIKE` pattern for every code within a region node.
+fn region_pattern(r: &RegionCode) -> String {
+    let s = r.as_str();
+    match r.level() {
+        RegionLevel::Province => format!("{}%", &s[..2]),
+        RegionLevel::City => format!("{}%", &s[..4]),
+        RegionLevel::County => s.to_string(),
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::Unsupported(url.to_string()))?;
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                    url: url.to_string(),
+                    source: sqlx::Error::Io(e),
+                })?;
+            }
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit survives power loss, which is what acknowledging a QoS 1
+            // message promises. Group commit keeps the cost per event small.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Applies a batch of changes in one transaction.
+    pub async fn apply(&self, changes: &[Change], now: Timestamp) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now = ts(now);
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            match change {
+                Change::Gateway {
+                    campus,
+                    region,
+                    record,
+                } => {
+                    let json = serde_json::to_string(record).map_err(|e| corrupt("gateway", e))?;
+                    sqlx::query(
+                        "INSERT INTO gateways (campus, region, state, epoch, record, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (campus) DO UPDATE SET region = excluded.region,
+                           state = excluded.state, epoch = excluded.epoch,
+                           record = excluded.record, updated_at = excluded.updated_at",
+                    )
+                    .bind(campus.as_str())
+                    .bind(region.as_str())
+                    .bind(record.state.as_str())
+                    .bind(record.epoch as i64)
+                    .bind(json)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Inventory { campus, devices } => {
+                    sqlx::query("DELETE FROM devices WHERE campus = ?")
+                        .bind(campus.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    for (pos, d) in devices.iter().enumerate() {
+                        upsert_device(&mut tx, campus, d, Some(pos as i64)).await?;
+                    }
+                }
+                Change::Device { campus, device } => {
+                    upsert_device(&mut tx, campus, device, None).await?;
+                }
+                Change::Transition(t) => {
+                    let m = serde_json::to_string(&t.measurements)
+                        .map_err(|e| corrupt("measurements", e))?;
+                    sqlx::query(
+                        "INSERT INTO transitions (campus, region, device, kind, from_state,
+                           to_state, at, cause, event_id, measurements, received_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(t.campus.as_str())
+                    .bind(t.region.as_str())
+                    .bind(t.device.as_ref().map(|d| d.as_str()))
+                    .bind(t.kind.as_str())
+                    .bind(&t.from)
+                    .bind(&t.to)
+                    .bind(ts(t.at))
+                    .bind(&t.cause)
+                    .bind(t.event_id.map(|i| i as i64))
+                    .bind(m)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Alert(a) => {
+                    sqlx::query(
+                        "INSERT INTO alerts (id, campus, region, device, kind, state, since,
+                           cause, resolved_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                           cause = excluded.cause, resolved_at = excluded.resolved_at,
+                           updated_at = excluded.updated_at",
+                    )
+                    .bind(a.id as i64)
+                    .bind(a.campus.as_str())
+                    .bind(a.region.as_str())
+                    .bind(a.device.as_ref().map(|d| d.as_str()))
+                    .bind(a.kind.as_str())
+                    .bind(a.state.as_str())
+                    .bind(ts(a.since))
+                    .bind(&a.cause)
+                    .bind(a.resolved_at.map(ts))
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Loads or updates registry entries in one transaction: all or nothing. With
+    /// `replace`, entries not in `entries` are removed.
+    pub async fn import_registry(
+        &self,
+        entries: &[RegistryEntry],
+        replace: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let now = ts(now);
+        let mut tx = self.pool.begin().await?;
+        if replace {
+            sqlx::query("DELETE FROM registry")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Multi-row inserts: a 100,000-row registry is a few hundred statements.
+        for chunk in entries.chunks(500) {
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO registry (campus, name, region, school_type, expected_alarms,
+                   expected_cameras, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, e| {
+                b.push_bind(e.campus.as_str())
+                    .push_bind(&e.name)
+                    .push_bind(e.region.as_str())
+                    .push_bind(e.school_type.as_str())
+                    .push_bind(e.expected_alarms as i64)
+                    .push_bind(e.expected_cameras as i64)
+                    .push_bind(&now);
+            });
+            qb.push(
+                " ON CONFLICT (campus) DO UPDATE SET name = excluded.name,
+                   region = excluded.region, school_type = excluded.school_type,
+                   expected_alarms = excluded.expected_alarms,
+                   expected_cameras = excluded.expected_cameras,
+                   updated_at = excluded.updated_at",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT campus, name, region, school_type, expected_alarms, expected_cameras
+             FROM registry ORDER BY campus",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let school: String = r.try_get("school_type")?;
+                Ok(RegistryEntry {
+                    campus: parse_id(r.try_get("campus")?)?,
+                    name: r.try_get("name")?,
+                    region: parse_region(r.try_get("region")?)?,
+                    school_type: SchoolType::parse(&school)
+                        .ok_or_else(|| corrupt("school_type", &school))?,
+                    expected_alarms: count(r.try_get("expected_alarms")?)?,
+                    expected_cameras: count(r.try_get("expected_cameras")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Everything the monitor needs to resume after a restart.
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let registry = self.registry().await?;
+        let gateways = sqlx::query("SELECT campus, region, record FROM gateways")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let record: String = r.try_get("record")?;
+                Ok((
+                    parse_id(r.try_get("campus")?)?,
+                    parse_region(r.try_get("region")?)?,
+                    serde_json::from_str::<GatewayRecord>(&record)
+                        .map_err(|e| corrupt("gateway", e))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let devices = sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let record: String = r.try_get("record")?;
+                Ok((
+                    parse_id(r.try_get("campus")?)?,
+                    serde_json::from_str::<DeviceRecord>(&record)
+                        .map_err(|e| corrupt("device", e))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let alerts = self
+            .alerts(&Filter {
+                limit: u32::MAX,
+                ..Default::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|a| a.state != AlertState::Resolved)
+            .collect();
+        let max_alert_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM alerts")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Snapshot {
+            registry,
+            gateways,
+            devices,
+            alerts,
+            max_alert_id: max_alert_id.unwrap_or(0).max(0) as u64,
+        })
+    }
+
+    /// Transitions, newest first.
+    pub async fn transitions(&self, f: &Filter) -> Result<Vec<StoredTransition>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, campus, region, device, kind, from_state, to_state, at, cause, event_id,
+               measurements, received_at FROM transitions WHERE 1 = 1",
+        );
+        push_common(&mut qb, f, "at");
+        qb.push(" ORDER BY at DESC, id DESC LIMIT ")
+            .push_bind(f.limit as i64)
+            .push(" OFFSET ")
+            .push_bind(f.offset as i64);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                let m: Option<String> = r.try_get("measurements")?;
+                let device: Option<String> = r.try_get("device")?;
+                let event_id: Option<i64> = r.try_get("event_id")?;
+                Ok(StoredTransition {
+                    id: r.try_get("id")?,
+                    transition: Transition {
+                        campus: parse_id(r.try_get("campus")?)?,
+                        region: parse_region(r.try_get("region")?)?,
+                        device: device.as_deref().map(parse_device).transpose()?,
+                        kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                        from: r.try_get("from_state")?,
+                        to: r.try_get("to_state")?,
+                        at: parse_ts(r.try_get("at")?)?,
+                        cause: r.try_get("cause")?,
+                        event_id: event_id.map(|i| i as u64),
+                        measurements: match m {
+                            Some(m) => serde_json::from_str::<Measurements>(&m)
+                                .map_err(|e| corrupt("measurements", e))?,
+                            None => Measurements::new(),
+                        },
+                    },
+                    received_at: parse_ts(r.try_get("received_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Alerts, newest first.
+    pub async fn alerts(&self, f: &Filter) -> Result<Vec<Alert>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, campus, region, device, kind, state, since, cause, resolved_at
+             FROM alerts WHERE 1 = 1",
+        );
+        push_common(&mut qb, f, "since");
+        if let Some(s) = f.state {
+            qb.push(" AND state = ").push_bind(s.as_str());
+        }
+        qb.push(" ORDER BY since DESC, id DESC LIMIT ")
+            .push_bind(f.limit.min(i64::MAX as u32) as i64)
+            .push(" OFFSET ")
+            .push_bind(f.offset as i64);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                let state: String = r.try_get("state")?;
+                let device: Option<String> = r.try_get("device")?;
+                let resolved: Option<String> = r.try_get("resolved_at")?;
+                Ok(Alert {
+                    id: r.try_get::<i64, _>("id")? as u64,
+                    campus: parse_id(r.try_get("campus")?)?,
+                    region: parse_region(r.try_get("region")?)?,
+                    device: device.as_deref().map(parse_device).transpose()?,
+                    kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                    state: AlertState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                    since: parse_ts(r.try_get("since")?)?,
+                    cause: r.try_get("cause")?,
+                    resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn push_common(qb: &mut QueryBuilder<Sqlite>, f: &Filter, time_col: &str) {
+    if let Some(c) = &f.campus {
+        qb.push(" AND campus = ").push_bind(c.as_str().to_string());
+    }
+    if let Some(r) = &f.region {
+        qb.push(" AND region LIKE ").push_bind(region_pattern(r));
+    }
+    if let Some(k) = f.kind {
+        qb.push(" AND kind = ").push_bind(k.as_str());
+    }
+    if let Some(s) = f.since {
+        qb.push(format!(" AND {time_col} >= ")).push_bind(ts(s));
+    }
+    if let Some(u) = f.until {
+        qb.push(format!(" AND {time_col} < ")).push_bind(ts(u));
+    }
+}
+
+async fn upsert_device(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    campus: &CampusId,
+    d: &DeviceRecord,
+    position: Option<i64>,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(d).map_err(|e| corrupt("device", e))?;
+    sqlx::query(
+        "INSERT INTO devices (campus, device, position, kind, state, record)
+         VALUES (?, ?, COALESCE(?, (SELECT COUNT(*) FROM devices WHERE campus = ?)), ?, ?, ?)
+         ON CONFLICT (campus, device) DO UPDATE SET kind = excluded.kind,
+           state = excluded.state, record = excluded.record",
+    )
+    .bind(campus.as_str())
+    .bind(d.id.as_str())
+    .bind(position)
+    .bind(campus.as_str())
+    .bind(d.kind.as_str())
+    .bind(d.state.as_str())
+    .bind(json)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn parse_id(s: String) -> Result<CampusId, StoreError> {
+    CampusId::parse(&s).map_err(|e| corrupt("campus", e))
+}
+
+fn parse_device(s: &str) -> Result<DeviceId, StoreError> {
+    DeviceId::parse(s).map_err(|e| corrupt("device", e))
+}
+
+fn parse_region(s: String) -> Result<RegionCode, StoreError> {
+    RegionCode::parse(&s).map_err(|e| corrupt("region", e))
+}
+
+fn count(v: i64) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|e| corrupt("count", e))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! Store behaviour against a real SQLite file.
+
+use super::*;
+use crate::monitor::{Monitor, Settings};
+use campuswatch_protocol::{
+    Birth, DeviceKind, DeviceReport, DeviceState, Event, GatewayState, Message,
+};
+use chrono::TimeZone;
+
+fn t(secs: i64) -> Timestamp {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+async fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cw.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    (dir, store)
+}
+
+fn entry(id: &str, county: &str) -> RegistryEntry {
+    RegistryEntry {
+        campus: CampusId::parse(id).unwrap(),
+        name: format!("第{id}小学"),
+        region: RegionCode::parse(county).unwrap(),
+        school_type: SchoolType::Primary,
+        expected_alarms: 1,
+        expected_cameras: 2,
+    }
+}
+
+fn birth(id: &str) -> Message {
+    Message::Birth(Birth {
+        v: 1,
+        campus: CampusId::parse(id).unwrap(),
+        region: RegionCode::parse("150102").unwrap(),
+        epoch: 4,
+        at: t(0),
+        agent_version: "0.1.0".into(),
+        config_digest: "d".into(),
+        heartbeat_interval_ms: 5000,
+        last_event_id: 10,
+        devices: ["alarm-1", "cam-1", "cam-2"]
+            .iter()
+            .map(|d| DeviceReport {
+                id: DeviceId::parse(d).unwrap(),
+                kind: if d.starts_with("alarm") { DeviceKind::Alarm } else { DeviceKind::Camera },
+                probe: "tcp".into(),
+                target: "10.0.0.9:554".into(),
+                required: true,
+                state: DeviceState::Up,
+                since: Some(t(0)),
+                cause: None,
+                measurements: Measurements::new(),
+            })
+            .collect(),
+    })
+}
+
+fn cam_down(id: &str, event_id: u64) -> Message {
+    Message::Event(Event {
+        v: 1,
+        campus: CampusId::parse(id).unwrap(),
+        region: RegionCode::parse("150102").unwrap(),
+        id: event_id,
+        epoch: 4,
+        at: t(5),
+        device: DeviceId::parse("cam-2").unwrap(),
+        kind: DeviceKind::Camera,
+        from: DeviceState::Up,
+        to: DeviceState::Down,
+        cause: Some("connection refused".into()),
+        measurements: [("latency_ms".to_string(), 2.0)].into(),
+    })
+}
+
+#[tokio::test]
+async fn state_written_by_the_monitor_comes_back_after_a_restart() {
+    let (dir, store) = open().await;
+    let registry = vec![entry("c1", "150102"), entry("c2", "150102")];
+    store.import_registry(&registry, false, t(0)).await.unwrap();
+    let mut m = Monitor::new(Settings::default());
+    m.set_registry(&registry, false, t(0));
+    for (msg, at) in [(birth("c1"), t(1)), (cam_down("c1", 11), t(6))] {
+        let out = m.apply(&msg, at);
+        store.apply(&out.changes, at).await.unwrap();
+    }
+    drop(store);
+    let store = Store::open(&format!("sqlite://{}/cw.db", dir.path().display()))
+        .await
+        .unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.registry, registry);
+    let r = Monitor::restore(Settings::default(), snap, t(100));
+    let c1 = r.campus("c1").unwrap();
+    assert_eq!(c1.gateway.state, GatewayState::Online);
+    assert_eq!(c1.gateway.epoch, 4);
+    assert_eq!(c1.gateway.last_event_id, 11);
+    let ids: Vec<_> = c1.devices.iter().map(|d| d.id.to_string()).collect();
+    assert_eq!(ids, ["alarm-1", "cam-1", "cam-2"], "inventory order is kept");
+    assert_eq!(c1.devices[2].state, DeviceState::Down);
+    let open: Vec<_> = r.active_alerts().collect();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].device.as_ref().unwrap().as_str(), "cam-2");
+    // New alerts after a restart get fresh ids.
+    assert_eq!(r.coverage().total(None, None).video_networked, 0);
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_stored_once() {
+    let (_dir, store) = open().await;
+    let mut m = Monitor::new(Settings::default());
+    m.apply(&birth("c1"), t(0));
+    for _ in 0..3 {
+        let out = m.apply(&cam_down("c1", 11), t(6));
+        store.apply(&out.changes, t(6)).await.unwrap();
+    }
+    let rows = store
+        .transitions(&Filter { limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    let events: Vec<_> = rows.iter().filter(|r| r.transition.event_id == Some(11)).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].transition.measurements["latency_ms"], 2.0);
+}
+
+#[tokio::test]
+async fn history_is_newest_first_and_filters_by_region_prefix() {
+    let (_dir, store) = open().await;
+    let mut m = Monitor::new(Settings::default());
+    let out = m.apply(&birth("c1"), t(0));
+    store.apply(&out.changes, t(0)).await.unwrap();
+    let out = m.apply(&cam_down("c1", 11), t(6));
+    store.apply(&out.changes, t(6)).await.unwrap();
+    let f = |region: &str| Filter {
+        region: Some(RegionCode::parse(region).unwrap()),
+        limit: 10,
+        ..Default::default()
+    };
+    let city = store.transitions(&f("150100")).await.unwrap();
+    assert_eq!(city.len(), 2);
+    assert_eq!(city[0].transition.event_id, Some(11), "newest first");
+    assert_eq!(city[1].transition.kind, AlertKind::Gateway);
+    assert!(store.transitions(&f("150200")).await.unwrap().is_empty());
+    assert_eq!(store.transitions(&f("150000")).await.unwrap().len(), 2);
+    let page = store
+        .transitions(&Filter { limit: 1, offset: 1, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].transition.kind, AlertKind::Gateway);
+}
+
+#[tokio::test]
+async fn replacing_the_registry_removes_what_the_file_does_not_list() {
+    let (_dir, store) = open().await;
+    store
+        .import_registry(&[entry("c1", "150102"), entry("c2", "150102")], false, t(0))
+        .await
+        .unwrap();
+    store.import_registry(&[entry("c3", "150203")], false, t(1)).await.unwrap();
+    assert_eq!(store.registry().await.unwrap().len(), 3);
+    store.import_registry(&[entry("c2", "150203")], true, t(2)).await.unwrap();
+    assert_eq!(store.registry().await.unwrap(), [entry("c2", "150203")]);
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_sqlite_is_refused_clearly() {
+    let err = Store::open("mysql://x").await.err().unwrap();
+    assert!(err.to_string().contains("sqlite://"), "{err}");
+}
