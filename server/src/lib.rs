@@ -135,7 +135,7 @@ pub async fn start_with_clock(
             listen: config.mqtt.embedded.listen,
             fallback_to_free_port: config.mqtt.embedded.fallback_to_free_port,
             max_connections: 50_000,
-            max_payload_size: campuswatch_protocol::MAX_PAYLOAD_BYTES,
+            max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
         })
         .await?;
         let url = b.url();

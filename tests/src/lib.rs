@@ -1,1 +1,393 @@
-//! End-to-end test support.
+//! Support for the end-to-end tests and benchmarks: a broker (the machine's Mosquitto
+//! when `CAMPUSWATCH_TEST_MQTT_URL` says so, else an embedded one on a free port), a
+//! server on port 0, a TCP proxy that can freeze or cut a gateway's link, and waiting on
+//! conditions with a deadline instead of sleeping.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
+use campuswatch_server::config::ServerConfig;
+use campuswatch_server::ServerHandle;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// A broker for a test.
+pub struct TestBroker {
+    pub url: String,
+    _embedded: Option<EmbeddedBroker>,
+}
+
+impl TestBroker {
+    /// The machine's broker if `CAMPUSWATCH_TEST_MQTT_URL` is set, else a fresh embedded
+    /// one. Panics with a clear message if the configured broker cannot be reached, so a
+    /// missing peer fails the run instead of skipping it.
+    pub async fn start() -> TestBroker {
+        if let Ok(url) = std::env::var("CAMPUSWATCH_TEST_MQTT_URL") {
+            let addr = url
+                .trim_start_matches("mqtt://")
+                .trim_start_matches("tcp://")
+                .to_string();
+            if let Err(e) = TcpStream::connect(&addr).await {
+                panic!("CAMPUSWATCH_TEST_MQTT_URL={url} is set but the broker does not answer: {e}");
+            }
+            return TestBroker {
+                url,
+                _embedded: None,
+            };
+        }
+        let b = EmbeddedBroker::start(EmbeddedBrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fallback_to_free_port: true,
+            max_connections: 20_000,
+            max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+        })
+        .await
+        .expect("embedded broker starts");
+        TestBroker {
+            url: b.url(),
+            _embedded: Some(b),
+        }
+    }
+
+    /// `host:port` of the broker.
+    pub fn addr(&self) -> SocketAddr {
+        self.url
+            .trim_start_matches("mqtt://")
+            .trim_start_matches("tcp://")
+            .parse()
+            .expect("broker URL is host:port")
+    }
+}
+
+/// A server config for tests: its own data dir, the given broker, watching only
+/// `county` (so tests sharing one Mosquitto never see each other's campuses), short
+/// liveness timings.
+pub fn server_config(data_dir: &std::path::Path, broker_url: &str, county: &str) -> ServerConfig {
+    let mut cfg = ServerConfig::default();
+    cfg.id = format!("test-{county}-{}", rand::random::<u32>());
+    cfg.data_dir = data_dir.to_path_buf();
+    cfg.mqtt.url = broker_url.to_string();
+    cfg.mqtt.regions = vec![county.to_string()];
+    cfg.mqtt.keepalive = Duration::from_secs(5);
+    cfg.liveness.missed_heartbeats = 3;
+    cfg.liveness.default_heartbeat_interval = Duration::from_millis(300);
+    cfg.liveness.check_interval = Duration::from_millis(50);
+    cfg
+}
+
+/// Starts a server on a free HTTP port.
+pub async fn start_server(cfg: ServerConfig) -> ServerHandle {
+    init_logging();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    campuswatch_server::start(cfg, listener)
+        .await
+        .expect("server starts")
+}
+
+/// Logs to the test's output, filtered by RUST_LOG (default: warnings).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// GETs JSON from the server's API.
+pub async fn get_json(server: &ServerHandle, path: &str) -> serde_json::Value {
+    let url = format!("http://{}{}", server.http_addr(), path);
+    let resp = reqwest::get(&url).await.expect("API answers");
+    assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+    resp.json().await.expect("API returns JSON")
+}
+
+/// What a proxied link does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMode {
+    /// Bytes flow both ways.
+    Pass,
+    /// Connections stay open but nothing flows (a frozen or silently cut gateway).
+    Freeze,
+    /// Every connection is closed at once and new ones are refused (a killed gateway,
+    /// or a broker that is down as far as the gateway can tell).
+    Cut,
+}
+
+/// A TCP proxy in front of the broker, standing for a gateway's network link.
+pub struct LinkProxy {
+    addr: SocketAddr,
+    mode: Arc<watch::Sender<LinkMode>>,
+}
+
+impl LinkProxy {
+    pub async fn start(upstream: SocketAddr) -> LinkProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, _) = watch::channel(LinkMode::Pass);
+        let mode = Arc::new(tx);
+        let m = mode.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if *m.borrow() == LinkMode::Cut {
+                    drop(client);
+                    continue;
+                }
+                let rx = m.subscribe();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::select! {
+                        _ = pump(cr, sw, rx.clone()) => {}
+                        _ = pump(sr, cw, rx) => {}
+                    }
+                });
+            }
+        });
+        LinkProxy { addr, mode }
+    }
+
+    /// The URL agents use to reach the broker through this link.
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    pub fn set(&self, mode: LinkMode) {
+        self.mode.send_replace(mode);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut mode: watch::Receiver<LinkMode>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let current = *mode.borrow_and_update();
+        match current {
+            LinkMode::Cut => return,
+            LinkMode::Freeze => {
+                if mode.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            LinkMode::Pass => {}
+        }
+        tokio::select! {
+            changed = mode.changed() => if changed.is_err() { return },
+            n = from.read(&mut buf) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => if to.write_all(&buf[..n]).await.is_err() { return },
+            },
+        }
+    }
+}
+
+/// A hand-driven gateway: a plain MQTT client speaking the protocol from
+/// docs/PROTOCOL.md, as `mosquitto_pub` would. Used where a test needs exact control
+/// over epochs and messages.
+pub struct RawGateway {
+    pub client: rumqttc::AsyncClient,
+    pub campus: campuswatch_protocol::CampusId,
+    pub region: campuswatch_protocol::RegionCode,
+    pub epoch: u64,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RawGateway {
+    /// Connects with the Last Will of `epoch` and waits for the CONNACK.
+    pub async fn connect(broker: SocketAddr, campus: &str, region: &str, epoch: u64) -> RawGateway {
+        use campuswatch_protocol::{CampusId, Death, DeathReason, Message, RegionCode};
+        let campus = CampusId::parse(campus).expect("campus id");
+        let region = RegionCode::parse(region).expect("region");
+        let will = Message::Death(Death {
+            v: 1,
+            campus: campus.clone(),
+            region,
+            epoch,
+            reason: DeathReason::ConnectionLost,
+        });
+        let mut o = rumqttc::MqttOptions::new(
+            format!("cw-{campus}"),
+            broker.ip().to_string(),
+            broker.port(),
+        );
+        o.set_keep_alive(Duration::from_secs(5))
+            // As the agent does: on rumqttd a takeover of a clean session breaks the will.
+            .set_clean_session(false)
+            // Large enough for the oversized payloads of the bad-input tests.
+            .set_max_packet_size(1 << 20, 1 << 20)
+            .set_last_will(rumqttc::LastWill::new(
+                will.topic().to_string(),
+                will.encode(),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+            ));
+        let (client, mut el) = rumqttc::AsyncClient::new(o, 64);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut tx = Some(tx);
+            loop {
+                match el.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .expect("gateway connects within 10 s")
+            .expect("connection task alive");
+        RawGateway {
+            client,
+            campus,
+            region,
+            epoch,
+            tasks: vec![task],
+        }
+    }
+
+    pub async fn publish(&self, msg: &campuswatch_protocol::Message) {
+        let qos = match msg {
+            campuswatch_protocol::Message::Heartbeat(_) => rumqttc::QoS::AtMostOnce,
+            _ => rumqttc::QoS::AtLeastOnce,
+        };
+        self.client
+            .publish(msg.topic().to_string(), qos, false, msg.encode())
+            .await
+            .expect("publish queued");
+    }
+
+    /// Publishes raw bytes on a topic (for bad-input tests).
+    pub async fn publish_raw(&self, topic: &str, payload: Vec<u8>) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .expect("publish queued");
+    }
+
+    /// A birth of this gateway's epoch with the given devices.
+    pub fn birth(&self, devices: Vec<campuswatch_protocol::DeviceReport>) -> campuswatch_protocol::Message {
+        campuswatch_protocol::Message::Birth(campuswatch_protocol::Birth {
+            v: 1,
+            campus: self.campus.clone(),
+            region: self.region,
+            epoch: self.epoch,
+            at: chrono::Utc::now(),
+            agent_version: "raw".into(),
+            config_digest: "raw".into(),
+            heartbeat_interval_ms: 300,
+            last_event_id: 0,
+            devices,
+        })
+    }
+
+    /// Sends heartbeats every `interval` until killed.
+    pub fn start_heartbeats(&mut self, interval: Duration) {
+        let (client, campus, region, epoch) =
+            (self.client.clone(), self.campus.clone(), self.region, self.epoch);
+        self.tasks.push(tokio::spawn(async move {
+            let mut seq = 0;
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tick.tick().await;
+                seq += 1;
+                let hb = campuswatch_protocol::Message::Heartbeat(campuswatch_protocol::Heartbeat {
+                    v: 1,
+                    campus: campus.clone(),
+                    region,
+                    epoch,
+                    seq,
+                    at: chrono::Utc::now(),
+                    health: campuswatch_protocol::HostHealth {
+                        cpu_pct: 1.0,
+                        mem_used_pct: 10.0,
+                        disk_used_pct: 10.0,
+                        uptime_s: seq,
+                    },
+                    states: String::new(),
+                    last_event_id: 0,
+                });
+                let _ = client
+                    .publish(hb.topic().to_string(), rumqttc::QoS::AtMostOnce, false, hb.encode())
+                    .await;
+            }
+        }));
+    }
+
+    /// Drops the connection without a word: the broker publishes the Last Will.
+    pub fn kill(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// A device report for a birth.
+pub fn device(
+    id: &str,
+    kind: campuswatch_protocol::DeviceKind,
+    state: campuswatch_protocol::DeviceState,
+) -> campuswatch_protocol::DeviceReport {
+    campuswatch_protocol::DeviceReport {
+        id: campuswatch_protocol::DeviceId::parse(id).expect("device id"),
+        kind,
+        probe: "tcp".into(),
+        target: "127.0.0.1:9".into(),
+        required: kind == campuswatch_protocol::DeviceKind::Alarm,
+        state,
+        since: Some(chrono::Utc::now()),
+        cause: None,
+        measurements: Default::default(),
+    }
+}
+
+/// Registry entries for tests.
+pub fn registry_entry(
+    id: &str,
+    county: &str,
+    school_type: campuswatch_protocol::SchoolType,
+    alarms: u32,
+    cameras: u32,
+) -> campuswatch_server::registry::RegistryEntry {
+    campuswatch_server::registry::RegistryEntry {
+        campus: campuswatch_protocol::CampusId::parse(id).expect("campus id"),
+        name: format!("{id} school"),
+        region: campuswatch_protocol::RegionCode::parse(county).expect("county"),
+        school_type,
+        expected_alarms: alarms,
+        expected_cameras: cameras,
+    }
+}
