@@ -32,7 +32,9 @@ impl TestBroker {
                 .trim_start_matches("tcp://")
                 .to_string();
             if let Err(e) = TcpStream::connect(&addr).await {
-                panic!("CAMPUSWATCH_TEST_MQTT_URL={url} is set but the broker does not answer: {e}");
+                panic!(
+                    "CAMPUSWATCH_TEST_MQTT_URL={url} is set but the broker does not answer: {e}"
+                );
             }
             return TestBroker {
                 url,
@@ -91,7 +93,7 @@ pub async fn start_server(cfg: ServerConfig) -> ServerHandle {
 /// Logs to the test's output, filtered by RUST_LOG (default: warnings).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
@@ -299,7 +301,10 @@ impl RawGateway {
     }
 
     /// A birth of this gateway's epoch with the given devices.
-    pub fn birth(&self, devices: Vec<campuswatch_protocol::DeviceReport>) -> campuswatch_protocol::Message {
+    pub fn birth(
+        &self,
+        devices: Vec<campuswatch_protocol::DeviceReport>,
+    ) -> campuswatch_protocol::Message {
         campuswatch_protocol::Message::Birth(campuswatch_protocol::Birth {
             v: 1,
             campus: self.campus.clone(),
@@ -316,32 +321,42 @@ impl RawGateway {
 
     /// Sends heartbeats every `interval` until killed.
     pub fn start_heartbeats(&mut self, interval: Duration) {
-        let (client, campus, region, epoch) =
-            (self.client.clone(), self.campus.clone(), self.region, self.epoch);
+        let (client, campus, region, epoch) = (
+            self.client.clone(),
+            self.campus.clone(),
+            self.region,
+            self.epoch,
+        );
         self.tasks.push(tokio::spawn(async move {
             let mut seq = 0;
             let mut tick = tokio::time::interval(interval);
             loop {
                 tick.tick().await;
                 seq += 1;
-                let hb = campuswatch_protocol::Message::Heartbeat(campuswatch_protocol::Heartbeat {
-                    v: 1,
-                    campus: campus.clone(),
-                    region,
-                    epoch,
-                    seq,
-                    at: chrono::Utc::now(),
-                    health: campuswatch_protocol::HostHealth {
-                        cpu_pct: 1.0,
-                        mem_used_pct: 10.0,
-                        disk_used_pct: 10.0,
-                        uptime_s: seq,
-                    },
-                    states: String::new(),
-                    last_event_id: 0,
-                });
+                let hb =
+                    campuswatch_protocol::Message::Heartbeat(campuswatch_protocol::Heartbeat {
+                        v: 1,
+                        campus: campus.clone(),
+                        region,
+                        epoch,
+                        seq,
+                        at: chrono::Utc::now(),
+                        health: campuswatch_protocol::HostHealth {
+                            cpu_pct: 1.0,
+                            mem_used_pct: 10.0,
+                            disk_used_pct: 10.0,
+                            uptime_s: seq,
+                        },
+                        states: String::new(),
+                        last_event_id: 0,
+                    });
                 let _ = client
-                    .publish(hb.topic().to_string(), rumqttc::QoS::AtMostOnce, false, hb.encode())
+                    .publish(
+                        hb.topic().to_string(),
+                        rumqttc::QoS::AtMostOnce,
+                        false,
+                        hb.encode(),
+                    )
                     .await;
             }
         }));

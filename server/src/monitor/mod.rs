@@ -98,9 +98,13 @@ impl AlertState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [AlertState::Open, AlertState::Suppressed, AlertState::Resolved]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            AlertState::Open,
+            AlertState::Suppressed,
+            AlertState::Resolved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -807,9 +811,8 @@ impl Monitor {
                 .count() as u64
         };
         let (alarms, cameras) = (up(DeviceKind::Alarm), up(DeviceKind::Camera));
-        let need = |expected: u32, fraction: f64| {
-            ((expected as f64 * fraction).ceil() as u64).max(1)
-        };
+        let need =
+            |expected: u32, fraction: f64| ((expected as f64 * fraction).ceil() as u64).max(1);
         (
             alarms >= need(r.expected_alarms, self.settings.alarm_fraction),
             cameras >= need(r.expected_cameras, self.settings.video_fraction),
@@ -874,13 +877,17 @@ impl Monitor {
         };
         let registered = c.registry.is_some();
         let online = c.online();
-        let gateway_down = registered
-            && matches!(
-                c.gateway.state,
-                GatewayState::Stale | GatewayState::Offline
-            );
-        let mut wanted: Vec<(Option<DeviceId>, AlertKind, AlertState, Timestamp, Option<String>)> =
-            Vec::new();
+        let gateway_down =
+            registered && matches!(c.gateway.state, GatewayState::Stale | GatewayState::Offline);
+        // (device, kind, state, since, cause) of every alert the campus should have.
+        type Wanted = (
+            Option<DeviceId>,
+            AlertKind,
+            AlertState,
+            Timestamp,
+            Option<String>,
+        );
+        let mut wanted: Vec<Wanted> = Vec::new();
         if gateway_down {
             wanted.push((
                 None,
