@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("region code {0:?} is not six digits (an administrative division code such as 150102)")]
+    #[error(
+        "region code {0:?} is not six digits (an administrative division code such as 150102)"
+    )]
     Region(String),
     #[error("{what} {value:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' or '.', not starting with '.'")]
     Name { what: &'static str, value: String },
@@ -126,8 +128,7 @@ fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && !s.starts_with('.')
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
@@ -221,7 +222,15 @@ mod tests {
 
     #[test]
     fn bad_region_codes_are_refused() {
-        for bad in ["", "15010", "1501020", "15010a", "000000", "15 102", "１５０１０２"] {
+        for bad in [
+            "",
+            "15010",
+            "1501020",
+            "15010a",
+            "000000",
+            "15 102",
+            "１５０１０２",
+        ] {
             assert!(RegionCode::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -230,7 +239,16 @@ mod tests {
     fn names_allow_registry_ids_and_refuse_topic_syntax() {
         assert!(CampusId::parse("150102-K-0001").is_ok());
         assert!(DeviceId::parse("cam.gate_1").is_ok());
-        for bad in ["", "a/b", "+", "#", ".hidden", "a b", &"x".repeat(65), "校园"] {
+        for bad in [
+            "",
+            "a/b",
+            "+",
+            "#",
+            ".hidden",
+            "a b",
+            &"x".repeat(65),
+            "校园",
+        ] {
             assert!(CampusId::parse(bad).is_err(), "{bad:?}");
         }
     }

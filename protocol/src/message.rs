@@ -255,7 +255,10 @@ impl Message {
                     }
                 }
                 if h.states.len() > MAX_DEVICES
-                    || !h.states.chars().all(|c| DeviceState::from_code(c).is_some())
+                    || !h
+                        .states
+                        .chars()
+                        .all(|c| DeviceState::from_code(c).is_some())
                 {
                     return Err(invalid("states must be letters U, G, D, N, one per device"));
                 }
@@ -349,9 +352,7 @@ fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
             v: Option<u64>,
         }
         match serde_json::from_slice::<Version>(payload) {
-            Ok(Version { v: Some(v) }) if v != u64::from(SCHEMA_VERSION) => {
-                DecodeError::Version(v)
-            }
+            Ok(Version { v: Some(v) }) if v != u64::from(SCHEMA_VERSION) => DecodeError::Version(v),
             _ => DecodeError::Malformed(e.to_string()),
         }
     })

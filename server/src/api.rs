@@ -168,7 +168,10 @@ async fn healthz(State(s): State<AppState>) -> Response {
 async fn metrics(State(s): State<AppState>) -> Response {
     let text = s.metrics.render(&s.monitor());
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response()
@@ -250,7 +253,11 @@ async fn coverage(
 ) -> Result<Json<CoverageResponse>, ApiError> {
     let Query(q) = q?;
     let region = q.region.as_deref().map(parse_region).transpose()?;
-    let school_type = q.school_type.as_deref().map(parse_school_type).transpose()?;
+    let school_type = q
+        .school_type
+        .as_deref()
+        .map(parse_school_type)
+        .transpose()?;
     let at = s.clock.now();
     let m = s.monitor();
     let cov = m.coverage();
@@ -338,7 +345,16 @@ struct CampusSummary {
 fn summary(c: &CampusView<'_>) -> CampusSummary {
     let mut devices: BTreeMap<DeviceKind, KindCount> = DeviceKind::ALL
         .into_iter()
-        .map(|k| (k, KindCount { up: 0, down: 0, total: 0 }))
+        .map(|k| {
+            (
+                k,
+                KindCount {
+                    up: 0,
+                    down: 0,
+                    total: 0,
+                },
+            )
+        })
         .collect();
     for d in c.devices {
         if let Some(k) = devices.get_mut(&d.kind) {
@@ -379,7 +395,11 @@ async fn campuses(
 ) -> Result<Json<CampusList>, ApiError> {
     let Query(q) = q?;
     let region = q.region.as_deref().map(parse_region).transpose()?;
-    let school_type = q.school_type.as_deref().map(parse_school_type).transpose()?;
+    let school_type = q
+        .school_type
+        .as_deref()
+        .map(parse_school_type)
+        .transpose()?;
     let state = q
         .state
         .as_deref()
@@ -404,7 +424,12 @@ async fn campuses(
         .collect();
     Ok(Json(CampusList {
         total: matching.len(),
-        campuses: matching.iter().skip(offset).take(limit).map(summary).collect(),
+        campuses: matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(summary)
+            .collect(),
     }))
 }
 

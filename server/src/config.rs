@@ -264,7 +264,9 @@ impl ServerConfig {
                 "must be at least 1".into(),
             ));
         }
-        if self.liveness.default_heartbeat_interval.is_zero() || self.liveness.check_interval.is_zero() {
+        if self.liveness.default_heartbeat_interval.is_zero()
+            || self.liveness.check_interval.is_zero()
+        {
             return Err(invalid(
                 "liveness",
                 "intervals must be longer than zero".into(),
@@ -290,7 +292,10 @@ impl ServerConfig {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!("sqlite://{}", self.data_dir.join("campuswatch.db").display())
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("campuswatch.db").display()
+            )
         } else {
             self.database.url.clone()
         }

@@ -316,8 +316,13 @@ fn accept(
             return None;
         }
     };
-    if !settings.regions.is_empty() && !settings.regions.iter().any(|r| parsed.region.is_within(r)) {
-        drop(topic, "outside_partition", &"region not watched by this server");
+    if !settings.regions.is_empty() && !settings.regions.iter().any(|r| parsed.region.is_within(r))
+    {
+        drop(
+            topic,
+            "outside_partition",
+            &"region not watched by this server",
+        );
         return None;
     }
     metrics.received(parsed.kind);
@@ -459,7 +464,9 @@ impl Engine {
                     Ok(()) => {
                         self.metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(e) => warn!(error = %e, "Could not acknowledge a message; the broker will send it again."),
+                    Err(e) => {
+                        warn!(error = %e, "Could not acknowledge a message; the broker will send it again.")
+                    }
                 }
             }
         }
@@ -475,10 +482,7 @@ impl Engine {
         self.store.import_registry(entries, replace, now).await?;
         let changes = self.write_monitor().set_registry(entries, replace, now);
         self.commit(&changes, now, shutdown).await;
-        info!(
-            campuses = entries.len(),
-            replace, "Registry imported."
-        );
+        info!(campuses = entries.len(), replace, "Registry imported.");
         Ok(())
     }
 

@@ -87,7 +87,10 @@ impl ServerHandle {
     pub async fn stop(self) {
         self.shutdown.cancel();
         for t in self.tasks {
-            if tokio::time::timeout(Duration::from_secs(10), t).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), t)
+                .await
+                .is_err()
+            {
                 warn!("A server task did not stop within 10 s.");
             }
         }
@@ -95,7 +98,10 @@ impl ServerHandle {
 }
 
 /// Starts a server with the wall clock.
-pub async fn start(config: ServerConfig, listener: TcpListener) -> Result<ServerHandle, ServerError> {
+pub async fn start(
+    config: ServerConfig,
+    listener: TcpListener,
+) -> Result<ServerHandle, ServerError> {
     start_with_clock(config, listener, Arc::new(SystemClock)).await
 }
 

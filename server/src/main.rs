@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "campuswatch-server", version, about = "The campuswatch central server")]
+#[command(
+    name = "campuswatch-server",
+    version,
+    about = "The campuswatch central server"
+)]
 struct Cli {
     /// Log filter, e.g. `info` or `campuswatch_server=debug` (RUST_LOG wins if set).
     #[arg(long, global = true, default_value = "info")]

@@ -241,7 +241,11 @@ impl Metrics {
             "gauge",
             "Campuses that report but are not in the registry.",
         );
-        let _ = writeln!(s, "cw_unregistered_campuses {}", monitor.unregistered_count());
+        let _ = writeln!(
+            s,
+            "cw_unregistered_campuses {}",
+            monitor.unregistered_count()
+        );
         s
     }
 }

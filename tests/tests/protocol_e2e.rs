@@ -37,7 +37,10 @@ async fn a_late_last_will_of_an_old_epoch_never_marks_a_live_gateway_offline() {
     let server = start_server(server_config(dir.path(), &broker.url, county)).await;
     let id = "t150121-c1";
     server
-        .import_registry(vec![registry_entry(id, county, SchoolType::Primary, 1, 2)], false)
+        .import_registry(
+            vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
+            false,
+        )
         .await
         .unwrap();
 
@@ -64,15 +67,20 @@ async fn a_late_last_will_of_an_old_epoch_never_marks_a_live_gateway_offline() {
         reason: campuswatch_protocol::DeathReason::ConnectionLost,
     });
     late.publish(&will).await;
-    wait_for("the late will to be counted as a stale epoch", WAIT, || async {
-        let m = reqwest::get(format!("http://{}/metrics", server.http_addr()))
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        m.contains("cw_messages_ignored_total{reason=\"stale_epoch\"}").then_some(())
-    })
+    wait_for(
+        "the late will to be counted as a stale epoch",
+        WAIT,
+        || async {
+            let m = reqwest::get(format!("http://{}/metrics", server.http_addr()))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            m.contains("cw_messages_ignored_total{reason=\"stale_epoch\"}")
+                .then_some(())
+        },
+    )
     .await;
     assert_eq!(gateway_state(&server, id).await.as_deref(), Some("online"));
     let alerts = get_json(&server, "/api/v1/alerts?state=open").await;
@@ -141,7 +149,10 @@ async fn coverage_is_exact_with_never_seen_and_unregistered_campuses() {
     assert_eq!(cov["registered"], 3, "{cov}");
     assert_eq!(cov["reporting"], 2);
     assert_eq!(cov["alarm_networked"], 1);
-    assert_eq!(cov["video_networked"], 2, "a degraded camera still counts as networked");
+    assert_eq!(
+        cov["video_networked"], 2,
+        "a degraded camera still counts as networked"
+    );
     assert_eq!(cov["fully_networked"], 1);
     assert_eq!(cov["fully_networked_rate"].as_f64().unwrap(), 1.0 / 3.0);
     assert_eq!(cov["devices"]["alarm"]["expected"], 3);
@@ -149,7 +160,10 @@ async fn coverage_is_exact_with_never_seen_and_unregistered_campuses() {
     assert_eq!(cov["devices"]["camera"]["expected"], 12);
     assert_eq!(cov["devices"]["camera"]["up"], 4);
     let children = cov["children"].as_array().unwrap();
-    let ids: Vec<_> = children.iter().map(|c| c["code"].as_str().unwrap()).collect();
+    let ids: Vec<_> = children
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["t150122-never", "t150122-noalarm", "t150122-ok"]);
     let kg = cov["school_types"]
         .as_array()
@@ -157,14 +171,27 @@ async fn coverage_is_exact_with_never_seen_and_unregistered_campuses() {
         .iter()
         .find(|b| b["school_type"] == "kindergarten")
         .unwrap();
-    assert_eq!((kg["registered"].as_u64(), kg["reporting"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(
+        (kg["registered"].as_u64(), kg["reporting"].as_u64()),
+        (Some(1), Some(0))
+    );
 
     // Up the tree: the city and province hold exactly the same campuses.
     let city = get_json(&server, "/api/v1/coverage?region=150100").await;
     assert_eq!(city["registered"], 3);
     assert_eq!(city["children"][0]["code"], county);
-    let by_type = get_json(&server, &format!("/api/v1/coverage?region={county}&school_type=secondary")).await;
-    assert_eq!((by_type["registered"].as_u64(), by_type["alarm_networked"].as_u64()), (Some(1), Some(0)));
+    let by_type = get_json(
+        &server,
+        &format!("/api/v1/coverage?region={county}&school_type=secondary"),
+    )
+    .await;
+    assert_eq!(
+        (
+            by_type["registered"].as_u64(),
+            by_type["alarm_networked"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
 
     // The stray campus is listed for review, never counted.
     let unregistered = get_json(&server, "/api/v1/campuses?registered=false").await;
@@ -191,7 +218,10 @@ async fn bad_input_is_counted_and_dropped_without_changing_coverage() {
     let server = start_server(server_config(dir.path(), &broker.url, county)).await;
     let id = "t150123-c1";
     server
-        .import_registry(vec![registry_entry(id, county, SchoolType::Primary, 1, 2)], false)
+        .import_registry(
+            vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
+            false,
+        )
         .await
         .unwrap();
     let gw = RawGateway::connect(broker.addr(), id, county, 1).await;
@@ -234,7 +264,13 @@ async fn bad_input_is_counted_and_dropped_without_changing_coverage() {
     assert_eq!(server.metrics.dropped_count("version"), 1);
     assert_eq!(server.metrics.dropped_count("too_large"), 1);
     let after = get_json(&server, &format!("/api/v1/coverage?region={county}")).await;
-    for key in ["registered", "reporting", "alarm_networked", "video_networked", "fully_networked"] {
+    for key in [
+        "registered",
+        "reporting",
+        "alarm_networked",
+        "video_networked",
+        "fully_networked",
+    ] {
         assert_eq!(before[key], after[key], "{key}");
     }
     assert_eq!(gateway_state(&server, id).await.as_deref(), Some("online"));
@@ -249,10 +285,15 @@ async fn bad_input_is_counted_and_dropped_without_changing_coverage() {
         "/api/v1/alerts?limit=-1",
         "/api/v1/events?colour=red",
     ] {
-        let r = reqwest::get(format!("http://{}{path}", server.http_addr())).await.unwrap();
+        let r = reqwest::get(format!("http://{}{path}", server.http_addr()))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{path}");
         let body: serde_json::Value = r.json().await.unwrap();
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}: {body}"
+        );
     }
     gw.kill();
     server.stop().await;
@@ -278,7 +319,12 @@ async fn a_registry_import_with_bad_rows_is_refused_whole_with_line_numbers() {
     let r = http.post(&url).body(bad).send().await.unwrap();
     assert_eq!(r.status(), 422);
     let body: serde_json::Value = r.json().await.unwrap();
-    let lines: Vec<_> = body["lines"].as_array().unwrap().iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    let lines: Vec<_> = body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, [3, 4], "{body}");
     let cov = get_json(&server, &format!("/api/v1/coverage?region={county}")).await;
     assert_eq!(cov["registered"], 2, "nothing of the bad file was imported");
@@ -295,7 +341,9 @@ async fn a_server_restart_restores_state_and_raises_no_false_alerts() {
     let ids = ["t150125-a", "t150125-b", "t150125-c"];
     server
         .import_registry(
-            ids.iter().map(|i| registry_entry(i, county, SchoolType::Primary, 1, 2)).collect(),
+            ids.iter()
+                .map(|i| registry_entry(i, county, SchoolType::Primary, 1, 2))
+                .collect(),
             false,
         )
         .await

@@ -207,21 +207,28 @@ mod tests {
     fn a_campus_counts_in_its_county_city_province_and_the_whole_area() {
         let mut idx = CoverageIndex::default();
         idx.add(code("150102"), SchoolType::Primary, &campus(true, true));
-        idx.add(code("150203"), SchoolType::Kindergarten, &campus(false, false));
+        idx.add(
+            code("150203"),
+            SchoolType::Kindergarten,
+            &campus(false, false),
+        );
         for node in [Some(code("150102")), Some(code("150100"))] {
             assert_eq!(idx.total(node, None).registered, 1);
             assert_eq!(idx.total(node, None).alarm_networked, 1);
         }
         let all = idx.total(None, None);
-        assert_eq!((all.registered, all.reporting, all.alarm_networked), (2, 1, 1));
-        assert_eq!(idx.total(Some(code("150000")), None), all);
         assert_eq!(
-            idx.total(None, Some(SchoolType::Kindergarten)).reporting,
-            0
+            (all.registered, all.reporting, all.alarm_networked),
+            (2, 1, 1)
         );
+        assert_eq!(idx.total(Some(code("150000")), None), all);
+        assert_eq!(idx.total(None, Some(SchoolType::Kindergarten)).reporting, 0);
         let cities: Vec<_> = idx.child_regions(Some(code("150000"))).collect();
         assert_eq!(cities, [code("150100"), code("150200")]);
-        assert_eq!(idx.child_regions(None).collect::<Vec<_>>(), [code("150000")]);
+        assert_eq!(
+            idx.child_regions(None).collect::<Vec<_>>(),
+            [code("150000")]
+        );
     }
 
     #[test]

@@ -16,7 +16,13 @@ fn region(s: &str) -> RegionCode {
     RegionCode::parse(s).unwrap()
 }
 
-fn entry(id: &str, county: &str, school_type: SchoolType, alarms: u32, cameras: u32) -> RegistryEntry {
+fn entry(
+    id: &str,
+    county: &str,
+    school_type: SchoolType,
+    alarms: u32,
+    cameras: u32,
+) -> RegistryEntry {
     RegistryEntry {
         campus: cid(id),
         name: format!("campus {id}"),
@@ -98,7 +104,14 @@ fn death(id: &str, county: &str, epoch: u64) -> Message {
     })
 }
 
-fn event(id: &str, county: &str, event_id: u64, device: &str, from: DeviceState, to: DeviceState) -> Message {
+fn event(
+    id: &str,
+    county: &str,
+    event_id: u64,
+    device: &str,
+    from: DeviceState,
+    to: DeviceState,
+) -> Message {
     Message::Event(Event {
         v: 1,
         campus: cid(id),
@@ -128,7 +141,13 @@ fn monitor_with(entries: &[RegistryEntry]) -> Monitor {
 fn open_alerts(m: &Monitor) -> Vec<(String, Option<String>, AlertKind)> {
     m.active_alerts()
         .filter(|a| a.state == AlertState::Open)
-        .map(|a| (a.campus.to_string(), a.device.as_ref().map(|d| d.to_string()), a.kind))
+        .map(|a| {
+            (
+                a.campus.to_string(),
+                a.device.as_ref().map(|d| d.to_string()),
+                a.kind,
+            )
+        })
         .collect()
 }
 
@@ -143,7 +162,13 @@ fn a_birth_brings_the_gateway_online_and_coverage_counts_it() {
     assert_eq!(gateway_state(&m, "c1"), GatewayState::Online);
     let all = m.coverage().total(None, None);
     assert_eq!(
-        (all.registered, all.reporting, all.alarm_networked, all.video_networked, all.fully_networked),
+        (
+            all.registered,
+            all.reporting,
+            all.alarm_networked,
+            all.video_networked,
+            all.fully_networked
+        ),
         (1, 1, 1, 1, 1)
     );
     assert_eq!((all.alarm_up, all.camera_up), (1, 2));
@@ -181,7 +206,10 @@ fn a_death_of_the_current_epoch_takes_the_gateway_offline_with_one_alert() {
         [("c1".to_string(), None, AlertKind::Gateway)]
     );
     let all = m.coverage().total(None, None);
-    assert_eq!((all.registered, all.reporting, all.fully_networked), (1, 0, 0));
+    assert_eq!(
+        (all.registered, all.reporting, all.fully_networked),
+        (1, 0, 0)
+    );
     // Its devices are unknown to users.
     let view = m.campus("c1").unwrap();
     assert!(view
@@ -195,7 +223,10 @@ fn a_silent_gateway_goes_stale_after_the_missed_heartbeats_and_not_before() {
     let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
     m.apply(&healthy("c1", "150102", 1), t(0));
     m.apply(&heartbeat("c1", "150102", 1, 1), t(5));
-    assert!(m.expire(t(19)).is_empty(), "3 x 5 s after the last heartbeat is t=20");
+    assert!(
+        m.expire(t(19)).is_empty(),
+        "3 x 5 s after the last heartbeat is t=20"
+    );
     let changes = m.expire(t(20));
     assert!(!changes.is_empty());
     assert_eq!(gateway_state(&m, "c1"), GatewayState::Stale);
@@ -214,7 +245,10 @@ fn a_heartbeat_after_staleness_brings_the_gateway_back_and_resolves_its_alert() 
     assert_eq!(gateway_state(&m, "c1"), GatewayState::Online);
     assert!(out.changes.iter().any(|c| matches!(
         c,
-        Change::Alert(Alert { state: AlertState::Resolved, .. })
+        Change::Alert(Alert {
+            state: AlertState::Resolved,
+            ..
+        })
     )));
     assert!(open_alerts(&m).is_empty());
 }
@@ -233,15 +267,39 @@ fn a_heartbeat_overtaken_by_its_own_death_does_not_revive_the_gateway() {
 fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
     let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
     m.apply(&healthy("c1", "150102", 1), t(0));
-    m.apply(&event("c1", "150102", 101, "cam-1", DeviceState::Up, DeviceState::Down), t(1));
+    m.apply(
+        &event(
+            "c1",
+            "150102",
+            101,
+            "cam-1",
+            DeviceState::Up,
+            DeviceState::Down,
+        ),
+        t(1),
+    );
     assert_eq!(
         open_alerts(&m),
-        [("c1".to_string(), Some("cam-1".to_string()), AlertKind::Camera)]
+        [(
+            "c1".to_string(),
+            Some("cam-1".to_string()),
+            AlertKind::Camera
+        )]
     );
     // Video coverage needs ceil(0.8 x 2) = 2 cameras: lost.
     assert_eq!(m.coverage().total(None, None).video_networked, 0);
     assert_eq!(m.coverage().total(None, None).alarm_networked, 1);
-    m.apply(&event("c1", "150102", 102, "cam-1", DeviceState::Down, DeviceState::Up), t(2));
+    m.apply(
+        &event(
+            "c1",
+            "150102",
+            102,
+            "cam-1",
+            DeviceState::Down,
+            DeviceState::Up,
+        ),
+        t(2),
+    );
     assert!(open_alerts(&m).is_empty());
     assert_eq!(m.coverage().total(None, None).fully_networked, 1);
 }
@@ -252,7 +310,17 @@ fn a_gateway_drop_gives_one_alert_not_one_per_device() {
     let mut devices = vec![dev("alarm-1", DeviceKind::Alarm, DeviceState::Up)];
     devices.extend((0..40).map(|i| dev(&format!("cam-{i}"), DeviceKind::Camera, DeviceState::Up)));
     m.apply(&birth("c1", "150102", 1, devices), t(0));
-    m.apply(&event("c1", "150102", 101, "cam-3", DeviceState::Up, DeviceState::Down), t(1));
+    m.apply(
+        &event(
+            "c1",
+            "150102",
+            101,
+            "cam-3",
+            DeviceState::Up,
+            DeviceState::Down,
+        ),
+        t(1),
+    );
     m.apply(&death("c1", "150102", 1), t(2));
     assert_eq!(
         open_alerts(&m),
@@ -266,13 +334,21 @@ fn a_gateway_drop_gives_one_alert_not_one_per_device() {
     assert_eq!(suppressed.len(), 1);
     let mut devices = vec![dev("alarm-1", DeviceKind::Alarm, DeviceState::Up)];
     devices.extend((0..40).map(|i| {
-        let state = if i == 3 { DeviceState::Down } else { DeviceState::Up };
+        let state = if i == 3 {
+            DeviceState::Down
+        } else {
+            DeviceState::Up
+        };
         dev(&format!("cam-{i}"), DeviceKind::Camera, state)
     }));
     m.apply(&birth("c1", "150102", 2, devices), t(10));
     assert_eq!(
         open_alerts(&m),
-        [("c1".to_string(), Some("cam-3".to_string()), AlertKind::Camera)]
+        [(
+            "c1".to_string(),
+            Some("cam-3".to_string()),
+            AlertKind::Camera
+        )]
     );
 }
 
@@ -280,7 +356,17 @@ fn a_gateway_drop_gives_one_alert_not_one_per_device() {
 fn an_event_already_reflected_by_the_birth_is_kept_as_history_only() {
     let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
     m.apply(&healthy("c1", "150102", 2), t(0)); // last_event_id = 100
-    let out = m.apply(&event("c1", "150102", 99, "cam-1", DeviceState::Up, DeviceState::Down), t(1));
+    let out = m.apply(
+        &event(
+            "c1",
+            "150102",
+            99,
+            "cam-1",
+            DeviceState::Up,
+            DeviceState::Down,
+        ),
+        t(1),
+    );
     assert_eq!(out.ignored, Some(Ignored::AlreadyApplied));
     assert!(matches!(out.changes.as_slice(), [Change::Transition(tr)] if tr.event_id == Some(99)));
     assert!(open_alerts(&m).is_empty());
@@ -295,7 +381,13 @@ fn never_seen_campuses_count_only_as_registered() {
     ]);
     let all = m.coverage().total(None, None);
     assert_eq!(
-        (all.registered, all.reporting, all.alarm_networked, all.video_networked, all.fully_networked),
+        (
+            all.registered,
+            all.reporting,
+            all.alarm_networked,
+            all.video_networked,
+            all.fully_networked
+        ),
         (2, 0, 0, 0, 0)
     );
     assert_eq!((all.alarm_expected, all.camera_expected), (2, 10));
@@ -330,7 +422,11 @@ fn after_a_restore_nothing_goes_stale_before_a_full_window() {
     m.apply(&healthy("c1", "150102", 1), t(0));
     let snap = Snapshot {
         registry: vec![entry("c1", "150102", SchoolType::Primary, 1, 2)],
-        gateways: vec![(cid("c1"), region("150102"), m.campus("c1").unwrap().gateway.clone())],
+        gateways: vec![(
+            cid("c1"),
+            region("150102"),
+            m.campus("c1").unwrap().gateway.clone(),
+        )],
         devices: m
             .campus("c1")
             .unwrap()
@@ -362,15 +458,31 @@ fn regaining_the_broker_gives_every_gateway_a_full_window() {
 fn a_registry_edit_moves_a_campus_between_regions_and_types_exactly() {
     let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
     m.apply(&healthy("c1", "150102", 1), t(0));
-    m.set_registry(&[entry("c1", "150203", SchoolType::Secondary, 1, 2)], false, t(1));
+    m.set_registry(
+        &[entry("c1", "150203", SchoolType::Secondary, 1, 2)],
+        false,
+        t(1),
+    );
     let old = m.coverage().total(Some(region("150100")), None);
-    let new = m.coverage().total(Some(region("150200")), Some(SchoolType::Secondary));
+    let new = m
+        .coverage()
+        .total(Some(region("150200")), Some(SchoolType::Secondary));
     assert_eq!((old.registered, old.fully_networked), (0, 0));
     // Its messages still name 150102, so the next ones are dropped, but the state it
     // had stays counted under the new region.
     assert_eq!(new.registered, 1);
-    assert_eq!(m.coverage().total(None, Some(SchoolType::Primary)).registered, 0);
-    assert_eq!(m.coverage().child_regions(Some(region("150000"))).collect::<Vec<_>>(), [region("150200")]);
+    assert_eq!(
+        m.coverage()
+            .total(None, Some(SchoolType::Primary))
+            .registered,
+        0
+    );
+    assert_eq!(
+        m.coverage()
+            .child_regions(Some(region("150000")))
+            .collect::<Vec<_>>(),
+        [region("150200")]
+    );
 }
 
 #[test]
@@ -382,8 +494,14 @@ fn replacing_the_registry_removes_campuses_from_the_counts_and_resolves_their_al
     m.apply(&healthy("c2", "150102", 1), t(0));
     m.apply(&death("c2", "150102", 1), t(1));
     assert_eq!(open_alerts(&m).len(), 1);
-    let changes = m.set_registry(&[entry("c1", "150102", SchoolType::Primary, 1, 2)], true, t(2));
-    assert!(changes.iter().any(|c| matches!(c, Change::Alert(a) if a.state == AlertState::Resolved)));
+    let changes = m.set_registry(
+        &[entry("c1", "150102", SchoolType::Primary, 1, 2)],
+        true,
+        t(2),
+    );
+    assert!(changes
+        .iter()
+        .any(|c| matches!(c, Change::Alert(a) if a.state == AlertState::Resolved)));
     assert_eq!(m.coverage().total(None, None).registered, 1);
     assert_eq!(m.unregistered_count(), 1);
 }
@@ -418,7 +536,11 @@ fn incremental_coverage_always_equals_a_full_recount() {
                 epochs[i] += 1;
                 let devices = (0..rng.random_range(0..6))
                     .map(|d| {
-                        let kind = if d % 3 == 0 { DeviceKind::Alarm } else { DeviceKind::Camera };
+                        let kind = if d % 3 == 0 {
+                            DeviceKind::Alarm
+                        } else {
+                            DeviceKind::Camera
+                        };
                         let state = [DeviceState::Up, DeviceState::Down, DeviceState::Degraded]
                             [rng.random_range(0..3)];
                         dev(&format!("d{d}"), kind, state)
@@ -439,7 +561,11 @@ fn incremental_coverage_always_equals_a_full_recount() {
             3 => {
                 event_ids[i] += 1;
                 let d = rng.random_range(0..6);
-                let name = if d % 3 == 0 { format!("alarm-d{d}") } else { format!("d{d}") };
+                let name = if d % 3 == 0 {
+                    format!("alarm-d{d}")
+                } else {
+                    format!("d{d}")
+                };
                 let (from, to) = if rng.random_bool(0.5) {
                     (DeviceState::Up, DeviceState::Down)
                 } else {
@@ -473,9 +599,19 @@ fn assert_recount(m: &Monitor) {
             expected.add(c.region, c.school_type(), &m.contribution(c));
         }
     }
-    for node in [None, Some(region("150000")), Some(region("150100")), Some(region("150102")), Some(region("152900"))] {
+    for node in [
+        None,
+        Some(region("150000")),
+        Some(region("150100")),
+        Some(region("150102")),
+        Some(region("152900")),
+    ] {
         for ty in std::iter::once(None).chain(SchoolType::ALL.map(Some)) {
-            assert_eq!(m.coverage().total(node, ty), expected.total(node, ty), "{node:?} {ty:?}");
+            assert_eq!(
+                m.coverage().total(node, ty),
+                expected.total(node, ty),
+                "{node:?} {ty:?}"
+            );
         }
     }
 }

@@ -44,7 +44,11 @@ fn birth(id: &str) -> Message {
             .iter()
             .map(|d| DeviceReport {
                 id: DeviceId::parse(d).unwrap(),
-                kind: if d.starts_with("alarm") { DeviceKind::Alarm } else { DeviceKind::Camera },
+                kind: if d.starts_with("alarm") {
+                    DeviceKind::Alarm
+                } else {
+                    DeviceKind::Camera
+                },
                 probe: "tcp".into(),
                 target: "10.0.0.9:554".into(),
                 required: true,
@@ -97,7 +101,11 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
     assert_eq!(c1.gateway.epoch, 4);
     assert_eq!(c1.gateway.last_event_id, 11);
     let ids: Vec<_> = c1.devices.iter().map(|d| d.id.to_string()).collect();
-    assert_eq!(ids, ["alarm-1", "cam-1", "cam-2"], "inventory order is kept");
+    assert_eq!(
+        ids,
+        ["alarm-1", "cam-1", "cam-2"],
+        "inventory order is kept"
+    );
     assert_eq!(c1.devices[2].state, DeviceState::Down);
     let open: Vec<_> = r.active_alerts().collect();
     assert_eq!(open.len(), 1);
@@ -116,10 +124,16 @@ async fn a_redelivered_event_is_stored_once() {
         store.apply(&out.changes, t(6)).await.unwrap();
     }
     let rows = store
-        .transitions(&Filter { limit: 100, ..Default::default() })
+        .transitions(&Filter {
+            limit: 100,
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let events: Vec<_> = rows.iter().filter(|r| r.transition.event_id == Some(11)).collect();
+    let events: Vec<_> = rows
+        .iter()
+        .filter(|r| r.transition.event_id == Some(11))
+        .collect();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].transition.measurements["latency_ms"], 2.0);
 }
@@ -144,7 +158,11 @@ async fn history_is_newest_first_and_filters_by_region_prefix() {
     assert!(store.transitions(&f("150200")).await.unwrap().is_empty());
     assert_eq!(store.transitions(&f("150000")).await.unwrap().len(), 2);
     let page = store
-        .transitions(&Filter { limit: 1, offset: 1, ..Default::default() })
+        .transitions(&Filter {
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.len(), 1);
@@ -158,9 +176,15 @@ async fn replacing_the_registry_removes_what_the_file_does_not_list() {
         .import_registry(&[entry("c1", "150102"), entry("c2", "150102")], false, t(0))
         .await
         .unwrap();
-    store.import_registry(&[entry("c3", "150203")], false, t(1)).await.unwrap();
+    store
+        .import_registry(&[entry("c3", "150203")], false, t(1))
+        .await
+        .unwrap();
     assert_eq!(store.registry().await.unwrap().len(), 3);
-    store.import_registry(&[entry("c2", "150203")], true, t(2)).await.unwrap();
+    store
+        .import_registry(&[entry("c2", "150203")], true, t(2))
+        .await
+        .unwrap();
     assert_eq!(store.registry().await.unwrap(), [entry("c2", "150203")]);
 }
 

@@ -70,7 +70,11 @@ async fn main() -> anyhow::Result<()> {
     // The bare subscriber: what the broker delivers to anyone who asks.
     let bare = Arc::new(AtomicU64::new(0));
     {
-        let mut o = MqttOptions::new(format!("bench-bare-{}", rand::random::<u32>()), broker.addr().ip().to_string(), broker.addr().port());
+        let mut o = MqttOptions::new(
+            format!("bench-bare-{}", rand::random::<u32>()),
+            broker.addr().ip().to_string(),
+            broker.addr().port(),
+        );
         o.set_keep_alive(Duration::from_secs(30))
             .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut el) = AsyncClient::new(o, 1024);
@@ -119,9 +123,18 @@ async fn main() -> anyhow::Result<()> {
                 devices: vec![],
             });
             let _ = client
-                .publish(birth.topic().to_string(), QoS::AtLeastOnce, false, birth.encode())
+                .publish(
+                    birth.topic().to_string(),
+                    QoS::AtLeastOnce,
+                    false,
+                    birth.encode(),
+                )
                 .await;
-            tokio::time::sleep_until(tokio::time::Instant::from_std(start_at) + per_campus.mul_f64((i % 1000) as f64 / 1000.0)).await;
+            tokio::time::sleep_until(
+                tokio::time::Instant::from_std(start_at)
+                    + per_campus.mul_f64((i % 1000) as f64 / 1000.0),
+            )
+            .await;
             let mut tick = tokio::time::interval(per_campus);
             let mut seq = 0;
             while Instant::now() < stop_at {
@@ -156,7 +169,9 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep_until(tokio::time::Instant::from_std(start_at)).await;
     let bare0 = bare.load(Ordering::Relaxed);
-    let server0 = server.metrics.applied_count(campuswatch_protocol::MessageKind::Heartbeat);
+    let server0 = server
+        .metrics
+        .applied_count(campuswatch_protocol::MessageKind::Heartbeat);
     let cpu0 = process_cpu_seconds();
     for t in tasks {
         let _ = t.await;
@@ -167,7 +182,9 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = (
             bare.load(Ordering::Relaxed),
-            server.metrics.applied_count(campuswatch_protocol::MessageKind::Heartbeat),
+            server
+                .metrics
+                .applied_count(campuswatch_protocol::MessageKind::Heartbeat),
         );
         if now == last {
             break;
@@ -180,14 +197,32 @@ async fn main() -> anyhow::Result<()> {
     let server_n = last.1 - server0;
     println!("campuses                      {}", args.campuses);
     println!("offered heartbeats/s          {}", args.rate);
-    println!("sent heartbeats               {}", sent.load(Ordering::Relaxed));
+    println!(
+        "sent heartbeats               {}",
+        sent.load(Ordering::Relaxed)
+    );
     println!("bare subscriber received/s    {:.0}", bare_n as f64 / secs);
-    println!("server processed/s            {:.0}", server_n as f64 / secs);
-    println!("ratio server / bare           {:.3}", server_n as f64 / bare_n.max(1) as f64);
-    println!("process CPU seconds (all)     {cpu:.1} over {secs:.0}s (broker + server + load generator)");
-    let cov = server.monitor.read().map(|m| m.coverage().total(None, None)).ok();
+    println!(
+        "server processed/s            {:.0}",
+        server_n as f64 / secs
+    );
+    println!(
+        "ratio server / bare           {:.3}",
+        server_n as f64 / bare_n.max(1) as f64
+    );
+    println!(
+        "process CPU seconds (all)     {cpu:.1} over {secs:.0}s (broker + server + load generator)"
+    );
+    let cov = server
+        .monitor
+        .read()
+        .map(|m| m.coverage().total(None, None))
+        .ok();
     if let Some(c) = cov {
-        println!("campuses reporting            {} of {}", c.reporting, c.registered);
+        println!(
+            "campuses reporting            {} of {}",
+            c.reporting, c.registered
+        );
     }
     server.stop().await;
     Ok(())
