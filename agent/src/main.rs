@@ -1,1 +1,126 @@
-fn main() {}
+//! `campuswatch-agent`: the gateway agent as a service (`run`), the installer's field
+//! check (`check`) and the documented default configuration (`print-config`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use campuswatch_agent::{check, config, AgentConfig};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "campuswatch gateway agent: probes alarm devices and cameras, reports over MQTT"
+)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace) or a filter such as
+    /// "campuswatch_agent=debug"; RUST_LOG takes precedence when set.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent until Ctrl-C or SIGTERM.
+    Run {
+        /// The agent configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Probe every device once and print a table; exit status 1 when a required device
+    /// is down.
+    Check {
+        /// The agent configuration (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print a documented example configuration with every key.
+    PrintConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cli.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::PrintConfig => {
+            print!("{}", config::EXAMPLE_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => {
+            let cfg = AgentConfig::load(&config)?;
+            let rt = runtime()?;
+            let report = rt.block_on(check::check(&cfg));
+            print!("{}", report.render_table());
+            Ok(if report.required_down() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Run { config } => {
+            let cfg = AgentConfig::load(&config)?;
+            let rt = runtime()?;
+            rt.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(signal_shutdown(shutdown.clone()));
+                campuswatch_agent::run(cfg, shutdown)
+                    .await
+                    .context("the agent could not start")
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Cancels `shutdown` on Ctrl-C or SIGTERM (what service managers send).
+async fn signal_shutdown(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("Shutdown requested.");
+    shutdown.cancel();
+}

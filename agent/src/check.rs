@@ -1,0 +1,145 @@
+//! The installer's field check: probe every device once, concurrently, and show a table
+//! of what is reachable and why not. `campuswatch-agent check` exits with status 1 when
+//! a required device is down, so it can gate an installation script.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use campuswatch_protocol::{DeviceId, DeviceKind};
+
+use crate::config::AgentConfig;
+use crate::probe::{self, ProbeResult, ProbeStatus};
+
+/// One device's line in the check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRow {
+    pub device: DeviceId,
+    pub kind: DeviceKind,
+    pub target: String,
+    pub required: bool,
+    pub result: ProbeStatus,
+    pub latency: Duration,
+    /// Why it failed or is degraded; empty when fine.
+    pub reason: String,
+}
+
+/// The outcome of a check, in configuration order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CheckReport {
+    pub rows: Vec<CheckRow>,
+}
+
+impl CheckReport {
+    /// Whether a required device failed its probe.
+    pub fn required_down(&self) -> bool {
+        self.rows
+            .iter()
+            .any(|r| r.required && r.result == ProbeStatus::Fail)
+    }
+
+    /// A plain-text table with a summary line.
+    pub fn render_table(&self) -> String {
+        let header = ["DEVICE", "KIND", "TARGET", "RESULT", "LATENCY", "REASON"];
+        let cells: Vec<[String; 6]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let kind = if r.required {
+                    format!("{} (required)", r.kind)
+                } else {
+                    r.kind.to_string()
+                };
+                [
+                    r.device.to_string(),
+                    kind,
+                    r.target.clone(),
+                    r.result.as_str().to_uppercase(),
+                    format!("{:.1} ms", r.latency.as_secs_f64() * 1000.0),
+                    r.reason.clone(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |row: &[&str]| {
+            let mut l = String::new();
+            for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+                if i + 1 == row.len() {
+                    l.push_str(c);
+                } else {
+                    let _ = write!(l, "{c:<w$}  ");
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(&header);
+        for row in &cells {
+            line(&row.each_ref().map(String::as_str));
+        }
+        let failed = self
+            .rows
+            .iter()
+            .filter(|r| r.result == ProbeStatus::Fail)
+            .count();
+        let required_failed = self
+            .rows
+            .iter()
+            .filter(|r| r.required && r.result == ProbeStatus::Fail)
+            .count();
+        let _ = writeln!(
+            out,
+            "\n{} devices: {} reachable, {} failed ({} of them required).",
+            self.rows.len(),
+            self.rows.len() - failed,
+            failed,
+            required_failed
+        );
+        out
+    }
+}
+
+/// Probes every device of `config` once, concurrently.
+pub async fn check(config: &AgentConfig) -> CheckReport {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, d) in config.devices.iter().enumerate() {
+        let timeout = d.timeout();
+        let built = probe::build(&d.probe, timeout);
+        tasks.spawn(async move {
+            let result = match built {
+                Ok(p) => probe::probe_once(&*p, timeout).await,
+                Err(e) => ProbeResult::fail(Duration::ZERO, e.to_string()),
+            };
+            (i, result)
+        });
+    }
+    let mut results: Vec<Option<ProbeResult>> = vec![None; config.devices.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, r)) = joined {
+            results[i] = Some(r);
+        }
+    }
+    let rows = config
+        .devices
+        .iter()
+        .zip(results)
+        .map(|(d, r)| {
+            let r = r.unwrap_or_else(|| ProbeResult::fail(Duration::ZERO, "the probe crashed"));
+            CheckRow {
+                device: d.id.clone(),
+                kind: d.kind,
+                target: d.probe.target().to_string(),
+                required: d.required(),
+                result: r.status,
+                latency: r.latency,
+                reason: r.cause.unwrap_or_default(),
+            }
+        })
+        .collect();
+    CheckReport { rows }
+}

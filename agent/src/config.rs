@@ -1,0 +1,640 @@
+//! The agent's configuration: typed, with documented defaults, loaded from built-in
+//! defaults, then a TOML file, then `CAMPUSWATCH__SECTION__KEY` environment variables
+//! (last one wins), then validated.
+//!
+//! `campuswatch-agent print-config` prints `config/agent.example.toml`, which a test parses
+//! so it never drifts from these structs.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, RegionLevel, MAX_DEVICES};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The documented example configuration (what `print-config` prints).
+pub const EXAMPLE_TOML: &str = include_str!("../../config/agent.example.toml");
+
+/// Why a configuration was refused. Both variants name where it came from; `Invalid`
+/// also names the key and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: {message}\n  (`campuswatch-agent print-config` shows every key with its default)")]
+    Load {
+        source_name: String,
+        message: String,
+    },
+    #[error("{source_name}: {key}: {message}")]
+    Invalid {
+        source_name: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The campus's registry id (for example `150102-K-0001`). Required.
+    pub campus: CampusId,
+    /// The campus's county-level region code (for example `150102`). Required.
+    pub region: RegionCode,
+    /// Where the agent keeps its epoch and its event spool. Default `/var/lib/campuswatch`.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// How often a heartbeat is published while connected. Default `5s`.
+    #[serde(default = "default_heartbeat_interval", with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// The MQTT broker connection.
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// The campus's alarm devices and cameras, in the order they are reported.
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/campuswatch")
+}
+
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// The MQTT broker connection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker URL: `mqtt://host:1883` or `mqtts://host:8883` (TLS). Credentials may be
+    /// given as userinfo (`mqtt://user:pass@host:1883`). Default `mqtt://127.0.0.1:1883`.
+    pub url: String,
+    /// Username; empty = take it from the URL, or connect without credentials.
+    pub username: String,
+    /// Password; empty = take it from the URL.
+    pub password: String,
+    /// PEM file of CA certificates to trust for `mqtts://` besides the system's roots.
+    /// Empty = system roots only.
+    pub ca_file: String,
+    /// MQTT keepalive; the broker publishes the Last Will about 1.5 x this after it stops
+    /// hearing from the gateway. At least 1s. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub keepalive: Duration,
+    /// First delay before reconnecting after a lost or refused connection; it doubles
+    /// (with full jitter) up to `reconnect_delay_max`. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_delay_min: Duration,
+    /// Longest delay between reconnection attempts. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_delay_max: Duration,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            url: "mqtt://127.0.0.1:1883".into(),
+            username: String::new(),
+            password: String::new(),
+            ca_file: String::new(),
+            keepalive: Duration::from_secs(10),
+            reconnect_delay_min: Duration::from_secs(1),
+            reconnect_delay_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One alarm device or camera. Unset optional keys take the per-kind defaults
+/// (see [`KindDefaults`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Unique within the campus (`alarm-1`, `cam-gate-north`).
+    pub id: DeviceId,
+    /// `alarm` or `camera`.
+    pub kind: DeviceKind,
+    /// A required device that is down fails `campuswatch-agent check`. Default: true for
+    /// alarms, false for cameras.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Time between probes. Default: alarm `10s`, camera `30s`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub interval: Option<Duration>,
+    /// How long one probe may take before it counts as failed. Default: alarm `3s`,
+    /// camera `5s`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// Consecutive failed probes before the device is down. Default: alarm 2, camera 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_after: Option<u32>,
+    /// Consecutive good probes before a down device is up again. Default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_after: Option<u32>,
+    /// How the device is probed.
+    pub probe: ProbeConfig,
+}
+
+/// How a device is probed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProbeConfig {
+    /// A TCP connect to `target` (`host:port`).
+    Tcp {
+        /// `host:port`, for example `192.168.10.20:5000`.
+        target: String,
+    },
+    /// An HTTP(S) GET of `url`.
+    Http {
+        /// `http://` or `https://` URL.
+        url: String,
+        /// Acceptable status codes; empty = any 200 to 399.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expect_status: Vec<u16>,
+        /// Text the response body must contain; unset = not checked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body_contains: Option<String>,
+        /// Accept any TLS certificate (cameras with self-signed certificates).
+        #[serde(default)]
+        insecure_tls: bool,
+    },
+}
+
+impl ProbeConfig {
+    /// The probe's name as reported in the birth (`tcp`, `http`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeConfig::Tcp { .. } => "tcp",
+            ProbeConfig::Http { .. } => "http",
+        }
+    }
+
+    /// What the probe reaches.
+    pub fn target(&self) -> &str {
+        match self {
+            ProbeConfig::Tcp { target } => target,
+            ProbeConfig::Http { url, .. } => url,
+        }
+    }
+}
+
+/// Per-kind defaults for the optional device keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindDefaults {
+    pub required: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub down_after: u32,
+    pub up_after: u32,
+}
+
+impl KindDefaults {
+    pub fn of(kind: DeviceKind) -> Self {
+        match kind {
+            // Alarm links are what the police rely on: probe often, judge quickly.
+            DeviceKind::Alarm => Self {
+                required: true,
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(3),
+                down_after: 2,
+                up_after: 2,
+            },
+            DeviceKind::Camera => Self {
+                required: false,
+                interval: Duration::from_secs(30),
+                timeout: Duration::from_secs(5),
+                down_after: 3,
+                up_after: 2,
+            },
+        }
+    }
+}
+
+impl DeviceConfig {
+    /// A device with every optional key at its per-kind default.
+    pub fn new(id: DeviceId, kind: DeviceKind, probe: ProbeConfig) -> Self {
+        Self {
+            id,
+            kind,
+            required: None,
+            interval: None,
+            timeout: None,
+            down_after: None,
+            up_after: None,
+            probe,
+        }
+    }
+
+    fn defaults(&self) -> KindDefaults {
+        KindDefaults::of(self.kind)
+    }
+    pub fn required(&self) -> bool {
+        self.required.unwrap_or(self.defaults().required)
+    }
+    pub fn interval(&self) -> Duration {
+        self.interval.unwrap_or(self.defaults().interval)
+    }
+    pub fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(self.defaults().timeout)
+    }
+    pub fn down_after(&self) -> u32 {
+        self.down_after.unwrap_or(self.defaults().down_after)
+    }
+    pub fn up_after(&self) -> u32 {
+        self.up_after.unwrap_or(self.defaults().up_after)
+    }
+}
+
+impl AgentConfig {
+    /// A configuration with every optional key at its default and no devices.
+    pub fn new(campus: CampusId, region: RegionCode) -> Self {
+        Self {
+            campus,
+            region,
+            state_dir: default_state_dir(),
+            heartbeat_interval: default_heartbeat_interval(),
+            mqtt: MqttConfig::default(),
+            devices: Vec::new(),
+        }
+    }
+
+    /// Defaults, then `file`, then the process environment; validated.
+    pub fn load(file: &Path) -> Result<AgentConfig, ConfigError> {
+        Self::load_from(file, None)
+    }
+
+    /// `load`, reading the environment from `env` instead of the process when given
+    /// (tests hand variables in rather than set them on the shared process).
+    pub fn load_from(
+        file: &Path,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<AgentConfig, ConfigError> {
+        let name = file.display().to_string();
+        let load_err = |e: config::ConfigError| ConfigError::Load {
+            source_name: name.clone(),
+            message: e.to_string(),
+        };
+        // The built-in defaults are the serde defaults of the structs: campus and region
+        // have none on purpose, a gateway must say which campus it is.
+        let cfg: AgentConfig = config::Config::builder()
+            .add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            )
+            .add_source(
+                config::Environment::with_prefix("CAMPUSWATCH")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(env),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(load_err)?;
+        cfg.validate_named(&name)?;
+        Ok(cfg)
+    }
+
+    /// Checks what the types cannot; errors name the key and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_named("configuration")
+    }
+
+    fn validate_named(&self, source_name: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            key,
+            message,
+        };
+        if self.region.level() != RegionLevel::County {
+            return Err(invalid(
+                "region".into(),
+                format!(
+                    "{} is a {:?}-level code; use the campus's county-level code (last two digits not 00)",
+                    self.region,
+                    self.region.level()
+                ),
+            ));
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval > Duration::from_secs(3600)
+        {
+            return Err(invalid(
+                "heartbeat_interval".into(),
+                "must be longer than zero and at most 1h (for example \"5s\")".into(),
+            ));
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "state_dir".into(),
+                "must name a directory the agent may write (for example \"/var/lib/campuswatch\")"
+                    .into(),
+            ));
+        }
+        self.validate_mqtt(&invalid)?;
+        if self.devices.len() > MAX_DEVICES {
+            return Err(invalid(
+                "devices".into(),
+                format!("at most {MAX_DEVICES} devices per gateway"),
+            ));
+        }
+        let mut ids = HashSet::new();
+        for (i, d) in self.devices.iter().enumerate() {
+            let key = |k: &str| format!("devices[{i}].{k}");
+            if !ids.insert(&d.id) {
+                return Err(invalid(
+                    key("id"),
+                    format!(
+                        "device id {:?} is listed twice; give each device its own id",
+                        d.id.as_str()
+                    ),
+                ));
+            }
+            if d.interval().is_zero() {
+                return Err(invalid(key("interval"), "must be longer than zero".into()));
+            }
+            if d.timeout().is_zero() {
+                return Err(invalid(key("timeout"), "must be longer than zero".into()));
+            }
+            if d.down_after() == 0 {
+                return Err(invalid(key("down_after"), "must be at least 1".into()));
+            }
+            if d.up_after() == 0 {
+                return Err(invalid(key("up_after"), "must be at least 1".into()));
+            }
+            match &d.probe {
+                ProbeConfig::Tcp { target } => {
+                    let ok = target.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
+                    });
+                    if !ok {
+                        return Err(invalid(
+                            key("probe.target"),
+                            format!(
+                                "{target:?} is not host:port (for example \"192.168.10.20:5000\")"
+                            ),
+                        ));
+                    }
+                }
+                ProbeConfig::Http {
+                    url, expect_status, ..
+                } => {
+                    let parsed = url::Url::parse(url).map_err(|e| {
+                        invalid(
+                            key("probe.url"),
+                            format!("{url:?}: {e} (for example \"http://10.0.0.4/status\")"),
+                        )
+                    })?;
+                    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                        return Err(invalid(
+                            key("probe.url"),
+                            format!("{url:?}: use an http:// or https:// URL with a host"),
+                        ));
+                    }
+                    if let Some(s) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+                        return Err(invalid(
+                            key("probe.expect_status"),
+                            format!("{s} is not an HTTP status code (100 to 599)"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_mqtt(
+        &self,
+        invalid: &dyn Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let m = &self.mqtt;
+        let url = url::Url::parse(&m.url).map_err(|e| {
+            invalid(
+                "mqtt.url".into(),
+                format!(
+                    "{:?}: {e}; expected mqtt://host:1883 or mqtts://host:8883",
+                    m.url
+                ),
+            )
+        })?;
+        if !matches!(url.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl") {
+            return Err(invalid(
+                "mqtt.url".into(),
+                format!("scheme {:?}: use mqtt:// or mqtts://", url.scheme()),
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("mqtt.url".into(), "the URL names no host".into()));
+        }
+        if m.keepalive < Duration::from_secs(1) || m.keepalive > Duration::from_secs(65535) {
+            return Err(invalid(
+                "mqtt.keepalive".into(),
+                "must be 1s to 65535s (MQTT counts it in whole seconds)".into(),
+            ));
+        }
+        if m.reconnect_delay_min.is_zero() || m.reconnect_delay_max < m.reconnect_delay_min {
+            return Err(invalid(
+                "mqtt.reconnect_delay_min".into(),
+                "must be longer than zero and not longer than mqtt.reconnect_delay_max".into(),
+            ));
+        }
+        if !m.ca_file.is_empty() && !Path::new(&m.ca_file).is_file() {
+            return Err(invalid(
+                "mqtt.ca_file".into(),
+                format!(
+                    "{:?} is not a readable file; give the path of a PEM file or leave it empty",
+                    m.ca_file
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A short digest of the configuration that is in effect, sent in every birth so an
+    /// operator can spot gateways running a stale config. Credentials are left out: the
+    /// digest travels to everyone who may read the birth topic.
+    pub fn digest(&self) -> String {
+        let mut c = self.clone();
+        c.mqtt.password.clear();
+        c.mqtt.username.clear();
+        // JSON of these structs is canonical: fields in declaration order, no maps with
+        // unordered keys.
+        let bytes = serde_json::to_vec(&c).unwrap_or_default();
+        let hash = Sha256::digest(&bytes);
+        hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(s: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::io::Write::write_all(&mut f, s.as_bytes()).unwrap();
+        f
+    }
+
+    const MINIMAL: &str = "campus = \"150102-K-0001\"\nregion = \"150102\"\n";
+
+    fn no_env() -> Option<config::Map<String, String>> {
+        Some(config::Map::new())
+    }
+
+    #[test]
+    fn the_example_config_parses_with_every_device_kind() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/agent.example.toml");
+        let cfg = AgentConfig::load_from(Path::new(path), no_env()).unwrap();
+        assert_eq!(cfg.campus.as_str(), "150102-K-0001");
+        assert_eq!(cfg.mqtt, MqttConfig::default());
+        assert_eq!(cfg.heartbeat_interval, Duration::from_secs(5));
+        assert!(cfg.devices.iter().any(|d| d.kind == DeviceKind::Alarm));
+        assert!(cfg.devices.iter().any(|d| d.kind == DeviceKind::Camera));
+        assert!(cfg.devices.iter().any(|d| d.probe.kind() == "http"));
+        assert!(cfg.devices.iter().any(|d| d.probe.kind() == "tcp"));
+        assert_eq!(EXAMPLE_TOML, std::fs::read_to_string(path).unwrap());
+    }
+
+    #[test]
+    fn a_minimal_file_takes_every_default() {
+        let f = write(MINIMAL);
+        let cfg = AgentConfig::load_from(f.path(), no_env()).unwrap();
+        let expected = AgentConfig::new(
+            CampusId::parse("150102-K-0001").unwrap(),
+            RegionCode::parse("150102").unwrap(),
+        );
+        assert_eq!(cfg, expected);
+    }
+
+    #[test]
+    fn devices_take_per_kind_defaults_unless_set() {
+        let f = write(&format!(
+            "{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\nprobe = {{ type = \"tcp\", target = \"10.0.0.1:5000\" }}\n\
+             [[devices]]\nid = \"c\"\nkind = \"camera\"\ninterval = \"1m\"\nrequired = true\n\
+             probe = {{ type = \"http\", url = \"http://10.0.0.4/status\", expect_status = [200, 204] }}\n"
+        ));
+        let cfg = AgentConfig::load_from(f.path(), no_env()).unwrap();
+        let (a, c) = (&cfg.devices[0], &cfg.devices[1]);
+        assert!(a.required());
+        assert_eq!(
+            (a.interval(), a.timeout()),
+            (Duration::from_secs(10), Duration::from_secs(3))
+        );
+        assert_eq!((a.down_after(), a.up_after()), (2, 2));
+        assert!(c.required());
+        assert_eq!(
+            (c.interval(), c.timeout()),
+            (Duration::from_secs(60), Duration::from_secs(5))
+        );
+        assert_eq!(c.down_after(), 3);
+        assert!(
+            matches!(&c.probe, ProbeConfig::Http { expect_status, .. } if expect_status == &[200, 204])
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let f = write(&format!(
+            "{MINIMAL}[mqtt]\nurl = \"mqtt://file:1883\"\nkeepalive = \"30s\"\n"
+        ));
+        let env = [
+            ("CAMPUSWATCH__MQTT__URL", "mqtts://env.example:8883"),
+            ("CAMPUSWATCH__HEARTBEAT_INTERVAL", "2s"),
+            // Another variable of the family that is not a key must not be read.
+            ("CAMPUSWATCH_TEST_MQTT_URL", "mqtt://ignored"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let cfg = AgentConfig::load_from(f.path(), Some(env)).unwrap();
+        assert_eq!(cfg.mqtt.url, "mqtts://env.example:8883");
+        assert_eq!(cfg.mqtt.keepalive, Duration::from_secs(30));
+        assert_eq!(cfg.heartbeat_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_key_and_the_file() {
+        let f = write(&format!("{MINIMAL}[mqtt]\nkeep_alive = \"5s\"\n"));
+        let err = AgentConfig::load_from(f.path(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keep_alive"), "{err}");
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_missing_campus_is_named() {
+        let f = write("region = \"150102\"\n");
+        let err = AgentConfig::load_from(f.path(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("campus"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_key() {
+        for (body, key) in [
+            ("campus = \"150102-K-0001\"\nregion = \"150100\"\n", "region"),
+            (&format!("{MINIMAL}[mqtt]\nurl = \"http://broker\"\n") as &str, "mqtt.url"),
+            (&format!("{MINIMAL}[mqtt]\nkeepalive = \"100ms\"\n"), "mqtt.keepalive"),
+            (&format!("{MINIMAL}[mqtt]\nca_file = \"/nonexistent/ca.pem\"\n"), "mqtt.ca_file"),
+            (
+                &format!("{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\nprobe = {{ type = \"tcp\", target = \"10.0.0.1\" }}\n"),
+                "devices[0].probe.target",
+            ),
+            (
+                &format!("{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\ndown_after = 0\nprobe = {{ type = \"tcp\", target = \"h:1\" }}\n"),
+                "devices[0].down_after",
+            ),
+            (
+                &format!("{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\nprobe = {{ type = \"tcp\", target = \"h:1\" }}\n\
+                          [[devices]]\nid = \"a\"\nkind = \"camera\"\nprobe = {{ type = \"http\", url = \"http://h/\" }}\n"),
+                "devices[1].id",
+            ),
+            (
+                &format!("{MINIMAL}[[devices]]\nid = \"c\"\nkind = \"camera\"\nprobe = {{ type = \"http\", url = \"ftp://h/\" }}\n"),
+                "devices[0].probe.url",
+            ),
+        ] {
+            let f = write(body);
+            let err = AgentConfig::load_from(f.path(), no_env()).unwrap_err().to_string();
+            assert!(err.contains(key), "expected {key} in: {err}");
+            assert!(err.contains(&f.path().display().to_string()), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_probe_key_or_type_is_refused() {
+        for probe in [
+            "{ type = \"tcp\", target = \"h:1\", url = \"x\" }",
+            "{ type = \"icmp\", target = \"h\" }",
+        ] {
+            let f = write(&format!(
+                "{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\nprobe = {probe}\n"
+            ));
+            let err = AgentConfig::load_from(f.path(), no_env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("url") || err.contains("icmp"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_digest_follows_the_config_but_not_the_password() {
+        let f = write(MINIMAL);
+        let a = AgentConfig::load_from(f.path(), no_env()).unwrap();
+        let mut b = a.clone();
+        assert_eq!(a.digest(), b.digest());
+        assert_eq!(a.digest().len(), 16);
+        b.mqtt.password = "secret".into();
+        assert_eq!(a.digest(), b.digest());
+        b.heartbeat_interval = Duration::from_secs(6);
+        assert_ne!(a.digest(), b.digest());
+    }
+}

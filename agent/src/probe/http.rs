@@ -1,0 +1,174 @@
+//! HTTP probe: GET a status URL of a camera or device; up when the status is one of
+//! `expect_status` (any 200–399 when unset) and, if asked, the body contains a text.
+//! Reports `http_status` and `latency_ms`.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+use super::{tcp::connect_cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError};
+
+/// Most of a body read when looking for `body_contains`: status pages are small, and a
+/// camera that streams video on that URL must not keep the probe reading forever.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// GETs a URL.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    url: String,
+    expect_status: Vec<u16>,
+    body_contains: Option<String>,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl HttpProbe {
+    pub fn new(
+        url: String,
+        expect_status: Vec<u16>,
+        body_contains: Option<String>,
+        insecure_tls: bool,
+        timeout: Duration,
+    ) -> Result<Self, ProbeSetupError> {
+        let client = reqwest::Client::builder()
+            // A fresh connection per probe: a pooled keep-alive connection would hide a
+            // device that stopped accepting new ones.
+            .pool_max_idle_per_host(0)
+            // The status of the URL itself is what is judged; 3xx counts as an answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(insecure_tls)
+            .timeout(timeout)
+            .user_agent(concat!("campuswatch-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProbeSetupError {
+                kind: "http",
+                target: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            url,
+            expect_status,
+            body_contains: body_contains.filter(|s| !s.is_empty()),
+            timeout,
+            client,
+        })
+    }
+
+    fn status_ok(&self, status: u16) -> bool {
+        if self.expect_status.is_empty() {
+            (200..=399).contains(&status)
+        } else {
+            self.expect_status.contains(&status)
+        }
+    }
+
+    fn expected(&self) -> String {
+        if self.expect_status.is_empty() {
+            "200-399".into()
+        } else {
+            self.expect_status
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    }
+
+    async fn run(&self) -> ProbeResult {
+        let started = Instant::now();
+        let mut resp = match self.client.get(&self.url).send().await {
+            Ok(r) => r,
+            Err(e) => return ProbeResult::fail(started.elapsed(), self.cause(&e)),
+        };
+        let status = resp.status().as_u16();
+        let mut result = if !self.status_ok(status) {
+            ProbeResult::fail(
+                started.elapsed(),
+                format!("HTTP status {status} (expected {})", self.expected()),
+            )
+        } else if let Some(needle) = &self.body_contains {
+            let mut body = Vec::new();
+            let found = loop {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => {
+                        body.extend_from_slice(&chunk);
+                        if contains(&body, needle.as_bytes()) {
+                            break Ok(true);
+                        }
+                        if body.len() >= MAX_BODY_BYTES {
+                            break Ok(false);
+                        }
+                    }
+                    Ok(None) => break Ok(false),
+                    Err(e) => break Err(e),
+                }
+            };
+            match found {
+                Ok(true) => ProbeResult::ok(started.elapsed()),
+                Ok(false) => ProbeResult::fail(
+                    started.elapsed(),
+                    format!("response body does not contain {needle:?}"),
+                ),
+                Err(e) => ProbeResult::fail(started.elapsed(), self.cause(&e)),
+            }
+        } else {
+            ProbeResult::ok(started.elapsed())
+        };
+        let ms = (result.latency.as_secs_f64() * 100_000.0).round() / 100.0;
+        result.measurements.insert("latency_ms".into(), ms);
+        result
+            .measurements
+            .insert("http_status".into(), f64::from(status));
+        result
+    }
+
+    fn cause(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            return ProbeResult::timed_out(self.timeout)
+                .cause
+                .unwrap_or_default();
+        }
+        // The useful words are at the bottom of the chain (an io::Error, a TLS alert).
+        let mut source = e.source();
+        let mut innermost = None;
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                if e.is_connect() {
+                    return connect_cause(io);
+                }
+            }
+            innermost = Some(s);
+            source = s.source();
+        }
+        let detail = innermost.map_or_else(|| e.to_string(), ToString::to_string);
+        if e.is_connect() {
+            let lower = detail.to_ascii_lowercase();
+            if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+            {
+                return format!("TLS handshake failed: {detail} (set insecure_tls = true for a self-signed camera)");
+            }
+            return format!("cannot connect: {detail}");
+        }
+        if e.is_body() || e.is_decode() {
+            return format!("error reading the response: {detail}");
+        }
+        format!("request failed: {detail}")
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Probe for HttpProbe {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn target(&self) -> &str {
+        &self.url
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(self.run())
+    }
+}

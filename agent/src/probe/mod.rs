@@ -1,0 +1,133 @@
+//! Device probes: one module per kind behind the small [`Probe`] trait. A probe only
+//! tries once and reports; the scheduler ([`crate::scheduler`]) owns the interval, the
+//! timeout and shutdown, so every probe kind gets them the same way.
+
+pub mod http;
+pub mod tcp;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use campuswatch_protocol::Measurements;
+
+use crate::config::ProbeConfig;
+
+/// The verdict of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeStatus {
+    /// The device answered as expected.
+    Ok,
+    /// The device answered but is impaired (for probe kinds that measure quality: frame
+    /// rate, bitrate, latency thresholds). No probe kind reports it yet.
+    Degraded,
+    /// The device did not answer, or answered wrongly.
+    Fail,
+}
+
+impl ProbeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeStatus::Ok => "ok",
+            ProbeStatus::Degraded => "degraded",
+            ProbeStatus::Fail => "fail",
+        }
+    }
+}
+
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeResult {
+    pub status: ProbeStatus,
+    /// Time until the device answered (or until the probe gave up).
+    pub latency: Duration,
+    /// Why it failed or is degraded, in words an installer can act on.
+    pub cause: Option<String>,
+    /// Numbers for the server: `latency_ms`, `http_status`, …
+    pub measurements: Measurements,
+}
+
+impl ProbeResult {
+    pub fn ok(latency: Duration) -> Self {
+        Self {
+            status: ProbeStatus::Ok,
+            latency,
+            cause: None,
+            measurements: latency_ms(latency),
+        }
+    }
+
+    pub fn fail(latency: Duration, cause: impl Into<String>) -> Self {
+        Self {
+            status: ProbeStatus::Fail,
+            latency,
+            cause: Some(cause.into()),
+            measurements: Measurements::new(),
+        }
+    }
+
+    /// The result of a probe that did not finish within `timeout`.
+    pub fn timed_out(timeout: Duration) -> Self {
+        Self::fail(
+            timeout,
+            format!("timed out after {}", humantime::format_duration(timeout)),
+        )
+    }
+}
+
+fn latency_ms(latency: Duration) -> Measurements {
+    // Rounded to 0.01 ms: more digits are noise and only make payloads longer.
+    let ms = (latency.as_secs_f64() * 100_000.0).round() / 100.0;
+    [("latency_ms".to_string(), ms)].into()
+}
+
+/// A future returned by a probe.
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = ProbeResult> + Send + 'a>>;
+
+/// One way of checking a device. Implementations try once and report; they need not
+/// bound their own run time (the scheduler wraps them in a timeout) but may, to report a
+/// more precise cause.
+pub trait Probe: Send + Sync {
+    /// The probe kind as reported in the birth (`tcp`, `http`).
+    fn kind(&self) -> &'static str;
+    /// What the probe reaches (`10.0.0.2:5000`, `http://10.0.0.4/status`).
+    fn target(&self) -> &str;
+    /// Probes the device once.
+    fn probe(&self) -> ProbeFuture<'_>;
+}
+
+/// A probe could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the {kind} probe of {target}: {reason}")]
+pub struct ProbeSetupError {
+    pub kind: &'static str,
+    pub target: String,
+    pub reason: String,
+}
+
+/// Builds the probe a device's configuration asks for.
+pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, ProbeSetupError> {
+    Ok(match cfg {
+        ProbeConfig::Tcp { target } => Box::new(tcp::TcpProbe::new(target.clone())),
+        ProbeConfig::Http {
+            url,
+            expect_status,
+            body_contains,
+            insecure_tls,
+        } => Box::new(http::HttpProbe::new(
+            url.clone(),
+            expect_status.clone(),
+            body_contains.clone(),
+            *insecure_tls,
+            timeout,
+        )?),
+    })
+}
+
+/// Runs `probe` once, bounded by `timeout`.
+pub async fn probe_once(probe: &dyn Probe, timeout: Duration) -> ProbeResult {
+    match tokio::time::timeout(timeout, probe.probe()).await {
+        Ok(r) => r,
+        Err(_) => ProbeResult::timed_out(timeout),
+    }
+}

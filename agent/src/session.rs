@@ -1,0 +1,776 @@
+//! The MQTT session: one task owns the rumqttc `EventLoop`, the event spool and the
+//! epoch. It publishes the birth, heartbeats and spooled events, maps broker
+//! acknowledgements back to event ids, and reconnects forever with backoff.
+//!
+//! # Why rumqttc never reconnects by itself
+//!
+//! The Last Will is fixed at CONNECT and carries the epoch, and every CONNECT needs a new
+//! epoch. So [`Session::run_once`] advances the epoch durably, builds fresh options, a
+//! fresh client and a fresh `EventLoop`, and returns at the first connection error;
+//! [`Session::run`] loops with exponential backoff and full jitter.
+//!
+//! # Mapping PUBACKs to events
+//!
+//! rumqttc hands out packet ids only in events. This task is the only one issuing QoS 1
+//! publishes, always through `try_publish` (an awaited publish from the task that polls
+//! the event loop would deadlock on the bounded request channel). rumqttc turns requests
+//! into packets in channel order, so a FIFO of issued QoS 1 requests lines up with the
+//! `Outgoing::Publish(pkid)` events: each pops the FIFO front and records pkid → request;
+//! `Incoming::PubAck(pkid)` looks it up. A packet id collision (`Outgoing::AwaitAck`)
+//! holds the front request back; rumqttc sends it later as `Outgoing::Publish` of the
+//! same pkid, right after the PUBACK that frees the id, which is when the stash is taken.
+//! A connection error forgets all of it: the next session publishes everything still
+//! unacknowledged again (the server de-duplicates by campus and event id).
+//!
+//! # Clean session
+//!
+//! The agent connects with `clean_session = false`, as docs/PROTOCOL.md §1 requires:
+//! rumqttd publishes the *new* connection's Last Will at once when a clean session takes
+//! over an old one (a false "offline" carrying the live epoch). Each connection still
+//! starts from a fresh `EventLoop` and republishes from the spool, so nothing depends on
+//! what the broker kept: the gateway subscribes to nothing and the broker keeps no state
+//! for QoS 1 messages it has acknowledged.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use campuswatch_protocol::message::MAX_TEXT_BYTES;
+use campuswatch_protocol::{
+    Birth, CampusTopic, Death, DeathReason, Event, Heartbeat, Message, MessageKind,
+    MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
+};
+use rand::Rng;
+use rumqttc::{
+    AsyncClient, ConnectionError, Event as MqttEvent, EventLoop, LastWill, MqttOptions, Outgoing,
+    Packet, QoS, TlsConfiguration, Transport,
+};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::config::AgentConfig;
+use crate::epoch::{EpochError, EpochStore};
+use crate::health::HealthSampler;
+use crate::inventory::Inventory;
+use crate::scheduler::DeviceTransition;
+use crate::spool::Spool;
+
+/// Events published but not yet acknowledged, at most. Bounds what one broker round trip
+/// must carry after an outage, and keeps rumqttc's own in-flight window (below) free.
+pub const MAX_EVENTS_IN_FLIGHT: usize = 32;
+/// Capacity of rumqttc's request channel: the in-flight events plus birth, death and a
+/// few heartbeats.
+const REQUEST_CAPACITY: usize = 64;
+/// How long a clean shutdown waits for the broker to acknowledge the death.
+const DEATH_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a clean shutdown waits for the DISCONNECT to be written.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A connection that lasted this long resets the reconnect backoff.
+const STABLE_CONNECTION: Duration = Duration::from_secs(30);
+/// Never reconnect faster than this, whatever the jitter draws.
+const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(50);
+/// Room for the topic and packet header above the payload limit.
+const PACKET_HEADROOM: usize = 64 * 1024;
+
+/// The MQTT options could not be built from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttSetupError {
+    #[error("mqtt.url {url:?}: {reason}")]
+    Url { url: String, reason: String },
+    #[error("mqtt.ca_file {path:?}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("TLS setup for {url:?}: {reason}")]
+    Tls { url: String, reason: String },
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Epoch(#[from] EpochError),
+    #[error(transparent)]
+    Setup(#[from] MqttSetupError),
+    #[error("connection to {url} (epoch {epoch}) failed: {source}")]
+    Connection {
+        url: String,
+        epoch: u64,
+        #[source]
+        source: ConnectionError,
+    },
+}
+
+/// A QoS 1 request whose packet id is not known yet, or whose PUBACK is awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Qos1 {
+    Birth,
+    Event(u64),
+    Death,
+}
+
+/// Topics of this campus.
+struct Topics {
+    birth: String,
+    death: String,
+    heartbeat: String,
+    event: String,
+}
+
+/// Bookkeeping of one connection; dropped with it.
+struct Conn {
+    client: AsyncClient,
+    epoch: u64,
+    connected: bool,
+    fifo: VecDeque<Qos1>,
+    by_pkid: HashMap<u16, Qos1>,
+    stash: Option<(u16, Qos1)>,
+    events_in_flight: usize,
+    /// The lowest event id not yet published on this connection.
+    next_event: u64,
+    heartbeat_seq: u64,
+}
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// The shutdown death was sent; waiting for its PUBACK until the deadline.
+    DeathSent(tokio::time::Instant),
+    /// DISCONNECT requested; waiting for it to be written until the deadline.
+    Disconnecting(tokio::time::Instant),
+}
+
+/// What handling one event-loop event decided.
+enum Step {
+    Continue,
+    /// The clean shutdown is complete.
+    Done,
+}
+
+/// The MQTT session owner. See the module documentation.
+pub struct Session {
+    config: Arc<AgentConfig>,
+    topics: Topics,
+    digest: String,
+    epoch: EpochStore,
+    spool: Spool,
+    inventory: Arc<Inventory>,
+    health: Arc<HealthSampler>,
+    transitions: mpsc::Receiver<DeviceTransition>,
+    transitions_open: bool,
+    attempt: u32,
+}
+
+fn unix_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate_text(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+impl Session {
+    pub fn new(
+        config: Arc<AgentConfig>,
+        epoch: EpochStore,
+        spool: Spool,
+        inventory: Arc<Inventory>,
+        health: Arc<HealthSampler>,
+        transitions: mpsc::Receiver<DeviceTransition>,
+    ) -> Self {
+        let topic = |kind| CampusTopic::new(config.region, config.campus.clone(), kind).to_string();
+        let topics = Topics {
+            birth: topic(MessageKind::Birth),
+            death: topic(MessageKind::Death),
+            heartbeat: topic(MessageKind::Heartbeat),
+            event: topic(MessageKind::Event),
+        };
+        Self {
+            digest: config.digest(),
+            config,
+            topics,
+            epoch,
+            spool,
+            inventory,
+            health,
+            transitions,
+            transitions_open: true,
+            attempt: 0,
+        }
+    }
+
+    /// Connects, and reconnects forever with backoff, until `shutdown`; then publishes
+    /// the shutdown death (if connected) and disconnects.
+    pub async fn run(&mut self, shutdown: &CancellationToken) {
+        loop {
+            let started = Instant::now();
+            let err = match self.run_once(shutdown).await {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            if started.elapsed() >= STABLE_CONNECTION {
+                self.attempt = 0;
+            }
+            let delay = self.next_delay();
+            self.attempt = self.attempt.saturating_add(1);
+            match &err {
+                SessionError::Epoch(_) => {
+                    error!(error = %err, retry_in = ?delay, "Cannot start an MQTT session: the state directory is not writable.");
+                }
+                _ => {
+                    warn!(error = %err, retry_in = ?delay, unacked_events = self.spool.len(), "MQTT session ended; reconnecting.");
+                }
+            }
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = &mut sleep => break,
+                    t = self.transitions.recv(), if self.transitions_open => match t {
+                        Some(t) => self.record(t),
+                        None => self.transitions_open = false,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter: uniform in [0, min · 2^attempt], capped.
+    fn next_delay(&self) -> Duration {
+        let m = &self.config.mqtt;
+        let cap = m
+            .reconnect_delay_min
+            .saturating_mul(1u32 << self.attempt.min(20))
+            .min(m.reconnect_delay_max);
+        let jittered = cap.mul_f64(rand::rng().random::<f64>());
+        jittered.max(MIN_RECONNECT_DELAY.min(m.reconnect_delay_min))
+    }
+
+    /// One connection: advance the epoch, connect, serve until the connection fails
+    /// (`Err`) or a clean shutdown completes (`Ok`).
+    pub async fn run_once(&mut self, shutdown: &CancellationToken) -> Result<(), SessionError> {
+        let epoch = self.epoch.advance(unix_now().as_secs())?;
+        let options = mqtt_options(&self.config, &self.topics, epoch)?;
+        let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+        let mut conn = Conn {
+            client,
+            epoch,
+            connected: false,
+            fifo: VecDeque::new(),
+            by_pkid: HashMap::new(),
+            stash: None,
+            events_in_flight: 0,
+            next_event: 0,
+            heartbeat_seq: 0,
+        };
+        let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut phase = Phase::Running;
+        debug!(epoch, url = %self.config.mqtt.url, "Connecting to the broker.");
+        loop {
+            let polled = self
+                .wait_for_event(
+                    &mut eventloop,
+                    &mut conn,
+                    &mut phase,
+                    &mut heartbeat,
+                    shutdown,
+                )
+                .await;
+            let event = match polled {
+                None => return Ok(()),
+                Some(Ok(event)) => event,
+                // Once the shutdown began, the connection ending is its end.
+                Some(Err(_)) if phase != Phase::Running => return Ok(()),
+                Some(Err(source)) => {
+                    return Err(SessionError::Connection {
+                        url: self.config.mqtt.url.clone(),
+                        epoch,
+                        source,
+                    })
+                }
+            };
+            if let Step::Done = self.handle(event, &mut conn, &mut phase, &mut heartbeat) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Polls the event loop while serving transitions, heartbeats and shutdown. The poll
+    /// future is kept across those (never dropped half-way), so a connection attempt is
+    /// never abandoned and restarted under the same epoch. `None`: shutdown is complete.
+    async fn wait_for_event(
+        &mut self,
+        eventloop: &mut EventLoop,
+        conn: &mut Conn,
+        phase: &mut Phase,
+        heartbeat: &mut tokio::time::Interval,
+        shutdown: &CancellationToken,
+    ) -> Option<Result<MqttEvent, ConnectionError>> {
+        let poll = eventloop.poll();
+        tokio::pin!(poll);
+        loop {
+            let deadline = match *phase {
+                Phase::Running => None,
+                Phase::DeathSent(d) | Phase::Disconnecting(d) => Some(d),
+            };
+            tokio::select! {
+                biased;
+                ev = &mut poll => return Some(ev),
+                _ = shutdown.cancelled(), if *phase == Phase::Running => {
+                    if !conn.connected {
+                        return None;
+                    }
+                    *phase = self.begin_shutdown(conn);
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    match *phase {
+                        Phase::DeathSent(_) => {
+                            warn!(epoch = conn.epoch, "The broker did not acknowledge the shutdown death in time; disconnecting anyway.");
+                            *phase = disconnect(conn)?;
+                        }
+                        _ => return None,
+                    }
+                }
+                t = self.transitions.recv(), if self.transitions_open => match t {
+                    Some(t) => {
+                        self.record(t);
+                        if *phase == Phase::Running {
+                            self.pump(conn);
+                        }
+                    }
+                    None => self.transitions_open = false,
+                },
+                _ = heartbeat.tick(), if conn.connected && *phase == Phase::Running => {
+                    self.heartbeat(conn);
+                }
+            }
+        }
+    }
+
+    fn handle(
+        &mut self,
+        event: MqttEvent,
+        conn: &mut Conn,
+        phase: &mut Phase,
+        heartbeat: &mut tokio::time::Interval,
+    ) -> Step {
+        match event {
+            MqttEvent::Incoming(Packet::ConnAck(ack)) => {
+                conn.connected = true;
+                info!(
+                    epoch = conn.epoch,
+                    url = %self.config.mqtt.url,
+                    session_present = ack.session_present,
+                    unacked_events = self.spool.len(),
+                    "Connected to the broker."
+                );
+                self.publish_birth(conn);
+                self.pump(conn);
+                // The birth stands in for the first heartbeat.
+                heartbeat.reset();
+            }
+            MqttEvent::Outgoing(Outgoing::Publish(pkid)) if pkid != 0 => {
+                let req = match conn.stash {
+                    Some((stashed, req)) if stashed == pkid => {
+                        conn.stash = None;
+                        Some(req)
+                    }
+                    _ => conn.fifo.pop_front(),
+                };
+                match req {
+                    Some(req) => {
+                        conn.by_pkid.insert(pkid, req);
+                    }
+                    None => warn!(
+                        pkid,
+                        "A QoS 1 publish left that this session did not issue."
+                    ),
+                }
+            }
+            MqttEvent::Outgoing(Outgoing::AwaitAck(pkid)) => {
+                debug!(
+                    pkid,
+                    "Packet id collision; rumqttc holds the publish until the id is free."
+                );
+                conn.stash = conn.fifo.pop_front().map(|req| (pkid, req));
+            }
+            MqttEvent::Incoming(Packet::PubAck(ack)) => match conn.by_pkid.remove(&ack.pkid) {
+                Some(Qos1::Event(id)) => {
+                    conn.events_in_flight = conn.events_in_flight.saturating_sub(1);
+                    if let Err(e) = self.spool.ack(id) {
+                        error!(error = %e, event_id = id, "Cannot record an acknowledged event; it may be sent again after a restart.");
+                    }
+                    if *phase == Phase::Running {
+                        self.pump(conn);
+                    }
+                }
+                Some(Qos1::Birth) => debug!(epoch = conn.epoch, "Birth acknowledged."),
+                Some(Qos1::Death) => {
+                    debug!(epoch = conn.epoch, "Shutdown death acknowledged.");
+                    match disconnect(conn) {
+                        Some(p) => *phase = p,
+                        None => return Step::Done,
+                    }
+                }
+                None => debug!(pkid = ack.pkid, "PUBACK for an unknown packet id."),
+            },
+            MqttEvent::Outgoing(Outgoing::Disconnect) => {
+                info!(epoch = conn.epoch, "Disconnected cleanly.");
+                return Step::Done;
+            }
+            _ => {}
+        }
+        Step::Continue
+    }
+
+    /// Spools a transition and applies it to the inventory (in that order: a state
+    /// reported in a birth must never be missing from the spool).
+    pub fn record(&mut self, t: DeviceTransition) {
+        let Some(device) = self.config.devices.get(t.index) else {
+            return;
+        };
+        let tr = &t.transition;
+        let id = self.spool.allocate_id();
+        let event = Event {
+            v: SCHEMA_VERSION,
+            campus: self.config.campus.clone(),
+            region: self.config.region,
+            id,
+            epoch: self.epoch.current().max(1),
+            at: tr.at,
+            device: device.id.clone(),
+            kind: device.kind,
+            from: tr.from,
+            to: tr.to,
+            cause: tr.cause.clone().map(|c| truncate_text(c, MAX_TEXT_BYTES)),
+            measurements: tr.measurements.clone(),
+        };
+        if let Err(e) = self.spool.append(event) {
+            error!(error = %e, event_id = id, device = %device.id, "Cannot write an event to the spool; it is kept in memory only.");
+        }
+        self.inventory.apply(t.index, tr, id);
+    }
+
+    /// Spools transitions still queued (at shutdown, after the device tasks stopped).
+    pub fn drain_transitions(&mut self) {
+        while let Ok(t) = self.transitions.try_recv() {
+            self.record(t);
+        }
+    }
+
+    pub fn transitions(&mut self) -> &mut mpsc::Receiver<DeviceTransition> {
+        &mut self.transitions
+    }
+
+    fn publish_birth(&mut self, conn: &mut Conn) {
+        let snap = self.inventory.snapshot();
+        let birth = Birth {
+            v: SCHEMA_VERSION,
+            campus: self.config.campus.clone(),
+            region: self.config.region,
+            epoch: conn.epoch,
+            at: chrono::Utc::now(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            config_digest: self.digest.clone(),
+            heartbeat_interval_ms: (self.config.heartbeat_interval.as_millis() as u64)
+                .clamp(1, 3_600_000),
+            last_event_id: snap.last_event_id,
+            devices: snap.devices,
+        };
+        let payload = Message::Birth(birth).encode();
+        match conn
+            .client
+            .try_publish(&self.topics.birth, QoS::AtLeastOnce, false, payload)
+        {
+            Ok(()) => conn.fifo.push_back(Qos1::Birth),
+            // The server still brings the gateway online from its heartbeats.
+            Err(e) => warn!(error = %e, epoch = conn.epoch, "Cannot queue the birth."),
+        }
+    }
+
+    /// Publishes unacknowledged events in order while the in-flight window has room.
+    fn pump(&mut self, conn: &mut Conn) {
+        while conn.connected && conn.events_in_flight < MAX_EVENTS_IN_FLIGHT {
+            let Some(event) = self.spool.next_unacked(conn.next_event) else {
+                return;
+            };
+            let id = event.id;
+            let payload = Message::Event(event.clone()).encode();
+            match conn
+                .client
+                .try_publish(&self.topics.event, QoS::AtLeastOnce, false, payload)
+            {
+                Ok(()) => {
+                    conn.fifo.push_back(Qos1::Event(id));
+                    conn.events_in_flight += 1;
+                    conn.next_event = id + 1;
+                }
+                Err(e) => {
+                    // The request channel is full; the next PUBACK pumps again.
+                    debug!(error = %e, event_id = id, "Event publish deferred.");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn heartbeat(&mut self, conn: &mut Conn) {
+        conn.heartbeat_seq += 1;
+        let (states, last_event_id) = self.inventory.states();
+        let hb = Heartbeat {
+            v: SCHEMA_VERSION,
+            campus: self.config.campus.clone(),
+            region: self.config.region,
+            epoch: conn.epoch,
+            seq: conn.heartbeat_seq,
+            at: chrono::Utc::now(),
+            health: self.health.sample(&self.config.state_dir),
+            states,
+            last_event_id,
+        };
+        let payload = Message::Heartbeat(hb).encode();
+        if let Err(e) =
+            conn.client
+                .try_publish(&self.topics.heartbeat, QoS::AtMostOnce, false, payload)
+        {
+            warn!(error = %e, seq = conn.heartbeat_seq, "Heartbeat skipped: the MQTT request queue is full.");
+        }
+    }
+
+    fn begin_shutdown(&mut self, conn: &mut Conn) -> Phase {
+        let death = Message::Death(Death {
+            v: SCHEMA_VERSION,
+            campus: self.config.campus.clone(),
+            region: self.config.region,
+            epoch: conn.epoch,
+            reason: DeathReason::Shutdown,
+        });
+        match conn
+            .client
+            .try_publish(&self.topics.death, QoS::AtLeastOnce, false, death.encode())
+        {
+            Ok(()) => {
+                conn.fifo.push_back(Qos1::Death);
+                info!(epoch = conn.epoch, "Shutting down: death published.");
+                Phase::DeathSent(tokio::time::Instant::now() + DEATH_ACK_TIMEOUT)
+            }
+            Err(e) => {
+                warn!(error = %e, "Cannot queue the shutdown death; disconnecting.");
+                disconnect(conn).unwrap_or(Phase::Disconnecting(tokio::time::Instant::now()))
+            }
+        }
+    }
+}
+
+/// Requests a DISCONNECT; `None` when it cannot even be queued (then the connection is
+/// simply dropped, and the broker publishes the Last Will of this same epoch).
+fn disconnect(conn: &mut Conn) -> Option<Phase> {
+    match conn.client.try_disconnect() {
+        Ok(()) => Some(Phase::Disconnecting(
+            tokio::time::Instant::now() + DISCONNECT_TIMEOUT,
+        )),
+        Err(e) => {
+            warn!(error = %e, "Cannot queue the DISCONNECT; dropping the connection.");
+            None
+        }
+    }
+}
+
+/// Builds the options of one connection with epoch `epoch`.
+fn mqtt_options(
+    config: &AgentConfig,
+    topics: &Topics,
+    epoch: u64,
+) -> Result<MqttOptions, MqttSetupError> {
+    let m = &config.mqtt;
+    let bad = |reason: String| MqttSetupError::Url {
+        url: m.url.clone(),
+        reason,
+    };
+    let url = url::Url::parse(&m.url).map_err(|e| bad(e.to_string()))?;
+    let tls = matches!(url.scheme(), "mqtts" | "ssl");
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host".into()))?;
+    // IPv6 literals come bracketed from the URL; sockets want them bare.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let mut o = MqttOptions::new(format!("cw-{}", config.campus), host, port);
+    o.set_keep_alive(m.keepalive.max(Duration::from_secs(1)));
+    o.set_clean_session(false);
+    o.set_inflight((MAX_EVENTS_IN_FLIGHT + 8) as u16);
+    o.set_max_packet_size(
+        MAX_PAYLOAD_BYTES + PACKET_HEADROOM,
+        MAX_PAYLOAD_BYTES + PACKET_HEADROOM,
+    );
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (user, pass) = if !m.username.is_empty() {
+        (m.username.clone(), m.password.clone())
+    } else {
+        (
+            decode(url.username()),
+            if m.password.is_empty() {
+                url.password().map(decode).unwrap_or_default()
+            } else {
+                m.password.clone()
+            },
+        )
+    };
+    if !user.is_empty() {
+        o.set_credentials(user, pass);
+    }
+    let will = Message::Death(Death {
+        v: SCHEMA_VERSION,
+        campus: config.campus.clone(),
+        region: config.region,
+        epoch,
+        reason: DeathReason::ConnectionLost,
+    });
+    o.set_last_will(LastWill::new(
+        &topics.death,
+        will.encode(),
+        QoS::AtLeastOnce,
+        false,
+    ));
+    if tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(&m.url, &m.ca_file)?),
+        )));
+    }
+    Ok(o)
+}
+
+/// A rustls client configuration (ring provider) trusting the system's roots and the
+/// certificates in `ca_file`.
+fn tls_config(url: &str, ca_file: &str) -> Result<rustls::ClientConfig, MqttSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A single unusable system certificate must not prevent TLS altogether.
+        let _ = roots.add(cert);
+    }
+    if !ca_file.is_empty() {
+        let ca_err = |reason: String| MqttSetupError::CaFile {
+            path: ca_file.to_string(),
+            reason,
+        };
+        let pem = std::fs::read(ca_file).map_err(|e| ca_err(e.to_string()))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| ca_err(format!("not a PEM certificate file: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(ca_err("contains no PEM certificate".into()));
+        }
+    }
+    if roots.is_empty() {
+        return Err(MqttSetupError::Tls {
+            url: url.to_string(),
+            reason: "no trusted CA certificates: the system has none; set mqtt.ca_file".into(),
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| MqttSetupError::Tls {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use campuswatch_protocol::{CampusId, RegionCode};
+
+    fn config(url: &str) -> AgentConfig {
+        let mut c = AgentConfig::new(
+            CampusId::parse("150102-K-0001").unwrap(),
+            RegionCode::parse("150102").unwrap(),
+        );
+        c.mqtt.url = url.into();
+        c
+    }
+
+    fn topics(c: &AgentConfig) -> Topics {
+        let t = |k| CampusTopic::new(c.region, c.campus.clone(), k).to_string();
+        Topics {
+            birth: t(MessageKind::Birth),
+            death: t(MessageKind::Death),
+            heartbeat: t(MessageKind::Heartbeat),
+            event: t(MessageKind::Event),
+        }
+    }
+
+    #[test]
+    fn options_carry_the_client_id_the_will_with_the_epoch_and_url_credentials() {
+        let c = config("mqtt://gw%40x:p%3Ass@broker.example:1884");
+        let o = mqtt_options(&c, &topics(&c), 77).unwrap();
+        assert_eq!(o.client_id(), "cw-150102-K-0001");
+        assert_eq!(o.broker_address(), ("broker.example".to_string(), 1884));
+        let login = o.credentials().unwrap();
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("gw@x", "p:ss")
+        );
+        assert!(!o.clean_session());
+        let will = o.last_will().unwrap();
+        assert_eq!(will.topic, "cw/v1/150102/150102-K-0001/death");
+        let death: Death = serde_json::from_slice(&will.message).unwrap();
+        assert_eq!(
+            (death.epoch, death.reason),
+            (77, DeathReason::ConnectionLost)
+        );
+    }
+
+    #[test]
+    fn mqtts_defaults_to_port_8883_and_uses_tls() {
+        let c = config("mqtts://broker.example");
+        let o = mqtt_options(&c, &topics(&c), 1).unwrap();
+        assert_eq!(o.broker_address().1, 8883);
+        assert!(matches!(o.transport(), Transport::Tls(_)));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused_with_its_key() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), "not a certificate").unwrap();
+        let mut c = config("mqtts://broker.example");
+        c.mqtt.ca_file = f.path().display().to_string();
+        let err = mqtt_options(&c, &topics(&c), 1).unwrap_err().to_string();
+        assert!(err.contains("mqtt.ca_file"), "{err}");
+    }
+
+    #[test]
+    fn long_causes_are_cut_on_a_character_boundary() {
+        let s = "校".repeat(200);
+        let cut = truncate_text(s, MAX_TEXT_BYTES);
+        assert!(cut.len() <= MAX_TEXT_BYTES);
+        assert!(cut.chars().all(|c| c == '校'));
+    }
+}
