@@ -766,6 +766,126 @@ mod tests {
         assert!(err.contains("mqtt.ca_file"), "{err}");
     }
 
+    /// A session over a fresh state dir with one device and two spooled events, and a
+    /// connection whose event loop is never polled (requests just queue up).
+    fn session_with_two_events(dir: &std::path::Path) -> (Session, Conn, EventLoop, [u64; 2]) {
+        use crate::config::{DeviceConfig, ProbeConfig};
+        use crate::hysteresis::Transition;
+        use campuswatch_protocol::{DeviceId, DeviceKind, DeviceState};
+        let mut c = config("mqtt://127.0.0.1:1");
+        c.state_dir = dir.to_path_buf();
+        c.devices.push(DeviceConfig::new(
+            DeviceId::parse("alarm-1").unwrap(),
+            DeviceKind::Alarm,
+            ProbeConfig::Tcp {
+                target: "127.0.0.1:1".into(),
+            },
+        ));
+        let (spool, _) = Spool::open(dir, 1_000).unwrap();
+        let inventory = Arc::new(Inventory::new(&c, 0));
+        let (_tx, rx) = mpsc::channel(1);
+        let config = Arc::new(c);
+        let mut session = Session::new(
+            config.clone(),
+            EpochStore::open(dir),
+            spool,
+            inventory,
+            Arc::new(HealthSampler::new()),
+            rx,
+        );
+        for (from, to) in [
+            (DeviceState::Unknown, DeviceState::Up),
+            (DeviceState::Up, DeviceState::Down),
+        ] {
+            session.record(DeviceTransition {
+                index: 0,
+                transition: Transition {
+                    from,
+                    to,
+                    at: chrono::Utc::now(),
+                    cause: None,
+                    measurements: Default::default(),
+                },
+            });
+        }
+        let ids: Vec<u64> = session.spool.unacked().map(|e| e.id).collect();
+        // The event loop is returned unpolled: it only has to exist for try_publish to
+        // queue requests.
+        let (client, eventloop) =
+            AsyncClient::new(mqtt_options(&config, &session.topics, 5).unwrap(), 16);
+        let conn = Conn {
+            client,
+            epoch: 5,
+            connected: false,
+            fifo: VecDeque::new(),
+            by_pkid: HashMap::new(),
+            stash: None,
+            events_in_flight: 0,
+            next_event: 0,
+            heartbeat_seq: 0,
+        };
+        (session, conn, eventloop, [ids[0], ids[1]])
+    }
+
+    fn feed(session: &mut Session, conn: &mut Conn, events: Vec<MqttEvent>) {
+        let mut phase = Phase::Running;
+        let mut hb = tokio::time::interval(Duration::from_secs(1));
+        for e in events {
+            session.handle(e, conn, &mut phase, &mut hb);
+        }
+    }
+
+    fn connack() -> MqttEvent {
+        MqttEvent::Incoming(Packet::ConnAck(rumqttc::ConnAck {
+            session_present: false,
+            code: rumqttc::ConnectReturnCode::Success,
+        }))
+    }
+
+    fn sent(pkid: u16) -> MqttEvent {
+        MqttEvent::Outgoing(Outgoing::Publish(pkid))
+    }
+
+    fn puback(pkid: u16) -> MqttEvent {
+        MqttEvent::Incoming(Packet::PubAck(rumqttc::PubAck::new(pkid)))
+    }
+
+    #[tokio::test]
+    async fn pubacks_are_mapped_back_to_the_events_they_acknowledge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, mut conn, _eventloop, [a, b]) = session_with_two_events(dir.path());
+        feed(&mut s, &mut conn, vec![connack()]);
+        assert_eq!(conn.fifo, [Qos1::Birth, Qos1::Event(a), Qos1::Event(b)]);
+        // A heartbeat (pkid 0) in between does not consume a QoS 1 request.
+        feed(&mut s, &mut conn, vec![sent(1), sent(0), sent(2), sent(3)]);
+        feed(&mut s, &mut conn, vec![puback(3)]);
+        assert_eq!(s.spool.unacked().map(|e| e.id).collect::<Vec<_>>(), [a]);
+        feed(&mut s, &mut conn, vec![puback(1), puback(2)]);
+        assert!(s.spool.is_empty());
+        assert_eq!(conn.events_in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn a_packet_id_collision_keeps_the_held_back_event_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, mut conn, _eventloop, [a, b]) = session_with_two_events(dir.path());
+        feed(&mut s, &mut conn, vec![connack()]);
+        // Birth gets 1, event a gets 2, event b collides on 1 and waits for its PUBACK.
+        feed(
+            &mut s,
+            &mut conn,
+            vec![sent(1), sent(2), MqttEvent::Outgoing(Outgoing::AwaitAck(1))],
+        );
+        assert_eq!(conn.stash, Some((1, Qos1::Event(b))));
+        // The birth's PUBACK frees id 1; rumqttc then sends b under it.
+        feed(&mut s, &mut conn, vec![puback(1), sent(1)]);
+        assert_eq!(conn.stash, None);
+        feed(&mut s, &mut conn, vec![puback(1)]);
+        assert_eq!(s.spool.unacked().map(|e| e.id).collect::<Vec<_>>(), [a]);
+        feed(&mut s, &mut conn, vec![puback(2)]);
+        assert!(s.spool.is_empty());
+    }
+
     #[test]
     fn long_causes_are_cut_on_a_character_boundary() {
         let s = "校".repeat(200);

@@ -1,0 +1,275 @@
+//! The agent against a real broker: births, heartbeats, events, the Last Will, epochs
+//! across restarts, and events that outlive a broker outage or an agent restart.
+//!
+//! Runs against an embedded rumqttd, or the broker at `CAMPUSWATCH_TEST_MQTT_URL`.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use campuswatch_protocol::{DeathReason, DeviceState, Message};
+use common::*;
+use tokio_util::sync::CancellationToken;
+
+fn is_event(m: &Message, from: DeviceState, to: DeviceState) -> bool {
+    matches!(m, Message::Event(e) if e.from == from && e.to == to)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
+    let campus = unique_campus("life");
+    let mut sub = Subscriber::start(&campus).await;
+    let mut device = TcpDevice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agent_config(&campus, &broker_url(), dir.path());
+    config.devices.push(tcp_alarm("alarm-1", device.addr));
+
+    let agent = tokio::spawn(campuswatch_agent::run(
+        config.clone(),
+        CancellationToken::new(),
+    ));
+
+    let Message::Birth(birth) = sub
+        .expect("a birth", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(birth.epoch, stored_epoch(dir.path()));
+    assert_eq!(birth.devices.len(), 1);
+    let d = &birth.devices[0];
+    assert_eq!((d.id.as_str(), d.probe.as_str()), ("alarm-1", "tcp"));
+    assert_eq!(d.target, device.addr.to_string());
+    assert!(d.required);
+    assert_eq!(birth.heartbeat_interval_ms, 200);
+    assert_eq!(birth.config_digest, config.digest());
+
+    let Message::Event(up) = sub
+        .expect("alarm-1 coming up", |m| {
+            is_event(m, DeviceState::Unknown, DeviceState::Up)
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(up.device.as_str(), "alarm-1");
+    assert!(up.measurements.contains_key("latency_ms"));
+
+    let first_seq = match sub
+        .expect("a heartbeat", |m| matches!(m, Message::Heartbeat(_)))
+        .await
+    {
+        Message::Heartbeat(hb) => {
+            assert_eq!(hb.epoch, birth.epoch);
+            hb.seq
+        }
+        _ => unreachable!(),
+    };
+    sub.expect("a later heartbeat showing the alarm up", |m| {
+        matches!(m, Message::Heartbeat(hb) if hb.seq > first_seq && hb.states == "U" && hb.last_event_id >= up.id)
+    })
+    .await;
+
+    device.take_down().await;
+    let Message::Event(down) = sub
+        .expect("alarm-1 going down", |m| {
+            is_event(m, DeviceState::Up, DeviceState::Down)
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(down.id > up.id, "{} > {}", down.id, up.id);
+    assert_eq!(down.epoch, birth.epoch);
+    let cause = down.cause.clone().unwrap_or_default();
+    assert!(cause.contains("connection refused"), "{cause}");
+    sub.expect(
+        "a heartbeat showing the alarm down",
+        |m| matches!(m, Message::Heartbeat(hb) if hb.states == "D" && hb.last_event_id == down.id),
+    )
+    .await;
+
+    // A killed agent leaves its Last Will, carrying the session's epoch.
+    agent.abort();
+    let _ = agent.await;
+    let Message::Death(will) = sub
+        .expect("the Last Will", |m| matches!(m, Message::Death(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (will.epoch, will.reason),
+        (birth.epoch, DeathReason::ConnectionLost)
+    );
+
+    // A restarted agent comes back under a higher epoch and knows its newest event.
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
+    let Message::Birth(again) = sub
+        .expect("a second birth", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(
+        again.epoch > birth.epoch,
+        "{} > {}",
+        again.epoch,
+        birth.epoch
+    );
+    assert!(again.last_event_id >= down.id);
+    sub.expect(
+        "the restarted agent's first event",
+        |m| matches!(m, Message::Event(e) if e.from == DeviceState::Unknown && e.id > down.id),
+    )
+    .await;
+
+    // A clean shutdown says so itself, under the current epoch.
+    shutdown.cancel();
+    let Message::Death(death) = sub
+        .expect("the shutdown death", |m| matches!(m, Message::Death(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (death.epoch, death.reason),
+        (again.epoch, DeathReason::Shutdown)
+    );
+    agent.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
+    let campus = unique_campus("outage");
+    let mut sub = Subscriber::start(&campus).await;
+    let proxy = Proxy::start(broker_addr(), true).await;
+    let mut device = TcpDevice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agent_config(&campus, &proxy.url(), dir.path());
+    config.devices.push(tcp_alarm("alarm-1", device.addr));
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
+
+    let Message::Birth(birth) = sub
+        .expect("a birth", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    sub.expect("alarm-1 up", |m| {
+        is_event(m, DeviceState::Unknown, DeviceState::Up)
+    })
+    .await;
+
+    // Cut the gateway off; the device goes down and up twice while it is.
+    proxy.cut();
+    sub.expect("the Last Will of the cut session", |m| {
+        matches!(m, Message::Death(d) if d.epoch == birth.epoch && d.reason == DeathReason::ConnectionLost)
+    })
+    .await;
+    let mut expected = 0;
+    for _ in 0..2 {
+        device.take_down().await;
+        expected += 1;
+        wait_until("the down event in the spool", || {
+            spooled_events(dir.path()).len() >= expected
+        })
+        .await;
+        device.bring_up().await;
+        expected += 1;
+        wait_until("the up event in the spool", || {
+            spooled_events(dir.path()).len() >= expected
+        })
+        .await;
+    }
+    let spooled: Vec<u64> = spooled_events(dir.path()).iter().map(|e| e.id).collect();
+    assert_eq!(spooled.len(), 4, "{spooled:?}");
+
+    proxy.restore();
+    let Message::Birth(again) = sub
+        .expect("a birth after the outage", |m| {
+            matches!(m, Message::Birth(_))
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(again.epoch > birth.epoch);
+    assert_eq!(again.devices[0].state, DeviceState::Up);
+    assert!(again.last_event_id >= *spooled.last().unwrap());
+    let mut missing: BTreeSet<u64> = spooled.iter().copied().collect();
+    while !missing.is_empty() {
+        if let Message::Event(e) = sub
+            .expect("the spooled events", |m| matches!(m, Message::Event(_)))
+            .await
+        {
+            missing.remove(&e.id);
+        }
+    }
+    // Once acknowledged, they leave the spool.
+    wait_until("the spool to empty", || {
+        spooled_events(dir.path()).is_empty()
+    })
+    .await;
+
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_spooled_before_a_restart_are_replayed_with_their_original_times() {
+    let campus = unique_campus("replay");
+    let mut sub = Subscriber::start(&campus).await;
+    let unreachable = Proxy::start(broker_addr(), false).await;
+    let mut device = TcpDevice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agent_config(&campus, &unreachable.url(), dir.path());
+    config.devices.push(tcp_alarm("alarm-1", device.addr));
+
+    // First life: the broker is never reachable.
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(campuswatch_agent::run(config.clone(), shutdown.clone()));
+    wait_until("the up event in the spool", || {
+        spooled_events(dir.path()).len() == 1
+    })
+    .await;
+    device.take_down().await;
+    wait_until("the down event in the spool", || {
+        spooled_events(dir.path()).len() == 2
+    })
+    .await;
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+    let spooled = spooled_events(dir.path());
+
+    // Second life: the broker is reachable; the device stays down, so no new events.
+    config.mqtt.url = broker_url();
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
+    let Message::Birth(birth) = sub
+        .expect("a birth", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(birth.last_event_id, spooled[1].id);
+    for want in &spooled {
+        let Message::Event(got) = sub
+            .expect(
+                "a replayed event",
+                |m| matches!(m, Message::Event(e) if e.id == want.id),
+            )
+            .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            &got, want,
+            "replayed unchanged, with the original time and epoch"
+        );
+    }
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+}
