@@ -29,21 +29,11 @@ impl HttpProbe {
         insecure_tls: bool,
         timeout: Duration,
     ) -> Result<Self, ProbeSetupError> {
-        let client = reqwest::Client::builder()
-            // A fresh connection per probe: a pooled keep-alive connection would hide a
-            // device that stopped accepting new ones.
-            .pool_max_idle_per_host(0)
-            // The status of the URL itself is what is judged; 3xx counts as an answer.
-            .redirect(reqwest::redirect::Policy::none())
-            .danger_accept_invalid_certs(insecure_tls)
-            .timeout(timeout)
-            .user_agent(concat!("campuswatch-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ProbeSetupError {
-                kind: "http",
-                target: url.clone(),
-                reason: e.to_string(),
-            })?;
+        let client = shared_client(insecure_tls).map_err(|e| ProbeSetupError {
+            kind: "http",
+            target: url.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             url,
             expect_status,
@@ -75,7 +65,8 @@ impl HttpProbe {
 
     async fn run(&self) -> ProbeResult {
         let started = Instant::now();
-        let mut resp = match self.client.get(&self.url).send().await {
+        let request = self.client.get(&self.url).timeout(self.timeout);
+        let mut resp = match request.send().await {
             Ok(r) => r,
             Err(e) => return ProbeResult::fail(started.elapsed(), self.cause(&e)),
         };
@@ -153,6 +144,29 @@ impl HttpProbe {
         }
         format!("request failed: {detail}")
     }
+}
+
+/// One client per TLS mode, shared by every HTTP probe in the process: building a client
+/// loads the TLS roots, which hundreds of in-process agents (the demo) should not repeat
+/// per camera. Pooling is off, so sharing never reuses a device connection.
+fn shared_client(insecure_tls: bool) -> Result<reqwest::Client, reqwest::Error> {
+    use std::sync::OnceLock;
+    static SECURE: OnceLock<reqwest::Client> = OnceLock::new();
+    static INSECURE: OnceLock<reqwest::Client> = OnceLock::new();
+    let cell = if insecure_tls { &INSECURE } else { &SECURE };
+    if let Some(c) = cell.get() {
+        return Ok(c.clone());
+    }
+    let client = reqwest::Client::builder()
+        // A fresh connection per probe: a pooled keep-alive connection would hide a
+        // device that stopped accepting new ones.
+        .pool_max_idle_per_host(0)
+        // The status of the URL itself is what is judged; 3xx counts as an answer.
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(insecure_tls)
+        .user_agent(concat!("campuswatch-agent/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    Ok(cell.get_or_init(|| client).clone())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
