@@ -1,0 +1,574 @@
+//! `docs/openapi.json` against the code: it parses, it documents exactly the routes the
+//! router registers, and the JSON that a real server returns for each GET endpoint has
+//! exactly the fields (and nullability and types) the document says.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use campuswatch_protocol::{
+    Birth, CampusId, DeviceId, DeviceKind, DeviceReport, DeviceState, Heartbeat, HostHealth,
+    Message, RegionCode, SchoolType,
+};
+use campuswatch_server::config::{EmbeddedConfig, MqttConfig, ServerConfig};
+use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::ServerHandle;
+use serde_json::Value;
+
+const DOC: &str = include_str!("../../docs/openapi.json");
+const API_SOURCE: &str = include_str!("../src/api.rs");
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn doc() -> Value {
+    serde_json::from_str(DOC).expect("docs/openapi.json is valid JSON")
+}
+
+/// The paths given to `.route(` in `router()`, in source order.
+fn routed_paths() -> BTreeSet<String> {
+    let start = API_SOURCE
+        .find("pub fn router(")
+        .expect("api.rs has pub fn router");
+    let body = &API_SOURCE[start..];
+    let end = body.find("\n}\n").expect("router() ends");
+    let body = &body[..end];
+    let mut paths = BTreeSet::new();
+    for (at, _) in body.match_indices(".route(") {
+        let rest = body[at + ".route(".len()..].trim_start();
+        let rest = rest
+            .strip_prefix('"')
+            .expect("route path is a string literal");
+        let path = &rest[..rest.find('"').expect("closing quote")];
+        paths.insert(path.to_string());
+    }
+    paths
+}
+
+#[test]
+fn the_document_is_openapi_3() {
+    let d = doc();
+    let version = d["openapi"].as_str().expect("openapi is a string");
+    assert!(version.starts_with("3."), "openapi is {version}");
+    assert!(d["info"]["title"].is_string());
+    assert!(d["paths"].is_object());
+}
+
+#[test]
+fn every_route_is_documented_and_every_documented_path_is_routed() {
+    let routed = routed_paths();
+    assert!(
+        routed.len() >= 9,
+        "found only {routed:?} in router(); has its shape changed?"
+    );
+    let documented: BTreeSet<String> = doc()["paths"]
+        .as_object()
+        .expect("paths is an object")
+        .keys()
+        .cloned()
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "routed but not documented: {undocumented:?}; documented but not routed: {unrouted:?}"
+    );
+}
+
+#[test]
+fn every_ref_resolves() {
+    fn walk(d: &Value, v: &Value, missing: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref" {
+                        let r = x.as_str().unwrap_or_default();
+                        if pointer(d, r).is_none() {
+                            missing.push(r.to_string());
+                        }
+                    } else {
+                        walk(d, x, missing);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(d, x, missing)),
+            _ => {}
+        }
+    }
+    let d = doc();
+    let mut missing = Vec::new();
+    walk(&d, &d, &mut missing);
+    assert!(missing.is_empty(), "unresolved $refs: {missing:?}");
+}
+
+// ---- schema walking -------------------------------------------------------------------
+
+fn pointer<'a>(d: &'a Value, r: &str) -> Option<&'a Value> {
+    d.pointer(r.strip_prefix('#')?)
+}
+
+/// Follows `$ref`s to the schema itself.
+fn resolve<'a>(d: &'a Value, mut s: &'a Value) -> &'a Value {
+    while let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        s = pointer(d, r).unwrap_or_else(|| panic!("unresolved $ref {r}"));
+    }
+    s
+}
+
+/// The properties of an object schema, merged over `allOf` (how `#[serde(flatten)]` is
+/// written); `None` if the schema lists no properties.
+fn properties<'a>(d: &'a Value, s: &'a Value) -> Option<Vec<(&'a str, &'a Value)>> {
+    let s = resolve(d, s);
+    let mut out: Vec<(&str, &Value)> = Vec::new();
+    let mut any = false;
+    if let Some(p) = s.get("properties").and_then(Value::as_object) {
+        any = true;
+        out.extend(p.iter().map(|(k, v)| (k.as_str(), v)));
+    }
+    for part in s
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = properties(d, part) {
+            any = true;
+            out.extend(p);
+        }
+    }
+    any.then_some(out)
+}
+
+/// Checks `v` against schema `s`: exact key sets for objects with listed properties,
+/// `null` only where `nullable`, types and enums. Pushes what is wrong onto `errs`.
+fn check(d: &Value, s: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
+    let s = resolve(d, s);
+    if v.is_null() {
+        if s.get("nullable") != Some(&Value::Bool(true)) {
+            errs.push(format!("{at}: null but the schema is not nullable"));
+        }
+        return;
+    }
+    if let Some(props) = properties(d, s) {
+        let Some(obj) = v.as_object() else {
+            errs.push(format!("{at}: expected an object, got {v}"));
+            return;
+        };
+        let want: BTreeSet<&str> = props.iter().map(|(k, _)| *k).collect();
+        let got: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
+        if want != got {
+            errs.push(format!(
+                "{at}: keys {got:?}, the document lists {want:?} (missing {:?}, extra {:?})",
+                want.difference(&got).collect::<Vec<_>>(),
+                got.difference(&want).collect::<Vec<_>>()
+            ));
+        }
+        for (k, ps) in props {
+            if let Some(x) = obj.get(k) {
+                check(d, ps, x, &format!("{at}.{k}"), errs);
+            }
+        }
+        return;
+    }
+    // A schema without properties of its own: a wrapper (`allOf: [$ref]`) or a leaf.
+    for part in s
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        check(d, part, v, at, errs);
+    }
+    let ok = match s.get("type").and_then(Value::as_str) {
+        None => true,
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        Some("array") => {
+            if let Some(items) = v.as_array() {
+                for (i, x) in items.iter().enumerate() {
+                    check(d, &s["items"], x, &format!("{at}[{i}]"), errs);
+                }
+                true
+            } else {
+                false
+            }
+        }
+        Some("object") => {
+            if let (Some(obj), Some(ap)) = (v.as_object(), s.get("additionalProperties")) {
+                if ap.is_object() {
+                    for (k, x) in obj {
+                        check(d, ap, x, &format!("{at}.{k}"), errs);
+                    }
+                }
+            }
+            v.is_object()
+        }
+        Some(other) => {
+            errs.push(format!("{at}: unknown schema type {other}"));
+            true
+        }
+    };
+    if !ok {
+        errs.push(format!("{at}: {v} is not of type {}", s["type"]));
+    }
+    if let Some(allowed) = s.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(v) {
+            errs.push(format!("{at}: {v} is not one of {allowed:?}"));
+        }
+    }
+}
+
+/// The JSON schema the document gives for a 200 response of `GET path`.
+fn response_schema<'a>(d: &'a Value, path: &str) -> &'a Value {
+    let s = &d["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+    assert!(
+        s.is_object(),
+        "GET {path} has no application/json 200 schema"
+    );
+    s
+}
+
+// ---- a real server ----------------------------------------------------------------------
+
+const COUNTY: &str = "150102";
+
+fn entry(
+    id: &str,
+    region: &str,
+    school_type: SchoolType,
+    alarms: u32,
+    cameras: u32,
+) -> RegistryEntry {
+    RegistryEntry {
+        campus: CampusId::parse(id).unwrap(),
+        name: format!("Campus {id}"),
+        region: RegionCode::parse(region).unwrap(),
+        school_type,
+        expected_alarms: alarms,
+        expected_cameras: cameras,
+    }
+}
+
+fn report(id: &str, kind: DeviceKind, state: DeviceState, latency: Option<f64>) -> DeviceReport {
+    DeviceReport {
+        id: DeviceId::parse(id).unwrap(),
+        kind,
+        probe: "tcp".into(),
+        target: "10.1.2.3:5000".into(),
+        required: kind == DeviceKind::Alarm,
+        state,
+        since: Some(chrono::Utc::now()),
+        cause: (state == DeviceState::Down).then(|| "connection refused".to_string()),
+        measurements: latency
+            .map(|l| [("latency_ms".to_string(), l)].into_iter().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// A gateway played by a plain MQTT client: a birth, then heartbeats.
+async fn gateway(
+    broker: SocketAddr,
+    campus: &str,
+    devices: Vec<DeviceReport>,
+) -> rumqttc::AsyncClient {
+    let campus = CampusId::parse(campus).unwrap();
+    let region = RegionCode::parse(COUNTY).unwrap();
+    let o = rumqttc::MqttOptions::new(
+        format!("cw-{campus}"),
+        broker.ip().to_string(),
+        broker.port(),
+    );
+    let (client, mut el) = rumqttc::AsyncClient::new(o, 16);
+    tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let birth = Message::Birth(Birth {
+        v: 1,
+        campus: campus.clone(),
+        region,
+        epoch: 1,
+        at: chrono::Utc::now(),
+        agent_version: "test".into(),
+        config_digest: "digest".into(),
+        heartbeat_interval_ms: 60_000,
+        last_event_id: 0,
+        devices,
+    });
+    client
+        .publish(
+            birth.topic().to_string(),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            birth.encode(),
+        )
+        .await
+        .unwrap();
+    let heartbeat = Message::Heartbeat(Heartbeat {
+        v: 1,
+        campus,
+        region,
+        epoch: 1,
+        seq: 1,
+        at: chrono::Utc::now(),
+        health: HostHealth {
+            cpu_pct: 3.5,
+            mem_used_pct: 40.0,
+            disk_used_pct: 12.5,
+            uptime_s: 1000,
+        },
+        states: String::new(),
+        last_event_id: 0,
+    });
+    client
+        .publish(
+            heartbeat.topic().to_string(),
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            heartbeat.encode(),
+        )
+        .await
+        .unwrap();
+    client
+}
+
+async fn get(http: &reqwest::Client, server: &ServerHandle, path: &str) -> (u16, Value) {
+    let url = format!("http://{}{}", server.http_addr(), path);
+    let resp = http.get(&url).send().await.expect("the API answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("the API answers JSON"))
+}
+
+async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !ok().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_responses_have_exactly_the_documented_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = ServerConfig::default();
+    let cfg = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        mqtt: MqttConfig {
+            // Empty: the embedded broker, on a free port.
+            url: String::new(),
+            embedded: EmbeddedConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..defaults.mqtt.embedded.clone()
+            },
+            ..defaults.mqtt.clone()
+        },
+        ..defaults
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(cfg, listener)
+        .await
+        .expect("server starts");
+    server
+        .import_registry(
+            vec![
+                entry("c-1", COUNTY, SchoolType::Primary, 1, 2),
+                entry("c-2", COUNTY, SchoolType::Kindergarten, 1, 1),
+                entry("c-3", "150203", SchoolType::Secondary, 2, 8),
+            ],
+            false,
+        )
+        .await
+        .expect("registry imports");
+
+    // c-1 reports with a camera down (an open alert); x-9 reports but is not registered.
+    let broker: SocketAddr = server
+        .broker_url()
+        .trim_start_matches("mqtt://")
+        .trim_start_matches("tcp://")
+        .parse()
+        .expect("broker URL is host:port");
+    let _c1 = gateway(
+        broker,
+        "c-1",
+        vec![
+            report("alarm-1", DeviceKind::Alarm, DeviceState::Up, Some(3.0)),
+            report("cam-1", DeviceKind::Camera, DeviceState::Up, None),
+            report("cam-2", DeviceKind::Camera, DeviceState::Down, None),
+        ],
+    )
+    .await;
+    let _x9 = gateway(
+        broker,
+        "x-9",
+        vec![report("cam-1", DeviceKind::Camera, DeviceState::Up, None)],
+    )
+    .await;
+
+    let http = reqwest::Client::new();
+    wait_until(
+        "c-1 online with host health, x-9 seen, an open alert and events",
+        async || {
+            let (_, c1) = get(&http, &server, "/api/v1/campuses/c-1").await;
+            let (x9, _) = get(&http, &server, "/api/v1/campuses/x-9").await;
+            let (_, alerts) = get(&http, &server, "/api/v1/alerts").await;
+            let (_, events) = get(&http, &server, "/api/v1/events").await;
+            c1["gateway_state"] == "online"
+                && c1["gateway"]["health"].is_object()
+                && c1["alerts"].as_array().is_some_and(|a| !a.is_empty())
+                && x9 == 200
+                && alerts["alerts"].as_array().is_some_and(|a| !a.is_empty())
+                && events["events"].as_array().is_some_and(|a| !a.is_empty())
+        },
+    )
+    .await;
+
+    let d = doc();
+    let mut errs = Vec::new();
+    // (path asked for, path as documented)
+    let cases = [
+        ("/healthz", "/healthz"),
+        ("/api/v1/coverage", "/api/v1/coverage"),
+        ("/api/v1/coverage?region=150100", "/api/v1/coverage"),
+        (
+            "/api/v1/coverage?region=150102&school_type=primary",
+            "/api/v1/coverage",
+        ),
+        ("/api/v1/campuses", "/api/v1/campuses"),
+        ("/api/v1/campuses?registered=false", "/api/v1/campuses"),
+        ("/api/v1/campuses/c-1", "/api/v1/campuses/{id}"),
+        ("/api/v1/campuses/c-2", "/api/v1/campuses/{id}"),
+        ("/api/v1/campuses/x-9", "/api/v1/campuses/{id}"),
+        ("/api/v1/alerts", "/api/v1/alerts"),
+        ("/api/v1/alerts?state=open&kind=camera", "/api/v1/alerts"),
+        ("/api/v1/events", "/api/v1/events"),
+        ("/api/v1/registry", "/api/v1/registry"),
+    ];
+    for (path, documented) in cases {
+        let (status, body) = get(&http, &server, path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        let schema = response_schema(&d, documented);
+        // The brief's minimum, stated on its own: the top-level keys.
+        if let Some(props) = properties(&d, schema) {
+            let want: BTreeSet<&str> = props.iter().map(|(k, _)| *k).collect();
+            let got: BTreeSet<&str> = body
+                .as_object()
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(got, want, "top-level keys of GET {path}");
+        }
+        check(&d, schema, &body, &format!("GET {path}"), &mut errs);
+    }
+
+    // Errors speak `{"error": ...}` with the documented statuses.
+    for (path, documented, status) in [
+        ("/api/v1/coverage?bogus=1", "/api/v1/coverage", "400"),
+        ("/api/v1/campuses?state=asleep", "/api/v1/campuses", "400"),
+        ("/api/v1/campuses/nobody", "/api/v1/campuses/{id}", "404"),
+        ("/api/v1/events?state=open", "/api/v1/events", "400"),
+        ("/api/v1/registry?format=xml", "/api/v1/registry", "400"),
+    ] {
+        let (got, body) = get(&http, &server, path).await;
+        assert_eq!(got.to_string(), status, "GET {path}: {body}");
+        let resp = &d["paths"][documented]["get"]["responses"][status];
+        assert!(
+            resp.is_object(),
+            "GET {documented} does not document {status}"
+        );
+        let resp = resolve(&d, resp);
+        let schema = &resp["content"]["application/json"]["schema"];
+        check(
+            &d,
+            schema,
+            &body,
+            &format!("GET {path} ({status})"),
+            &mut errs,
+        );
+    }
+
+    assert!(
+        errs.is_empty(),
+        "responses differ from docs/openapi.json:\n{}",
+        errs.join("\n")
+    );
+
+    // The other content types.
+    let base = format!("http://{}", server.http_addr());
+    let csv = http
+        .get(format!("{base}/api/v1/registry?format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(
+        d["paths"]["/api/v1/registry"]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("text/csv"))
+    );
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    let ct = metrics.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        d["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+            .get(&ct)
+            .is_some(),
+        "/metrics answers {ct}, not documented"
+    );
+    let served: Value = http
+        .get(format!("{base}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, d, "the server serves docs/openapi.json");
+
+    // A registry import: 422 with lines for a bad file, 200 for a good one.
+    let bad = http
+        .post(format!("{base}/api/v1/registry"))
+        .header("content-type", "text/csv")
+        .body("id,name,region,school_type,expected_alarms,expected_cameras\nc-4,Four,150100,primary,1,1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let body: Value = bad.json().await.unwrap();
+    let post = &d["paths"]["/api/v1/registry"]["post"];
+    let mut errs = Vec::new();
+    check(
+        &d,
+        &post["responses"]["422"]["content"]["application/json"]["schema"],
+        &body,
+        "POST /api/v1/registry (422)",
+        &mut errs,
+    );
+    let good = http
+        .post(format!("{base}/api/v1/registry?mode=upsert"))
+        .header("content-type", "text/csv")
+        .body("id,name,region,school_type,expected_alarms,expected_cameras\nc-4,Four,150102,primary,1,1\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(good.status().as_u16(), 200);
+    let body: Value = good.json().await.unwrap();
+    check(
+        &d,
+        &post["responses"]["200"]["content"]["application/json"]["schema"],
+        &body,
+        "POST /api/v1/registry (200)",
+        &mut errs,
+    );
+    assert!(errs.is_empty(), "{}", errs.join("\n"));
+
+    server.stop().await;
+}
