@@ -1,0 +1,322 @@
+//! `campuswatch-server demo`: a complete, live system from one command.
+//!
+//! The embedded broker, the server with SQLite in a data directory, and a few hundred
+//! simulated campuses over a realistic registry (Inner Mongolia's 12 league-level cities
+//! and 103 counties). Every campus is a real agent instance with its own MQTT connection,
+//! probing real TCP and HTTP listeners on loopback (see `farm`). A fault injector takes
+//! devices down and up at realistic rates, drops single gateways, and now and then a
+//! whole county's network.
+
+mod farm;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
+use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode};
+use campuswatch_server::config::ServerConfig;
+use campuswatch_server::registry::{demo_registry, RegistryEntry};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use farm::{AlarmDevice, CameraFarm};
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Simulated campuses.
+    #[arg(long, default_value_t = 300)]
+    campuses: usize,
+    /// Where the HTTP API listens; if the default is taken, a free port is used.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Where agents reach the embedded broker; a free port if taken.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt: SocketAddr,
+    /// Data directory (SQLite database, agents' state).
+    #[arg(long, default_value = "campuswatch-demo")]
+    data_dir: PathBuf,
+    /// Seed for the registry and the faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Share of registered campuses whose gateway is not installed yet (never seen).
+const NOT_INSTALLED: f64 = 0.03;
+/// Campuses that report without being registered, for the review list.
+const UNREGISTERED: usize = 2;
+
+struct Campus {
+    entry: RegistryEntry,
+    config: AgentConfig,
+    alarms: Vec<AlarmDevice>,
+    cameras: Vec<String>,
+    agent: Option<(CancellationToken, JoinHandle<()>)>,
+}
+
+struct Demo {
+    campuses: Vec<Campus>,
+    farm: CameraFarm,
+    health: Arc<campuswatch_agent::health::HealthSampler>,
+    rng: StdRng,
+    /// When each faulted device or dropped gateway comes back (tick number).
+    repairs: BTreeMap<u64, Vec<Repair>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Repair {
+    Alarm(usize, usize),
+    Camera(usize, usize),
+    Gateway(usize),
+}
+
+pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut cfg = ServerConfig {
+        data_dir: args.data_dir.clone(),
+        ..ServerConfig::default()
+    };
+    cfg.mqtt.embedded.listen = args.mqtt;
+    cfg.mqtt.embedded.fallback_to_free_port = true;
+    let listener = match args.http {
+        Some(addr) => crate::bind(addr).await?,
+        None => match crate::bind(cfg.http.listen).await {
+            Ok(l) => l,
+            Err(_) => crate::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?,
+        },
+    };
+    let server = campuswatch_server::start(cfg, listener).await?;
+    let broker_url = server.broker_url().to_string();
+
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let registry = demo_registry(args.campuses, args.seed);
+    server
+        .import_registry(registry.clone(), true)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let farm = CameraFarm::default();
+    let (farm_addr, _farm_task) = farm.clone().start().await.context("camera farm")?;
+    let agents_dir = args.data_dir.join("agents");
+    let mut campuses = Vec::new();
+    let mut strays = Vec::new();
+    for i in 0..UNREGISTERED {
+        let e = &registry[i % registry.len().max(1)];
+        strays.push(RegistryEntry {
+            campus: CampusId::parse(&format!("{}-X-{:04}", e.region, 9001 + i))?,
+            name: "unregistered".into(),
+            ..e.clone()
+        });
+    }
+    for entry in registry.iter().chain(&strays) {
+        let mut config = AgentConfig::new(entry.campus.clone(), entry.region);
+        config.state_dir = agents_dir.join(entry.campus.as_str());
+        config.mqtt.url = broker_url.clone();
+        let mut alarms = Vec::new();
+        for a in 0..entry.expected_alarms.max(1) {
+            let dev = AlarmDevice::start()
+                .await
+                .context("alarm device listener")?;
+            config.devices.push(DeviceConfig::new(
+                DeviceId::parse(&format!("alarm-{}", a + 1))?,
+                DeviceKind::Alarm,
+                ProbeConfig::Tcp {
+                    target: dev.addr.to_string(),
+                },
+            ));
+            alarms.push(dev);
+        }
+        let mut cameras = Vec::new();
+        for c in 0..entry.expected_cameras {
+            let id = format!("cam-{:02}", c + 1);
+            config.devices.push(DeviceConfig::new(
+                DeviceId::parse(&id)?,
+                DeviceKind::Camera,
+                ProbeConfig::Http {
+                    url: format!("http://{farm_addr}/cam/{}/{id}", entry.campus),
+                    expect_status: vec![200],
+                    body_contains: None,
+                    insecure_tls: false,
+                },
+            ));
+            cameras.push(id);
+        }
+        campuses.push(Campus {
+            entry: entry.clone(),
+            config,
+            alarms,
+            cameras,
+            agent: None,
+        });
+    }
+    let mut demo = Demo {
+        campuses,
+        farm,
+        health: Arc::new(campuswatch_agent::health::HealthSampler::new()),
+        rng: StdRng::seed_from_u64(rng.random()),
+        repairs: BTreeMap::new(),
+    };
+    let registered = registry.len();
+    let mut installed = 0;
+    for i in 0..demo.campuses.len() {
+        let is_stray = i >= registered;
+        if is_stray || !demo.rng.random_bool(NOT_INSTALLED) {
+            demo.start_agent(i);
+            installed += 1;
+        }
+    }
+    let http = server.http_addr();
+    println!();
+    println!("campuswatch demo is running.");
+    println!("  API:       http://{http}/api/v1/coverage");
+    println!("             http://{http}/api/v1/alerts?state=open");
+    println!("             http://{http}/api/v1/campuses?region=150100");
+    println!("  Metrics:   http://{http}/metrics");
+    println!("  Broker:    {broker_url}  (agents connect here)");
+    println!(
+        "  Campuses:  {registered} registered, {} with a gateway, {UNREGISTERED} unregistered",
+        installed - UNREGISTERED.min(installed)
+    );
+    println!("  Data:      {}", args.data_dir.display());
+    println!("Press Ctrl-C to stop.");
+    println!();
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                n += 1;
+                demo.inject(n);
+            }
+        }
+    }
+    info!("Stopping the simulated campuses.");
+    let mut stopping = Vec::new();
+    for c in &mut demo.campuses {
+        if let Some((token, task)) = c.agent.take() {
+            token.cancel();
+            stopping.push(task);
+        }
+    }
+    for t in stopping {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    server.stop().await;
+    Ok(())
+}
+
+impl Demo {
+    fn start_agent(&mut self, i: usize) {
+        let c = &mut self.campuses[i];
+        if c.agent.is_some() {
+            return;
+        }
+        let token = CancellationToken::new();
+        let config = c.config.clone();
+        let health = self.health.clone();
+        let t = token.clone();
+        let campus = c.entry.campus.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = campuswatch_agent::run_with(config, t, health).await {
+                tracing::warn!(campus = %campus, error = %e, "Simulated agent stopped.");
+            }
+        });
+        c.agent = Some((token, task));
+    }
+
+    /// Drops the gateway's connection without a goodbye: its Last Will fires.
+    fn drop_gateway(&mut self, i: usize) -> bool {
+        match self.campuses[i].agent.take() {
+            Some((_, task)) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn schedule(&mut self, now: u64, after: std::ops::Range<u64>, r: Repair) {
+        let at = now + self.rng.random_range(after);
+        self.repairs.entry(at).or_default().push(r);
+    }
+
+    /// One second of simulated life.
+    fn inject(&mut self, now: u64) {
+        let due: Vec<u64> = self.repairs.range(..=now).map(|(k, _)| *k).collect();
+        for k in due {
+            for r in self.repairs.remove(&k).unwrap_or_default() {
+                match r {
+                    Repair::Alarm(c, a) => self.campuses[c].alarms[a].recover(),
+                    Repair::Camera(c, k) => {
+                        let (campus, cam) =
+                            (&self.campuses[c].entry.campus, &self.campuses[c].cameras[k]);
+                        self.farm.set_faulted(campus.as_str(), cam, false);
+                    }
+                    Repair::Gateway(c) => self.start_agent(c),
+                }
+            }
+        }
+        let n = self.campuses.len();
+        if n == 0 {
+            return;
+        }
+        // Cameras: about one failure every 2 s over the whole demo, fixed in 1-10 min.
+        if self.rng.random_bool(0.5) {
+            let c = self.rng.random_range(0..n);
+            if !self.campuses[c].cameras.is_empty() {
+                let k = self.rng.random_range(0..self.campuses[c].cameras.len());
+                let (campus, cam) = (&self.campuses[c].entry.campus, &self.campuses[c].cameras[k]);
+                self.farm.set_faulted(campus.as_str(), cam, true);
+                self.schedule(now, 60..600, Repair::Camera(c, k));
+            }
+        }
+        // Alarm links: rarer, about one every 20 s, fixed in 1-5 min.
+        if self.rng.random_bool(0.05) {
+            let c = self.rng.random_range(0..n);
+            let a = self
+                .rng
+                .random_range(0..self.campuses[c].alarms.len().max(1));
+            if let Some(dev) = self.campuses[c].alarms.get_mut(a) {
+                if dev.is_up() {
+                    dev.fail();
+                    self.schedule(now, 60..300, Repair::Alarm(c, a));
+                }
+            }
+        }
+        // A single gateway drops (power cut, 4G loss): about once a minute, back in 1-3 min.
+        if self.rng.random_bool(1.0 / 60.0) {
+            let c = self.rng.random_range(0..n);
+            if self.drop_gateway(c) {
+                info!(campus = %self.campuses[c].entry.campus, "Demo: a gateway drops.");
+                self.schedule(now, 60..180, Repair::Gateway(c));
+            }
+        }
+        // A whole county's network drops: about every 5 minutes, back in 1-2 min.
+        if self.rng.random_bool(1.0 / 300.0) {
+            let mut by_county: HashMap<RegionCode, Vec<usize>> = HashMap::new();
+            for (i, c) in self.campuses.iter().enumerate() {
+                by_county.entry(c.entry.region).or_default().push(i);
+            }
+            let mut counties: Vec<_> = by_county.into_iter().collect();
+            counties.sort_by_key(|(r, _)| *r);
+            let (county, members) = counties.swap_remove(self.rng.random_range(0..counties.len()));
+            info!(county = %county, campuses = members.len(), "Demo: a county's network drops.");
+            let back = self.rng.random_range(60..120);
+            for c in members {
+                if self.drop_gateway(c) {
+                    self.repairs
+                        .entry(now + back)
+                        .or_default()
+                        .push(Repair::Gateway(c));
+                }
+            }
+        }
+    }
+}
