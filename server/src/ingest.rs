@@ -459,6 +459,10 @@ impl Engine {
             self.commit(&changes[done..], now, shutdown).await;
         }
         if let Some(client) = &self.client {
+            if shutdown.is_cancelled() {
+                // The connection is closing; the broker sends these again next time.
+                return;
+            }
             for p in acks {
                 match client.ack(&p).await {
                     Ok(()) => {

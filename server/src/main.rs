@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 )]
 struct Cli {
     /// Log filter, e.g. `info` or `campuswatch_server=debug` (RUST_LOG wins if set).
+    /// The embedded broker's own log (target `rumqttd`) and the demo's agents are quiet
+    /// unless named here.
     #[arg(long, global = true, default_value = "info")]
     log_level: String,
     #[command(subcommand)]
@@ -62,8 +64,17 @@ enum RegistryCommand {
 }
 
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let mut filter = level.to_string();
+        if !level.contains("rumqttd") {
+            // rumqttd logs every connection, and benign races at ERROR.
+            filter.push_str(",rumqttd=off");
+        }
+        if !level.contains("campuswatch_agent") {
+            filter.push_str(",campuswatch_agent=warn");
+        }
+        tracing_subscriber::EnvFilter::new(filter)
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -69,9 +69,11 @@ impl TestBroker {
 /// `county` (so tests sharing one Mosquitto never see each other's campuses), short
 /// liveness timings.
 pub fn server_config(data_dir: &std::path::Path, broker_url: &str, county: &str) -> ServerConfig {
-    let mut cfg = ServerConfig::default();
-    cfg.id = format!("test-{county}-{}", rand::random::<u32>());
-    cfg.data_dir = data_dir.to_path_buf();
+    let mut cfg = ServerConfig {
+        id: format!("test-{county}-{}", rand::random::<u32>()),
+        data_dir: data_dir.to_path_buf(),
+        ..ServerConfig::default()
+    };
     cfg.mqtt.url = broker_url.to_string();
     cfg.mqtt.regions = vec![county.to_string()];
     cfg.mqtt.keepalive = Duration::from_secs(5);

@@ -197,6 +197,9 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             }
         }
     }
+    // The server first: the campuses' goodbyes after it are not a network outage to
+    // report, and the next start restores them as they were.
+    server.stop().await;
     info!("Stopping the simulated campuses.");
     let mut stopping = Vec::new();
     for c in &mut demo.campuses {
@@ -208,7 +211,6 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     for t in stopping {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
-    server.stop().await;
     Ok(())
 }
 
