@@ -588,7 +588,12 @@ async fn alerts(
             ))
         })?),
     };
-    let rows = s.store.alerts(&f).await?;
+    // Alerts not yet resolved come from the live state, so they always agree with the
+    // campus and coverage endpoints; history (resolved, all) comes from the store.
+    let rows = match f.state {
+        Some(AlertState::Open | AlertState::Suppressed) => active_alerts(&s.monitor(), &f),
+        _ => s.store.alerts(&f).await?,
+    };
     let m = s.monitor();
     let alerts = rows
         .into_iter()
@@ -600,6 +605,25 @@ async fn alerts(
         })
         .collect();
     Ok(Json(AlertList { alerts }))
+}
+
+/// The live alerts matching `f`, in the store's order (newest first).
+fn active_alerts(m: &Monitor, f: &Filter) -> Vec<Alert> {
+    let mut v: Vec<Alert> = m
+        .active_alerts()
+        .filter(|a| f.state.is_none_or(|st| a.state == st))
+        .filter(|a| f.campus.as_ref().is_none_or(|c| &a.campus == c))
+        .filter(|a| f.region.is_none_or(|r| a.region.is_within(&r)))
+        .filter(|a| f.kind.is_none_or(|k| a.kind == k))
+        .filter(|a| f.since.is_none_or(|t| a.since >= t))
+        .filter(|a| f.until.is_none_or(|t| a.since < t))
+        .cloned()
+        .collect();
+    v.sort_by(|a, b| b.since.cmp(&a.since).then(b.id.cmp(&a.id)));
+    v.into_iter()
+        .skip(f.offset as usize)
+        .take(f.limit as usize)
+        .collect()
 }
 
 #[derive(Serialize)]
