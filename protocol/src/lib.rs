@@ -13,7 +13,7 @@ pub use ids::{CampusId, DeviceId, IdError, RegionCode, RegionLevel};
 pub use message::{
     decode, Birth, Death, DeathReason, DecodeError, DeviceReport, Event, Heartbeat, HostHealth,
     Measurements, Message, ServerState, ServerStatus, MAX_DEVICES, MAX_PAYLOAD_BYTES,
-    SCHEMA_VERSION,
+    MAX_TEXT_BYTES, SCHEMA_VERSION,
 };
 pub use model::{DeviceKind, DeviceState, GatewayState, SchoolType};
 pub use topic::{campus_filters, server_state_topic, CampusTopic, MessageKind, TOPIC_ROOT};

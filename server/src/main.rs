@@ -112,7 +112,18 @@ fn shutdown_on_signal() -> CancellationToken {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match real_main().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message with its context chain, without a backtrace: it is for users.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     match cli.command {
