@@ -16,7 +16,9 @@ pub use message::{
     MAX_TEXT_BYTES, SCHEMA_VERSION,
 };
 pub use model::{DeviceKind, DeviceState, GatewayState, SchoolType};
-pub use topic::{campus_filters, server_state_topic, CampusTopic, MessageKind, TOPIC_ROOT};
+pub use topic::{
+    campus_filters, redact_url, server_state_topic, CampusTopic, MessageKind, TOPIC_ROOT,
+};
 
 /// The time type used in every payload (RFC 3339 on the wire).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

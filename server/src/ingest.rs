@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    campus_filters, decode, server_state_topic, CampusTopic, Message, MessageKind, RegionCode,
-    ServerState, ServerStatus, Timestamp, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
+    campus_filters, decode, redact_url, server_state_topic, CampusTopic, Message, MessageKind,
+    RegionCode, ServerState, ServerStatus, Timestamp, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
 };
 use rand::Rng;
 use rumqttc::{
@@ -70,7 +70,7 @@ pub enum MqttSetupError {
 }
 
 /// Connection settings resolved from the config.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MqttSettings {
     pub url: String,
     pub username: String,
@@ -196,7 +196,7 @@ async fn connection_task(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                info!(url = %settings.url, session_present = ack.session_present, "Connected to the broker.");
+                info!(url = %redact_url(&settings.url), session_present = ack.session_present, "Connected to the broker.");
                 connected = true;
                 backoff = Duration::from_millis(250);
                 metrics.broker_connected.store(true, Ordering::Relaxed);
@@ -215,7 +215,7 @@ async fn connection_task(
             Ok(_) => {}
             Err(e) => {
                 if connected {
-                    warn!(url = %settings.url, error = %e, "Lost the broker; monitoring is paused until it is back.");
+                    warn!(url = %redact_url(&settings.url), error = %e, "Lost the broker; monitoring is paused until it is back.");
                     connected = false;
                     metrics.broker_connected.store(false, Ordering::Relaxed);
                     metrics.broker_disconnects.fetch_add(1, Ordering::Relaxed);
@@ -223,7 +223,7 @@ async fn connection_task(
                         break;
                     }
                 } else {
-                    warn!(url = %settings.url, error = %e, retry_in = ?backoff, "Cannot reach the broker.");
+                    warn!(url = %redact_url(&settings.url), error = %e, retry_in = ?backoff, "Cannot reach the broker.");
                 }
                 if matches!(e, ConnectionError::RequestsDone) {
                     break;

@@ -196,7 +196,7 @@ pub async fn start_with_clock(
             warn!(error = %e, "HTTP server stopped with an error.");
         }
     });
-    info!(http = %http_addr, broker = %broker_url, "campuswatch server started.");
+    info!(http = %http_addr, broker = %campuswatch_protocol::redact_url(&broker_url), "campuswatch server started.");
     Ok(ServerHandle {
         http_addr,
         broker_url,
