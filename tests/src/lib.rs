@@ -92,6 +92,40 @@ pub async fn start_server(cfg: ServerConfig) -> ServerHandle {
         .expect("server starts")
 }
 
+/// A broker, a server watching one county, and its registry: what most tests start with.
+pub struct Fixture {
+    pub broker: TestBroker,
+    pub server: ServerHandle,
+    /// The server's config, to start it again on the same data.
+    pub cfg: ServerConfig,
+    /// The server's data directory, removed when the fixture goes.
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start(
+        county: &str,
+        registry: Vec<campuswatch_server::registry::RegistryEntry>,
+    ) -> Fixture {
+        let broker = TestBroker::start().await;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let cfg = server_config(dir.path(), &broker.url, county);
+        let server = start_server(cfg.clone()).await;
+        if !registry.is_empty() {
+            server
+                .import_registry(registry, false)
+                .await
+                .expect("registry import");
+        }
+        Fixture {
+            broker,
+            server,
+            cfg,
+            dir,
+        }
+    }
+}
+
 /// Logs to the test's output, filtered by RUST_LOG (default: warnings).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

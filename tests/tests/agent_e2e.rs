@@ -132,33 +132,26 @@ async fn open_alerts(server: &ServerHandle) -> Vec<serde_json::Value> {
 }
 
 struct Setup {
-    _broker: TestBroker,
-    _dirs: (tempfile::TempDir, tempfile::TempDir),
-    server: ServerHandle,
+    fixture: Fixture,
+    _agent_dir: tempfile::TempDir,
     link: LinkProxy,
     device: Device,
     agent_cfg: AgentConfig,
 }
 
 async fn setup(county: &str, id: &str) -> Setup {
-    let broker = TestBroker::start().await;
-    let server_dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::start(
+        county,
+        vec![registry_entry(id, county, SchoolType::Primary, 1, 0)],
+    )
+    .await;
     let agent_dir = tempfile::tempdir().unwrap();
-    let server = start_server(server_config(server_dir.path(), &broker.url, county)).await;
-    server
-        .import_registry(
-            vec![registry_entry(id, county, SchoolType::Primary, 1, 0)],
-            false,
-        )
-        .await
-        .unwrap();
-    let link = LinkProxy::start(broker.addr()).await;
+    let link = LinkProxy::start(fixture.broker.addr()).await;
     let device = Device::start().await;
     let agent_cfg = agent_config(id, county, &link.url(), agent_dir.path(), device.addr);
     Setup {
-        _broker: broker,
-        _dirs: (server_dir, agent_dir),
-        server,
+        fixture,
+        _agent_dir: agent_dir,
         link,
         device,
         agent_cfg,
@@ -169,56 +162,65 @@ async fn setup(county: &str, id: &str) -> Setup {
 async fn a_killed_gateway_is_flagged_within_two_seconds_and_recovers_with_a_new_epoch() {
     let s = setup("150202", "t150202-gw").await;
     let agent = spawn_agent(s.agent_cfg.clone());
-    wait_gateway(&s.server, "t150202-gw", "online", WAIT).await;
-    let epoch = campus(&s.server, "t150202-gw").await["gateway"]["epoch"]
+    wait_gateway(&s.fixture.server, "t150202-gw", "online", WAIT).await;
+    let epoch = campus(&s.fixture.server, "t150202-gw").await["gateway"]["epoch"]
         .as_u64()
         .unwrap();
 
     // The gateway's connection closes abruptly (a killed process, a pulled cable on a
     // link that resets): the broker publishes its Last Will.
     s.link.set(LinkMode::Cut);
-    let took = wait_gateway(&s.server, "t150202-gw", "offline", Duration::from_secs(2)).await;
+    let took = wait_gateway(
+        &s.fixture.server,
+        "t150202-gw",
+        "offline",
+        Duration::from_secs(2),
+    )
+    .await;
     println!("killed gateway flagged offline after {took:?}");
     let alerts = wait_for("one gateway alert", WAIT, || async {
-        let a = open_alerts(&s.server).await;
+        let a = open_alerts(&s.fixture.server).await;
         (a.len() == 1).then_some(a)
     })
     .await;
     assert_eq!(alerts[0]["kind"], "gateway");
 
     s.link.set(LinkMode::Pass);
-    wait_gateway(&s.server, "t150202-gw", "online", WAIT).await;
-    let v = campus(&s.server, "t150202-gw").await;
+    wait_gateway(&s.fixture.server, "t150202-gw", "online", WAIT).await;
+    let v = campus(&s.fixture.server, "t150202-gw").await;
     assert!(
         v["gateway"]["epoch"].as_u64().unwrap() > epoch,
         "a new session has a higher epoch"
     );
     wait_for("the gateway alert to resolve", WAIT, || async {
-        open_alerts(&s.server).await.is_empty().then_some(())
+        open_alerts(&s.fixture.server)
+            .await
+            .is_empty()
+            .then_some(())
     })
     .await;
     agent.stop().await;
-    s.server.stop().await;
+    s.fixture.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_gateway_is_flagged_stale_after_the_missed_heartbeats() {
     let s = setup("150203", "t150203-gw").await;
     let agent = spawn_agent(s.agent_cfg.clone());
-    wait_gateway(&s.server, "t150203-gw", "online", WAIT).await;
+    wait_gateway(&s.fixture.server, "t150203-gw", "online", WAIT).await;
 
     // The connection stays open but nothing flows: only the server's own heartbeat
     // timer can notice (3 x 300 ms here).
     s.link.set(LinkMode::Freeze);
     let took = wait_gateway(
-        &s.server,
+        &s.fixture.server,
         "t150203-gw",
         "stale",
         Duration::from_millis(1500),
     )
     .await;
     println!("frozen gateway flagged stale after {took:?}");
-    let v = campus(&s.server, "t150203-gw").await;
+    let v = campus(&s.fixture.server, "t150203-gw").await;
     assert!(
         v["gateway"]["cause"]
             .as_str()
@@ -230,9 +232,9 @@ async fn a_frozen_gateway_is_flagged_stale_after_the_missed_heartbeats() {
     assert_eq!(v["device_list"][0]["state"], "unknown");
 
     s.link.set(LinkMode::Pass);
-    wait_gateway(&s.server, "t150203-gw", "online", WAIT).await;
+    wait_gateway(&s.fixture.server, "t150203-gw", "online", WAIT).await;
     agent.stop().await;
-    s.server.stop().await;
+    s.fixture.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,16 +242,16 @@ async fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
     let mut s = setup("150204", "t150204-gw").await;
     let agent = spawn_agent(s.agent_cfg.clone());
     wait_for("the alarm to be up", WAIT, || async {
-        let v = campus(&s.server, "t150204-gw").await;
+        let v = campus(&s.fixture.server, "t150204-gw").await;
         (v["device_list"][0]["state"] == "up").then_some(())
     })
     .await;
-    let cov = get_json(&s.server, "/api/v1/coverage?region=150204").await;
+    let cov = get_json(&s.fixture.server, "/api/v1/coverage?region=150204").await;
     assert_eq!(cov["alarm_networked"], 1);
 
     s.device.down();
     let alerts = wait_for("an alarm alert", WAIT, || async {
-        let a = open_alerts(&s.server).await;
+        let a = open_alerts(&s.fixture.server).await;
         (!a.is_empty()).then_some(a)
     })
     .await;
@@ -257,22 +259,29 @@ async fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
     assert_eq!(alerts[0]["kind"], "alarm");
     assert_eq!(alerts[0]["device"], "alarm-1");
     assert!(alerts[0]["cause"].as_str().is_some_and(|c| !c.is_empty()));
-    let cov = get_json(&s.server, "/api/v1/coverage?region=150204").await;
+    let cov = get_json(&s.fixture.server, "/api/v1/coverage?region=150204").await;
     assert_eq!(cov["alarm_networked"], 0);
 
     s.device.up().await;
     wait_for("the alarm alert to resolve", WAIT, || async {
-        open_alerts(&s.server).await.is_empty().then_some(())
+        open_alerts(&s.fixture.server)
+            .await
+            .is_empty()
+            .then_some(())
     })
     .await;
-    let all = get_json(&s.server, "/api/v1/alerts?state=all").await;
+    let all = get_json(&s.fixture.server, "/api/v1/alerts?state=all").await;
     assert_eq!(
         all["alerts"].as_array().unwrap().len(),
         1,
         "one alert for one outage: {all}"
     );
     assert_eq!(all["alerts"][0]["state"], "resolved");
-    let events = get_json(&s.server, "/api/v1/events?campus=t150204-gw&kind=alarm").await;
+    let events = get_json(
+        &s.fixture.server,
+        "/api/v1/events?campus=t150204-gw&kind=alarm",
+    )
+    .await;
     let tos: Vec<_> = events["events"]
         .as_array()
         .unwrap()
@@ -281,7 +290,7 @@ async fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
         .collect();
     assert_eq!(&tos[..2], ["up", "down"], "newest first: {tos:?}");
     agent.stop().await;
-    s.server.stop().await;
+    s.fixture.server.stop().await;
 }
 
 fn spooled(dir: &std::path::Path) -> usize {
@@ -295,12 +304,12 @@ async fn events_produced_while_the_broker_is_unreachable_arrive_afterwards_exact
     let mut s = setup("150205", "t150205-gw").await;
     let agent = spawn_agent(s.agent_cfg.clone());
     wait_for("the alarm to be up", WAIT, || async {
-        let v = campus(&s.server, "t150205-gw").await;
+        let v = campus(&s.fixture.server, "t150205-gw").await;
         (v["device_list"][0]["state"] == "up").then_some(())
     })
     .await;
     s.link.set(LinkMode::Cut);
-    wait_gateway(&s.server, "t150205-gw", "offline", WAIT).await;
+    wait_gateway(&s.fixture.server, "t150205-gw", "offline", WAIT).await;
 
     // Three outages and recoveries while the broker cannot be reached: six events,
     // each waiting in the agent's spool.
@@ -322,7 +331,7 @@ async fn events_produced_while_the_broker_is_unreachable_arrive_afterwards_exact
     s.link.set(LinkMode::Pass);
     let events = wait_for("the six events at the server", WAIT, || async {
         let v = get_json(
-            &s.server,
+            &s.fixture.server,
             "/api/v1/events?campus=t150205-gw&kind=alarm&limit=1000",
         )
         .await;
@@ -351,26 +360,26 @@ async fn events_produced_while_the_broker_is_unreachable_arrive_afterwards_exact
         assert!(at < restored_at, "{e}");
     }
     // And the current state is right: up, no alert.
-    wait_gateway(&s.server, "t150205-gw", "online", WAIT).await;
-    assert!(open_alerts(&s.server).await.is_empty());
+    wait_gateway(&s.fixture.server, "t150205-gw", "online", WAIT).await;
+    assert!(open_alerts(&s.fixture.server).await.is_empty());
     agent.stop().await;
-    s.server.stop().await;
+    s.fixture.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_agent_shutdown_says_so_and_a_restart_keeps_counting_events() {
     let s = setup("150206", "t150206-gw").await;
     let agent = spawn_agent(s.agent_cfg.clone());
-    wait_gateway(&s.server, "t150206-gw", "online", WAIT).await;
-    let first = campus(&s.server, "t150206-gw").await;
+    wait_gateway(&s.fixture.server, "t150206-gw", "online", WAIT).await;
+    let first = campus(&s.fixture.server, "t150206-gw").await;
     agent.stop().await;
-    wait_gateway(&s.server, "t150206-gw", "offline", WAIT).await;
-    let v = campus(&s.server, "t150206-gw").await;
+    wait_gateway(&s.fixture.server, "t150206-gw", "offline", WAIT).await;
+    let v = campus(&s.fixture.server, "t150206-gw").await;
     assert_eq!(v["gateway"]["cause"], "agent shut down");
     let agent = spawn_agent(s.agent_cfg.clone());
-    wait_gateway(&s.server, "t150206-gw", "online", WAIT).await;
-    let second = campus(&s.server, "t150206-gw").await;
+    wait_gateway(&s.fixture.server, "t150206-gw", "online", WAIT).await;
+    let second = campus(&s.fixture.server, "t150206-gw").await;
     assert!(second["gateway"]["epoch"].as_u64() > first["gateway"]["epoch"].as_u64());
     agent.stop().await;
-    s.server.stop().await;
+    s.fixture.server.stop().await;
 }

@@ -32,17 +32,17 @@ fn healthy() -> Vec<campuswatch_protocol::DeviceReport> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_last_will_of_an_old_epoch_never_marks_a_live_gateway_offline() {
     let county = "150121";
-    let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(server_config(dir.path(), &broker.url, county)).await;
     let id = "t150121-c1";
-    server
-        .import_registry(
-            vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
-            false,
-        )
-        .await
-        .unwrap();
+    let Fixture {
+        broker,
+        server,
+        dir: _dir,
+        ..
+    } = Fixture::start(
+        county,
+        vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
+    )
+    .await;
 
     let old = RawGateway::connect(broker.addr(), id, county, 41).await;
     old.publish(&old.birth(healthy())).await;
@@ -106,20 +106,20 @@ async fn a_late_last_will_of_an_old_epoch_never_marks_a_live_gateway_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coverage_is_exact_with_never_seen_and_unregistered_campuses() {
     let county = "150122";
-    let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(server_config(dir.path(), &broker.url, county)).await;
-    server
-        .import_registry(
-            vec![
-                registry_entry("t150122-ok", county, SchoolType::Primary, 1, 2),
-                registry_entry("t150122-never", county, SchoolType::Kindergarten, 1, 8),
-                registry_entry("t150122-noalarm", county, SchoolType::Secondary, 1, 2),
-            ],
-            false,
-        )
-        .await
-        .unwrap();
+    let Fixture {
+        broker,
+        server,
+        dir: _dir,
+        ..
+    } = Fixture::start(
+        county,
+        vec![
+            registry_entry("t150122-ok", county, SchoolType::Primary, 1, 2),
+            registry_entry("t150122-never", county, SchoolType::Kindergarten, 1, 8),
+            registry_entry("t150122-noalarm", county, SchoolType::Secondary, 1, 2),
+        ],
+    )
+    .await;
     let ok = RawGateway::connect(broker.addr(), "t150122-ok", county, 1).await;
     ok.publish(&ok.birth(healthy())).await;
     let noalarm = RawGateway::connect(broker.addr(), "t150122-noalarm", county, 1).await;
@@ -213,17 +213,17 @@ async fn coverage_is_exact_with_never_seen_and_unregistered_campuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_counted_and_dropped_without_changing_coverage() {
     let county = "150123";
-    let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(server_config(dir.path(), &broker.url, county)).await;
     let id = "t150123-c1";
-    server
-        .import_registry(
-            vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
-            false,
-        )
-        .await
-        .unwrap();
+    let Fixture {
+        broker,
+        server,
+        dir: _dir,
+        ..
+    } = Fixture::start(
+        county,
+        vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
+    )
+    .await;
     let gw = RawGateway::connect(broker.addr(), id, county, 1).await;
     gw.publish(&gw.birth(healthy())).await;
     wait_state(&server, id, "online").await;
@@ -302,9 +302,9 @@ async fn bad_input_is_counted_and_dropped_without_changing_coverage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_import_with_bad_rows_is_refused_whole_with_line_numbers() {
     let county = "150124";
-    let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(server_config(dir.path(), &broker.url, county)).await;
+    let Fixture {
+        server, dir: _dir, ..
+    } = Fixture::start(county, vec![]).await;
     let url = format!("http://{}/api/v1/registry", server.http_addr());
     let http = reqwest::Client::new();
     let good = "id,name,region,school_type,expected_alarms,expected_cameras\n\
@@ -334,20 +334,17 @@ async fn a_registry_import_with_bad_rows_is_refused_whole_with_line_numbers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_restores_state_and_raises_no_false_alerts() {
     let county = "150125";
-    let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = server_config(dir.path(), &broker.url, county);
-    let server = start_server(cfg.clone()).await;
     let ids = ["t150125-a", "t150125-b", "t150125-c"];
-    server
-        .import_registry(
-            ids.iter()
-                .map(|i| registry_entry(i, county, SchoolType::Primary, 1, 2))
-                .collect(),
-            false,
-        )
-        .await
-        .unwrap();
+    let registry = ids
+        .iter()
+        .map(|i| registry_entry(i, county, SchoolType::Primary, 1, 2))
+        .collect();
+    let Fixture {
+        broker,
+        server,
+        cfg,
+        dir: _dir,
+    } = Fixture::start(county, registry).await;
     let mut gateways = Vec::new();
     for id in ids {
         let mut g = RawGateway::connect(broker.addr(), id, county, 1).await;
