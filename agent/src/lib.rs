@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod config;
+pub mod dc09;
 mod durable;
 pub mod epoch;
 pub mod health;
