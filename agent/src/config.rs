@@ -165,6 +165,41 @@ pub enum ProbeConfig {
         #[serde(default)]
         insecure_tls: bool,
     },
+    /// A SIA DC-09 link test towards the alarm receiving centre at `target`: a `NULL`
+    /// supervision frame must be acknowledged (`ACK`). Set the device's `interval` to the
+    /// supervision category agreed with the centre.
+    Dc09 {
+        /// The receiver's `host:port`.
+        target: String,
+        /// `tcp` (default) or `udp`.
+        #[serde(default)]
+        transport: Dc09Transport,
+        /// The account the centre knows this campus by (panels' ids need not be hex).
+        account: String,
+        /// Account prefix, 1 to 6 hex digits.
+        #[serde(default = "default_dc09_prefix")]
+        prefix: String,
+        /// Receiver number, 1 to 6 hex digits; unset = not sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receiver: Option<String>,
+    },
+}
+
+/// How DC-09 frames travel.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Dc09Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+fn default_dc09_prefix() -> String {
+    "0".into()
+}
+
+fn is_hex_1_to_6(s: &str) -> bool {
+    (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl ProbeConfig {
@@ -173,6 +208,7 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Tcp { .. } => "tcp",
             ProbeConfig::Http { .. } => "http",
+            ProbeConfig::Dc09 { .. } => "dc09",
         }
     }
 
@@ -181,6 +217,7 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Tcp { target } => target,
             ProbeConfig::Http { url, .. } => url,
+            ProbeConfig::Dc09 { target, .. } => target,
         }
     }
 }
@@ -369,7 +406,7 @@ impl AgentConfig {
                 return Err(invalid(key("up_after"), "must be at least 1".into()));
             }
             match &d.probe {
-                ProbeConfig::Tcp { target } => {
+                ProbeConfig::Tcp { target } | ProbeConfig::Dc09 { target, .. } => {
                     let ok = target.rsplit_once(':').is_some_and(|(host, port)| {
                         !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
                     });
@@ -403,6 +440,35 @@ impl AgentConfig {
                             format!("{s} is not an HTTP status code (100 to 599)"),
                         ));
                     }
+                }
+            }
+            if let ProbeConfig::Dc09 {
+                account,
+                prefix,
+                receiver,
+                ..
+            } = &d.probe
+            {
+                if account.is_empty()
+                    || account.len() > 16
+                    || !account.bytes().all(|b| b.is_ascii_graphic() && b != b'[')
+                {
+                    return Err(invalid(
+                        key("probe.account"),
+                        format!("{account:?}: 1 to 16 printable characters, as the receiving centre knows this campus"),
+                    ));
+                }
+                if !is_hex_1_to_6(prefix) {
+                    return Err(invalid(
+                        key("probe.prefix"),
+                        format!("{prefix:?} is not 1 to 6 hex digits"),
+                    ));
+                }
+                if let Some(r) = receiver.as_deref().filter(|r| !is_hex_1_to_6(r)) {
+                    return Err(invalid(
+                        key("probe.receiver"),
+                        format!("{r:?} is not 1 to 6 hex digits"),
+                    ));
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! tries once and reports; the scheduler ([`crate::scheduler`]) owns the interval, the
 //! timeout and shutdown, so every probe kind gets them the same way.
 
+pub mod dc09;
 pub mod http;
 pub mod tcp;
 
@@ -121,6 +122,17 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
             *insecure_tls,
             timeout,
         )?),
+        ProbeConfig::Dc09 {
+            target,
+            transport,
+            account,
+            prefix,
+            receiver,
+        } => Box::new(dc09::Dc09Probe::new(
+            target.clone(),
+            *transport,
+            crate::dc09::Frame::null(0, receiver.as_deref(), prefix, account),
+        )),
     })
 }
 

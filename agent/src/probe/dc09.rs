@@ -1,0 +1,222 @@
+//! DC-09 link test: the agent acts as a transmitter and sends a `NULL` supervision frame
+//! to the alarm receiving centre. An `ACK` for that very frame means the alarm path to
+//! the police is up; `NAK`, `DUH`, a refused connection or silence means it is down.
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use super::tcp::connect_cause;
+use super::{Probe, ProbeFuture, ProbeResult};
+use crate::config::Dc09Transport;
+use crate::dc09::{Frame, MAX_FRAME_BYTES};
+
+/// Sends supervision frames to `target`.
+pub struct Dc09Probe {
+    target: String,
+    transport: Dc09Transport,
+    /// The frame sent, but for its sequence number.
+    template: Frame,
+    /// Sequence numbers run 0001 to 9999 and wrap, as receivers expect.
+    seq: AtomicU16,
+}
+
+impl Dc09Probe {
+    pub fn new(target: String, transport: Dc09Transport, template: Frame) -> Self {
+        Self {
+            target,
+            transport,
+            template,
+            seq: AtomicU16::new(0),
+        }
+    }
+
+    fn next_frame(&self) -> Frame {
+        let seq = self
+            .seq
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some(if s >= 9999 { 1 } else { s + 1 })
+            })
+            .map_or(1, |prev| if prev >= 9999 { 1 } else { prev + 1 });
+        Frame {
+            seq,
+            ..self.template.clone()
+        }
+    }
+
+    async fn exchange(&self, frame: &Frame) -> Result<Vec<u8>, String> {
+        let wire = frame.encode();
+        match self.transport {
+            Dc09Transport::Tcp => {
+                let mut stream = TcpStream::connect(&self.target)
+                    .await
+                    .map_err(|e| connect_cause(&e))?;
+                stream
+                    .write_all(&wire)
+                    .await
+                    .map_err(|e| format!("sending the frame failed: {e}"))?;
+                let mut answer = Vec::with_capacity(64);
+                let mut buf = [0u8; 256];
+                // An answer is one frame, ending in CR.
+                while !answer.ends_with(b"\r") {
+                    let n = stream
+                        .read(&mut buf)
+                        .await
+                        .map_err(|e| format!("reading the answer failed: {e}"))?;
+                    if n == 0 {
+                        return Err("the receiver closed the connection without answering".into());
+                    }
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.len() > MAX_FRAME_BYTES {
+                        return Err("the receiver's answer is not a DC-09 frame (too long)".into());
+                    }
+                }
+                Ok(answer)
+            }
+            Dc09Transport::Udp => {
+                let bind = if self.target.starts_with('[') {
+                    "[::]:0"
+                } else {
+                    "0.0.0.0:0"
+                };
+                let socket = UdpSocket::bind(bind)
+                    .await
+                    .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+                socket
+                    .connect(&self.target)
+                    .await
+                    .map_err(|e| connect_cause(&e))?;
+                socket
+                    .send(&wire)
+                    .await
+                    .map_err(|e| format!("sending the frame failed: {e}"))?;
+                let mut buf = vec![0u8; MAX_FRAME_BYTES];
+                let n = socket.recv(&mut buf).await.map_err(|e| connect_cause(&e))?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+        }
+    }
+}
+
+impl Probe for Dc09Probe {
+    fn kind(&self) -> &'static str {
+        "dc09"
+    }
+
+    fn target(&self) -> &str {
+        &self.target
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let frame = self.next_frame();
+            let answer = match self.exchange(&frame).await {
+                Ok(a) => a,
+                Err(cause) => return ProbeResult::fail(started.elapsed(), cause),
+            };
+            let elapsed = started.elapsed();
+            judge(&frame, &answer, elapsed)
+        })
+    }
+}
+
+/// What the receiver's answer means for the alarm link.
+fn judge(sent: &Frame, answer: &[u8], elapsed: std::time::Duration) -> ProbeResult {
+    let answer = match Frame::decode(answer) {
+        Ok(f) => f,
+        Err(e) => {
+            return ProbeResult::fail(
+                elapsed,
+                format!("DC-09: the receiver's answer is not a valid frame ({e})"),
+            )
+        }
+    };
+    if answer.seq != sent.seq {
+        return ProbeResult::fail(
+            elapsed,
+            format!(
+                "DC-09: the answer is for frame {:04}, not {:04}",
+                answer.seq, sent.seq
+            ),
+        );
+    }
+    match answer.id.as_str() {
+        "ACK" => ProbeResult::ok(elapsed),
+        "NAK" => ProbeResult::fail(
+            elapsed,
+            "DC-09 NAK: the receiver refused the frame (check the gateway's clock and the account)",
+        ),
+        "DUH" => ProbeResult::fail(
+            elapsed,
+            "DC-09 DUH: the receiver did not understand the frame (check account, prefix and receiver number)",
+        ),
+        other => ProbeResult::fail(
+            elapsed,
+            format!("DC-09: unexpected answer {other:?} instead of ACK"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::ProbeStatus;
+
+    fn template() -> Frame {
+        Frame::null(0, Some("0"), "0", "XTRM189")
+    }
+
+    #[test]
+    fn sequence_numbers_run_from_one_to_9999_and_wrap() {
+        let p = Dc09Probe::new("x:1".into(), Dc09Transport::Tcp, template());
+        assert_eq!(p.next_frame().seq, 1);
+        assert_eq!(p.next_frame().seq, 2);
+        p.seq.store(9998, Ordering::Relaxed);
+        assert_eq!(p.next_frame().seq, 9999);
+        assert_eq!(p.next_frame().seq, 1);
+    }
+
+    #[test]
+    fn an_ack_for_the_frame_is_up_and_anything_else_is_down_with_a_reason() {
+        let sent = Frame {
+            seq: 7,
+            ..template()
+        };
+        let now = chrono::NaiveDateTime::default();
+        let d = std::time::Duration::from_millis(3);
+        assert_eq!(
+            judge(&sent, &sent.ack(now).encode(), d).status,
+            ProbeStatus::Ok
+        );
+        let nak = Frame {
+            id: "NAK".into(),
+            ..sent.ack(now)
+        };
+        let r = judge(&sent, &nak.encode(), d);
+        assert!(r.cause.unwrap().starts_with("DC-09 NAK"));
+        let duh = Frame {
+            id: "DUH".into(),
+            ..sent.ack(now)
+        };
+        assert!(judge(&sent, &duh.encode(), d)
+            .cause
+            .unwrap()
+            .contains("DUH"));
+        let other_seq = Frame {
+            seq: 8,
+            ..sent.ack(now)
+        };
+        assert_eq!(
+            judge(&sent, &other_seq.encode(), d).status,
+            ProbeStatus::Fail
+        );
+        assert!(judge(&sent, b"garbage", d)
+            .cause
+            .unwrap()
+            .contains("not a valid frame"));
+    }
+}
