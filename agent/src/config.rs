@@ -172,8 +172,8 @@ pub enum ProbeConfig {
         /// The receiver's `host:port`.
         target: String,
         /// `tcp` (default) or `udp`.
-        #[serde(default)]
-        transport: Dc09Transport,
+        #[serde(default = "Transport::tcp")]
+        transport: Transport,
         /// The account the centre knows this campus by (panels' ids need not be hex).
         account: String,
         /// Account prefix, 1 to 6 hex digits.
@@ -183,15 +183,33 @@ pub enum ProbeConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receiver: Option<String>,
     },
+    /// SIP OPTIONS to an alarm intercom or help point at `target`: any final response
+    /// (even 4xx/5xx) means its SIP stack is reachable.
+    Sip {
+        /// The device's `host:port` (port 5060 usually).
+        target: String,
+        /// `udp` (default) or `tcp`.
+        #[serde(default = "Transport::udp")]
+        transport: Transport,
+    },
 }
 
-/// How DC-09 frames travel.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// How a probe's messages travel (DC-09 frames, SIP requests).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum Dc09Transport {
-    #[default]
+pub enum Transport {
     Tcp,
     Udp,
+}
+
+impl Transport {
+    fn tcp() -> Self {
+        Transport::Tcp
+    }
+
+    fn udp() -> Self {
+        Transport::Udp
+    }
 }
 
 fn default_dc09_prefix() -> String {
@@ -209,6 +227,7 @@ impl ProbeConfig {
             ProbeConfig::Tcp { .. } => "tcp",
             ProbeConfig::Http { .. } => "http",
             ProbeConfig::Dc09 { .. } => "dc09",
+            ProbeConfig::Sip { .. } => "sip",
         }
     }
 
@@ -217,7 +236,7 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Tcp { target } => target,
             ProbeConfig::Http { url, .. } => url,
-            ProbeConfig::Dc09 { target, .. } => target,
+            ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target,
         }
     }
 }
@@ -406,7 +425,9 @@ impl AgentConfig {
                 return Err(invalid(key("up_after"), "must be at least 1".into()));
             }
             match &d.probe {
-                ProbeConfig::Tcp { target } | ProbeConfig::Dc09 { target, .. } => {
+                ProbeConfig::Tcp { target }
+                | ProbeConfig::Dc09 { target, .. }
+                | ProbeConfig::Sip { target, .. } => {
                     let ok = target.rsplit_once(':').is_some_and(|(host, port)| {
                         !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
                     });

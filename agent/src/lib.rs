@@ -24,7 +24,7 @@ pub mod spool;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use config::{AgentConfig, ConfigError, Dc09Transport, DeviceConfig, MqttConfig, ProbeConfig};
+pub use config::{AgentConfig, ConfigError, DeviceConfig, MqttConfig, ProbeConfig, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, Instrument};

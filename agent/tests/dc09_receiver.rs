@@ -10,7 +10,7 @@ use std::time::Duration;
 use campuswatch_agent::dc09::Frame;
 use campuswatch_agent::probe::dc09::Dc09Probe;
 use campuswatch_agent::probe::{probe_once, Probe, ProbeStatus};
-use campuswatch_agent::Dc09Transport;
+use campuswatch_agent::Transport;
 
 struct Receiver {
     child: Child,
@@ -64,7 +64,7 @@ fn start(python: &str, transport: &str, account: &str) -> Receiver {
     Receiver { child, port }
 }
 
-fn probe(port: u16, transport: Dc09Transport, account: &str) -> Dc09Probe {
+fn probe(port: u16, transport: Transport, account: &str) -> Dc09Probe {
     Dc09Probe::new(
         format!("127.0.0.1:{port}"),
         transport,
@@ -76,7 +76,7 @@ fn probe(port: u16, transport: Dc09Transport, account: &str) -> Dc09Probe {
 async fn the_reference_receiver_acknowledges_our_supervision_frames() {
     let Some(py) = python() else { return };
     let rx = start(&py, "tcp", "1234");
-    let p = probe(rx.port, Dc09Transport::Tcp, "1234");
+    let p = probe(rx.port, Transport::Tcp, "1234");
     for _ in 0..3 {
         let r = probe_once(&p, Duration::from_secs(5)).await;
         assert_eq!(r.status, ProbeStatus::Ok, "{r:?}");
@@ -89,7 +89,7 @@ async fn the_reference_receiver_acknowledges_our_supervision_frames() {
 async fn an_account_the_receiver_does_not_know_is_down() {
     let Some(py) = python() else { return };
     let rx = start(&py, "tcp", "1234");
-    let p = probe(rx.port, Dc09Transport::Tcp, "9876");
+    let p = probe(rx.port, Transport::Tcp, "9876");
     let r = probe_once(&p, Duration::from_secs(2)).await;
     // pysiaalarm answers an unknown account with a NAK or not at all: down either way.
     assert_eq!(r.status, ProbeStatus::Fail, "{r:?}");
@@ -101,11 +101,7 @@ async fn a_stopped_receiver_is_down_and_refused() {
     let rx = start(&py, "tcp", "1234");
     let port = rx.port;
     drop(rx);
-    let r = probe_once(
-        &probe(port, Dc09Transport::Tcp, "1234"),
-        Duration::from_secs(2),
-    )
-    .await;
+    let r = probe_once(&probe(port, Transport::Tcp, "1234"), Duration::from_secs(2)).await;
     assert_eq!(r.status, ProbeStatus::Fail);
     assert!(r.cause.unwrap().contains("refused"));
 }
@@ -127,7 +123,7 @@ async fn over_udp_an_ack_is_up_and_silence_is_down() {
         }
     });
     let r = probe_once(
-        &probe(port, Dc09Transport::Udp, "XTRM189"),
+        &probe(port, Transport::Udp, "XTRM189"),
         Duration::from_secs(2),
     )
     .await;
@@ -136,7 +132,7 @@ async fn over_udp_an_ack_is_up_and_silence_is_down() {
     let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
     let r = probe_once(
-        &probe(port, Dc09Transport::Udp, "XTRM189"),
+        &probe(port, Transport::Udp, "XTRM189"),
         Duration::from_millis(300),
     )
     .await;

@@ -10,13 +10,13 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::tcp::connect_cause;
 use super::{Probe, ProbeFuture, ProbeResult};
-use crate::config::Dc09Transport;
+use crate::config::Transport;
 use crate::dc09::{Frame, MAX_FRAME_BYTES};
 
 /// Sends supervision frames to `target`.
 pub struct Dc09Probe {
     target: String,
-    transport: Dc09Transport,
+    transport: Transport,
     /// The frame sent, but for its sequence number.
     template: Frame,
     /// Sequence numbers run 0001 to 9999 and wrap, as receivers expect.
@@ -24,7 +24,7 @@ pub struct Dc09Probe {
 }
 
 impl Dc09Probe {
-    pub fn new(target: String, transport: Dc09Transport, template: Frame) -> Self {
+    pub fn new(target: String, transport: Transport, template: Frame) -> Self {
         Self {
             target,
             transport,
@@ -49,7 +49,7 @@ impl Dc09Probe {
     async fn exchange(&self, frame: &Frame) -> Result<Vec<u8>, String> {
         let wire = frame.encode();
         match self.transport {
-            Dc09Transport::Tcp => {
+            Transport::Tcp => {
                 let mut stream = TcpStream::connect(&self.target)
                     .await
                     .map_err(|e| connect_cause(&e))?;
@@ -75,7 +75,7 @@ impl Dc09Probe {
                 }
                 Ok(answer)
             }
-            Dc09Transport::Udp => {
+            Transport::Udp => {
                 let bind = if self.target.starts_with('[') {
                     "[::]:0"
                 } else {
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_run_from_one_to_9999_and_wrap() {
-        let p = Dc09Probe::new("x:1".into(), Dc09Transport::Tcp, template());
+        let p = Dc09Probe::new("x:1".into(), Transport::Tcp, template());
         assert_eq!(p.next_frame().seq, 1);
         assert_eq!(p.next_frame().seq, 2);
         p.seq.store(9998, Ordering::Relaxed);

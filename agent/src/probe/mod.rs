@@ -4,6 +4,7 @@
 
 pub mod dc09;
 pub mod http;
+pub mod sip;
 pub mod tcp;
 
 use std::future::Future;
@@ -133,6 +134,9 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
             *transport,
             crate::dc09::Frame::null(0, receiver.as_deref(), prefix, account),
         )),
+        ProbeConfig::Sip { target, transport } => {
+            Box::new(sip::SipProbe::new(target.clone(), *transport))
+        }
     })
 }
 
