@@ -183,6 +183,14 @@ pub enum ProbeConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receiver: Option<String>,
     },
+    /// A camera's JPEG snapshot URL: up when it answers 200 with a JPEG of non-zero size.
+    Snapshot {
+        /// `http://` or `https://` URL (credentials may be in it).
+        url: String,
+        /// Accept any TLS certificate (cameras with self-signed certificates).
+        #[serde(default)]
+        insecure_tls: bool,
+    },
     /// SIP OPTIONS to an alarm intercom or help point at `target`: any final response
     /// (even 4xx/5xx) means its SIP stack is reachable.
     Sip {
@@ -228,6 +236,7 @@ impl ProbeConfig {
             ProbeConfig::Http { .. } => "http",
             ProbeConfig::Dc09 { .. } => "dc09",
             ProbeConfig::Sip { .. } => "sip",
+            ProbeConfig::Snapshot { .. } => "snapshot",
         }
     }
 
@@ -235,7 +244,7 @@ impl ProbeConfig {
     pub fn target(&self) -> &str {
         match self {
             ProbeConfig::Tcp { target } => target,
-            ProbeConfig::Http { url, .. } => url,
+            ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => url,
             ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target,
         }
     }
@@ -440,9 +449,7 @@ impl AgentConfig {
                         ));
                     }
                 }
-                ProbeConfig::Http {
-                    url, expect_status, ..
-                } => {
+                ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => {
                     let parsed = url::Url::parse(url).map_err(|e| {
                         invalid(
                             key("probe.url"),
@@ -455,12 +462,14 @@ impl AgentConfig {
                             format!("{url:?}: use an http:// or https:// URL with a host"),
                         ));
                     }
-                    if let Some(s) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
-                        return Err(invalid(
-                            key("probe.expect_status"),
-                            format!("{s} is not an HTTP status code (100 to 599)"),
-                        ));
-                    }
+                }
+            }
+            if let ProbeConfig::Http { expect_status, .. } = &d.probe {
+                if let Some(s) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+                    return Err(invalid(
+                        key("probe.expect_status"),
+                        format!("{s} is not an HTTP status code (100 to 599)"),
+                    ));
                 }
             }
             if let ProbeConfig::Dc09 {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 use super::tcp::connect_cause;
 use super::{Probe, ProbeFuture, ProbeResult};
@@ -76,18 +76,7 @@ impl Dc09Probe {
                 Ok(answer)
             }
             Transport::Udp => {
-                let bind = if self.target.starts_with('[') {
-                    "[::]:0"
-                } else {
-                    "0.0.0.0:0"
-                };
-                let socket = UdpSocket::bind(bind)
-                    .await
-                    .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-                socket
-                    .connect(&self.target)
-                    .await
-                    .map_err(|e| connect_cause(&e))?;
+                let socket = super::connected_udp(&self.target).await?;
                 socket
                     .send(&wire)
                     .await

@@ -113,43 +113,47 @@ impl HttpProbe {
     }
 
     fn cause(&self, e: &reqwest::Error) -> String {
-        if e.is_timeout() {
-            return ProbeResult::timed_out(self.timeout)
-                .cause
-                .unwrap_or_default();
-        }
-        // The useful words are at the bottom of the chain (an io::Error, a TLS alert).
-        let mut source = e.source();
-        let mut innermost = None;
-        while let Some(s) = source {
-            if let Some(io) = s.downcast_ref::<std::io::Error>() {
-                if e.is_connect() {
-                    return connect_cause(io);
-                }
-            }
-            innermost = Some(s);
-            source = s.source();
-        }
-        let detail = innermost.map_or_else(|| e.to_string(), ToString::to_string);
-        if e.is_connect() {
-            let lower = detail.to_ascii_lowercase();
-            if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
-            {
-                return format!("TLS handshake failed: {detail} (set insecure_tls = true for a self-signed camera)");
-            }
-            return format!("cannot connect: {detail}");
-        }
-        if e.is_body() || e.is_decode() {
-            return format!("error reading the response: {detail}");
-        }
-        format!("request failed: {detail}")
+        request_cause(e, self.timeout)
     }
+}
+
+/// Words an installer can act on for a failed request.
+pub(super) fn request_cause(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return ProbeResult::timed_out(timeout).cause.unwrap_or_default();
+    }
+    // The useful words are at the bottom of the chain (an io::Error, a TLS alert).
+    let mut source = e.source();
+    let mut innermost = None;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if e.is_connect() {
+                return connect_cause(io);
+            }
+        }
+        innermost = Some(s);
+        source = s.source();
+    }
+    let detail = innermost.map_or_else(|| e.to_string(), ToString::to_string);
+    if e.is_connect() {
+        let lower = detail.to_ascii_lowercase();
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+            return format!(
+                "TLS handshake failed: {detail} (set insecure_tls = true for a self-signed camera)"
+            );
+        }
+        return format!("cannot connect: {detail}");
+    }
+    if e.is_body() || e.is_decode() {
+        return format!("error reading the response: {detail}");
+    }
+    format!("request failed: {detail}")
 }
 
 /// One client per TLS mode, shared by every HTTP probe in the process: building a client
 /// loads the TLS roots, which hundreds of in-process agents (the demo) should not repeat
 /// per camera. Pooling is off, so sharing never reuses a device connection.
-fn shared_client(insecure_tls: bool) -> Result<reqwest::Client, reqwest::Error> {
+pub(super) fn shared_client(insecure_tls: bool) -> Result<reqwest::Client, reqwest::Error> {
     use std::sync::OnceLock;
     static SECURE: OnceLock<reqwest::Client> = OnceLock::new();
     static INSECURE: OnceLock<reqwest::Client> = OnceLock::new();

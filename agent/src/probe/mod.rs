@@ -5,6 +5,7 @@
 pub mod dc09;
 pub mod http;
 pub mod sip;
+pub mod snapshot;
 pub mod tcp;
 
 use std::future::Future;
@@ -134,6 +135,11 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
             *transport,
             crate::dc09::Frame::null(0, receiver.as_deref(), prefix, account),
         )),
+        ProbeConfig::Snapshot { url, insecure_tls } => Box::new(snapshot::SnapshotProbe::new(
+            url.clone(),
+            *insecure_tls,
+            timeout,
+        )?),
         ProbeConfig::Sip { target, transport } => {
             Box::new(sip::SipProbe::new(target.clone(), *transport))
         }
@@ -146,4 +152,22 @@ pub async fn probe_once(probe: &dyn Probe, timeout: Duration) -> ProbeResult {
         Ok(r) => r,
         Err(_) => ProbeResult::timed_out(timeout),
     }
+}
+
+/// A UDP socket connected to `target` (`host:port` or `[v6]:port`), for request/answer
+/// probes; errors are in an installer's words.
+pub(crate) async fn connected_udp(target: &str) -> Result<tokio::net::UdpSocket, String> {
+    let bind = if target.starts_with('[') {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let socket = tokio::net::UdpSocket::bind(bind)
+        .await
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket
+        .connect(target)
+        .await
+        .map_err(|e| tcp::connect_cause(&e))?;
+    Ok(socket)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 use super::tcp::connect_cause;
 use super::{Probe, ProbeFuture, ProbeResult};
@@ -61,18 +61,7 @@ impl SipProbe {
         let call_id = format!("{:x}@campuswatch", rand::random::<u64>());
         match self.transport {
             Transport::Udp => {
-                let bind = if self.target.starts_with('[') {
-                    "[::]:0"
-                } else {
-                    "0.0.0.0:0"
-                };
-                let socket = UdpSocket::bind(bind)
-                    .await
-                    .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-                socket
-                    .connect(&self.target)
-                    .await
-                    .map_err(|e| connect_cause(&e))?;
+                let socket = super::connected_udp(&self.target).await?;
                 let local = socket
                     .local_addr()
                     .map_err(|e| format!("no local address: {e}"))?;
