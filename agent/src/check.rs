@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use campuswatch_protocol::{DeviceId, DeviceKind};
+use campuswatch_protocol::{DeviceId, DeviceKind, Measurements};
 
 use crate::config::AgentConfig;
 use crate::probe::{self, ProbeResult, ProbeStatus};
@@ -21,6 +21,8 @@ pub struct CheckRow {
     pub latency: Duration,
     /// Why it failed or is degraded; empty when fine.
     pub reason: String,
+    /// What the probe measured (latency, HTTP or SIP status, frame size, …).
+    pub measurements: Measurements,
 }
 
 /// The outcome of a check, in configuration order.
@@ -35,6 +37,31 @@ impl CheckReport {
         self.rows
             .iter()
             .any(|r| r.required && r.result == ProbeStatus::Fail)
+    }
+
+    /// The same as JSON, for scripts and installation tools (`check --json`).
+    pub fn render_json(&self) -> String {
+        let devices: Vec<_> = self
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "device": r.device,
+                    "kind": r.kind,
+                    "target": r.target,
+                    "required": r.required,
+                    "result": r.result.as_str(),
+                    "latency_ms": (r.latency.as_secs_f64() * 100_000.0).round() / 100.0,
+                    "reason": (!r.reason.is_empty()).then_some(&r.reason),
+                    "measurements": r.measurements,
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "required_down": self.required_down(),
+            "devices": devices,
+        });
+        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
     }
 
     /// A plain-text table with a summary line.
@@ -138,8 +165,45 @@ pub async fn check(config: &AgentConfig) -> CheckReport {
                 result: r.status,
                 latency: r.latency,
                 reason: r.cause.unwrap_or_default(),
+                measurements: r.measurements,
             }
         })
         .collect();
     CheckReport { rows }
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn the_json_report_carries_every_row_and_the_verdict() {
+        let row = |id: &str, required, result| CheckRow {
+            device: DeviceId::parse(id).unwrap(),
+            kind: DeviceKind::Alarm,
+            target: "10.0.0.2:5000".into(),
+            required,
+            result,
+            latency: Duration::from_micros(1500),
+            reason: if result == ProbeStatus::Ok {
+                String::new()
+            } else {
+                "DC-09 NAK: x".into()
+            },
+            measurements: [("latency_ms".to_string(), 1.5)].into(),
+        };
+        let report = CheckReport {
+            rows: vec![
+                row("a1", true, ProbeStatus::Ok),
+                row("a2", true, ProbeStatus::Fail),
+            ],
+        };
+        let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        assert_eq!(v["required_down"], true);
+        assert_eq!(v["devices"][0]["result"], "ok");
+        assert!(v["devices"][0]["reason"].is_null());
+        assert_eq!(v["devices"][1]["reason"], "DC-09 NAK: x");
+        assert_eq!(v["devices"][1]["latency_ms"], 1.5);
+        assert_eq!(v["devices"][1]["measurements"]["latency_ms"], 1.5);
+    }
 }

@@ -38,6 +38,9 @@ enum Command {
         /// The agent configuration (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a documented example configuration with every key.
     PrintConfig,
@@ -69,11 +72,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config::EXAMPLE_TOML);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
+        Command::Check { config, json } => {
             let cfg = AgentConfig::load(&config)?;
             let rt = runtime()?;
             let report = rt.block_on(check::check(&cfg));
-            print!("{}", report.render_table());
+            if json {
+                print!("{}", report.render_json());
+            } else {
+                print!("{}", report.render_table());
+            }
             Ok(if report.required_down() {
                 ExitCode::from(1)
             } else {
