@@ -183,6 +183,21 @@ pub enum ProbeConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receiver: Option<String>,
     },
+    /// Listens for the DC-09 supervision frames of a panel that polls the gateway: up
+    /// while a valid frame from `account` arrived within `window`. Every panel on the same
+    /// `listen` address shares one listener, which answers each frame with `ACK`.
+    Dc09Listen {
+        /// Where panels send their frames, `host:port` (e.g. `0.0.0.0:12128`).
+        listen: String,
+        /// `tcp` (default) or `udp`.
+        #[serde(default = "Transport::tcp")]
+        transport: Transport,
+        /// The panel's account id.
+        account: String,
+        /// The supervision window: longest silence before the panel counts as down.
+        #[serde(with = "humantime_serde")]
+        window: Duration,
+    },
     /// A camera's JPEG snapshot URL: up when it answers 200 with a JPEG of non-zero size.
     Snapshot {
         /// `http://` or `https://` URL (credentials may be in it).
@@ -203,7 +218,7 @@ pub enum ProbeConfig {
 }
 
 /// How a probe's messages travel (DC-09 frames, SIP requests).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     Tcp,
@@ -224,6 +239,11 @@ fn default_dc09_prefix() -> String {
     "0".into()
 }
 
+/// DC-09 account ids as real panels send them: printable, not necessarily hex.
+fn valid_account(s: &str) -> bool {
+    (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() && b != b'[')
+}
+
 fn is_hex_1_to_6(s: &str) -> bool {
     (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -237,6 +257,7 @@ impl ProbeConfig {
             ProbeConfig::Dc09 { .. } => "dc09",
             ProbeConfig::Sip { .. } => "sip",
             ProbeConfig::Snapshot { .. } => "snapshot",
+            ProbeConfig::Dc09Listen { .. } => "dc09_listen",
         }
     }
 
@@ -246,6 +267,7 @@ impl ProbeConfig {
             ProbeConfig::Tcp { target } => target,
             ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => url,
             ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target,
+            ProbeConfig::Dc09Listen { listen, .. } => listen,
         }
     }
 }
@@ -436,6 +458,7 @@ impl AgentConfig {
             match &d.probe {
                 ProbeConfig::Tcp { target }
                 | ProbeConfig::Dc09 { target, .. }
+                | ProbeConfig::Dc09Listen { listen: target, .. }
                 | ProbeConfig::Sip { target, .. } => {
                     let ok = target.rsplit_once(':').is_some_and(|(host, port)| {
                         !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
@@ -472,6 +495,25 @@ impl AgentConfig {
                     ));
                 }
             }
+            if let ProbeConfig::Dc09Listen {
+                account, window, ..
+            } = &d.probe
+            {
+                if !valid_account(account) {
+                    return Err(invalid(
+                        key("probe.account"),
+                        format!(
+                            "{account:?}: 1 to 16 printable characters, the panel's account id"
+                        ),
+                    ));
+                }
+                if window.is_zero() {
+                    return Err(invalid(
+                        key("probe.window"),
+                        "must be longer than zero".into(),
+                    ));
+                }
+            }
             if let ProbeConfig::Dc09 {
                 account,
                 prefix,
@@ -479,10 +521,7 @@ impl AgentConfig {
                 ..
             } = &d.probe
             {
-                if account.is_empty()
-                    || account.len() > 16
-                    || !account.bytes().all(|b| b.is_ascii_graphic() && b != b'[')
-                {
+                if !valid_account(account) {
                     return Err(invalid(
                         key("probe.account"),
                         format!("{account:?}: 1 to 16 printable characters, as the receiving centre knows this campus"),

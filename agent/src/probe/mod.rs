@@ -3,6 +3,7 @@
 //! timeout and shutdown, so every probe kind gets them the same way.
 
 pub mod dc09;
+pub mod dc09_listen;
 pub mod http;
 pub mod sip;
 pub mod snapshot;
@@ -134,6 +135,17 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
             target.clone(),
             *transport,
             crate::dc09::Frame::null(0, receiver.as_deref(), prefix, account),
+        )),
+        ProbeConfig::Dc09Listen {
+            listen,
+            transport,
+            account,
+            window,
+        } => Box::new(dc09_listen::Dc09ListenProbe::new(
+            listen.clone(),
+            *transport,
+            account.clone(),
+            *window,
         )),
         ProbeConfig::Snapshot { url, insecure_tls } => Box::new(snapshot::SnapshotProbe::new(
             url.clone(),
