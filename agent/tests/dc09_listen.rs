@@ -1,6 +1,9 @@
 //! The DC-09 supervision listener against a simulated panel speaking real frames over
 //! TCP and UDP: the panel's captured supervision frame is acknowledged correctly, and
 //! the panel is judged down once it stops polling for longer than its window.
+//!
+//! Listeners are shared per address for the life of the process, but each test has its
+//! own runtime, so every test uses its own loopback address.
 
 use std::time::{Duration, Instant};
 
@@ -51,11 +54,11 @@ fn assert_ack_of_captured(answer: &[u8]) {
 
 #[tokio::test]
 async fn a_panels_captured_supervision_frame_is_acknowledged_over_tcp_and_udp() {
-    let tcp = listener_for("127.0.0.1:0", Transport::Tcp).await.unwrap();
+    let tcp = listener_for("127.0.0.11:0", Transport::Tcp).await.unwrap();
     assert_ack_of_captured(&tcp_exchange(tcp.local_addr(), CAPTURED).await);
 
-    let udp = listener_for("127.0.0.1:0", Transport::Udp).await.unwrap();
-    let panel = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp = listener_for("127.0.0.11:0", Transport::Udp).await.unwrap();
+    let panel = UdpSocket::bind("127.0.0.11:0").await.unwrap();
     panel.send_to(CAPTURED, udp.local_addr()).await.unwrap();
     let mut buf = [0u8; 1024];
     let n = tokio::time::timeout(Duration::from_secs(2), panel.recv(&mut buf))
@@ -67,7 +70,7 @@ async fn a_panels_captured_supervision_frame_is_acknowledged_over_tcp_and_udp() 
 
 #[tokio::test]
 async fn a_frame_the_listener_cannot_read_gets_duh() {
-    let tcp = listener_for("127.0.0.1:0", Transport::Tcp).await.unwrap();
+    let tcp = listener_for("127.0.0.12:0", Transport::Tcp).await.unwrap();
     let mut bad = CAPTURED.to_vec();
     bad[3] = b'0'; // wrong CRC
     let answer = Frame::decode(&tcp_exchange(tcp.local_addr(), &bad).await).unwrap();
@@ -77,15 +80,15 @@ async fn a_frame_the_listener_cannot_read_gets_duh() {
 #[tokio::test]
 async fn a_panel_is_up_while_it_polls_and_down_once_it_stops() {
     // Probes share the listener on the same address: bind it once, probe that address.
-    let l = listener_for("127.0.0.1:0", Transport::Tcp).await.unwrap();
+    let l = listener_for("127.0.0.13:0", Transport::Tcp).await.unwrap();
     let listen = l.local_addr().to_string();
     let l2 = listener_for(&listen, Transport::Tcp).await;
-    // The port is already held by `l` under the key "127.0.0.1:0"; the probe names the
+    // The port is already held by `l` under the key "127.0.0.13:0"; the probe names the
     // real address, so it gets a listener of its own only if it can bind, which it can't.
     assert!(l2.is_err());
 
     let probe = Dc09ListenProbe::new(
-        "127.0.0.1:0".into(),
+        "127.0.0.13:0".into(),
         Transport::Tcp,
         "PANEL7".into(),
         Duration::from_millis(400),

@@ -4,7 +4,8 @@
 //! valid frame from its account arrived within the supervision window.
 //!
 //! One listener serves every panel on the same address and transport; it is started by
-//! the first probe that needs it and lives as long as the process.
+//! the first probe that needs it and lives as long as the process (on the runtime that
+//! started it: the agent has one).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
