@@ -198,6 +198,11 @@ pub enum ProbeConfig {
         #[serde(with = "humantime_serde")]
         window: Duration,
     },
+    /// ICMP echo to `host`, for devices with no better check.
+    Icmp {
+        /// An IP address or host name.
+        host: String,
+    },
     /// A camera's JPEG snapshot URL: up when it answers 200 with a JPEG of non-zero size.
     Snapshot {
         /// `http://` or `https://` URL (credentials may be in it).
@@ -258,6 +263,7 @@ impl ProbeConfig {
             ProbeConfig::Sip { .. } => "sip",
             ProbeConfig::Snapshot { .. } => "snapshot",
             ProbeConfig::Dc09Listen { .. } => "dc09_listen",
+            ProbeConfig::Icmp { .. } => "icmp",
         }
     }
 
@@ -268,6 +274,7 @@ impl ProbeConfig {
             ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => url,
             ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target,
             ProbeConfig::Dc09Listen { listen, .. } => listen,
+            ProbeConfig::Icmp { host } => host,
         }
     }
 }
@@ -469,6 +476,19 @@ impl AgentConfig {
                             format!(
                                 "{target:?} is not host:port (for example \"192.168.10.20:5000\")"
                             ),
+                        ));
+                    }
+                }
+                ProbeConfig::Icmp { host } => {
+                    let ok = !host.is_empty()
+                        && host.len() <= 253
+                        && host
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+                    if !ok {
+                        return Err(invalid(
+                            key("probe.host"),
+                            format!("{host:?} is not an IP address or host name"),
                         ));
                     }
                 }
@@ -748,7 +768,7 @@ mod tests {
     fn an_unknown_probe_key_or_type_is_refused() {
         for probe in [
             "{ type = \"tcp\", target = \"h:1\", url = \"x\" }",
-            "{ type = \"icmp\", target = \"h\" }",
+            "{ type = \"telnet\", target = \"h\" }",
         ] {
             let f = write(&format!(
                 "{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\nprobe = {probe}\n"
@@ -756,7 +776,7 @@ mod tests {
             let err = AgentConfig::load_from(f.path(), no_env())
                 .unwrap_err()
                 .to_string();
-            assert!(err.contains("url") || err.contains("icmp"), "{err}");
+            assert!(err.contains("url") || err.contains("telnet"), "{err}");
         }
     }
 

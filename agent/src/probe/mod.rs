@@ -5,6 +5,7 @@
 pub mod dc09;
 pub mod dc09_listen;
 pub mod http;
+pub mod icmp;
 pub mod sip;
 pub mod snapshot;
 pub mod tcp;
@@ -147,6 +148,7 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
             account.clone(),
             *window,
         )),
+        ProbeConfig::Icmp { host } => Box::new(icmp::IcmpProbe::new(host.clone())),
         ProbeConfig::Snapshot { url, insecure_tls } => Box::new(snapshot::SnapshotProbe::new(
             url.clone(),
             *insecure_tls,
