@@ -198,6 +198,20 @@ pub enum ProbeConfig {
         #[serde(with = "humantime_serde")]
         window: Duration,
     },
+    /// ONVIF device service of a camera: its clock and identity must answer.
+    Onvif {
+        /// The device service URL, e.g. `http://10.0.0.4/onvif/device_service`.
+        url: String,
+        /// ONVIF user (sent as a WS-Security password digest, never in clear).
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        /// Largest tolerated difference between the camera's clock and the gateway's;
+        /// beyond it the camera is degraded.
+        #[serde(default = "default_max_clock_drift", with = "humantime_serde")]
+        max_clock_drift: Duration,
+    },
     /// ICMP echo to `host`, for devices with no better check.
     Icmp {
         /// An IP address or host name.
@@ -240,6 +254,10 @@ impl Transport {
     }
 }
 
+fn default_max_clock_drift() -> Duration {
+    Duration::from_secs(60)
+}
+
 fn default_dc09_prefix() -> String {
     "0".into()
 }
@@ -264,6 +282,7 @@ impl ProbeConfig {
             ProbeConfig::Snapshot { .. } => "snapshot",
             ProbeConfig::Dc09Listen { .. } => "dc09_listen",
             ProbeConfig::Icmp { .. } => "icmp",
+            ProbeConfig::Onvif { .. } => "onvif",
         }
     }
 
@@ -271,7 +290,9 @@ impl ProbeConfig {
     pub fn target(&self) -> &str {
         match self {
             ProbeConfig::Tcp { target } => target,
-            ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => url,
+            ProbeConfig::Http { url, .. }
+            | ProbeConfig::Snapshot { url, .. }
+            | ProbeConfig::Onvif { url, .. } => url,
             ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target,
             ProbeConfig::Dc09Listen { listen, .. } => listen,
             ProbeConfig::Icmp { host } => host,
@@ -492,7 +513,9 @@ impl AgentConfig {
                         ));
                     }
                 }
-                ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => {
+                ProbeConfig::Http { url, .. }
+                | ProbeConfig::Snapshot { url, .. }
+                | ProbeConfig::Onvif { url, .. } => {
                     let parsed = url::Url::parse(url).map_err(|e| {
                         invalid(
                             key("probe.url"),

@@ -6,6 +6,7 @@ pub mod dc09;
 pub mod dc09_listen;
 pub mod http;
 pub mod icmp;
+pub mod onvif;
 pub mod sip;
 pub mod snapshot;
 pub mod tcp;
@@ -148,6 +149,18 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
             account.clone(),
             *window,
         )),
+        ProbeConfig::Onvif {
+            url,
+            username,
+            password,
+            max_clock_drift,
+        } => Box::new(onvif::OnvifProbe::new(
+            url.clone(),
+            username.clone(),
+            password.clone(),
+            *max_clock_drift,
+            timeout,
+        )?),
         ProbeConfig::Icmp { host } => Box::new(icmp::IcmpProbe::new(host.clone())),
         ProbeConfig::Snapshot { url, insecure_tls } => Box::new(snapshot::SnapshotProbe::new(
             url.clone(),
