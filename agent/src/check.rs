@@ -51,7 +51,7 @@ impl CheckReport {
                     "target": r.target,
                     "required": r.required,
                     "result": r.result.as_str(),
-                    "latency_ms": (r.latency.as_secs_f64() * 100_000.0).round() / 100.0,
+                    "latency_ms": probe::millis(r.latency),
                     "reason": (!r.reason.is_empty()).then_some(&r.reason),
                     "measurements": r.measurements,
                 })

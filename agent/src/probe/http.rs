@@ -29,11 +29,7 @@ impl HttpProbe {
         insecure_tls: bool,
         timeout: Duration,
     ) -> Result<Self, ProbeSetupError> {
-        let client = shared_client(insecure_tls).map_err(|e| ProbeSetupError {
-            kind: "http",
-            target: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let client = client_for("http", &url, insecure_tls)?;
         Ok(Self {
             url,
             expect_status,
@@ -104,8 +100,9 @@ impl HttpProbe {
         } else {
             ProbeResult::ok(started.elapsed())
         };
-        let ms = (result.latency.as_secs_f64() * 100_000.0).round() / 100.0;
-        result.measurements.insert("latency_ms".into(), ms);
+        result
+            .measurements
+            .insert("latency_ms".into(), super::millis(result.latency));
         result
             .measurements
             .insert("http_status".into(), f64::from(status));
@@ -153,7 +150,20 @@ pub(super) fn request_cause(e: &reqwest::Error, timeout: Duration) -> String {
 /// One client per TLS mode, shared by every HTTP probe in the process: building a client
 /// loads the TLS roots, which hundreds of in-process agents (the demo) should not repeat
 /// per camera. Pooling is off, so sharing never reuses a device connection.
-pub(super) fn shared_client(insecure_tls: bool) -> Result<reqwest::Client, reqwest::Error> {
+/// The shared client for a probe being set up, its failure named after the probe.
+pub(super) fn client_for(
+    kind: &'static str,
+    target: &str,
+    insecure_tls: bool,
+) -> Result<reqwest::Client, ProbeSetupError> {
+    shared_client(insecure_tls).map_err(|e| ProbeSetupError {
+        kind,
+        target: target.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn shared_client(insecure_tls: bool) -> Result<reqwest::Client, reqwest::Error> {
     use std::sync::OnceLock;
     static SECURE: OnceLock<reqwest::Client> = OnceLock::new();
     static INSECURE: OnceLock<reqwest::Client> = OnceLock::new();

@@ -81,10 +81,14 @@ impl ProbeResult {
     }
 }
 
+/// A duration in milliseconds, rounded to 0.01 ms: more digits are noise and only make
+/// payloads longer.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
 fn latency_ms(latency: Duration) -> Measurements {
-    // Rounded to 0.01 ms: more digits are noise and only make payloads longer.
-    let ms = (latency.as_secs_f64() * 100_000.0).round() / 100.0;
-    [("latency_ms".to_string(), ms)].into()
+    [("latency_ms".to_string(), millis(latency))].into()
 }
 
 /// A future returned by a probe.

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use sha1::{Digest, Sha1};
 
-use super::http::{request_cause, shared_client};
+use super::http::{client_for, request_cause};
 use super::{Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
 
 const DEVICE_NS: &str = "http://www.onvif.org/ver10/device/wsdl";
@@ -42,11 +42,7 @@ impl OnvifProbe {
         max_drift: Duration,
         timeout: Duration,
     ) -> Result<Self, ProbeSetupError> {
-        let client = shared_client(false).map_err(|e| ProbeSetupError {
-            kind: "onvif",
-            target: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let client = client_for("onvif", &url, false)?;
         Ok(Self {
             url,
             username,

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::http::{request_cause, shared_client};
+use super::http::{client_for, request_cause};
 use super::{Probe, ProbeFuture, ProbeResult, ProbeSetupError};
 
 /// Largest snapshot read; a 4K JPEG is well under this.
@@ -23,11 +23,7 @@ impl SnapshotProbe {
         insecure_tls: bool,
         timeout: Duration,
     ) -> Result<Self, ProbeSetupError> {
-        let client = shared_client(insecure_tls).map_err(|e| ProbeSetupError {
-            kind: "snapshot",
-            target: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let client = client_for("snapshot", &url, insecure_tls)?;
         Ok(Self {
             url,
             timeout,
