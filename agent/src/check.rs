@@ -66,8 +66,10 @@ impl CheckReport {
 
     /// A plain-text table with a summary line.
     pub fn render_table(&self) -> String {
-        let header = ["DEVICE", "KIND", "TARGET", "RESULT", "LATENCY", "REASON"];
-        let cells: Vec<[String; 6]> = self
+        let header = [
+            "DEVICE", "KIND", "TARGET", "RESULT", "LATENCY", "MEASURED", "REASON",
+        ];
+        let cells: Vec<[String; 7]> = self
             .rows
             .iter()
             .map(|r| {
@@ -82,6 +84,7 @@ impl CheckReport {
                     r.target.clone(),
                     r.result.as_str().to_uppercase(),
                     format!("{:.1} ms", r.latency.as_secs_f64() * 1000.0),
+                    describe_measurements(&r.measurements),
                     r.reason.clone(),
                 ]
             })
@@ -131,12 +134,40 @@ impl CheckReport {
     }
 }
 
+/// A probe's figures in a few words for the table (`15.0 fps, 812 kbit/s, 640x360`); the
+/// latency has its own column, and `--json` has every figure.
+pub fn describe_measurements(m: &Measurements) -> String {
+    let mut parts = Vec::new();
+    let mut rest = Vec::new();
+    if let (Some(w), Some(h)) = (m.get("width"), m.get("height")) {
+        parts.push(format!("{w}x{h}"));
+    }
+    for (key, value) in m {
+        match key.as_str() {
+            "latency_ms" | "width" | "height" | "frames" | "keyframes" => {}
+            "frame_rate" => parts.insert(0, format!("{value:.1} fps")),
+            "bitrate_kbps" => parts.push(format!("{value:.0} kbit/s")),
+            "first_keyframe_ms" => parts.push(format!("first keyframe after {value:.0} ms")),
+            "http_status" => parts.push(format!("HTTP {value}")),
+            "sip_status" => parts.push(format!("SIP {value}")),
+            "clock_drift_s" => parts.push(format!("clock off by {value} s")),
+            "since_last_poll_s" => parts.push(format!("last poll {value} s ago")),
+            "bytes" => parts.push(format!("{value} bytes")),
+            _ => rest.push(format!("{key} {value}")),
+        }
+    }
+    parts.extend(rest);
+    parts.join(", ")
+}
+
 /// Probes every device of `config` once, concurrently.
 pub async fn check(config: &AgentConfig) -> CheckReport {
     let mut tasks = tokio::task::JoinSet::new();
+    // The gateway's limit on stream checks holds here too, but every camera gets its turn.
+    let slots = probe::rtsp::StreamSlots::waiting(config.max_stream_checks);
     for (i, d) in config.devices.iter().enumerate() {
         let timeout = d.timeout();
-        let built = probe::build(&d.probe, timeout);
+        let built = probe::build(&d.probe, timeout, &slots);
         tasks.spawn(async move {
             let result = match built {
                 Ok(p) => probe::probe_once(&*p, timeout).await,
@@ -160,7 +191,7 @@ pub async fn check(config: &AgentConfig) -> CheckReport {
             CheckRow {
                 device: d.id.clone(),
                 kind: d.kind,
-                target: d.probe.target().to_string(),
+                target: d.probe.target(),
                 required: d.required(),
                 result: r.status,
                 latency: r.latency,
@@ -205,5 +236,27 @@ mod json_tests {
         assert_eq!(v["devices"][1]["reason"], "DC-09 NAK: x");
         assert_eq!(v["devices"][1]["latency_ms"], 1.5);
         assert_eq!(v["devices"][1]["measurements"]["latency_ms"], 1.5);
+    }
+
+    #[test]
+    fn the_table_shows_what_was_measured_in_words() {
+        let m: Measurements = [
+            ("latency_ms", 3.2),
+            ("frame_rate", 14.96),
+            ("bitrate_kbps", 812.0),
+            ("first_keyframe_ms", 140.5),
+            ("width", 640.0),
+            ("height", 360.0),
+            ("frames", 60.0),
+            ("keyframes", 4.0),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        assert_eq!(
+            describe_measurements(&m),
+            "15.0 fps, 640x360, 812 kbit/s, first keyframe after 140 ms"
+        );
+        let m: Measurements = [("sip_status".to_string(), 200.0), ("odd".to_string(), 1.0)].into();
+        assert_eq!(describe_measurements(&m), "SIP 200, odd 1");
     }
 }

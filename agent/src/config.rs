@@ -50,6 +50,10 @@ pub struct AgentConfig {
     /// The MQTT broker connection.
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// How many RTSP stream checks may run at once on this gateway (each plays a camera's
+    /// stream for its `stream_window`); more are postponed. Default 2.
+    #[serde(default = "default_max_stream_checks")]
+    pub max_stream_checks: usize,
     /// The campus's alarm devices and cameras, in the order they are reported.
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
@@ -234,6 +238,35 @@ pub enum ProbeConfig {
         #[serde(default = "Transport::udp")]
         transport: Transport,
     },
+    /// A camera's RTSP stream: `DESCRIBE` on every probe, and every `stream_interval` a
+    /// stream check that plays the stream for `stream_window` and counts frames.
+    Rtsp {
+        /// `rtsp://host:554/path`; credentials may be in it or given below.
+        url: String,
+        /// RTSP user (Basic or Digest authentication, as the camera asks); empty = take it
+        /// from the URL, or none.
+        #[serde(default)]
+        username: String,
+        #[serde(default)]
+        password: String,
+        /// How RTP travels during stream checks: `tcp` (default, interleaved on the RTSP
+        /// connection, passes NAT and firewalls) or `udp`.
+        #[serde(default = "Transport::tcp")]
+        transport: Transport,
+        /// Whether to check the stream itself; false = `DESCRIBE` only.
+        #[serde(default = "default_true")]
+        stream_check: bool,
+        /// Time between stream checks while the stream is good. Default `5m`.
+        #[serde(default = "default_stream_interval", with = "humantime_serde")]
+        stream_interval: Duration,
+        /// How long a stream check counts frames. Default `4s`.
+        #[serde(default = "default_stream_window", with = "humantime_serde")]
+        stream_window: Duration,
+        /// Below this frame rate (frames per second) the camera is degraded; unset = any
+        /// rate with keyframes is fine.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_frame_rate: Option<f64>,
+    },
 }
 
 /// How a probe's messages travel (DC-09 frames, SIP requests).
@@ -252,6 +285,22 @@ impl Transport {
     fn udp() -> Self {
         Transport::Udp
     }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_stream_interval() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_stream_window() -> Duration {
+    Duration::from_secs(4)
+}
+
+fn default_max_stream_checks() -> usize {
+    2
 }
 
 fn default_max_clock_drift() -> Duration {
@@ -283,19 +332,39 @@ impl ProbeConfig {
             ProbeConfig::Dc09Listen { .. } => "dc09_listen",
             ProbeConfig::Icmp { .. } => "icmp",
             ProbeConfig::Onvif { .. } => "onvif",
+            ProbeConfig::Rtsp { .. } => "rtsp",
         }
     }
 
-    /// What the probe reaches.
-    pub fn target(&self) -> &str {
+    /// Clears passwords and masks them in URLs.
+    fn forget_secrets(&mut self) {
         match self {
-            ProbeConfig::Tcp { target } => target,
+            ProbeConfig::Onvif { url, password, .. } | ProbeConfig::Rtsp { url, password, .. } => {
+                password.clear();
+                *url = campuswatch_protocol::redact_url(url);
+            }
+            ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => {
+                *url = campuswatch_protocol::redact_url(url);
+            }
+            ProbeConfig::Tcp { .. }
+            | ProbeConfig::Dc09 { .. }
+            | ProbeConfig::Dc09Listen { .. }
+            | ProbeConfig::Icmp { .. }
+            | ProbeConfig::Sip { .. } => {}
+        }
+    }
+
+    /// What the probe reaches, as shown to people: a password in a URL is masked.
+    pub fn target(&self) -> String {
+        match self {
+            ProbeConfig::Tcp { target } => target.clone(),
             ProbeConfig::Http { url, .. }
             | ProbeConfig::Snapshot { url, .. }
-            | ProbeConfig::Onvif { url, .. } => url,
-            ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target,
-            ProbeConfig::Dc09Listen { listen, .. } => listen,
-            ProbeConfig::Icmp { host } => host,
+            | ProbeConfig::Onvif { url, .. }
+            | ProbeConfig::Rtsp { url, .. } => campuswatch_protocol::redact_url(url),
+            ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target.clone(),
+            ProbeConfig::Dc09Listen { listen, .. } => listen.clone(),
+            ProbeConfig::Icmp { host } => host.clone(),
         }
     }
 }
@@ -376,6 +445,7 @@ impl AgentConfig {
             state_dir: default_state_dir(),
             heartbeat_interval: default_heartbeat_interval(),
             mqtt: MqttConfig::default(),
+            max_stream_checks: default_max_stream_checks(),
             devices: Vec::new(),
         }
     }
@@ -453,6 +523,12 @@ impl AgentConfig {
             ));
         }
         self.validate_mqtt(&invalid)?;
+        if !(1..=64).contains(&self.max_stream_checks) {
+            return Err(invalid(
+                "max_stream_checks".into(),
+                "must be 1 to 64 (stream checks running at once on this gateway)".into(),
+            ));
+        }
         if self.devices.len() > MAX_DEVICES {
             return Err(invalid(
                 "devices".into(),
@@ -528,6 +604,47 @@ impl AgentConfig {
                             format!("{url:?}: use an http:// or https:// URL with a host"),
                         ));
                     }
+                }
+                ProbeConfig::Rtsp { url, .. } => {
+                    let example = "for example \"rtsp://10.0.0.4:554/Streaming/Channels/101\"";
+                    let shown = campuswatch_protocol::redact_url(url);
+                    let parsed = url::Url::parse(url).map_err(|e| {
+                        invalid(key("probe.url"), format!("{shown:?}: {e} ({example})"))
+                    })?;
+                    if parsed.scheme() != "rtsp" || parsed.host_str().is_none_or(str::is_empty) {
+                        return Err(invalid(
+                            key("probe.url"),
+                            format!("{shown:?}: use an rtsp:// URL with a host ({example})"),
+                        ));
+                    }
+                }
+            }
+            if let ProbeConfig::Rtsp {
+                stream_interval,
+                stream_window,
+                min_frame_rate,
+                ..
+            } = &d.probe
+            {
+                if stream_interval.is_zero() {
+                    return Err(invalid(
+                        key("probe.stream_interval"),
+                        "must be longer than zero (for example \"5m\")".into(),
+                    ));
+                }
+                if stream_window.is_zero() || *stream_window > Duration::from_secs(60) {
+                    return Err(invalid(
+                        key("probe.stream_window"),
+                        "must be longer than zero and at most 60s; it should cover the \
+                         camera's keyframe interval (for example \"4s\")"
+                            .into(),
+                    ));
+                }
+                if let Some(f) = min_frame_rate.filter(|f| !(f.is_finite() && *f > 0.0)) {
+                    return Err(invalid(
+                        key("probe.min_frame_rate"),
+                        format!("{f} is not a frame rate (frames per second above zero)"),
+                    ));
                 }
             }
             if let ProbeConfig::Http { expect_status, .. } = &d.probe {
@@ -641,6 +758,9 @@ impl AgentConfig {
         let mut c = self.clone();
         c.mqtt.password.clear();
         c.mqtt.username.clear();
+        for d in &mut c.devices {
+            d.probe.forget_secrets();
+        }
         // JSON of these structs is canonical: fields in declaration order, no maps with
         // unordered keys.
         let bytes = serde_json::to_vec(&c).unwrap_or_default();

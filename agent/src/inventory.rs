@@ -42,7 +42,7 @@ impl Inventory {
                 id: d.id.clone(),
                 kind: d.kind,
                 probe: d.probe.kind().to_string(),
-                target: d.probe.target().to_string(),
+                target: d.probe.target(),
                 required: d.required(),
                 state: DeviceState::Unknown,
                 since: None,

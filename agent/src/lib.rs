@@ -79,8 +79,9 @@ pub async fn run_with(
         let epoch = epoch::EpochStore::open(&config.state_dir);
         let inventory = Arc::new(inventory::Inventory::new(&config, spool.last_id()));
         let mut probes = Vec::with_capacity(config.devices.len());
+        let slots = probe::rtsp::StreamSlots::new(config.max_stream_checks);
         for d in &config.devices {
-            probes.push(probe::build(&d.probe, d.timeout())?);
+            probes.push(probe::build(&d.probe, d.timeout(), &slots)?);
         }
         let config = Arc::new(config);
         info!(

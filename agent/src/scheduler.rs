@@ -39,6 +39,7 @@ pub async fn run_device(
             up_after: device.up_after(),
         });
         let timeout = device.timeout();
+        let target = device.probe.target();
         let mut ticker = tokio::time::interval(device.interval().max(Duration::from_millis(1)));
         // A slow probe delays the next one instead of causing a burst to catch up.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -60,9 +61,9 @@ pub async fn run_device(
                 DeviceState::Down | DeviceState::Degraded => warn!(
                     from = %transition.from, to = %transition.to,
                     cause = transition.cause.as_deref().unwrap_or(""),
-                    target = probe.target(), "Device link changed state."
+                    target = %target, "Device link changed state."
                 ),
-                _ => info!(from = %transition.from, to = %transition.to, target = probe.target(), "Device link changed state."),
+                _ => info!(from = %transition.from, to = %transition.to, target = %target, "Device link changed state."),
             }
             // The session drains this channel even while shutting down, so a send only
             // fails when the agent is gone, and then there is nobody left to tell.

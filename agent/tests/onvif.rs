@@ -124,7 +124,7 @@ async fn onvif(addr: SocketAddr, password: &str) -> probe::ProbeResult {
         max_clock_drift: Duration::from_secs(60),
     };
     let timeout = Duration::from_secs(3);
-    let p = probe::build(&cfg, timeout).unwrap();
+    let p = probe::build(&cfg, timeout, &probe::rtsp::StreamSlots::new(1)).unwrap();
     probe::probe_once(p.as_ref(), timeout).await
 }
 

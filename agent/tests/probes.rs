@@ -52,7 +52,7 @@ fn http(url: String, expect_status: Vec<u16>, body_contains: Option<&str>) -> Pr
 }
 
 async fn run_http(cfg: ProbeConfig, timeout: Duration) -> probe::ProbeResult {
-    let p = probe::build(&cfg, timeout).unwrap();
+    let p = probe::build(&cfg, timeout, &probe::rtsp::StreamSlots::new(1)).unwrap();
     probe::probe_once(&*p, timeout).await
 }
 

@@ -37,7 +37,7 @@ async fn snapshot(addr: SocketAddr) -> probe::ProbeResult {
         insecure_tls: false,
     };
     let timeout = Duration::from_secs(3);
-    let p = probe::build(&cfg, timeout).unwrap();
+    let p = probe::build(&cfg, timeout, &probe::rtsp::StreamSlots::new(1)).unwrap();
     probe::probe_once(p.as_ref(), timeout).await
 }
 

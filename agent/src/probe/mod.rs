@@ -7,6 +7,7 @@ pub mod dc09_listen;
 pub mod http;
 pub mod icmp;
 pub mod onvif;
+pub mod rtsp;
 pub mod sip;
 pub mod snapshot;
 pub mod tcp;
@@ -24,8 +25,8 @@ use crate::config::ProbeConfig;
 pub enum ProbeStatus {
     /// The device answered as expected.
     Ok,
-    /// The device answered but is impaired (for probe kinds that measure quality: frame
-    /// rate, bitrate, latency thresholds). No probe kind reports it yet.
+    /// The device answered but is impaired: an RTSP stream below its frame rate or
+    /// without keyframes, an ONVIF camera whose clock drifts.
     Degraded,
     /// The device did not answer, or answered wrongly.
     Fail,
@@ -104,6 +105,12 @@ pub trait Probe: Send + Sync {
     fn target(&self) -> &str;
     /// Probes the device once.
     fn probe(&self) -> ProbeFuture<'_>;
+    /// The longest one probe may run, given the device's `timeout`; `None` for a probe
+    /// that bounds every step itself and may wait for its turn (RTSP stream checks in the
+    /// field check).
+    fn budget(&self, timeout: Duration) -> Option<Duration> {
+        Some(timeout)
+    }
 }
 
 /// A probe could not be built from its configuration.
@@ -115,8 +122,13 @@ pub struct ProbeSetupError {
     pub reason: String,
 }
 
-/// Builds the probe a device's configuration asks for.
-pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, ProbeSetupError> {
+/// Builds the probe a device's configuration asks for. `slots` is the gateway's limit on
+/// concurrent RTSP stream checks, shared by all its probes.
+pub fn build(
+    cfg: &ProbeConfig,
+    timeout: Duration,
+    slots: &rtsp::StreamSlots,
+) -> Result<Box<dyn Probe>, ProbeSetupError> {
     Ok(match cfg {
         ProbeConfig::Tcp { target } => Box::new(tcp::TcpProbe::new(target.clone())),
         ProbeConfig::Http {
@@ -174,14 +186,39 @@ pub fn build(cfg: &ProbeConfig, timeout: Duration) -> Result<Box<dyn Probe>, Pro
         ProbeConfig::Sip { target, transport } => {
             Box::new(sip::SipProbe::new(target.clone(), *transport))
         }
+        ProbeConfig::Rtsp {
+            url,
+            username,
+            password,
+            transport,
+            stream_check,
+            stream_interval,
+            stream_window,
+            min_frame_rate,
+        } => Box::new(rtsp::RtspProbe::new(
+            url,
+            username,
+            password,
+            *transport,
+            stream_check.then_some(rtsp::StreamCheck {
+                interval: *stream_interval,
+                window: *stream_window,
+                min_frame_rate: *min_frame_rate,
+            }),
+            timeout,
+            slots.clone(),
+        )?),
     })
 }
 
-/// Runs `probe` once, bounded by `timeout`.
+/// Runs `probe` once, bounded by its budget for `timeout`.
 pub async fn probe_once(probe: &dyn Probe, timeout: Duration) -> ProbeResult {
-    match tokio::time::timeout(timeout, probe.probe()).await {
+    let Some(budget) = probe.budget(timeout) else {
+        return probe.probe().await;
+    };
+    match tokio::time::timeout(budget, probe.probe()).await {
         Ok(r) => r,
-        Err(_) => ProbeResult::timed_out(timeout),
+        Err(_) => ProbeResult::timed_out(budget),
     }
 }
 
