@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use campuswatch_protocol::{DeviceId, DeviceKind, Measurements};
+use campuswatch_protocol::{DeviceId, DeviceInfo, DeviceKind, Measurements};
 
 use crate::config::AgentConfig;
 use crate::probe::{self, ProbeResult, ProbeStatus};
@@ -23,6 +23,8 @@ pub struct CheckRow {
     pub reason: String,
     /// What the probe measured (latency, HTTP or SIP status, frame size, …).
     pub measurements: Measurements,
+    /// What the device said it is (ONVIF model and firmware).
+    pub info: Option<DeviceInfo>,
 }
 
 /// The outcome of a check, in configuration order.
@@ -54,6 +56,7 @@ impl CheckReport {
                     "latency_ms": probe::millis(r.latency),
                     "reason": (!r.reason.is_empty()).then_some(&r.reason),
                     "measurements": r.measurements,
+                    "info": r.info,
                 })
             })
             .collect();
@@ -84,7 +87,7 @@ impl CheckReport {
                     r.target.clone(),
                     r.result.as_str().to_uppercase(),
                     format!("{:.1} ms", r.latency.as_secs_f64() * 1000.0),
-                    describe_measurements(&r.measurements),
+                    describe(&r.measurements, r.info.as_ref()),
                     r.reason.clone(),
                 ]
             })
@@ -134,9 +137,10 @@ impl CheckReport {
     }
 }
 
-/// A probe's figures in a few words for the table (`15.0 fps, 812 kbit/s, 640x360`); the
-/// latency has its own column, and `--json` has every figure.
-pub fn describe_measurements(m: &Measurements) -> String {
+/// A probe's figures in a few words for the table (`15.0 fps, 812 kbit/s, 640x360`),
+/// then the device's model and firmware if it told them; the latency has its own column,
+/// and `--json` has every figure.
+pub fn describe(m: &Measurements, info: Option<&DeviceInfo>) -> String {
     let mut parts = Vec::new();
     let mut rest = Vec::new();
     if let (Some(w), Some(h)) = (m.get("width"), m.get("height")) {
@@ -157,6 +161,19 @@ pub fn describe_measurements(m: &Measurements) -> String {
         }
     }
     parts.extend(rest);
+    if let Some(i) = info {
+        let name: Vec<&str> = [&i.manufacturer, &i.model]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if !name.is_empty() {
+            parts.push(name.join(" "));
+        }
+        if let Some(f) = &i.firmware {
+            parts.push(format!("firmware {f}"));
+        }
+    }
     parts.join(", ")
 }
 
@@ -197,6 +214,7 @@ pub async fn check(config: &AgentConfig) -> CheckReport {
                 latency: r.latency,
                 reason: r.cause.unwrap_or_default(),
                 measurements: r.measurements,
+                info: r.info,
             }
         })
         .collect();
@@ -222,6 +240,7 @@ mod json_tests {
                 "DC-09 NAK: x".into()
             },
             measurements: [("latency_ms".to_string(), 1.5)].into(),
+            info: None,
         };
         let report = CheckReport {
             rows: vec![
@@ -253,10 +272,21 @@ mod json_tests {
         .map(|(k, v)| (k.to_string(), v))
         .into();
         assert_eq!(
-            describe_measurements(&m),
+            describe(&m, None),
             "15.0 fps, 640x360, 812 kbit/s, first keyframe after 140 ms"
         );
         let m: Measurements = [("sip_status".to_string(), 200.0), ("odd".to_string(), 1.0)].into();
-        assert_eq!(describe_measurements(&m), "SIP 200, odd 1");
+        assert_eq!(describe(&m, None), "SIP 200, odd 1");
+        let m: Measurements = [("clock_drift_s".to_string(), -2.5)].into();
+        let info = DeviceInfo {
+            manufacturer: Some("HIKVISION".into()),
+            model: Some("DS-2CD2143G2-I".into()),
+            firmware: Some("V5.7.3".into()),
+            ..DeviceInfo::default()
+        };
+        assert_eq!(
+            describe(&m, Some(&info)),
+            "clock off by -2.5 s, HIKVISION DS-2CD2143G2-I, firmware V5.7.3"
+        );
     }
 }

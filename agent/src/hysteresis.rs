@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use campuswatch_protocol::{DeviceState, Measurements, Timestamp};
+use campuswatch_protocol::{DeviceInfo, DeviceState, Measurements, Timestamp};
 
 use crate::probe::{ProbeResult, ProbeStatus};
 
@@ -42,6 +42,8 @@ pub struct Transition {
     pub at: Timestamp,
     pub cause: Option<String>,
     pub measurements: Measurements,
+    /// The device's identity, when the probe that caused the transition learned it.
+    pub info: Option<DeviceInfo>,
 }
 
 /// The hysteresis state of one device.
@@ -145,6 +147,7 @@ impl Hysteresis {
             at,
             cause,
             measurements: result.measurements.clone(),
+            info: result.info.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use campuswatch_protocol::{DeviceReport, DeviceState, Measurements};
+use campuswatch_protocol::{DeviceInfo, DeviceReport, DeviceState, Measurements};
 
 use crate::config::AgentConfig;
 use crate::hysteresis::Transition;
@@ -48,6 +48,7 @@ impl Inventory {
                 since: None,
                 cause: None,
                 measurements: Measurements::new(),
+                info: None,
             })
             .collect();
         Self {
@@ -74,10 +75,14 @@ impl Inventory {
         (s.state_codes(), s.last_event_id)
     }
 
-    /// Latest numbers of a probe that changed no state.
-    pub fn set_measurements(&self, index: usize, measurements: Measurements) {
+    /// Latest numbers (and identity, if the probe learned it) of a probe that changed
+    /// no state.
+    pub fn set_latest(&self, index: usize, measurements: Measurements, info: Option<DeviceInfo>) {
         if let Some(d) = self.lock().devices.get_mut(index) {
             d.measurements = measurements;
+            if info.is_some() {
+                d.info = info;
+            }
         }
     }
 
@@ -91,6 +96,9 @@ impl Inventory {
             d.since = Some(t.at);
             d.cause = t.cause.clone();
             d.measurements = t.measurements.clone();
+            if t.info.is_some() {
+                d.info = t.info.clone();
+            }
         }
     }
 }

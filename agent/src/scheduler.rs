@@ -54,7 +54,7 @@ pub async fn run_device(
             };
             debug!(status = result.status.as_str(), latency = ?result.latency, cause = ?result.cause, "Probed.");
             let Some(transition) = hysteresis.observe(&result, chrono::Utc::now()) else {
-                inventory.set_measurements(index, result.measurements);
+                inventory.set_latest(index, result.measurements, result.info);
                 continue;
             };
             match transition.to {

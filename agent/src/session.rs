@@ -457,6 +457,7 @@ impl Session {
             to: tr.to,
             cause: tr.cause.clone().map(|c| truncate_text(c, MAX_TEXT_BYTES)),
             measurements: tr.measurements.clone(),
+            info: tr.info.clone(),
         };
         if let Err(e) = self.spool.append(event) {
             error!(error = %e, event_id = id, device = %device.id, "Cannot write an event to the spool; it is kept in memory only.");
@@ -805,6 +806,11 @@ mod tests {
                     at: chrono::Utc::now(),
                     cause: None,
                     measurements: Default::default(),
+                    // The first probe learned the device's identity.
+                    info: (to == DeviceState::Up).then(|| campuswatch_protocol::DeviceInfo {
+                        model: Some("DS-2CD2143G2-I".into()),
+                        ..Default::default()
+                    }),
                 },
             });
         }
@@ -848,6 +854,24 @@ mod tests {
 
     fn puback(pkid: u16) -> MqttEvent {
         MqttEvent::Incoming(Packet::PubAck(rumqttc::PubAck::new(pkid)))
+    }
+
+    #[tokio::test]
+    async fn an_identity_learned_by_a_probe_travels_in_its_event_and_stays_in_the_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _conn, _eventloop, _) = session_with_two_events(dir.path());
+        let events: Vec<_> = s.spool.unacked().cloned().collect();
+        let model =
+            |i: &Option<campuswatch_protocol::DeviceInfo>| i.as_ref().and_then(|i| i.model.clone());
+        assert_eq!(model(&events[0].info).as_deref(), Some("DS-2CD2143G2-I"));
+        assert_eq!(events[0].v, SCHEMA_VERSION);
+        // The device went down since; the birth still says what it is.
+        assert_eq!(model(&events[1].info), None);
+        let birth_devices = s.inventory.snapshot().devices;
+        assert_eq!(
+            model(&birth_devices[0].info).as_deref(),
+            Some("DS-2CD2143G2-I")
+        );
     }
 
     #[tokio::test]

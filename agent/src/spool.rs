@@ -352,6 +352,7 @@ mod tests {
             to: DeviceState::Down,
             cause: Some("connection refused".into()),
             measurements: Default::default(),
+            info: None,
         }
     }
 

@@ -133,6 +133,16 @@ async fn a_camera_with_the_right_password_and_clock_is_up() {
     let r = onvif(camera(chrono::TimeDelta::zero()).await, PASSWORD).await;
     assert_eq!(r.status, ProbeStatus::Ok, "{r:?}");
     assert!(r.measurements["clock_drift_s"].abs() <= 2.0);
+    // The identity goes into the birth inventory.
+    let info = r.info.expect("device information");
+    assert_eq!(info.manufacturer.as_deref(), Some("HIKVISION"));
+    assert_eq!(info.model.as_deref(), Some("DS-2CD2143G2-I"));
+    assert_eq!(info.firmware.as_deref(), Some("V5.7.3 build 220112"));
+    assert_eq!(
+        info.serial.as_deref(),
+        Some("DS-2CD2143G2-I20220101AAWRJ12345678")
+    );
+    assert_eq!(info.hardware.as_deref(), Some("88"));
 }
 
 #[tokio::test]

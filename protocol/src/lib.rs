@@ -11,9 +11,9 @@ pub mod topic;
 
 pub use ids::{CampusId, DeviceId, IdError, RegionCode, RegionLevel};
 pub use message::{
-    decode, Birth, Death, DeathReason, DecodeError, DeviceReport, Event, Heartbeat, HostHealth,
-    Measurements, Message, ServerState, ServerStatus, MAX_DEVICES, MAX_PAYLOAD_BYTES,
-    MAX_TEXT_BYTES, SCHEMA_VERSION,
+    decode, Birth, Death, DeathReason, DecodeError, DeviceInfo, DeviceReport, Event, Heartbeat,
+    HostHealth, Measurements, Message, ServerState, ServerStatus, MAX_DEVICES, MAX_INFO_BYTES,
+    MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION,
 };
 pub use model::{DeviceKind, DeviceState, GatewayState, SchoolType};
 pub use topic::{

@@ -1,6 +1,7 @@
 //! Payloads of the campus topics and their validation.
 //!
-//! Every payload is a JSON object with `"v": 1` and the campus and region it speaks for;
+//! Every payload is a JSON object with `"v"` (the schema version, 1 or 2) and the campus
+//! and region it speaks for;
 //! [`decode`] checks the size bound, the schema version, unknown fields, the match between
 //! topic and payload, and the bounds of every field, so a server can count and drop bad
 //! input without ever acting on it.
@@ -14,8 +15,11 @@ use crate::ids::{CampusId, DeviceId, RegionCode};
 use crate::model::{DeviceKind, DeviceState};
 use crate::topic::{CampusTopic, MessageKind};
 
-/// The payload schema version this crate reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The payload schema version this crate writes. Version 2 added device identity
+/// ([`DeviceInfo`]); it reads every version from [`OLDEST_SCHEMA_VERSION`] to this one.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest payload schema version this crate still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// Largest payload accepted, in bytes; a birth with 1,024 devices fits comfortably.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// Most devices one gateway may report.
@@ -69,7 +73,60 @@ pub struct DeviceReport {
     pub cause: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measurements: Measurements,
+    /// What the device says it is, once a probe has asked it (ONVIF). Schema version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<DeviceInfo>,
 }
+
+/// A device's identity as the device itself reports it (ONVIF GetDeviceInformation), so
+/// operators can find outdated firmware or a swapped camera. Every field is optional;
+/// at least one is set. Schema version 2.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<String>,
+}
+
+impl DeviceInfo {
+    fn fields(&self) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("info.manufacturer", &self.manufacturer),
+            ("info.model", &self.model),
+            ("info.firmware", &self.firmware),
+            ("info.serial", &self.serial),
+            ("info.hardware", &self.hardware),
+        ]
+    }
+
+    fn validate(&self) -> Result<(), DecodeError> {
+        let fields = self.fields();
+        if fields.iter().all(|(_, v)| v.is_none()) {
+            return Err(invalid("info must carry at least one field"));
+        }
+        for (name, value) in fields {
+            if let Some(v) = value {
+                if v.len() > MAX_INFO_BYTES || v.chars().any(char::is_control) {
+                    return Err(invalid(format!(
+                        "{name} must be at most {MAX_INFO_BYTES} bytes without control characters"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Longest device identity field (model, firmware, …), in bytes.
+pub const MAX_INFO_BYTES: usize = 128;
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +200,10 @@ pub struct Event {
     pub cause: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measurements: Measurements,
+    /// The device's identity when the probe that caused the transition learned it.
+    /// Schema version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<DeviceInfo>,
 }
 
 /// `online` / `offline`, retained on the server's state topic.
@@ -238,6 +299,7 @@ impl Message {
                     check_text("target", &d.target)?;
                     check_opt_text("cause", &d.cause)?;
                     check_measurements(&d.measurements)?;
+                    check_info(b.v, &d.info)?;
                 }
                 Ok(())
             }
@@ -273,7 +335,8 @@ impl Message {
                     return Err(invalid("event from and to are the same state"));
                 }
                 check_opt_text("cause", &e.cause)?;
-                check_measurements(&e.measurements)
+                check_measurements(&e.measurements)?;
+                check_info(e.v, &e.info)
             }
         }
     }
@@ -284,7 +347,7 @@ impl Message {
 pub enum DecodeError {
     #[error("payload of {size} bytes exceeds the {max}-byte limit")]
     TooLarge { size: usize, max: usize },
-    #[error("unsupported schema version {0} (this build reads {SCHEMA_VERSION})")]
+    #[error("unsupported schema version {0} (this build reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})")]
     Version(u64),
     #[error("malformed payload: {0}")]
     Malformed(String),
@@ -335,6 +398,14 @@ fn check_opt_text(field: &str, s: &Option<String>) -> Result<(), DecodeError> {
     s.as_deref().map_or(Ok(()), |s| check_text(field, s))
 }
 
+fn check_info(v: u32, info: &Option<DeviceInfo>) -> Result<(), DecodeError> {
+    match info {
+        None => Ok(()),
+        Some(_) if v < 2 => Err(invalid("info needs schema version 2")),
+        Some(i) => i.validate(),
+    }
+}
+
 fn check_measurements(m: &Measurements) -> Result<(), DecodeError> {
     if m.len() > MAX_MEASUREMENTS || m.keys().any(|k| k.is_empty() || k.len() > 64) {
         return Err(invalid(format!(
@@ -352,10 +423,14 @@ fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
             v: Option<u64>,
         }
         match serde_json::from_slice::<Version>(payload) {
-            Ok(Version { v: Some(v) }) if v != u64::from(SCHEMA_VERSION) => DecodeError::Version(v),
+            Ok(Version { v: Some(v) }) if !supported(v) => DecodeError::Version(v),
             _ => DecodeError::Malformed(e.to_string()),
         }
     })
+}
+
+fn supported(v: u64) -> bool {
+    (u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&v)
 }
 
 /// Decodes and validates the payload that arrived on `topic`.
@@ -378,7 +453,7 @@ pub fn decode(topic: &CampusTopic, payload: &[u8]) -> Result<Message, DecodeErro
         Message::Heartbeat(m) => m.v,
         Message::Event(m) => m.v,
     };
-    if v != SCHEMA_VERSION {
+    if !supported(v.into()) {
         return Err(DecodeError::Version(v.into()));
     }
     if msg.campus() != &topic.campus {
@@ -436,9 +511,21 @@ mod tests {
             to: DeviceState::Down,
             cause: Some("connection refused".into()),
             measurements: [("latency_ms".to_string(), 1.5)].into(),
+            info: None,
         });
         let back = decode(&ev.topic(), &ev.encode()).unwrap();
         assert_eq!(back, ev);
+        let mut with_info = ev.clone();
+        if let Message::Event(e) = &mut with_info {
+            e.v = SCHEMA_VERSION;
+            e.info = Some(DeviceInfo {
+                manufacturer: Some("Hikvision".into()),
+                model: Some("DS-2CD2043G2-I".into()),
+                firmware: Some("V5.7.3 build 220112".into()),
+                ..DeviceInfo::default()
+            });
+        }
+        assert_eq!(decode(&ev.topic(), &with_info.encode()).unwrap(), with_info);
     }
 
     #[test]
@@ -461,9 +548,54 @@ mod tests {
             "malformed"
         );
         let v2 = HEARTBEAT.replace("\"v\":1", "\"v\":2");
+        assert!(decode(&topic("heartbeat"), v2.as_bytes()).is_ok());
+        let v3 = HEARTBEAT.replace("\"v\":1", "\"v\":3");
         assert_eq!(
-            decode(&topic("heartbeat"), v2.as_bytes()).unwrap_err(),
-            DecodeError::Version(2)
+            decode(&topic("heartbeat"), v3.as_bytes()).unwrap_err(),
+            DecodeError::Version(3)
+        );
+        let v0 = HEARTBEAT.replace("\"v\":1", "\"v\":0");
+        assert_eq!(
+            decode(&topic("heartbeat"), v0.as_bytes()).unwrap_err(),
+            DecodeError::Version(0)
+        );
+    }
+
+    #[test]
+    fn device_identity_needs_version_2_and_sane_text() {
+        let birth = |v: u32, info: &str| {
+            format!(
+                r#"{{"v":{v},"campus":"c-1","region":"150102","epoch":1,"at":"2026-11-29T08:00:00Z",
+                "agent_version":"0.2.0","config_digest":"ab","heartbeat_interval_ms":5000,"last_event_id":0,
+                "devices":[{{"id":"cam-1","kind":"camera","probe":"onvif","target":"http://10.0.0.4/onvif/device_service",
+                "required":false,"state":"up","info":{info}}}]}}"#
+            )
+        };
+        let good = r#"{"manufacturer":"Dahua","model":"IPC-HDW2431T","firmware":"2.820.0"}"#;
+        let Message::Birth(b) = decode(&topic("birth"), birth(2, good).as_bytes()).unwrap() else {
+            panic!("not a birth")
+        };
+        let info = b.devices[0].info.as_ref().unwrap();
+        assert_eq!(info.model.as_deref(), Some("IPC-HDW2431T"));
+        assert_eq!(info.serial, None);
+        for (v, info) in [
+            (1, good),
+            (2, "{}"),
+            (2, r#"{"model":"a\u0007b"}"#),
+            (
+                2,
+                &format!(r#"{{"model":"{}"}}"#, "x".repeat(MAX_INFO_BYTES + 1)),
+            ),
+        ] {
+            let err = decode(&topic("birth"), birth(v, info).as_bytes()).unwrap_err();
+            assert_eq!(err.reason(), "invalid", "v{v} {info}: {err}");
+        }
+        let unknown = birth(2, r#"{"model":"m","colour":"white"}"#);
+        assert_eq!(
+            decode(&topic("birth"), unknown.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "malformed"
         );
     }
 

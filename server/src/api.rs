@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use campuswatch_protocol::{
-    CampusId, DeviceKind, DeviceState, GatewayState, HostHealth, Measurements, RegionCode,
-    RegionLevel, SchoolType, Timestamp,
+    CampusId, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth, Measurements,
+    RegionCode, RegionLevel, SchoolType, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -461,6 +461,7 @@ struct DeviceDetail {
     since: Option<Timestamp>,
     cause: Option<String>,
     measurements: Measurements,
+    info: Option<DeviceInfo>,
 }
 
 #[derive(Serialize)]
@@ -510,6 +511,7 @@ async fn campus(
                 since: d.since,
                 cause: d.cause.clone(),
                 measurements: d.measurements.clone(),
+                info: d.info.clone(),
             })
             .collect(),
         alerts: m

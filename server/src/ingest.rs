@@ -48,7 +48,7 @@ impl Clock for SystemClock {
 pub enum Inbound {
     /// A decoded campus message; `ack` is the QoS 1 publish to acknowledge once stored.
     Message {
-        msg: Message,
+        msg: Box<Message>,
         ack: Option<Publish>,
     },
     BrokerUp,
@@ -329,7 +329,10 @@ fn accept(
     match decode(&parsed, &p.payload) {
         Ok(msg) => {
             let ack = (p.qos != QoS::AtMostOnce).then_some(p);
-            Some(Inbound::Message { msg, ack })
+            Some(Inbound::Message {
+                msg: Box::new(msg),
+                ack,
+            })
         }
         Err(e) => {
             let source = format!("{}/{}", parsed.region, parsed.campus);

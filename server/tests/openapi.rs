@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    Birth, CampusId, DeviceId, DeviceKind, DeviceReport, DeviceState, Heartbeat, HostHealth,
-    Message, RegionCode, SchoolType,
+    Birth, CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Heartbeat,
+    HostHealth, Message, RegionCode, SchoolType, SCHEMA_VERSION,
 };
 use campuswatch_server::config::{EmbeddedConfig, MqttConfig, ServerConfig};
 use campuswatch_server::registry::RegistryEntry;
@@ -262,6 +262,14 @@ fn report(id: &str, kind: DeviceKind, state: DeviceState, latency: Option<f64>) 
         measurements: latency
             .map(|l| [("latency_ms".to_string(), l)].into_iter().collect())
             .unwrap_or_default(),
+        // One device with its identity, the others without: both shapes are checked.
+        info: (kind == DeviceKind::Camera && state == DeviceState::Up).then(|| DeviceInfo {
+            manufacturer: Some("HIKVISION".into()),
+            model: Some("DS-2CD2143G2-I".into()),
+            firmware: Some("V5.7.3 build 220112".into()),
+            serial: Some("DS-2CD2143G2-I20220101AAWRJ12345678".into()),
+            hardware: Some("88".into()),
+        }),
     }
 }
 
@@ -287,7 +295,7 @@ async fn gateway(
         }
     });
     let birth = Message::Birth(Birth {
-        v: 1,
+        v: SCHEMA_VERSION,
         campus: campus.clone(),
         region,
         epoch: 1,
@@ -308,7 +316,7 @@ async fn gateway(
         .await
         .unwrap();
     let heartbeat = Message::Heartbeat(Heartbeat {
-        v: 1,
+        v: SCHEMA_VERSION,
         campus,
         region,
         epoch: 1,

@@ -422,6 +422,7 @@ pub fn device(
         since: Some(chrono::Utc::now()),
         cause: None,
         measurements: Default::default(),
+        info: None,
     }
 }
 

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use campuswatch_protocol::Measurements;
+use campuswatch_protocol::{DeviceInfo, Measurements};
 
 use crate::config::ProbeConfig;
 
@@ -52,6 +52,8 @@ pub struct ProbeResult {
     pub cause: Option<String>,
     /// Numbers for the server: `latency_ms`, `http_status`, …
     pub measurements: Measurements,
+    /// What the device said it is (ONVIF), for the inventory.
+    pub info: Option<DeviceInfo>,
 }
 
 impl ProbeResult {
@@ -61,6 +63,7 @@ impl ProbeResult {
             latency,
             cause: None,
             measurements: latency_ms(latency),
+            info: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl ProbeResult {
             latency,
             cause: Some(cause.into()),
             measurements: Measurements::new(),
+            info: None,
         }
     }
 

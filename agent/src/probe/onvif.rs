@@ -11,6 +11,8 @@ use base64::Engine as _;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use sha1::{Digest, Sha1};
 
+use campuswatch_protocol::{DeviceInfo, MAX_INFO_BYTES};
+
 use super::http::{client_for, request_cause};
 use super::{Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
 
@@ -24,14 +26,6 @@ pub struct OnvifProbe {
     max_drift: Duration,
     timeout: Duration,
     client: reqwest::Client,
-}
-
-/// What the camera said about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceInformation {
-    pub manufacturer: String,
-    pub model: String,
-    pub firmware: String,
 }
 
 impl OnvifProbe {
@@ -123,9 +117,10 @@ impl OnvifProbe {
             Ok(i) => i,
             Err(cause) => return ProbeResult::fail(started.elapsed(), format!("ONVIF: {cause}")),
         };
-        tracing::debug!(url = %self.url, manufacturer = %info.manufacturer, model = %info.model, firmware = %info.firmware, "ONVIF device answered.");
+        tracing::debug!(url = %self.url, ?info, "ONVIF device answered.");
         let drift_s = drift.num_milliseconds() as f64 / 1000.0;
         let mut r = ProbeResult::ok(started.elapsed());
+        r.info = Some(info);
         r.measurements.insert("clock_drift_s".into(), drift_s);
         if drift.abs() > TimeDelta::from_std(self.max_drift).unwrap_or(TimeDelta::MAX) {
             r.status = ProbeStatus::Degraded;
@@ -248,18 +243,33 @@ pub fn utc_time(xml: &str) -> Result<chrono::NaiveDateTime, String> {
         .ok_or_else(|| "the camera's UTC time is not a valid date and time".to_string())
 }
 
-/// Manufacturer, model and firmware from a GetDeviceInformation response.
-pub fn device_information(xml: &str) -> Result<DeviceInformation, String> {
+/// Manufacturer, model, firmware, serial number and hardware id from a
+/// GetDeviceInformation response, fit for the birth inventory: control characters
+/// dropped, each field cut to [`MAX_INFO_BYTES`]. An answer with none of them is an error.
+pub fn device_information(xml: &str) -> Result<DeviceInfo, String> {
     let field = |name: &str| {
-        element(xml, name)
-            .map(str::to_string)
-            .ok_or_else(|| format!("no {name} in the device information"))
+        let text: String = element(xml, name)?
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        let text = text.trim();
+        let mut end = text.len().min(MAX_INFO_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        (!text.is_empty()).then(|| text[..end].to_string())
     };
-    Ok(DeviceInformation {
-        manufacturer: field("Manufacturer")?,
-        model: field("Model")?,
-        firmware: field("FirmwareVersion")?,
-    })
+    let info = DeviceInfo {
+        manufacturer: field("Manufacturer"),
+        model: field("Model"),
+        firmware: field("FirmwareVersion"),
+        serial: field("SerialNumber"),
+        hardware: field("HardwareId"),
+    };
+    if info == DeviceInfo::default() {
+        return Err("the camera's device information names no model or firmware".into());
+    }
+    Ok(info)
 }
 
 impl Probe for OnvifProbe {

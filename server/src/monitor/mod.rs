@@ -11,8 +11,8 @@ pub mod coverage;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use campuswatch_protocol::{
-    Birth, CampusId, Death, DeviceId, DeviceKind, DeviceState, Event, GatewayState, Heartbeat,
-    HostHealth, Measurements, Message, RegionCode, SchoolType, Timestamp,
+    Birth, CampusId, Death, DeviceId, DeviceInfo, DeviceKind, DeviceState, Event, GatewayState,
+    Heartbeat, HostHealth, Measurements, Message, RegionCode, SchoolType, Timestamp,
 };
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
@@ -173,6 +173,9 @@ pub struct DeviceRecord {
     pub since: Option<Timestamp>,
     pub cause: Option<String>,
     pub measurements: Measurements,
+    /// What the device says it is (manufacturer, model, firmware, …), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<DeviceInfo>,
 }
 
 /// One row of transition history: a device event from an agent, or a gateway transition
@@ -553,6 +556,7 @@ impl Monitor {
                 since: d.since,
                 cause: d.cause.clone(),
                 measurements: d.measurements.clone(),
+                info: d.info.clone(),
             })
             .collect();
         out.changes.push(Change::Inventory {
@@ -651,6 +655,9 @@ impl Monitor {
                 d.since = Some(e.at);
                 d.cause = e.cause.clone();
                 d.measurements = e.measurements.clone();
+                if e.info.is_some() {
+                    d.info = e.info.clone();
+                }
                 d.clone()
             }
             None => {
@@ -665,6 +672,7 @@ impl Monitor {
                     since: Some(e.at),
                     cause: e.cause.clone(),
                     measurements: e.measurements.clone(),
+                    info: e.info.clone(),
                 };
                 c.devices.push(d.clone());
                 d

@@ -44,6 +44,7 @@ fn dev(id: &str, kind: DeviceKind, state: DeviceState) -> DeviceReport {
         since: Some(t(0)),
         cause: None,
         measurements: Measurements::new(),
+        info: None,
     }
 }
 
@@ -129,6 +130,7 @@ fn event(
         to,
         cause: Some("connection refused".into()),
         measurements: Measurements::new(),
+        info: None,
     })
 }
 
@@ -172,6 +174,49 @@ fn a_birth_brings_the_gateway_online_and_coverage_counts_it() {
         (1, 1, 1, 1, 1)
     );
     assert_eq!((all.alarm_up, all.camera_up), (1, 2));
+}
+
+#[test]
+fn a_device_identity_learned_after_the_birth_arrives_with_its_event_and_stays() {
+    let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 1)]);
+    let mut cam = dev("cam-1", DeviceKind::Camera, DeviceState::Unknown);
+    cam.since = None;
+    m.apply(&birth("c1", "150102", 1, vec![cam]), t(0));
+    let info = DeviceInfo {
+        manufacturer: Some("Dahua".into()),
+        model: Some("IPC-HDW2431T".into()),
+        firmware: Some("2.820.0".into()),
+        ..DeviceInfo::default()
+    };
+    let mut up = event(
+        "c1",
+        "150102",
+        101,
+        "cam-1",
+        DeviceState::Unknown,
+        DeviceState::Up,
+    );
+    if let Message::Event(e) = &mut up {
+        e.v = 2;
+        e.info = Some(info.clone());
+    }
+    m.apply(&up, t(1));
+    let device = |m: &Monitor| m.campus("c1").unwrap().devices[0].clone();
+    assert_eq!(device(&m).info.as_ref(), Some(&info));
+    // A later event without identity (the device is unreachable) keeps what is known.
+    m.apply(
+        &event(
+            "c1",
+            "150102",
+            102,
+            "cam-1",
+            DeviceState::Up,
+            DeviceState::Down,
+        ),
+        t(2),
+    );
+    assert_eq!(device(&m).state, DeviceState::Down);
+    assert_eq!(device(&m).info, Some(info));
 }
 
 #[test]

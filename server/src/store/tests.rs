@@ -3,7 +3,7 @@
 use super::*;
 use crate::monitor::{Monitor, Settings};
 use campuswatch_protocol::{
-    Birth, DeviceKind, DeviceReport, DeviceState, Event, GatewayState, Message,
+    Birth, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Event, GatewayState, Message,
 };
 use chrono::TimeZone;
 
@@ -56,6 +56,11 @@ fn birth(id: &str) -> Message {
                 since: Some(t(0)),
                 cause: None,
                 measurements: Measurements::new(),
+                info: (*d == "cam-1").then(|| DeviceInfo {
+                    model: Some("DS-2CD2143G2-I".into()),
+                    firmware: Some("V5.7.3".into()),
+                    ..DeviceInfo::default()
+                }),
             })
             .collect(),
     })
@@ -75,6 +80,7 @@ fn cam_down(id: &str, event_id: u64) -> Message {
         to: DeviceState::Down,
         cause: Some("connection refused".into()),
         measurements: [("latency_ms".to_string(), 2.0)].into(),
+        info: None,
     })
 }
 
@@ -107,6 +113,15 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
         "inventory order is kept"
     );
     assert_eq!(c1.devices[2].state, DeviceState::Down);
+    assert_eq!(
+        c1.devices[1]
+            .info
+            .as_ref()
+            .and_then(|i| i.firmware.as_deref()),
+        Some("V5.7.3"),
+        "the device's identity is kept"
+    );
+    assert_eq!(c1.devices[0].info, None);
     let open: Vec<_> = r.active_alerts().collect();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].device.as_ref().unwrap().as_str(), "cam-2");
