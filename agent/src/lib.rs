@@ -16,6 +16,8 @@ pub mod epoch;
 pub mod health;
 pub mod hysteresis;
 pub mod inventory;
+#[cfg(test)]
+mod mutants;
 pub mod probe;
 pub mod scheduler;
 pub mod session;

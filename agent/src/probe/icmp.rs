@@ -153,6 +153,25 @@ impl Probe for IcmpProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mangled_packets_never_panic_and_only_our_reply_matches() {
+        let token = 0x1122_3344_5566_7788;
+        for v6 in [false, true] {
+            let mut reply = echo_request(v6, 7, token);
+            reply[0] = if v6 { ECHO_REPLY_V6 } else { ECHO_REPLY_V4 };
+            assert!(is_reply(&reply, v6, false, token));
+            assert!(!is_reply(&reply, v6, false, token + 1));
+            // A raw IPv4 socket delivers the IP header too (20 bytes, IHL 5).
+            let mut raw = vec![0x45; 20];
+            raw.extend_from_slice(&reply);
+            assert_eq!(is_reply(&raw, v6, true, token), !v6);
+            for m in crate::mutants::mutants(&raw, 5, 5_000) {
+                let _ = is_reply(&m, v6, true, token);
+                let _ = is_reply(&m, v6, false, token);
+            }
+        }
+    }
     use crate::probe::{probe_once, ProbeStatus};
 
     #[test]

@@ -198,4 +198,14 @@ mod tests {
         assert!(final_status(b"SIP/2.0 99x Bad\r\n\r\n", "abc@x").is_err());
         assert!(final_status(&[0xff; 40], "abc@x").is_err());
     }
+
+    #[test]
+    fn mangled_answers_never_panic_and_give_only_real_status_codes() {
+        let ok = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060\r\nCall-ID: abc@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        for m in crate::mutants::mutants(ok, 11, 20_000) {
+            if let Ok(Some(code)) = final_status(&m, "abc@x") {
+                assert!((200..=699).contains(&code), "{code}");
+            }
+        }
+    }
 }
