@@ -186,6 +186,10 @@ pub enum ProbeConfig {
         /// Receiver number, 1 to 6 hex digits; unset = not sent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receiver: Option<String>,
+        /// AES key agreed with the centre, as 32, 48 or 64 hex digits (AES-128/192/256);
+        /// set = frames are sent encrypted (`*NULL`) and only an encrypted `ACK` counts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<Secret>,
     },
     /// Listens for the DC-09 supervision frames of a panel that polls the gateway: up
     /// while a valid frame from `account` arrived within `window`. Every panel on the same
@@ -201,6 +205,10 @@ pub enum ProbeConfig {
         /// The supervision window: longest silence before the panel counts as down.
         #[serde(with = "humantime_serde")]
         window: Duration,
+        /// The panel's AES key, as 32, 48 or 64 hex digits; set = only its encrypted
+        /// frames count as polls, and they are answered with an encrypted `ACK`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<Secret>,
     },
     /// ONVIF device service of a camera: its clock and identity must answer.
     Onvif {
@@ -267,6 +275,29 @@ pub enum ProbeConfig {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min_frame_rate: Option<f64>,
     },
+}
+
+/// A secret from the configuration (a DC-09 AES key). Its `Debug` output is masked, so
+/// it never reaches a log; [`AgentConfig::digest`] leaves it out.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(secret.into())
+    }
+
+    /// The secret itself, for the code that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// How a probe's messages travel (DC-09 frames, SIP requests).
@@ -346,11 +377,13 @@ impl ProbeConfig {
             ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => {
                 *url = campuswatch_protocol::redact_url(url);
             }
-            ProbeConfig::Tcp { .. }
-            | ProbeConfig::Dc09 { .. }
-            | ProbeConfig::Dc09Listen { .. }
-            | ProbeConfig::Icmp { .. }
-            | ProbeConfig::Sip { .. } => {}
+            ProbeConfig::Dc09 { key, .. } | ProbeConfig::Dc09Listen { key, .. } => {
+                // Whether a key is set stays visible; the key does not.
+                if let Some(k) = key {
+                    *k = Secret::new("");
+                }
+            }
+            ProbeConfig::Tcp { .. } | ProbeConfig::Icmp { .. } | ProbeConfig::Sip { .. } => {}
         }
     }
 
@@ -655,6 +688,22 @@ impl AgentConfig {
                     ));
                 }
             }
+            if let ProbeConfig::Dc09 { key: Some(k), .. }
+            | ProbeConfig::Dc09Listen { key: Some(k), .. } = &d.probe
+            {
+                // The message names the device and what is wrong, never the key itself.
+                if let Err(e) = crate::dc09::AesKey::from_hex(k.expose()) {
+                    let hint = if matches!(k.expose().trim().len(), 16 | 24 | 32) {
+                        "; a key given as 16, 24 or 32 characters is written here as the hex of those characters (docs/configuration.md)"
+                    } else {
+                        ""
+                    };
+                    return Err(invalid(
+                        key("probe.key"),
+                        format!("device {:?}: the AES key {e}{hint}", d.id.as_str()),
+                    ));
+                }
+            }
             if let ProbeConfig::Dc09Listen {
                 account, window, ..
             } = &d.probe
@@ -921,6 +970,83 @@ mod tests {
                 .to_string();
             assert!(err.contains("url") || err.contains("telnet"), "{err}");
         }
+    }
+
+    const KEY_HEX: &str = "30313233343536373839414243444546";
+
+    fn dc09_device(key: &str) -> String {
+        format!(
+            "{MINIMAL}[[devices]]\nid = \"alarm-path\"\nkind = \"alarm\"\n\
+             probe = {{ type = \"dc09\", target = \"10.20.0.5:12128\", account = \"1234\", key = \"{key}\" }}\n\
+             [[devices]]\nid = \"panel\"\nkind = \"alarm\"\n\
+             probe = {{ type = \"dc09_listen\", listen = \"0.0.0.0:12128\", account = \"XTRM189\", window = \"3m\", key = \"{KEY_HEX}\" }}\n"
+        )
+    }
+
+    #[test]
+    fn dc09_keys_load_and_never_show_in_debug_output() {
+        let f = write(&dc09_device(&"ab".repeat(32)));
+        let cfg = AgentConfig::load_from(f.path(), no_env()).unwrap();
+        assert!(matches!(
+            &cfg.devices[0].probe,
+            ProbeConfig::Dc09 { key: Some(k), .. } if k.expose() == "ab".repeat(32)
+        ));
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("abab") && !shown.contains(KEY_HEX),
+            "{shown}"
+        );
+        assert!(shown.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn a_bad_dc09_key_is_refused_naming_the_device_but_not_the_key() {
+        for (key, says) in [
+            ("3031323334353637383941424344454", "it has 31 characters"),
+            ("303132333435363738394142434445ZZ", "hex digits only"),
+            ("0123456789ABCDEF", "as the hex of those characters"),
+        ] {
+            let f = write(&dc09_device(key));
+            let err = AgentConfig::load_from(f.path(), no_env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("devices[0].probe.key"), "{err}");
+            assert!(err.contains("\"alarm-path\""), "{err}");
+            assert!(err.contains(says), "{err}");
+            assert!(!err.contains(key), "the key itself is never printed: {err}");
+        }
+    }
+
+    #[test]
+    fn the_digest_leaves_out_keys_and_camera_passwords_but_not_whether_a_key_is_set() {
+        let f = write(&dc09_device(KEY_HEX));
+        let a = AgentConfig::load_from(f.path(), no_env()).unwrap();
+        let mut b = a.clone();
+        if let ProbeConfig::Dc09 { key, .. } = &mut b.devices[0].probe {
+            *key = Some(Secret::new("ff".repeat(16)));
+        }
+        b.devices.push(DeviceConfig::new(
+            DeviceId::parse("cam").unwrap(),
+            DeviceKind::Camera,
+            ProbeConfig::Onvif {
+                url: "http://10.0.0.4/onvif/device_service".into(),
+                username: "admin".into(),
+                password: "one".into(),
+                max_clock_drift: Duration::from_secs(60),
+            },
+        ));
+        let mut c = b.clone();
+        if let ProbeConfig::Onvif { password, .. } = &mut c.devices[2].probe {
+            *password = "two".into();
+        }
+        assert_eq!(b.digest(), c.digest());
+        let mut unkeyed = a.clone();
+        if let ProbeConfig::Dc09 { key, .. } = &mut unkeyed.devices[0].probe {
+            *key = None;
+        }
+        assert_ne!(a.digest(), unkeyed.digest());
+        b.devices.pop();
+        assert_eq!(a.digest(), b.digest());
     }
 
     #[test]

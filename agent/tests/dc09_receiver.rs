@@ -1,16 +1,19 @@
 //! The DC-09 link test against a reference alarm receiver (pysiaalarm, started from
-//! `tests/peers/dc09_receiver.py` with the Python named by `CAMPUSWATCH_TEST_SIA_PYTHON`;
-//! `.ci/run` installs it). Without that variable the test says so and passes locally; in
-//! CI (`CI` set) it fails, so a missing peer is never silently skipped there.
+//! `tests/peers/dc09_receiver.py`; see `common/sia.rs` for how it is found), in clear and
+//! AES-encrypted.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use campuswatch_agent::dc09::Frame;
+use campuswatch_agent::dc09::{AesKey, Frame};
 use campuswatch_agent::probe::dc09::Dc09Probe;
 use campuswatch_agent::probe::{probe_once, Probe, ProbeStatus};
 use campuswatch_agent::Transport;
+
+#[path = "common/sia.rs"]
+mod sia;
+use sia::python;
 
 struct Receiver {
     child: Child,
@@ -24,28 +27,22 @@ impl Drop for Receiver {
     }
 }
 
-fn python() -> Option<String> {
-    match std::env::var("CAMPUSWATCH_TEST_SIA_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CAMPUSWATCH_TEST_SIA_PYTHON is not set: .ci/run must install the DC-09 reference receiver")
-        }
-        Err(_) => {
-            eprintln!(
-                "CAMPUSWATCH_TEST_SIA_PYTHON not set: DC-09 receiver test not run (see .ci/run)"
-            );
-            None
-        }
-    }
+fn start(python: &str, transport: &str, account: &str) -> Receiver {
+    start_keyed(python, transport, account, None)
 }
 
-fn start(python: &str, transport: &str, account: &str) -> Receiver {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/peers/dc09_receiver.py"
-    );
+/// A receiver for `account`; with `text_key`, the account is encrypted.
+fn start_keyed(python: &str, transport: &str, account: &str, text_key: Option<&str>) -> Receiver {
+    let mut args = vec![
+        sia::script("dc09_receiver.py"),
+        transport.into(),
+        account.into(),
+    ];
+    if let Some(k) = text_key {
+        args.extend(["--key".into(), k.into()]);
+    }
     let mut child = Command::new(python)
-        .args([script, transport, account])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -83,6 +80,58 @@ async fn the_reference_receiver_acknowledges_our_supervision_frames() {
         assert!(r.measurements.contains_key("latency_ms"));
     }
     assert_eq!(p.kind(), "dc09");
+}
+
+/// Keys as pysiaalarm takes them, one per AES key size.
+const TEXT_KEYS: [&str; 3] = [
+    "0123456789ABCDEF",
+    "0123456789ABCDEF01234567",
+    "0123456789ABCDEF0123456789ABCDEF",
+];
+
+#[tokio::test]
+async fn the_reference_receiver_acknowledges_our_encrypted_frames_with_every_key_size() {
+    let Some(py) = python() else { return };
+    for text_key in TEXT_KEYS {
+        let rx = start_keyed(&py, "tcp", "1234", Some(text_key));
+        let key = AesKey::from_hex(&sia::key_hex(text_key)).unwrap();
+        let p = probe(rx.port, Transport::Tcp, "1234").with_key(key);
+        for _ in 0..2 {
+            let r = probe_once(&p, Duration::from_secs(5)).await;
+            assert_eq!(
+                r.status,
+                ProbeStatus::Ok,
+                "{} bits: {r:?}",
+                text_key.len() * 8
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_the_receiver_does_not_share_is_down_with_the_key_named() {
+    let Some(py) = python() else { return };
+    let rx = start_keyed(&py, "tcp", "1234", Some(TEXT_KEYS[0]));
+    let wrong = AesKey::from_hex(&sia::key_hex("FEDCBA9876543210")).unwrap();
+    let r = probe_once(
+        &probe(rx.port, Transport::Tcp, "1234").with_key(wrong.clone()),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(r.status, ProbeStatus::Fail, "{r:?}");
+    assert_eq!(
+        r.cause.as_deref(),
+        Some("DC-09 NAK: the receiver rejected the encrypted frame — check the AES key and the gateway's clock")
+    );
+
+    // A receiver with no key for the account refuses encrypted frames the same way.
+    let plain = start(&py, "tcp", "1234");
+    let r = probe_once(
+        &probe(plain.port, Transport::Tcp, "1234").with_key(wrong),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(r.cause.unwrap().contains("check the AES key"));
 }
 
 #[tokio::test]

@@ -2,7 +2,11 @@
 
 Binds port 0 on 127.0.0.1 (TCP or UDP), prints `PORT <n>` on stdout, then serves until
 killed, acknowledging frames of the accounts given. Run with the venv .ci/run makes:
-    python dc09_receiver.py tcp 1234 [more accounts...]
+    python dc09_receiver.py tcp 1234 [more accounts...] [--key KEY]
+
+With `--key`, every account is encrypted with KEY as pysiaalarm takes it: 16, 24 or 32
+characters whose bytes are the AES-128, -192 or -256 key (campuswatch's `key` is the hex
+of those bytes).
 """
 
 import asyncio
@@ -13,8 +17,14 @@ from pysiaalarm.aio import CommunicationsProtocol, SIAClient
 
 
 async def main() -> None:
-    protocol = {"tcp": CommunicationsProtocol.TCP, "udp": CommunicationsProtocol.UDP}[sys.argv[1]]
-    accounts = [SIAAccount(a) for a in sys.argv[2:]]
+    args = sys.argv[1:]
+    key = None
+    if "--key" in args:
+        i = args.index("--key")
+        key = args[i + 1]
+        del args[i : i + 2]
+    protocol = {"tcp": CommunicationsProtocol.TCP, "udp": CommunicationsProtocol.UDP}[args[0]]
+    accounts = [SIAAccount(a, key) for a in args[1:]]
 
     async def on_event(event) -> None:
         print(f"EVENT {event.code or ''} {event.account}", flush=True)

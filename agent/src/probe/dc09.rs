@@ -1,6 +1,9 @@
 //! DC-09 link test: the agent acts as a transmitter and sends a `NULL` supervision frame
 //! to the alarm receiving centre. An `ACK` for that very frame means the alarm path to
 //! the police is up; `NAK`, `DUH`, a refused connection or silence means it is down.
+//!
+//! With an AES key the frame goes out encrypted (`*NULL`, stamped with the gateway's
+//! UTC time) and only an encrypted `*ACK` that opens with the same key counts.
 
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
@@ -11,7 +14,7 @@ use tokio::net::TcpStream;
 use super::tcp::connect_cause;
 use super::{Probe, ProbeFuture, ProbeResult};
 use crate::config::Transport;
-use crate::dc09::{Frame, MAX_FRAME_BYTES};
+use crate::dc09::{AesKey, Frame, MAX_FRAME_BYTES};
 
 /// Sends supervision frames to `target`.
 pub struct Dc09Probe {
@@ -21,6 +24,8 @@ pub struct Dc09Probe {
     template: Frame,
     /// Sequence numbers run 0001 to 9999 and wrap, as receivers expect.
     seq: AtomicU16,
+    /// Set: frames are encrypted with it.
+    key: Option<AesKey>,
 }
 
 impl Dc09Probe {
@@ -30,6 +35,15 @@ impl Dc09Probe {
             transport,
             template,
             seq: AtomicU16::new(0),
+            key: None,
+        }
+    }
+
+    /// The same probe, sending its frames encrypted with `key`.
+    pub fn with_key(self, key: AesKey) -> Self {
+        Self {
+            key: Some(key),
+            ..self
         }
     }
 
@@ -46,8 +60,23 @@ impl Dc09Probe {
         }
     }
 
+    /// The frame as it goes on the wire: sealed when there is a key.
+    fn wire(&self, frame: &Frame) -> Result<Vec<u8>, String> {
+        let Some(key) = &self.key else {
+            return Ok(frame.encode());
+        };
+        let stamped = Frame {
+            timestamp: Some(chrono::Utc::now().naive_utc()),
+            ..frame.clone()
+        };
+        stamped
+            .encrypt(key, &mut rand::rng())
+            .map(|f| f.encode())
+            .map_err(|e| format!("DC-09: cannot encrypt the frame ({e})"))
+    }
+
     async fn exchange(&self, frame: &Frame) -> Result<Vec<u8>, String> {
-        let wire = frame.encode();
+        let wire = self.wire(frame)?;
         match self.transport {
             Transport::Tcp => {
                 let mut stream = TcpStream::connect(&self.target)
@@ -108,13 +137,19 @@ impl Probe for Dc09Probe {
                 Err(cause) => return ProbeResult::fail(started.elapsed(), cause),
             };
             let elapsed = started.elapsed();
-            judge(&frame, &answer, elapsed)
+            judge(&frame, &answer, self.key.as_ref(), elapsed)
         })
     }
 }
 
-/// What the receiver's answer means for the alarm link.
-fn judge(sent: &Frame, answer: &[u8], elapsed: std::time::Duration) -> ProbeResult {
+/// What the receiver's answer means for the alarm link; `key` is set when the frame
+/// went out encrypted.
+fn judge(
+    sent: &Frame,
+    answer: &[u8],
+    key: Option<&AesKey>,
+    elapsed: std::time::Duration,
+) -> ProbeResult {
     let answer = match Frame::decode(answer) {
         Ok(f) => f,
         Err(e) => {
@@ -124,6 +159,17 @@ fn judge(sent: &Frame, answer: &[u8], elapsed: std::time::Duration) -> ProbeResu
             )
         }
     };
+    // A NAK names no frame (the standard's NAK carries sequence 0000): it answers ours.
+    if answer.id == "NAK" {
+        return ProbeResult::fail(
+            elapsed,
+            if key.is_some() {
+                "DC-09 NAK: the receiver rejected the encrypted frame — check the AES key and the gateway's clock"
+            } else {
+                "DC-09 NAK: the receiver refused the frame (check the gateway's clock and the account)"
+            },
+        );
+    }
     if answer.seq != sent.seq {
         return ProbeResult::fail(
             elapsed,
@@ -133,12 +179,32 @@ fn judge(sent: &Frame, answer: &[u8], elapsed: std::time::Duration) -> ProbeResu
             ),
         );
     }
+    let answer = match (key, answer.encrypted) {
+        (Some(key), true) => match answer.decrypt(key) {
+            Ok(clear) => clear,
+            Err(e) => {
+                return ProbeResult::fail(
+                    elapsed,
+                    format!("DC-09: the receiver's encrypted {} does not open with our AES key ({e}) — check that the gateway and the centre use the same key", answer.id),
+                )
+            }
+        },
+        (Some(_), false) if answer.id == "ACK" => {
+            return ProbeResult::fail(
+                elapsed,
+                "DC-09: the receiver answered an encrypted frame with an ACK in clear — it is not set up for encryption on this account (check the key at the centre)",
+            )
+        }
+        (None, true) => {
+            return ProbeResult::fail(
+                elapsed,
+                format!("DC-09: the receiver answered encrypted (*{}) — set the account's AES key", answer.id),
+            )
+        }
+        _ => answer,
+    };
     match answer.id.as_str() {
         "ACK" => ProbeResult::ok(elapsed),
-        "NAK" => ProbeResult::fail(
-            elapsed,
-            "DC-09 NAK: the receiver refused the frame (check the gateway's clock and the account)",
-        ),
         "DUH" => ProbeResult::fail(
             elapsed,
             "DC-09 DUH: the receiver did not understand the frame (check account, prefix and receiver number)",
@@ -178,20 +244,20 @@ mod tests {
         let now = chrono::NaiveDateTime::default();
         let d = std::time::Duration::from_millis(3);
         assert_eq!(
-            judge(&sent, &sent.ack(now).encode(), d).status,
+            judge(&sent, &sent.ack(now).encode(), None, d).status,
             ProbeStatus::Ok
         );
         let nak = Frame {
             id: "NAK".into(),
             ..sent.ack(now)
         };
-        let r = judge(&sent, &nak.encode(), d);
+        let r = judge(&sent, &nak.encode(), None, d);
         assert!(r.cause.unwrap().starts_with("DC-09 NAK"));
         let duh = Frame {
             id: "DUH".into(),
             ..sent.ack(now)
         };
-        assert!(judge(&sent, &duh.encode(), d)
+        assert!(judge(&sent, &duh.encode(), None, d)
             .cause
             .unwrap()
             .contains("DUH"));
@@ -200,12 +266,62 @@ mod tests {
             ..sent.ack(now)
         };
         assert_eq!(
-            judge(&sent, &other_seq.encode(), d).status,
+            judge(&sent, &other_seq.encode(), None, d).status,
             ProbeStatus::Fail
         );
-        assert!(judge(&sent, b"garbage", d)
+        assert!(judge(&sent, b"garbage", None, d)
             .cause
             .unwrap()
             .contains("not a valid frame"));
+        // The standard's NAK names frame 0000 and no account: still a NAK for our frame.
+        let r = judge(&sent, &Frame::nak(now).encode(), None, d);
+        assert!(r.cause.unwrap().starts_with("DC-09 NAK"));
+    }
+
+    fn key(hex_digit: char) -> AesKey {
+        AesKey::from_hex(&hex_digit.to_string().repeat(32)).unwrap()
+    }
+
+    #[test]
+    fn with_a_key_frames_go_out_encrypted_and_stamped() {
+        let p = Dc09Probe::new("x:1".into(), Transport::Tcp, template()).with_key(key('7'));
+        let frame = p.next_frame();
+        let wire = p.wire(&frame).unwrap();
+        let sealed = Frame::decode(&wire).unwrap();
+        assert!(sealed.encrypted);
+        assert!(String::from_utf8_lossy(&wire).contains("\"*NULL\"0001R0L0#XTRM189["));
+        let clear = sealed.decrypt(&key('7')).unwrap();
+        let at = clear.timestamp.expect("encrypted frames carry the time");
+        let skew = (chrono::Utc::now().naive_utc() - at).num_seconds().abs();
+        assert!(skew <= 2);
+    }
+
+    #[test]
+    fn with_a_key_only_an_encrypted_ack_that_opens_is_up() {
+        let sent = Frame {
+            seq: 7,
+            ..template()
+        };
+        let now = chrono::Utc::now().naive_utc();
+        let d = std::time::Duration::from_millis(3);
+        let ours = key('7');
+        let mut rng = rand::rng();
+        let sealed_ack = sent.ack(now).encrypt(&ours, &mut rng).unwrap().encode();
+        assert_eq!(
+            judge(&sent, &sealed_ack, Some(&ours), d).status,
+            ProbeStatus::Ok
+        );
+
+        let cause = |answer: &[u8]| judge(&sent, answer, Some(&ours), d).cause.unwrap();
+        let other_key = sent.ack(now).encrypt(&key('8'), &mut rng).unwrap().encode();
+        assert!(cause(&other_key).contains("does not open with our AES key"));
+        assert!(cause(&sent.ack(now).encode()).contains("ACK in clear"));
+        assert_eq!(
+            cause(&Frame::nak(now).encode()),
+            "DC-09 NAK: the receiver rejected the encrypted frame — check the AES key and the gateway's clock"
+        );
+        // Without a key, an encrypted answer says what to set.
+        let r = judge(&sent, &sealed_ack, None, d);
+        assert!(r.cause.unwrap().contains("set the account's AES key"));
     }
 }

@@ -3,6 +3,13 @@
 //! answers `ACK` (or `DUH` for a frame it cannot read), and judges a panel up while a
 //! valid frame from its account arrived within the supervision window.
 //!
+//! A panel with an AES key configured must encrypt: its `*` frames are opened with the
+//! key, checked against the gateway's clock (40 s behind to 20 s ahead, as DC-09 asks of
+//! receivers) and answered with an encrypted `*ACK`. A frame that does not open, or is
+//! out of that window, is answered `NAK` (in clear, with the gateway's time); an
+//! encrypted frame from a panel with no key, or a clear one from a panel with a key,
+//! gets `DUH`. None of these counts as a poll, and the probe's cause says why.
+//!
 //! One listener serves every panel on the same address and transport; it is started by
 //! the first probe that needs it and lives as long as the process (on the runtime that
 //! started it: the agent has one).
@@ -17,52 +24,140 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use super::{Probe, ProbeFuture, ProbeResult};
 use crate::config::Transport;
-use crate::dc09::{Frame, MAX_FRAME_BYTES};
+use crate::dc09::{within_window, AesKey, Frame, MAX_FRAME_BYTES};
 
 /// A running listener: when each account last sent a valid frame.
 pub struct Listener {
     addr: SocketAddr,
     last_seen: Mutex<HashMap<String, Instant>>,
+    /// The AES key of each panel that encrypts, registered by its probe.
+    keys: Mutex<HashMap<String, AesKey>>,
+    /// The last frame of an account that was refused, and why.
+    refused: Mutex<HashMap<String, (Instant, &'static str)>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Listener {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            last_seen: Mutex::default(),
+            keys: Mutex::default(),
+            refused: Mutex::default(),
+        }
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// From now on, frames of `account` must be encrypted with `key` (`None`: in clear).
+    pub fn set_key(&self, account: &str, key: Option<AesKey>) {
+        let mut keys = locked(&self.keys);
+        match key {
+            Some(k) => keys.insert(account.to_string(), k),
+            None => keys.remove(account),
+        };
+    }
+
     fn seen(&self, account: &str) {
-        self.last_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(account.to_string(), Instant::now());
+        locked(&self.last_seen).insert(account.to_string(), Instant::now());
     }
 
     fn last(&self, account: &str) -> Option<Instant> {
-        self.last_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(account)
-            .copied()
+        locked(&self.last_seen).get(account).copied()
+    }
+
+    fn refuse(&self, account: &str, why: &'static str) {
+        tracing::warn!(account, "DC-09 frame from a panel refused: {why}.");
+        locked(&self.refused).insert(account.to_string(), (Instant::now(), why));
+    }
+
+    /// Why the last frame of `account` was refused, if that came after its last good one.
+    fn refused_since_last_poll(&self, account: &str) -> Option<&'static str> {
+        let (at, why) = *locked(&self.refused).get(account)?;
+        match self.last(account) {
+            Some(good) if good > at => None,
+            _ => Some(why),
+        }
     }
 
     /// The answer to one received frame, recording its account when valid.
     fn answer(&self, bytes: &[u8]) -> Vec<u8> {
         let now = chrono::Utc::now().naive_utc();
-        match Frame::decode(bytes) {
-            Ok(frame) => {
-                self.seen(&frame.account);
-                frame.ack(now).encode()
+        let frame = match Frame::decode(bytes) {
+            Ok(f) if !f.account.is_empty() => f,
+            Ok(_) => {
+                tracing::warn!("DC-09 frame from a panel names no account; answered DUH.");
+                return unreadable();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "DC-09 frame from a panel could not be read; answered DUH.");
-                Frame {
-                    id: "DUH".into(),
-                    ..Frame::null(0, None, "0", "0")
-                }
-                .encode()
+                return unreadable();
             }
+        };
+        let duh = |f: &Frame| {
+            Frame {
+                id: "DUH".into(),
+                ..f.ack(now)
+            }
+            .encode()
+        };
+        let key = locked(&self.keys).get(&frame.account).cloned();
+        match (key, frame.encrypted) {
+            (None, false) => {
+                self.seen(&frame.account);
+                frame.ack(now).encode()
+            }
+            (None, true) => {
+                self.refuse(
+                    &frame.account,
+                    "it is encrypted but no AES key is configured for this panel (DUH)",
+                );
+                duh(&frame)
+            }
+            (Some(_), false) => {
+                self.refuse(
+                    &frame.account,
+                    "it came in clear but an AES key is configured for this panel (DUH)",
+                );
+                duh(&frame)
+            }
+            (Some(key), true) => match frame.decrypt(&key) {
+                Err(_) => {
+                    self.refuse(
+                        &frame.account,
+                        "it does not decrypt with the configured AES key: check the key (NAK)",
+                    );
+                    Frame::nak(now).encode()
+                }
+                Ok(clear) if !clear.timestamp.is_some_and(|at| within_window(at, now)) => {
+                    self.refuse(&frame.account, "its time is off the gateway's clock by more than DC-09 allows: check the panel's clock (NAK)");
+                    Frame::nak(now).encode()
+                }
+                Ok(clear) => match clear.ack(now).encrypt(&key, &mut rand::rng()) {
+                    Ok(ack) => {
+                        self.seen(&clear.account);
+                        ack.encode()
+                    }
+                    // Not reached: an ACK carries its time. Refuse rather than guess.
+                    Err(_) => duh(&frame),
+                },
+            },
         }
     }
+}
+
+/// The answer to a frame that cannot be read at all.
+fn unreadable() -> Vec<u8> {
+    Frame {
+        id: "DUH".into(),
+        ..Frame::null(0, None, "0", "0")
+    }
+    .encode()
 }
 
 type Registry = Mutex<HashMap<(String, Transport), Arc<Listener>>>;
@@ -86,19 +181,13 @@ pub async fn listener_for(listen: &str, transport: Transport) -> Result<Arc<List
     let listener = match transport {
         Transport::Tcp => {
             let socket = TcpListener::bind(listen).await.map_err(bind_err)?;
-            let l = Arc::new(Listener {
-                addr: socket.local_addr().map_err(bind_err)?,
-                last_seen: Mutex::default(),
-            });
+            let l = Arc::new(Listener::new(socket.local_addr().map_err(bind_err)?));
             tokio::spawn(serve_tcp(socket, l.clone()));
             l
         }
         Transport::Udp => {
             let socket = UdpSocket::bind(listen).await.map_err(bind_err)?;
-            let l = Arc::new(Listener {
-                addr: socket.local_addr().map_err(bind_err)?,
-                last_seen: Mutex::default(),
-            });
+            let l = Arc::new(Listener::new(socket.local_addr().map_err(bind_err)?));
             tokio::spawn(serve_udp(socket, l.clone()));
             l
         }
@@ -157,6 +246,7 @@ pub struct Dc09ListenProbe {
     transport: Transport,
     account: String,
     window: Duration,
+    key: Option<AesKey>,
 }
 
 impl Dc09ListenProbe {
@@ -166,6 +256,15 @@ impl Dc09ListenProbe {
             transport,
             account,
             window,
+            key: None,
+        }
+    }
+
+    /// The same probe for a panel that encrypts its frames with `key`.
+    pub fn with_key(self, key: AesKey) -> Self {
+        Self {
+            key: Some(key),
+            ..self
         }
     }
 }
@@ -185,6 +284,11 @@ impl Probe for Dc09ListenProbe {
                 Ok(l) => l,
                 Err(cause) => return ProbeResult::fail(Duration::ZERO, cause),
             };
+            l.set_key(&self.account, self.key.clone());
+            let refused = l
+                .refused_since_last_poll(&self.account)
+                .map(|why| format!("; its last frame was refused: {why}"))
+                .unwrap_or_default();
             match l.last(&self.account) {
                 Some(at) if at.elapsed() <= self.window => {
                     let mut r = ProbeResult::ok(Duration::ZERO);
@@ -196,7 +300,7 @@ impl Probe for Dc09ListenProbe {
                 Some(at) => ProbeResult::fail(
                     Duration::ZERO,
                     format!(
-                        "DC-09: no supervision frame from panel {} for {}s (window {}s): check the panel's link",
+                        "DC-09: no supervision frame from panel {} for {}s (window {}s): check the panel's link{refused}",
                         self.account,
                         at.elapsed().as_secs(),
                         self.window.as_secs()
@@ -205,7 +309,7 @@ impl Probe for Dc09ListenProbe {
                 None => ProbeResult::fail(
                     Duration::ZERO,
                     format!(
-                        "DC-09: no supervision frame from panel {} yet: check the panel polls {}",
+                        "DC-09: no supervision frame from panel {} yet: check the panel polls {}{refused}",
                         self.account,
                         l.local_addr()
                     ),

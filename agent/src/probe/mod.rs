@@ -153,22 +153,36 @@ pub fn build(
             account,
             prefix,
             receiver,
-        } => Box::new(dc09::Dc09Probe::new(
-            target.clone(),
-            *transport,
-            crate::dc09::Frame::null(0, receiver.as_deref(), prefix, account),
-        )),
+            key,
+        } => {
+            let probe = dc09::Dc09Probe::new(
+                target.clone(),
+                *transport,
+                crate::dc09::Frame::null(0, receiver.as_deref(), prefix, account),
+            );
+            Box::new(match aes_key(cfg, key.as_ref())? {
+                Some(k) => probe.with_key(k),
+                None => probe,
+            })
+        }
         ProbeConfig::Dc09Listen {
             listen,
             transport,
             account,
             window,
-        } => Box::new(dc09_listen::Dc09ListenProbe::new(
-            listen.clone(),
-            *transport,
-            account.clone(),
-            *window,
-        )),
+            key,
+        } => {
+            let probe = dc09_listen::Dc09ListenProbe::new(
+                listen.clone(),
+                *transport,
+                account.clone(),
+                *window,
+            );
+            Box::new(match aes_key(cfg, key.as_ref())? {
+                Some(k) => probe.with_key(k),
+                None => probe,
+            })
+        }
         ProbeConfig::Onvif {
             url,
             username,
@@ -213,6 +227,22 @@ pub fn build(
             slots.clone(),
         )?),
     })
+}
+
+/// A DC-09 probe's AES key from its configuration (checked by `validate`, so an error
+/// here means the configuration was built without it).
+fn aes_key(
+    cfg: &ProbeConfig,
+    key: Option<&crate::config::Secret>,
+) -> Result<Option<crate::dc09::AesKey>, ProbeSetupError> {
+    key.map(|k| {
+        crate::dc09::AesKey::from_hex(k.expose()).map_err(|e| ProbeSetupError {
+            kind: cfg.kind(),
+            target: cfg.target().to_string(),
+            reason: format!("the AES key {e}"),
+        })
+    })
+    .transpose()
 }
 
 /// Runs `probe` once, bounded by its budget for `timeout`.
