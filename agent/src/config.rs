@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, RegionLevel, MAX_DEVICES};
 use serde::{Deserialize, Serialize};
+
+pub use crate::supervision::Category;
 use sha2::{Digest, Sha256};
 
 /// The documented example configuration (what `print-config` prints).
@@ -190,6 +192,11 @@ pub enum ProbeConfig {
         /// set = frames are sent encrypted (`*NULL`) and only an encrypted `ACK` counts.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<Secret>,
+        /// The supervision category agreed with the centre (`SP1`–`SP6`, `DP1`–`DP4`):
+        /// unless the device sets `interval`, the link test runs often enough to report a
+        /// failed path within the category's reporting time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supervision: Option<Category>,
     },
     /// Listens for the DC-09 supervision frames of a panel that polls the gateway: up
     /// while a valid frame from `account` arrived within `window`. Every panel on the same
@@ -203,12 +210,21 @@ pub enum ProbeConfig {
         /// The panel's account id.
         account: String,
         /// The supervision window: longest silence before the panel counts as down.
-        #[serde(with = "humantime_serde")]
-        window: Duration,
+        /// Default: the reporting time of `supervision`; one of the two is required.
+        #[serde(
+            default,
+            with = "humantime_serde",
+            skip_serializing_if = "Option::is_none"
+        )]
+        window: Option<Duration>,
         /// The panel's AES key, as 32, 48 or 64 hex digits; set = only its encrypted
         /// frames count as polls, and they are answered with an encrypted `ACK`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<Secret>,
+        /// The panel's supervision category (`SP1`–`SP6`, `DP1`–`DP4`); its reporting
+        /// time is the default `window`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supervision: Option<Category>,
     },
     /// ONVIF device service of a camera: its clock and identity must answer.
     Onvif {
@@ -455,8 +471,19 @@ impl DeviceConfig {
     pub fn required(&self) -> bool {
         self.required.unwrap_or(self.defaults().required)
     }
+    /// The probe interval: as set, else what the DC-09 supervision category needs, else
+    /// the per-kind default.
     pub fn interval(&self) -> Duration {
-        self.interval.unwrap_or(self.defaults().interval)
+        if let Some(i) = self.interval {
+            return i;
+        }
+        match &self.probe {
+            ProbeConfig::Dc09 {
+                supervision: Some(c),
+                ..
+            } => c.probe_interval(self.down_after(), self.timeout()),
+            _ => self.defaults().interval,
+        }
     }
     pub fn timeout(&self) -> Duration {
         self.timeout.unwrap_or(self.defaults().timeout)
@@ -705,7 +732,10 @@ impl AgentConfig {
                 }
             }
             if let ProbeConfig::Dc09Listen {
-                account, window, ..
+                account,
+                window,
+                supervision,
+                ..
             } = &d.probe
             {
                 if !valid_account(account) {
@@ -716,10 +746,58 @@ impl AgentConfig {
                         ),
                     ));
                 }
-                if window.is_zero() {
+                match (window, supervision) {
+                    (None, None) => {
+                        return Err(invalid(
+                            key("probe.window"),
+                            "set the panel's supervision window (for example \"3m\") or its \
+                             supervision category (supervision = \"SP4\")"
+                                .into(),
+                        ))
+                    }
+                    (Some(w), _) if w.is_zero() => {
+                        return Err(invalid(
+                            key("probe.window"),
+                            "must be longer than zero".into(),
+                        ))
+                    }
+                    (Some(w), Some(c)) if *w > c.reporting_time() => {
+                        return Err(invalid(
+                            key("probe.window"),
+                            format!(
+                                "{} is longer than the {} reporting time of {}: a silent panel \
+                                 would be reported late",
+                                humantime::format_duration(*w),
+                                c,
+                                humantime::format_duration(c.reporting_time())
+                            ),
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            if let (
+                ProbeConfig::Dc09 {
+                    supervision: Some(c),
+                    ..
+                },
+                Some(interval),
+            ) = (&d.probe, d.interval)
+            {
+                let detected = Category::detection_time(interval, d.down_after(), d.timeout());
+                if detected > c.reporting_time() {
                     return Err(invalid(
-                        key("probe.window"),
-                        "must be longer than zero".into(),
+                        key("interval"),
+                        format!(
+                            "with this interval a failed alarm path is reported after up to {} \
+                             (down_after {} probes plus the timeout), later than the {} \
+                             reporting time of {}; leave interval unset to derive it from the \
+                             category",
+                            humantime::format_duration(detected),
+                            d.down_after(),
+                            c,
+                            humantime::format_duration(c.reporting_time())
+                        ),
                     ));
                 }
             }
@@ -953,6 +1031,68 @@ mod tests {
             let err = AgentConfig::load_from(f.path(), no_env()).unwrap_err().to_string();
             assert!(err.contains(key), "expected {key} in: {err}");
             assert!(err.contains(&f.path().display().to_string()), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_supervision_category_sets_the_link_test_interval_and_the_listener_window() {
+        let body = format!(
+            "{MINIMAL}[[devices]]\nid = \"arc\"\nkind = \"alarm\"\n\
+             probe = {{ type = \"dc09\", target = \"10.0.0.5:12128\", account = \"1234\", supervision = \"SP4\" }}\n\
+             [[devices]]\nid = \"panel\"\nkind = \"alarm\"\n\
+             probe = {{ type = \"dc09_listen\", listen = \"0.0.0.0:12128\", account = \"XTRM189\", supervision = \"sp5\" }}\n"
+        );
+        let f = write(&body);
+        let cfg = AgentConfig::load_from(f.path(), no_env()).unwrap();
+        // SP4 reports within 3 min: (180 s - 3 s timeout) / (2 failures + 1).
+        assert_eq!(cfg.devices[0].interval(), Duration::from_secs(59));
+        let window = match &cfg.devices[1].probe {
+            ProbeConfig::Dc09Listen {
+                window,
+                supervision,
+                ..
+            } => window.or(supervision.map(|c| c.reporting_time())),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(window, Some(Duration::from_secs(90)));
+
+        // An explicit interval too slow for the category is refused, with the arithmetic.
+        let slow = body.replacen(
+            "kind = \"alarm\"\n",
+            "kind = \"alarm\"\ninterval = \"2m\"\n",
+            1,
+        );
+        let err = AgentConfig::load_from(write(&slow).path(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("devices[0].interval"), "{err}");
+        assert!(err.contains("SP4 reporting time of 3m"), "{err}");
+        // So is a listener window longer than the category's reporting time, a listener
+        // with neither, and a category that does not exist.
+        for (bad, key, says) in [
+            (
+                body.replace(
+                    "supervision = \"sp5\"",
+                    "supervision = \"SP5\", window = \"5m\"",
+                ),
+                "devices[1].probe.window",
+                "SP5 reporting time",
+            ),
+            (
+                body.replace(", supervision = \"sp5\"", ""),
+                "devices[1].probe.window",
+                "supervision = \"SP4\"",
+            ),
+            (
+                body.replace("\"SP4\"", "\"SP9\""),
+                "",
+                "SP1, SP2, SP3, SP4, SP5, SP6, DP1, DP2, DP3, DP4",
+            ),
+        ] {
+            let err = AgentConfig::load_from(write(&bad).path(), no_env())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(says), "{err}");
         }
     }
 

@@ -22,6 +22,7 @@ pub mod probe;
 pub mod scheduler;
 pub mod session;
 pub mod spool;
+pub mod supervision;
 
 use std::path::PathBuf;
 use std::sync::Arc;

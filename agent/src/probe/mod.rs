@@ -154,6 +154,7 @@ pub fn build(
             prefix,
             receiver,
             key,
+            supervision: _,
         } => {
             let probe = dc09::Dc09Probe::new(
                 target.clone(),
@@ -171,12 +172,17 @@ pub fn build(
             account,
             window,
             key,
+            supervision,
         } => {
+            // `validate` makes sure one of the two is set.
+            let window = window
+                .or(supervision.map(|c| c.reporting_time()))
+                .unwrap_or(Duration::from_secs(180));
             let probe = dc09_listen::Dc09ListenProbe::new(
                 listen.clone(),
                 *transport,
                 account.clone(),
-                *window,
+                window,
             );
             Box::new(match aes_key(cfg, key.as_ref())? {
                 Some(k) => probe.with_key(k),
