@@ -20,6 +20,7 @@ pub mod probe;
 pub mod scheduler;
 pub mod session;
 pub mod spool;
+pub mod xml;
 
 use std::path::PathBuf;
 use std::sync::Arc;
