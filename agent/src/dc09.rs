@@ -154,7 +154,7 @@ fn cbc_decrypt<C: BlockCipherDecrypt + KeyInit>(key: &[u8], buf: &mut [u8]) {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..hex.len())

@@ -6,11 +6,13 @@
 //! [`probe`] (one module per probe kind) → [`scheduler`] (interval, timeout, shutdown per
 //! device) → [`hysteresis`] (probe results to state transitions) → [`session`] (spools
 //! each transition in [`spool`], publishes births, heartbeats and events under an
-//! [`epoch`]). [`check`] is the installer's one-shot field check.
+//! [`epoch`]). [`check`] is the installer's one-shot field check; [`discover`] finds the
+//! ONVIF cameras on the campus network.
 
 pub mod check;
 pub mod config;
 pub mod dc09;
+pub mod discover;
 mod durable;
 pub mod epoch;
 pub mod health;
@@ -23,6 +25,7 @@ pub mod scheduler;
 pub mod session;
 pub mod spool;
 pub mod supervision;
+pub mod xml;
 
 use std::path::PathBuf;
 use std::sync::Arc;

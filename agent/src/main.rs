@@ -1,11 +1,12 @@
 //! `campuswatch-agent`: the gateway agent as a service (`run`), the installer's field
-//! check (`check`) and the documented default configuration (`print-config`).
+//! check (`check`), camera discovery (`discover`) and the documented default
+//! configuration (`print-config`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use campuswatch_agent::{check, config, AgentConfig};
+use campuswatch_agent::{check, config, discover, AgentConfig};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -42,8 +43,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find ONVIF cameras with WS-Discovery and print a [[devices]] entry for each; exit
+    /// status 1 when none answered.
+    Discover {
+        /// How long to wait for answers ("3s", "500ms").
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The gateway's IPv4 address on a camera network to probe from (repeat for
+        /// several networks); default: the system's choice.
+        #[arg(long = "interface", value_name = "ADDR")]
+        interfaces: Vec<std::net::Ipv4Addr>,
+        /// Also probe this address directly (IP or IP:PORT, port 3702 by default), for
+        /// cameras beyond the local segment; repeatable. Given alone, no multicast is sent.
+        #[arg(long, value_name = "ADDR", value_parser = parse_unicast)]
+        unicast: Vec<std::net::SocketAddr>,
+        /// Send the multicast probe as well when --unicast is given.
+        #[arg(long)]
+        multicast: bool,
+    },
     /// Print a documented example configuration with every key.
     PrintConfig,
+}
+
+/// `IP:PORT`, or an IP with the WS-Discovery port.
+fn parse_unicast(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| (ip, discover::PORT).into())
+        })
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
 }
 
 fn main() -> ExitCode {
@@ -82,6 +114,34 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 print!("{}", report.render_table());
             }
             Ok(if report.required_down() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Discover {
+            timeout,
+            json,
+            interfaces,
+            unicast,
+            multicast,
+        } => {
+            let options = discover::Options {
+                timeout,
+                interfaces,
+                multicast: unicast.is_empty() || multicast,
+                unicast,
+            };
+            let rt = runtime()?;
+            let cameras = rt
+                .block_on(discover::discover(&options))
+                .context("camera discovery failed")?;
+            if json {
+                print!("{}", discover::render_json(&cameras));
+            } else {
+                print!("{}", discover::render_text(&cameras, timeout));
+            }
+            Ok(if cameras.is_empty() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
