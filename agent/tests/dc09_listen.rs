@@ -18,8 +18,8 @@ use campuswatch_agent::Transport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-#[path = "common/sia.rs"]
-mod sia;
+mod peer;
+use peer::sia;
 
 /// A supervision frame captured from a real panel (account XTRM189, not hex).
 const CAPTURED: &[u8] = b"\n31FD0018\"NULL\"0000R0L0#XTRM189[]\r";

@@ -2,8 +2,6 @@
 //! `tests/peers/dc09_receiver.py`; see `common/sia.rs` for how it is found), in clear and
 //! AES-encrypted.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use campuswatch_agent::dc09::{AesKey, Frame};
@@ -11,21 +9,9 @@ use campuswatch_agent::probe::dc09::Dc09Probe;
 use campuswatch_agent::probe::{probe_once, Probe, ProbeStatus};
 use campuswatch_agent::Transport;
 
-#[path = "common/sia.rs"]
-mod sia;
-use sia::python;
-
-struct Receiver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod peer;
+use peer::sia::{self, python};
+use peer::Peer as Receiver;
 
 fn start(python: &str, transport: &str, account: &str) -> Receiver {
     start_keyed(python, transport, account, None)
@@ -41,24 +27,7 @@ fn start_keyed(python: &str, transport: &str, account: &str, text_key: Option<&s
     if let Some(k) = text_key {
         args.extend(["--key".into(), k.into()]);
     }
-    let mut child = Command::new(python)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the DC-09 reference receiver starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .expect("the receiver prints its port")
-            .expect("readable output");
-        if let Some(p) = line.strip_prefix("PORT ") {
-            break p.trim().parse().expect("a port number");
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Receiver { child, port }
+    Receiver::start(python, &args)
 }
 
 fn probe(port: u16, transport: Transport, account: &str) -> Dc09Probe {

@@ -33,8 +33,8 @@ fn python() -> Option<String> {
 }
 
 fn camera(py: &str, args: &[&str]) -> Peer {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/rtsp_camera.py");
-    let mut all = vec![script];
+    let script = peer::script("rtsp_camera.py");
+    let mut all = vec![script.as_str()];
     all.extend_from_slice(args);
     Peer::start(py, &all)
 }

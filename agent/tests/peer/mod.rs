@@ -6,8 +6,15 @@
 
 #![allow(dead_code)]
 
+pub mod sia;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
+/// The path of a peer script in `tests/peers/`.
+pub fn script(name: &str) -> String {
+    format!("{}/../tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
 
 /// A running peer process.
 pub struct Peer {
@@ -17,7 +24,7 @@ pub struct Peer {
 
 impl Peer {
     /// Starts `program args…` and waits for the `PORT <n>` line it prints.
-    pub fn start(program: &str, args: &[&str]) -> Peer {
+    pub fn start<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(program: &str, args: &[S]) -> Peer {
         let mut child = Command::new(program)
             .args(args)
             .stdout(Stdio::piped())

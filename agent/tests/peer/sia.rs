@@ -7,23 +7,16 @@
 
 use std::process::Command;
 
+pub use super::script;
+
 /// The Python with pysiaalarm, or `None` (with a note) when it is not set up here.
 pub fn python() -> Option<String> {
-    match std::env::var("CAMPUSWATCH_TEST_SIA_PYTHON") {
-        Ok(p) => Some(p),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("CAMPUSWATCH_TEST_SIA_PYTHON is not set: .ci/run must install the DC-09 reference peers")
-        }
-        Err(_) => {
-            eprintln!("CAMPUSWATCH_TEST_SIA_PYTHON not set: DC-09 reference peer test not run (see .ci/run)");
-            None
-        }
-    }
-}
-
-/// The path of a peer script in `tests/peers/`.
-pub fn script(name: &str) -> String {
-    format!("{}/../tests/peers/{name}", env!("CARGO_MANIFEST_DIR"))
+    super::interpreter(
+        "CAMPUSWATCH_TEST_SIA_PYTHON",
+        None,
+        |_| false,
+        "the DC-09 reference peers (pysiaalarm)",
+    )
 }
 
 /// pysiaalarm takes a key as 16, 24 or 32 characters and uses their bytes; the agent
