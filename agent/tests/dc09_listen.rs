@@ -130,6 +130,45 @@ async fn a_panel_is_up_while_it_polls_and_down_once_it_stops() {
     );
 }
 
+#[tokio::test]
+async fn alarm_events_in_sia_dcs_and_contact_id_are_acknowledged_and_count_as_polls() {
+    let l = listener_for("127.0.0.17:0", Transport::Tcp).await.unwrap();
+    let probe = Dc09ListenProbe::new(
+        "127.0.0.17:0".into(),
+        Transport::Tcp,
+        "EVT1".into(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        probe_once(&probe, Duration::from_secs(1)).await.status,
+        ProbeStatus::Fail
+    );
+    // A burglary alarm in SIA DC-03 and a panic alarm in Ademco Contact ID, each with
+    // the panel's time, as panels send events between their supervision polls.
+    let at = chrono::Utc::now().naive_utc();
+    for (seq, id, data) in [
+        (21, "SIA-DCS", "#EVT1|NBA001"),
+        (22, "ADM-CID", "#EVT1|1120 01 015"),
+    ] {
+        let event = Frame {
+            seq,
+            id: id.into(),
+            data: data.into(),
+            timestamp: Some(at),
+            ..Frame::null(0, Some("1"), "0", "EVT1")
+        };
+        let answer = Frame::decode(&tcp_exchange(l.local_addr(), &event.encode()).await).unwrap();
+        assert_eq!(
+            (answer.id.as_str(), answer.seq, answer.account.as_str()),
+            ("ACK", seq, "EVT1"),
+            "{id}"
+        );
+        assert_eq!(answer.receiver.as_deref(), Some("1"));
+    }
+    let r = probe_once(&probe, Duration::from_secs(1)).await;
+    assert_eq!(r.status, ProbeStatus::Ok, "{r:?}");
+}
+
 /// The probe of a panel on `listen` with a one-minute window.
 fn panel_probe(
     listen: &str,
