@@ -7,7 +7,7 @@
 //! codec for the cases that peer cannot produce.
 //!
 //! Listeners are shared per address for the life of the process, but each test has its
-//! own runtime, so every test uses its own loopback address.
+//! own runtime, so every test uses its own loopback address (127.0.0.11 to .18).
 
 use std::time::{Duration, Instant};
 
@@ -132,9 +132,9 @@ async fn a_panel_is_up_while_it_polls_and_down_once_it_stops() {
 
 #[tokio::test]
 async fn alarm_events_in_sia_dcs_and_contact_id_are_acknowledged_and_count_as_polls() {
-    let l = listener_for("127.0.0.17:0", Transport::Tcp).await.unwrap();
+    let l = listener_for("127.0.0.18:0", Transport::Tcp).await.unwrap();
     let probe = Dc09ListenProbe::new(
-        "127.0.0.17:0".into(),
+        "127.0.0.18:0".into(),
         Transport::Tcp,
         "EVT1".into(),
         Duration::from_secs(60),
