@@ -11,6 +11,7 @@ pub mod config;
 pub mod ingest;
 pub mod metrics;
 pub mod monitor;
+pub mod notify;
 pub mod regions;
 pub mod registry;
 pub mod store;

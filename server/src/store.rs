@@ -220,6 +220,23 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Change::Notice(n) => {
+                    let body = serde_json::to_string(n).map_err(|e| corrupt("notice", e))?;
+                    // The id is deterministic: a notice derived twice is stored once.
+                    sqlx::query(
+                        "INSERT INTO notices (id, kind, severity, region, body, created_at)
+                         VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&n.id)
+                    .bind(n.kind.as_str())
+                    .bind(n.severity.as_str())
+                    .bind(n.region.map(|r| r.as_str().to_string()))
+                    .bind(body)
+                    .bind(ts(n.at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
         }
         tx.commit().await?;

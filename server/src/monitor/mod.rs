@@ -218,6 +218,8 @@ pub enum Change {
     Transition(Transition),
     /// An alert was opened or changed state.
     Alert(Alert),
+    /// Something to tell the operators; stored with the state that caused it.
+    Notice(crate::notify::Notice),
 }
 
 /// Why a valid message did not change the current state.

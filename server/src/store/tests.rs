@@ -208,3 +208,39 @@ async fn a_url_that_is_not_sqlite_is_refused_clearly() {
     let err = Store::open("mysql://x").await.err().unwrap();
     assert!(err.to_string().contains("sqlite://"), "{err}");
 }
+
+#[tokio::test]
+async fn a_notice_derived_twice_is_stored_once() {
+    use crate::notify::{Notice, NoticeKind, Severity};
+    let (_dir, store) = open().await;
+    let notice = Notice {
+        id: "alert-7-opened".into(),
+        kind: NoticeKind::AlertOpened,
+        severity: Severity::Critical,
+        region: Some(RegionCode::parse("150102").unwrap()),
+        campus: None,
+        device: None,
+        link: Some("alarm".into()),
+        alert_id: Some(7),
+        incident_id: None,
+        title: "Alarm link down".into(),
+        detail: String::new(),
+        since: t(1),
+        at: t(2),
+        campuses: Vec::new(),
+        path: "/console/alerts/7".into(),
+    };
+    for _ in 0..2 {
+        store
+            .apply(&[Change::Notice(notice.clone())], t(2))
+            .await
+            .unwrap();
+    }
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM notices")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(bodies.len(), 1);
+    let back: Notice = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(back, notice);
+}

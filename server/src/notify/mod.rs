@@ -1,0 +1,122 @@
+//! Notifications: what the server tells the operators on duty, and the channels it tells
+//! them on (webhook, Alertmanager, WeCom and DingTalk group robots, e-mail).
+//!
+//! The monitor decides *what* to say: it emits a [`Notice`] as a change, which the store
+//! writes to the `notices` table in the same transaction as the state that caused it. So
+//! a notice exists exactly when its cause was committed: a crash cannot lose one, and a
+//! restart, which re-derives state from the store instead of re-judging it, cannot make a
+//! second one. Delivery (routing, retries, rate limits, summaries) works from that table.
+
+use campuswatch_protocol::{CampusId, DeviceId, RegionCode, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// How urgent a notice is. Ordered: `Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A link (gateway, alarm, camera, or a campus's video as a whole) dropped and stayed
+    /// down past its hold-down time.
+    AlertOpened,
+    /// An alerted link recovered.
+    AlertResolved,
+    /// A link changes state too often; said once while it keeps flapping.
+    AlertFlapping,
+    /// Many gateways of one region dropped within a short window: one notice for all.
+    IncidentOpened,
+    /// The gateways of a regional incident are back (or the incident was closed).
+    IncidentResolved,
+    /// The server cannot see the campuses (broker lost): nobody is flagged meanwhile.
+    MonitoringDegraded,
+    /// The server sees the campuses again.
+    MonitoringRestored,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::AlertOpened => "alert_opened",
+            NoticeKind::AlertResolved => "alert_resolved",
+            NoticeKind::AlertFlapping => "alert_flapping",
+            NoticeKind::IncidentOpened => "incident_opened",
+            NoticeKind::IncidentResolved => "incident_resolved",
+            NoticeKind::MonitoringDegraded => "monitoring_degraded",
+            NoticeKind::MonitoringRestored => "monitoring_restored",
+        }
+    }
+
+    /// Whether the notice ends a problem (Alertmanager: `endsAt` set).
+    pub fn is_resolution(self) -> bool {
+        matches!(
+            self,
+            NoticeKind::AlertResolved
+                | NoticeKind::IncidentResolved
+                | NoticeKind::MonitoringRestored
+        )
+    }
+}
+
+/// A campus named in a notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampusRef {
+    pub id: CampusId,
+    /// The registry name; empty for a campus that is not registered.
+    pub name: String,
+    pub region: RegionCode,
+}
+
+/// One thing to tell the operators. Rendered by each channel in its own format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Unique and deterministic (`alert-42-opened`, `incident-7-resolved`): a notice
+    /// derived twice from the same event has the same id, and channels that can pass an
+    /// idempotency key (webhook) pass this one.
+    pub id: String,
+    pub kind: NoticeKind,
+    pub severity: Severity,
+    /// The region it concerns, for routing: the campus's county, or the region of an
+    /// incident (any level). `None` for monitoring notices, which go to every channel.
+    pub region: Option<RegionCode>,
+    /// The campus, for alert notices.
+    pub campus: Option<CampusRef>,
+    /// The device, for an alarm or camera alert.
+    pub device: Option<DeviceId>,
+    /// `gateway`, `alarm`, `camera` or `video` (a campus's cameras as a whole).
+    pub link: Option<String>,
+    /// The alert or incident this notice is about.
+    pub alert_id: Option<u64>,
+    pub incident_id: Option<u64>,
+    /// One line: what dropped, where. ("Alarm link down: No. 3 Kindergarten
+    /// (150102-K-0003), alarm-1")
+    pub title: String,
+    /// A few lines: cause, since when, what else is affected.
+    pub detail: String,
+    /// When the problem began (the link dropped, the incident started).
+    pub since: Timestamp,
+    /// When this notice was made.
+    pub at: Timestamp,
+    /// The campuses of an incident (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campuses: Vec<CampusRef>,
+    /// The console page about it, relative to the console's base URL
+    /// (`/console/campuses/150102-K-0003`).
+    pub path: String,
+}
