@@ -38,6 +38,7 @@ pub struct ServerConfig {
     pub database: DatabaseConfig,
     pub liveness: LivenessConfig,
     pub coverage: CoverageConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +51,7 @@ impl Default for ServerConfig {
             database: DatabaseConfig::default(),
             liveness: LivenessConfig::default(),
             coverage: CoverageConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -179,6 +181,69 @@ impl Default for CoverageConfig {
     }
 }
 
+/// When dropped links become alerts, and how they are grouped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How long a gateway must stay offline or stale before it is an alert.
+    #[serde(with = "humantime_serde")]
+    pub hold_down_gateway: Duration,
+    /// The same for an alarm link (the agent already waits for repeated failures).
+    #[serde(with = "humantime_serde")]
+    pub hold_down_alarm: Duration,
+    /// The same for a camera, and for a campus's video as a whole.
+    #[serde(with = "humantime_serde")]
+    pub hold_down_camera: Duration,
+    /// State changes within `flap_window` that mark a link flapping.
+    pub flap_changes: u32,
+    /// The flapping window; a flapping link must stay up this long to resolve.
+    #[serde(with = "humantime_serde")]
+    pub flap_window: Duration,
+    /// Share of a campus's cameras (two or more) that, exceeded by the cameras down, opens
+    /// its critical video alert.
+    pub video_down_fraction: f64,
+    /// From this many gateways of one county dropping together, one regional incident is
+    /// told instead of one alert each.
+    pub incident_min_gateways: usize,
+    /// How long a county's gateway alerts are gathered before they are told.
+    #[serde(with = "humantime_serde")]
+    pub group_wait: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        let r = crate::monitor::AlertRules::default();
+        let std = |d: chrono::TimeDelta| d.to_std().unwrap_or_default();
+        Self {
+            hold_down_gateway: std(r.hold_down_gateway),
+            hold_down_alarm: std(r.hold_down_alarm),
+            hold_down_camera: std(r.hold_down_camera),
+            flap_changes: r.flap_changes,
+            flap_window: std(r.flap_window),
+            video_down_fraction: r.video_down_fraction,
+            incident_min_gateways: r.incident_min_gateways,
+            group_wait: std(r.group_wait),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// The monitor's rules from this section.
+    pub fn rules(&self) -> crate::monitor::AlertRules {
+        let delta = |d: Duration| chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
+        crate::monitor::AlertRules {
+            hold_down_gateway: delta(self.hold_down_gateway),
+            hold_down_alarm: delta(self.hold_down_alarm),
+            hold_down_camera: delta(self.hold_down_camera),
+            flap_changes: self.flap_changes,
+            flap_window: delta(self.flap_window),
+            video_down_fraction: self.video_down_fraction,
+            incident_min_gateways: self.incident_min_gateways,
+            group_wait: delta(self.group_wait),
+        }
+    }
+}
+
 impl ServerConfig {
     /// Defaults, then `file` (if any), then the environment; validated.
     pub fn load(file: Option<&Path>) -> Result<ServerConfig, ConfigError> {
@@ -272,9 +337,42 @@ impl ServerConfig {
                 "intervals must be longer than zero".into(),
             ));
         }
+        let a = &self.alerts;
+        for (key, d) in [
+            ("alerts.hold_down_gateway", a.hold_down_gateway),
+            ("alerts.hold_down_alarm", a.hold_down_alarm),
+            ("alerts.hold_down_camera", a.hold_down_camera),
+            ("alerts.group_wait", a.group_wait),
+        ] {
+            if d > Duration::from_secs(24 * 3600) {
+                return Err(invalid(key, "must be at most 24h".into()));
+            }
+        }
+        if a.flap_changes < 2 {
+            return Err(invalid(
+                "alerts.flap_changes",
+                "must be at least 2 (a drop and a recovery are not flapping)".into(),
+            ));
+        }
+        if a.flap_window.is_zero() || a.flap_window > Duration::from_secs(24 * 3600) {
+            return Err(invalid(
+                "alerts.flap_window",
+                "must be longer than zero and at most 24h".into(),
+            ));
+        }
+        if a.incident_min_gateways < 2 {
+            return Err(invalid(
+                "alerts.incident_min_gateways",
+                "must be at least 2 (one gateway is an alert, not an incident)".into(),
+            ));
+        }
         for (key, f) in [
             ("coverage.alarm_fraction", self.coverage.alarm_fraction),
             ("coverage.video_fraction", self.coverage.video_fraction),
+            (
+                "alerts.video_down_fraction",
+                self.alerts.video_down_fraction,
+            ),
         ] {
             if !(f > 0.0 && f <= 1.0) {
                 return Err(invalid(key, format!("{f} is not in (0, 1]")));

@@ -123,6 +123,7 @@ pub async fn start_with_clock(
         .unwrap_or(chrono::TimeDelta::seconds(5)),
         alarm_fraction: config.coverage.alarm_fraction,
         video_fraction: config.coverage.video_fraction,
+        alerts: config.alerts.rules(),
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
     let monitor = Arc::new(RwLock::new(Monitor::restore(

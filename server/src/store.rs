@@ -16,8 +16,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::monitor::{
-    Alert, AlertKind, AlertState, Change, DeviceRecord, GatewayRecord, Snapshot, Transition,
+    Acknowledgement, Alert, AlertKind, AlertState, Change, DeviceRecord, GatewayRecord, Incident,
+    IncidentState, Snapshot, Transition,
 };
+use crate::notify::Severity;
 use crate::registry::RegistryEntry;
 
 #[derive(Debug, thiserror::Error)]
@@ -199,13 +201,18 @@ impl Store {
                     .await?;
                 }
                 Change::Alert(a) => {
+                    let ack = a.acknowledged.as_ref();
                     sqlx::query(
                         "INSERT INTO alerts (id, campus, region, device, kind, state, since,
-                           cause, resolved_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           cause, resolved_at, updated_at, severity, opened_at, acked_by,
+                           acked_at, ack_comment, flapping, notified, incident)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                          ON CONFLICT (id) DO UPDATE SET state = excluded.state,
                            cause = excluded.cause, resolved_at = excluded.resolved_at,
-                           updated_at = excluded.updated_at",
+                           updated_at = excluded.updated_at, acked_by = excluded.acked_by,
+                           acked_at = excluded.acked_at, ack_comment = excluded.ack_comment,
+                           flapping = excluded.flapping, notified = excluded.notified,
+                           incident = excluded.incident",
                     )
                     .bind(a.id as i64)
                     .bind(a.campus.as_str())
@@ -216,6 +223,39 @@ impl Store {
                     .bind(ts(a.since))
                     .bind(&a.cause)
                     .bind(a.resolved_at.map(ts))
+                    .bind(&now)
+                    .bind(a.severity.as_str())
+                    .bind(ts(a.opened_at))
+                    .bind(ack.map(|k| k.by.as_str()))
+                    .bind(ack.map(|k| ts(k.at)))
+                    .bind(ack.and_then(|k| k.comment.as_deref()))
+                    .bind(a.flapping)
+                    .bind(a.notified)
+                    .bind(a.incident.map(|i| i as i64))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Incident(i) => {
+                    let campuses =
+                        serde_json::to_string(&i.campuses).map_err(|e| corrupt("incident", e))?;
+                    let open = serde_json::to_string(&i.open_alerts)
+                        .map_err(|e| corrupt("incident", e))?;
+                    sqlx::query(
+                        "INSERT INTO incidents (id, region, state, since, opened_at, resolved_at,
+                           campuses, open_alerts, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                           resolved_at = excluded.resolved_at, campuses = excluded.campuses,
+                           open_alerts = excluded.open_alerts, updated_at = excluded.updated_at",
+                    )
+                    .bind(i.id as i64)
+                    .bind(i.region.as_str())
+                    .bind(i.state.as_str())
+                    .bind(ts(i.since))
+                    .bind(ts(i.opened_at))
+                    .bind(i.resolved_at.map(ts))
+                    .bind(campuses)
+                    .bind(open)
                     .bind(&now)
                     .execute(&mut *tx)
                     .await?;
@@ -339,16 +379,14 @@ impl Store {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let alerts = self
-            .alerts(&Filter {
-                limit: u32::MAX,
-                ..Default::default()
-            })
-            .await?
-            .into_iter()
-            .filter(|a| a.state != AlertState::Resolved)
-            .collect();
+        let alerts = self.query_alerts(&Filter::default(), true).await?;
         let max_alert_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM alerts")
+            .fetch_one(&self.pool)
+            .await?;
+        let incidents = self
+            .incidents(Some(IncidentState::Open), u32::MAX, 0)
+            .await?;
+        let max_incident_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incidents")
             .fetch_one(&self.pool)
             .await?;
         Ok(Snapshot {
@@ -357,6 +395,8 @@ impl Store {
             devices,
             alerts,
             max_alert_id: max_alert_id.unwrap_or(0).max(0) as u64,
+            incidents,
+            max_incident_id: max_incident_id.unwrap_or(0).max(0) as u64,
         })
     }
 
@@ -404,39 +444,117 @@ impl Store {
 
     /// Alerts, newest first.
     pub async fn alerts(&self, f: &Filter) -> Result<Vec<Alert>, StoreError> {
+        self.query_alerts(f, false).await
+    }
+
+    /// Alerts matching `f`, newest first; `active_only` = every alert not resolved,
+    /// without paging (for a restart).
+    async fn query_alerts(&self, f: &Filter, active_only: bool) -> Result<Vec<Alert>, StoreError> {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, campus, region, device, kind, state, since, cause, resolved_at
+            "SELECT id, campus, region, device, kind, state, since, cause, resolved_at,
+               severity, opened_at, acked_by, acked_at, ack_comment, flapping, notified,
+               incident
              FROM alerts WHERE 1 = 1",
         );
         push_common(&mut qb, f, "since");
         if let Some(s) = f.state {
             qb.push(" AND state = ").push_bind(s.as_str());
         }
-        qb.push(" ORDER BY since DESC, id DESC LIMIT ")
-            .push_bind(f.limit.min(i64::MAX as u32) as i64)
+        if active_only {
+            qb.push(" AND state <> 'resolved' ORDER BY id");
+        } else {
+            qb.push(" ORDER BY since DESC, id DESC LIMIT ")
+                .push_bind(f.limit.min(i64::MAX as u32) as i64)
+                .push(" OFFSET ")
+                .push_bind(f.offset as i64);
+        }
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    /// Regional incidents, newest first, optionally of one state.
+    pub async fn incidents(
+        &self,
+        state: Option<IncidentState>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, region, state, since, opened_at, resolved_at, campuses, open_alerts
+             FROM incidents WHERE 1 = 1",
+        );
+        if let Some(s) = state {
+            qb.push(" AND state = ").push_bind(s.as_str());
+        }
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(limit.min(i64::MAX as u32) as i64)
             .push(" OFFSET ")
-            .push_bind(f.offset as i64);
+            .push_bind(offset.min(i64::MAX as u64) as i64);
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
-                let kind: String = r.try_get("kind")?;
                 let state: String = r.try_get("state")?;
-                let device: Option<String> = r.try_get("device")?;
                 let resolved: Option<String> = r.try_get("resolved_at")?;
-                Ok(Alert {
+                let campuses: String = r.try_get("campuses")?;
+                let open: String = r.try_get("open_alerts")?;
+                Ok(Incident {
                     id: r.try_get::<i64, _>("id")? as u64,
-                    campus: parse_id(r.try_get("campus")?)?,
                     region: parse_region(r.try_get("region")?)?,
-                    device: device.as_deref().map(parse_device).transpose()?,
-                    kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-                    state: AlertState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                    state: IncidentState::parse(&state)
+                        .ok_or_else(|| corrupt("incident state", &state))?,
                     since: parse_ts(r.try_get("since")?)?,
-                    cause: r.try_get("cause")?,
+                    opened_at: parse_ts(r.try_get("opened_at")?)?,
                     resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
+                    campuses: serde_json::from_str(&campuses)
+                        .map_err(|e| corrupt("incident campuses", e))?,
+                    open_alerts: serde_json::from_str(&open)
+                        .map_err(|e| corrupt("incident alerts", e))?,
                 })
             })
             .collect()
     }
+}
+
+fn alert_row(r: &sqlx::sqlite::SqliteRow) -> Result<Alert, StoreError> {
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("state")?;
+    let severity: String = r.try_get("severity")?;
+    let device: Option<String> = r.try_get("device")?;
+    let resolved: Option<String> = r.try_get("resolved_at")?;
+    let since = parse_ts(r.try_get("since")?)?;
+    let opened: Option<String> = r.try_get("opened_at")?;
+    let acked_by: Option<String> = r.try_get("acked_by")?;
+    let acked_at: Option<String> = r.try_get("acked_at")?;
+    let incident: Option<i64> = r.try_get("incident")?;
+    Ok(Alert {
+        id: r.try_get::<i64, _>("id")? as u64,
+        campus: parse_id(r.try_get("campus")?)?,
+        region: parse_region(r.try_get("region")?)?,
+        device: device.as_deref().map(parse_device).transpose()?,
+        kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+        state: AlertState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        severity: Severity::parse(&severity).ok_or_else(|| corrupt("severity", &severity))?,
+        since,
+        // Alerts stored before hold-down existed opened when the link dropped.
+        opened_at: opened
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?
+            .unwrap_or(since),
+        cause: r.try_get("cause")?,
+        resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
+        acknowledged: match (acked_by, acked_at) {
+            (Some(by), Some(at)) => Some(Acknowledgement {
+                by,
+                at: parse_ts(&at)?,
+                comment: r.try_get("ack_comment")?,
+            }),
+            _ => None,
+        },
+        flapping: r.try_get("flapping")?,
+        notified: r.try_get("notified")?,
+        incident: incident.map(|i| i as u64),
+    })
 }
 
 fn push_common(qb: &mut QueryBuilder<Sqlite>, f: &Filter, time_col: &str) {

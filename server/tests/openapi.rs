@@ -10,7 +10,7 @@ use campuswatch_protocol::{
     Birth, CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Heartbeat,
     HostHealth, Message, RegionCode, SchoolType, SCHEMA_VERSION,
 };
-use campuswatch_server::config::{EmbeddedConfig, MqttConfig, ServerConfig};
+use campuswatch_server::config::{AlertsConfig, EmbeddedConfig, MqttConfig, ServerConfig};
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::ServerHandle;
 use serde_json::Value;
@@ -372,6 +372,13 @@ async fn get_responses_have_exactly_the_documented_fields() {
                 ..defaults.mqtt.embedded.clone()
             },
             ..defaults.mqtt.clone()
+        },
+        // Alerts at once: the test looks at their shape, not their timing.
+        alerts: AlertsConfig {
+            hold_down_gateway: Duration::ZERO,
+            hold_down_alarm: Duration::ZERO,
+            hold_down_camera: Duration::ZERO,
+            ..defaults.alerts.clone()
         },
         ..defaults
     };

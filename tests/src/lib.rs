@@ -80,6 +80,11 @@ pub fn server_config(data_dir: &std::path::Path, broker_url: &str, county: &str)
     cfg.liveness.missed_heartbeats = 3;
     cfg.liveness.default_heartbeat_interval = Duration::from_millis(300);
     cfg.liveness.check_interval = Duration::from_millis(50);
+    // These tests measure when links are flagged, not the operators' hold-down.
+    cfg.alerts.hold_down_gateway = Duration::ZERO;
+    cfg.alerts.hold_down_alarm = Duration::ZERO;
+    cfg.alerts.hold_down_camera = Duration::ZERO;
+    cfg.alerts.group_wait = Duration::ZERO;
     cfg
 }
 

@@ -6,6 +6,7 @@
 //! comes back as a [`Change`] for the caller to persist. One task owns it; readers get
 //! short read-locked views.
 
+mod alerts;
 pub mod coverage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,6 +21,10 @@ use serde::{Deserialize, Serialize};
 use crate::registry::RegistryEntry;
 use coverage::{Contribution, CoverageIndex};
 
+use crate::notify::Severity;
+pub use alerts::{severity_of, AckError, Acknowledgement, AlertRules, Incident, IncidentState};
+use alerts::{Link, LinkTrack};
+
 /// Rules the monitor applies; see `docs/configuration.md` for their defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -31,6 +36,8 @@ pub struct Settings {
     pub alarm_fraction: f64,
     /// Share of a campus's expected cameras that must be up for "video networked".
     pub video_fraction: f64,
+    /// When dropped links become alerts and how they are told.
+    pub alerts: AlertRules,
 }
 
 impl Default for Settings {
@@ -40,6 +47,26 @@ impl Default for Settings {
             default_heartbeat_interval: TimeDelta::seconds(5),
             alarm_fraction: 1.0,
             video_fraction: 0.8,
+            alerts: AlertRules::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Settings under which a dropped link is an alert at once (no hold-down) and gateway
+    /// alerts are told at the next `expire`: for tests about what becomes an alert rather
+    /// than when.
+    #[cfg(test)]
+    pub(crate) fn immediate() -> Settings {
+        Settings {
+            alerts: AlertRules {
+                hold_down_gateway: TimeDelta::zero(),
+                hold_down_alarm: TimeDelta::zero(),
+                hold_down_camera: TimeDelta::zero(),
+                group_wait: TimeDelta::zero(),
+                ..AlertRules::default()
+            },
+            ..Settings::default()
         }
     }
 }
@@ -51,6 +78,8 @@ pub enum AlertKind {
     Gateway,
     Alarm,
     Camera,
+    /// A campus's video monitoring as a whole (a share of its cameras down).
+    Video,
 }
 
 impl AlertKind {
@@ -59,6 +88,7 @@ impl AlertKind {
             AlertKind::Gateway => "gateway",
             AlertKind::Alarm => "alarm",
             AlertKind::Camera => "camera",
+            AlertKind::Video => "video",
         }
     }
 
@@ -114,14 +144,24 @@ pub struct Alert {
     pub id: u64,
     pub campus: CampusId,
     pub region: RegionCode,
-    /// None for the gateway itself.
+    /// None for the gateway itself and for a campus's video as a whole.
     pub device: Option<DeviceId>,
     pub kind: AlertKind,
     pub state: AlertState,
+    pub severity: Severity,
     /// When the link dropped.
     pub since: Timestamp,
+    /// When it became an alert (after its hold-down time).
+    pub opened_at: Timestamp,
     pub cause: Option<String>,
     pub resolved_at: Option<Timestamp>,
+    pub acknowledged: Option<Acknowledgement>,
+    /// The link changes state again and again (see `AlertRules::flap_changes`).
+    pub flapping: bool,
+    /// Whether the operators were told it opened (alone or in an incident).
+    pub notified: bool,
+    /// The regional incident it is part of.
+    pub incident: Option<u64>,
 }
 
 /// What the server knows of a campus's gateway.
@@ -218,6 +258,8 @@ pub enum Change {
     Transition(Transition),
     /// An alert was opened or changed state.
     Alert(Alert),
+    /// A regional incident was opened or changed.
+    Incident(Incident),
     /// Something to tell the operators; stored with the state that caused it.
     Notice(crate::notify::Notice),
 }
@@ -266,8 +308,10 @@ struct Campus {
     /// Heartbeat fields changed since the last flush to the store.
     heartbeat_dirty: bool,
     contribution: Contribution,
-    gateway_alert: Option<u64>,
-    device_alerts: HashMap<DeviceId, u64>,
+    /// Alert ids of the campus's links that have one.
+    alerts: HashMap<Link, u64>,
+    /// The recent course of its links, for flapping.
+    links: HashMap<Link, LinkTrack>,
 }
 
 impl Campus {
@@ -281,8 +325,8 @@ impl Campus {
             deadline: None,
             heartbeat_dirty: false,
             contribution: Contribution::default(),
-            gateway_alert: None,
-            device_alerts: HashMap::new(),
+            alerts: HashMap::new(),
+            links: HashMap::new(),
         }
     }
 
@@ -337,6 +381,9 @@ pub struct Snapshot {
     /// Alerts not yet resolved.
     pub alerts: Vec<Alert>,
     pub max_alert_id: u64,
+    /// Incidents not yet resolved.
+    pub incidents: Vec<Incident>,
+    pub max_incident_id: u64,
 }
 
 /// The state machine. See the module docs.
@@ -350,6 +397,14 @@ pub struct Monitor {
     /// Alerts not yet resolved, by id.
     alerts: BTreeMap<u64, Alert>,
     next_alert_id: u64,
+    /// Incidents not yet resolved, by id.
+    incidents: BTreeMap<u64, Incident>,
+    next_incident_id: u64,
+    /// When a campus's alerts must be looked at again (hold-down ends, a flapping link
+    /// settles).
+    alert_timers: BTreeSet<(Timestamp, CampusId)>,
+    /// Counties with gateway alerts waiting to be told, and since when.
+    gateway_groups: BTreeMap<RegionCode, Timestamp>,
     counters: MonitorCounters,
 }
 
@@ -362,6 +417,10 @@ impl Monitor {
             by_county: HashMap::new(),
             alerts: BTreeMap::new(),
             next_alert_id: 1,
+            incidents: BTreeMap::new(),
+            next_incident_id: 1,
+            alert_timers: BTreeSet::new(),
+            gateway_groups: BTreeMap::new(),
             counters: MonitorCounters::default(),
         }
     }
@@ -392,14 +451,19 @@ impl Monitor {
                 c.devices.push(dev);
             }
         }
+        m.next_incident_id = snap.max_incident_id + 1;
+        for inc in snap.incidents {
+            m.incidents.insert(inc.id, inc);
+        }
         for alert in snap.alerts {
             if let Some(c) = m.campuses.get_mut(&alert.campus) {
-                match &alert.device {
-                    None => c.gateway_alert = Some(alert.id),
-                    Some(d) => {
-                        c.device_alerts.insert(d.clone(), alert.id);
-                    }
-                }
+                c.alerts.insert(Link::of(&alert), alert.id);
+                // Its link was down when the server stopped.
+                c.links.insert(Link::of(&alert), LinkTrack::down());
+            }
+            // Gateway alerts the server had not told yet are told after a fresh wait.
+            if alert.kind == AlertKind::Gateway && !alert.notified && alert.incident.is_none() {
+                m.gateway_groups.entry(alert.region).or_insert(now);
             }
             m.alerts.insert(alert.id, alert);
         }
@@ -410,6 +474,9 @@ impl Monitor {
                 if c.online() {
                     c.deadline = Some(now + window);
                 }
+                // Look at every campus's alerts once the server runs: hold-down times
+                // that ended while it was stopped.
+                m.alert_timers.insert((now, id.clone()));
                 if let Some(r) = &c.registry {
                     m.by_county.entry(r.region).or_default().insert(id.clone());
                 }
@@ -768,6 +835,14 @@ impl Monitor {
             }
             self.finish(&id, now, &mut out);
         }
+        while let Some((at, id)) = self.alert_timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.alert_timers.pop_first();
+            self.reconcile_alerts(&id, now, &mut out.changes);
+        }
+        self.flush_gateway_groups(now, &mut out.changes);
         out.changes
     }
 
@@ -876,118 +951,6 @@ impl Monitor {
         let old = std::mem::take(&mut c.contribution);
         let (region, school_type) = (c.region, c.school_type());
         self.coverage.sub(region, school_type, &old);
-    }
-
-    /// Brings the campus's alerts in line with its state: a gateway that is stale or
-    /// offline has one open alert; a down device has one open alert while its gateway
-    /// is online, suppressed while it is not; anything else has none.
-    fn reconcile_alerts(&mut self, id: &CampusId, now: Timestamp, changes: &mut Vec<Change>) {
-        let Some(c) = self.campuses.get(id) else {
-            return;
-        };
-        let registered = c.registry.is_some();
-        let online = c.online();
-        let gateway_down =
-            registered && matches!(c.gateway.state, GatewayState::Stale | GatewayState::Offline);
-        // (device, kind, state, since, cause) of every alert the campus should have.
-        type Wanted = (
-            Option<DeviceId>,
-            AlertKind,
-            AlertState,
-            Timestamp,
-            Option<String>,
-        );
-        let mut wanted: Vec<Wanted> = Vec::new();
-        if gateway_down {
-            wanted.push((
-                None,
-                AlertKind::Gateway,
-                AlertState::Open,
-                c.gateway.since.unwrap_or(now),
-                c.gateway.cause.clone(),
-            ));
-        }
-        if registered {
-            for d in c.devices.iter().filter(|d| d.state == DeviceState::Down) {
-                let state = if online {
-                    AlertState::Open
-                } else if c.device_alerts.contains_key(&d.id) {
-                    AlertState::Suppressed
-                } else {
-                    continue;
-                };
-                wanted.push((
-                    Some(d.id.clone()),
-                    d.kind.into(),
-                    state,
-                    d.since.unwrap_or(now),
-                    d.cause.clone(),
-                ));
-            }
-        }
-        let region = c.region;
-        let mut existing: Vec<(Option<DeviceId>, u64)> = c
-            .device_alerts
-            .iter()
-            .map(|(d, a)| (Some(d.clone()), *a))
-            .collect();
-        existing.extend(c.gateway_alert.map(|a| (None, a)));
-
-        // Resolve alerts no longer wanted.
-        for (device, alert_id) in &existing {
-            if wanted.iter().any(|w| &w.0 == device) {
-                continue;
-            }
-            if let Some(mut a) = self.alerts.remove(alert_id) {
-                a.state = AlertState::Resolved;
-                a.resolved_at = Some(now);
-                changes.push(Change::Alert(a));
-            }
-            if let Some(c) = self.campuses.get_mut(id) {
-                match device {
-                    None => c.gateway_alert = None,
-                    Some(d) => {
-                        c.device_alerts.remove(d);
-                    }
-                }
-            }
-        }
-        // Open new ones, move existing ones between open and suppressed.
-        for (device, kind, state, since, cause) in wanted {
-            let current = existing.iter().find(|e| e.0 == device).map(|e| e.1);
-            match current.and_then(|a| self.alerts.get_mut(&a)) {
-                Some(a) => {
-                    if a.state != state {
-                        a.state = state;
-                        changes.push(Change::Alert(a.clone()));
-                    }
-                }
-                None => {
-                    let alert = Alert {
-                        id: self.next_alert_id,
-                        campus: id.clone(),
-                        region,
-                        device: device.clone(),
-                        kind,
-                        state,
-                        since,
-                        cause,
-                        resolved_at: None,
-                    };
-                    self.next_alert_id += 1;
-                    if let Some(c) = self.campuses.get_mut(id) {
-                        match &device {
-                            None => c.gateway_alert = Some(alert.id),
-                            Some(d) => {
-                                c.device_alerts.insert(d.clone(), alert.id);
-                            }
-                        }
-                    }
-                    changes.push(Change::Alert(alert.clone()));
-                    self.alerts.insert(alert.id, alert);
-                }
-            }
-        }
     }
 
     // ---- queries ----------------------------------------------------------------------

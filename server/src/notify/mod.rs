@@ -27,6 +27,12 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// What happened.

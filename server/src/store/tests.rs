@@ -89,7 +89,7 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
     let (dir, store) = open().await;
     let registry = vec![entry("c1", "150102"), entry("c2", "150102")];
     store.import_registry(&registry, false, t(0)).await.unwrap();
-    let mut m = Monitor::new(Settings::default());
+    let mut m = Monitor::new(Settings::immediate());
     m.set_registry(&registry, false, t(0));
     for (msg, at) in [(birth("c1"), t(1)), (cam_down("c1", 11), t(6))] {
         let out = m.apply(&msg, at);
@@ -101,7 +101,7 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
         .unwrap();
     let snap = store.snapshot().await.unwrap();
     assert_eq!(snap.registry, registry);
-    let r = Monitor::restore(Settings::default(), snap, t(100));
+    let r = Monitor::restore(Settings::immediate(), snap, t(100));
     let c1 = r.campus("c1").unwrap();
     assert_eq!(c1.gateway.state, GatewayState::Online);
     assert_eq!(c1.gateway.epoch, 4);
@@ -132,7 +132,7 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
 #[tokio::test]
 async fn a_redelivered_event_is_stored_once() {
     let (_dir, store) = open().await;
-    let mut m = Monitor::new(Settings::default());
+    let mut m = Monitor::new(Settings::immediate());
     m.apply(&birth("c1"), t(0));
     for _ in 0..3 {
         let out = m.apply(&cam_down("c1", 11), t(6));
@@ -156,7 +156,7 @@ async fn a_redelivered_event_is_stored_once() {
 #[tokio::test]
 async fn history_is_newest_first_and_filters_by_region_prefix() {
     let (_dir, store) = open().await;
-    let mut m = Monitor::new(Settings::default());
+    let mut m = Monitor::new(Settings::immediate());
     let out = m.apply(&birth("c1"), t(0));
     store.apply(&out.changes, t(0)).await.unwrap();
     let out = m.apply(&cam_down("c1", 11), t(6));
@@ -243,4 +243,97 @@ async fn a_notice_derived_twice_is_stored_once() {
     assert_eq!(bodies.len(), 1);
     let back: Notice = serde_json::from_str(&bodies[0]).unwrap();
     assert_eq!(back, notice);
+}
+
+/// Every notice id in the store, oldest first.
+async fn stored_notices(store: &Store) -> Vec<String> {
+    sqlx::query_scalar("SELECT id FROM notices ORDER BY created_at, id")
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is_lost() {
+    use crate::monitor::AlertRules;
+    use campuswatch_protocol::{Death, DeathReason};
+    let settings = || Settings {
+        alerts: AlertRules {
+            hold_down_gateway: chrono::TimeDelta::zero(),
+            group_wait: chrono::TimeDelta::seconds(30),
+            incident_min_gateways: 5,
+            ..AlertRules::default()
+        },
+        missed_heartbeats: 1_000_000,
+        ..Settings::default()
+    };
+    let (dir, store) = open().await;
+    let url = format!("sqlite://{}/cw.db", dir.path().display());
+    let ids: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    let registry: Vec<_> = ids.iter().map(|id| entry(id, "150102")).collect();
+    store.import_registry(&registry, false, t(0)).await.unwrap();
+    let mut m = Monitor::new(settings());
+    m.set_registry(&registry, false, t(0));
+    let death = |id: &str| {
+        Message::Death(Death {
+            v: 1,
+            campus: CampusId::parse(id).unwrap(),
+            region: RegionCode::parse("150102").unwrap(),
+            epoch: 4,
+            reason: DeathReason::ConnectionLost,
+        })
+    };
+    for id in &ids {
+        let out = m.apply(&birth(id), t(1));
+        store.apply(&out.changes, t(1)).await.unwrap();
+    }
+    // Six gateways drop; the server is restarted before their group was told.
+    for id in &ids[..6] {
+        let out = m.apply(&death(id), t(10));
+        store.apply(&out.changes, t(10)).await.unwrap();
+    }
+    let restart = |at| {
+        let url = url.clone();
+        async move {
+            let store = Store::open(&url).await.unwrap();
+            let m = Monitor::restore(settings(), store.snapshot().await.unwrap(), at);
+            (store, m)
+        }
+    };
+    drop((m, store));
+    let (store, mut m) = restart(t(20)).await;
+    for s in [20, 49, 50] {
+        let changes = m.expire(t(s));
+        store.apply(&changes, t(s)).await.unwrap();
+    }
+    assert_eq!(stored_notices(&store).await, ["incident-1-opened"]);
+
+    // Restarted again mid-incident: nothing is told again.
+    drop((m, store));
+    let (store, mut m) = restart(t(60)).await;
+    for s in [60, 120] {
+        let changes = m.expire(t(s));
+        store.apply(&changes, t(s)).await.unwrap();
+    }
+    assert_eq!(stored_notices(&store).await, ["incident-1-opened"]);
+    assert_eq!(m.open_incidents().next().unwrap().campuses.len(), 6);
+
+    // They come back: one resolution, once, even with a restart in the middle.
+    for id in &ids[..3] {
+        let out = m.apply(&birth(id), t(130));
+        store.apply(&out.changes, t(130)).await.unwrap();
+    }
+    drop((m, store));
+    let (store, mut m) = restart(t(140)).await;
+    for id in &ids[3..6] {
+        let mut out = m.apply(&birth(id), t(150));
+        out.changes.extend(m.expire(t(151)));
+        store.apply(&out.changes, t(151)).await.unwrap();
+    }
+    assert_eq!(
+        stored_notices(&store).await,
+        ["incident-1-opened", "incident-1-resolved"]
+    );
+    assert_eq!(m.open_incidents().count(), 0);
+    assert_eq!(m.active_alerts().count(), 0);
 }

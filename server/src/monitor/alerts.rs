@@ -1,0 +1,822 @@
+//! The alert lifecycle: when a dropped link becomes an alert, when the operators are told,
+//! and when it is over. Everything is derived from the campuses' state and `now`, so a
+//! restart that restores the state restores the alerts' course too.
+//!
+//! - A link (a gateway, an alarm device, a camera, or a campus's video as a whole) that is
+//!   down becomes an alert once it has stayed down past its kind's **hold-down** time.
+//! - **Severity**: the gateway, the alarm link and a campus's video are critical; one
+//!   camera is a warning. A campus's video alert opens when more than
+//!   `video_down_fraction` of its cameras (two or more) are down.
+//! - A gateway that is not online **suppresses** its devices' alerts: they are kept but
+//!   not told (their devices are `unknown`); a gateway alert covers them.
+//! - A link that changes state `flap_changes` times within `flap_window` is **flapping**:
+//!   it gets an alert at once (hold-down or not), told once, which stays open until the
+//!   link has been up and stable for `flap_window`.
+//! - Gateway alerts are told after `group_wait`, grouped by county: `incident_min_gateways`
+//!   or more at once become one **regional incident** (one notice that lists the campuses,
+//!   one when the last of them is back); fewer are told one by one. Gateways of the county
+//!   that drop while its incident is open join it silently.
+//! - A resolution is told only for an alert that was told.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::*;
+use crate::notify::{CampusRef, Notice, NoticeKind, Severity};
+
+/// Rules of the alert lifecycle; see `docs/configuration.md` (`[alerts]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRules {
+    pub hold_down_gateway: TimeDelta,
+    pub hold_down_alarm: TimeDelta,
+    pub hold_down_camera: TimeDelta,
+    /// State changes within `flap_window` that make a link flapping.
+    pub flap_changes: u32,
+    /// The flapping window; also how long a flapping link must stay up to resolve.
+    pub flap_window: TimeDelta,
+    /// Share of a campus's cameras (it needs two or more) that must be exceeded by the
+    /// cameras down to open its video alert.
+    pub video_down_fraction: f64,
+    /// Gateway alerts of one county told together from this many on.
+    pub incident_min_gateways: usize,
+    /// How long gateway alerts of a county are gathered before they are told.
+    pub group_wait: TimeDelta,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            hold_down_gateway: TimeDelta::seconds(30),
+            hold_down_alarm: TimeDelta::zero(),
+            hold_down_camera: TimeDelta::seconds(60),
+            flap_changes: 6,
+            flap_window: TimeDelta::minutes(10),
+            video_down_fraction: 0.5,
+            incident_min_gateways: 5,
+            group_wait: TimeDelta::seconds(30),
+        }
+    }
+}
+
+impl AlertRules {
+    fn hold_down(&self, kind: AlertKind) -> TimeDelta {
+        match kind {
+            AlertKind::Gateway => self.hold_down_gateway,
+            AlertKind::Alarm => self.hold_down_alarm,
+            AlertKind::Camera | AlertKind::Video => self.hold_down_camera,
+        }
+    }
+}
+
+/// What a link's alert is about, within its campus.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Link {
+    Gateway,
+    Video,
+    Device(DeviceId),
+}
+
+impl Link {
+    pub(super) fn of(a: &Alert) -> Link {
+        match (a.kind, &a.device) {
+            (AlertKind::Gateway, _) => Link::Gateway,
+            (AlertKind::Video, _) => Link::Video,
+            (_, Some(d)) => Link::Device(d.clone()),
+            // A device alert always names its device; treat a malformed one as video so
+            // it still resolves.
+            (_, None) => Link::Video,
+        }
+    }
+
+    fn device(&self) -> Option<DeviceId> {
+        match self {
+            Link::Device(d) => Some(d.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The recent course of one link, for flapping.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LinkTrack {
+    down: bool,
+    changes: VecDeque<Timestamp>,
+}
+
+impl LinkTrack {
+    /// A link known to be down, with no recent changes.
+    pub(super) fn down() -> Self {
+        Self {
+            down: true,
+            changes: VecDeque::new(),
+        }
+    }
+
+    fn observe(&mut self, down: bool, now: Timestamp, window: TimeDelta) {
+        if down != self.down {
+            self.down = down;
+            self.changes.push_back(now);
+        }
+        while self.changes.front().is_some_and(|t| now - *t > window) {
+            self.changes.pop_front();
+        }
+    }
+
+    fn flapping(&self, rules: &AlertRules) -> bool {
+        self.changes.len() >= rules.flap_changes.max(2) as usize
+    }
+
+    fn last_change(&self) -> Option<Timestamp> {
+        self.changes.back().copied()
+    }
+}
+
+/// Who acknowledged an alert, when, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub at: Timestamp,
+    pub comment: Option<String>,
+}
+
+/// Many gateways of one county that dropped together, told as one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: u64,
+    /// The county.
+    pub region: RegionCode,
+    pub state: IncidentState,
+    /// When the first of its gateways dropped.
+    pub since: Timestamp,
+    pub opened_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// Every campus that was part of it.
+    pub campuses: Vec<CampusId>,
+    /// Its gateway alerts not yet resolved.
+    pub open_alerts: BTreeSet<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    Open,
+    Resolved,
+}
+
+impl IncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [IncidentState::Open, IncidentState::Resolved]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    #[error("alert {0} is not open (unknown, or already resolved)")]
+    NotActive(u64),
+    #[error("say who acknowledges (1 to 64 characters)")]
+    NoName,
+    #[error("the comment is longer than 1000 characters")]
+    CommentTooLong,
+}
+
+pub fn severity_of(kind: AlertKind) -> Severity {
+    match kind {
+        AlertKind::Gateway | AlertKind::Alarm | AlertKind::Video => Severity::Critical,
+        AlertKind::Camera => Severity::Warning,
+    }
+}
+
+/// A link that is down now.
+struct Down {
+    kind: AlertKind,
+    since: Timestamp,
+    cause: Option<String>,
+    /// Known only from before the gateway stopped reporting: kept, not told.
+    suppressed: bool,
+}
+
+impl Monitor {
+    /// The links of the campus that are down now, as far as the server can tell.
+    fn down_links(&self, c: &Campus, now: Timestamp) -> BTreeMap<Link, Down> {
+        let mut down = BTreeMap::new();
+        if c.registry.is_none() {
+            return down;
+        }
+        if matches!(c.gateway.state, GatewayState::Stale | GatewayState::Offline) {
+            down.insert(
+                Link::Gateway,
+                Down {
+                    kind: AlertKind::Gateway,
+                    since: c.gateway.since.unwrap_or(now),
+                    cause: c.gateway.cause.clone(),
+                    suppressed: false,
+                },
+            );
+        }
+        let online = c.online();
+        for d in c.devices.iter().filter(|d| d.state == DeviceState::Down) {
+            let link = Link::Device(d.id.clone());
+            if !online && !c.alerts.contains_key(&link) {
+                continue;
+            }
+            down.insert(
+                link,
+                Down {
+                    kind: d.kind.into(),
+                    since: d.since.unwrap_or(now),
+                    cause: d.cause.clone(),
+                    suppressed: !online,
+                },
+            );
+        }
+        let cameras: Vec<&DeviceRecord> = c
+            .devices
+            .iter()
+            .filter(|d| d.kind == DeviceKind::Camera)
+            .collect();
+        if cameras.len() >= 2 {
+            let mut down_since: Vec<Timestamp> = cameras
+                .iter()
+                .filter(|d| d.state == DeviceState::Down)
+                .map(|d| d.since.unwrap_or(now))
+                .collect();
+            down_since.sort();
+            // More than the share: with the default 0.5, 2 of 3 cameras, 3 of 4.
+            let needed = (self.settings.alerts.video_down_fraction * cameras.len() as f64).floor()
+                as usize
+                + 1;
+            if down_since.len() >= needed && (online || c.alerts.contains_key(&Link::Video)) {
+                down.insert(
+                    Link::Video,
+                    Down {
+                        kind: AlertKind::Video,
+                        // When the share was reached.
+                        since: down_since[needed - 1],
+                        cause: Some(format!(
+                            "{} of {} cameras down",
+                            down_since.len(),
+                            cameras.len()
+                        )),
+                        suppressed: !online,
+                    },
+                );
+            }
+        }
+        down
+    }
+
+    /// Brings the campus's alerts in line with its state at `now` (see the module docs).
+    pub(super) fn reconcile_alerts(
+        &mut self,
+        id: &CampusId,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(c) = self.campuses.get(id) else {
+            return;
+        };
+        let rules = self.settings.alerts.clone();
+        let down = self.down_links(c, now);
+        let online = c.online();
+
+        // Follow each link's course. Device links are only observed while the gateway
+        // reports: behind a silent gateway their state is not news.
+        let mut links: BTreeSet<Link> = down.keys().cloned().collect();
+        links.extend(c.alerts.keys().cloned());
+        links.extend(c.links.keys().cloned());
+        let Some(c) = self.campuses.get_mut(id) else {
+            return;
+        };
+        for link in &links {
+            let observable = matches!(link, Link::Gateway) || online;
+            if !observable {
+                continue;
+            }
+            let is_down = down.get(link).is_some_and(|d| !d.suppressed);
+            match c.links.get_mut(link) {
+                Some(t) => t.observe(is_down, now, rules.flap_window),
+                // First sight: the current state, no change.
+                None if is_down => {
+                    c.links.insert(
+                        link.clone(),
+                        LinkTrack {
+                            down: true,
+                            changes: VecDeque::new(),
+                        },
+                    );
+                }
+                None => {}
+            }
+        }
+        c.links.retain(|_, t| t.down || !t.changes.is_empty());
+
+        let mut wake: Option<Timestamp> = None;
+        for link in links {
+            let Some(c) = self.campuses.get(id) else {
+                return;
+            };
+            let track = c.links.get(&link).cloned().unwrap_or_default();
+            let flapping = track.flapping(&rules);
+            let settled_at = track.last_change().map(|t| t + rules.flap_window);
+            let existing = c.alerts.get(&link).copied();
+            let mut opened = None;
+            match (existing, down.get(&link)) {
+                (None, Some(d)) if d.suppressed => {}
+                (None, Some(d)) => {
+                    let due = d.since + rules.hold_down(d.kind);
+                    if flapping || due <= now {
+                        opened = Some(self.open_alert(id, &link, d, flapping, now, changes));
+                    } else {
+                        wake = Some(wake.map_or(due, |w| w.min(due)));
+                    }
+                }
+                (None, None) if flapping => {
+                    // Flapping, and up at this moment: alert anyway.
+                    let d = Down {
+                        kind: self.link_kind(id, &link),
+                        since: track.changes.front().copied().unwrap_or(now),
+                        cause: Some("flapping".into()),
+                        suppressed: false,
+                    };
+                    opened = Some(self.open_alert(id, &link, &d, true, now, changes));
+                    if let Some(t) = settled_at {
+                        wake = Some(wake.map_or(t, |w| w.min(t)));
+                    }
+                }
+                (None, None) => {}
+                (Some(alert_id), Some(d)) => {
+                    let state = if d.suppressed {
+                        AlertState::Suppressed
+                    } else {
+                        AlertState::Open
+                    };
+                    self.update_alert(alert_id, state, d.cause.clone(), flapping, now, changes);
+                }
+                (Some(alert_id), None) => {
+                    let is_flapping = self.alerts.get(&alert_id).is_some_and(|a| a.flapping);
+                    match settled_at.filter(|t| is_flapping && *t > now) {
+                        // A flapping link resolves once it has been stable for a window.
+                        Some(t) => wake = Some(wake.map_or(t, |w| w.min(t))),
+                        None => {
+                            self.resolve_alert(alert_id, now, changes);
+                            if let Some(c) = self.campuses.get_mut(id) {
+                                c.alerts.remove(&link);
+                            }
+                        }
+                    }
+                }
+            }
+            if let (Some(alert_id), Some(c)) = (opened, self.campuses.get_mut(id)) {
+                c.alerts.insert(link, alert_id);
+            }
+        }
+        if let Some(t) = wake {
+            self.alert_timers.insert((t, id.clone()));
+        }
+    }
+
+    /// The kind of alert a link gets.
+    fn link_kind(&self, id: &CampusId, link: &Link) -> AlertKind {
+        match link {
+            Link::Gateway => AlertKind::Gateway,
+            Link::Video => AlertKind::Video,
+            Link::Device(d) => self
+                .campuses
+                .get(id)
+                .and_then(|c| c.devices.iter().find(|x| &x.id == d))
+                .map_or(AlertKind::Camera, |x| x.kind.into()),
+        }
+    }
+
+    fn open_alert(
+        &mut self,
+        id: &CampusId,
+        link: &Link,
+        d: &Down,
+        flapping: bool,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) -> u64 {
+        let Some(region) = self.campuses.get(id).map(|c| c.region) else {
+            return 0;
+        };
+        let mut alert = Alert {
+            id: self.next_alert_id,
+            campus: id.clone(),
+            region,
+            device: link.device(),
+            kind: d.kind,
+            state: AlertState::Open,
+            severity: severity_of(d.kind),
+            since: d.since,
+            opened_at: now,
+            cause: d.cause.clone(),
+            resolved_at: None,
+            acknowledged: None,
+            flapping,
+            notified: false,
+            incident: None,
+        };
+        self.next_alert_id += 1;
+        if flapping {
+            changes.push(Change::Notice(self.alert_notice(
+                &alert,
+                NoticeKind::AlertFlapping,
+                now,
+            )));
+            alert.notified = true;
+        } else if alert.kind == AlertKind::Gateway {
+            // Told with the county's other gateways after `group_wait`.
+            self.gateway_groups.entry(region).or_insert(now);
+        } else {
+            changes.push(Change::Notice(self.alert_notice(
+                &alert,
+                NoticeKind::AlertOpened,
+                now,
+            )));
+            alert.notified = true;
+        }
+        changes.push(Change::Alert(alert.clone()));
+        let alert_id = alert.id;
+        self.alerts.insert(alert_id, alert);
+        alert_id
+    }
+
+    fn update_alert(
+        &mut self,
+        alert_id: u64,
+        state: AlertState,
+        cause: Option<String>,
+        flapping: bool,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(a) = self.alerts.get(&alert_id) else {
+            return;
+        };
+        let starts_flapping = flapping && !a.flapping;
+        if a.state == state && !starts_flapping && (a.cause == cause || cause.is_none()) {
+            return;
+        }
+        let mut a = a.clone();
+        a.state = state;
+        if cause.is_some() {
+            a.cause = cause;
+        }
+        if starts_flapping {
+            a.flapping = true;
+            if !a.notified || a.kind != AlertKind::Gateway {
+                changes.push(Change::Notice(self.alert_notice(
+                    &a,
+                    NoticeKind::AlertFlapping,
+                    now,
+                )));
+                a.notified = true;
+            }
+        }
+        changes.push(Change::Alert(a.clone()));
+        self.alerts.insert(alert_id, a);
+    }
+
+    fn resolve_alert(&mut self, alert_id: u64, now: Timestamp, changes: &mut Vec<Change>) {
+        let Some(mut a) = self.alerts.remove(&alert_id) else {
+            return;
+        };
+        a.state = AlertState::Resolved;
+        a.resolved_at = Some(now);
+        match a.incident {
+            Some(inc) => self.leave_incident(inc, alert_id, now, changes),
+            None if a.notified => {
+                changes.push(Change::Notice(self.alert_notice(
+                    &a,
+                    NoticeKind::AlertResolved,
+                    now,
+                )));
+            }
+            None => {}
+        }
+        changes.push(Change::Alert(a));
+    }
+
+    fn leave_incident(
+        &mut self,
+        incident_id: u64,
+        alert_id: u64,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) {
+        let Some(inc) = self.incidents.get_mut(&incident_id) else {
+            return;
+        };
+        inc.open_alerts.remove(&alert_id);
+        if !inc.open_alerts.is_empty() {
+            changes.push(Change::Incident(inc.clone()));
+            return;
+        }
+        let mut inc = inc.clone();
+        self.incidents.remove(&incident_id);
+        inc.state = IncidentState::Resolved;
+        inc.resolved_at = Some(now);
+        changes.push(Change::Notice(self.incident_notice(
+            &inc,
+            NoticeKind::IncidentResolved,
+            now,
+        )));
+        changes.push(Change::Incident(inc));
+    }
+
+    /// Tells the gateway alerts whose county group has waited `group_wait`: as one
+    /// incident, by joining the county's open incident, or one by one.
+    pub(super) fn flush_gateway_groups(&mut self, now: Timestamp, changes: &mut Vec<Change>) {
+        let wait = self.settings.alerts.group_wait;
+        let due: Vec<RegionCode> = self
+            .gateway_groups
+            .iter()
+            .filter(|(_, started)| **started + wait <= now)
+            .map(|(r, _)| *r)
+            .collect();
+        for county in due {
+            self.gateway_groups.remove(&county);
+            let pending: Vec<u64> = self
+                .alerts
+                .values()
+                .filter(|a| {
+                    a.kind == AlertKind::Gateway
+                        && a.region == county
+                        && !a.notified
+                        && a.incident.is_none()
+                        && a.state == AlertState::Open
+                })
+                .map(|a| a.id)
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            let open_incident = self
+                .incidents
+                .values()
+                .find(|i| i.region == county && i.state == IncidentState::Open)
+                .map(|i| i.id);
+            let incident_id = match open_incident {
+                Some(i) => Some(i),
+                None if pending.len() >= self.settings.alerts.incident_min_gateways.max(2) => {
+                    let since = pending
+                        .iter()
+                        .filter_map(|a| self.alerts.get(a).map(|a| a.since))
+                        .min()
+                        .unwrap_or(now);
+                    let id = self.next_incident_id;
+                    self.next_incident_id += 1;
+                    self.incidents.insert(
+                        id,
+                        Incident {
+                            id,
+                            region: county,
+                            state: IncidentState::Open,
+                            since,
+                            opened_at: now,
+                            resolved_at: None,
+                            campuses: Vec::new(),
+                            open_alerts: BTreeSet::new(),
+                        },
+                    );
+                    Some(id)
+                }
+                None => None,
+            };
+            let new_incident = incident_id.is_some() && open_incident.is_none();
+            for alert_id in pending {
+                let Some(mut a) = self.alerts.get(&alert_id).cloned() else {
+                    continue;
+                };
+                a.notified = true;
+                match incident_id.and_then(|i| self.incidents.get_mut(&i)) {
+                    Some(inc) => {
+                        a.incident = Some(inc.id);
+                        inc.open_alerts.insert(a.id);
+                        if !inc.campuses.contains(&a.campus) {
+                            inc.campuses.push(a.campus.clone());
+                        }
+                    }
+                    None => {
+                        changes.push(Change::Notice(self.alert_notice(
+                            &a,
+                            NoticeKind::AlertOpened,
+                            now,
+                        )));
+                    }
+                }
+                changes.push(Change::Alert(a.clone()));
+                self.alerts.insert(alert_id, a);
+            }
+            if let Some(inc) = incident_id.and_then(|i| self.incidents.get(&i)).cloned() {
+                if new_incident {
+                    changes.push(Change::Notice(self.incident_notice(
+                        &inc,
+                        NoticeKind::IncidentOpened,
+                        now,
+                    )));
+                }
+                changes.push(Change::Incident(inc));
+            }
+        }
+    }
+
+    /// Acknowledges an open or suppressed alert: who, when, and a comment. It stays
+    /// acknowledged until it resolves.
+    pub fn acknowledge(
+        &mut self,
+        alert_id: u64,
+        by: &str,
+        comment: Option<String>,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, AckError> {
+        let by = by.trim();
+        if by.is_empty() || by.chars().count() > 64 {
+            return Err(AckError::NoName);
+        }
+        let comment = comment
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > 1000) {
+            return Err(AckError::CommentTooLong);
+        }
+        let a = self
+            .alerts
+            .get_mut(&alert_id)
+            .ok_or(AckError::NotActive(alert_id))?;
+        a.acknowledged = Some(Acknowledgement {
+            by: by.to_string(),
+            at: now,
+            comment,
+        });
+        Ok(vec![Change::Alert(a.clone())])
+    }
+
+    /// Incidents not yet resolved.
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.values()
+    }
+
+    fn campus_ref(&self, id: &CampusId, region: RegionCode) -> CampusRef {
+        let c = self.campuses.get(id);
+        CampusRef {
+            id: id.clone(),
+            name: c
+                .and_then(|c| c.registry.as_ref())
+                .map(|r| r.name.clone())
+                .unwrap_or_default(),
+            region: c.map_or(region, |c| c.region),
+        }
+    }
+
+    fn alert_notice(&self, a: &Alert, kind: NoticeKind, now: Timestamp) -> Notice {
+        let campus = self.campus_ref(&a.campus, a.region);
+        let place = if campus.name.is_empty() {
+            a.campus.to_string()
+        } else {
+            format!("{} ({})", campus.name, a.campus)
+        };
+        let what = match a.kind {
+            AlertKind::Gateway => "Gateway offline".to_string(),
+            AlertKind::Alarm => "Alarm link down".to_string(),
+            AlertKind::Camera => "Camera down".to_string(),
+            AlertKind::Video => "Video monitoring down".to_string(),
+        };
+        let device = a
+            .device
+            .as_ref()
+            .map(|d| format!(", {d}"))
+            .unwrap_or_default();
+        let title = match kind {
+            NoticeKind::AlertResolved => format!("Restored: {what}: {place}{device}"),
+            NoticeKind::AlertFlapping => format!("Flapping: {what}: {place}{device}"),
+            _ => format!("{what}: {place}{device}"),
+        };
+        let mut detail = format!(
+            "Region {}. Down since {}.",
+            a.region,
+            a.since.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        if let Some(cause) = &a.cause {
+            detail.push_str(&format!(" Cause: {cause}."));
+        }
+        match kind {
+            NoticeKind::AlertResolved => detail.push_str(&format!(
+                " Back since {}.",
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            )),
+            NoticeKind::AlertFlapping => detail.push_str(&format!(
+                " The link changes state again and again; this alert stays open until it has \
+                 been stable for {} min.",
+                self.settings.alerts.flap_window.num_minutes()
+            )),
+            _ => {}
+        }
+        Notice {
+            id: format!(
+                "alert-{}-{}",
+                a.id,
+                match kind {
+                    NoticeKind::AlertResolved => "resolved",
+                    NoticeKind::AlertFlapping => "flapping",
+                    _ => "opened",
+                }
+            ),
+            kind,
+            severity: if kind == NoticeKind::AlertResolved {
+                Severity::Info.max(a.severity)
+            } else {
+                a.severity
+            },
+            region: Some(a.region),
+            campus: Some(campus),
+            device: a.device.clone(),
+            link: Some(a.kind.as_str().to_string()),
+            alert_id: Some(a.id),
+            incident_id: a.incident,
+            title,
+            detail,
+            since: a.since,
+            at: now,
+            campuses: Vec::new(),
+            path: format!("/console/campuses/{}", a.campus),
+        }
+    }
+
+    fn incident_notice(&self, inc: &Incident, kind: NoticeKind, now: Timestamp) -> Notice {
+        let campuses: Vec<CampusRef> = inc
+            .campuses
+            .iter()
+            .map(|c| self.campus_ref(c, inc.region))
+            .collect();
+        let n = campuses.len();
+        let title = match kind {
+            NoticeKind::IncidentResolved => {
+                format!("Restored: {n} campus gateways of region {}", inc.region)
+            }
+            _ => format!("{n} campus gateways offline in region {}", inc.region),
+        };
+        let listed: Vec<String> = campuses
+            .iter()
+            .take(20)
+            .map(|c| {
+                if c.name.is_empty() {
+                    c.id.to_string()
+                } else {
+                    format!("{} ({})", c.name, c.id)
+                }
+            })
+            .collect();
+        let more = if n > listed.len() {
+            format!(" and {} more", n - listed.len())
+        } else {
+            String::new()
+        };
+        let mut detail = format!(
+            "Since {}: {}{more}.",
+            inc.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            listed.join(", ")
+        );
+        if kind == NoticeKind::IncidentResolved {
+            detail.push_str(&format!(
+                " All back since {}.",
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            ));
+        }
+        Notice {
+            id: format!(
+                "incident-{}-{}",
+                inc.id,
+                if kind == NoticeKind::IncidentResolved {
+                    "resolved"
+                } else {
+                    "opened"
+                }
+            ),
+            kind,
+            severity: Severity::Critical,
+            region: Some(inc.region),
+            campus: None,
+            device: None,
+            link: Some(AlertKind::Gateway.as_str().to_string()),
+            alert_id: None,
+            incident_id: Some(inc.id),
+            title,
+            detail,
+            since: inc.since,
+            at: now,
+            campuses,
+            path: format!("/console/incidents/{}", inc.id),
+        }
+    }
+}
