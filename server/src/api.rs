@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ingest::{Clock, Inbound};
 use crate::metrics::Metrics;
 use crate::monitor::coverage::CoverageBlock;
-use crate::monitor::{Alert, AlertKind, AlertState, CampusView, Monitor};
+use crate::monitor::{
+    AckError, Alert, AlertKind, AlertState, CampusView, Incident, IncidentState, Monitor,
+};
 use crate::regions::RegionNames;
 use crate::registry::{self, LineError, RegistryEntry};
 use crate::store::{Filter, Store, StoredTransition};
@@ -57,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/campuses", get(campuses))
         .route("/api/v1/campuses/{id}", get(campus))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/{id}/ack", post(acknowledge))
+        .route("/api/v1/incidents", get(incidents))
         .route("/api/v1/events", get(events))
         .route(
             "/api/v1/registry",
@@ -607,6 +611,133 @@ async fn alerts(
         })
         .collect();
     Ok(Json(AlertList { alerts }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    /// Who acknowledges.
+    by: String,
+    comment: Option<String>,
+}
+
+/// Acknowledges an alert (who, when, a comment); answered once it is stored.
+async fn acknowledge(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<AckBody>, JsonRejection>,
+) -> Result<Json<AlertItem>, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("alert id {id:?} is not a number")))?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (reply, rx) = oneshot::channel();
+    let gone = || ApiError::Unavailable("the server is shutting down".into());
+    s.inbound
+        .send(Inbound::Acknowledge {
+            alert: id,
+            by: body.by,
+            comment: body.comment,
+            reply,
+        })
+        .await
+        .map_err(|_| gone())?;
+    let alert = rx.await.map_err(|_| gone())?.map_err(|e| match e {
+        AckError::NotActive(_) => ApiError::NotFound(e.to_string()),
+        AckError::NoName | AckError::CommentTooLong => ApiError::BadRequest(e.to_string()),
+    })?;
+    let campus_name = s
+        .monitor()
+        .campus(alert.campus.as_str())
+        .and_then(|c| c.registry.map(|r| r.name.clone()));
+    Ok(Json(AlertItem { alert, campus_name }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct IncidentCampus {
+    id: CampusId,
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IncidentItem {
+    id: u64,
+    region: RegionCode,
+    region_name: String,
+    state: IncidentState,
+    since: Timestamp,
+    opened_at: Timestamp,
+    resolved_at: Option<Timestamp>,
+    campuses: Vec<IncidentCampus>,
+    /// Campuses still offline.
+    open_alerts: usize,
+}
+
+#[derive(Serialize)]
+struct IncidentList {
+    incidents: Vec<IncidentItem>,
+}
+
+/// Regional incidents: open ones from the live state, the rest from history.
+async fn incidents(
+    State(s): State<AppState>,
+    q: Result<Query<IncidentQuery>, QueryRejection>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let Query(q) = q?;
+    let state = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some(st) => Some(IncidentState::parse(st).ok_or_else(|| {
+            ApiError::BadRequest(format!("state {st:?}: use open, resolved or all"))
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let offset = q.offset.unwrap_or(0);
+    let rows: Vec<Incident> = match state {
+        Some(IncidentState::Open) => {
+            let m = s.monitor();
+            let mut v: Vec<Incident> = m.open_incidents().cloned().collect();
+            v.sort_by(|a, b| b.id.cmp(&a.id));
+            v.into_iter()
+                .skip(offset.min(usize::MAX as u64) as usize)
+                .take(limit as usize)
+                .collect()
+        }
+        _ => s.store.incidents(state, limit, offset).await?,
+    };
+    let m = s.monitor();
+    let names = RegionNames::builtin();
+    let incidents = rows
+        .into_iter()
+        .map(|i| IncidentItem {
+            id: i.id,
+            region: i.region,
+            region_name: names.name(&i.region),
+            state: i.state,
+            since: i.since,
+            opened_at: i.opened_at,
+            resolved_at: i.resolved_at,
+            open_alerts: i.open_alerts.len(),
+            campuses: i
+                .campuses
+                .iter()
+                .map(|c| IncidentCampus {
+                    id: c.clone(),
+                    name: m
+                        .campus(c.as_str())
+                        .and_then(|v| v.registry.map(|r| r.name.clone())),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(IncidentList { incidents }))
 }
 
 /// The live alerts matching `f`, in the store's order (newest first).

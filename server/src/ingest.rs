@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::metrics::Metrics;
-use crate::monitor::{Change, Monitor};
+use crate::monitor::{AckError, Alert, Change, Monitor};
 use crate::registry::RegistryEntry;
 use crate::store::{Store, StoreError};
 
@@ -58,6 +58,13 @@ pub enum Inbound {
         entries: Vec<RegistryEntry>,
         replace: bool,
         reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// An operator acknowledges an alert; answered once it is stored.
+    Acknowledge {
+        alert: u64,
+        by: String,
+        comment: Option<String>,
+        reply: oneshot::Sender<Result<Alert, AckError>>,
     },
 }
 
@@ -419,6 +426,7 @@ impl Engine {
         let mut changes = Vec::new();
         let mut acks = Vec::new();
         let mut imports = Vec::new();
+        let mut ack_replies = Vec::new();
         {
             let mut m = self.write_monitor();
             for inbound in batch.drain(..) {
@@ -438,6 +446,21 @@ impl Engine {
                         *connected = true;
                     }
                     Inbound::BrokerDown => *connected = false,
+                    Inbound::Acknowledge {
+                        alert,
+                        by,
+                        comment,
+                        reply,
+                    } => {
+                        let result = m.acknowledge(alert, &by, comment, now);
+                        if let Ok(a) = &result {
+                            changes.push(Change::Alert(a.clone()));
+                        }
+                        if let Ok(a) = &result {
+                            info!(alert, campus = %a.campus, by = %by, "Alert acknowledged.");
+                        }
+                        ack_replies.push((reply, result));
+                    }
                     Inbound::Registry {
                         entries,
                         replace,
@@ -460,6 +483,10 @@ impl Engine {
                 let _ = reply.send(result);
             }
             self.commit(&changes[done..], now, shutdown).await;
+        }
+        // Stored by now: tell the operators who acknowledged.
+        for (reply, result) in ack_replies {
+            let _ = reply.send(result);
         }
         if let Some(client) = &self.client {
             if shutdown.is_cancelled() {

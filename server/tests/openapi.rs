@@ -440,8 +440,58 @@ async fn get_responses_have_exactly_the_documented_fields() {
     )
     .await;
 
+    // An operator acknowledges c-1's alert: the answer is the documented alert, and so is
+    // every listing of it from now on.
+    let alert_id = get(&http, &server, "/api/v1/alerts?state=open").await.1["alerts"][0]["id"]
+        .as_u64()
+        .expect("an alert id");
+    let ack = http
+        .post(format!(
+            "http://{}/api/v1/alerts/{alert_id}/ack",
+            server.http_addr()
+        ))
+        .json(&serde_json::json!({"by": "duty officer", "comment": "technician called"}))
+        .send()
+        .await
+        .expect("the API answers");
+    assert_eq!(ack.status(), 200);
+    let acked: Value = ack.json().await.unwrap();
+    assert_eq!(acked["acknowledged"]["by"], "duty officer");
+
     let d = doc();
     let mut errs = Vec::new();
+    let schema = &d["paths"]["/api/v1/alerts/{id}/ack"]["post"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    check(
+        &d,
+        schema,
+        &acked,
+        "POST /api/v1/alerts/{id}/ack",
+        &mut errs,
+    );
+    for (id, body, status) in [
+        ("999999", serde_json::json!({"by": "x"}), 404),
+        (
+            &alert_id.to_string(),
+            serde_json::json!({"comment": "who?"}),
+            400,
+        ),
+        (&alert_id.to_string(), serde_json::json!({"by": "  "}), 400),
+        ("abc", serde_json::json!({"by": "x"}), 400),
+    ] {
+        let resp = http
+            .post(format!(
+                "http://{}/api/v1/alerts/{id}/ack",
+                server.http_addr()
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "ack {id} {body}");
+        let err: Value = resp.json().await.unwrap();
+        assert!(err["error"].is_string(), "{err}");
+    }
     // (path asked for, path as documented)
     let cases = [
         ("/healthz", "/healthz"),
@@ -458,6 +508,8 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ("/api/v1/campuses/x-9", "/api/v1/campuses/{id}"),
         ("/api/v1/alerts", "/api/v1/alerts"),
         ("/api/v1/alerts?state=open&kind=camera", "/api/v1/alerts"),
+        ("/api/v1/incidents", "/api/v1/incidents"),
+        ("/api/v1/incidents?state=open", "/api/v1/incidents"),
         ("/api/v1/events", "/api/v1/events"),
         ("/api/v1/registry", "/api/v1/registry"),
     ];
@@ -484,6 +536,7 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ("/api/v1/campuses/nobody", "/api/v1/campuses/{id}", "404"),
         ("/api/v1/events?state=open", "/api/v1/events", "400"),
         ("/api/v1/registry?format=xml", "/api/v1/registry", "400"),
+        ("/api/v1/incidents?state=maybe", "/api/v1/incidents", "400"),
     ] {
         let (got, body) = get(&http, &server, path).await;
         assert_eq!(got.to_string(), status, "GET {path}: {body}");

@@ -632,14 +632,14 @@ impl Monitor {
     }
 
     /// Acknowledges an open or suppressed alert: who, when, and a comment. It stays
-    /// acknowledged until it resolves.
+    /// acknowledged until it resolves. The caller stores the returned alert.
     pub fn acknowledge(
         &mut self,
         alert_id: u64,
         by: &str,
         comment: Option<String>,
         now: Timestamp,
-    ) -> Result<Vec<Change>, AckError> {
+    ) -> Result<Alert, AckError> {
         let by = by.trim();
         if by.is_empty() || by.chars().count() > 64 {
             return Err(AckError::NoName);
@@ -659,7 +659,7 @@ impl Monitor {
             at: now,
             comment,
         });
-        Ok(vec![Change::Alert(a.clone())])
+        Ok(a.clone())
     }
 
     /// Incidents not yet resolved.
