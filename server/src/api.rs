@@ -704,7 +704,7 @@ async fn incidents(
         Some(IncidentState::Open) => {
             let m = s.monitor();
             let mut v: Vec<Incident> = m.open_incidents().cloned().collect();
-            v.sort_by(|a, b| b.id.cmp(&a.id));
+            v.sort_by_key(|i| std::cmp::Reverse(i.id));
             v.into_iter()
                 .skip(offset.min(usize::MAX as u64) as usize)
                 .take(limit as usize)
