@@ -208,6 +208,10 @@ pub struct AlertsConfig {
     /// How long a county's gateway alerts are gathered before they are told.
     #[serde(with = "humantime_serde")]
     pub group_wait: Duration,
+    /// How long the server may be without the MQTT broker before the operators are told
+    /// that it cannot see the campuses.
+    #[serde(with = "humantime_serde")]
+    pub monitoring_grace: Duration,
 }
 
 impl Default for AlertsConfig {
@@ -223,6 +227,7 @@ impl Default for AlertsConfig {
             video_down_fraction: r.video_down_fraction,
             incident_min_gateways: r.incident_min_gateways,
             group_wait: std(r.group_wait),
+            monitoring_grace: std(r.monitoring_grace),
         }
     }
 }
@@ -240,6 +245,7 @@ impl AlertsConfig {
             video_down_fraction: self.video_down_fraction,
             incident_min_gateways: self.incident_min_gateways,
             group_wait: delta(self.group_wait),
+            monitoring_grace: delta(self.monitoring_grace),
         }
     }
 }
@@ -343,6 +349,7 @@ impl ServerConfig {
             ("alerts.hold_down_alarm", a.hold_down_alarm),
             ("alerts.hold_down_camera", a.hold_down_camera),
             ("alerts.group_wait", a.group_wait),
+            ("alerts.monitoring_grace", a.monitoring_grace),
         ] {
             if d > Duration::from_secs(24 * 3600) {
                 return Err(invalid(key, "must be at most 24h".into()));

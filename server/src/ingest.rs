@@ -393,6 +393,13 @@ impl Engine {
                             }
                         }
                         self.commit(&changes, now, &shutdown).await;
+                    } else {
+                        let now = self.clock.now();
+                        let changes = self.write_monitor().check_monitoring(now);
+                        if !changes.is_empty() {
+                            error!("The server cannot see the campuses: no MQTT broker; operators are told.");
+                        }
+                        self.commit(&changes, now, &shutdown).await;
                     }
                 }
                 _ = flush.tick() => {
@@ -442,10 +449,13 @@ impl Engine {
                         acks.extend(ack);
                     }
                     Inbound::BrokerUp => {
-                        m.on_broker_reconnected(now);
+                        changes.extend(m.on_broker_reconnected(now));
                         *connected = true;
                     }
-                    Inbound::BrokerDown => *connected = false,
+                    Inbound::BrokerDown => {
+                        m.on_broker_lost(now);
+                        *connected = false;
+                    }
                     Inbound::Acknowledge {
                         alert,
                         by,

@@ -40,6 +40,9 @@ pub struct AlertRules {
     pub incident_min_gateways: usize,
     /// How long gateway alerts of a county are gathered before they are told.
     pub group_wait: TimeDelta,
+    /// How long the server may be without the broker before the operators are told it
+    /// cannot see the campuses.
+    pub monitoring_grace: TimeDelta,
 }
 
 impl Default for AlertRules {
@@ -53,6 +56,7 @@ impl Default for AlertRules {
             video_down_fraction: 0.5,
             incident_min_gateways: 5,
             group_wait: TimeDelta::seconds(30),
+            monitoring_grace: TimeDelta::seconds(60),
         }
     }
 }
@@ -818,5 +822,52 @@ impl Monitor {
             campuses,
             path: format!("/console/incidents/{}", inc.id),
         }
+    }
+}
+
+/// The server cannot see the campuses since `lost` (`degraded`), or can again.
+pub(super) fn monitoring_notice(lost: Timestamp, now: Timestamp, degraded: bool) -> Notice {
+    let since = lost.format("%Y-%m-%d %H:%M:%S UTC");
+    let (kind, severity, title, detail, suffix) = if degraded {
+        (
+            NoticeKind::MonitoringDegraded,
+            Severity::Critical,
+            "Monitoring interrupted: the server cannot reach the MQTT broker".to_string(),
+            format!(
+                "Since {since} campuswatch receives nothing from the campus gateways. No \
+                 campus is flagged for this time; dropped links are not seen until the \
+                 broker is back."
+            ),
+            "degraded",
+        )
+    } else {
+        (
+            NoticeKind::MonitoringRestored,
+            Severity::Info,
+            "Monitoring restored: the server reaches the MQTT broker again".to_string(),
+            format!(
+                "Interrupted from {since} to {}. Gateways get a full heartbeat window before \
+                 any is judged silent.",
+                now.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            "restored",
+        )
+    };
+    Notice {
+        id: format!("monitoring-{}-{suffix}", lost.timestamp_millis()),
+        kind,
+        severity,
+        region: None,
+        campus: None,
+        device: None,
+        link: None,
+        alert_id: None,
+        incident_id: None,
+        title,
+        detail,
+        since: lost,
+        at: now,
+        campuses: Vec::new(),
+        path: "/console".into(),
     }
 }

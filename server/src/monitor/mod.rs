@@ -405,6 +405,10 @@ pub struct Monitor {
     alert_timers: BTreeSet<(Timestamp, CampusId)>,
     /// Counties with gateway alerts waiting to be told, and since when.
     gateway_groups: BTreeMap<RegionCode, Timestamp>,
+    /// Since when the server cannot see the campuses (no broker), if it cannot.
+    broker_lost: Option<Timestamp>,
+    /// Whether the operators were told so.
+    monitoring_told: bool,
     counters: MonitorCounters,
 }
 
@@ -421,6 +425,8 @@ impl Monitor {
             next_incident_id: 1,
             alert_timers: BTreeSet::new(),
             gateway_groups: BTreeMap::new(),
+            broker_lost: None,
+            monitoring_told: false,
             counters: MonitorCounters::default(),
         }
     }
@@ -430,6 +436,8 @@ impl Monitor {
     /// listening, so their silence says nothing yet.
     pub fn restore(settings: Settings, snap: Snapshot, now: Timestamp) -> Self {
         let mut m = Monitor::new(settings);
+        // Until the broker answers, the server sees nobody.
+        m.broker_lost = Some(now);
         m.next_alert_id = snap.max_alert_id + 1;
         for entry in snap.registry {
             let c = m
@@ -848,7 +856,15 @@ impl Monitor {
 
     /// The server (re)gained the broker at `now`: every online gateway gets a full
     /// window again, so a monitoring outage never turns into a wave of stale gateways.
-    pub fn on_broker_reconnected(&mut self, now: Timestamp) {
+    /// If the operators were told the server could not see, they are told it can again.
+    pub fn on_broker_reconnected(&mut self, now: Timestamp) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if let Some(lost) = self.broker_lost.take() {
+            if self.monitoring_told {
+                changes.push(Change::Notice(alerts::monitoring_notice(lost, now, false)));
+            }
+        }
+        self.monitoring_told = false;
         let ids: Vec<CampusId> = self
             .campuses
             .values()
@@ -861,6 +877,26 @@ impl Monitor {
                 let fresh = now + window;
                 c.deadline = Some(c.deadline.map_or(fresh, |d| d.max(fresh)));
             }
+        }
+        changes
+    }
+
+    /// The server lost the broker at `now`: it cannot see the campuses until it is back.
+    pub fn on_broker_lost(&mut self, now: Timestamp) {
+        self.broker_lost.get_or_insert(now);
+    }
+
+    /// While the broker is lost: once it has been lost for `monitoring_grace`, the
+    /// operators are told (once) that nobody is being watched.
+    pub fn check_monitoring(&mut self, now: Timestamp) -> Vec<Change> {
+        match self.broker_lost {
+            Some(lost)
+                if !self.monitoring_told && now - lost >= self.settings.alerts.monitoring_grace =>
+            {
+                self.monitoring_told = true;
+                vec![Change::Notice(alerts::monitoring_notice(lost, now, true))]
+            }
+            _ => Vec::new(),
         }
     }
 

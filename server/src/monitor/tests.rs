@@ -1063,3 +1063,31 @@ fn an_alert_is_acknowledged_by_someone_until_it_resolves() {
         Err(AckError::NotActive(id))
     );
 }
+
+#[test]
+fn losing_the_broker_is_told_once_after_the_grace_and_flags_no_campus() {
+    let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
+    assert!(m.on_broker_reconnected(t(0)).is_empty());
+    m.apply(&healthy("c1", "150102", 1), t(0));
+    // A short loss: nothing is told.
+    m.on_broker_lost(t(10));
+    assert!(m.check_monitoring(t(30)).is_empty());
+    assert!(m.on_broker_reconnected(t(31)).is_empty());
+
+    m.on_broker_lost(t(40));
+    assert!(m.check_monitoring(t(99)).is_empty());
+    let told = notices(&m.check_monitoring(t(100)));
+    assert_eq!(kinds(&told), [NoticeKind::MonitoringDegraded]);
+    assert_eq!(
+        (told[0].severity, told[0].region),
+        (Severity::Critical, None)
+    );
+    assert!(m.check_monitoring(t(200)).is_empty(), "told once");
+    let told = notices(&m.on_broker_reconnected(t(300)));
+    assert_eq!(kinds(&told), [NoticeKind::MonitoringRestored]);
+    assert!(told[0].detail.contains("Interrupted from"));
+    // The gateway was silent for the whole outage: it gets a full window from now.
+    assert!(m.expire(t(301)).is_empty());
+    assert_eq!(gateway_state(&m, "c1"), GatewayState::Online);
+    assert!(open_alerts(&m).is_empty());
+}
