@@ -12,7 +12,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use campuswatch_protocol::{
     CampusId, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth, Measurements,
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ingest::{Clock, Inbound};
 use crate::metrics::Metrics;
 use crate::monitor::coverage::CoverageBlock;
+use crate::monitor::maintenance::{Maintenance, MaintenanceError, Schedule, Scope};
 use crate::monitor::{
     AckError, Alert, AlertKind, AlertState, CampusView, Incident, IncidentState, Monitor,
 };
@@ -61,6 +62,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(acknowledge))
         .route("/api/v1/incidents", get(incidents))
+        .route(
+            "/api/v1/maintenance",
+            get(list_maintenance).post(add_maintenance),
+        )
+        .route("/api/v1/maintenance/{id}", delete(remove_maintenance))
         .route("/api/v1/events", get(events))
         .route(
             "/api/v1/registry",
@@ -651,6 +657,199 @@ async fn acknowledge(
         .campus(alert.campus.as_str())
         .and_then(|c| c.registry.map(|r| r.name.clone()));
     Ok(Json(AlertItem { alert, campus_name }))
+}
+
+#[derive(Deserialize)]
+struct MaintenanceRequest {
+    #[serde(flatten)]
+    scope: Scope,
+    schedule: Schedule,
+    #[serde(default = "china_standard_time")]
+    utc_offset_minutes: i32,
+    comment: Option<String>,
+    created_by: String,
+}
+
+fn china_standard_time() -> i32 {
+    480
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceQuery {
+    /// Include withdrawn windows.
+    withdrawn: Option<bool>,
+}
+
+/// A window as the API shows it: every key present, `null` where it does not apply.
+#[derive(Serialize)]
+struct MaintenanceItem {
+    id: u64,
+    scope: &'static str,
+    region: Option<RegionCode>,
+    campus: Option<CampusId>,
+    device: Option<campuswatch_protocol::DeviceId>,
+    schedule: ScheduleView,
+    utc_offset_minutes: i32,
+    comment: Option<String>,
+    created_by: String,
+    created_at: Timestamp,
+    /// When the current occurrence ends, if the window applies now.
+    active_until: Option<Timestamp>,
+    /// Whether it was withdrawn (only listed with `withdrawn=true`).
+    withdrawn: bool,
+}
+
+#[derive(Serialize)]
+struct ScheduleView {
+    repeat: &'static str,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    at: Option<chrono::NaiveTime>,
+    minutes: Option<u32>,
+    weekdays: Option<Vec<chrono::Weekday>>,
+    from: Option<chrono::NaiveDate>,
+    until: Option<chrono::NaiveDate>,
+}
+
+impl MaintenanceItem {
+    fn new(w: Maintenance, now: Timestamp, withdrawn: bool) -> Self {
+        let (scope, region, campus, device) = match w.scope.clone() {
+            Scope::Region { region } => ("region", Some(region), None, None),
+            Scope::Campus { campus } => ("campus", None, Some(campus), None),
+            Scope::Device { campus, device } => ("device", None, Some(campus), Some(device)),
+        };
+        let schedule = match w.schedule.clone() {
+            Schedule::Once { start, end } => ScheduleView {
+                repeat: "once",
+                start: Some(start),
+                end: Some(end),
+                at: None,
+                minutes: None,
+                weekdays: None,
+                from: None,
+                until: None,
+            },
+            Schedule::Daily {
+                at,
+                minutes,
+                weekdays,
+                from,
+                until,
+            } => ScheduleView {
+                repeat: "daily",
+                start: None,
+                end: None,
+                at: Some(at),
+                minutes: Some(minutes),
+                weekdays: (!weekdays.is_empty()).then_some(weekdays),
+                from,
+                until,
+            },
+        };
+        Self {
+            id: w.id,
+            scope,
+            region,
+            campus,
+            device,
+            schedule,
+            utc_offset_minutes: w.utc_offset_minutes,
+            active_until: w.active_until(now),
+            comment: w.comment,
+            created_by: w.created_by,
+            created_at: w.created_at,
+            withdrawn,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MaintenanceList {
+    maintenance: Vec<MaintenanceItem>,
+}
+
+async fn list_maintenance(
+    State(s): State<AppState>,
+    q: Result<Query<MaintenanceQuery>, QueryRejection>,
+) -> Result<Json<MaintenanceList>, ApiError> {
+    let Query(q) = q?;
+    let now = s.clock.now();
+    let live: BTreeMap<u64, Maintenance> = s
+        .monitor()
+        .maintenance_windows()
+        .map(|w| (w.id, w.clone()))
+        .collect();
+    let windows = if q.withdrawn.unwrap_or(false) {
+        s.store.maintenance(true).await?
+    } else {
+        live.values().cloned().collect()
+    };
+    let maintenance = windows
+        .into_iter()
+        .map(|w| {
+            let withdrawn = !live.contains_key(&w.id);
+            MaintenanceItem::new(w, now, withdrawn)
+        })
+        .collect();
+    Ok(Json(MaintenanceList { maintenance }))
+}
+
+async fn submit_maintenance(
+    s: &AppState,
+    add: Option<Maintenance>,
+    remove: Option<u64>,
+) -> Result<Option<Maintenance>, ApiError> {
+    let (reply, rx) = oneshot::channel();
+    let gone = || ApiError::Unavailable("the server is shutting down".into());
+    s.inbound
+        .send(Inbound::Maintenance { add, remove, reply })
+        .await
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?.map_err(|e| match e {
+        MaintenanceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        _ => ApiError::BadRequest(e.to_string()),
+    })
+}
+
+/// Plans a maintenance window; answered with it (and its id) once stored.
+async fn add_maintenance(
+    State(s): State<AppState>,
+    body: Result<Json<MaintenanceRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<MaintenanceItem>), ApiError> {
+    let Json(r) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let now = s.clock.now();
+    let window = Maintenance {
+        id: 0,
+        scope: r.scope,
+        schedule: r.schedule,
+        utc_offset_minutes: r.utc_offset_minutes,
+        comment: r
+            .comment
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty()),
+        created_by: r.created_by.trim().to_string(),
+        created_at: now,
+    };
+    let window = submit_maintenance(&s, Some(window), None)
+        .await?
+        .ok_or_else(|| ApiError::Internal("the window was not stored".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MaintenanceItem::new(window, now, false)),
+    ))
+}
+
+/// Withdraws a maintenance window; what it kept quiet is told now.
+async fn remove_maintenance(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("window id {id:?} is not a number")))?;
+    submit_maintenance(&s, None, Some(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

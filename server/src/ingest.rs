@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::metrics::Metrics;
+use crate::monitor::maintenance::{Maintenance, MaintenanceError};
 use crate::monitor::{AckError, Alert, Change, Monitor};
 use crate::registry::RegistryEntry;
 use crate::store::{Store, StoreError};
@@ -58,6 +59,12 @@ pub enum Inbound {
         entries: Vec<RegistryEntry>,
         replace: bool,
         reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// A maintenance window planned (`add`) or withdrawn (`remove`); answered once stored.
+    Maintenance {
+        add: Option<Maintenance>,
+        remove: Option<u64>,
+        reply: oneshot::Sender<Result<Option<Maintenance>, MaintenanceError>>,
     },
     /// An operator acknowledges an alert; answered once it is stored.
     Acknowledge {
@@ -434,6 +441,7 @@ impl Engine {
         let mut acks = Vec::new();
         let mut imports = Vec::new();
         let mut ack_replies = Vec::new();
+        let mut maintenance_replies = Vec::new();
         {
             let mut m = self.write_monitor();
             for inbound in batch.drain(..) {
@@ -455,6 +463,22 @@ impl Engine {
                     Inbound::BrokerDown => {
                         m.on_broker_lost(now);
                         *connected = false;
+                    }
+                    Inbound::Maintenance { add, remove, reply } => {
+                        let result = match (add, remove) {
+                            (Some(w), _) => m.add_maintenance(w, now).map(|(w, c)| {
+                                info!(id = w.id, by = %w.created_by, "Maintenance window planned.");
+                                changes.extend(c);
+                                Some(w)
+                            }),
+                            (None, Some(id)) => m.remove_maintenance(id, now).map(|c| {
+                                info!(id, "Maintenance window withdrawn.");
+                                changes.extend(c);
+                                None
+                            }),
+                            (None, None) => Ok(None),
+                        };
+                        maintenance_replies.push((reply, result));
                     }
                     Inbound::Acknowledge {
                         alert,
@@ -496,6 +520,9 @@ impl Engine {
         }
         // Stored by now: tell the operators who acknowledged.
         for (reply, result) in ack_replies {
+            let _ = reply.send(result);
+        }
+        for (reply, result) in maintenance_replies {
             let _ = reply.send(result);
         }
         if let Some(client) = &self.client {

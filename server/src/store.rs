@@ -15,6 +15,7 @@ use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
+use crate::monitor::maintenance::Maintenance;
 use crate::monitor::{
     Acknowledgement, Alert, AlertKind, AlertState, Change, DeviceRecord, GatewayRecord, Incident,
     IncidentState, Snapshot, Transition,
@@ -260,6 +261,25 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Change::MaintenanceAdded(w) => {
+                    let body = serde_json::to_string(w).map_err(|e| corrupt("maintenance", e))?;
+                    sqlx::query(
+                        "INSERT INTO maintenance (id, body, created_at) VALUES (?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    )
+                    .bind(w.id as i64)
+                    .bind(body)
+                    .bind(ts(w.created_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::MaintenanceRemoved { id } => {
+                    sqlx::query("UPDATE maintenance SET removed_at = ? WHERE id = ?")
+                        .bind(&now)
+                        .bind(*id as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Change::Notice(n) => {
                     let body = serde_json::to_string(n).map_err(|e| corrupt("notice", e))?;
                     // The id is deterministic: a notice derived twice is stored once.
@@ -389,6 +409,10 @@ impl Store {
         let max_incident_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incidents")
             .fetch_one(&self.pool)
             .await?;
+        let maintenance = self.maintenance(false).await?;
+        let max_maintenance_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM maintenance")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(Snapshot {
             registry,
             gateways,
@@ -397,7 +421,23 @@ impl Store {
             max_alert_id: max_alert_id.unwrap_or(0).max(0) as u64,
             incidents,
             max_incident_id: max_incident_id.unwrap_or(0).max(0) as u64,
+            maintenance,
+            max_maintenance_id: max_maintenance_id.unwrap_or(0).max(0) as u64,
         })
+    }
+
+    /// Maintenance windows by id; with `withdrawn`, also those taken back.
+    pub async fn maintenance(&self, withdrawn: bool) -> Result<Vec<Maintenance>, StoreError> {
+        let sql = if withdrawn {
+            "SELECT body FROM maintenance ORDER BY id"
+        } else {
+            "SELECT body FROM maintenance WHERE removed_at IS NULL ORDER BY id"
+        };
+        let bodies: Vec<String> = sqlx::query_scalar(sql).fetch_all(&self.pool).await?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(|e| corrupt("maintenance", e)))
+            .collect()
     }
 
     /// Transitions, newest first.

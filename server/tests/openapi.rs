@@ -492,6 +492,37 @@ async fn get_responses_have_exactly_the_documented_fields() {
         let err: Value = resp.json().await.unwrap();
         assert!(err["error"].is_string(), "{err}");
     }
+    // A maintenance window is planned, listed and withdrawn, in the documented shapes.
+    let base = format!("http://{}", server.http_addr());
+    let planned = http
+        .post(format!("{base}/api/v1/maintenance"))
+        .json(&serde_json::json!({
+            "scope": "campus", "campus": "c-2",
+            "schedule": {"repeat": "daily", "at": "22:00:00", "minutes": 540, "weekdays": ["Mon", "Fri"]},
+            "comment": "cameras off at night", "created_by": "kindergarten office"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(planned.status(), 201);
+    let planned: Value = planned.json().await.unwrap();
+    let schema = &d["paths"]["/api/v1/maintenance"]["post"]["responses"]["201"]["content"]
+        ["application/json"]["schema"];
+    check(&d, schema, &planned, "POST /api/v1/maintenance", &mut errs);
+    let bad = http
+        .post(format!("{base}/api/v1/maintenance"))
+        .json(&serde_json::json!({
+            "scope": "region", "region": "150100",
+            "schedule": {"repeat": "once", "start": "2027-01-02T00:00:00Z", "end": "2027-01-01T00:00:00Z"},
+            "created_by": "x"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let (_, listed) = get(&http, &server, "/api/v1/maintenance").await;
+    assert_eq!(listed["maintenance"][0]["campus"], "c-2");
+    let window_id = planned["id"].as_u64().unwrap();
     // (path asked for, path as documented)
     let cases = [
         ("/healthz", "/healthz"),
@@ -510,6 +541,7 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ("/api/v1/alerts?state=open&kind=camera", "/api/v1/alerts"),
         ("/api/v1/incidents", "/api/v1/incidents"),
         ("/api/v1/incidents?state=open", "/api/v1/incidents"),
+        ("/api/v1/maintenance", "/api/v1/maintenance"),
         ("/api/v1/events", "/api/v1/events"),
         ("/api/v1/registry", "/api/v1/registry"),
     ];
@@ -555,6 +587,28 @@ async fn get_responses_have_exactly_the_documented_fields() {
             &mut errs,
         );
     }
+
+    let gone = http
+        .delete(format!("{base}/api/v1/maintenance/{window_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    let again = http
+        .delete(format!("{base}/api/v1/maintenance/{window_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let (_, history) = get(&http, &server, "/api/v1/maintenance?withdrawn=true").await;
+    assert_eq!(history["maintenance"][0]["withdrawn"], true);
+    check(
+        &d,
+        response_schema(&d, "/api/v1/maintenance"),
+        &history,
+        "GET /api/v1/maintenance?withdrawn=true",
+        &mut errs,
+    );
 
     assert!(
         errs.is_empty(),

@@ -431,7 +431,10 @@ impl Monitor {
             incident: None,
         };
         self.next_alert_id += 1;
-        if flapping {
+        if let Some(end) = self.quiet_until(&alert, now) {
+            // In maintenance: kept, told when the window ends if still down.
+            self.alert_timers.insert((end, id.clone()));
+        } else if flapping {
             changes.push(Change::Notice(self.alert_notice(
                 &alert,
                 NoticeKind::AlertFlapping,
@@ -467,8 +470,22 @@ impl Monitor {
         let Some(a) = self.alerts.get(&alert_id) else {
             return;
         };
+        let quiet = self.quiet_until(a, now);
         let starts_flapping = flapping && !a.flapping;
-        if a.state == state && !starts_flapping && (a.cause == cause || cause.is_none()) {
+        // Not told yet and no longer kept quiet (its maintenance window ended): tell now.
+        let tell_late =
+            !a.notified && a.incident.is_none() && quiet.is_none() && state == AlertState::Open;
+        if let Some(end) = quiet {
+            self.alert_timers.insert((end, a.campus.clone()));
+        }
+        let Some(a) = self.alerts.get(&alert_id) else {
+            return;
+        };
+        if a.state == state
+            && !starts_flapping
+            && !tell_late
+            && (a.cause == cause || cause.is_none())
+        {
             return;
         }
         let mut a = a.clone();
@@ -478,12 +495,27 @@ impl Monitor {
         }
         if starts_flapping {
             a.flapping = true;
-            if !a.notified || a.kind != AlertKind::Gateway {
-                changes.push(Change::Notice(self.alert_notice(
-                    &a,
-                    NoticeKind::AlertFlapping,
-                    now,
-                )));
+        }
+        if quiet.is_some() {
+            // Told when its maintenance window ends.
+        } else if starts_flapping && (a.kind != AlertKind::Gateway || !a.notified) {
+            changes.push(Change::Notice(self.alert_notice(
+                &a,
+                NoticeKind::AlertFlapping,
+                now,
+            )));
+            a.notified = true;
+        } else if tell_late {
+            if a.kind == AlertKind::Gateway && !a.flapping {
+                // Told with its county's group.
+                self.gateway_groups.entry(a.region).or_insert(now);
+            } else {
+                let kind = if a.flapping {
+                    NoticeKind::AlertFlapping
+                } else {
+                    NoticeKind::AlertOpened
+                };
+                changes.push(Change::Notice(self.alert_notice(&a, kind, now)));
                 a.notified = true;
             }
         }
@@ -559,6 +591,7 @@ impl Monitor {
                         && !a.notified
                         && a.incident.is_none()
                         && a.state == AlertState::Open
+                        && self.quiet_until(a, now).is_none()
                 })
                 .map(|a| a.id)
                 .collect();
@@ -664,6 +697,20 @@ impl Monitor {
             comment,
         });
         Ok(a.clone())
+    }
+
+    /// If a maintenance window covers the alert's link at `now`, when the last such
+    /// window ends.
+    pub(super) fn quiet_until(&self, a: &Alert, now: Timestamp) -> Option<Timestamp> {
+        let device = match a.kind {
+            AlertKind::Alarm | AlertKind::Camera => a.device.as_ref(),
+            AlertKind::Gateway | AlertKind::Video => None,
+        };
+        self.maintenance
+            .values()
+            .filter(|w| w.covers(a.region, &a.campus, device))
+            .filter_map(|w| w.active_until(now))
+            .max()
     }
 
     /// Incidents not yet resolved.

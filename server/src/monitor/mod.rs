@@ -8,6 +8,7 @@
 
 mod alerts;
 pub mod coverage;
+pub mod maintenance;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -24,6 +25,7 @@ use coverage::{Contribution, CoverageIndex};
 use crate::notify::Severity;
 pub use alerts::{severity_of, AckError, Acknowledgement, AlertRules, Incident, IncidentState};
 use alerts::{Link, LinkTrack};
+use maintenance::{Maintenance, MaintenanceError};
 
 /// Rules the monitor applies; see `docs/configuration.md` for their defaults.
 #[derive(Debug, Clone)]
@@ -260,6 +262,10 @@ pub enum Change {
     Alert(Alert),
     /// A regional incident was opened or changed.
     Incident(Incident),
+    /// A maintenance window was planned.
+    MaintenanceAdded(Maintenance),
+    /// A maintenance window was withdrawn (kept in history).
+    MaintenanceRemoved { id: u64 },
     /// Something to tell the operators; stored with the state that caused it.
     Notice(crate::notify::Notice),
 }
@@ -384,6 +390,9 @@ pub struct Snapshot {
     /// Incidents not yet resolved.
     pub incidents: Vec<Incident>,
     pub max_incident_id: u64,
+    /// Maintenance windows not withdrawn.
+    pub maintenance: Vec<Maintenance>,
+    pub max_maintenance_id: u64,
 }
 
 /// The state machine. See the module docs.
@@ -405,6 +414,9 @@ pub struct Monitor {
     alert_timers: BTreeSet<(Timestamp, CampusId)>,
     /// Counties with gateway alerts waiting to be told, and since when.
     gateway_groups: BTreeMap<RegionCode, Timestamp>,
+    /// Maintenance windows not withdrawn, by id.
+    maintenance: BTreeMap<u64, Maintenance>,
+    next_maintenance_id: u64,
     /// Since when the server cannot see the campuses (no broker), if it cannot.
     broker_lost: Option<Timestamp>,
     /// Whether the operators were told so.
@@ -425,6 +437,8 @@ impl Monitor {
             next_incident_id: 1,
             alert_timers: BTreeSet::new(),
             gateway_groups: BTreeMap::new(),
+            maintenance: BTreeMap::new(),
+            next_maintenance_id: 1,
             broker_lost: None,
             monitoring_told: false,
             counters: MonitorCounters::default(),
@@ -460,6 +474,10 @@ impl Monitor {
             }
         }
         m.next_incident_id = snap.max_incident_id + 1;
+        m.next_maintenance_id = snap.max_maintenance_id + 1;
+        for w in snap.maintenance {
+            m.maintenance.insert(w.id, w);
+        }
         for inc in snap.incidents {
             m.incidents.insert(inc.id, inc);
         }
@@ -897,6 +915,54 @@ impl Monitor {
                 vec![Change::Notice(alerts::monitoring_notice(lost, now, true))]
             }
             _ => Vec::new(),
+        }
+    }
+
+    // ---- maintenance ------------------------------------------------------------------
+
+    /// Plans a maintenance window (its `id` is assigned here).
+    pub fn add_maintenance(
+        &mut self,
+        mut window: Maintenance,
+        now: Timestamp,
+    ) -> Result<(Maintenance, Vec<Change>), MaintenanceError> {
+        window.validate()?;
+        window.id = self.next_maintenance_id;
+        self.next_maintenance_id += 1;
+        self.maintenance.insert(window.id, window.clone());
+        // Alerts it covers are told when it ends: look at them again then.
+        self.recheck_quiet_alerts(now);
+        Ok((window.clone(), vec![Change::MaintenanceAdded(window)]))
+    }
+
+    /// Withdraws a maintenance window; alerts it kept quiet are told now.
+    pub fn remove_maintenance(
+        &mut self,
+        id: u64,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, MaintenanceError> {
+        self.maintenance
+            .remove(&id)
+            .ok_or(MaintenanceError::NotFound(id))?;
+        self.recheck_quiet_alerts(now);
+        Ok(vec![Change::MaintenanceRemoved { id }])
+    }
+
+    /// Maintenance windows not withdrawn, by id.
+    pub fn maintenance_windows(&self) -> impl Iterator<Item = &Maintenance> {
+        self.maintenance.values()
+    }
+
+    /// Looks again, at the next `expire`, at every campus with an alert not yet told.
+    fn recheck_quiet_alerts(&mut self, now: Timestamp) {
+        let campuses: BTreeSet<CampusId> = self
+            .alerts
+            .values()
+            .filter(|a| !a.notified)
+            .map(|a| a.campus.clone())
+            .collect();
+        for c in campuses {
+            self.alert_timers.insert((now, c));
         }
     }
 

@@ -682,6 +682,19 @@ fn with_rules(rules: AlertRules, entries: &[RegistryEntry]) -> Monitor {
     m
 }
 
+/// Campuses of county 150102, all reporting since t(0).
+fn online_county(rules: AlertRules, ids: &[&str]) -> Monitor {
+    let entries: Vec<_> = ids
+        .iter()
+        .map(|id| entry(id, "150102", SchoolType::Primary, 1, 1))
+        .collect();
+    let mut m = with_rules(rules, &entries);
+    for id in ids {
+        m.apply(&healthy(id, "150102", 1), t(0));
+    }
+    m
+}
+
 fn notices(changes: &[Change]) -> Vec<Notice> {
     changes
         .iter()
@@ -933,15 +946,7 @@ fn a_few_gateways_are_told_one_by_one_and_a_late_one_joins_an_open_incident() {
         incident_min_gateways: 3,
         ..AlertRules::default()
     };
-    let ids = ["a", "b", "c", "d", "e"];
-    let entries: Vec<_> = ids
-        .iter()
-        .map(|id| entry(id, "150102", SchoolType::Primary, 1, 1))
-        .collect();
-    let mut m = with_rules(rules, &entries);
-    for id in ids {
-        m.apply(&healthy(id, "150102", 1), t(0));
-    }
+    let mut m = online_county(rules, &["a", "b", "c", "d", "e"]);
     // Two drop: below the incident size, told one by one after the group wait.
     m.apply(&death("a", "150102", 1), t(10));
     m.apply(&death("b", "150102", 1), t(12));
@@ -1090,4 +1095,146 @@ fn losing_the_broker_is_told_once_after_the_grace_and_flags_no_campus() {
     assert!(m.expire(t(301)).is_empty());
     assert_eq!(gateway_state(&m, "c1"), GatewayState::Online);
     assert!(open_alerts(&m).is_empty());
+}
+
+fn nightly_camera_window(campus: &str) -> maintenance::Maintenance {
+    // 22:00 to 07:00 China time, every night.
+    maintenance::Maintenance {
+        id: 0,
+        scope: maintenance::Scope::Campus {
+            campus: cid(campus),
+        },
+        schedule: maintenance::Schedule::Daily {
+            at: chrono::NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            minutes: 9 * 60,
+            weekdays: Vec::new(),
+            from: None,
+            until: None,
+        },
+        utc_offset_minutes: 480,
+        comment: Some("cameras switched off at night".into()),
+        created_by: "kindergarten office".into(),
+        created_at: t(0),
+    }
+}
+
+#[test]
+fn inside_a_maintenance_window_nothing_is_told_and_a_link_still_down_at_its_end_is() {
+    // t(0) is 2027-01-15T08:00:00Z = 16:00 China time.
+    let rules = AlertRules {
+        hold_down_camera: TimeDelta::seconds(60),
+        ..AlertRules::default()
+    };
+    let mut m = with_rules(
+        rules,
+        &[entry("k1", "150102", SchoolType::Kindergarten, 1, 2)],
+    );
+    m.apply(&healthy("k1", "150102", 1), t(0));
+    let (w, changes) = m
+        .add_maintenance(nightly_camera_window("k1"), t(0))
+        .unwrap();
+    assert_eq!(w.id, 1);
+    assert!(matches!(changes[..], [Change::MaintenanceAdded(_)]));
+    let night = t(6 * 3600 + 5 * 60); // 22:05 local
+    let morning = t(15 * 3600); // 07:00 local, the window's end
+    let mut told = Vec::new();
+    for (n, cam) in [(101, "cam-1"), (102, "cam-2")] {
+        let e = event_at("k1", n, cam, DeviceState::Up, DeviceState::Down, night);
+        told.extend(notices(&m.apply(&e, night).changes));
+    }
+    for s in (0..=8).map(|h| night + TimeDelta::hours(h)) {
+        told.extend(notices(&m.expire(s)));
+    }
+    assert!(told.is_empty(), "{told:#?}");
+    assert_eq!(
+        m.active_alerts().count(),
+        3,
+        "the alerts exist, quietly: both cameras and the campus's video"
+    );
+    // cam-1 is switched back on before 07:00; cam-2 is not.
+    let back = event_at(
+        "k1",
+        103,
+        "cam-1",
+        DeviceState::Down,
+        DeviceState::Up,
+        morning - TimeDelta::minutes(30),
+    );
+    assert!(notices(&m.apply(&back, morning - TimeDelta::minutes(30)).changes).is_empty());
+    assert!(notices(&m.expire(morning - TimeDelta::seconds(1))).is_empty());
+    let told = notices(&m.expire(morning));
+    assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
+    assert_eq!(told[0].device.as_ref().map(|d| d.as_str()), Some("cam-2"));
+}
+
+#[test]
+fn gateways_dropping_in_a_regional_window_are_told_as_an_incident_only_if_still_down_after() {
+    let rules = AlertRules {
+        hold_down_gateway: TimeDelta::zero(),
+        group_wait: TimeDelta::seconds(30),
+        incident_min_gateways: 3,
+        ..AlertRules::default()
+    };
+    let ids = ["a", "b", "c", "d"];
+    let mut m = online_county(rules, &ids);
+    // Network works in the city, 10:00 to 12:00 UTC.
+    let works = maintenance::Maintenance {
+        scope: maintenance::Scope::Region {
+            region: region("150100"),
+        },
+        schedule: maintenance::Schedule::Once {
+            start: t(7200),
+            end: t(14400),
+        },
+        ..nightly_camera_window("a")
+    };
+    m.add_maintenance(works, t(0)).unwrap();
+    let mut told = Vec::new();
+    for id in ids {
+        told.extend(notices(&m.apply(&death(id, "150102", 1), t(8000)).changes));
+    }
+    for s in (8000..14400).step_by(60) {
+        told.extend(notices(&m.expire(t(s))));
+    }
+    assert!(told.is_empty(), "{told:#?}");
+    // Two are back before the end; two are still down when it ends.
+    m.apply(&healthy("a", "150102", 2), t(14000));
+    m.apply(&healthy("b", "150102", 2), t(14000));
+    let mut told = notices(&m.expire(t(14400)));
+    told.extend(notices(&m.expire(t(14430))));
+    assert_eq!(
+        kinds(&told),
+        [NoticeKind::AlertOpened, NoticeKind::AlertOpened],
+        "two gateways: below the incident size"
+    );
+    // Withdrawing a window tells what it kept quiet.
+    let mut m2 = with_rules(
+        AlertRules::default(),
+        &[entry("k1", "150102", SchoolType::Kindergarten, 1, 2)],
+    );
+    m2.apply(&healthy("k1", "150102", 1), t(0));
+    let (w, _) = m2
+        .add_maintenance(nightly_camera_window("k1"), t(0))
+        .unwrap();
+    let night = t(6 * 3600 + 5 * 60);
+    m2.apply(
+        &event_at(
+            "k1",
+            101,
+            "cam-1",
+            DeviceState::Up,
+            DeviceState::Down,
+            night,
+        ),
+        night,
+    );
+    assert!(notices(&m2.expire(night + TimeDelta::minutes(5))).is_empty());
+    m2.remove_maintenance(w.id, night + TimeDelta::minutes(10))
+        .unwrap();
+    let told = notices(&m2.expire(night + TimeDelta::minutes(10)));
+    assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
+    assert_eq!(
+        m2.remove_maintenance(w.id, night),
+        Err(maintenance::MaintenanceError::NotFound(w.id))
+    );
 }

@@ -337,3 +337,40 @@ async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is
     assert_eq!(m.open_incidents().count(), 0);
     assert_eq!(m.active_alerts().count(), 0);
 }
+
+#[tokio::test]
+async fn maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_history() {
+    use crate::monitor::maintenance::{Maintenance, Schedule, Scope};
+    let (_dir, store) = open().await;
+    let mut m = Monitor::new(Settings::immediate());
+    let window = Maintenance {
+        id: 0,
+        scope: Scope::Region {
+            region: RegionCode::parse("150102").unwrap(),
+        },
+        schedule: Schedule::Once {
+            start: t(100),
+            end: t(200),
+        },
+        utc_offset_minutes: 480,
+        comment: Some("network works".into()),
+        created_by: "county office".into(),
+        created_at: t(1),
+    };
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (w, changes) = m.add_maintenance(window.clone(), t(1)).unwrap();
+        store.apply(&changes, t(1)).await.unwrap();
+        ids.push(w.id);
+    }
+    let changes = m.remove_maintenance(ids[0], t(2)).unwrap();
+    store.apply(&changes, t(2)).await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.maintenance.len(), 1);
+    assert_eq!(snap.maintenance[0].id, ids[1]);
+    assert_eq!(snap.max_maintenance_id, ids[1]);
+    let history = store.maintenance(true).await.unwrap();
+    assert_eq!(history.len(), 2);
+    let r = Monitor::restore(Settings::immediate(), snap, t(3));
+    assert_eq!(r.maintenance_windows().count(), 1);
+}
