@@ -389,7 +389,12 @@ impl Worker {
                     attempt,
                     rand::random::<f64>(),
                 );
-                let next = (now < d.give_up_at).then(|| (now + delta(wait)).min(d.give_up_at));
+                // Whole milliseconds, as stored: the channel waits exactly as long as
+                // the delivery does.
+                let retry_at =
+                    chrono::DateTime::from_timestamp_millis((now + delta(wait)).timestamp_millis())
+                        .unwrap_or(now + delta(wait));
+                let next = (now < d.give_up_at).then(|| retry_at.min(d.give_up_at));
                 r.store.delivery_failed(&id, &name, &e.0, next, now).await?;
                 match next {
                     Some(t) => {
@@ -401,7 +406,7 @@ impl Worker {
                         error!(channel = %name, notice = %id, attempt, error = %e, "Notice delivery given up.");
                     }
                 }
-                self.blocked_until = Some(next.unwrap_or(now + delta(wait)));
+                self.blocked_until = Some(next.unwrap_or(retry_at));
                 self.last_error = Some(e.0);
                 Ok(false)
             }

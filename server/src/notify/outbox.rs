@@ -154,7 +154,8 @@ impl Store {
         Ok((resumed, dropped))
     }
 
-    /// Pending deliveries of `channel` due at `now`, oldest notice first.
+    /// Pending deliveries of `channel` due at `now`: the longest waiting first, so a
+    /// delivery that keeps failing moves behind the others instead of blocking them.
     pub async fn due_deliveries(
         &self,
         channel: &str,
@@ -164,7 +165,7 @@ impl Store {
             "SELECT n.body, d.attempts, d.give_up_at FROM deliveries d
              JOIN notices n ON n.id = d.notice
              WHERE d.channel = ? AND d.state = 'pending' AND d.next_at <= ?
-             ORDER BY n.created_at, n.id LIMIT ?",
+             ORDER BY d.next_at, n.created_at, n.id LIMIT ?",
         )
         .bind(channel)
         .bind(ts(now))
@@ -193,7 +194,7 @@ impl Store {
         t.as_deref().map(parse_ts).transpose()
     }
 
-    /// Messages `channel` was sent since `since`, and the earliest of their times.
+    /// Messages `channel` was sent after `since`, and the earliest of their times.
     pub async fn sent_since(
         &self,
         channel: &str,
@@ -201,7 +202,7 @@ impl Store {
     ) -> Result<(u32, Option<Timestamp>), StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, MIN(sent_at) AS first FROM deliveries
-             WHERE channel = ? AND state = 'sent' AND sent_at >= ?",
+             WHERE channel = ? AND state = 'sent' AND sent_at > ?",
         )
         .bind(channel)
         .bind(ts(since))
@@ -214,7 +215,7 @@ impl Store {
         ))
     }
 
-    /// Whether a summary for `channel` was made since `since`.
+    /// Whether a summary for `channel` was made after `since`.
     pub async fn summarized_since(
         &self,
         channel: &str,
@@ -222,7 +223,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM deliveries d JOIN notices n ON n.id = d.notice
-             WHERE d.channel = ? AND n.kind = 'summary' AND d.created_at >= ?",
+             WHERE d.channel = ? AND n.kind = 'summary' AND d.created_at > ?",
         )
         .bind(channel)
         .bind(ts(since))
@@ -301,7 +302,8 @@ impl Store {
         Ok(())
     }
 
-    /// Gives up the pending deliveries of `channel` whose time is up; those never
+    /// Gives up the pending deliveries of `channel` whose time is past (one due exactly
+    /// at its limit gets its last attempt first); those never
     /// attempted get `why` as their error. Returns how many.
     pub async fn give_up_deliveries(
         &self,
@@ -313,7 +315,7 @@ impl Store {
         Ok(sqlx::query(
             "UPDATE deliveries SET state = 'failed', updated_at = ?,
                last_error = COALESCE(last_error, ?)
-             WHERE channel = ? AND state = 'pending' AND give_up_at <= ?",
+             WHERE channel = ? AND state = 'pending' AND give_up_at < ?",
         )
         .bind(&now)
         .bind(why)
