@@ -1127,3 +1127,185 @@ async fn the_server_starts_the_dispatcher_and_counts_deliveries_in_metrics() {
     assert!(body.contains("cw_notify_deliveries_total{channel=\"hook\",outcome=\"failed\"} 0"));
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// A real Alertmanager
+
+/// The Alertmanager binary: `CAMPUSWATCH_TEST_ALERTMANAGER`, else the Debian package's
+/// `prometheus-alertmanager` or an `alertmanager` on the PATH. Missing in CI is a failure.
+fn alertmanager_binary() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("CAMPUSWATCH_TEST_ALERTMANAGER") {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["prometheus-alertmanager", "alertmanager"] {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("Alertmanager is not installed (apt-get install prometheus-alertmanager, or set CAMPUSWATCH_TEST_ALERTMANAGER)");
+    }
+    eprintln!("SKIPPED: Alertmanager is not installed (apt-get install prometheus-alertmanager)");
+    None
+}
+
+/// Starts Alertmanager on a free port with `hook` as its only receiver; returns the
+/// process (killed on drop) and its address, read from its log.
+async fn start_alertmanager(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    hook: &str,
+) -> (tokio::process::Child, SocketAddr) {
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: ['alertname', 'alert_id']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {hook}\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("data").display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--cluster.listen-address=")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("msg=\"Listening on\"") {
+                let addr = line
+                    .split("address=")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap();
+                return addr.parse::<SocketAddr>().unwrap();
+            }
+        }
+        panic!("Alertmanager exited:\n{log}");
+    })
+    .await
+    .expect("Alertmanager says where it listens");
+    // Keep reading its log so that it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_fires_and_resolves_the_alert() {
+    let Some(bin) = alertmanager_binary() else {
+        return;
+    };
+    let hook = Receiver::start(OK).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_am, am) = start_alertmanager(&bin, dir.path(), &hook.url("/hook")).await;
+    let api = format!("http://{am}/api/v2/alerts");
+
+    let s = Setup::new(settings(vec![channel(
+        "am",
+        ChannelKind::Alertmanager,
+        &format!("http://{am}"),
+    )]))
+    .await;
+    // Alertmanager judges startsAt/endsAt by its own clock: the test's clock is real time.
+    let now = chrono::Utc::now();
+    s.clock.set(now);
+    let mut d = s.dispatcher().await;
+    let mut opening = alert(42, "150102", Severity::Critical);
+    opening.since = now - TimeDelta::minutes(3);
+    opening.at = now;
+    s.commit(std::slice::from_ref(&opening)).await;
+    d.run_once().await.unwrap();
+    assert_eq!(s.delivery("alert-42-opened", "am").await.0, "sent");
+
+    let ours = |alerts: &Value| -> Option<Value> {
+        alerts
+            .as_array()?
+            .iter()
+            .find(|a| a["labels"]["alert_id"] == "42")
+            .cloned()
+    };
+    let client = reqwest::Client::new();
+    let get = || async {
+        client
+            .get(&api)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let active = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(a) = ours(&get().await) {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("Alertmanager lists the alert");
+    assert_eq!(active["status"]["state"], "active");
+    assert_eq!(active["labels"]["alertname"], "CampuswatchLinkDown");
+    assert_eq!(active["labels"]["severity"], "critical");
+    assert_eq!(active["labels"]["campus"], "150102-P-0042");
+    assert_eq!(active["annotations"]["summary"], opening.title);
+    assert_eq!(
+        active["generatorURL"],
+        "https://console.example/console/campuses/150102-P-0042"
+    );
+
+    // Alertmanager's own receiver is told: firing...
+    let notified = |status: &'static str| {
+        let hook = hook.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), async {
+                loop {
+                    if let Some(r) = hook
+                        .requests()
+                        .into_iter()
+                        .find(|r| r.body["status"] == status)
+                    {
+                        return r;
+                    }
+                    hook.arrived.notified().await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("no {status} notification; got {:?}", hook.requests()))
+        }
+    };
+    let firing = notified("firing").await;
+    assert_eq!(firing.body["alerts"][0]["labels"]["device"], "alarm-1");
+
+    // ...and resolved by the resolution, whose own severity (info) does not split it off.
+    let at = chrono::Utc::now();
+    s.clock.set(at);
+    s.commit(&[resolved(&opening, at)]).await;
+    d.run_once().await.unwrap();
+    assert_eq!(s.delivery("alert-42-resolved", "am").await.0, "sent");
+    let resolved_note = notified("resolved").await;
+    assert_eq!(resolved_note.body["alerts"][0]["labels"]["alert_id"], "42");
+    assert_eq!(resolved_note.body["alerts"][0]["status"], "resolved");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while ours(&get().await).is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("Alertmanager no longer lists the alert as active");
+}
