@@ -627,6 +627,34 @@ impl ServerConfig {
             .collect()
     }
 
+    /// This configuration with every secret replaced by `***`: passwords, the DingTalk
+    /// secret, credentials in the broker URL and the query values of channel URLs (robot
+    /// keys and tokens).
+    pub fn masked(&self) -> ServerConfig {
+        let mut c = self.clone();
+        if !c.mqtt.password.is_empty() {
+            c.mqtt.password = "***".into();
+        }
+        c.mqtt.url = campuswatch_protocol::redact_url(&c.mqtt.url);
+        for ch in &mut c.notify.channels {
+            if !ch.url.is_empty() {
+                ch.url = crate::notify::channel::mask_url(&ch.url);
+            }
+            for s in [&mut ch.secret, &mut ch.password] {
+                if !s.is_empty() {
+                    *s = Secret::new("***");
+                }
+            }
+        }
+        c
+    }
+
+    /// The configuration in effect as TOML, secrets masked (`print-config --config`).
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string(&self.masked())
+            .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+    }
+
     /// The documented default configuration as TOML.
     pub fn default_toml() -> String {
         include_str!("../../config/server.example.toml").to_string()
@@ -716,6 +744,42 @@ rate_limit = 5
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("password: \"***\""), "{shown}");
+    }
+
+    #[test]
+    fn the_effective_configuration_is_printed_without_secrets() {
+        let f = write(
+            r#"
+[mqtt]
+url = "mqtts://server:brokerpw@broker:8883"
+password = "mqttpw"
+[[notify.channels]]
+name = "ding"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=tok123"
+secret = "SECsecret"
+[[notify.channels]]
+name = "mail"
+type = "smtp"
+host = "smtp.example.org"
+username = "cw"
+password = "mailpw"
+from = "cw@example.org"
+to = ["duty@example.org"]
+"#,
+        );
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        let shown = cfg.to_masked_toml();
+        for secret in ["brokerpw", "mqttpw", "tok123", "SECsecret", "mailpw"] {
+            assert!(!shown.contains(secret), "{secret} in\n{shown}");
+        }
+        assert!(shown.contains("access_token=***"), "{shown}");
+        assert!(shown.contains("[[notify.channels]]"), "{shown}");
+        // It is still a configuration file.
+        let back = write(&shown);
+        let again = ServerConfig::load(Some(back.path())).unwrap();
+        assert_eq!(again.notify.channels.len(), 2);
+        assert_eq!(again.notify.channels[1].password.expose(), "***");
     }
 
     #[test]
