@@ -226,6 +226,11 @@ fn channel(name: &str, kind: ChannelKind, url: &str) -> ChannelConfig {
     }
 }
 
+/// One webhook channel, `hook`, posting to `rx`.
+fn hook(rx: &Receiver) -> NotifyConfig {
+    settings(vec![channel("hook", ChannelKind::Webhook, &rx.url("/"))])
+}
+
 fn settings(channels: Vec<ChannelConfig>) -> NotifyConfig {
     NotifyConfig {
         console_url: "https://console.example".into(),
@@ -289,6 +294,11 @@ impl Setup {
             .find(|d| d.notice == notice && d.channel == channel)
             .unwrap_or_else(|| panic!("no delivery of {notice} to {channel}"));
         (d.state, d.attempts, d.last_error, d.next_at)
+    }
+
+    async fn assert_all_sent(&self) {
+        let all = self.store.deliveries().await.unwrap();
+        assert!(all.iter().all(|d| d.state == "sent"), "{all:#?}");
     }
 
     async fn routes(&self) -> Vec<(String, String)> {
@@ -780,13 +790,7 @@ async fn notices_are_routed_by_region_and_severity() {
         ])
     );
     assert_eq!(rx.requests().len(), 13);
-    assert!(s
-        .store
-        .deliveries()
-        .await
-        .unwrap()
-        .iter()
-        .all(|d| d.state == "sent"));
+    s.assert_all_sent().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -799,12 +803,7 @@ async fn a_failed_delivery_is_retried_with_growing_backoff_until_the_receiver_ac
         Answer::Status(500, "boom"),
         Answer::Status(502, "bad gateway"),
     ]);
-    let s = Setup::new(settings(vec![channel(
-        "hook",
-        ChannelKind::Webhook,
-        &rx.url("/"),
-    )]))
-    .await;
+    let s = Setup::new(hook(&rx)).await;
     let mut d = s.dispatcher().await;
     s.commit(&[alert(1, "150102", Severity::Warning)]).await;
 
@@ -853,7 +852,7 @@ async fn a_failed_delivery_is_retried_with_growing_backoff_until_the_receiver_ac
 #[tokio::test]
 async fn a_delivery_is_given_up_after_the_limit_with_its_last_error() {
     let rx = Receiver::start(Answer::Status(503, "down for maintenance")).await;
-    let mut cfg = settings(vec![channel("hook", ChannelKind::Webhook, &rx.url("/"))]);
+    let mut cfg = hook(&rx);
     cfg.give_up_after = Duration::from_secs(120);
     let s = Setup::new(cfg).await;
     let mut d = s.dispatcher().await;
@@ -891,12 +890,7 @@ async fn a_delivery_is_given_up_after_the_limit_with_its_last_error() {
 async fn a_dispatcher_restarted_mid_way_loses_and_repeats_nothing() {
     let rx = Receiver::start(OK).await;
     rx.script([OK, OK, OK, Answer::Status(500, "overloaded")]);
-    let s = Setup::new(settings(vec![channel(
-        "hook",
-        ChannelKind::Webhook,
-        &rx.url("/"),
-    )]))
-    .await;
+    let s = Setup::new(hook(&rx)).await;
     // Two-digit numbers, so that the ids sort like the numbers.
     let notices: Vec<Notice> = (11..=20)
         .map(|i| alert(i, "150102", Severity::Warning))
@@ -926,25 +920,14 @@ async fn a_dispatcher_restarted_mid_way_loses_and_repeats_nothing() {
         11,
         "one refused attempt, then each notice once"
     );
-    assert!(s
-        .store
-        .deliveries()
-        .await
-        .unwrap()
-        .iter()
-        .all(|d| d.state == "sent"));
+    s.assert_all_sent().await;
 }
 
 #[tokio::test]
 async fn an_attempt_cut_short_by_a_crash_is_sent_again_with_the_same_idempotency_key() {
     let rx = Receiver::start(OK).await;
     rx.script([OK, Answer::Hang]);
-    let s = Setup::new(settings(vec![channel(
-        "hook",
-        ChannelKind::Webhook,
-        &rx.url("/"),
-    )]))
-    .await;
+    let s = Setup::new(hook(&rx)).await;
     s.commit(&[
         alert(1, "150102", Severity::Warning),
         alert(2, "150102", Severity::Warning),
@@ -1063,7 +1046,7 @@ async fn a_burst_over_the_rate_limit_sends_the_allowed_ones_and_one_summary() {
 #[tokio::test]
 async fn committing_a_notice_wakes_the_running_dispatcher() {
     let rx = Receiver::start(OK).await;
-    let mut cfg = settings(vec![channel("hook", ChannelKind::Webhook, &rx.url("/"))]);
+    let mut cfg = hook(&rx);
     // Only a wake-up can deliver within the test's deadline.
     cfg.poll_interval = Duration::from_secs(3600);
     let s = Setup::new(cfg).await;
@@ -1092,7 +1075,7 @@ async fn the_server_starts_the_dispatcher_and_counts_deliveries_in_metrics() {
             },
             ..defaults.mqtt.clone()
         },
-        notify: settings(vec![channel("hook", ChannelKind::Webhook, &rx.url("/"))]),
+        notify: hook(&rx),
         ..defaults
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

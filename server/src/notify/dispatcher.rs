@@ -164,11 +164,13 @@ impl Dispatcher {
     /// way, which the next start sends again.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let poll = self.settings.poll_interval;
+        let mut failed = false;
         loop {
             let result = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = self.run_once() => r,
+                r = self.round_after(failed) => r,
             };
+            failed = result.is_err();
             let wait = match result {
                 Ok(Some(t)) => (t - self.clock.now())
                     .to_std()
@@ -187,6 +189,22 @@ impl Dispatcher {
                 _ = tokio::time::sleep(wait.max(MIN_PAUSE)) => {}
             }
         }
+    }
+
+    /// A round; after a failed one, first the recovery done at start: a round that
+    /// failed between an attempt and its record left the delivery `sending`.
+    async fn round_after(&mut self, failed: bool) -> Result<Option<Timestamp>, NotifyError> {
+        if failed {
+            let names: Vec<&str> = self
+                .workers
+                .iter()
+                .map(|w| w.channel.name.as_str())
+                .collect();
+            self.store
+                .recover_deliveries(&names, self.clock.now())
+                .await?;
+        }
+        self.run_once().await
     }
 
     /// Routes unrouted notices: each to the channels that want it, except a resolution,

@@ -259,18 +259,8 @@ impl Store {
         channel: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let now = ts(now);
-        sqlx::query(
-            "UPDATE deliveries SET state = 'sent', sent_at = ?, updated_at = ?
-             WHERE notice = ? AND channel = ?",
-        )
-        .bind(&now)
-        .bind(&now)
-        .bind(notice)
-        .bind(channel)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.end_attempt(notice, channel, "sent", None, None, Some(now), now)
+            .await
     }
 
     /// A failed attempt: due again at `next_at`, or given up when that is `None`.
@@ -282,19 +272,38 @@ impl Store {
         next_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let now = ts(now);
-        let (state, next) = match next_at {
-            Some(t) => ("pending", ts(t)),
-            None => ("failed", now.clone()),
+        let state = if next_at.is_some() {
+            "pending"
+        } else {
+            "failed"
         };
+        self.end_attempt(notice, channel, state, next_at, Some(error), None, now)
+            .await
+    }
+
+    /// Records how an attempt ended; `None` keeps a column as it is.
+    #[allow(clippy::too_many_arguments)]
+    async fn end_attempt(
+        &self,
+        notice: &str,
+        channel: &str,
+        state: &str,
+        next_at: Option<Timestamp>,
+        error: Option<&str>,
+        sent_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE deliveries SET state = ?, next_at = ?, last_error = ?, updated_at = ?
+            "UPDATE deliveries SET state = ?, next_at = COALESCE(?, next_at),
+               last_error = COALESCE(?, last_error), sent_at = COALESCE(?, sent_at),
+               updated_at = ?
              WHERE notice = ? AND channel = ?",
         )
         .bind(state)
-        .bind(next)
+        .bind(next_at.map(ts))
         .bind(error)
-        .bind(&now)
+        .bind(sent_at.map(ts))
+        .bind(ts(now))
         .bind(notice)
         .bind(channel)
         .execute(self.pool())
