@@ -9,6 +9,8 @@ use std::time::Duration;
 use campuswatch_protocol::RegionCode;
 use serde::{Deserialize, Serialize};
 
+use crate::notify::Severity;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{source_name}: {message}\n  (see docs/configuration.md; `campuswatch-server print-config` shows every key with its default)")]
@@ -19,7 +21,7 @@ pub enum ConfigError {
     #[error("{source_name}: {key}: {message}")]
     Invalid {
         source_name: String,
-        key: &'static str,
+        key: String,
         message: String,
     },
 }
@@ -39,6 +41,7 @@ pub struct ServerConfig {
     pub liveness: LivenessConfig,
     pub coverage: CoverageConfig,
     pub alerts: AlertsConfig,
+    pub notify: NotifyConfig,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             liveness: LivenessConfig::default(),
             coverage: CoverageConfig::default(),
             alerts: AlertsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -181,6 +185,318 @@ impl Default for CoverageConfig {
     }
 }
 
+/// Notifications to operators (docs/notifications.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Base URL of the web console; every notice links to this plus its page's path.
+    pub console_url: String,
+    /// Wait before the first retry of a failed delivery; doubled per attempt (with
+    /// jitter) up to `retry_max`.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    /// Longest wait between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// A delivery still failing this long after its notice was made is given up and
+    /// recorded as failed with its last error.
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
+    /// Time limit of one attempt (connect, send, answer).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often the outbox is looked at when nobody wakes the dispatcher.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How often firing alerts are sent again to Alertmanager channels, which forget an
+    /// alert that is not repeated (its `endsAt` is four times this).
+    #[serde(with = "humantime_serde")]
+    pub alertmanager_resend: Duration,
+    /// Where notices go. File only: lists of tables cannot be set from the environment.
+    pub channels: Vec<ChannelConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            console_url: "http://127.0.0.1:8080".into(),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+            give_up_after: Duration::from_secs(6 * 3600),
+            timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(5),
+            alertmanager_resend: Duration::from_secs(60),
+            channels: Vec::new(),
+        }
+    }
+}
+
+/// The kinds of channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Webhook,
+    Alertmanager,
+    Wecom,
+    Dingtalk,
+    Smtp,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Alertmanager => "alertmanager",
+            ChannelKind::Wecom => "wecom",
+            ChannelKind::Dingtalk => "dingtalk",
+            ChannelKind::Smtp => "smtp",
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain text (a relay on the same host or a trusted network only).
+    None,
+    /// Upgrade with STARTTLS; refuse a server that does not offer it. Port 587.
+    #[default]
+    Starttls,
+    /// TLS from the first byte ("SMTPS"). Port 465.
+    Tls,
+}
+
+impl SmtpSecurity {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::None => 25,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+        }
+    }
+}
+
+/// A credential: kept as given, shown as `***` in logs, `Debug` and `print-config`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// One place notices go: a `[[notify.channels]]` table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Names the channel in logs, metrics and the outbox: letters, digits, '-' or '_'.
+    pub name: String,
+    /// `webhook`, `alertmanager`, `wecom`, `dingtalk` or `smtp`.
+    #[serde(rename = "type")]
+    pub kind: ChannelKind,
+    /// Where to POST (all but smtp). Alertmanager: its base URL (`/api/v2/alerts` is
+    /// appended). WeCom and DingTalk: the robot's webhook URL with its key or token,
+    /// which is a secret and masked wherever the URL is shown.
+    #[serde(default)]
+    pub url: String,
+    /// DingTalk: the robot's signing secret (`SEC…`); empty = no signature.
+    #[serde(default)]
+    pub secret: Secret,
+    /// SMTP server.
+    #[serde(default)]
+    pub host: String,
+    /// SMTP port; default by `security`: 25, 587 (starttls) or 465 (tls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// SMTP: `none`, `starttls` (default) or `tls`.
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// SMTP login; empty = no authentication.
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
+    /// SMTP sender address (`campuswatch <noc@example.org>`).
+    #[serde(default)]
+    pub from: String,
+    /// SMTP recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// Region codes this channel covers (a city or province covers its counties);
+    /// empty = all.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Least severity sent: `info`, `warning` (default) or `critical`.
+    #[serde(default = "default_min_severity")]
+    pub min_severity: Severity,
+    /// Most messages per minute; more are folded into one summary.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+}
+
+fn default_min_severity() -> Severity {
+    Severity::Warning
+}
+
+fn default_rate_limit() -> u32 {
+    20
+}
+
+impl ChannelConfig {
+    /// The parsed `regions` (checked by `validate`).
+    pub fn region_codes(&self) -> Vec<RegionCode> {
+        self.regions
+            .iter()
+            .filter_map(|r| RegionCode::parse(r).ok())
+            .collect()
+    }
+}
+
+impl NotifyConfig {
+    fn validate(&self, invalid: &dyn Fn(&str, String) -> ConfigError) -> Result<(), ConfigError> {
+        let console = url::Url::parse(&self.console_url).map_err(|e| {
+            invalid(
+                "notify.console_url",
+                format!("{e}: expected http(s)://host[:port]"),
+            )
+        })?;
+        if !matches!(console.scheme(), "http" | "https") {
+            return Err(invalid(
+                "notify.console_url",
+                format!("scheme {:?}: use http:// or https://", console.scheme()),
+            ));
+        }
+        for (key, d) in [
+            ("notify.retry_initial", self.retry_initial),
+            ("notify.retry_max", self.retry_max),
+            ("notify.give_up_after", self.give_up_after),
+            ("notify.timeout", self.timeout),
+            ("notify.poll_interval", self.poll_interval),
+            ("notify.alertmanager_resend", self.alertmanager_resend),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "must be longer than zero".into()));
+            }
+        }
+        if self.retry_max < self.retry_initial {
+            return Err(invalid(
+                "notify.retry_max",
+                "must not be shorter than notify.retry_initial".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.channels.iter().enumerate() {
+            let key = |k: &str| format!("notify.channels[{i}].{k}");
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(invalid(
+                    &key("name"),
+                    format!("{:?}: use letters, digits, '-' or '_'", c.name),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("{:?} is used by two channels", c.name),
+                ));
+            }
+            let key = |k: &str| format!("notify.channels[{i}] ({}).{k}", c.name);
+            let smtp = c.kind == ChannelKind::Smtp;
+            // Keys of another type are refused rather than ignored: they are a sign of
+            // a mix-up, like a `secret` on a WeCom robot (which has none).
+            let foreign = [
+                ("url", !c.url.is_empty() && smtp),
+                (
+                    "secret",
+                    !c.secret.is_empty() && c.kind != ChannelKind::Dingtalk,
+                ),
+                ("host", !c.host.is_empty() && !smtp),
+                ("port", c.port.is_some() && !smtp),
+                ("security", c.security != SmtpSecurity::default() && !smtp),
+                ("username", !c.username.is_empty() && !smtp),
+                ("password", !c.password.is_empty() && !smtp),
+                ("from", !c.from.is_empty() && !smtp),
+                ("to", !c.to.is_empty() && !smtp),
+            ];
+            if let Some((k, _)) = foreign.iter().find(|(_, bad)| *bad) {
+                return Err(invalid(
+                    &key(k),
+                    format!("does not apply to type = {:?}", c.kind.as_str()),
+                ));
+            }
+            if smtp {
+                if c.host.is_empty() {
+                    return Err(invalid(&key("host"), "an smtp channel needs a host".into()));
+                }
+                if c.port == Some(0) {
+                    return Err(invalid(&key("port"), "must not be 0".into()));
+                }
+                if c.from.is_empty() {
+                    return Err(invalid(
+                        &key("from"),
+                        "an smtp channel needs a sender".into(),
+                    ));
+                }
+                if c.to.is_empty() {
+                    return Err(invalid(&key("to"), "list at least one recipient".into()));
+                }
+                for a in std::iter::once(&c.from).chain(&c.to) {
+                    if !a.contains('@') {
+                        return Err(invalid(
+                            &key(if a == &c.from { "from" } else { "to" }),
+                            format!("{a:?} is not an e-mail address"),
+                        ));
+                    }
+                }
+                if c.username.is_empty() != c.password.is_empty() {
+                    return Err(invalid(
+                        &key("password"),
+                        "give both username and password, or neither".into(),
+                    ));
+                }
+            } else {
+                let url = url::Url::parse(&c.url)
+                    .map_err(|e| invalid(&key("url"), format!("{e}: expected http(s)://…")))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(invalid(
+                        &key("url"),
+                        "expected an http:// or https:// URL with a host".into(),
+                    ));
+                }
+            }
+            for r in &c.regions {
+                RegionCode::parse(r).map_err(|e| invalid(&key("regions"), e.to_string()))?;
+            }
+            if c.rate_limit == 0 {
+                return Err(invalid(&key("rate_limit"), "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// When dropped links become alerts, and how they are grouped.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -294,9 +610,9 @@ impl ServerConfig {
 
     /// Checks what types cannot.
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
-        let invalid = |key, message: String| ConfigError::Invalid {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
             source_name: source_name.to_string(),
-            key,
+            key: key.to_string(),
             message,
         };
         if self.id.is_empty()
@@ -391,6 +707,7 @@ impl ServerConfig {
                 "only sqlite://PATH is supported in this version".into(),
             ));
         }
+        self.notify.validate(&invalid)?;
         Ok(())
     }
 
@@ -413,6 +730,34 @@ impl ServerConfig {
             .iter()
             .filter_map(|r| RegionCode::parse(r).ok())
             .collect()
+    }
+
+    /// This configuration with every secret replaced by `***`: passwords, the DingTalk
+    /// secret, credentials in the broker URL and the query values of channel URLs (robot
+    /// keys and tokens).
+    pub fn masked(&self) -> ServerConfig {
+        let mut c = self.clone();
+        if !c.mqtt.password.is_empty() {
+            c.mqtt.password = "***".into();
+        }
+        c.mqtt.url = campuswatch_protocol::redact_url(&c.mqtt.url);
+        for ch in &mut c.notify.channels {
+            if !ch.url.is_empty() {
+                ch.url = crate::notify::channel::mask_url(&ch.url);
+            }
+            for s in [&mut ch.secret, &mut ch.password] {
+                if !s.is_empty() {
+                    *s = Secret::new("***");
+                }
+            }
+        }
+        c
+    }
+
+    /// The configuration in effect as TOML, secrets masked (`print-config --config`).
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string(&self.masked())
+            .unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
     }
 
     /// The documented default configuration as TOML.
@@ -466,6 +811,108 @@ mod tests {
     }
 
     #[test]
+    fn channels_are_read_from_the_file_with_their_defaults() {
+        let f = write(
+            r#"
+[notify]
+console_url = "https://console.example"
+[[notify.channels]]
+name = "county"
+type = "wecom"
+url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k1"
+regions = ["150102"]
+[[notify.channels]]
+name = "mail"
+type = "smtp"
+host = "smtp.example.org"
+security = "tls"
+username = "cw"
+password = "hunter2"
+from = "cw <cw@example.org>"
+to = ["duty@example.org"]
+min_severity = "critical"
+rate_limit = 5
+"#,
+        );
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        let [wecom, mail] = &cfg.notify.channels[..] else {
+            panic!("{:?}", cfg.notify.channels)
+        };
+        assert_eq!(wecom.kind, ChannelKind::Wecom);
+        assert_eq!(wecom.min_severity, Severity::Warning);
+        assert_eq!(wecom.rate_limit, 20);
+        assert_eq!(wecom.region_codes()[0].as_str(), "150102");
+        assert_eq!(mail.security, SmtpSecurity::Tls);
+        assert_eq!(mail.password.expose(), "hunter2");
+        assert_eq!(mail.min_severity, Severity::Critical);
+        // Secrets never show in Debug output, which is what logs use.
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("password: \"***\""), "{shown}");
+    }
+
+    #[test]
+    fn the_effective_configuration_is_printed_without_secrets() {
+        let f = write(
+            r#"
+[mqtt]
+url = "mqtts://server:brokerpw@broker:8883"
+password = "mqttpw"
+[[notify.channels]]
+name = "ding"
+type = "dingtalk"
+url = "https://oapi.dingtalk.com/robot/send?access_token=tok123"
+secret = "SECsecret"
+[[notify.channels]]
+name = "mail"
+type = "smtp"
+host = "smtp.example.org"
+username = "cw"
+password = "mailpw"
+from = "cw@example.org"
+to = ["duty@example.org"]
+"#,
+        );
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        let shown = cfg.to_masked_toml();
+        for secret in ["brokerpw", "mqttpw", "tok123", "SECsecret", "mailpw"] {
+            assert!(!shown.contains(secret), "{secret} in\n{shown}");
+        }
+        assert!(shown.contains("access_token=***"), "{shown}");
+        assert!(shown.contains("[[notify.channels]]"), "{shown}");
+        // It is still a configuration file.
+        let back = write(&shown);
+        let again = ServerConfig::load(Some(back.path())).unwrap();
+        assert_eq!(again.notify.channels.len(), 2);
+        assert_eq!(again.notify.channels[1].password.expose(), "***");
+    }
+
+    #[test]
+    fn bad_channels_are_refused_naming_the_channel_and_key() {
+        for (toml, key) in [
+            ("name = \"a b\"\ntype = \"webhook\"\nurl = \"http://h/\"", "notify.channels[0].name"),
+            ("name = \"w\"\ntype = \"webhook\"\nurl = \"ftp://h/\"", "(w).url"),
+            ("name = \"w\"\ntype = \"wecom\"\nurl = \"http://h/\"\nsecret = \"x\"", "(w).secret"),
+            ("name = \"w\"\ntype = \"webhook\"\nurl = \"http://h/\"\nregions = [\"15\"]", "(w).regions"),
+            ("name = \"w\"\ntype = \"webhook\"\nurl = \"http://h/\"\nrate_limit = 0", "(w).rate_limit"),
+            ("name = \"m\"\ntype = \"smtp\"\nhost = \"h\"\nfrom = \"a@b\"", "(m).to"),
+            ("name = \"m\"\ntype = \"smtp\"\nfrom = \"a@b\"\nto = [\"c@d\"]", "(m).host"),
+            ("name = \"m\"\ntype = \"smtp\"\nhost = \"h\"\nfrom = \"a@b\"\nto = [\"c\"]", "(m).to"),
+            ("name = \"m\"\ntype = \"smtp\"\nhost = \"h\"\nfrom = \"a@b\"\nto = [\"c@d\"]\nusername = \"u\"", "(m).password"),
+        ] {
+            let f = write(&format!("[[notify.channels]]\n{toml}\n"));
+            let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        let f = write("[[notify.channels]]\nname = \"x\"\ntype = \"pager\"\nurl = \"http://h\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("pager"), "{err}");
+        let f = write("[[notify.channels]]\nname = \"x\"\ntype = \"webhook\"\nurl = \"http://h\"\n[[notify.channels]]\nname = \"x\"\ntype = \"webhook\"\nurl = \"http://h\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("used by two channels"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         // The variables are handed in rather than set on the process, which would leak
         // into the other tests running in parallel.
@@ -473,6 +920,11 @@ mod tests {
         let env = [
             ("CAMPUSWATCH__LIVENESS__MISSED_HEARTBEATS", "7"),
             ("CAMPUSWATCH__MQTT__REGIONS", "150100,150203"),
+            (
+                "CAMPUSWATCH__NOTIFY__CONSOLE_URL",
+                "https://console.example",
+            ),
+            ("CAMPUSWATCH__NOTIFY__RETRY_MAX", "2m"),
             ("CAMPUSWATCH_TEST_MQTT_URL", "mqtt://ignored"),
         ]
         .into_iter()
@@ -481,5 +933,7 @@ mod tests {
         let cfg = ServerConfig::load_from(Some(f.path()), Some(env)).unwrap();
         assert_eq!(cfg.liveness.missed_heartbeats, 7);
         assert_eq!(cfg.mqtt.regions, ["150100", "150203"]);
+        assert_eq!(cfg.notify.console_url, "https://console.example");
+        assert_eq!(cfg.notify.retry_max, Duration::from_secs(120));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! [`start`] brings up a complete server on a listener the caller bound (tests bind port
 //! 0): the embedded broker unless an external one is configured, the store, the monitor
-//! restored from it, the MQTT connection, the engine and the HTTP API. The binary is a
-//! thin wrapper around it.
+//! restored from it, the MQTT connection, the engine, the notice dispatcher and the HTTP
+//! API. The binary is a thin wrapper around it.
 
 pub mod api;
 pub mod broker;
@@ -45,6 +45,8 @@ pub enum ServerError {
     Http(std::io::Error),
     #[error("{0}")]
     Api(String),
+    #[error("notifications: {0}")]
+    Notify(#[from] notify::NotifyError),
 }
 
 /// A running server.
@@ -154,6 +156,16 @@ pub async fn start_with_clock(
     };
 
     let metrics = Arc::new(Metrics::default());
+    // Before the engine runs, so that a bad channel stops the start and notices
+    // committed from the first batch on wake the dispatcher.
+    let dispatcher = notify::Dispatcher::new(
+        store.clone(),
+        &config.notify,
+        clock.clone(),
+        metrics.clone(),
+    )
+    .await?;
+    let notify_task = tokio::spawn(dispatcher.run(shutdown.child_token()));
     let (tx, rx) = mpsc::channel(16_384);
     let (client, conn_task) = ingest::spawn_connection(
         MqttSettings {
@@ -203,7 +215,7 @@ pub async fn start_with_clock(
         http_addr,
         broker_url,
         shutdown,
-        tasks: vec![conn_task, engine_task, http_task],
+        tasks: vec![conn_task, engine_task, http_task, notify_task],
         inbound: tx,
         _broker: broker,
         monitor,

@@ -42,8 +42,12 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
-    /// Print the documented default configuration.
-    PrintConfig,
+    /// Print the documented default configuration; with `--config`, the configuration
+    /// in effect (file and environment over the defaults), secrets shown as `***`.
+    PrintConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run a complete demo: embedded broker, server, and simulated campuses.
     #[cfg(feature = "demo")]
     Demo(demo::DemoArgs),
@@ -143,7 +147,10 @@ async fn real_main() -> anyhow::Result<()> {
             let cfg = ServerConfig::load(config.as_deref())?;
             import(&cfg, &file, replace).await?;
         }
-        Command::PrintConfig => print!("{}", ServerConfig::default_toml()),
+        Command::PrintConfig { config: None } => print!("{}", ServerConfig::default_toml()),
+        Command::PrintConfig { config: Some(file) } => {
+            print!("{}", ServerConfig::load(Some(&file))?.to_masked_toml())
+        }
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args, shutdown_on_signal()).await?,
     }

@@ -1,6 +1,7 @@
-//! Counters of the ingest path, and the Prometheus text rendering of `/metrics`.
+//! Counters of the ingest path and of notice deliveries, and the Prometheus text
+//! rendering of `/metrics`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -33,6 +34,44 @@ pub struct Metrics {
     pub broker_disconnects: AtomicU64,
     /// Sources already logged per drop reason; bounded so garbage cannot grow it forever.
     logged: Mutex<HashSet<(String, &'static str)>>,
+    pub deliveries: DeliveryCounters,
+}
+
+/// What happened to notice deliveries, per channel.
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    by_channel: Mutex<BTreeMap<String, [u64; DELIVERY_OUTCOMES.len()]>>,
+}
+
+/// `sent`: delivered (summaries included); `failed`: given up; `summarized`: folded
+/// into a summary by the rate limit; `retried`: attempts that failed and will be retried.
+pub const DELIVERY_OUTCOMES: [&str; 4] = ["sent", "failed", "summarized", "retried"];
+
+impl DeliveryCounters {
+    /// Makes a channel's counters appear (at zero) before anything happened.
+    pub fn register(&self, channel: &str) {
+        self.lock().entry(channel.to_string()).or_default();
+    }
+
+    /// Adds `n` to a channel's count of `outcome` (one of [`DELIVERY_OUTCOMES`]).
+    pub fn add(&self, channel: &str, outcome: &str, n: u64) {
+        let Some(i) = DELIVERY_OUTCOMES.iter().position(|o| *o == outcome) else {
+            return;
+        };
+        self.lock().entry(channel.to_string()).or_default()[i] += n;
+    }
+
+    pub fn count(&self, channel: &str, outcome: &str) -> u64 {
+        let i = DELIVERY_OUTCOMES.iter().position(|o| *o == outcome);
+        match (self.lock().get(channel), i) {
+            (Some(c), Some(i)) => c[i],
+            _ => 0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, [u64; DELIVERY_OUTCOMES.len()]>> {
+        self.by_channel.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 const LOGGED_CAP: usize = 10_000;
@@ -246,6 +285,20 @@ impl Metrics {
             "cw_unregistered_campuses {}",
             monitor.unregistered_count()
         );
+        header(
+            &mut s,
+            "cw_notify_deliveries_total",
+            "counter",
+            "Notice deliveries by channel and outcome (sent, failed = given up, summarized, retried = failed attempts).",
+        );
+        for (channel, counts) in self.deliveries.lock().iter() {
+            for (outcome, n) in DELIVERY_OUTCOMES.iter().zip(counts) {
+                let _ = writeln!(
+                    s,
+                    "cw_notify_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
         s
     }
 }

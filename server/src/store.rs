@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use campuswatch_protocol::{
     CampusId, DeviceId, Measurements, RegionCode, RegionLevel, SchoolType, Timestamp,
@@ -14,6 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use tokio::sync::Notify;
 
 use crate::monitor::maintenance::Maintenance;
 use crate::monitor::{
@@ -42,13 +44,13 @@ pub fn ts(t: Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: &str) -> Result<Timestamp, StoreError> {
+pub(crate) fn parse_ts(s: &str) -> Result<Timestamp, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| corrupt("timestamp", e))
 }
 
-fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &'static str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         what,
         detail: e.to_string(),
@@ -90,6 +92,9 @@ fn region_pattern(r: &RegionCode) -> String {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Pinged after a commit that wrote notices, so the dispatcher delivers them at once
+    /// instead of at its next poll.
+    notices_committed: Arc<Notify>,
 }
 
 impl Store {
@@ -127,7 +132,20 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            notices_committed: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Woken after every commit that wrote a notice (one stored permit if nobody waits,
+    /// so a wake-up between two looks at the outbox is not lost).
+    pub fn notice_signal(&self) -> Arc<Notify> {
+        self.notices_committed.clone()
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Whether the database answers.
@@ -141,6 +159,7 @@ impl Store {
             return Ok(());
         }
         let now = ts(now);
+        let mut wrote_notice = false;
         let mut tx = self.pool.begin().await?;
         for change in changes {
             match change {
@@ -281,6 +300,7 @@ impl Store {
                         .await?;
                 }
                 Change::Notice(n) => {
+                    wrote_notice = true;
                     let body = serde_json::to_string(n).map_err(|e| corrupt("notice", e))?;
                     // The id is deterministic: a notice derived twice is stored once.
                     sqlx::query(
@@ -300,6 +320,9 @@ impl Store {
             }
         }
         tx.commit().await?;
+        if wrote_notice {
+            self.notices_committed.notify_one();
+        }
         Ok(())
     }
 

@@ -5,7 +5,18 @@
 //! writes to the `notices` table in the same transaction as the state that caused it. So
 //! a notice exists exactly when its cause was committed: a crash cannot lose one, and a
 //! restart, which re-derives state from the store instead of re-judging it, cannot make a
-//! second one. Delivery (routing, retries, rate limits, summaries) works from that table.
+//! second one. Delivery (routing, retries, rate limits, summaries) works from that table:
+//! the [`Dispatcher`] routes each notice to the matching channels (an outbox row per
+//! notice and channel, see [`outbox`]), sends them ([`channel`], in the formats of
+//! [`format`]) and retries with backoff. `docs/notifications.md` is the user's view.
+
+pub mod channel;
+pub mod dispatcher;
+pub mod format;
+pub mod outbox;
+
+pub use dispatcher::{Dispatcher, NotifyError};
+pub use outbox::DeliveryRecord;
 
 use campuswatch_protocol::{CampusId, DeviceId, RegionCode, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -54,6 +65,9 @@ pub enum NoticeKind {
     MonitoringDegraded,
     /// The server sees the campuses again.
     MonitoringRestored,
+    /// Made by the dispatcher, not the monitor: stands in for the notices a channel's
+    /// rate limit held back ("37 more notices: …").
+    Summary,
 }
 
 impl NoticeKind {
@@ -66,6 +80,7 @@ impl NoticeKind {
             NoticeKind::IncidentResolved => "incident_resolved",
             NoticeKind::MonitoringDegraded => "monitoring_degraded",
             NoticeKind::MonitoringRestored => "monitoring_restored",
+            NoticeKind::Summary => "summary",
         }
     }
 
