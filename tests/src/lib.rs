@@ -448,3 +448,110 @@ pub fn registry_entry(
         expected_cameras: cameras,
     }
 }
+
+/// A webhook receiver on a free loopback port, as an operator's alerting endpoint would be:
+/// it answers 200 to every POST and keeps the JSON bodies, in arrival order.
+#[derive(Clone)]
+pub struct WebhookSink {
+    pub addr: SocketAddr,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl WebhookSink {
+    pub async fn start() -> WebhookSink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let sink = WebhookSink {
+            addr: listener.local_addr().expect("local address"),
+            bodies: Default::default(),
+        };
+        let bodies = sink.bodies.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let bodies = bodies.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    // One request per connection: headers, then Content-Length bytes.
+                    let (head_end, length) = loop {
+                        let Ok(n) = conn.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (i + 4, length);
+                        }
+                    };
+                    while buf.len() < head_end + length {
+                        let Ok(n) = conn.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let body = &buf[head_end..head_end + length];
+                    if let Ok(v) = serde_json::from_slice(body) {
+                        bodies.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+                    }
+                    let _ = conn
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                });
+            }
+        });
+        sink
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Every body received so far.
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The `kind` of every notice received so far.
+    pub fn kinds(&self) -> Vec<String> {
+        self.bodies()
+            .iter()
+            .filter_map(|b| b["kind"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// A webhook channel posting here, for `ServerConfig::notify.channels`.
+    pub fn channel(&self) -> campuswatch_server::config::ChannelConfig {
+        use campuswatch_server::config::{ChannelConfig, ChannelKind, Secret, SmtpSecurity};
+        ChannelConfig {
+            name: "duty".into(),
+            kind: ChannelKind::Webhook,
+            url: self.url(),
+            secret: Secret::default(),
+            host: String::new(),
+            port: None,
+            security: SmtpSecurity::default(),
+            username: String::new(),
+            password: Secret::default(),
+            from: String::new(),
+            to: Vec::new(),
+            regions: Vec::new(),
+            min_severity: campuswatch_server::notify::Severity::Info,
+            rate_limit: 1000,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! What the operators on duty are told, end to end: gateways played by plain MQTT clients
+//! (docs/PROTOCOL.md), a real broker, the server, and a webhook receiver standing in for
+//! the duty channel. Each test watches its own county, so tests can share one broker.
+
+use std::time::Duration;
+
+use campuswatch_protocol::{DeviceKind as K, DeviceState as S, SchoolType};
+use campuswatch_server::config::ServerConfig;
+use campuswatch_server::ServerHandle;
+use campuswatch_tests::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+const HEARTBEAT: Duration = Duration::from_millis(300);
+
+/// The server of `county`, telling `sink`; gateway alerts are gathered for a second.
+fn config(
+    broker: &TestBroker,
+    dir: &std::path::Path,
+    county: &str,
+    sink: &WebhookSink,
+) -> ServerConfig {
+    let mut cfg = server_config(dir, &broker.url, county);
+    cfg.notify.channels = vec![sink.channel()];
+    cfg.alerts.group_wait = Duration::from_secs(1);
+    cfg.alerts.incident_min_gateways = 5;
+    cfg
+}
+
+fn campuses(county: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("t{county}-{i:03}")).collect()
+}
+
+async fn register(server: &ServerHandle, county: &str, ids: &[String]) {
+    let registry = ids
+        .iter()
+        .map(|id| registry_entry(id, county, SchoolType::Kindergarten, 1, 1))
+        .collect();
+    server
+        .import_registry(registry, false)
+        .await
+        .expect("registry import");
+}
+
+/// Connects gateways for `ids` under `epoch`: a birth, then heartbeats.
+async fn online(broker: &TestBroker, county: &str, epoch: u64, ids: &[String]) -> Vec<RawGateway> {
+    let mut gateways = Vec::new();
+    for id in ids {
+        let mut g = RawGateway::connect(broker.addr(), id, county, epoch).await;
+        g.publish(&g.birth(vec![
+            device("alarm-1", K::Alarm, S::Up),
+            device("cam-1", K::Camera, S::Up),
+        ]))
+        .await;
+        g.start_heartbeats(HEARTBEAT);
+        gateways.push(g);
+    }
+    gateways
+}
+
+async fn wait_reporting(server: &ServerHandle, county: &str, want: u64) {
+    wait_for(&format!("{want} campuses reporting"), WAIT, || async {
+        let c = get_json(server, &format!("/api/v1/coverage?region={county}")).await;
+        (c["reporting"].as_u64() == Some(want)).then_some(())
+    })
+    .await
+}
+
+async fn wait_kinds(sink: &WebhookSink, want: &[&str]) {
+    wait_for(&format!("notices {want:?}"), WAIT, || async {
+        (sink.kinds().len() >= want.len()).then_some(())
+    })
+    .await;
+    // Whatever else was going to be told has had time to be.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.kinds(), want, "{:#?}", sink.bodies());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_that_drops_at_once_is_one_notice_and_its_recovery_another() {
+    let county = "150302";
+    let sink = WebhookSink::start().await;
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(config(&broker, dir.path(), county, &sink)).await;
+    let ids = campuses(county, 100);
+    register(&server, county, &ids).await;
+    let gateways = online(&broker, county, 1, &ids).await;
+    wait_reporting(&server, county, 100).await;
+
+    // The county's network drops: every gateway's connection is lost at once.
+    for g in gateways {
+        g.kill();
+    }
+    wait_kinds(&sink, &["incident_opened"]).await;
+    let told = &sink.bodies()[0];
+    assert_eq!(told["campuses"].as_array().map(Vec::len), Some(100));
+    assert_eq!(told["severity"], "critical");
+    assert_eq!(told["region"], county);
+    let alerts = get_json(&server, "/api/v1/alerts?state=open&kind=gateway").await;
+    assert_eq!(alerts["alerts"].as_array().map(Vec::len), Some(100));
+    let incidents = get_json(&server, "/api/v1/incidents?state=open").await;
+    assert_eq!(incidents["incidents"][0]["open_alerts"], 100);
+
+    // And comes back.
+    let gateways = online(&broker, county, 2, &ids).await;
+    wait_kinds(&sink, &["incident_opened", "incident_resolved"]).await;
+    assert_eq!(
+        get_json(&server, "/api/v1/alerts?state=open").await["alerts"],
+        serde_json::json!([])
+    );
+    for g in gateways {
+        g.kill();
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_mid_incident_neither_repeats_nor_loses_a_notice_nor_flags_anyone_falsely(
+) {
+    let county = "150303";
+    let sink = WebhookSink::start().await;
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&broker, dir.path(), county, &sink);
+    let server = start_server(cfg.clone()).await;
+    let ids = campuses(county, 12);
+    register(&server, county, &ids).await;
+    let (dropping, staying) = ids.split_at(8);
+    let gateways = online(&broker, county, 1, dropping).await;
+    let _staying = online(&broker, county, 1, staying).await;
+    wait_reporting(&server, county, 12).await;
+
+    for g in gateways {
+        g.kill();
+    }
+    wait_kinds(&sink, &["incident_opened"]).await;
+
+    // The server is stopped and started again while the incident is open; the gateways
+    // that stayed up keep heartbeating meanwhile.
+    server.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let server = start_server(cfg).await;
+    wait_reporting(&server, county, 4).await;
+    // Nothing is told again, and nobody who stayed up is flagged.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.kinds(), ["incident_opened"], "{:#?}", sink.bodies());
+    let alerts = get_json(&server, "/api/v1/alerts?state=open").await;
+    let flagged: Vec<&str> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["campus"].as_str())
+        .collect();
+    assert_eq!(flagged.len(), 8, "{flagged:?}");
+    assert!(flagged.iter().all(|c| dropping.iter().any(|d| d == c)));
+
+    // The recovery is told once.
+    let back = online(&broker, county, 2, dropping).await;
+    wait_kinds(&sink, &["incident_opened", "incident_resolved"]).await;
+    for g in back {
+        g.kill();
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_behind_which_forty_cameras_go_dark_is_told_once() {
+    let county = "150304";
+    let sink = WebhookSink::start().await;
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(config(&broker, dir.path(), county, &sink)).await;
+    let id = format!("t{county}-big");
+    server
+        .import_registry(
+            vec![registry_entry(&id, county, SchoolType::Secondary, 1, 40)],
+            false,
+        )
+        .await
+        .unwrap();
+    let mut g = RawGateway::connect(broker.addr(), &id, county, 1).await;
+    let mut devices = vec![device("alarm-1", K::Alarm, S::Up)];
+    devices.extend((1..=40).map(|i| device(&format!("cam-{i}"), K::Camera, S::Up)));
+    g.publish(&g.birth(devices)).await;
+    g.start_heartbeats(HEARTBEAT);
+    wait_reporting(&server, county, 1).await;
+    g.kill();
+    wait_kinds(&sink, &["alert_opened"]).await;
+    let told = &sink.bodies()[0];
+    assert_eq!(told["link"], "gateway");
+    assert!(told["title"].as_str().unwrap().contains("Gateway offline"));
+    assert!(told["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/console/campuses/{id}")));
+    server.stop().await;
+}
