@@ -361,6 +361,26 @@ fn default_rate_limit() -> u32 {
 }
 
 impl ChannelConfig {
+    /// A channel of `kind` posting to `url`, with every other key at its default.
+    pub fn new(name: &str, kind: ChannelKind, url: &str) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            url: url.into(),
+            secret: Secret::default(),
+            host: String::new(),
+            port: None,
+            security: SmtpSecurity::default(),
+            username: String::new(),
+            password: Secret::default(),
+            from: String::new(),
+            to: Vec::new(),
+            regions: Vec::new(),
+            min_severity: default_min_severity(),
+            rate_limit: default_rate_limit(),
+        }
+    }
+
     /// The parsed `regions` (checked by `validate`).
     pub fn region_codes(&self) -> Vec<RegionCode> {
         self.regions

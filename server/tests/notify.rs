@@ -209,20 +209,8 @@ fn resolved(opening: &Notice, at: Timestamp) -> Notice {
 
 fn channel(name: &str, kind: ChannelKind, url: &str) -> ChannelConfig {
     ChannelConfig {
-        name: name.into(),
-        kind,
-        url: url.into(),
-        secret: Secret::default(),
-        host: String::new(),
-        port: None,
-        security: SmtpSecurity::default(),
-        username: String::new(),
-        password: Secret::default(),
-        from: String::new(),
-        to: Vec::new(),
-        regions: Vec::new(),
-        min_severity: Severity::Warning,
         rate_limit: 100,
+        ..ChannelConfig::new(name, kind, url)
     }
 }
 

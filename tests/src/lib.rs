@@ -536,22 +536,11 @@ impl WebhookSink {
 
     /// A webhook channel posting here, for `ServerConfig::notify.channels`.
     pub fn channel(&self) -> campuswatch_server::config::ChannelConfig {
-        use campuswatch_server::config::{ChannelConfig, ChannelKind, Secret, SmtpSecurity};
+        use campuswatch_server::config::{ChannelConfig, ChannelKind};
         ChannelConfig {
-            name: "duty".into(),
-            kind: ChannelKind::Webhook,
-            url: self.url(),
-            secret: Secret::default(),
-            host: String::new(),
-            port: None,
-            security: SmtpSecurity::default(),
-            username: String::new(),
-            password: Secret::default(),
-            from: String::new(),
-            to: Vec::new(),
-            regions: Vec::new(),
             min_severity: campuswatch_server::notify::Severity::Info,
             rate_limit: 1000,
+            ..ChannelConfig::new("duty", ChannelKind::Webhook, &self.url())
         }
     }
 }
