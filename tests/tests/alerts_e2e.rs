@@ -195,3 +195,94 @@ async fn a_gateway_behind_which_forty_cameras_go_dark_is_told_once() {
         .ends_with(&format!("/console/campuses/{id}")));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cut_off_from_the_broker_flags_no_campus_and_says_it_could_not_see() {
+    let county = "150402";
+    let sink = WebhookSink::start().await;
+    let broker = TestBroker::start().await;
+    let link = LinkProxy::start(broker.addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&broker, dir.path(), county, &sink);
+    // The server reaches the broker through a link the test can cut.
+    cfg.mqtt.url = link.url();
+    cfg.alerts.monitoring_grace = Duration::from_secs(1);
+    let server = start_server(cfg).await;
+    let ids = campuses(county, 6);
+    register(&server, county, &ids).await;
+    let gateways = online(&broker, county, 1, &ids).await;
+    wait_reporting(&server, county, 6).await;
+
+    // Three seconds without the broker: more than three stale windows of these gateways.
+    link.set(LinkMode::Cut);
+    wait_kinds(&sink, &["monitoring_degraded"]).await;
+    link.set(LinkMode::Pass);
+    wait_kinds(&sink, &["monitoring_degraded", "monitoring_restored"]).await;
+    let told = &sink.bodies()[0];
+    assert_eq!(told["severity"], "critical");
+    assert!(told["region"].is_null(), "told to every region's channel");
+    assert_eq!(
+        get_json(&server, "/api/v1/alerts?state=open").await["alerts"],
+        serde_json::json!([]),
+        "no campus is flagged for the time the server could not see"
+    );
+    wait_reporting(&server, county, 6).await;
+    for g in gateways {
+        g.kill();
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_link_flapping_every_second_is_told_once() {
+    use campuswatch_protocol::{Event, Message};
+    let county = "150403";
+    let sink = WebhookSink::start().await;
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&broker, dir.path(), county, &sink);
+    // Never down long enough to be an alert on its own.
+    cfg.alerts.hold_down_alarm = Duration::from_secs(60);
+    let server = start_server(cfg).await;
+    let ids = campuses(county, 1);
+    register(&server, county, &ids).await;
+    let gateways = online(&broker, county, 1, &ids).await;
+    wait_reporting(&server, county, 1).await;
+    let g = &gateways[0];
+    for i in 0..10u64 {
+        let (from, to) = if i % 2 == 0 {
+            (S::Up, S::Down)
+        } else {
+            (S::Down, S::Up)
+        };
+        g.publish(&Message::Event(Event {
+            v: 1,
+            campus: g.campus.clone(),
+            region: g.region,
+            id: i + 1,
+            epoch: g.epoch,
+            at: chrono::Utc::now(),
+            device: campuswatch_protocol::DeviceId::parse("alarm-1").unwrap(),
+            kind: K::Alarm,
+            from,
+            to,
+            cause: Some("connection refused".into()),
+            measurements: Default::default(),
+            info: None,
+        }))
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wait_kinds(&sink, &["alert_flapping"]).await;
+    let told = &sink.bodies()[0];
+    assert_eq!(
+        (told["link"].as_str(), told["severity"].as_str()),
+        (Some("alarm"), Some("critical"))
+    );
+    let alerts = get_json(&server, "/api/v1/alerts?state=open").await;
+    assert_eq!(alerts["alerts"][0]["flapping"], true);
+    for g in gateways {
+        g.kill();
+    }
+    server.stop().await;
+}
