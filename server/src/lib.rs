@@ -6,6 +6,7 @@
 //! API. The binary is a thin wrapper around it.
 
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod ingest;

@@ -374,3 +374,71 @@ async fn maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_histor
     let r = Monitor::restore(Settings::immediate(), snap, t(3));
     assert_eq!(r.maintenance_windows().count(), 1);
 }
+
+#[tokio::test]
+async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored() {
+    use crate::auth::{hash_password, new_secret, verify_password, Role};
+    let (_dir, store) = open().await;
+    assert!(!store.has_users().await.unwrap());
+    let county = RegionCode::parse("150102").unwrap();
+    let id = store
+        .put_user(
+            "wang.li",
+            &hash_password("a long enough password").unwrap(),
+            Role::Operator,
+            Some(county),
+            t(0),
+        )
+        .await
+        .unwrap();
+    let (p, hash) = store.login_user("wang.li").await.unwrap().unwrap();
+    assert_eq!(
+        (p.user_id, p.role, p.scope),
+        (id, Role::Operator, Some(county))
+    );
+    assert!(verify_password("a long enough password", &hash));
+    assert!(store.login_user("nobody").await.unwrap().is_none());
+
+    let (session, stored) = new_secret("cws_");
+    store
+        .create_session(&stored, id, t(0), t(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.principal_for(&session, t(10)).await.unwrap(),
+        Some(p.clone())
+    );
+    assert_eq!(
+        store.principal_for(&session, t(3600)).await.unwrap(),
+        None,
+        "expired"
+    );
+    let (token, stored) = new_secret("cwt_");
+    store
+        .create_token(&stored, id, "nightly report", t(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.principal_for(&token, t(99_999)).await.unwrap(),
+        Some(p)
+    );
+    assert_eq!(store.principal_for("cwt_guess", t(10)).await.unwrap(), None);
+
+    // Nothing secret is stored in clear.
+    let dump: Vec<String> = sqlx::query_scalar(
+        "SELECT password_hash FROM users UNION ALL SELECT secret_hash FROM sessions
+         UNION ALL SELECT secret_hash FROM api_tokens",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap();
+    assert!(dump
+        .iter()
+        .all(|v| !v.contains("long enough") && !v.contains(&token[4..])));
+    // Signing out ends the session.
+    store.delete_session(&session).await.unwrap();
+    assert_eq!(store.principal_for(&session, t(10)).await.unwrap(), None);
+    let listed = store.users().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "wang.li");
+}

@@ -1,0 +1,189 @@
+//! Users, sessions and API tokens in the store (see `crate::auth`).
+
+use campuswatch_protocol::{RegionCode, Timestamp};
+use sqlx::Row;
+
+use super::{corrupt, parse_ts, ts, Store, StoreError};
+use crate::auth::{secret_hash, Principal, Role};
+
+/// A user as listed (never with the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub scope: Option<RegionCode>,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+}
+
+impl Store {
+    /// Adds a user, or replaces the password, role and scope of one with that name.
+    pub async fn put_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: Role,
+        scope: Option<RegionCode>,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (name, password_hash, role, scope, created_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,
+               role = excluded.role, scope = excluded.scope, disabled = 0
+             RETURNING id",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(scope.map(|s| s.as_str().to_string()))
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Every user, by name.
+    pub async fn users(&self) -> Result<Vec<UserInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, scope, disabled, created_at FROM users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let (role, scope) = role_and_scope(r)?;
+                Ok(UserInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role,
+                    scope,
+                    disabled: r.try_get("disabled")?,
+                    created_at: parse_ts(r.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The user `name` and their password hash, if they exist and are not disabled.
+    pub async fn login_user(&self, name: &str) -> Result<Option<(Principal, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, role, scope, password_hash FROM users
+             WHERE name = ? AND disabled = 0",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((principal(&r)?, r.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    /// Opens a session for `user_id` under the secret whose hash is `stored`.
+    pub async fn create_session(
+        &self,
+        stored: &str,
+        user_id: i64,
+        now: Timestamp,
+        expires: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Old sessions go when new ones come.
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (secret_hash, user_id, created_at, expires_at)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(stored)
+        .bind(user_id)
+        .bind(ts(now))
+        .bind(ts(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, secret: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE secret_hash = ?")
+            .bind(secret_hash(secret))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user of a session or API token secret that is valid at `now`.
+    pub async fn principal_for(
+        &self,
+        secret: &str,
+        now: Timestamp,
+    ) -> Result<Option<Principal>, StoreError> {
+        let hash = secret_hash(secret);
+        let row = sqlx::query(
+            "SELECT u.id, u.name, u.role, u.scope FROM sessions s
+               JOIN users u ON u.id = s.user_id
+             WHERE s.secret_hash = ? AND s.expires_at > ? AND u.disabled = 0
+             UNION ALL
+             SELECT u.id, u.name, u.role, u.scope FROM api_tokens t
+               JOIN users u ON u.id = t.user_id
+             WHERE t.secret_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0",
+        )
+        .bind(&hash)
+        .bind(ts(now))
+        .bind(&hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| principal(&r)).transpose()
+    }
+
+    /// Records an API token of `user_id` under the secret whose hash is `stored`.
+    pub async fn create_token(
+        &self,
+        stored: &str,
+        user_id: i64,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (secret_hash, user_id, name, created_at)
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(stored)
+        .bind(user_id)
+        .bind(name)
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Whether any user exists (a fresh install has none).
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+}
+
+fn role_and_scope(r: &sqlx::sqlite::SqliteRow) -> Result<(Role, Option<RegionCode>), StoreError> {
+    let role: String = r.try_get("role")?;
+    let scope: Option<String> = r.try_get("scope")?;
+    Ok((
+        Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        scope
+            .map(|s| RegionCode::parse(&s).map_err(|e| corrupt("scope", e)))
+            .transpose()?,
+    ))
+}
+
+fn principal(r: &sqlx::sqlite::SqliteRow) -> Result<Principal, StoreError> {
+    let (role, scope) = role_and_scope(r)?;
+    Ok(Principal {
+        user_id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role,
+        scope,
+    })
+}
