@@ -149,7 +149,10 @@ mod tests {
         };
         assert!(p.sees(&county));
         assert!(!p.sees(&other_city));
-        assert!(!p.sees(&RegionCode::parse("150000").unwrap()), "not the whole province");
+        assert!(
+            !p.sees(&RegionCode::parse("150000").unwrap()),
+            "not the whole province"
+        );
         assert!(p.may(Role::Viewer) && p.may(Role::Operator) && !p.may(Role::Admin));
         let all = Principal { scope: None, ..p };
         assert!(all.sees(&other_city));

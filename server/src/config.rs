@@ -340,6 +340,10 @@ pub struct ChannelConfig {
     /// SMTP recipients.
     #[serde(default)]
     pub to: Vec<String>,
+    /// SMTP with `starttls` or `tls`: a PEM file of CA certificates to trust besides the
+    /// system's (a mail server with a certificate of the authority's own CA).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca_file: String,
     /// Region codes this channel covers (a city or province covers its counties);
     /// empty = all.
     #[serde(default)]
@@ -375,6 +379,7 @@ impl ChannelConfig {
             password: Secret::default(),
             from: String::new(),
             to: Vec::new(),
+            ca_file: String::new(),
             regions: Vec::new(),
             min_severity: default_min_severity(),
             rate_limit: default_rate_limit(),
@@ -459,6 +464,7 @@ impl NotifyConfig {
                 ("password", !c.password.is_empty() && !smtp),
                 ("from", !c.from.is_empty() && !smtp),
                 ("to", !c.to.is_empty() && !smtp),
+                ("ca_file", !c.ca_file.is_empty() && !smtp),
             ];
             if let Some((k, _)) = foreign.iter().find(|(_, bad)| *bad) {
                 return Err(invalid(
@@ -495,6 +501,20 @@ impl NotifyConfig {
                         &key("password"),
                         "give both username and password, or neither".into(),
                     ));
+                }
+                if !c.ca_file.is_empty() {
+                    if c.security == SmtpSecurity::None {
+                        return Err(invalid(
+                            &key("ca_file"),
+                            "applies only with security = \"starttls\" or \"tls\"".into(),
+                        ));
+                    }
+                    if !Path::new(&c.ca_file).is_file() {
+                        return Err(invalid(
+                            &key("ca_file"),
+                            format!("{:?} is not a readable file", c.ca_file),
+                        ));
+                    }
                 }
             } else {
                 let url = url::Url::parse(&c.url)

@@ -543,84 +543,155 @@ struct Mail {
 }
 
 /// An SMTP server that speaks enough of RFC 5321 (EHLO, AUTH PLAIN, MAIL, RCPT, DATA,
-/// RSET, NOOP, QUIT) to accept mail, and hands each message over.
-async fn smtp_sink() -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
+/// RSET, NOOP, QUIT) to accept mail, and hands each message over. With `tls`, it offers
+/// STARTTLS (RFC 3207) with a certificate for localhost from the test CA in
+/// `tests/fixtures`, and refuses mail before the upgrade, as real servers do.
+async fn smtp_sink_with(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
-            let tx = tx.clone();
+            let (tx, tls) = (tx.clone(), tls.clone());
             tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let mut mail = Mail {
-                    auth: None,
-                    from: String::new(),
-                    to: Vec::new(),
-                    data: String::new(),
-                };
-                w.write_all(b"220 sink.test ESMTP\r\n").await.unwrap();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-sink.test\r\n250 AUTH PLAIN LOGIN\r\n"
-                    } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ").map(|_| &line[11..])
-                    {
-                        let raw = base64::engine::general_purpose::STANDARD
-                            .decode(b64.trim())
-                            .unwrap();
-                        let parts: Vec<String> = raw
-                            .split(|b| *b == 0)
-                            .map(|p| String::from_utf8_lossy(p).into_owned())
-                            .collect();
-                        mail.auth = Some(format!("{}:{}", parts[1], parts[2]));
-                        b"235 2.7.0 Authentication successful\r\n"
-                    } else if upper.starts_with("MAIL FROM:") {
-                        mail.from = line[10..].trim().to_string();
-                        b"250 2.1.0 OK\r\n"
-                    } else if upper.starts_with("RCPT TO:") {
-                        mail.to.push(line[8..].trim().to_string());
-                        b"250 2.1.5 OK\r\n"
-                    } else if upper == "DATA" {
-                        w.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                            .await
-                            .unwrap();
-                        while let Ok(Some(l)) = lines.next_line().await {
-                            if l == "." {
-                                break;
-                            }
-                            mail.data.push_str(l.strip_prefix('.').unwrap_or(&l));
-                            mail.data.push('\n');
-                        }
-                        let done = std::mem::replace(
-                            &mut mail,
-                            Mail {
-                                auth: None,
-                                from: String::new(),
-                                to: Vec::new(),
-                                data: String::new(),
-                            },
-                        );
-                        mail.auth = done.auth.clone();
-                        let _ = tx.send(done);
-                        b"250 2.0.0 queued\r\n"
-                    } else if upper == "QUIT" {
-                        let _ = w.write_all(b"221 2.0.0 bye\r\n").await;
-                        return;
-                    } else if upper == "RSET" || upper == "NOOP" {
-                        b"250 2.0.0 OK\r\n"
-                    } else {
-                        b"502 5.5.2 not implemented\r\n"
-                    };
-                    if w.write_all(reply).await.is_err() {
-                        return;
+                let mut sock = sock;
+                sock.write_all(b"220 sink.test ESMTP\r\n").await.unwrap();
+                let upgrade = smtp_session(&mut sock, &tx, tls.is_some()).await;
+                if let (Some(Upgrade), Some(acceptor)) = (upgrade, tls) {
+                    // The client waits for our 220 before its TLS hello: nothing is
+                    // left in the line reader, which is gone.
+                    if let Ok(mut secure) = acceptor.accept(sock).await {
+                        smtp_session(&mut secure, &tx, false).await;
                     }
                 }
             });
         }
     });
     (addr, rx)
+}
+
+/// The client asked for STARTTLS and was told to go ahead.
+struct Upgrade;
+
+/// One SMTP conversation on `stream`; returns `Some` when the client starts TLS.
+async fn smtp_session<S>(
+    stream: &mut S,
+    tx: &mpsc::UnboundedSender<Mail>,
+    offer_tls: bool,
+) -> Option<Upgrade>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let empty = || Mail {
+        auth: None,
+        from: String::new(),
+        to: Vec::new(),
+        data: String::new(),
+    };
+    let mut mail = empty();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            if offer_tls {
+                b"250-sink.test\r\n250 STARTTLS\r\n"
+            } else {
+                b"250-sink.test\r\n250 AUTH PLAIN LOGIN\r\n"
+            }
+        } else if upper == "STARTTLS" && offer_tls {
+            reader
+                .get_mut()
+                .write_all(b"220 2.0.0 Ready to start TLS\r\n")
+                .await
+                .ok()?;
+            return Some(Upgrade);
+        } else if offer_tls && !upper.starts_with("QUIT") && !upper.starts_with("NOOP") {
+            b"530 5.7.0 Must issue a STARTTLS command first\r\n"
+        } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ").map(|_| &line[11..]) {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .unwrap();
+            let parts: Vec<String> = raw
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            mail.auth = Some(format!("{}:{}", parts[1], parts[2]));
+            b"235 2.7.0 Authentication successful\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            mail.from = line[10..].trim().to_string();
+            b"250 2.1.0 OK\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            mail.to.push(line[8..].trim().to_string());
+            b"250 2.1.5 OK\r\n"
+        } else if upper == "DATA" {
+            reader
+                .get_mut()
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await
+                .ok()?;
+            let mut l = String::new();
+            loop {
+                l.clear();
+                if reader.read_line(&mut l).await.ok()? == 0 {
+                    return None;
+                }
+                let l = l.trim_end_matches(['\r', '\n']);
+                if l == "." {
+                    break;
+                }
+                mail.data.push_str(l.strip_prefix('.').unwrap_or(l));
+                mail.data.push('\n');
+            }
+            let auth = mail.auth.clone();
+            let _ = tx.send(std::mem::replace(&mut mail, empty()));
+            mail.auth = auth;
+            b"250 2.0.0 queued\r\n"
+        } else if upper == "QUIT" {
+            let _ = reader.get_mut().write_all(b"221 2.0.0 bye\r\n").await;
+            return None;
+        } else if upper == "RSET" || upper == "NOOP" {
+            b"250 2.0.0 OK\r\n"
+        } else {
+            b"502 5.5.2 not implemented\r\n"
+        };
+        reader.get_mut().write_all(reply).await.ok()?;
+    }
+}
+
+async fn smtp_sink() -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
+    smtp_sink_with(None).await
+}
+
+/// The test CA's certificate for localhost, as a TLS acceptor.
+fn localhost_tls() -> tokio_rustls::TlsAcceptor {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let certs =
+        rustls_pemfile::certs(&mut &std::fs::read(format!("{dir}/smtp-cert.pem")).unwrap()[..])
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+    let key = rustls_pemfile::private_key(
+        &mut &std::fs::read(format!("{dir}/smtp-key.pem")).unwrap()[..],
+    )
+    .unwrap()
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
 #[tokio::test]
@@ -1279,4 +1350,68 @@ async fn a_real_alertmanager_fires_and_resolves_the_alert() {
     })
     .await
     .expect("Alertmanager no longer lists the alert as active");
+}
+
+/// An SMTP channel to `addr` as `localhost`, with STARTTLS.
+fn starttls_channel(addr: SocketAddr, ca_file: &str) -> ChannelConfig {
+    let mut c = channel("mail", ChannelKind::Smtp, "");
+    c.host = "localhost".into();
+    c.port = Some(addr.port());
+    c.security = SmtpSecurity::Starttls;
+    c.ca_file = ca_file.into();
+    c.username = "cw".into();
+    c.password = Secret::new("pw-123");
+    c.from = "cw@example.org".into();
+    c.to = vec!["duty@example.org".into()];
+    c
+}
+
+const TEST_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smtp-ca.pem");
+
+#[tokio::test]
+async fn e_mail_goes_over_starttls_to_a_server_with_a_certificate_of_the_authoritys_own_ca() {
+    let (addr, mut inbox) = smtp_sink_with(Some(localhost_tls())).await;
+    let s = Setup::new(settings(vec![starttls_channel(addr, TEST_CA)])).await;
+    let mut d = s.dispatcher().await;
+    s.commit(&[alert(5, "150102", Severity::Critical)]).await;
+    d.run_once().await.unwrap();
+    let (state, _, error, _) = s.delivery("alert-5-opened", "mail").await;
+    assert_eq!(state, "sent", "{error:?}");
+    let mail = tokio::time::timeout(DEADLINE, inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    // The password travelled only inside TLS: the sink refuses AUTH before STARTTLS.
+    assert_eq!(mail.auth.as_deref(), Some("cw:pw-123"));
+    assert!(
+        mail.data.contains("Subject: Alarm link down"),
+        "{}",
+        mail.data
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_or_a_server_without_starttls_is_not_sent_to() {
+    // The certificate's CA is not trusted without ca_file.
+    let (addr, _inbox) = smtp_sink_with(Some(localhost_tls())).await;
+    let s = Setup::new(settings(vec![starttls_channel(addr, "")])).await;
+    let mut d = s.dispatcher().await;
+    s.commit(&[alert(5, "150102", Severity::Critical)]).await;
+    d.run_once().await.unwrap();
+    let (state, _, error, _) = s.delivery("alert-5-opened", "mail").await;
+    assert_eq!(state, "pending");
+    let error = error.unwrap_or_default().to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("issuer"),
+        "{error}"
+    );
+
+    // A server that offers no STARTTLS gets nothing in clear.
+    let (addr, mut inbox) = smtp_sink().await;
+    let s = Setup::new(settings(vec![starttls_channel(addr, TEST_CA)])).await;
+    let mut d = s.dispatcher().await;
+    s.commit(&[alert(6, "150102", Severity::Critical)]).await;
+    d.run_once().await.unwrap();
+    assert_eq!(s.delivery("alert-6-opened", "mail").await.0, "pending");
+    assert!(inbox.try_recv().is_err(), "nothing was sent in clear");
 }

@@ -9,6 +9,7 @@ use campuswatch_protocol::{RegionCode, Timestamp};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -147,6 +148,21 @@ impl Channel {
                 let mut builder = builder
                     .port(c.port.unwrap_or(c.security.default_port()))
                     .timeout(Some(timeout));
+                if !c.ca_file.is_empty() && c.security != SmtpSecurity::None {
+                    let pem = std::fs::read(&c.ca_file)
+                        .map_err(|e| err(format!("ca_file {:?}: {e}", c.ca_file)))?;
+                    let ca = Certificate::from_pem(&pem)
+                        .map_err(|e| err(format!("ca_file {:?}: {}", c.ca_file, chain(&e))))?;
+                    let params = TlsParameters::builder(c.host.clone())
+                        .add_root_certificate(ca)
+                        .build_rustls()
+                        .map_err(|e| err(format!("TLS: {}", chain(&e))))?;
+                    builder = builder.tls(if c.security == SmtpSecurity::Tls {
+                        Tls::Wrapper(params)
+                    } else {
+                        Tls::Required(params)
+                    });
+                }
                 if !c.username.is_empty() {
                     builder = builder.credentials(Credentials::new(
                         c.username.clone(),
