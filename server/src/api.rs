@@ -21,6 +21,7 @@ use campuswatch_protocol::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::{Principal, Role};
 use crate::ingest::{Clock, Inbound};
 use crate::metrics::Metrics;
 use crate::monitor::coverage::CoverageBlock;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     pub inbound: mpsc::Sender<Inbound>,
+    pub auth: crate::config::AuthConfig,
 }
 
 impl AppState {
@@ -59,6 +61,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/coverage", get(coverage))
         .route("/api/v1/campuses", get(campuses))
         .route("/api/v1/campuses/{id}", get(campus))
+        .route(
+            "/api/v1/session",
+            post(sign_in).get(who_am_i).delete(sign_out),
+        )
+        .route("/api/v1/tokens", post(create_token))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(acknowledge))
         .route("/api/v1/incidents", get(incidents))
@@ -78,6 +85,237 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+// ---- who is asking ------------------------------------------------------------------
+
+/// The session cookie of the console.
+const SESSION_COOKIE: &str = "cw_session";
+
+/// The signed-in user of a request: from `Authorization: Bearer <token>` or the session
+/// cookie. With `auth.enabled = false`, everyone is an administrator of everything.
+pub struct Caller(pub Principal);
+
+impl axum::extract::FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, ApiError> {
+        if !s.auth.enabled {
+            return Ok(Caller(Principal {
+                user_id: 0,
+                name: "anonymous".into(),
+                role: Role::Admin,
+                scope: None,
+            }));
+        }
+        let secret = bearer(&parts.headers).or_else(|| cookie(&parts.headers, SESSION_COOKIE));
+        let Some(secret) = secret else {
+            return Err(ApiError::Unauthorized(
+                "sign in (POST /api/v1/session) or send Authorization: Bearer <API token>".into(),
+            ));
+        };
+        match s.store.principal_for(&secret, s.clock.now()).await? {
+            Some(p) => Ok(Caller(p)),
+            None => Err(ApiError::Unauthorized(
+                "the session has expired or the token is not valid; sign in again".into(),
+            )),
+        }
+    }
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl Caller {
+    /// Refuses a caller whose role is below `needed`.
+    fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.0.may(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this needs the {} role; {} is {}",
+                needed.as_str(),
+                self.0.name,
+                self.0.role.as_str()
+            )))
+        }
+    }
+
+    /// The region a request is about: the one asked for, which must be within the
+    /// caller's scope, or else the scope itself.
+    fn region(&self, asked: Option<RegionCode>) -> Result<Option<RegionCode>, ApiError> {
+        match (asked, self.0.scope) {
+            (Some(r), _) if self.0.sees(&r) => Ok(Some(r)),
+            (Some(r), Some(scope)) => Err(ApiError::Forbidden(format!(
+                "region {r} is outside your scope ({scope})"
+            ))),
+            (asked, scope) => Ok(asked.or(scope)),
+        }
+    }
+
+    fn sees(&self, region: &RegionCode) -> bool {
+        self.0.sees(region)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct SessionInfo {
+    name: String,
+    role: Role,
+    /// The region subtree the user sees; null = everything.
+    scope: Option<RegionCode>,
+}
+
+impl From<&Principal> for SessionInfo {
+    fn from(p: &Principal) -> Self {
+        Self {
+            name: p.name.clone(),
+            role: p.role,
+            scope: p.scope,
+        }
+    }
+}
+
+/// Signs in: a session cookie (HttpOnly, SameSite=Strict) for the console.
+async fn sign_in(
+    State(s): State<AppState>,
+    body: Result<Json<SignIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !s.auth.enabled {
+        return Err(ApiError::BadRequest(
+            "sign-in is off on this server (auth.enabled = false)".into(),
+        ));
+    }
+    let found = s.store.login_user(body.name.trim()).await?;
+    // The same work whether or not the user exists, so timing tells nothing.
+    let hash = found
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_string(), |(_, h)| h.clone());
+    let ok = crate::auth::verify_password(&body.password, &hash);
+    let Some((principal, _)) = found.filter(|_| ok) else {
+        return Err(ApiError::Unauthorized("wrong name or password".into()));
+    };
+    let now = s.clock.now();
+    let ttl =
+        chrono::TimeDelta::from_std(s.auth.session_ttl).unwrap_or(chrono::TimeDelta::hours(12));
+    let (secret, stored) = crate::auth::new_secret("cws_");
+    s.store
+        .create_session(&stored, principal.user_id, now, now + ttl)
+        .await?;
+    tracing::info!(user = %principal.name, "Signed in.");
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        ttl.num_seconds(),
+        if s.auth.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(SessionInfo::from(&principal)),
+    )
+        .into_response())
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        crate::auth::hash_password("no such user, no such password").unwrap_or_default()
+    })
+}
+
+async fn who_am_i(caller: Caller) -> Json<SessionInfo> {
+    Json(SessionInfo::from(&caller.0))
+}
+
+/// Signs out: the session ends and the cookie is cleared.
+async fn sign_out(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+        s.store.delete_session(&secret).await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// What the token is for ("nightly coverage export").
+    name: String,
+}
+
+#[derive(Serialize)]
+struct TokenCreated {
+    id: i64,
+    name: String,
+    /// The token itself: shown this once, kept by the server only as a hash.
+    token: String,
+}
+
+/// An API token for scripts, acting as the signed-in user with their role and scope.
+async fn create_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Result<Json<TokenRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !s.auth.enabled {
+        return Err(ApiError::BadRequest(
+            "tokens need sign-in to be on (auth.enabled = true)".into(),
+        ));
+    }
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::BadRequest(
+            "name the token (1 to 100 characters)".into(),
+        ));
+    }
+    let (token, stored) = crate::auth::new_secret("cwt_");
+    let id = s
+        .store
+        .create_token(&stored, caller.0.user_id, &name, s.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(TokenCreated { id, name, token })))
+}
+
 // ---- errors -------------------------------------------------------------------------
 
 /// Every error the API returns.
@@ -88,6 +326,10 @@ pub enum ApiError {
     /// A registry import with bad rows: nothing was imported.
     BadRegistry(Vec<LineError>),
     Unavailable(String),
+    /// Not signed in, or the session or token is not valid.
+    Unauthorized(String),
+    /// Signed in, but the role or the region scope does not allow it.
+    Forbidden(String),
     /// Logged in full, shown to the client as a generic message.
     Internal(String),
 }
@@ -113,6 +355,8 @@ impl IntoResponse for ApiError {
                 Some(lines.as_slice()),
             ),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone(), None),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone(), None),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone(), None),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed.");
                 (
@@ -259,10 +503,11 @@ struct ChildBlock {
 
 async fn coverage(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<CoverageQuery>, QueryRejection>,
 ) -> Result<Json<CoverageResponse>, ApiError> {
     let Query(q) = q?;
-    let region = q.region.as_deref().map(parse_region).transpose()?;
+    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let school_type = q
         .school_type
         .as_deref()
@@ -401,10 +646,11 @@ struct CampusList {
 
 async fn campuses(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<CampusesQuery>, QueryRejection>,
 ) -> Result<Json<CampusList>, ApiError> {
     let Query(q) = q?;
-    let region = q.region.as_deref().map(parse_region).transpose()?;
+    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let school_type = q
         .school_type
         .as_deref()
@@ -485,12 +731,14 @@ struct CampusDetail {
 
 async fn campus(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CampusDetail>, ApiError> {
     let id = CampusId::parse(&id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let m = s.monitor();
     let c = m
         .campus(id.as_str())
+        .filter(|c| caller.sees(&c.region))
         .ok_or_else(|| ApiError::NotFound(format!("campus {id} is neither registered nor seen")))?;
     let g = c.gateway;
     Ok(Json(CampusDetail {
@@ -588,10 +836,12 @@ struct AlertItem {
 
 async fn alerts(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<AlertList>, ApiError> {
     let Query(q) = q?;
     let mut f = q.filter()?;
+    f.region = caller.region(f.region)?;
     f.state = match q.state.as_deref() {
         None | Some("all") => None,
         Some(st) => Some(AlertState::parse(st).ok_or_else(|| {
@@ -622,14 +872,15 @@ async fn alerts(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
-    /// Who acknowledges.
-    by: String,
+    /// Who acknowledges; with sign-in, the signed-in user instead.
+    by: Option<String>,
     comment: Option<String>,
 }
 
 /// Acknowledges an alert (who, when, a comment); answered once it is stored.
 async fn acknowledge(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<AckBody>, JsonRejection>,
 ) -> Result<Json<AlertItem>, ApiError> {
@@ -637,12 +888,30 @@ async fn acknowledge(
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("alert id {id:?} is not a number")))?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    caller.require(Role::Operator)?;
+    // Signed in: the acknowledgement is the user's, whatever the body says.
+    let by = if s.auth.enabled {
+        caller.0.name.clone()
+    } else {
+        body.by
+            .clone()
+            .ok_or_else(|| ApiError::BadRequest("say who acknowledges (\"by\")".into()))?
+    };
+    let visible = s
+        .monitor()
+        .active_alerts()
+        .any(|a| a.id == id && caller.sees(&a.region));
+    if !visible {
+        return Err(ApiError::NotFound(format!(
+            "alert {id} is not open (unknown, or already resolved)"
+        )));
+    }
     let (reply, rx) = oneshot::channel();
     let gone = || ApiError::Unavailable("the server is shutting down".into());
     s.inbound
         .send(Inbound::Acknowledge {
             alert: id,
-            by: body.by,
+            by,
             comment: body.comment,
             reply,
         })
@@ -771,6 +1040,7 @@ struct MaintenanceList {
 
 async fn list_maintenance(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<MaintenanceQuery>, QueryRejection>,
 ) -> Result<Json<MaintenanceList>, ApiError> {
     let Query(q) = q?;
@@ -787,6 +1057,7 @@ async fn list_maintenance(
     };
     let maintenance = windows
         .into_iter()
+        .filter(|w| window_visible(&s, &caller, w))
         .map(|w| {
             let withdrawn = !live.contains_key(&w.id);
             MaintenanceItem::new(w, now, withdrawn)
@@ -812,13 +1083,44 @@ async fn submit_maintenance(
     })
 }
 
+/// The region a campus is registered (or reports) in.
+fn campus_region(s: &AppState, campus: &CampusId) -> Option<RegionCode> {
+    s.monitor().campus(campus.as_str()).map(|c| c.region)
+}
+
+/// Whether a window concerns campuses the caller sees: one of theirs, or a region that
+/// contains their scope.
+fn window_visible(s: &AppState, caller: &Caller, w: &Maintenance) -> bool {
+    match &w.scope {
+        Scope::Region { region } => {
+            caller.sees(region) || caller.0.scope.is_some_and(|own| own.is_within(region))
+        }
+        Scope::Campus { campus } | Scope::Device { campus, .. } => {
+            campus_region(s, campus).is_some_and(|r| caller.sees(&r))
+        }
+    }
+}
+
 /// Plans a maintenance window; answered with it (and its id) once stored.
 async fn add_maintenance(
     State(s): State<AppState>,
+    caller: Caller,
     body: Result<Json<MaintenanceRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<MaintenanceItem>), ApiError> {
     let Json(r) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    caller.require(Role::Operator)?;
     let now = s.clock.now();
+    let allowed = match &r.scope {
+        Scope::Region { region } => caller.sees(region),
+        Scope::Campus { campus } | Scope::Device { campus, .. } => {
+            campus_region(&s, campus).is_some_and(|r| caller.sees(&r))
+        }
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "the window covers campuses outside your scope".into(),
+        ));
+    }
     let window = Maintenance {
         id: 0,
         scope: r.scope,
@@ -843,11 +1145,24 @@ async fn add_maintenance(
 /// Withdraws a maintenance window; what it kept quiet is told now.
 async fn remove_maintenance(
     State(s): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("window id {id:?} is not a number")))?;
+    caller.require(Role::Operator)?;
+    let visible = s
+        .monitor()
+        .maintenance_windows()
+        .find(|w| w.id == id)
+        .cloned()
+        .is_some_and(|w| window_visible(&s, &caller, &w));
+    if !visible {
+        return Err(ApiError::NotFound(format!(
+            "maintenance window {id} does not exist"
+        )));
+    }
     submit_maintenance(&s, None, Some(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -888,6 +1203,7 @@ struct IncidentList {
 /// Regional incidents: open ones from the live state, the rest from history.
 async fn incidents(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<IncidentQuery>, QueryRejection>,
 ) -> Result<Json<IncidentList>, ApiError> {
     let Query(q) = q?;
@@ -915,6 +1231,7 @@ async fn incidents(
     let names = RegionNames::builtin();
     let incidents = rows
         .into_iter()
+        .filter(|i| caller.sees(&i.region))
         .map(|i| IncidentItem {
             id: i.id,
             region: i.region,
@@ -965,6 +1282,7 @@ struct EventList {
 
 async fn events(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<EventList>, ApiError> {
     let Query(q) = q?;
@@ -973,7 +1291,9 @@ async fn events(
             "events take campus, region, kind, since, until, limit, offset".into(),
         ));
     }
-    let events = s.store.transitions(&q.filter()?).await?;
+    let mut f = q.filter()?;
+    f.region = caller.region(f.region)?;
+    let events = s.store.transitions(&f).await?;
     Ok(Json(EventList { events }))
 }
 
@@ -1016,6 +1336,7 @@ pub async fn submit_registry(
 
 async fn import_registry(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<ImportQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Json<ImportResult>, ApiError> {
@@ -1029,7 +1350,19 @@ async fn import_registry(
             )))
         }
     };
+    caller.require(Role::Admin)?;
     let entries = registry::parse_csv(&body).map_err(ApiError::BadRegistry)?;
+    if let Some(outside) = entries.iter().find(|e| !caller.sees(&e.region)) {
+        return Err(ApiError::Forbidden(format!(
+            "campus {} is in region {}, outside your scope; nothing was imported",
+            outside.campus, outside.region
+        )));
+    }
+    if replace && caller.0.scope.is_some() {
+        return Err(ApiError::Forbidden(
+            "replacing the whole registry needs an administrator of every region".into(),
+        ));
+    }
     let imported = entries.len();
     submit_registry(&s.inbound, entries, replace).await?;
     let registered = s.monitor().coverage().total(None, None).registered;
@@ -1048,10 +1381,12 @@ struct RegistryQuery {
 
 async fn get_registry(
     State(s): State<AppState>,
+    caller: Caller,
     q: Result<Query<RegistryQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    let entries = s.store.registry().await?;
+    let mut entries = s.store.registry().await?;
+    entries.retain(|e| caller.sees(&e.region));
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(entries).into_response()),
         Some("csv") => Ok((

@@ -41,6 +41,7 @@ pub struct ServerConfig {
     pub liveness: LivenessConfig,
     pub coverage: CoverageConfig,
     pub alerts: AlertsConfig,
+    pub auth: AuthConfig,
     pub notify: NotifyConfig,
 }
 
@@ -55,6 +56,7 @@ impl Default for ServerConfig {
             liveness: LivenessConfig::default(),
             coverage: CoverageConfig::default(),
             alerts: AlertsConfig::default(),
+            auth: AuthConfig::default(),
             notify: NotifyConfig::default(),
         }
     }
@@ -140,6 +142,31 @@ impl Default for EmbeddedConfig {
 pub struct DatabaseConfig {
     /// `sqlite://PATH`. Empty: `sqlite://{data_dir}/campuswatch.db`.
     pub url: String,
+}
+
+/// Who may use the API (see `crate::auth`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Require a signed-in user (session cookie or API token) for the API, and apply
+    /// users' roles and region scopes. Off: the API is open to whoever reaches it.
+    pub enabled: bool,
+    /// How long a console session lasts after sign-in.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (sent over HTTPS and to localhost only). Turn off
+    /// only behind a plain-HTTP closed network that cannot do otherwise.
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: true,
+        }
+    }
 }
 
 /// When a gateway counts as stale.

@@ -118,6 +118,11 @@ pub async fn start_with_clock(
     let shutdown = CancellationToken::new();
     let store = Store::open(&config.database_url()).await?;
     let snapshot = store.snapshot().await?;
+    if !config.auth.enabled {
+        warn!(listen = %config.http.listen, "Sign-in is off (auth.enabled = false): the API is open to whoever reaches it.");
+    } else if !store.has_users().await? {
+        warn!("Sign-in is on but there are no users yet: add one with `campuswatch-server user add NAME --role admin`.");
+    }
     let settings = Settings {
         missed_heartbeats: config.liveness.missed_heartbeats,
         default_heartbeat_interval: chrono::TimeDelta::from_std(
@@ -201,6 +206,7 @@ pub async fn start_with_clock(
         metrics: metrics.clone(),
         clock,
         inbound: tx.clone(),
+        auth: config.auth.clone(),
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

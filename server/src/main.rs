@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Manage the users of the console and the API.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Print the documented default configuration; with `--config`, the configuration
     /// in effect (file and environment over the defaults), secrets shown as `***`.
     PrintConfig {
@@ -62,6 +67,29 @@ enum RegistryCommand {
         /// Remove campuses the file does not list.
         #[arg(long)]
         replace: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user, or set the password, role and scope of an existing one. The password
+    /// is read from the first line of standard input.
+    Add {
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// The region subtree the user sees (a county, city or province code); all if
+        /// not given.
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List the users.
+    List {
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -146,6 +174,58 @@ async fn real_main() -> anyhow::Result<()> {
         } => {
             let cfg = ServerConfig::load(config.as_deref())?;
             import(&cfg, &file, replace).await?;
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    scope,
+                    config,
+                },
+        } => {
+            let cfg = ServerConfig::load(config.as_deref())?;
+            let role = campuswatch_server::auth::Role::parse(&role)
+                .with_context(|| format!("role {role:?}: use viewer, operator or admin"))?;
+            anyhow::ensure!(
+                campuswatch_server::auth::valid_name(&name),
+                "user name {name:?}: 1 to 64 letters, digits, '-', '_', '.' or '@'"
+            );
+            let scope = scope
+                .map(|s| campuswatch_protocol::RegionCode::parse(&s))
+                .transpose()
+                .context("--scope")?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let hash =
+                campuswatch_server::auth::hash_password(password.trim_end_matches(['\r', '\n']))
+                    .map_err(anyhow::Error::msg)?;
+            let store = campuswatch_server::store::Store::open(&cfg.database_url()).await?;
+            store
+                .put_user(&name, &hash, role, scope, chrono::Utc::now())
+                .await?;
+            println!(
+                "User {name} is {} of {}.",
+                role.as_str(),
+                scope.map_or_else(|| "every region".to_string(), |s| format!("region {s}"))
+            );
+        }
+        Command::User {
+            command: UserCommand::List { config },
+        } => {
+            let cfg = ServerConfig::load(config.as_deref())?;
+            let store = campuswatch_server::store::Store::open(&cfg.database_url()).await?;
+            for u in store.users().await? {
+                println!(
+                    "{}\t{}\t{}{}",
+                    u.name,
+                    u.role.as_str(),
+                    u.scope.map_or_else(|| "all".to_string(), |s| s.to_string()),
+                    if u.disabled { "\tdisabled" } else { "" }
+                );
+            }
         }
         Command::PrintConfig { config: None } => print!("{}", ServerConfig::default_toml()),
         Command::PrintConfig { config: Some(file) } => {

@@ -1,0 +1,253 @@
+//! Sign-in, roles and region scopes against a running server: a user scoped to one
+//! county sees nothing of another, whether through a console session or an API token.
+
+use std::net::SocketAddr;
+
+use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
+use campuswatch_server::auth::{hash_password, Role};
+use campuswatch_server::config::{AuthConfig, EmbeddedConfig, MqttConfig, ServerConfig};
+use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::ServerHandle;
+use serde_json::{json, Value};
+
+fn entry(id: &str, region: &str) -> RegistryEntry {
+    RegistryEntry {
+        campus: CampusId::parse(id).unwrap(),
+        name: format!("Campus {id}"),
+        region: RegionCode::parse(region).unwrap(),
+        school_type: SchoolType::Primary,
+        expected_alarms: 1,
+        expected_cameras: 1,
+    }
+}
+
+async fn start(dir: &std::path::Path) -> ServerHandle {
+    let defaults = ServerConfig::default();
+    let cfg = ServerConfig {
+        data_dir: dir.to_path_buf(),
+        mqtt: MqttConfig {
+            url: String::new(),
+            embedded: EmbeddedConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                ..defaults.mqtt.embedded.clone()
+            },
+            ..defaults.mqtt.clone()
+        },
+        auth: AuthConfig {
+            enabled: true,
+            // Plain HTTP on loopback in the test.
+            secure_cookies: false,
+            ..AuthConfig::default()
+        },
+        ..defaults
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    campuswatch_server::start(cfg, listener).await.unwrap()
+}
+
+/// How a request signs in.
+#[derive(Clone)]
+enum As {
+    Nobody,
+    Cookie(String),
+    Token(String),
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: &As,
+        body: Option<Value>,
+    ) -> (u16, Value, Option<String>) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        req = match who {
+            As::Nobody => req,
+            As::Cookie(c) => req.header("cookie", c),
+            As::Token(t) => req.bearer_auth(t),
+        };
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body, cookie)
+    }
+
+    async fn get(&self, path: &str, who: &As) -> (u16, Value) {
+        let (s, b, _) = self.call(reqwest::Method::GET, path, who, None).await;
+        (s, b)
+    }
+
+    async fn sign_in(&self, name: &str, password: &str) -> (u16, Option<As>) {
+        let (s, _, cookie) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/session",
+                &As::Nobody,
+                Some(json!({"name": name, "password": password})),
+            )
+            .await;
+        (s, cookie.map(As::Cookie))
+    }
+}
+
+fn campus_ids(v: &Value) -> Vec<String> {
+    v["campuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_user_sees_only_their_county_and_may_only_what_their_role_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    server
+        .import_registry(vec![entry("c-1", "150102"), entry("c-2", "150203")], false)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let county = Some(RegionCode::parse("150102").unwrap());
+    for (name, role, scope) in [
+        ("xincheng", Role::Viewer, county),
+        ("xincheng-duty", Role::Operator, county),
+        ("province", Role::Admin, None),
+    ] {
+        let hash = hash_password(&format!("{name} password")).unwrap();
+        server
+            .store
+            .put_user(name, &hash, role, scope, now)
+            .await
+            .unwrap();
+    }
+    let api = Api {
+        base: format!("http://{}", server.http_addr()),
+        http: reqwest::Client::new(),
+    };
+
+    // Nothing without signing in, except health.
+    assert_eq!(api.get("/api/v1/campuses", &As::Nobody).await.0, 401);
+    assert_eq!(api.get("/healthz", &As::Nobody).await.0, 200);
+    assert_eq!(api.sign_in("xincheng", "guess").await.0, 401);
+    assert_eq!(api.sign_in("nobody", "guess").await.0, 401);
+    let (status, viewer) = api.sign_in("xincheng", "xincheng password").await;
+    assert_eq!(status, 200);
+    let viewer = viewer.expect("a session cookie");
+
+    // Only their county, wherever they look.
+    let (_, me) = api.get("/api/v1/session", &viewer).await;
+    assert_eq!(
+        (me["role"].as_str(), me["scope"].as_str()),
+        (Some("viewer"), Some("150102"))
+    );
+    assert_eq!(
+        campus_ids(&api.get("/api/v1/campuses", &viewer).await.1),
+        ["c-1"]
+    );
+    assert_eq!(api.get("/api/v1/campuses/c-1", &viewer).await.0, 200);
+    assert_eq!(
+        api.get("/api/v1/campuses/c-2", &viewer).await.0,
+        404,
+        "not even its existence"
+    );
+    assert_eq!(
+        api.get("/api/v1/coverage?region=150203", &viewer).await.0,
+        403
+    );
+    assert_eq!(
+        api.get("/api/v1/coverage?region=150000", &viewer).await.0,
+        403
+    );
+    let (_, cov) = api.get("/api/v1/coverage", &viewer).await;
+    assert_eq!(cov["region"]["code"], "150102", "{cov}");
+    assert_eq!(cov["registered"], 1);
+    let (_, reg) = api.get("/api/v1/registry", &viewer).await;
+    assert_eq!(reg.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        api.get("/api/v1/events?region=150200", &viewer).await.0,
+        403
+    );
+    assert_eq!(
+        api.get("/api/v1/alerts?region=150102", &viewer).await.0,
+        200
+    );
+
+    // A viewer may not act.
+    let window = json!({"scope": "campus", "campus": "c-1",
+        "schedule": {"repeat": "once", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"},
+        "created_by": "ignored"});
+    let post = |path: &'static str, who: As, body: Value| {
+        let api = &api;
+        async move {
+            api.call(reqwest::Method::POST, path, &who, Some(body))
+                .await
+                .0
+        }
+    };
+    assert_eq!(
+        post("/api/v1/maintenance", viewer.clone(), window.clone()).await,
+        403
+    );
+    // An operator may, for their county only.
+    let (_, duty) = api.sign_in("xincheng-duty", "xincheng-duty password").await;
+    let duty = duty.unwrap();
+    assert_eq!(
+        post("/api/v1/maintenance", duty.clone(), window.clone()).await,
+        201
+    );
+    let elsewhere = json!({"scope": "region", "region": "150200",
+        "schedule": {"repeat": "once", "start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"},
+        "created_by": "x"});
+    assert_eq!(
+        post("/api/v1/maintenance", duty.clone(), elsewhere).await,
+        403
+    );
+
+    // A token acts as its user, with the same scope.
+    let (status, token, _) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            &viewer,
+            Some(json!({"name": "nightly export"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let token = As::Token(token["token"].as_str().unwrap().to_string());
+    assert_eq!(
+        campus_ids(&api.get("/api/v1/campuses", &token).await.1),
+        ["c-1"]
+    );
+    assert_eq!(
+        api.get("/api/v1/campuses", &As::Token("cwt_forged".into()))
+            .await
+            .0,
+        401
+    );
+
+    // Signed out, the session no longer works; the province admin sees both counties.
+    let (status, _, _) = api
+        .call(reqwest::Method::DELETE, "/api/v1/session", &viewer, None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(api.get("/api/v1/campuses", &viewer).await.0, 401);
+    let (_, admin) = api.sign_in("province", "province password").await;
+    let mut all = campus_ids(&api.get("/api/v1/campuses", &admin.unwrap()).await.1);
+    all.sort();
+    assert_eq!(all, ["c-1", "c-2"]);
+    server.stop().await;
+}
