@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod regions;
+pub mod reports;
 pub mod registry;
 pub mod store;
 
