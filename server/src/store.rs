@@ -679,5 +679,8 @@ fn count(v: i64) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|e| corrupt("count", e))
 }
 
+mod reports;
+pub use reports::{keep_coverage_daily, keep_server_run, DailyCoverage};
+
 #[cfg(test)]
 mod tests;
