@@ -423,3 +423,6 @@ pub async fn keep_server_run(store: Store, clock: Arc<dyn Clock>, shutdown: Canc
         warn!(error = %e, run, "Could not record the end of the server run.");
     }
 }
+
+#[cfg(test)]
+mod tests;
