@@ -195,9 +195,11 @@ pub async fn start_with_clock(
     let engine_task = tokio::spawn(engine.run(rx, shutdown.child_token()));
 
     // When the server was running, for reports: time between runs is unknown.
+    let run = store.start_server_run(clock.now()).await?;
     let runs_task = tokio::spawn(store::keep_server_run(
         store.clone(),
         clock.clone(),
+        run,
         shutdown.child_token(),
     ));
     let daily_task = tokio::spawn(store::keep_coverage_daily(

@@ -394,20 +394,14 @@ pub async fn keep_coverage_daily(
     }
 }
 
-/// Records this server run and keeps saying it is alive until `shutdown`.
-pub async fn keep_server_run(store: Store, clock: Arc<dyn Clock>, shutdown: CancellationToken) {
-    let run = loop {
-        match store.start_server_run(clock.now()).await {
-            Ok(id) => break id,
-            Err(e) => {
-                warn!(error = %e, "Could not record the server run; retrying.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(ALIVE_INTERVAL) => {}
-                }
-            }
-        }
-    };
+/// Keeps saying that server run `run` (see [`Store::start_server_run`]) is alive, every
+/// [`ALIVE_INTERVAL`] and once more at `shutdown`.
+pub async fn keep_server_run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    run: i64,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(ALIVE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
