@@ -117,8 +117,10 @@ impl Period {
                 let (first, next) = match kind {
                     "day" => (day, day.succ_opt()),
                     "week" => {
-                        let monday =
-                            day - TimeDelta::days(i64::from(day.weekday().num_days_from_monday()));
+                        let back = TimeDelta::days(i64::from(day.weekday().num_days_from_monday()));
+                        let monday = day
+                            .checked_sub_signed(back)
+                            .ok_or_else(|| PeriodError::BadDate(day.to_string()))?;
                         (monday, monday.checked_add_signed(TimeDelta::days(7)))
                     }
                     "month" => {
@@ -300,6 +302,17 @@ mod tests {
             parse_utc_offset(" 08:00").unwrap().local_minus_utc(),
             8 * 3600
         );
+    }
+
+    #[test]
+    fn dates_at_the_ends_of_the_calendar_are_refused_not_a_panic() {
+        let now = at("2026-12-01T00:00:00Z");
+        for d in ["-262143-01-01", "+262143-12-31", "262143-12-31"] {
+            for kind in ["day", "week", "month"] {
+                let _ = Period::resolve(Some(kind), Some(d), None, None, cst(), now);
+            }
+            let _ = Period::resolve(None, None, Some(d), Some(d), cst(), now);
+        }
     }
 
     #[test]
