@@ -33,6 +33,8 @@ use crate::regions::RegionNames;
 use crate::registry::{self, LineError, RegistryEntry};
 use crate::store::{Filter, Store, StoredTransition};
 
+mod reports;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -80,6 +82,13 @@ pub fn router(state: AppState) -> Router {
             post(import_registry)
                 .get(get_registry)
                 .layer(DefaultBodyLimit::max(MAX_REGISTRY_BYTES)),
+        )
+        // Reports (availability, coverage, daily history): see api/reports.rs.
+        .route("/api/v1/reports/availability", get(reports::availability))
+        .route("/api/v1/reports/coverage", get(reports::coverage))
+        .route(
+            "/api/v1/reports/coverage/daily",
+            get(reports::coverage_daily),
         )
         .fallback(not_found)
         .with_state(state)

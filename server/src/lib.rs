@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod notify;
 pub mod regions;
 pub mod registry;
+pub mod reports;
 pub mod store;
 
 use std::sync::{Arc, RwLock};
@@ -199,6 +200,25 @@ pub async fn start_with_clock(
     };
     let engine_task = tokio::spawn(engine.run(rx, shutdown.child_token()));
 
+    // When the server was running, for reports: time between runs is unknown.
+    let run = store.start_server_run(clock.now()).await?;
+    let runs_task = tokio::spawn(store::keep_server_run(
+        store.clone(),
+        clock.clone(),
+        run,
+        shutdown.child_token(),
+    ));
+    let daily_task = tokio::spawn(store::keep_coverage_daily(
+        store.clone(),
+        clock.clone(),
+        reports::AvailabilityRules {
+            alarm_fraction: config.coverage.alarm_fraction,
+            video_fraction: config.coverage.video_fraction,
+        },
+        reports::CHINA_STANDARD_TIME,
+        shutdown.child_token(),
+    ));
+
     let http_addr = listener.local_addr().map_err(ServerError::Http)?;
     let app = api::router(api::AppState {
         monitor: monitor.clone(),
@@ -222,7 +242,14 @@ pub async fn start_with_clock(
         http_addr,
         broker_url,
         shutdown,
-        tasks: vec![conn_task, engine_task, http_task, notify_task],
+        tasks: vec![
+            conn_task,
+            engine_task,
+            http_task,
+            notify_task,
+            runs_task,
+            daily_task,
+        ],
         inbound: tx,
         _broker: broker,
         monitor,

@@ -681,6 +681,8 @@ fn count(v: i64) -> Result<u32, StoreError> {
 
 mod users;
 pub use users::UserInfo;
+mod reports;
+pub use reports::{keep_coverage_daily, keep_server_run, DailyCoverage};
 
 #[cfg(test)]
 mod tests;

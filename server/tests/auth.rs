@@ -185,6 +185,21 @@ async fn a_county_user_sees_only_their_county_and_may_only_what_their_role_allow
         api.get("/api/v1/alerts?region=150102", &viewer).await.0,
         200
     );
+    assert_eq!(
+        api.get("/api/v1/reports/availability?region=150203", &viewer)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        api.get("/api/v1/reports/coverage?region=150200", &viewer)
+            .await
+            .0,
+        403
+    );
+    let (status, report) = api.get("/api/v1/reports/coverage", &viewer).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["region"]["code"], "150102", "{report}");
 
     // A viewer may not act.
     let window = json!({"scope": "campus", "campus": "c-1",

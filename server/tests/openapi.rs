@@ -544,6 +544,31 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ("/api/v1/maintenance", "/api/v1/maintenance"),
         ("/api/v1/events", "/api/v1/events"),
         ("/api/v1/registry", "/api/v1/registry"),
+        (
+            "/api/v1/reports/availability",
+            "/api/v1/reports/availability",
+        ),
+        (
+            "/api/v1/reports/availability?region=150102&period=day&utc_offset=%2B08:00",
+            "/api/v1/reports/availability",
+        ),
+        (
+            "/api/v1/reports/availability?region=150100&school_type=primary&period=month",
+            "/api/v1/reports/availability",
+        ),
+        ("/api/v1/reports/coverage", "/api/v1/reports/coverage"),
+        (
+            "/api/v1/reports/coverage?region=150102",
+            "/api/v1/reports/coverage",
+        ),
+        (
+            "/api/v1/reports/coverage?region=150100&period=week",
+            "/api/v1/reports/coverage",
+        ),
+        (
+            "/api/v1/reports/coverage/daily",
+            "/api/v1/reports/coverage/daily",
+        ),
     ];
     for (path, documented) in cases {
         let (status, body) = get(&http, &server, path).await;
@@ -561,6 +586,64 @@ async fn get_responses_have_exactly_the_documented_fields() {
         check(&d, schema, &body, &format!("GET {path}"), &mut errs);
     }
 
+    // The reports see the registry: a county lists its campuses, the coverage report
+    // counts c-1 as reporting and c-2 (never seen) as not networked since at least the
+    // start of its look-back.
+    let (_, county) = get(
+        &http,
+        &server,
+        "/api/v1/reports/availability?region=150102&period=day",
+    )
+    .await;
+    let ids: Vec<&str> = county["campuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["c-1", "c-2"]);
+    let (_, cov) = get(&http, &server, "/api/v1/reports/coverage?region=150102").await;
+    assert_eq!(cov["rows"][0]["registered"], 2);
+    assert_eq!(cov["rows"][0]["reporting"], 1.0);
+    let c2 = cov["not_networked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "c-2")
+        .expect("c-2 is not networked");
+    assert_eq!(c2["since_at_least"], true);
+    assert_eq!(c2["reporting"], false);
+    let (_, daily) = get(&http, &server, "/api/v1/reports/coverage/daily").await;
+    assert_eq!(daily["days"].as_array().map(Vec::len), Some(30));
+    assert_eq!(daily["days"][29]["registered"], 3);
+    for (path, first_line) in [
+        (
+            "/api/v1/reports/availability?region=150102&format=csv",
+            "code,name,level,registered,observed_campus_hours,gateway,alarm,video,fully",
+        ),
+        (
+            "/api/v1/reports/coverage?format=csv&table=not_networked",
+            "id,name,region,region_name,school_type,reporting,alarm_networked,video_networked,since,since_at_least,hours",
+        ),
+    ] {
+        let resp = http
+            .get(format!("http://{}{path}", server.http_addr()))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let bytes = resp.bytes().await.unwrap();
+        let text = bytes
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .expect("CSV starts with a UTF-8 byte order mark");
+        let text = std::str::from_utf8(text).unwrap();
+        assert_eq!(text.lines().next(), Some(first_line), "{path}");
+        assert!(text.lines().count() > 1, "{path}: {text}");
+    }
+
     // Errors speak `{"error": ...}` with the documented statuses.
     for (path, documented, status) in [
         ("/api/v1/coverage?bogus=1", "/api/v1/coverage", "400"),
@@ -569,6 +652,46 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ("/api/v1/events?state=open", "/api/v1/events", "400"),
         ("/api/v1/registry?format=xml", "/api/v1/registry", "400"),
         ("/api/v1/incidents?state=maybe", "/api/v1/incidents", "400"),
+        (
+            "/api/v1/reports/availability?period=year",
+            "/api/v1/reports/availability",
+            "400",
+        ),
+        (
+            "/api/v1/reports/availability?utc_offset=8",
+            "/api/v1/reports/availability",
+            "400",
+        ),
+        (
+            "/api/v1/reports/availability?from=2026-11-01",
+            "/api/v1/reports/availability",
+            "400",
+        ),
+        (
+            "/api/v1/reports/availability?format=xml",
+            "/api/v1/reports/availability",
+            "400",
+        ),
+        (
+            "/api/v1/reports/coverage?at=yesterday",
+            "/api/v1/reports/coverage",
+            "400",
+        ),
+        (
+            "/api/v1/reports/coverage?at=2026-11-01T00:00:00Z&period=day",
+            "/api/v1/reports/coverage",
+            "400",
+        ),
+        (
+            "/api/v1/reports/coverage?format=csv&table=all",
+            "/api/v1/reports/coverage",
+            "400",
+        ),
+        (
+            "/api/v1/reports/coverage/daily?from=2026-11-05&to=2026-11-01",
+            "/api/v1/reports/coverage/daily",
+            "400",
+        ),
     ] {
         let (got, body) = get(&http, &server, path).await;
         assert_eq!(got.to_string(), status, "GET {path}: {body}");

@@ -11,6 +11,27 @@ use std::collections::{BTreeSet, HashMap};
 use campuswatch_protocol::{RegionCode, SchoolType};
 use serde::{Deserialize, Serialize};
 
+/// The coverage rule: whether a campus is alarm networked and video networked, given
+/// whether its gateway is online and how many of its alarm devices and cameras are
+/// reachable. The monitor applies it to the live state and the reports to the history, so
+/// both always judge a campus alike. At least `ceil(fraction × expected)` devices of a
+/// kind, and never fewer than one, must be reachable.
+pub fn networked(
+    online: bool,
+    expected: (u32, u32),
+    reachable: (u64, u64),
+    fractions: (f64, f64),
+) -> (bool, bool) {
+    if !online {
+        return (false, false);
+    }
+    let need = |expected: u32, fraction: f64| ((expected as f64 * fraction).ceil() as u64).max(1);
+    (
+        reachable.0 >= need(expected.0, fractions.0),
+        reachable.1 >= need(expected.1, fractions.1),
+    )
+}
+
 /// What one campus adds to the counts of every region node above it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Contribution {

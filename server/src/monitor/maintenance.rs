@@ -130,13 +130,7 @@ impl Maintenance {
     pub fn active_until(&self, now: Timestamp) -> Option<Timestamp> {
         match &self.schedule {
             Schedule::Once { start, end } => (*start <= now && now < *end).then_some(*end),
-            Schedule::Daily {
-                at,
-                minutes,
-                weekdays,
-                from,
-                until,
-            } => {
+            Schedule::Daily { minutes, .. } => {
                 let tz = FixedOffset::east_opt(self.utc_offset_minutes * 60)?;
                 let local = now.with_timezone(&tz);
                 let length = TimeDelta::minutes(i64::from(*minutes));
@@ -145,19 +139,66 @@ impl Maintenance {
                 let days_back = length.num_days() + 1;
                 (0..=days_back).find_map(|back| {
                     let day = local.date_naive() - TimeDelta::days(back);
-                    let on_day = (weekdays.is_empty() || weekdays.contains(&day.weekday()))
-                        && from.is_none_or(|f| day >= f)
-                        && until.is_none_or(|u| day <= u);
-                    if !on_day {
-                        return None;
-                    }
-                    let start = tz
-                        .from_local_datetime(&day.and_time(*at))
-                        .single()?
-                        .with_timezone(&chrono::Utc);
-                    let end = start + length;
+                    let (start, end) = self.occurrence_on(day)?;
                     (start <= now && now < end).then_some(end)
                 })
+            }
+        }
+    }
+
+    /// The occurrence of a daily window that starts on local date `day`, if it has one
+    /// that day. `None` for a one-off window.
+    fn occurrence_on(&self, day: NaiveDate) -> Option<(Timestamp, Timestamp)> {
+        let Schedule::Daily {
+            at,
+            minutes,
+            weekdays,
+            from,
+            until,
+        } = &self.schedule
+        else {
+            return None;
+        };
+        let tz = FixedOffset::east_opt(self.utc_offset_minutes * 60)?;
+        let on_day = (weekdays.is_empty() || weekdays.contains(&day.weekday()))
+            && from.is_none_or(|f| day >= f)
+            && until.is_none_or(|u| day <= u);
+        if !on_day {
+            return None;
+        }
+        let start = tz
+            .from_local_datetime(&day.and_time(*at))
+            .single()?
+            .with_timezone(&chrono::Utc);
+        Some((start, start + TimeDelta::minutes(i64::from(*minutes))))
+    }
+
+    /// Every stretch of `[from, to)` the window applies to, in time order, clipped to
+    /// `[from, to)`. Occurrences of a daily window may overlap; they are returned as
+    /// they are (callers treat the union).
+    pub fn occurrences(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        let clip = |(s, e): (Timestamp, Timestamp)| {
+            let (s, e) = (s.max(from), e.min(to));
+            (s < e).then_some((s, e))
+        };
+        match &self.schedule {
+            Schedule::Once { start, end } => clip((*start, *end)).into_iter().collect(),
+            Schedule::Daily { minutes, .. } => {
+                let Some(tz) = FixedOffset::east_opt(self.utc_offset_minutes * 60) else {
+                    return Vec::new();
+                };
+                if from >= to {
+                    return Vec::new();
+                }
+                let back = TimeDelta::minutes(i64::from(*minutes)).num_days() + 1;
+                let first = from.with_timezone(&tz).date_naive() - TimeDelta::days(back);
+                let last = to.with_timezone(&tz).date_naive();
+                first
+                    .iter_days()
+                    .take_while(|d| *d <= last)
+                    .filter_map(|d| self.occurrence_on(d))
+                    .filter_map(clip)
+                    .collect()
             }
         }
     }

@@ -998,14 +998,13 @@ impl Monitor {
                 .count() as u64
         };
         let (alarms, cameras) = (up(DeviceKind::Alarm), up(DeviceKind::Camera));
-        let need =
-            |expected: u32, fraction: f64| ((expected as f64 * fraction).ceil() as u64).max(1);
-        (
-            alarms >= need(r.expected_alarms, self.settings.alarm_fraction),
-            cameras >= need(r.expected_cameras, self.settings.video_fraction),
-            alarms,
-            cameras,
-        )
+        let (alarm, video) = coverage::networked(
+            true,
+            (r.expected_alarms, r.expected_cameras),
+            (alarms, cameras),
+            (self.settings.alarm_fraction, self.settings.video_fraction),
+        );
+        (alarm, video, alarms, cameras)
     }
 
     fn contribution(&self, c: &Campus) -> Contribution {

@@ -1,0 +1,509 @@
+use chrono::{NaiveTime, TimeDelta};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::monitor::maintenance::Schedule;
+
+const HOUR: i64 = 3_600_000;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+/// The local day 2026-11-29 at +08:00: it straddles midnight UTC.
+fn day() -> (Timestamp, Timestamp) {
+    (at("2026-11-28T16:00:00Z"), at("2026-11-29T16:00:00Z"))
+}
+
+fn rules() -> AvailabilityRules {
+    AvailabilityRules {
+        alarm_fraction: 1.0,
+        video_fraction: 0.8,
+    }
+}
+
+fn entry(id: &str) -> RegistryEntry {
+    RegistryEntry {
+        campus: CampusId::parse(id).unwrap(),
+        name: format!("Campus {id}"),
+        region: RegionCode::parse("150102").unwrap(),
+        school_type: SchoolType::Primary,
+        expected_alarms: 1,
+        expected_cameras: 2,
+    }
+}
+
+fn row(
+    campus: &str,
+    device: Option<&str>,
+    kind: AlertKind,
+    from: &str,
+    to: &str,
+    t: &str,
+) -> Transition {
+    Transition {
+        campus: CampusId::parse(campus).unwrap(),
+        region: RegionCode::parse("150102").unwrap(),
+        device: device.map(|d| DeviceId::parse(d).unwrap()),
+        kind,
+        from: from.into(),
+        to: to.into(),
+        at: at(t),
+        cause: None,
+        event_id: device.map(|_| 1),
+        measurements: Default::default(),
+    }
+}
+
+/// Campus c-1: online with its alarm and both cameras up since the day before; cam-2
+/// down from 23:00 to 01:00 UTC (across midnight UTC, 07:00 to 09:00 local), the
+/// gateway stale from 04:00 to 05:00 UTC.
+fn history() -> CampusHistory {
+    let g = AlertKind::Gateway;
+    let rows = vec![
+        row(
+            "c-1",
+            None,
+            g,
+            "never_seen",
+            "online",
+            "2026-11-28T10:00:00Z",
+        ),
+        row(
+            "c-1",
+            Some("alarm-1"),
+            AlertKind::Alarm,
+            "unknown",
+            "up",
+            "2026-11-28T10:00:01Z",
+        ),
+        row(
+            "c-1",
+            Some("cam-1"),
+            AlertKind::Camera,
+            "unknown",
+            "up",
+            "2026-11-28T10:00:01Z",
+        ),
+        row(
+            "c-1",
+            Some("cam-2"),
+            AlertKind::Camera,
+            "unknown",
+            "up",
+            "2026-11-28T10:00:02Z",
+        ),
+        row(
+            "c-1",
+            Some("cam-2"),
+            AlertKind::Camera,
+            "up",
+            "down",
+            "2026-11-28T23:00:00Z",
+        ),
+        row(
+            "c-1",
+            Some("cam-2"),
+            AlertKind::Camera,
+            "down",
+            "up",
+            "2026-11-29T01:00:00Z",
+        ),
+        row("c-1", None, g, "online", "stale", "2026-11-29T04:00:00Z"),
+        row("c-1", None, g, "stale", "online", "2026-11-29T05:00:00Z"),
+    ];
+    CampusHistory::from_rows(entry("c-1"), day().0, rows, &[])
+}
+
+fn always_running() -> Vec<ServerRun> {
+    vec![ServerRun {
+        started_at: at("2026-11-01T00:00:00Z"),
+        alive_at: at("2026-12-01T00:00:00Z"),
+    }]
+}
+
+fn window(scope: Scope, schedule: Schedule, created: &str, removed: Option<&str>) -> WindowRecord {
+    WindowRecord {
+        window: Maintenance {
+            id: 1,
+            scope,
+            schedule,
+            utc_offset_minutes: 480,
+            comment: None,
+            created_by: "county office".into(),
+            created_at: at(created),
+        },
+        removed_at: removed.map(at),
+    }
+}
+
+fn once(start: &str, end: &str) -> Schedule {
+    Schedule::Once {
+        start: at(start),
+        end: at(end),
+    }
+}
+
+fn campus_scope() -> Scope {
+    Scope::Campus {
+        campus: CampusId::parse("c-1").unwrap(),
+    }
+}
+
+fn run(h: &CampusHistory, windows: &[WindowRecord], runs: &[ServerRun]) -> CampusAvailability {
+    let (from, to) = day();
+    campus_availability(h, from, to, windows, runs, rules())
+}
+
+fn tally(counted_h: f64, up_h: f64) -> Tally {
+    Tally {
+        counted_ms: (counted_h * HOUR as f64) as i64,
+        up_ms: (up_h * HOUR as f64) as i64,
+    }
+}
+
+#[test]
+fn a_day_straddling_midnight_utc_counts_each_outage_once_in_hours() {
+    let a = run(&history(), &[], &always_running());
+    assert_eq!(a.gateway, tally(24.0, 23.0));
+    assert_eq!(a.alarm, tally(24.0, 23.0));
+    // Video: two cameras expected, ceil(0.8 × 2) = 2 needed: down while cam-2 was down
+    // (2 h) and while the gateway was stale (1 h).
+    assert_eq!(a.video, tally(24.0, 21.0));
+    assert_eq!(a.fully, tally(24.0, 21.0));
+    assert_eq!(a.video.availability(), Some(21.0 / 24.0));
+}
+
+#[test]
+fn the_state_at_the_start_comes_from_the_last_transition_before_it() {
+    let h = history();
+    assert_eq!(h.gateway, GatewayState::Online);
+    assert_eq!(
+        h.transitions.len(),
+        4,
+        "only the period's transitions are replayed"
+    );
+    let cam2 = DeviceId::parse("cam-2").unwrap();
+    assert_eq!(h.devices[&cam2], (DeviceKind::Camera, DeviceState::Up));
+}
+
+#[test]
+fn a_campus_maintenance_window_is_left_out_of_both_sides() {
+    let w = window(
+        campus_scope(),
+        once("2026-11-29T04:00:00Z", "2026-11-29T05:00:00Z"),
+        "2026-11-20T00:00:00Z",
+        None,
+    );
+    let a = run(&history(), &[w], &always_running());
+    assert_eq!(a.gateway, tally(23.0, 23.0));
+    assert_eq!(a.video, tally(23.0, 21.0));
+}
+
+#[test]
+fn a_region_window_covers_the_campus_and_another_campus_window_does_not() {
+    let region = window(
+        Scope::Region {
+            region: RegionCode::parse("150100").unwrap(),
+        },
+        once("2026-11-29T04:00:00Z", "2026-11-29T06:00:00Z"),
+        "2026-11-20T00:00:00Z",
+        None,
+    );
+    let other = window(
+        Scope::Campus {
+            campus: CampusId::parse("c-2").unwrap(),
+        },
+        once("2026-11-28T16:00:00Z", "2026-11-29T16:00:00Z"),
+        "2026-11-20T00:00:00Z",
+        None,
+    );
+    let a = run(&history(), &[region, other], &always_running());
+    assert_eq!(a.gateway, tally(22.0, 22.0));
+}
+
+#[test]
+fn a_withdrawn_window_counts_only_until_it_was_withdrawn_and_a_late_one_not_before_it_was_planned()
+{
+    let withdrawn = window(
+        campus_scope(),
+        once("2026-11-29T04:00:00Z", "2026-11-29T05:00:00Z"),
+        "2026-11-20T00:00:00Z",
+        Some("2026-11-29T04:30:00Z"),
+    );
+    let a = run(&history(), &[withdrawn], &always_running());
+    assert_eq!(a.gateway, tally(23.5, 23.0));
+    // Planned after the outage: it cannot excuse it after the fact.
+    let late = window(
+        campus_scope(),
+        once("2026-11-29T04:00:00Z", "2026-11-29T05:00:00Z"),
+        "2026-11-29T06:00:00Z",
+        None,
+    );
+    let a = run(&history(), &[late], &always_running());
+    assert_eq!(a.gateway, tally(24.0, 23.0));
+}
+
+#[test]
+fn a_device_window_excuses_that_device_only_and_never_the_gateway() {
+    let cam2 = window(
+        Scope::Device {
+            campus: CampusId::parse("c-1").unwrap(),
+            device: DeviceId::parse("cam-2").unwrap(),
+        },
+        once("2026-11-28T22:00:00Z", "2026-11-29T02:00:00Z"),
+        "2026-11-20T00:00:00Z",
+        None,
+    );
+    let a = run(&history(), std::slice::from_ref(&cam2), &always_running());
+    assert_eq!(a.gateway, tally(24.0, 23.0), "the gateway is not excused");
+    assert_eq!(a.video, tally(24.0, 23.0), "cam-2's outage is excused");
+    // A window for cam-1 does not excuse cam-2.
+    let cam1 = WindowRecord {
+        window: Maintenance {
+            scope: Scope::Device {
+                campus: CampusId::parse("c-1").unwrap(),
+                device: DeviceId::parse("cam-1").unwrap(),
+            },
+            ..cam2.window.clone()
+        },
+        ..cam2
+    };
+    assert_eq!(
+        run(&history(), &[cam1], &always_running()).video,
+        tally(24.0, 21.0)
+    );
+}
+
+#[test]
+fn a_nightly_window_crossing_local_midnight_is_cut_out_on_both_sides_of_the_day() {
+    // 22:00 local for 9 h: 14:00 to 23:00 UTC. The day holds 16:00–23:00 UTC of the
+    // night before and 14:00–16:00 UTC of the night after: 9 h.
+    let nightly = window(
+        campus_scope(),
+        Schedule::Daily {
+            at: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+            minutes: 9 * 60,
+            weekdays: vec![],
+            from: None,
+            until: None,
+        },
+        "2026-11-01T00:00:00Z",
+        None,
+    );
+    let a = run(&history(), &[nightly], &always_running());
+    // cam-2 was down 23:00–01:00 UTC, just after the window: all of it counts.
+    assert_eq!(a.gateway, tally(15.0, 14.0));
+    assert_eq!(a.video, tally(15.0, 12.0));
+}
+
+#[test]
+fn time_the_server_was_not_running_is_neither_up_nor_down() {
+    let runs = vec![
+        ServerRun {
+            started_at: at("2026-11-01T00:00:00Z"),
+            alive_at: at("2026-11-29T02:00:00Z"),
+        },
+        ServerRun {
+            started_at: at("2026-11-29T03:00:00Z"),
+            alive_at: at("2026-12-01T00:00:00Z"),
+        },
+    ];
+    let a = run(&history(), &[], &runs);
+    assert_eq!(a.gateway, tally(23.0, 22.0));
+    assert_eq!(a.video, tally(23.0, 20.0));
+    // No run at all: nothing is known.
+    let none = run(&history(), &[], &[]);
+    assert_eq!(none.gateway, Tally::default());
+    assert_eq!(none.gateway.availability(), None);
+}
+
+#[test]
+fn a_registered_campus_never_seen_is_unavailable_all_period() {
+    let h = CampusHistory::from_rows(entry("c-9"), day().0, vec![], &[]);
+    let a = run(&h, &[], &always_running());
+    for t in [a.gateway, a.alarm, a.video, a.fully] {
+        assert_eq!(t, tally(24.0, 0.0));
+    }
+}
+
+#[test]
+fn aggregates_weigh_each_campus_the_same_and_add_the_observed_hours() {
+    let seen = run(&history(), &[], &always_running());
+    let never = run(
+        &CampusHistory::from_rows(entry("c-9"), day().0, vec![], &[]),
+        &[],
+        &always_running(),
+    );
+    let f = aggregate([&seen, &never]);
+    assert_eq!(f.registered, 2);
+    assert_eq!(f.observed_campus_hours, 48.0);
+    assert_eq!(f.gateway, Some((23.0 / 24.0 + 0.0) / 2.0));
+    assert_eq!(f.video, Some((21.0 / 24.0) / 2.0));
+    assert_eq!(aggregate([]), Figures::default());
+}
+
+fn devices_up(h: &mut CampusHistory) {
+    for (id, kind) in [
+        ("alarm-1", DeviceKind::Alarm),
+        ("cam-1", DeviceKind::Camera),
+        ("cam-2", DeviceKind::Camera),
+    ] {
+        h.devices
+            .insert(DeviceId::parse(id).unwrap(), (kind, DeviceState::Up));
+    }
+}
+
+/// A random history for c-1 within the day: random transitions of the gateway and the
+/// devices, random windows and runs.
+fn random_case(rng: &mut StdRng) -> (CampusHistory, Vec<WindowRecord>, Vec<ServerRun>) {
+    let (from, to) = day();
+    let span = (to - from).num_seconds();
+    let mut rows = Vec::new();
+    for _ in 0..rng.random_range(0..30) {
+        let t = from + TimeDelta::seconds(rng.random_range(-3600..span));
+        let mut r = match rng.random_range(0..3) {
+            0 => row(
+                "c-1",
+                None,
+                AlertKind::Gateway,
+                "online",
+                "stale",
+                "2026-11-29T00:00:00Z",
+            ),
+            1 => row(
+                "c-1",
+                Some("alarm-1"),
+                AlertKind::Alarm,
+                "up",
+                "down",
+                "2026-11-29T00:00:00Z",
+            ),
+            _ => row(
+                "c-1",
+                Some("cam-1"),
+                AlertKind::Camera,
+                "up",
+                "down",
+                "2026-11-29T00:00:00Z",
+            ),
+        };
+        let up = rng.random_bool(0.5);
+        if r.kind == AlertKind::Gateway {
+            r.to = if up { "online" } else { "offline" }.into();
+        } else {
+            r.to = if up { "up" } else { "down" }.into();
+        }
+        r.at = t;
+        rows.push(r);
+    }
+    let mut windows = Vec::new();
+    for _ in 0..rng.random_range(0..3) {
+        let s = from + TimeDelta::seconds(rng.random_range(-3600..span));
+        let e = s + TimeDelta::seconds(rng.random_range(1..20_000));
+        windows.push(WindowRecord {
+            window: Maintenance {
+                id: 1,
+                scope: if rng.random_bool(0.5) {
+                    campus_scope()
+                } else {
+                    Scope::Device {
+                        campus: CampusId::parse("c-1").unwrap(),
+                        device: DeviceId::parse("cam-1").unwrap(),
+                    }
+                },
+                schedule: Schedule::Once { start: s, end: e },
+                utc_offset_minutes: 480,
+                comment: None,
+                created_by: "x".into(),
+                created_at: from - TimeDelta::days(1),
+            },
+            removed_at: None,
+        });
+    }
+    let mut runs = Vec::new();
+    let mut t = from - TimeDelta::hours(1);
+    while t < to {
+        let s = t + TimeDelta::seconds(rng.random_range(0..7200));
+        let e = s + TimeDelta::seconds(rng.random_range(1..30_000));
+        runs.push(ServerRun {
+            started_at: s,
+            alive_at: e,
+        });
+        t = e;
+    }
+    let mut h = CampusHistory::from_rows(entry("c-1"), from, rows, &[]);
+    devices_up(&mut h);
+    (h, windows, runs)
+}
+
+#[test]
+fn availability_is_always_between_zero_and_one_and_never_counts_more_than_the_period() {
+    let mut rng = StdRng::seed_from_u64(0x0a11_ab1e);
+    for _ in 0..500 {
+        let (h, w, r) = random_case(&mut rng);
+        let a = run(&h, &w, &r);
+        for t in [a.gateway, a.alarm, a.video, a.fully] {
+            assert!(
+                0 <= t.up_ms && t.up_ms <= t.counted_ms && t.counted_ms <= 24 * HOUR,
+                "{t:?}"
+            );
+            assert!(t.availability().is_none_or(|x| (0.0..=1.0).contains(&x)));
+        }
+        // Fully networked needs both: never more up than either.
+        assert!(a.fully.up_ms <= a.alarm.up_ms.min(a.video.up_ms));
+        // The same link time is counted for every link.
+        assert_eq!(a.gateway.counted_ms, a.fully.counted_ms);
+    }
+}
+
+#[test]
+fn with_no_transitions_and_everything_up_availability_is_one() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..100 {
+        let (mut h, w, r) = random_case(&mut rng);
+        h.transitions.clear();
+        h.gateway = GatewayState::Online;
+        devices_up(&mut h);
+        let a = run(&h, &w, &r);
+        for t in [a.gateway, a.alarm, a.video, a.fully] {
+            assert_eq!(t.up_ms, t.counted_ms);
+            assert!(t.availability().is_none_or(|x| x == 1.0));
+        }
+    }
+}
+
+#[test]
+fn the_aggregate_of_one_campus_is_that_campus() {
+    let mut rng = StdRng::seed_from_u64(42);
+    for _ in 0..100 {
+        let (h, w, r) = random_case(&mut rng);
+        let a = run(&h, &w, &r);
+        let f = aggregate([&a]);
+        assert_eq!(f.registered, 1);
+        assert_eq!(f.gateway, a.gateway.availability());
+        assert_eq!(f.alarm, a.alarm.availability());
+        assert_eq!(f.video, a.video.availability());
+        assert_eq!(f.fully, a.fully.availability());
+        assert_eq!(
+            f.observed_campus_hours,
+            a.gateway.counted_ms as f64 / HOUR as f64
+        );
+    }
+}
+
+#[test]
+fn the_end_state_says_since_when_the_campus_is_not_fully_networked() {
+    let h = history();
+    let (from, _) = day();
+    let a = campus_availability(&h, from, at("2026-11-29T04:30:00Z"), &[], &[], rules());
+    assert!(!a.end.online && !a.end.alarm && !a.end.video);
+    assert_eq!(a.end.not_fully_since, Some(at("2026-11-29T04:00:00Z")));
+    let a = campus_availability(&h, from, at("2026-11-29T00:30:00Z"), &[], &[], rules());
+    assert!(a.end.online && a.end.alarm && !a.end.video);
+    assert_eq!(a.end.not_fully_since, Some(at("2026-11-28T23:00:00Z")));
+    let a = run(&h, &[], &[]);
+    assert_eq!(a.end.not_fully_since, None);
+    assert!(a.end.online && a.end.alarm && a.end.video);
+}

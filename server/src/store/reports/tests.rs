@@ -1,0 +1,302 @@
+//! Report queries against a real SQLite file: the figures of the pure engine's
+//! hand-computed day, with the history, windows and runs read back from the store.
+
+use campuswatch_protocol::{CampusId, DeviceId, SchoolType};
+use chrono::FixedOffset;
+
+use super::*;
+use crate::monitor::maintenance::{Maintenance, Schedule, Scope};
+use crate::monitor::Change;
+use crate::registry::RegistryEntry;
+
+const HOUR: i64 = 3_600_000;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn entry(id: &str) -> RegistryEntry {
+    RegistryEntry {
+        campus: CampusId::parse(id).unwrap(),
+        name: format!("第{id}小学"),
+        region: RegionCode::parse("150102").unwrap(),
+        school_type: SchoolType::Primary,
+        expected_alarms: 1,
+        expected_cameras: 2,
+    }
+}
+
+fn row(campus: &str, device: Option<&str>, from: &str, to: &str, t: &str, id: u64) -> Change {
+    let kind = match device {
+        None => AlertKind::Gateway,
+        Some(d) if d.starts_with("alarm") => AlertKind::Alarm,
+        Some(_) => AlertKind::Camera,
+    };
+    Change::Transition(Transition {
+        campus: CampusId::parse(campus).unwrap(),
+        region: RegionCode::parse("150102").unwrap(),
+        device: device.map(|d| DeviceId::parse(d).unwrap()),
+        kind,
+        from: from.into(),
+        to: to.into(),
+        at: at(t),
+        cause: None,
+        event_id: device.map(|_| id),
+        measurements: Default::default(),
+    })
+}
+
+fn rules() -> AvailabilityRules {
+    AvailabilityRules {
+        alarm_fraction: 1.0,
+        video_fraction: 0.8,
+    }
+}
+
+/// The local day 2026-11-29 at +08:00.
+fn day() -> Period {
+    Period {
+        from: at("2026-11-28T16:00:00Z"),
+        to: at("2026-11-29T16:00:00Z"),
+    }
+}
+
+async fn store_with_history() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cw.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    store
+        .import_registry(
+            &[entry("c-1"), entry("c-2")],
+            false,
+            at("2026-11-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    // Two runs with the server down from 02:00 to 03:00 UTC.
+    let first = store
+        .start_server_run(at("2026-11-28T10:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .server_alive(first, at("2026-11-29T02:00:00Z"))
+        .await
+        .unwrap();
+    let second = store
+        .start_server_run(at("2026-11-29T03:00:00Z"))
+        .await
+        .unwrap();
+    store
+        .server_alive(second, at("2026-11-30T00:00:00Z"))
+        .await
+        .unwrap();
+    // An older alive mark never moves a run back.
+    store
+        .server_alive(second, at("2026-11-29T04:00:00Z"))
+        .await
+        .unwrap();
+    let changes = [
+        row(
+            "c-1",
+            None,
+            "never_seen",
+            "online",
+            "2026-11-28T10:00:00Z",
+            0,
+        ),
+        row(
+            "c-1",
+            Some("alarm-1"),
+            "unknown",
+            "up",
+            "2026-11-28T10:00:01Z",
+            1,
+        ),
+        row(
+            "c-1",
+            Some("cam-1"),
+            "unknown",
+            "up",
+            "2026-11-28T10:00:01Z",
+            2,
+        ),
+        row(
+            "c-1",
+            Some("cam-2"),
+            "unknown",
+            "up",
+            "2026-11-28T10:00:02Z",
+            3,
+        ),
+        // Older rows of cam-2: the last one before the day is what counts.
+        row(
+            "c-1",
+            Some("cam-2"),
+            "up",
+            "down",
+            "2026-11-28T23:00:00Z",
+            4,
+        ),
+        row(
+            "c-1",
+            Some("cam-2"),
+            "down",
+            "up",
+            "2026-11-29T01:00:00Z",
+            5,
+        ),
+        row("c-1", None, "online", "stale", "2026-11-29T04:00:00Z", 0),
+        row("c-1", None, "stale", "online", "2026-11-29T05:00:00Z", 0),
+        // After the day: not part of it.
+        row("c-1", None, "online", "offline", "2026-11-29T17:00:00Z", 0),
+        // Not registered: never counted.
+        row(
+            "x-9",
+            None,
+            "never_seen",
+            "online",
+            "2026-11-28T10:00:00Z",
+            0,
+        ),
+    ];
+    store
+        .apply(&changes, at("2026-11-29T06:00:00Z"))
+        .await
+        .unwrap();
+    // A campus window 04:00–05:00, withdrawn at 04:30.
+    let window = Maintenance {
+        id: 1,
+        scope: Scope::Campus {
+            campus: CampusId::parse("c-1").unwrap(),
+        },
+        schedule: Schedule::Once {
+            start: at("2026-11-29T04:00:00Z"),
+            end: at("2026-11-29T05:00:00Z"),
+        },
+        utc_offset_minutes: 480,
+        comment: None,
+        created_by: "county office".into(),
+        created_at: at("2026-11-20T00:00:00Z"),
+    };
+    store
+        .apply(
+            &[Change::MaintenanceAdded(window)],
+            at("2026-11-20T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    store
+        .apply(
+            &[Change::MaintenanceRemoved { id: 1 }],
+            at("2026-11-29T04:30:00Z"),
+        )
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn availability_reads_the_day_its_windows_and_the_server_gap_from_the_store() {
+    let (_dir, store) = store_with_history().await;
+    let all = store.availability(None, day(), rules()).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|c| c.campus.as_str()).collect();
+    assert_eq!(ids, ["c-1", "c-2"], "registered campuses only");
+    let c1 = &all[0];
+    // 24 h less the server gap (1 h) and the window until it was withdrawn (0.5 h).
+    assert_eq!(c1.gateway.counted_ms, 45 * HOUR / 2);
+    assert_eq!(c1.gateway.up_ms, 22 * HOUR);
+    // cam-2 down 2 h, the gateway down 0.5 h counted.
+    assert_eq!(c1.video.up_ms, 20 * HOUR);
+    let c2 = &all[1];
+    assert_eq!((c2.gateway.counted_ms, c2.gateway.up_ms), (23 * HOUR, 0));
+    let elsewhere = store
+        .availability(Some(RegionCode::parse("150203").unwrap()), day(), rules())
+        .await
+        .unwrap();
+    assert!(elsewhere.is_empty());
+}
+
+#[tokio::test]
+async fn the_history_around_a_period_holds_each_links_last_row_before_it() {
+    let (_dir, store) = store_with_history().await;
+    let p = day();
+    let rows = store
+        .transitions_around(Some(RegionCode::parse("150102").unwrap()), p.from, p.to)
+        .await
+        .unwrap();
+    let c1: Vec<(Option<&str>, &str)> = rows
+        .iter()
+        .filter(|t| t.campus.as_str() == "c-1")
+        .map(|t| (t.device.as_ref().map(|d| d.as_str()), t.to.as_str()))
+        .collect();
+    assert_eq!(
+        c1,
+        [
+            (None, "online"),
+            (Some("alarm-1"), "up"),
+            (Some("cam-1"), "up"),
+            (Some("cam-2"), "up"),
+            (Some("cam-2"), "down"),
+            (Some("cam-2"), "up"),
+            (None, "stale"),
+            (None, "online"),
+        ]
+    );
+    let runs = store.server_runs(p.from, p.to).await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].alive_at, at("2026-11-30T00:00:00Z"));
+    let windows = store.maintenance_history().await.unwrap();
+    assert_eq!(windows[0].removed_at, Some(at("2026-11-29T04:30:00Z")));
+}
+
+#[tokio::test]
+async fn a_day_of_coverage_history_is_computed_once_and_summed_per_node() {
+    let (_dir, store) = store_with_history().await;
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+    let d = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+    let now = at("2026-11-30T00:00:00Z");
+    store
+        .ensure_coverage_daily(d, cst, rules(), now)
+        .await
+        .unwrap();
+    let county = Some(RegionCode::parse("150102").unwrap());
+    let days = store.coverage_daily(county, None, d, d, cst).await.unwrap();
+    assert_eq!(days.len(), 1);
+    let day = &days[0];
+    assert_eq!((day.registered, day.observed), (2, 2));
+    let c1_gateway = 22.0 / 22.5;
+    assert_eq!(day.reporting_rate, Some(c1_gateway / 2.0));
+    assert_eq!(day.reporting, Some(c1_gateway));
+    // The whole area and the province hold the same two campuses.
+    let all = store.coverage_daily(None, None, d, d, cst).await.unwrap();
+    assert_eq!(all, days);
+    // Stored once: a later change to the history does not move a day already computed.
+    store
+        .apply(
+            &[row(
+                "c-2",
+                None,
+                "never_seen",
+                "online",
+                "2026-11-29T00:00:00Z",
+                0,
+            )],
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .ensure_coverage_daily(d, cst, rules(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.coverage_daily(county, None, d, d, cst).await.unwrap(),
+        days
+    );
+    // Another school type, another offset: nothing stored.
+    let none = store
+        .coverage_daily(county, Some(SchoolType::Kindergarten), d, d, cst)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
