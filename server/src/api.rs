@@ -44,6 +44,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub inbound: mpsc::Sender<Inbound>,
     pub auth: crate::config::AuthConfig,
+    /// Stored changes, for the consoles' live updates.
+    pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
             post(sign_in).get(who_am_i).delete(sign_out),
         )
         .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/live", get(live_updates))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(acknowledge))
         .route("/api/v1/incidents", get(incidents))
@@ -323,6 +326,52 @@ async fn create_token(
         .create_token(&stored, caller.0.user_id, &name, s.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(TokenCreated { id, name, token })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveQuery {
+    /// Only changes within this region node (and the caller's scope).
+    region: Option<String>,
+}
+
+/// Server-sent events: every stored transition, alert and incident within the caller's
+/// scope, as it happens (`event:` is the kind, `data:` the JSON). A console that falls
+/// behind gets `resync` and should reload what it shows.
+async fn live_updates(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: Result<Query<LiveQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let Query(q) = q?;
+    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
+    let rx = s.live.subscribe();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            let event = match rx.recv().await {
+                Ok(e)
+                    if e.region
+                        .is_none_or(|r| region.is_none_or(|want| r.is_within(&want))) =>
+                {
+                    Event::default()
+                        .event(e.kind)
+                        .json_data(&e)
+                        .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => Event::default()
+                    .event("resync")
+                    .data(format!("{{\"missed\":{missed}}}")),
+                Err(RecvError::Closed) => return None,
+            };
+            return Some((Ok::<_, std::convert::Infallible>(event), rx));
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
+        .into_response())
 }
 
 // ---- errors -------------------------------------------------------------------------

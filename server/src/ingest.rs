@@ -366,6 +366,8 @@ pub struct Engine {
     pub check_interval: Duration,
     /// How often heartbeat-only updates (last heartbeat, host health) are written.
     pub flush_interval: Duration,
+    /// Where stored changes are told to open consoles.
+    pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
 }
 
 /// Most inbound items applied and committed together.
@@ -553,6 +555,7 @@ impl Engine {
         self.store.import_registry(entries, replace, now).await?;
         let changes = self.write_monitor().set_registry(entries, replace, now);
         self.commit(&changes, now, shutdown).await;
+        let _ = self.live.send(crate::live::LiveEvent::registry());
         info!(campuses = entries.len(), replace, "Registry imported.");
         Ok(())
     }
@@ -568,6 +571,7 @@ impl Engine {
             let started = Instant::now();
             match self.store.apply(changes, now).await {
                 Ok(()) => {
+                    crate::live::publish(&self.live, changes);
                     self.metrics.store_batches.fetch_add(1, Ordering::Relaxed);
                     self.metrics
                         .store_batch_micros

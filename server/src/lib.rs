@@ -10,6 +10,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;
@@ -189,6 +190,7 @@ pub async fn start_with_clock(
         tx.clone(),
         shutdown.clone(),
     )?;
+    let (live, _) = tokio::sync::broadcast::channel(live::BACKLOG);
     let engine = Engine {
         monitor: monitor.clone(),
         store: store.clone(),
@@ -197,6 +199,7 @@ pub async fn start_with_clock(
         client: Some(client),
         check_interval: config.liveness.check_interval,
         flush_interval: Duration::from_secs(10),
+        live: live.clone(),
     };
     let engine_task = tokio::spawn(engine.run(rx, shutdown.child_token()));
 
@@ -227,6 +230,7 @@ pub async fn start_with_clock(
         clock,
         inbound: tx.clone(),
         auth: config.auth.clone(),
+        live,
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

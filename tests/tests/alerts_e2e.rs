@@ -286,3 +286,93 @@ async fn an_alarm_link_flapping_every_second_is_told_once() {
     }
     server.stop().await;
 }
+
+/// Reads server-sent events from `resp` until `done` says so (or the deadline passes).
+async fn read_events(
+    resp: &mut reqwest::Response,
+    mut done: impl FnMut(&[(String, serde_json::Value)]) -> bool,
+) -> Vec<(String, serde_json::Value)> {
+    let mut events = Vec::new();
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(&events) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("events within the deadline")
+            .expect("the stream stays open")
+            .expect("the stream is not closed");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut kind = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim());
+                }
+            }
+            if !kind.is_empty() {
+                events.push((kind, serde_json::from_str(&data).unwrap_or_default()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_console_hears_of_a_dropped_link_at_once_and_only_for_its_region() {
+    let (county, other) = ("150502", "150521");
+    let sink = WebhookSink::start().await;
+    let broker = TestBroker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&broker, dir.path(), county, &sink);
+    cfg.mqtt.regions = vec![county.to_string(), other.to_string()];
+    let server = start_server(cfg).await;
+    let mine = campuses(county, 1);
+    let theirs = campuses(other, 1);
+    register(&server, county, &mine).await;
+    register(&server, other, &theirs).await;
+
+    let mut stream = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/live?region={county}",
+            server.http_addr()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+
+    // The other county's gateway comes and goes first; then ours comes and drops.
+    let far = online(&broker, other, 1, &theirs).await;
+    wait_reporting(&server, other, 1).await;
+    for g in far {
+        g.kill();
+    }
+    let gateways = online(&broker, county, 1, &mine).await;
+    wait_reporting(&server, county, 1).await;
+    for g in gateways {
+        g.kill();
+    }
+    let events = read_events(&mut stream, |ev| ev.iter().any(|(k, _)| k == "alert")).await;
+    assert!(
+        events.iter().all(|(_, e)| e["region"] == county),
+        "only {county}: {events:#?}"
+    );
+    let transitions: Vec<&str> = events
+        .iter()
+        .filter(|(k, _)| k == "transition")
+        .filter_map(|(_, e)| e["data"]["to"].as_str())
+        .collect();
+    assert_eq!(transitions, ["online", "offline"], "{events:#?}");
+    let (_, alert) = events.iter().find(|(k, _)| k == "alert").unwrap();
+    assert_eq!(alert["data"]["kind"], "gateway");
+    assert_eq!(alert["campus"], mine[0].as_str());
+    server.stop().await;
+}
