@@ -93,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/reports/coverage/daily",
             get(reports::coverage_daily),
         )
+        .merge(crate::console::routes())
         .fallback(not_found)
         .with_state(state)
 }

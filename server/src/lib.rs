@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod console;
 pub mod ingest;
 pub mod live;
 pub mod metrics;

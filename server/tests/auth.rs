@@ -1,11 +1,11 @@
 //! Sign-in, roles and region scopes against a running server: a user scoped to one
 //! county sees nothing of another, whether through a console session or an API token.
 
-use std::net::SocketAddr;
+mod common;
 
 use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
 use campuswatch_server::auth::{hash_password, Role};
-use campuswatch_server::config::{AuthConfig, EmbeddedConfig, MqttConfig, ServerConfig};
+use campuswatch_server::config::{AuthConfig, ServerConfig};
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::ServerHandle;
 use serde_json::{json, Value};
@@ -22,24 +22,14 @@ fn entry(id: &str, region: &str) -> RegistryEntry {
 }
 
 async fn start(dir: &std::path::Path) -> ServerHandle {
-    let defaults = ServerConfig::default();
     let cfg = ServerConfig {
-        data_dir: dir.to_path_buf(),
-        mqtt: MqttConfig {
-            url: String::new(),
-            embedded: EmbeddedConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                ..defaults.mqtt.embedded.clone()
-            },
-            ..defaults.mqtt.clone()
-        },
         auth: AuthConfig {
             enabled: true,
             // Plain HTTP on loopback in the test.
             secure_cookies: false,
             ..AuthConfig::default()
         },
-        ..defaults
+        ..common::local_config(dir)
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     campuswatch_server::start(cfg, listener).await.unwrap()

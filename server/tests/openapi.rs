@@ -2,6 +2,8 @@
 //! router registers, and the JSON that a real server returns for each GET endpoint has
 //! exactly the fields (and nullability and types) the document says.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use campuswatch_protocol::{
     Birth, CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Heartbeat,
     HostHealth, Message, RegionCode, SchoolType, SCHEMA_VERSION,
 };
-use campuswatch_server::config::{AlertsConfig, EmbeddedConfig, MqttConfig, ServerConfig};
+use campuswatch_server::config::{AlertsConfig, ServerConfig};
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::ServerHandle;
 use serde_json::Value;
@@ -361,26 +363,16 @@ async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_responses_have_exactly_the_documented_fields() {
     let dir = tempfile::tempdir().unwrap();
-    let defaults = ServerConfig::default();
+    let local = common::local_config(dir.path());
     let cfg = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        mqtt: MqttConfig {
-            // Empty: the embedded broker, on a free port.
-            url: String::new(),
-            embedded: EmbeddedConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                ..defaults.mqtt.embedded.clone()
-            },
-            ..defaults.mqtt.clone()
-        },
         // Alerts at once: the test looks at their shape, not their timing.
         alerts: AlertsConfig {
             hold_down_gateway: Duration::ZERO,
             hold_down_alarm: Duration::ZERO,
             hold_down_camera: Duration::ZERO,
-            ..defaults.alerts.clone()
+            ..local.alerts.clone()
         },
-        ..defaults
+        ..local
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = campuswatch_server::start(cfg, listener)

@@ -1,11 +1,12 @@
 //! Reports across server restarts: each run of the server is recorded from its start to
 //! its shutdown, and the time between two runs is neither up nor down.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use campuswatch_protocol::{CampusId, RegionCode, SchoolType, Timestamp};
-use campuswatch_server::config::{EmbeddedConfig, MqttConfig, ServerConfig};
+use campuswatch_server::config::ServerConfig;
 use campuswatch_server::ingest::Clock;
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::reports::{AvailabilityRules, Period};
@@ -29,19 +30,7 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn config(dir: &std::path::Path) -> ServerConfig {
-    let defaults = ServerConfig::default();
-    ServerConfig {
-        data_dir: dir.to_path_buf(),
-        mqtt: MqttConfig {
-            url: String::new(),
-            embedded: EmbeddedConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                ..defaults.mqtt.embedded.clone()
-            },
-            ..defaults.mqtt.clone()
-        },
-        ..defaults
-    }
+    common::local_config(dir)
 }
 
 async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> campuswatch_server::ServerHandle {
