@@ -173,6 +173,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     let http = server.http_addr();
     println!();
     println!("campuswatch demo is running.");
+    println!("  Console:   http://{http}/console");
     println!("  API:       http://{http}/api/v1/coverage");
     println!("             http://{http}/api/v1/alerts?state=open");
     println!("             http://{http}/api/v1/campuses?region=150100");
