@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{Principal, Role};
-use crate::ingest::{Clock, Inbound};
+use crate::ingest::{Clock, Inbound, MaintenanceOp};
 use crate::metrics::Metrics;
 use crate::monitor::coverage::CoverageBlock;
 use crate::monitor::maintenance::{Maintenance, MaintenanceError, Schedule, Scope};
@@ -443,6 +443,12 @@ impl From<crate::store::StoreError> for ApiError {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
+}
+
+/// An id in a path (`/api/v1/alerts/{id}/…`).
+fn parse_number(what: &str, s: &str) -> Result<u64, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} {s:?} is not a number")))
 }
 
 fn parse_region(s: &str) -> Result<RegionCode, ApiError> {
@@ -943,9 +949,7 @@ async fn acknowledge(
     Path(id): Path<String>,
     body: Result<Json<AckBody>, JsonRejection>,
 ) -> Result<Json<AlertItem>, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("alert id {id:?} is not a number")))?;
+    let id = parse_number("alert id", &id)?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     caller.require(Role::Operator)?;
     // Signed in: the acknowledgement is the user's, whatever the body says.
@@ -965,18 +969,15 @@ async fn acknowledge(
             "alert {id} is not open (unknown, or already resolved)"
         )));
     }
-    let (reply, rx) = oneshot::channel();
-    let gone = || ApiError::Unavailable("the server is shutting down".into());
-    s.inbound
-        .send(Inbound::Acknowledge {
-            alert: id,
-            by,
-            comment: body.comment,
-            reply,
-        })
-        .await
-        .map_err(|_| gone())?;
-    let alert = rx.await.map_err(|_| gone())?.map_err(|e| match e {
+    let comment = body.comment;
+    let alert = ask_engine(&s.inbound, |reply| Inbound::Acknowledge {
+        alert: id,
+        by,
+        comment,
+        reply,
+    })
+    .await?
+    .map_err(|e| match e {
         AckError::NotActive(_) => ApiError::NotFound(e.to_string()),
         AckError::NoName | AckError::CommentTooLong => ApiError::BadRequest(e.to_string()),
     })?;
@@ -1127,19 +1128,14 @@ async fn list_maintenance(
 
 async fn submit_maintenance(
     s: &AppState,
-    add: Option<Maintenance>,
-    remove: Option<u64>,
+    op: MaintenanceOp,
 ) -> Result<Option<Maintenance>, ApiError> {
-    let (reply, rx) = oneshot::channel();
-    let gone = || ApiError::Unavailable("the server is shutting down".into());
-    s.inbound
-        .send(Inbound::Maintenance { add, remove, reply })
-        .await
-        .map_err(|_| gone())?;
-    rx.await.map_err(|_| gone())?.map_err(|e| match e {
-        MaintenanceError::NotFound(_) => ApiError::NotFound(e.to_string()),
-        _ => ApiError::BadRequest(e.to_string()),
-    })
+    ask_engine(&s.inbound, |reply| Inbound::Maintenance { op, reply })
+        .await?
+        .map_err(|e| match e {
+            MaintenanceError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            _ => ApiError::BadRequest(e.to_string()),
+        })
 }
 
 /// The region a campus is registered (or reports) in.
@@ -1192,7 +1188,7 @@ async fn add_maintenance(
         created_by: r.created_by.trim().to_string(),
         created_at: now,
     };
-    let window = submit_maintenance(&s, Some(window), None)
+    let window = submit_maintenance(&s, MaintenanceOp::Add(window))
         .await?
         .ok_or_else(|| ApiError::Internal("the window was not stored".into()))?;
     Ok((
@@ -1207,9 +1203,7 @@ async fn remove_maintenance(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("window id {id:?} is not a number")))?;
+    let id = parse_number("window id", &id)?;
     caller.require(Role::Operator)?;
     let visible = s
         .monitor()
@@ -1222,7 +1216,7 @@ async fn remove_maintenance(
             "maintenance window {id} does not exist"
         )));
     }
-    submit_maintenance(&s, None, Some(id)).await?;
+    submit_maintenance(&s, MaintenanceOp::Remove(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1379,18 +1373,25 @@ pub async fn submit_registry(
     entries: Vec<RegistryEntry>,
     replace: bool,
 ) -> Result<(), ApiError> {
+    ask_engine(inbound, |reply| Inbound::Registry {
+        entries,
+        replace,
+        reply,
+    })
+    .await?
+    .map_err(ApiError::from)
+}
+
+/// Hands a request to the engine, which applies it in order with the message stream,
+/// and waits for its answer (given once what it changed is stored).
+async fn ask_engine<T>(
+    inbound: &mpsc::Sender<Inbound>,
+    request: impl FnOnce(oneshot::Sender<T>) -> Inbound,
+) -> Result<T, ApiError> {
+    let gone = || ApiError::Unavailable("the server is shutting down".into());
     let (reply, rx) = oneshot::channel();
-    inbound
-        .send(Inbound::Registry {
-            entries,
-            replace,
-            reply,
-        })
-        .await
-        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
-    rx.await
-        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?
-        .map_err(ApiError::from)
+    inbound.send(request(reply)).await.map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())
 }
 
 async fn import_registry(

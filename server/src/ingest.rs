@@ -60,10 +60,10 @@ pub enum Inbound {
         replace: bool,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// A maintenance window planned (`add`) or withdrawn (`remove`); answered once stored.
+    /// A maintenance window planned or withdrawn; answered once stored (with the window
+    /// as planned, or `None` once withdrawn).
     Maintenance {
-        add: Option<Maintenance>,
-        remove: Option<u64>,
+        op: MaintenanceOp,
         reply: oneshot::Sender<Result<Option<Maintenance>, MaintenanceError>>,
     },
     /// An operator acknowledges an alert; answered once it is stored.
@@ -73,6 +73,14 @@ pub enum Inbound {
         comment: Option<String>,
         reply: oneshot::Sender<Result<Alert, AckError>>,
     },
+}
+
+/// What to do with the maintenance windows.
+pub enum MaintenanceOp {
+    /// Plan this window (its id is assigned by the monitor).
+    Add(Maintenance),
+    /// Withdraw the window with this id.
+    Remove(u64),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -466,19 +474,18 @@ impl Engine {
                         m.on_broker_lost(now);
                         *connected = false;
                     }
-                    Inbound::Maintenance { add, remove, reply } => {
-                        let result = match (add, remove) {
-                            (Some(w), _) => m.add_maintenance(w, now).map(|(w, c)| {
+                    Inbound::Maintenance { op, reply } => {
+                        let result = match op {
+                            MaintenanceOp::Add(w) => m.add_maintenance(w, now).map(|(w, c)| {
                                 info!(id = w.id, by = %w.created_by, "Maintenance window planned.");
                                 changes.extend(c);
                                 Some(w)
                             }),
-                            (None, Some(id)) => m.remove_maintenance(id, now).map(|c| {
+                            MaintenanceOp::Remove(id) => m.remove_maintenance(id, now).map(|c| {
                                 info!(id, "Maintenance window withdrawn.");
                                 changes.extend(c);
                                 None
                             }),
-                            (None, None) => Ok(None),
                         };
                         maintenance_replies.push((reply, result));
                     }
