@@ -478,9 +478,6 @@ impl Monitor {
         if let Some(end) = quiet {
             self.alert_timers.insert((end, a.campus.clone()));
         }
-        let Some(a) = self.alerts.get(&alert_id) else {
-            return;
-        };
         if a.state == state
             && !starts_flapping
             && !tell_late
