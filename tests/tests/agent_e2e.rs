@@ -270,7 +270,12 @@ async fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
             .then_some(())
     })
     .await;
-    let all = get_json(&s.fixture.server, "/api/v1/alerts?state=all").await;
+    // History comes from the store, which follows the live state by one commit.
+    let all = wait_for("the resolution to be stored", WAIT, || async {
+        let all = get_json(&s.fixture.server, "/api/v1/alerts?state=all").await;
+        (all["alerts"][0]["state"] != "open").then_some(all)
+    })
+    .await;
     assert_eq!(
         all["alerts"].as_array().unwrap().len(),
         1,
