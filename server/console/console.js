@@ -1,50 +1,55 @@
-// campuswatch console: coverage overview with drill-down, the open alerts, live updates.
+// campuswatch console, the core every page builds on: texts in two languages, the API,
+// sign-in, page routing under /console/, and live updates.
 // Everything it needs is served by the server; it works in a closed network.
+//
+// A page is a script of its own (pages/*.js) that calls
+//   page("name", { nav: "text key" | null, render: async (main, arg) => ..., events: [...] })
+// and adds its texts with texts({ "zh": {...}, "en": {...} }). `render` draws the page into
+// `main` (again on every live change it listens to); `arg` is the path after the name:
+// /console/campus/k-1 renders page "campus" with arg "k-1".
 "use strict";
 
-const TEXT = {
+const TEXT = { zh: {}, en: {} };
+
+function texts(byLang) {
+  for (const lang of Object.keys(TEXT)) Object.assign(TEXT[lang], byLang[lang]);
+}
+
+texts({
   "zh": {
     "title": "校园安防联网监测", "sign-in": "登录", "sign-out": "退出", "user": "用户名",
-    "password": "密码", "name": "名称", "registered": "登记", "reporting": "在线上报",
-    "alarm": "一键报警联网", "video": "视频联网", "full": "全部联网", "open-alerts": "当前掉线",
-    "severity": "级别", "campus": "校园", "link": "链路", "since": "开始时间", "cause": "原因",
-    "live-ok": "实时", "live-lost": "连接中断，正在重连", "all": "全部地区", "none": "无",
-    "critical": "严重", "warning": "警告", "info": "提示",
-    "gateway": "网关", "camera": "摄像机", "wrong": "用户名或密码错误",
-    "lang": "English",
+    "password": "密码", "live-ok": "实时", "live-lost": "连接中断，正在重连", "none": "无",
+    "wrong": "用户名或密码错误", "lang": "English", "failed": "加载失败",
+    "not-allowed": "无权执行此操作", "kind-gateway": "网关", "kind-alarm": "一键报警",
+    "kind-camera": "摄像机", "kind-video": "视频", "online": "在线", "offline": "离线",
+    "stale": "失联", "never_seen": "从未上报", "up": "正常", "down": "掉线",
+    "degraded": "降级", "unknown": "未知", "maintenance": "维护中",
+    "kindergarten": "幼儿园", "primary": "小学", "secondary": "中学", "other": "其他",
   },
   "en": {
     "title": "Campus safety network monitor", "sign-in": "Sign in", "sign-out": "Sign out",
-    "user": "User", "password": "Password", "name": "Name", "registered": "Registered",
-    "reporting": "Reporting", "alarm": "Alarm networked", "video": "Video networked",
-    "full": "Fully networked", "open-alerts": "Dropped links now", "severity": "Severity",
-    "campus": "Campus", "link": "Link", "since": "Since", "cause": "Cause",
-    "live-ok": "Live", "live-lost": "Connection lost, reconnecting", "all": "All regions",
-    "none": "None", "critical": "critical", "warning": "warning", "info": "info",
-    "gateway": "gateway", "camera": "camera", "wrong": "Wrong user or password",
-    "lang": "中文",
+    "user": "User", "password": "Password", "live-ok": "Live",
+    "live-lost": "Connection lost, reconnecting", "none": "None",
+    "wrong": "Wrong user or password", "lang": "中文", "failed": "Could not load",
+    "not-allowed": "You may not do this", "kind-gateway": "gateway", "kind-alarm": "alarm",
+    "kind-camera": "camera", "kind-video": "video", "online": "online", "offline": "offline",
+    "stale": "stale", "never_seen": "never seen", "up": "up", "down": "down",
+    "degraded": "degraded", "unknown": "unknown", "maintenance": "maintenance",
+    "kindergarten": "Kindergarten", "primary": "Primary", "secondary": "Secondary",
+    "other": "Other",
   },
-};
+});
 
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") || localStorage.getItem("cw-lang") || "zh";
 if (!TEXT[lang]) lang = "zh";
-let region = params.get("region") || "";
-let crumbs = [];
+/** The signed-in user: { name, role, scope }. */
+let me = null;
 
 function t(key) { return (TEXT[lang] && TEXT[lang][key]) || key; }
 
-function translate() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
-  document.getElementById("lang").textContent = t("lang");
-}
-
-async function api(path, options) {
-  const resp = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
-  if (resp.status === 401) { showSignIn(); throw new Error("unauthorized"); }
-  if (!resp.ok) throw new Error(path + ": " + resp.status);
-  return resp.status === 204 ? null : resp.json();
+function esc(s) {
+  return String(s == null ? "" : s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 
 function pct(rate) { return rate == null ? "–" : (rate * 100).toFixed(1) + "%"; }
@@ -54,80 +59,155 @@ function bar(rate) {
   return `<span class="bar${rate != null && rate < 0.9 ? " low" : ""}" style="width:${w}px"></span>`;
 }
 
-function cell(count, rate) { return `<td>${bar(rate)}${count} (${pct(rate)})</td>`; }
+function locale() { return lang === "zh" ? "zh-CN" : "en-GB"; }
 
-function esc(s) {
-  return String(s == null ? "" : s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+function when(ts) { return ts == null ? "–" : new Date(ts).toLocaleString(locale()); }
+
+/** A duration in milliseconds, in words: "3 h 12 min". */
+function span(ms) {
+  if (ms == null) return "–";
+  const min = Math.floor(ms / 60000), d = Math.floor(min / 1440), h = Math.floor(min % 1440 / 60);
+  const parts = lang === "zh"
+    ? [[d, "天"], [h, "小时"], [min % 60, "分钟"]]
+    : [[d, " d"], [h, " h"], [min % 60, " min"]];
+  const shown = parts.filter(([n]) => n > 0).slice(0, 2).map(([n, u]) => n + u);
+  return shown.length ? shown.join(lang === "zh" ? "" : " ") : (lang === "zh" ? "不到1分钟" : "< 1 min");
 }
 
-async function loadOverview() {
-  const c = await api("/api/v1/coverage" + (region ? "?region=" + region : ""));
-  document.getElementById("area").textContent = c.region ? c.region.name : t("all");
-  document.getElementById("totals").innerHTML = [
-    ["registered", c.registered, null], ["reporting", c.reporting, c.reporting_rate],
-    ["alarm", c.alarm_networked, c.alarm_networked_rate], ["video", c.video_networked, c.video_networked_rate],
-    ["full", c.fully_networked, c.fully_networked_rate],
-  ].map(([k, n, r]) => `<div class="total" data-figure="${k}"><span>${t(k)}</span><b>${n}</b>${r == null ? "" : bar(r) + pct(r)}</div>`).join("");
-  document.querySelector("#children tbody").innerHTML = c.children.map(ch => `<tr data-code="${esc(ch.code)}">
-      <td>${ch.level === "campus" ? esc(ch.name) : `<a data-region="${esc(ch.code)}">${esc(ch.name)}</a>`}</td>
-      <td>${ch.registered}</td>${cell(ch.reporting, ch.reporting_rate)}${cell(ch.alarm_networked, ch.alarm_networked_rate)}
-      ${cell(ch.video_networked, ch.video_networked_rate)}${cell(ch.fully_networked, ch.fully_networked_rate)}</tr>`).join("");
-  document.querySelectorAll("#children a[data-region]").forEach(a => a.onclick = () => drill(a.dataset.region, a.textContent));
-  document.getElementById("crumbs").innerHTML = [`<a data-back="">${t("all")}</a>`]
-    .concat(crumbs.map(([code, name]) => `<a data-back="${esc(code)}">${esc(name)}</a>`)).join(" › ");
-  document.querySelectorAll("#crumbs a").forEach(a => a.onclick = () => back(a.dataset.back));
+function canDo(role) {
+  const rank = { viewer: 0, operator: 1, admin: 2 };
+  return me != null && rank[me.role] >= rank[role];
 }
 
-function drill(code, name) { crumbs.push([code, name]); region = code; refresh(); }
-
-function back(code) {
-  const i = crumbs.findIndex(([c]) => c === code);
-  crumbs = code === "" ? [] : crumbs.slice(0, i + 1);
-  region = code;
-  refresh();
+/** Calls the API; a 401 shows the sign-in form, any other failure throws with the
+ *  server's own error message. */
+async function api(path, options) {
+  const resp = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
+  if (resp.status === 401) { showSignIn(); throw new Error("unauthorized"); }
+  if (!resp.ok) {
+    let message = path + ": " + resp.status;
+    try { message = (await resp.json()).error || message; } catch (e) { /* not JSON */ }
+    const err = new Error(message);
+    err.status = resp.status;
+    throw err;
+  }
+  return resp.status === 204 ? null : resp.json();
 }
 
-async function loadAlerts() {
-  const a = await api("/api/v1/alerts?state=open" + (region ? "&region=" + region : ""));
-  const order = { critical: 0, warning: 1, info: 2 };
-  const rows = a.alerts.sort((x, y) => (order[x.severity] - order[y.severity]) || (y.since < x.since ? -1 : 1));
-  document.getElementById("alert-rows").innerHTML = rows.length ? rows.map(r => `<tr data-alert="${r.id}">
-      <td class="${esc(r.severity)}">${t(r.severity)}</td><td>${esc(r.campus_name || r.campus)}</td>
-      <td>${t(r.kind)}${r.device ? " " + esc(r.device) : ""}</td><td>${esc(new Date(r.since).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB"))}</td>
-      <td>${esc(r.cause)}</td></tr>`).join("") : `<tr><td colspan="5">${t("none")}</td></tr>`;
+async function post(path, body, contentType) {
+  return api(path, {
+    method: "POST",
+    headers: { "content-type": contentType || "application/json" },
+    body: contentType ? body : JSON.stringify(body),
+  });
 }
 
-async function refresh() {
-  try { await Promise.all([loadOverview(), loadAlerts()]); } catch (e) { /* shown by the link badge or the sign-in form */ }
+// ---- pages and routing ---------------------------------------------------------------
+
+const PAGES = {};
+let current = { name: "overview", arg: "" };
+
+function page(name, spec) { PAGES[name] = spec; }
+
+function route() {
+  const rest = location.pathname.replace(/^\/console\/?/, "");
+  const [name, ...arg] = rest.split("/");
+  current = { name: PAGES[name] ? name : "overview", arg: decodeURIComponent(arg.join("/")) };
 }
+
+/** Goes to a console address (path and query) without reloading. */
+function go(href) {
+  history.pushState(null, "", href);
+  route();
+  render();
+}
+
+/** A query string that keeps the console's own options (language, still snapshot). */
+function keep(extra) {
+  const q = new URLSearchParams(extra || {});
+  for (const k of ["lang", "live"]) if (params.has(k) && !q.has(k)) q.set(k, params.get(k));
+  const s = q.toString();
+  return s ? "?" + s : "";
+}
+
+function drawNav() {
+  document.getElementById("nav").innerHTML = Object.entries(PAGES)
+    .filter(([, p]) => p.nav && (!p.role || canDo(p.role)))
+    .map(([name, p]) => `<a href="/console/${name === "overview" ? "" : name}${keep()}" data-nav${name === current.name ? ' class="here"' : ""}>${t(p.nav)}</a>`)
+    .join("");
+}
+
+let rendering = null;
+async function render() {
+  if (!me) return;
+  drawNav();
+  const main = document.getElementById("page");
+  const spec = PAGES[current.name];
+  const run = (async () => {
+    try {
+      await spec.render(main, current.arg);
+    } catch (e) {
+      if (e.message !== "unauthorized") main.innerHTML = `<p class="error">${t("failed")}: ${esc(e.message)}</p>`;
+    }
+  })();
+  rendering = run;
+  await run;
+  document.body.dataset.page = current.name;
+  if (rendering === run) document.body.dataset.ready = "1";
+}
+
+// Console links (`data-nav`) change the page without reloading.
+document.addEventListener("click", ev => {
+  const a = ev.target.closest("a[data-nav]");
+  if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+  ev.preventDefault();
+  go(a.getAttribute("href"));
+});
+window.addEventListener("popstate", () => { route(); render(); });
+
+// ---- live updates --------------------------------------------------------------------
 
 let pending = null;
-function soon() { if (!pending) pending = setTimeout(() => { pending = null; refresh(); }, 300); }
+function soon() { if (!pending) pending = setTimeout(() => { pending = null; render(); }, 300); }
 
 function listen() {
   const badge = document.getElementById("link");
   const es = new EventSource("/api/v1/live");
-  es.onopen = () => { badge.classList.remove("lost"); badge.textContent = t("live-ok"); soon(); };
-  es.onerror = () => { badge.classList.add("lost"); badge.textContent = t("live-lost"); };
-  ["transition", "alert", "incident", "registry", "resync"].forEach(k => es.addEventListener(k, soon));
+  es.onopen = () => { badge.classList.remove("lost"); badge.dataset.t = "live-ok"; badge.textContent = t("live-ok"); soon(); };
+  es.onerror = () => { badge.classList.add("lost"); badge.dataset.t = "live-lost"; badge.textContent = t("live-lost"); };
+  for (const kind of ["transition", "alert", "incident", "registry", "resync"]) {
+    es.addEventListener(kind, () => {
+      const wanted = PAGES[current.name].events;
+      if (kind === "resync" || !wanted || wanted.includes(kind)) soon();
+    });
+  }
+}
+
+// ---- the frame: language, sign-in, sign-out -------------------------------------------
+
+function translate() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
+  document.getElementById("lang").textContent = t("lang");
 }
 
 function showSignIn() {
+  me = null;
   document.getElementById("signin").hidden = false;
-  document.getElementById("overview").hidden = true;
-  document.getElementById("alerts").hidden = true;
+  document.getElementById("page").hidden = true;
+  document.getElementById("nav").innerHTML = "";
+  document.body.dataset.ready = "signin";
 }
 
 async function start() {
+  route();
   translate();
-  let me;
   try { me = await api("/api/v1/session"); } catch (e) { return; }
   document.getElementById("who").textContent = me.name === "anonymous" ? "" : me.name;
   document.getElementById("signout").hidden = me.name === "anonymous";
   document.getElementById("signin").hidden = true;
-  document.getElementById("overview").hidden = false;
-  document.getElementById("alerts").hidden = false;
-  await refresh();
+  document.getElementById("page").hidden = false;
+  await render();
   // `live=off`: a still snapshot (for printing, or a browser that must finish loading).
   if (params.get("live") !== "off") listen();
 }
@@ -135,8 +215,12 @@ async function start() {
 document.getElementById("lang").onclick = () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("cw-lang", lang);
+  if (params.has("lang")) {
+    params.set("lang", lang);
+    history.replaceState(null, "", location.pathname + "?" + params.toString());
+  }
   translate();
-  refresh();
+  render();
 };
 
 document.getElementById("signout").onclick = async () => {
@@ -151,7 +235,8 @@ document.getElementById("signin").onsubmit = async ev => {
     method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
     body: JSON.stringify({ name: f.get("name"), password: f.get("password") }),
   });
-  if (resp.ok) { start(); } else { document.getElementById("signin-error").textContent = t("wrong"); }
+  if (resp.ok) { document.getElementById("signin-error").textContent = ""; start(); } else { document.getElementById("signin-error").textContent = t("wrong"); }
 };
 
-start();
+// Pages register themselves in the scripts after this one; start once all are loaded.
+document.addEventListener("DOMContentLoaded", start);

@@ -541,6 +541,9 @@ struct CoverageResponse {
     at: Timestamp,
     /// The node asked for; null for the whole area.
     region: Option<RegionInfo>,
+    /// The regions above it that the caller may see, from the top down (the console's
+    /// breadcrumbs).
+    path: Vec<RegionInfo>,
     school_type: Option<SchoolType>,
     #[serde(flatten)]
     totals: CoverageBlock,
@@ -615,9 +618,17 @@ async fn coverage(
             })
             .collect(),
     };
+    let mut path: Vec<RegionInfo> = region
+        .iter()
+        .flat_map(|r| r.lineage().skip(1))
+        .filter(|r| caller.sees(r))
+        .map(region_info)
+        .collect();
+    path.reverse();
     Ok(Json(CoverageResponse {
         at,
         region: region.map(region_info),
+        path,
         school_type,
         totals,
         school_types,
@@ -1224,6 +1235,8 @@ async fn remove_maintenance(
 #[serde(deny_unknown_fields)]
 struct IncidentQuery {
     state: Option<String>,
+    /// Only incidents in this region (a county, or any county below a city or province).
+    region: Option<String>,
     limit: Option<u32>,
     offset: Option<u64>,
 }
@@ -1266,12 +1279,17 @@ async fn incidents(
             ApiError::BadRequest(format!("state {st:?}: use open, resolved or all"))
         })?),
     };
+    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let limit = q.limit.unwrap_or(100).min(1000);
     let offset = q.offset.unwrap_or(0);
     let rows: Vec<Incident> = match state {
         Some(IncidentState::Open) => {
             let m = s.monitor();
-            let mut v: Vec<Incident> = m.open_incidents().cloned().collect();
+            let mut v: Vec<Incident> = m
+                .open_incidents()
+                .filter(|i| region.is_none_or(|r| i.region.is_within(&r)))
+                .cloned()
+                .collect();
             v.sort_by_key(|i| std::cmp::Reverse(i.id));
             v.into_iter()
                 .skip(offset.min(usize::MAX as u64) as usize)
@@ -1284,7 +1302,7 @@ async fn incidents(
     let names = RegionNames::builtin();
     let incidents = rows
         .into_iter()
-        .filter(|i| caller.sees(&i.region))
+        .filter(|i| caller.sees(&i.region) && region.is_none_or(|r| i.region.is_within(&r)))
         .map(|i| IncidentItem {
             id: i.id,
             region: i.region,

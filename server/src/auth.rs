@@ -102,6 +102,13 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// A new random password a person can type: 20 characters from the URL-safe base64
+/// alphabet (120 bits).
+pub fn new_password() -> String {
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// A new secret for a session or an API token: what the client gets, and what the store
 /// keeps.
 pub fn new_secret(prefix: &str) -> (String, String) {

@@ -148,8 +148,10 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Require a signed-in user (session cookie or API token) for the API, and apply
-    /// users' roles and region scopes. Off: the API is open to whoever reaches it.
+    /// Require a signed-in user (session cookie or API token) for the API and the console,
+    /// and apply users' roles and region scopes (on by default). Off: the API is open to
+    /// whoever reaches it. Started with no users, the server makes the administrator
+    /// `admin` and writes its password to `{data_dir}/initial-admin-password`.
     pub enabled: bool,
     /// How long a console session lasts after sign-in.
     #[serde(with = "humantime_serde")]
@@ -162,7 +164,7 @@ pub struct AuthConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: true,
         }

@@ -1,14 +1,20 @@
 //! The web console, served from the binary itself: every page, script and style is
 //! compiled in, so it works in a closed network with nothing fetched from outside.
 
+use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
 const INDEX: &str = include_str!("../console/index.html");
-const SCRIPT: &str = include_str!("../console/console.js");
 const STYLE: &str = include_str!("../console/console.css");
+
+/// The scripts: the core first, then one per page (each registers itself with the core).
+const SCRIPTS: &[(&str, &str)] = &[
+    ("console.js", include_str!("../console/console.js")),
+    ("overview.js", include_str!("../console/pages/overview.js")),
+];
 
 /// The console's routes: `/console` (and any page below it, which the script draws),
 /// its assets, and `/` leading there.
@@ -17,8 +23,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(index))
         .route("/console/", get(index))
-        .route("/console/assets/console.js", get(script))
         .route("/console/assets/console.css", get(style))
+        .route("/console/assets/{script}", get(script))
         .route("/console/{*page}", get(index))
 }
 
@@ -47,8 +53,11 @@ async fn index() -> Response {
     r
 }
 
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", SCRIPT)
+async fn script(Path(name): Path<String>) -> Response {
+    match SCRIPTS.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => asset("text/javascript; charset=utf-8", body),
+        None => (StatusCode::NOT_FOUND, "no such console asset").into_response(),
+    }
 }
 
 async fn style() -> Response {
@@ -61,11 +70,10 @@ mod tests {
 
     #[test]
     fn the_console_fetches_nothing_from_outside_the_server() {
-        for (name, text) in [
-            ("index.html", INDEX),
-            ("console.js", SCRIPT),
-            ("console.css", STYLE),
-        ] {
+        let files = [("index.html", INDEX), ("console.css", STYLE)]
+            .into_iter()
+            .chain(SCRIPTS.iter().copied());
+        for (name, text) in files {
             for needle in [
                 "http://",
                 "https://",
@@ -76,30 +84,64 @@ mod tests {
                 assert!(!text.contains(needle), "{name} refers to {needle}");
             }
         }
-        assert!(INDEX.contains("/console/assets/console.js"));
         assert!(INDEX.contains("/console/assets/console.css"));
+        // Every script is loaded by the page, the core first.
+        let loaded: Vec<&str> = INDEX
+            .split("<script src=\"/console/assets/")
+            .skip(1)
+            .map(|s| &s[..s.find('"').unwrap()])
+            .collect();
+        let served: Vec<&str> = SCRIPTS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(loaded, served);
+    }
+
+    /// The keys of one language's block in a `texts({ "zh": {...}, "en": {...} })` call.
+    fn keys(script: &str, lang: &str) -> Vec<String> {
+        let Some(start) = script.find(&format!("\"{lang}\": {{\n")) else {
+            return Vec::new();
+        };
+        let block = &script[start..start + script[start..].find("},").unwrap()];
+        let mut keys: Vec<String> = block
+            .split(", ")
+            .flat_map(|p| p.split('\n'))
+            .filter_map(|p| p.trim().strip_prefix('"'))
+            .filter_map(|p| p.split_once("\": ").map(|(k, _)| k.to_string()))
+            .filter(|k| k != lang)
+            .collect();
+        keys.sort();
+        keys
     }
 
     #[test]
     fn every_text_the_console_shows_exists_in_both_languages() {
-        let keys = |lang: &str| -> Vec<String> {
-            let start = SCRIPT.find(&format!("\"{lang}\": {{")).unwrap();
-            let block = &SCRIPT[start..start + SCRIPT[start..].find("},").unwrap()];
-            block
-                .split(", ")
-                .flat_map(|p| p.split('\n'))
-                .filter_map(|p| p.trim().strip_prefix('"'))
-                .filter_map(|p| p.split_once("\": ").map(|(k, _)| k.to_string()))
-                .filter(|k| k != lang)
-                .collect()
-        };
-        let (mut zh, mut en) = (keys("zh"), keys("en"));
-        zh.sort();
-        en.sort();
-        assert_eq!(zh, en);
+        let mut all = Vec::new();
+        for (name, script) in SCRIPTS {
+            let (zh, en) = (keys(script, "zh"), keys(script, "en"));
+            assert_eq!(zh, en, "{name}: the two languages differ");
+            all.extend(zh);
+        }
         for used in INDEX.split("data-t=\"").skip(1) {
             let key = &used[..used.find('"').unwrap()];
-            assert!(zh.iter().any(|k| k == key), "{key} has no text");
+            assert!(all.iter().any(|k| k == key), "{key} has no text");
+        }
+        // Keys given to t("…") in the scripts exist too.
+        for (name, script) in SCRIPTS {
+            for (at, _) in script.match_indices("t(\"") {
+                let before = script[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue; // another function whose name ends in t
+                }
+                let used = &script[at + 3..];
+                let end = used.find('"').unwrap();
+                let key = &used[..end];
+                // t("kind-" + kind): some texts start so.
+                let prefix = used[end + 1..].trim_start().starts_with('+');
+                assert!(
+                    all.iter()
+                        .any(|k| k == key || (prefix && k.starts_with(key))),
+                    "{name}: {key} has no text"
+                );
+            }
         }
     }
 }

@@ -49,6 +49,8 @@ pub enum ServerError {
     Http(std::io::Error),
     #[error("{0}")]
     Api(String),
+    #[error("sign-in: {0}")]
+    Auth(String),
     #[error("notifications: {0}")]
     Notify(#[from] notify::NotifyError),
 }
@@ -104,6 +106,50 @@ impl ServerHandle {
     }
 }
 
+/// The name of the first administrator, made when a server with sign-in on starts with
+/// no users at all.
+pub const FIRST_ADMIN: &str = "admin";
+/// Where that administrator's password is written, in the data directory.
+pub const FIRST_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Sign-in is on and nobody could sign in: make the administrator `admin` with a random
+/// password, written to a file only the server's user may read, so that a newcomer can
+/// sign in without a default password that every installation would share.
+async fn bootstrap_admin(
+    store: &Store,
+    data_dir: &std::path::Path,
+    now: campuswatch_protocol::Timestamp,
+) -> Result<(), ServerError> {
+    let password = auth::new_password();
+    let hash = auth::hash_password(&password).map_err(ServerError::Auth)?;
+    let file = data_dir.join(FIRST_ADMIN_PASSWORD_FILE);
+    std::fs::create_dir_all(data_dir)
+        .and_then(|()| write_private(&file, &format!("{password}\n")))
+        .map_err(|e| ServerError::Auth(format!("cannot write {}: {e}", file.display())))?;
+    store
+        .put_user(FIRST_ADMIN, &hash, auth::Role::Admin, None, now)
+        .await?;
+    warn!(
+        user = FIRST_ADMIN,
+        password_file = %file.display(),
+        "There were no users: made the administrator `{FIRST_ADMIN}`, whose password is in the file. Sign in with it, add your own users (`campuswatch-server user add NAME --role admin`), then delete the file."
+    );
+    Ok(())
+}
+
+/// Writes `text` to a new file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(text.as_bytes())
+}
+
 /// Starts a server with the wall clock.
 pub async fn start(
     config: ServerConfig,
@@ -124,7 +170,7 @@ pub async fn start_with_clock(
     if !config.auth.enabled {
         warn!(listen = %config.http.listen, "Sign-in is off (auth.enabled = false): the API is open to whoever reaches it.");
     } else if !store.has_users().await? {
-        warn!("Sign-in is on but there are no users yet: add one with `campuswatch-server user add NAME --role admin`.");
+        bootstrap_admin(&store, &config.data_dir, clock.now()).await?;
     }
     let settings = Settings {
         missed_heartbeats: config.liveness.missed_heartbeats,

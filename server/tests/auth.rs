@@ -5,7 +5,6 @@ mod common;
 
 use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
 use campuswatch_server::auth::{hash_password, Role};
-use campuswatch_server::config::{AuthConfig, ServerConfig};
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::ServerHandle;
 use serde_json::{json, Value};
@@ -22,15 +21,7 @@ fn entry(id: &str, region: &str) -> RegistryEntry {
 }
 
 async fn start(dir: &std::path::Path) -> ServerHandle {
-    let cfg = ServerConfig {
-        auth: AuthConfig {
-            enabled: true,
-            // Plain HTTP on loopback in the test.
-            secure_cookies: false,
-            ..AuthConfig::default()
-        },
-        ..common::local_config(dir)
-    };
+    let cfg = common::signed_in(dir);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     campuswatch_server::start(cfg, listener).await.unwrap()
 }

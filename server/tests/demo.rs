@@ -31,21 +31,48 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
             let _ = tx.send(line);
         }
     });
-    let api = loop {
+    // The API's address, then the demo users' names and passwords.
+    let (mut api, mut credentials) = (None, None);
+    while api.is_none() || credentials.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
-            .expect("the demo prints where the API listens");
+            .expect("the demo prints where the API listens and how to sign in");
         if let Some(url) = line.trim().strip_prefix("API:") {
-            break url.trim().to_string();
+            api = Some(url.trim().to_string());
         }
-    };
+        if let Some(rest) = line.trim().strip_prefix("Sign in:") {
+            let (name, rest) = rest.trim().split_once(" / ").expect("name / password");
+            let password = rest.split_whitespace().next().unwrap();
+            credentials = Some((name.to_string(), password.to_string()));
+        }
+    }
+    let credentials = credentials.unwrap();
+    let api = api.unwrap();
     assert!(api.ends_with("/api/v1/coverage"), "{api}");
+    let base = api.trim_end_matches("/api/v1/coverage").to_string();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let http = reqwest::Client::new();
     let coverage = rt.block_on(async {
+        // Sign-in is on in the demo: nothing without it, everything with it.
+        assert_eq!(http.get(&api).send().await.unwrap().status(), 401);
+        let answer = http
+            .post(format!("{base}/api/v1/session"))
+            .json(&serde_json::json!({"name": credentials.0, "password": credentials.1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "the printed password signs in");
+        let cookie = answer.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::get(&api).await {
+            if let Ok(r) = http.get(&api).header("cookie", &cookie).send().await {
                 let v: serde_json::Value = r.json().await.unwrap();
                 if v["reporting"].as_u64().unwrap_or(0) >= 25 {
                     break v;

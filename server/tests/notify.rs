@@ -5,6 +5,8 @@
 //! test runs the real `prometheus-alertmanager` (Debian package); without it, it says so
 //! and passes locally, and fails in CI (`CI` set).
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -1121,21 +1123,12 @@ async fn committing_a_notice_wakes_the_running_dispatcher() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_starts_the_dispatcher_and_counts_deliveries_in_metrics() {
-    use campuswatch_server::config::{EmbeddedConfig, MqttConfig, ServerConfig};
+    use campuswatch_server::config::ServerConfig;
     let rx = Receiver::start(OK).await;
     let dir = tempfile::tempdir().unwrap();
-    let defaults = ServerConfig::default();
     let cfg = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        mqtt: MqttConfig {
-            embedded: EmbeddedConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-                ..defaults.mqtt.embedded.clone()
-            },
-            ..defaults.mqtt.clone()
-        },
         notify: hook(&rx),
-        ..defaults
+        ..common::local_config(dir.path())
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = campuswatch_server::start(cfg, listener)

@@ -5,12 +5,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    Birth, CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Heartbeat,
-    HostHealth, Message, RegionCode, SchoolType, SCHEMA_VERSION,
+    CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, RegionCode, SchoolType,
 };
 use campuswatch_server::config::{AlertsConfig, ServerConfig};
 use campuswatch_server::registry::RegistryEntry;
@@ -275,76 +273,6 @@ fn report(id: &str, kind: DeviceKind, state: DeviceState, latency: Option<f64>) 
     }
 }
 
-/// A gateway played by a plain MQTT client: a birth, then heartbeats.
-async fn gateway(
-    broker: SocketAddr,
-    campus: &str,
-    devices: Vec<DeviceReport>,
-) -> rumqttc::AsyncClient {
-    let campus = CampusId::parse(campus).unwrap();
-    let region = RegionCode::parse(COUNTY).unwrap();
-    let o = rumqttc::MqttOptions::new(
-        format!("cw-{campus}"),
-        broker.ip().to_string(),
-        broker.port(),
-    );
-    let (client, mut el) = rumqttc::AsyncClient::new(o, 16);
-    tokio::spawn(async move {
-        loop {
-            if el.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
-    let birth = Message::Birth(Birth {
-        v: SCHEMA_VERSION,
-        campus: campus.clone(),
-        region,
-        epoch: 1,
-        at: chrono::Utc::now(),
-        agent_version: "test".into(),
-        config_digest: "digest".into(),
-        heartbeat_interval_ms: 60_000,
-        last_event_id: 0,
-        devices,
-    });
-    client
-        .publish(
-            birth.topic().to_string(),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            birth.encode(),
-        )
-        .await
-        .unwrap();
-    let heartbeat = Message::Heartbeat(Heartbeat {
-        v: SCHEMA_VERSION,
-        campus,
-        region,
-        epoch: 1,
-        seq: 1,
-        at: chrono::Utc::now(),
-        health: HostHealth {
-            cpu_pct: 3.5,
-            mem_used_pct: 40.0,
-            disk_used_pct: 12.5,
-            uptime_s: 1000,
-        },
-        states: String::new(),
-        last_event_id: 0,
-    });
-    client
-        .publish(
-            heartbeat.topic().to_string(),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            heartbeat.encode(),
-        )
-        .await
-        .unwrap();
-    client
-}
-
 async fn get(http: &reqwest::Client, server: &ServerHandle, path: &str) -> (u16, Value) {
     let url = format!("http://{}{}", server.http_addr(), path);
     let resp = http.get(&url).send().await.expect("the API answers");
@@ -391,15 +319,11 @@ async fn get_responses_have_exactly_the_documented_fields() {
         .expect("registry imports");
 
     // c-1 reports with a camera down (an open alert); x-9 reports but is not registered.
-    let broker: SocketAddr = server
-        .broker_url()
-        .trim_start_matches("mqtt://")
-        .trim_start_matches("tcp://")
-        .parse()
-        .expect("broker URL is host:port");
-    let _c1 = gateway(
+    let broker = common::broker_addr(&server);
+    let _c1 = common::gateway(
         broker,
         "c-1",
+        COUNTY,
         vec![
             report("alarm-1", DeviceKind::Alarm, DeviceState::Up, Some(3.0)),
             report("cam-1", DeviceKind::Camera, DeviceState::Up, None),
@@ -407,9 +331,10 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ],
     )
     .await;
-    let _x9 = gateway(
+    let _x9 = common::gateway(
         broker,
         "x-9",
+        COUNTY,
         vec![report("cam-1", DeviceKind::Camera, DeviceState::Up, None)],
     )
     .await;

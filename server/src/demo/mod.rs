@@ -76,6 +76,40 @@ enum Repair {
     Gateway(usize),
 }
 
+/// The demo's users, with new passwords on every run (printed, never reused): an
+/// administrator, an operator of everything, and a viewer of one city.
+async fn demo_users(
+    cfg: &ServerConfig,
+) -> anyhow::Result<Vec<(&'static str, String, &'static str)>> {
+    use campuswatch_server::auth::{hash_password, new_password, Role};
+    let store = campuswatch_server::store::Store::open(&cfg.database_url()).await?;
+    let hohhot = RegionCode::parse("150100").ok();
+    let mut users = Vec::new();
+    for (name, role, scope, what) in [
+        ("admin", Role::Admin, None, "administrator"),
+        (
+            "operator",
+            Role::Operator,
+            None,
+            "operator: acknowledges alerts",
+        ),
+        (
+            "hohhot",
+            Role::Viewer,
+            hohhot,
+            "viewer of Hohhot (150100) only",
+        ),
+    ] {
+        let password = new_password();
+        let hash = hash_password(&password).map_err(|e| anyhow::anyhow!(e))?;
+        store
+            .put_user(name, &hash, role, scope, chrono::Utc::now())
+            .await?;
+        users.push((name, password, what));
+    }
+    Ok(users)
+}
+
 pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let mut cfg = ServerConfig {
         data_dir: args.data_dir.clone(),
@@ -90,6 +124,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
             Err(_) => crate::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?,
         },
     };
+    let users = demo_users(&cfg).await?;
     let server = campuswatch_server::start(cfg, listener).await?;
     let broker_url = server.broker_url().to_string();
 
@@ -174,6 +209,10 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     println!();
     println!("campuswatch demo is running.");
     println!("  Console:   http://{http}/console");
+    for (i, (name, password, what)) in users.iter().enumerate() {
+        let label = if i == 0 { "Sign in:" } else { "" };
+        println!("  {label:<10} {name} / {password}  ({what})");
+    }
     println!("  API:       http://{http}/api/v1/coverage");
     println!("             http://{http}/api/v1/alerts?state=open");
     println!("             http://{http}/api/v1/campuses?region=150100");

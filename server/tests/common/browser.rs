@@ -1,0 +1,269 @@
+//! A real headless Chromium driven over the W3C WebDriver protocol by Debian's
+//! `chromedriver` (both installed by `.ci/run`): the console's click-through tests load
+//! pages, click, type and read the DOM the way a user's browser does.
+//!
+//! Without Chromium and ChromeDriver the tests say so and pass on a developer's machine;
+//! in CI (`CI` set) they fail.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const CHROMIUM: &[&str] = &["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+const DRIVER: &[&str] = &["/usr/bin/chromedriver"];
+/// The W3C name of an element reference in WebDriver answers.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long a page may take to show what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+fn installed(candidates: &[&'static str]) -> Option<&'static str> {
+    candidates
+        .iter()
+        .copied()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+/// Chromium's path, or None outside CI when it is not installed.
+pub fn chromium() -> Option<&'static str> {
+    let found = installed(CHROMIUM);
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Chromium is not installed: .ci/run must install Debian's chromium"
+        );
+        eprintln!("Chromium not installed: console browser test not run (see .ci/run)");
+    }
+    found
+}
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts ChromeDriver on a free port and a headless Chromium session in a fresh
+    /// profile. None outside CI when either is not installed.
+    pub async fn start() -> Option<Browser> {
+        let chromium = chromium()?;
+        let Some(driver) = installed(DRIVER) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "ChromeDriver is not installed: .ci/run must install Debian's chromium-driver"
+            );
+            eprintln!("ChromeDriver not installed: console click-through test not run");
+            return None;
+        };
+        let mut driver = Command::new(driver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ChromeDriver starts");
+        // "ChromeDriver was started successfully on port 34473."
+        let stdout = driver.stdout.take().unwrap();
+        let port = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|line| {
+                    line.split_once("on port ")
+                        .map(|(_, p)| p.trim_end_matches('.').trim().to_string())
+                })
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .await
+        .unwrap()
+        .expect("ChromeDriver names its port");
+        let profile = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ],
+                },
+            }}}))
+            .send()
+            .await
+            .expect("ChromeDriver answers")
+            .json()
+            .await
+            .unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {answer}"))
+            .to_string();
+        Some(Browser {
+            driver,
+            base: format!("{base}/session/{session}"),
+            http,
+            _profile: profile,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let answer: Value = req
+            .send()
+            .await
+            .expect("ChromeDriver answers")
+            .json()
+            .await
+            .unwrap();
+        if let Some(err) = answer["value"]["error"].as_str() {
+            panic!("WebDriver {path}: {err}: {}", answer["value"]["message"]);
+        }
+        answer["value"].clone()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page.
+    pub async fn eval(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Waits until the first element matching `css` exists and is shown.
+    pub async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self
+                .eval(
+                    "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0;",
+                    json!([css]),
+                )
+                .await;
+            if found == json!(true) {
+                let v = self
+                    .call(
+                        reqwest::Method::POST,
+                        "/element",
+                        Some(json!({ "using": "css selector", "value": css })),
+                    )
+                    .await;
+                return v[ELEMENT].as_str().unwrap().to_string();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no element {css} was shown; the page holds:\n{}",
+                    self.text("body").await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks the element matching `css` (once it is shown), as a user's pointer does.
+    pub async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Types `text` into the field matching `css`, key by key.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// The text a user sees in the first element matching `css` ("" if there is none).
+    pub async fn text(&self, css: &str) -> String {
+        self.eval(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            json!([css]),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Waits until the element matching `css` shows text containing `wanted`, and
+    /// returns its whole text.
+    pub async fn wait_for_text(&self, css: &str, wanted: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.text(css).await;
+            if text.contains(wanted) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!("{css} never showed {wanted:?}; it shows:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The console's address bar.
+    pub async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// How many page loads the browser has done since this page's own load (the
+    /// console's links must not reload).
+    pub async fn page_marker(&self, set: bool) -> Value {
+        if set {
+            self.eval("window.__cwMarker = 1; return 1;", json!([]))
+                .await
+        } else {
+            self.eval("return window.__cwMarker || null;", json!([]))
+                .await
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // End the browser session, then the driver (which would otherwise outlive the test).
+        let url = self.base.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let _ = reqwest::Client::new().delete(url).send().await;
+            });
+        })
+        .join();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
