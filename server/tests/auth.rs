@@ -247,3 +247,55 @@ async fn a_county_user_sees_only_their_county_and_may_only_what_their_role_allow
     assert_eq!(all, ["c-1", "c-2"]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_server_makes_its_first_administrator_with_a_password_only_its_user_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // The defaults: sign-in on, no users.
+    let cfg = campuswatch_server::config::ServerConfig {
+        auth: campuswatch_server::config::AuthConfig {
+            secure_cookies: false,
+            ..Default::default()
+        },
+        ..common::local_config(dir.path())
+    };
+    assert!(cfg.auth.enabled, "sign-in is on by default");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(cfg.clone(), listener)
+        .await
+        .unwrap();
+    let file = dir
+        .path()
+        .join(campuswatch_server::FIRST_ADMIN_PASSWORD_FILE);
+    let password = std::fs::read_to_string(&file).expect("the password file is written");
+    let password = password.trim();
+    assert!(password.len() >= 20, "{password:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the server's user may read it");
+    }
+    let api = Api {
+        base: format!("http://{}", server.http_addr()),
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(api.get("/api/v1/coverage", &As::Nobody).await.0, 401);
+    assert_eq!(api.sign_in("admin", "admin").await.0, 401);
+    let (status, admin) = api.sign_in("admin", password).await;
+    assert_eq!(status, 200);
+    let (status, me) = api.get("/api/v1/session", &admin.unwrap()).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("admin")));
+    server.stop().await;
+
+    // A restart with users does not make another one, nor a new password.
+    std::fs::remove_file(&file).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(cfg, listener).await.unwrap();
+    assert!(!file.exists());
+    let api = Api {
+        base: format!("http://{}", server.http_addr()),
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(api.sign_in("admin", password).await.0, 200);
+    server.stop().await;
+}

@@ -71,7 +71,7 @@ impl Browser {
                 .lines()
                 .map_while(Result::ok)
                 .find_map(|line| {
-                    line.split_once("on port ")
+                    line.split_once("started successfully on port ")
                         .map(|(_, p)| p.trim_end_matches('.').trim().to_string())
                 })
                 .and_then(|p| p.parse::<u16>().ok())
@@ -115,6 +115,17 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
+    }
+
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
@@ -126,10 +137,10 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        if let Some(err) = answer["value"]["error"].as_str() {
-            panic!("WebDriver {path}: {err}: {}", answer["value"]["message"]);
+        match answer["value"]["error"].as_str() {
+            Some(err) => Err(format!("{err}: {}", answer["value"]["message"])),
+            None => Ok(answer["value"].clone()),
         }
-        answer["value"].clone()
     }
 
     pub async fn goto(&self, url: &str) {
@@ -145,6 +156,24 @@ impl Browser {
             Some(json!({ "script": script, "args": args })),
         )
         .await
+    }
+
+    /// GETs an API path from the page, as the signed-in user: (status, JSON body).
+    pub async fn fetch(&self, path: &str) -> (u16, Value) {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({
+                    "script": "const done = arguments[arguments.length - 1];
+                        fetch(arguments[0], { credentials: 'same-origin' })
+                          .then(r => r.json().then(j => done([r.status, j]), () => done([r.status, null])))
+                          .catch(e => done([0, String(e)]));",
+                    "args": [path],
+                })),
+            )
+            .await;
+        (v[0].as_u64().unwrap_or(0) as u16, v[1].clone())
     }
 
     /// Waits until the first element matching `css` exists and is shown.
@@ -177,15 +206,25 @@ impl Browser {
         }
     }
 
-    /// Clicks the element matching `css` (once it is shown), as a user's pointer does.
+    /// Clicks the element matching `css` (once it is shown), as a user's pointer does. A
+    /// live refresh may redraw it between finding and clicking: then it is found again.
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let id = self.find(css).await;
+            match self
+                .try_call(
+                    reqwest::Method::POST,
+                    &format!("/element/{id}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Ok(_) => return,
+                Err(e) if e.starts_with("stale element") && Instant::now() < deadline => {}
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     /// Types `text` into the field matching `css`, key by key.

@@ -93,15 +93,7 @@ pub async fn gateway(
         last_event_id: 0,
         devices,
     });
-    client
-        .publish(
-            birth.topic().to_string(),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            birth.encode(),
-        )
-        .await
-        .unwrap();
+    publish(&client, &birth).await;
     let heartbeat = Message::Heartbeat(Heartbeat {
         v: SCHEMA_VERSION,
         campus,
@@ -118,14 +110,72 @@ pub async fn gateway(
         states: String::new(),
         last_event_id: 0,
     });
+    publish(&client, &heartbeat).await;
+    client
+}
+
+/// A device as a gateway's birth reports it, probed over TCP.
+pub fn device(id: &str, kind: campuswatch_protocol::DeviceKind, up: bool) -> DeviceReport {
+    use campuswatch_protocol::{DeviceId, DeviceKind, DeviceState};
+    DeviceReport {
+        id: DeviceId::parse(id).unwrap(),
+        kind,
+        probe: "tcp".into(),
+        target: "10.1.2.3:5000".into(),
+        required: kind == DeviceKind::Alarm,
+        state: if up {
+            DeviceState::Up
+        } else {
+            DeviceState::Down
+        },
+        since: Some(chrono::Utc::now()),
+        cause: (!up).then(|| "connection refused".to_string()),
+        measurements: [("latency_ms".to_string(), 4.0)].into_iter().collect(),
+        info: None,
+    }
+}
+
+/// Publishes `message` on its own topic, at least once.
+pub async fn publish(client: &rumqttc::AsyncClient, message: &Message) {
     client
         .publish(
-            heartbeat.topic().to_string(),
+            message.topic().to_string(),
             rumqttc::QoS::AtLeastOnce,
             false,
-            heartbeat.encode(),
+            message.encode(),
         )
         .await
         .unwrap();
-    client
+}
+
+/// A device's state change as the gateway's agent reports it (event `id` of epoch 1).
+pub fn transition(
+    campus: &str,
+    region: &str,
+    id: u64,
+    device: &str,
+    kind: campuswatch_protocol::DeviceKind,
+    up: bool,
+) -> Message {
+    use campuswatch_protocol::{DeviceId, DeviceState, Event};
+    let (from, to) = if up {
+        (DeviceState::Down, DeviceState::Up)
+    } else {
+        (DeviceState::Up, DeviceState::Down)
+    };
+    Message::Event(Event {
+        v: SCHEMA_VERSION,
+        campus: CampusId::parse(campus).unwrap(),
+        region: RegionCode::parse(region).unwrap(),
+        id,
+        epoch: 1,
+        at: chrono::Utc::now(),
+        device: DeviceId::parse(device).unwrap(),
+        kind,
+        from,
+        to,
+        cause: (!up).then(|| "connection refused".to_string()),
+        measurements: Default::default(),
+        info: None,
+    })
 }
