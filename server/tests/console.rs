@@ -258,6 +258,18 @@ async fn an_operator_signs_in_drills_down_acknowledges_and_sees_a_drop_live() {
     b.wait_for_text("#totals", "Registered").await;
     b.wait_for_text("#alert-rows", "Acknowledged by duty").await;
 
+    // The server goes away: the console says so, and recovers when it is back.
+    let addr = server.http_addr();
+    server.stop().await;
+    b.wait_for_text("#link", "Connection lost").await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let server = campuswatch_server::start(common::signed_in(dir.path()), listener)
+        .await
+        .unwrap();
+    b.wait_for_text("#link", "Live").await;
+    assert_eq!(b.page_marker(false).await, json!(1), "the page reloaded");
+    assert_eq!(figure(&b, "registered").await, "4");
+
     // Signed out, another county's operator sees nothing of this one.
     b.click("#signout").await;
     b.find("#signin").await;
