@@ -143,9 +143,17 @@ async function render() {
   drawNav();
   const main = document.getElementById("page");
   const spec = PAGES[current.name];
+  // A live refresh redraws the page: keep the field being typed in focused.
+  const active = document.activeElement && document.activeElement.id ? document.activeElement : null;
+  const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
   const run = (async () => {
     try {
       await spec.render(main, current.arg);
+      const again = active && document.getElementById(active.id);
+      if (again && again !== active) {
+        again.focus();
+        if (caret && again.setSelectionRange) try { again.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text field */ }
+      }
     } catch (e) {
       if (e.message !== "unauthorized") main.innerHTML = `<p class="error">${t("failed")}: ${esc(e.message)}</p>`;
     }

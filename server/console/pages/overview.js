@@ -119,19 +119,25 @@ function drawAlerts(alerts) {
         ? `<span class="acked">${t("acked-by")}${esc(r.acknowledged.by)}</span>`
         : !operator ? ""
         : ackOpen === r.id
-          ? `<form data-ack-form="${r.id}"><input name="comment" placeholder="${t("ack-comment")}"> <button type="submit">${t("ack")}</button></form>`
+          ? `<form data-ack-form="${r.id}"><input id="ack-comment" name="comment" placeholder="${t("ack-comment")}" value="${esc(ackDraft)}"> <button type="submit">${t("ack")}</button></form>`
           : `<button type="button" data-ack="${r.id}">${t("ack")}</button>`}</td></tr>`).join("")
     : `<tr><td colspan="6">${t("none")}</td></tr>`;
   document.querySelectorAll("button[data-ack]").forEach(b => b.onclick = () => {
     ackOpen = Number(b.dataset.ack);
+    ackDraft = "";
     drawAlerts(alerts);
     document.querySelector(`form[data-ack-form="${ackOpen}"] input`).focus();
   });
-  document.querySelectorAll("form[data-ack-form]").forEach(f => f.onsubmit = ev => { ev.preventDefault(); acknowledge(f); });
+  document.querySelectorAll("form[data-ack-form]").forEach(f => {
+    f.onsubmit = ev => { ev.preventDefault(); acknowledge(f); };
+    f.elements.comment.oninput = ev => { ackDraft = ev.target.value; };
+  });
 }
 
-/** The alert whose acknowledgement form is open (it stays open across live refreshes). */
+/** The alert whose acknowledgement form is open, and what is typed in it: both survive
+ *  live refreshes. */
 let ackOpen = null;
+let ackDraft = "";
 
 async function acknowledge(form) {
   const comment = form.elements.comment.value.trim();
@@ -140,6 +146,7 @@ async function acknowledge(form) {
     // With sign-in on, the server records the signed-in user whatever `by` says.
     await post(`/api/v1/alerts/${form.dataset.ackForm}/ack`, comment ? { by: me.name, comment } : { by: me.name });
     ackOpen = null;
+    ackDraft = "";
     render();
   } catch (e) {
     form.querySelector("button").disabled = false;
