@@ -39,7 +39,7 @@ pub fn chromium() -> Option<&'static str> {
 }
 
 pub struct Browser {
-    driver: Child,
+    driver: Driver,
     base: String,
     http: reqwest::Client,
     _profile: tempfile::TempDir,
@@ -58,14 +58,17 @@ impl Browser {
             eprintln!("ChromeDriver not installed: console click-through test not run");
             return None;
         };
-        let mut driver = Command::new(driver)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ChromeDriver starts");
-        // "ChromeDriver was started successfully on port 34473."
-        let stdout = driver.stdout.take().unwrap();
+        let mut driver = Driver(
+            Command::new(driver)
+                .arg("--port=0")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ChromeDriver starts"),
+        );
+        // "ChromeDriver was started successfully on port 34473." (an earlier line,
+        // "Starting ChromeDriver … on port 0", names the port asked for, not the one taken).
+        let stdout = driver.0.stdout.take().unwrap();
         let port = tokio::task::spawn_blocking(move || {
             BufReader::new(stdout)
                 .lines()
@@ -302,7 +305,15 @@ impl Drop for Browser {
             });
         })
         .join();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+    }
+}
+
+/// The ChromeDriver process, ended when dropped: also when starting the session fails.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

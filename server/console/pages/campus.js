@@ -1,0 +1,288 @@
+// Campus: one campus's gateway (state, session, host health), every device with its last
+// measurements and identity, its open alerts, and a timeline of the last 7 days drawn from
+// the stored transitions (/console/campus/{id}).
+"use strict";
+
+texts({
+  "zh": {
+    "campus-not-found": "未找到校园", "campus-not-found-why": "该校园未登记也从未上报，或不在您的管辖范围内：",
+    "back-overview": "返回总览", "is-registered": "已登记", "not-registered": "未登记（不计入联网率）",
+    "expected": "应接入", "gateway": "网关", "state": "状态", "since-time": "开始时间",
+    "reason": "原因", "last-heartbeat": "最近心跳", "agent-version": "代理版本", "epoch": "会话序号",
+    "first-seen": "首次上报", "host-health": "主机状况", "cpu": "CPU", "memory": "内存", "disk": "磁盘",
+    "uptime": "运行时长", "gateway-flag": "网关不在线：其设备状态未知", "devices": "设备",
+    "device": "设备", "measurements": "测量值", "identity": "型号与固件", "firmware": "固件",
+    "serial": "序列号", "hardware": "硬件版本", "required": "必需", "last-reported": "最后上报",
+    "campus-alerts": "当前告警", "sev-critical": "严重", "sev-warning": "警告", "sev-info": "提示",
+    "alert-open": "未恢复", "alert-suppressed": "已抑制", "acked": "已确认", "flaps": "频繁波动",
+    "for-time": "持续", "timeline": "最近7天", "transitions": "状态变化", "time": "时间",
+    "change": "变化", "no-data": "无数据", "more-transitions": "仅显示最新的部分记录，共",
+    "m-latency_ms": "延迟", "m-first_keyframe_ms": "首个关键帧", "m-frame_rate": "帧率",
+    "m-bitrate_kbps": "码率", "m-http_status": "HTTP状态", "m-sip_status": "SIP状态",
+    "m-clock_drift_s": "时钟偏差", "m-since_last_poll_s": "距上次轮询", "m-resolution": "分辨率",
+    "m-bytes": "快照大小", "m-frames": "帧数", "m-keyframes": "关键帧数",
+  },
+  "en": {
+    "campus-not-found": "Campus not found",
+    "campus-not-found-why": "This campus is not registered and never reported or it is outside your area: ",
+    "back-overview": "Back to the overview", "is-registered": "Registered",
+    "not-registered": "Not registered (not counted in coverage)", "expected": "Expected",
+    "gateway": "Gateway", "state": "State", "since-time": "Since", "reason": "Cause",
+    "last-heartbeat": "Last heartbeat", "agent-version": "Agent version", "epoch": "Epoch",
+    "first-seen": "First seen", "host-health": "Host health", "cpu": "CPU", "memory": "Memory",
+    "disk": "Disk", "uptime": "Uptime", "gateway-flag": "Gateway not online: its devices' states are unknown",
+    "devices": "Devices", "device": "Device", "measurements": "Measurements",
+    "identity": "Model and firmware", "firmware": "firmware", "serial": "serial",
+    "hardware": "hardware", "required": "required", "last-reported": "last reported",
+    "campus-alerts": "Active alerts", "sev-critical": "critical", "sev-warning": "warning",
+    "sev-info": "info", "alert-open": "open", "alert-suppressed": "suppressed",
+    "acked": "acknowledged", "flaps": "flapping", "for-time": "For", "timeline": "Last 7 days",
+    "transitions": "Transitions", "time": "Time", "change": "Change", "no-data": "no data",
+    "more-transitions": "Showing the newest transitions only; total",
+    "m-latency_ms": "latency", "m-first_keyframe_ms": "first keyframe", "m-frame_rate": "frame rate",
+    "m-bitrate_kbps": "bitrate", "m-http_status": "HTTP status", "m-sip_status": "SIP status",
+    "m-clock_drift_s": "clock drift", "m-since_last_poll_s": "since last poll",
+    "m-resolution": "resolution", "m-bytes": "snapshot size", "m-frames": "frames",
+    "m-keyframes": "keyframes",
+  },
+});
+
+/** How far back the timeline looks. */
+const TIMELINE_MS = 7 * 86400000;
+/** The events API's largest page, and how many pages the timeline reads at most. */
+const EVENTS_PAGE = 1000, EVENTS_PAGES = 20;
+/** How many transitions the list shows (the bands show them all). */
+const LIST_MAX = 300;
+
+async function renderCampus(main, id) {
+  let c;
+  try {
+    if (!id) throw Object.assign(new Error("no campus"), { status: 404 });
+    c = await api("/api/v1/campuses/" + encodeURIComponent(id));
+  } catch (e) {
+    // 404: not registered nor seen, or outside the user's area; 400: not a campus id.
+    if (e.status !== 404 && e.status !== 400) throw e;
+    main.innerHTML = `<section id="campus-missing"><h2>${t("campus-not-found")}</h2>
+      <p>${t("campus-not-found-why")}<b>${esc(id)}</b></p>
+      <p><a href="/console/${keep()}" data-nav>${t("back-overview")}</a></p></section>`;
+    return;
+  }
+  const now = Date.now();
+  const [cov, events] = await Promise.all([
+    api("/api/v1/coverage?region=" + encodeURIComponent(c.region)).catch(() => null),
+    campusEvents(c.id, now - TIMELINE_MS),
+  ]);
+  const county = cov && cov.region ? cov.region : { code: c.region, name: c.region };
+  const crumbs = (cov ? cov.path : []).concat([county])
+    .map(r => `<a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(r.name)}</a>`);
+  main.innerHTML = `
+    <section id="campus" data-campus="${esc(c.id)}">
+      <nav id="crumbs">${crumbs.join(" › ")}</nav>
+      <h2 id="campus-name">${esc(c.name || c.id)}</h2>
+      <p id="campus-facts">${esc(c.id)} · ${esc(county.name)} (${esc(c.region)})${c.school_type ? " · " + t(c.school_type) : ""} ·
+        ${c.registered ? `${t("is-registered")} · ${t("expected")}: ${t("kind-alarm")} ${c.expected_alarms} · ${t("kind-camera")} ${c.expected_cameras}` : `<span class="warning">${t("not-registered")}</span>`}</p>
+    </section>
+    ${drawGateway(c.gateway)}
+    ${drawDevices(c.device_list)}
+    ${drawCampusAlerts(c.alerts)}
+    ${drawTimeline(c, events, now)}`;
+}
+
+/** The campus's transitions since `since` (ms), newest first, read page by page. */
+async function campusEvents(campus, since) {
+  const seen = new Set(), all = [];
+  for (let p = 0; p < EVENTS_PAGES; p++) {
+    const q = `campus=${encodeURIComponent(campus)}&since=${encodeURIComponent(new Date(since).toISOString())}&limit=${EVENTS_PAGE}&offset=${p * EVENTS_PAGE}`;
+    const page = (await api("/api/v1/events?" + q)).events;
+    // A transition stored between two pages shifts the rest by one: skip the repeat.
+    for (const e of page) if (!seen.has(e.id)) { seen.add(e.id); all.push(e); }
+    if (page.length < EVENTS_PAGE) break;
+  }
+  return all;
+}
+
+function stateCell(state) { return `<span class="st st-${esc(state)}">${t(state)}</span>`; }
+
+function num(v) { return Number.isInteger(v) ? String(v) : String(+v.toFixed(2)); }
+
+/** Milliseconds: a tenth is enough below 100, whole ones above. */
+function ms(v) { return (v >= 100 ? String(Math.round(v)) : String(+v.toFixed(1))) + " ms"; }
+
+function percent(v) { return v == null ? "–" : v.toFixed(1) + "%"; }
+
+function drawGateway(g) {
+  const flagged = g.state !== "online";
+  const h = g.health;
+  const facts = [
+    ["state", stateCell(g.state)],
+    ["since-time", when(g.since)],
+    ["reason", esc(g.cause || "–")],
+    ["last-heartbeat", when(g.last_heartbeat)],
+    ["agent-version", esc(g.agent_version || "–")],
+    ["epoch", g.epoch ? String(g.epoch) : "–"],
+    ["first-seen", when(g.first_seen)],
+  ];
+  const health = h ? [
+    ["cpu", percent(h.cpu_pct)], ["memory", percent(h.mem_used_pct)],
+    ["disk", percent(h.disk_used_pct)], ["uptime", span(h.uptime_s * 1000)],
+  ] : [];
+  return `<section id="gateway" class="${flagged ? "flagged" : ""}" data-state="${esc(g.state)}">
+    <h3>${t("gateway")}</h3>
+    ${flagged ? `<p class="flag">${t(g.state)} · ${t("gateway-flag")}</p>` : ""}
+    <dl class="facts">${facts.map(([k, v]) => `<div data-fact="${k}"><dt>${t(k)}</dt><dd>${v}</dd></div>`).join("")}</dl>
+    ${health.length ? `<h4>${t("host-health")}</h4>
+    <dl class="facts" id="health">${health.map(([k, v]) => `<div data-fact="${k}"><dt>${t(k)}</dt><dd>${v}</dd></div>`).join("")}</dl>` : ""}
+  </section>`;
+}
+
+/** A device's last measurements in words, with units for the names the agent uses. */
+function measurements(m) {
+  const left = Object.assign({}, m);
+  const out = [];
+  const take = (name, text) => { out.push(`<span data-m="${esc(name)}">${t("m-" + name)} ${text}</span>`); };
+  if (left.width != null && left.height != null) {
+    take("resolution", `${num(left.width)}×${num(left.height)}`);
+    delete left.width; delete left.height;
+  }
+  const units = {
+    latency_ms: ms, first_keyframe_ms: ms,
+    frame_rate: v => num(v) + " fps",
+    bitrate_kbps: v => v >= 1000 ? (v / 1000).toFixed(1) + " Mbit/s" : num(v) + " kbit/s",
+    http_status: num, sip_status: num, clock_drift_s: v => num(v) + " s",
+    since_last_poll_s: v => num(v) + " s", bytes: v => v >= 1024 ? (v / 1024).toFixed(1) + " KiB" : num(v) + " B",
+    frames: num, keyframes: num,
+  };
+  for (const [name, v] of Object.entries(left)) {
+    if (units[name]) take(name, units[name](v));
+    else out.push(`<span data-m="${esc(name)}">${esc(name)} ${num(v)}</span>`);
+  }
+  return out.join("<br>") || "–";
+}
+
+function identity(info) {
+  if (!info) return "–";
+  const head = [info.manufacturer, info.model].filter(Boolean).map(esc).join(" ");
+  const rest = [["firmware", info.firmware], ["serial", info.serial], ["hardware", info.hardware]]
+    .filter(([, v]) => v).map(([k, v]) => `${t(k)} ${esc(v)}`);
+  return [head].concat(rest).filter(Boolean).join("<br>");
+}
+
+function drawDevices(list) {
+  return `<section id="devices"><h3>${t("devices")}</h3><table>
+    <thead><tr><th>${t("device")}</th><th>${t("state")}</th><th>${t("since-time")}</th><th>${t("reason")}</th><th>${t("measurements")}</th><th>${t("identity")}</th></tr></thead>
+    <tbody>${list.length ? list.map(d => `<tr data-device="${esc(d.id)}" data-state="${esc(d.state)}">
+      <td><b>${esc(d.id)}</b> ${t("kind-" + d.kind)}${d.required ? ` <small>${t("required")}</small>` : ""}
+        ${d.probe ? `<br><small>${esc(d.probe)} ${esc(d.target)}</small>` : ""}</td>
+      <td>${stateCell(d.state)}${d.state !== d.reported_state ? `<br><small>${t("last-reported")}: ${t(d.reported_state)}</small>` : ""}</td>
+      <td>${when(d.since)}</td>
+      <td>${esc(d.cause || "–")}</td>
+      <td class="measurements">${measurements(d.measurements || {})}</td>
+      <td>${identity(d.info)}</td></tr>`).join("")
+    : `<tr><td colspan="6">${t("none")}</td></tr>`}</tbody></table></section>`;
+}
+
+function drawCampusAlerts(alerts) {
+  const rows = alerts.slice().sort((x, y) => (x.since < y.since ? 1 : x.since > y.since ? -1 : 0));
+  return `<section id="campus-alerts"><h3>${t("campus-alerts")}</h3><table>
+    <tbody>${rows.length ? rows.map(a => `<tr data-alert="${a.id}">
+      <td class="${esc(a.severity)}">${t("sev-" + a.severity)}${a.flapping ? ` <small>${t("flaps")}</small>` : ""}</td>
+      <td>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""}</td>
+      <td>${t("alert-" + a.state)}${a.acknowledged ? ` · ${t("acked")} ${esc(a.acknowledged.by)}` : ""}</td>
+      <td>${when(a.since)}<br><small>${t("for-time")} ${span(Date.now() - Date.parse(a.since))}</small></td>
+      <td>${esc(a.cause || "")}</td></tr>`).join("")
+    : `<tr><td>${t("none")}</td></tr>`}</tbody></table></section>`;
+}
+
+// ---- timeline ----------------------------------------------------------------------------
+
+/** A link's states over [start, end) as [from, to, state] stretches: before its first
+ *  transition in the window it was in that transition's `from` state; with none, in
+ *  `current` the whole time. */
+function stretches(rows, current, start, end) {
+  const out = [];
+  let at = start, state = rows.length ? rows[0].from : current;
+  for (const r of rows) {
+    const t1 = Math.min(Math.max(Date.parse(r.at), start), end);
+    if (t1 > at) out.push([at, t1, state]);
+    at = Math.max(at, t1);
+    state = r.to;
+  }
+  if (end > at) out.push([at, end, state]);
+  return out;
+}
+
+function stateAt(list, t) {
+  const s = list.find(([a, b]) => a <= t && t < b);
+  return s ? s[2] : null;
+}
+
+/** What users saw of a device: `unknown` while its gateway was not online. */
+function asSeen(device, gateway) {
+  const cuts = [...new Set(device.concat(gateway).flatMap(([a, b]) => [a, b]))].sort((x, y) => x - y);
+  const out = [];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    const [a, b] = [cuts[i], cuts[i + 1]];
+    const d = stateAt(device, a);
+    if (d == null) continue;
+    const state = stateAt(gateway, a) === "online" ? d : "unknown";
+    const last = out[out.length - 1];
+    if (last && last[1] === a && last[2] === state) last[1] = b; else out.push([a, b, state]);
+  }
+  return out;
+}
+
+function drawTimeline(c, events, now) {
+  const start = now - TIMELINE_MS;
+  const asc = events.slice().reverse();
+  const gwRows = asc.filter(e => e.device == null && e.kind === "gateway");
+  // Nothing is known of a gateway's devices before the server first saw it.
+  const known = c.gateway.first_seen ? Math.max(start, Math.min(Date.parse(c.gateway.first_seen),
+    ...asc.filter(e => e.device != null).map(e => Date.parse(e.at)))) : start;
+  const gateway = stretches(gwRows, c.gateway.state, start, now);
+  const bands = [];
+  if (gwRows.length) bands.push({ link: "gateway", label: t("gateway"), parts: gateway });
+  const ids = c.device_list.map(d => d.id);
+  for (const e of asc) if (e.device != null && !ids.includes(e.device)) ids.push(e.device);
+  for (const id of ids) {
+    const d = c.device_list.find(x => x.id === id);
+    const rows = asc.filter(e => e.device === id);
+    const current = d ? d.reported_state : rows.length ? rows[rows.length - 1].to : "unknown";
+    bands.push({ link: id, label: id, parts: asSeen(stretches(rows, current, known, now), gateway) });
+  }
+  const W = 1000, L = 130, R = 10, BAND = 18, GAP = 8, TOP = 6;
+  const H = TOP + bands.length * (BAND + GAP) + 22;
+  const x = ms => L + (ms - start) / (now - start) * (W - L - R);
+  const ticks = [];
+  const day = new Date(start); day.setHours(24, 0, 0, 0);
+  for (; day.getTime() < now; day.setDate(day.getDate() + 1)) ticks.push(day.getTime());
+  const fmtDay = ms => new Date(ms).toLocaleDateString(locale(), { month: "2-digit", day: "2-digit" });
+  const svg = `<svg id="timeline-chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${t("timeline")}">
+    ${ticks.map(ms => `<line class="tick" x1="${x(ms).toFixed(1)}" x2="${x(ms).toFixed(1)}" y1="${TOP - 4}" y2="${H - 20}"/>
+      <text class="axis" x="${x(ms).toFixed(1)}" y="${H - 6}" text-anchor="middle">${fmtDay(ms)}</text>`).join("")}
+    ${bands.map((b, i) => {
+      const y = TOP + i * (BAND + GAP);
+      return `<g data-band="${esc(b.link)}"><text class="label" x="${L - 8}" y="${y + BAND - 5}" text-anchor="end">${esc(b.label)}</text>
+        <rect class="band-bg" x="${L}" y="${y}" width="${W - L - R}" height="${BAND}"/>
+        ${b.parts.map(([a, z, s]) => `<rect class="st-${esc(s)}" data-state="${esc(s)}" x="${x(a).toFixed(2)}" y="${y}" width="${Math.max(x(z) - x(a), 0.5).toFixed(2)}" height="${BAND}"><title>${esc(b.label)}: ${t(s)} · ${when(a)} – ${when(z)}</title></rect>`).join("")}</g>`;
+    }).join("")}
+  </svg>`;
+  // Gateway and device states that share a colour share a swatch.
+  const legend = [["online", "up"], ["stale", "degraded"], ["offline", "down"], ["unknown"], ["never_seen"]]
+    .map(group => `<span><i class="swatch st-${group[0]}"></i>${group.map(t).join(" / ")}</span>`).join("");
+  const shown = events.slice(0, LIST_MAX);
+  return `<section id="timeline"><h3>${t("timeline")}</h3>
+    ${svg}
+    <div class="legend">${legend}<span><i class="swatch band-bg"></i>${t("no-data")}</span></div>
+    <h4>${t("transitions")}</h4>
+    ${events.length > LIST_MAX ? `<p class="warning">${t("more-transitions")} ${events.length}</p>` : ""}
+    <table><thead><tr><th>${t("time")}</th><th>${t("device")}</th><th>${t("change")}</th><th>${t("reason")}</th><th>${t("measurements")}</th></tr></thead>
+    <tbody id="transitions">${shown.length ? shown.map(e => `<tr data-event="${e.id}" data-link="${esc(e.device || "gateway")}">
+      <td>${when(e.at)}</td>
+      <td>${e.device ? `${esc(e.device)} ${t("kind-" + e.kind)}` : t("gateway")}</td>
+      <td>${stateCell(e.from)} → ${stateCell(e.to)}</td>
+      <td>${esc(e.cause || "–")}</td>
+      <td class="measurements">${measurements(e.measurements || {})}</td></tr>`).join("")
+    : `<tr><td colspan="5">${t("none")}</td></tr>`}</tbody></table></section>`;
+}
+
+page("campus", { nav: null, render: renderCampus, events: ["transition", "alert"] });
