@@ -46,6 +46,9 @@ pub struct AppState {
     pub auth: crate::config::AuthConfig,
     /// Stored changes, for the consoles' live updates.
     pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
+    /// Cancelled when the server stops: live streams end then, so that consoles see the
+    /// server go (and reconnect to its successor) and a graceful stop is not held up.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -349,25 +352,33 @@ async fn live_updates(
     let Query(q) = q?;
     let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let rx = s.live.subscribe();
-    let stream = futures_util::stream::unfold(rx, move |mut rx| async move {
-        loop {
-            let event = match rx.recv().await {
-                Ok(e)
-                    if e.region
-                        .is_none_or(|r| region.is_none_or(|want| r.is_within(&want))) =>
-                {
-                    Event::default()
-                        .event(e.kind)
-                        .json_data(&e)
-                        .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
-                }
-                Ok(_) => continue,
-                Err(RecvError::Lagged(missed)) => Event::default()
-                    .event("resync")
-                    .data(format!("{{\"missed\":{missed}}}")),
-                Err(RecvError::Closed) => return None,
-            };
-            return Some((Ok::<_, std::convert::Infallible>(event), rx));
+    let stopping = s.shutdown.clone();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let stopping = stopping.clone();
+        async move {
+            loop {
+                let received = tokio::select! {
+                    r = rx.recv() => r,
+                    () = stopping.cancelled() => return None,
+                };
+                let event = match received {
+                    Ok(e)
+                        if e.region
+                            .is_none_or(|r| region.is_none_or(|want| r.is_within(&want))) =>
+                    {
+                        Event::default()
+                            .event(e.kind)
+                            .json_data(&e)
+                            .unwrap_or_else(|_| Event::default().event("resync").data("{}"))
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(missed)) => Event::default()
+                        .event("resync")
+                        .data(format!("{{\"missed\":{missed}}}")),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok::<_, std::convert::Infallible>(event), rx));
+            }
         }
     });
     Ok(Sse::new(stream)

@@ -278,6 +278,7 @@ pub async fn start_with_clock(
         inbound: tx.clone(),
         auth: config.auth.clone(),
         live,
+        shutdown: shutdown.child_token(),
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

@@ -8,23 +8,25 @@ use std::time::{Duration, Instant};
 #[test]
 fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campuswatch-server"))
-        .args([
-            "demo",
-            "--campuses",
-            "30",
-            "--http",
-            "127.0.0.1:0",
-            "--mqtt",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo starts");
-    let stdout = child.stdout.take().unwrap();
+    let mut child = Demo(
+        Command::new(env!("CARGO_BIN_EXE_campuswatch-server"))
+            .args([
+                "demo",
+                "--campuses",
+                "30",
+                "--http",
+                "127.0.0.1:0",
+                "--mqtt",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -88,20 +90,32 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
     assert_eq!(all[0]["code"], "150000");
 
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            let _ = child.0.kill();
             panic!("the demo did not stop within 20 s of Ctrl-C");
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(exit.success(), "{exit:?}");
+}
+
+/// The demo process, killed if the test fails before stopping it.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
