@@ -3,7 +3,9 @@
 // Everything it needs is served by the server; it works in a closed network.
 //
 // A page is a script of its own (pages/*.js) that calls
-//   page("name", { nav: "text key" | null, render: async (main, arg) => ..., events: [...] })
+//   page("name", { nav: "text key" | null, render: async (main, arg) => ...,
+//                  events: [live event kinds it redraws on; all if absent],
+//                  concerns: (change, arg) => whether a live change is about what it shows })
 // and adds its texts with texts({ "zh": {...}, "en": {...} }). `render` draws the page into
 // `main` (again on every live change it listens to); `arg` is the path after the name:
 // /console/campus/k-1 renders page "campus" with arg "k-1".
@@ -184,9 +186,15 @@ function listen() {
   es.onopen = () => { badge.classList.remove("lost"); badge.dataset.t = "live-ok"; badge.textContent = t("live-ok"); soon(); };
   es.onerror = () => { badge.classList.add("lost"); badge.dataset.t = "live-lost"; badge.textContent = t("live-lost"); };
   for (const kind of ["transition", "alert", "incident", "registry", "resync"]) {
-    es.addEventListener(kind, () => {
-      const wanted = PAGES[current.name].events;
-      if (kind === "resync" || !wanted || wanted.includes(kind)) soon();
+    es.addEventListener(kind, ev => {
+      const spec = PAGES[current.name];
+      if (kind !== "resync" && spec.events && !spec.events.includes(kind)) return;
+      if (kind !== "resync" && spec.concerns) {
+        let change = null;
+        try { change = JSON.parse(ev.data); } catch (e) { /* redraw to be safe */ }
+        if (change && !spec.concerns(change, current.arg)) return;
+      }
+      soon();
     });
   }
 }

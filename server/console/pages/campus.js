@@ -285,4 +285,10 @@ function drawTimeline(c, events, now) {
     : `<tr><td colspan="5">${t("none")}</td></tr>`}</tbody></table></section>`;
 }
 
-page("campus", { nav: null, render: renderCampus, events: ["transition", "alert"] });
+page("campus", {
+  nav: null,
+  render: renderCampus,
+  events: ["transition", "alert"],
+  // Only changes of this campus redraw it.
+  concerns: (change, campus) => !change.campus || change.campus === campus,
+});
