@@ -48,6 +48,11 @@ let me = null;
 
 function t(key) { return (TEXT[lang] && TEXT[lang][key]) || key; }
 
+/** A text with %1, %2, … filled in by the values, in order. */
+function fill(text, ...values) {
+  return values.reduce((s, v, i) => s.split("%" + (i + 1)).join(v), text);
+}
+
 function esc(s) {
   return String(s == null ? "" : s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
@@ -85,10 +90,12 @@ async function api(path, options) {
   const resp = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
   if (resp.status === 401) { showSignIn(); throw new Error("unauthorized"); }
   if (!resp.ok) {
-    let message = path + ": " + resp.status;
-    try { message = (await resp.json()).error || message; } catch (e) { /* not JSON */ }
+    let message = path + ": " + resp.status, body = null;
+    try { body = await resp.json(); message = body.error || message; } catch (e) { /* not JSON */ }
     const err = new Error(message);
     err.status = resp.status;
+    // The whole answer too: a refused registry import lists its bad lines in it.
+    err.body = body;
     throw err;
   }
   return resp.status === 204 ? null : resp.json();

@@ -14,6 +14,8 @@ const STYLE: &str = include_str!("../console/console.css");
 const SCRIPTS: &[(&str, &str)] = &[
     ("console.js", include_str!("../console/console.js")),
     ("overview.js", include_str!("../console/pages/overview.js")),
+    ("registry.js", include_str!("../console/pages/registry.js")),
+    ("reports.js", include_str!("../console/pages/reports.js")),
 ];
 
 /// The console's routes: `/console` (and any page below it, which the script draws),
