@@ -566,5 +566,18 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
     let missing = rows(&browser, "#not-networked").await;
     assert_eq!(row(&missing, "c-1")[5], "8 h", "{missing:?}");
     assert_eq!(row(&missing, "c-2")[5], "1 d", "{missing:?}");
+
+    // The same report in Chinese, the console's default language.
+    browser.click("#lang").await;
+    browser
+        .wait_for_text("#coverage h2", "2027-03-01 平均")
+        .await;
+    assert!(browser.url().await.contains("lang=zh"));
+    let cov = rows(&browser, "#cov-regions").await;
+    assert_eq!(cov[0][2], "0.8 (37.5%)");
+    assert_eq!(
+        row(&rows(&browser, "#avail-types").await, "小学")[1..],
+        ["1", "24.0", "75.0%", "75.0%", "66.7%", "66.7%"]
+    );
     server.stop().await;
 }

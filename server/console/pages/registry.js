@@ -25,7 +25,8 @@ texts({
     "col-school_type": "kindergarten、primary、secondary、other（或 幼儿园、小学、中学、其他）",
     "col-expected_alarms": "应有一键报警设备数，0–1024",
     "col-expected_cameras": "应有摄像机数，0–1024", "line": "行", "problem": "问题",
-    "import-ok": "已导入 %1 所校园（%2）。登记表现有 %3 所校园。",
+    "import-ok": "已导入 %1 所校园（%2）。登记表现有 %3 所校园。", "done-upsert": "追加或更新",
+    "done-replace": "整体替换",
     "import-refused": "文件有 %1 处错误，未导入任何校园。请改正以下各行后重新导入。",
     "import-failed": "导入失败", "import-choose": "请先选择文件", "import-busy": "正在导入……",
     "download-csv": "下载当前登记表（CSV）",
@@ -50,7 +51,8 @@ texts({
     "col-school_type": "kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)",
     "col-expected_alarms": "One-button alarm devices it should have, 0 to 1024",
     "col-expected_cameras": "Cameras it should have, 0 to 1024", "line": "Line", "problem": "Problem",
-    "import-ok": "Imported %1 campuses (%2). The registry now holds %3 campuses.",
+    "import-ok": "Imported %1 campuses (%2). The registry now holds %3 campuses.", "done-upsert": "added or updated",
+    "done-replace": "the registry replaced",
     "import-refused": "The file has %1 error(s): nothing was imported. Correct these lines and import it again.",
     "import-failed": "Import failed", "import-choose": "Choose a file first", "import-busy": "Importing…",
     "download-csv": "Download the registry (CSV)",
@@ -195,7 +197,7 @@ function drawImportResult() {
   if (r.busy) {
     box.innerHTML = `<p>${t("import-busy")}</p>`;
   } else if (r.ok) {
-    box.innerHTML = `<p id="import-ok" class="ok">${esc(r.file)}: ${fill(t("import-ok"), r.ok.imported, t("mode-" + r.ok.mode), r.ok.registered)}</p>`;
+    box.innerHTML = `<p id="import-ok" class="ok">${esc(r.file)}: ${fill(t("import-ok"), r.ok.imported, t("done-" + r.ok.mode), r.ok.registered)}</p>`;
   } else if (r.lines) {
     box.innerHTML = `<p id="import-refused" class="error">${esc(r.file)}: ${fill(t("import-refused"), r.lines.length)}</p>
       <table id="import-errors"><thead><tr><th>${t("line")}</th><th>${t("column")}</th><th>${t("problem")}</th></tr></thead><tbody>

@@ -107,7 +107,16 @@ function count(n) {
   return Math.abs(n - whole) < 1e-9 ? String(whole) : n.toFixed(1);
 }
 
+/** What the page shows (language and address), and whether the next draw must fetch
+ *  again although that is unchanged ("Show" pressed). A report is a still figure: a live
+ *  reconnect or resync does not redraw it, so a half-edited form is not lost. */
+let reportShown = null;
+let reportAgain = false;
+
 async function renderReports(main) {
+  const shownKey = lang + location.search;
+  if (shownKey === reportShown && !reportAgain && document.getElementById("report-controls")) return;
+  reportAgain = false;
   const s = reportState();
   const aq = periodQuery(s), cq = coverageQuery(s);
   let av = null, cov = null, area = null, failure = null;
@@ -157,6 +166,7 @@ async function renderReports(main) {
   shape();
   form.onsubmit = ev => {
     ev.preventDefault();
+    reportAgain = true;
     const f = form.elements, period = f.period.value;
     go(reportHref({
       period,
@@ -169,6 +179,7 @@ async function renderReports(main) {
     }));
   };
   document.getElementById("print").onclick = () => window.print();
+  reportShown = failure ? null : shownKey;
 }
 
 function figureCells(f) {
