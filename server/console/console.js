@@ -50,6 +50,11 @@ let me = null;
 
 function t(key) { return (TEXT[lang] && TEXT[lang][key]) || key; }
 
+/** A text with %1, %2, … filled in by the values, in order. */
+function fill(text, ...values) {
+  return values.reduce((s, v, i) => s.split("%" + (i + 1)).join(v), text);
+}
+
 function esc(s) {
   return String(s == null ? "" : s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
@@ -60,6 +65,12 @@ function bar(rate) {
   const w = rate == null ? 0 : Math.round(rate * 80);
   return `<span class="bar${rate != null && rate < 0.9 ? " low" : ""}" style="width:${w}px"></span>`;
 }
+
+/** The UTC offset reports and daily history are kept in (the API's default, China
+ *  Standard Time): report pages ask for it and show times in it, whatever the browser's
+ *  zone. */
+const REPORT_OFFSET = "+08:00";
+const REPORT_OFFSET_MS = 8 * 3600 * 1000;
 
 function locale() { return lang === "zh" ? "zh-CN" : "en-GB"; }
 
@@ -87,10 +98,12 @@ async function api(path, options) {
   const resp = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
   if (resp.status === 401) { showSignIn(); throw new Error("unauthorized"); }
   if (!resp.ok) {
-    let message = path + ": " + resp.status;
-    try { message = (await resp.json()).error || message; } catch (e) { /* not JSON */ }
+    let message = path + ": " + resp.status, body = null;
+    try { body = await resp.json(); message = body.error || message; } catch (e) { /* not JSON */ }
     const err = new Error(message);
     err.status = resp.status;
+    // The whole answer too: a refused registry import lists its bad lines in it.
+    err.body = body;
     throw err;
   }
   return resp.status === 204 ? null : resp.json();

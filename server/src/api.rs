@@ -679,6 +679,8 @@ struct CampusSummary {
     gateway_state: GatewayState,
     since: Option<Timestamp>,
     last_heartbeat: Option<Timestamp>,
+    /// When the gateway first reported (the console's review of unregistered campuses).
+    first_seen: Option<Timestamp>,
     alarm_networked: bool,
     video_networked: bool,
     devices: BTreeMap<DeviceKind, KindCount>,
@@ -719,6 +721,7 @@ fn summary(c: &CampusView<'_>) -> CampusSummary {
         gateway_state: c.gateway.state,
         since: c.gateway.since,
         last_heartbeat: c.gateway.last_heartbeat,
+        first_seen: c.gateway.first_seen,
         alarm_networked: c.alarm_networked,
         video_networked: c.video_networked,
         devices,
@@ -1478,9 +1481,17 @@ async fn get_registry(
     entries.retain(|e| caller.sees(&e.region));
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(entries).into_response()),
+        // A download to edit in a spreadsheet and import again: with a byte order mark, as
+        // the reports' CSV, so that Excel shows Chinese names (the import skips the mark).
         Some("csv") => Ok((
-            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            registry::to_csv(&entries),
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"registry.csv\"",
+                ),
+            ],
+            format!("\u{feff}{}", registry::to_csv(&entries)),
         )
             .into_response()),
         Some(other) => Err(ApiError::BadRequest(format!(

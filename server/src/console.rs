@@ -16,6 +16,8 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("overview.js", include_str!("../console/pages/overview.js")),
     ("campus.js", include_str!("../console/pages/campus.js")),
     ("trend.js", include_str!("../console/pages/trend.js")),
+    ("registry.js", include_str!("../console/pages/registry.js")),
+    ("reports.js", include_str!("../console/pages/reports.js")),
 ];
 
 /// The console's routes: `/console` (and any page below it, which the script draws),
@@ -95,6 +97,30 @@ mod tests {
             .collect();
         let served: Vec<&str> = SCRIPTS.iter().map(|(n, _)| *n).collect();
         assert_eq!(loaded, served);
+    }
+
+    #[test]
+    fn no_two_scripts_declare_the_same_top_level_name() {
+        // The scripts share the page's global scope: a `const` declared twice stops the
+        // second script (its page is then missing), a `function` declared twice silently
+        // replaces the first.
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for (file, script) in SCRIPTS {
+            for line in script.lines() {
+                let rest = ["const ", "let ", "function ", "async function ", "class "]
+                    .iter()
+                    .find_map(|k| line.strip_prefix(k));
+                let Some(rest) = rest else { continue };
+                let name = rest
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                    .next()
+                    .unwrap_or_default();
+                if let Some((other, _)) = seen.iter().find(|(_, n)| *n == name) {
+                    panic!("{name} is declared in both {other} and {file}");
+                }
+                seen.push((file, name));
+            }
+        }
     }
 
     /// The keys of one language's block in a `texts({ "zh": {...}, "en": {...} })` call.

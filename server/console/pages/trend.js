@@ -23,8 +23,6 @@ texts({
   },
 });
 
-/** The day boundaries the daily history is kept in: the API's default offset. */
-const REPORT_OFFSET = "+08:00", REPORT_OFFSET_MS = 8 * 3600000;
 const WEEK_CHOICES = [2, 4, 8, 12];
 /** The four lines: text key, rate field, colour. */
 const SERIES = [

@@ -66,22 +66,24 @@ impl Browser {
                 .spawn()
                 .expect("ChromeDriver starts"),
         );
-        // "ChromeDriver was started successfully on port 34473." (an earlier line,
-        // "Starting ChromeDriver … on port 0", names the port asked for, not the one taken).
+        // "ChromeDriver was started successfully on port 34473." (an earlier line says
+        // "Starting ChromeDriver … on port 0": the port asked for, not the one taken).
         let stdout = driver.0.stdout.take().unwrap();
-        let port = tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
+        let (port, said) = tokio::task::spawn_blocking(move || {
+            let mut said = Vec::new();
+            let port = BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
+                .inspect(|line| said.push(line.clone()))
                 .find_map(|line| {
                     line.split_once("started successfully on port ")
-                        .map(|(_, p)| p.trim_end_matches('.').trim().to_string())
-                })
-                .and_then(|p| p.parse::<u16>().ok())
+                        .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok())
+                });
+            (port, said)
         })
         .await
-        .unwrap()
-        .expect("ChromeDriver names its port");
+        .unwrap();
+        let port = port.unwrap_or_else(|| panic!("ChromeDriver names no port; it said {said:?}"));
         let profile = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
@@ -117,18 +119,13 @@ impl Browser {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        self.try_call(method, path, body)
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
-    }
-
-    async fn try_call(
+    /// A WebDriver command: its value, or its error's name and message.
+    async fn request(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, (String, Value)> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
@@ -141,8 +138,32 @@ impl Browser {
             .await
             .unwrap();
         match answer["value"]["error"].as_str() {
-            Some(err) => Err(format!("{err}: {}", answer["value"]["message"])),
+            Some(err) => Err((err.to_string(), answer["value"]["message"].clone())),
             None => Ok(answer["value"].clone()),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.request(method, path, body)
+            .await
+            .unwrap_or_else(|(err, message)| panic!("WebDriver {path}: {err}: {message}"))
+    }
+
+    /// Acts on the element matching `css` (`action` is the command after its id), finding
+    /// it again when the page redrew it in between, as a live refresh does.
+    async fn act(&self, css: &str, action: &str, body: Value) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let id = self.find(css).await;
+            let path = format!("/element/{id}/{action}");
+            match self
+                .request(reqwest::Method::POST, &path, Some(body.clone()))
+                .await
+            {
+                Ok(_) => return,
+                Err((err, _)) if err == "stale element reference" && Instant::now() < deadline => {}
+                Err((err, message)) => panic!("WebDriver {path} ({css}): {err}: {message}"),
+            }
         }
     }
 
@@ -212,33 +233,12 @@ impl Browser {
     /// Clicks the element matching `css` (once it is shown), as a user's pointer does. A
     /// live refresh may redraw it between finding and clicking: then it is found again.
     pub async fn click(&self, css: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let id = self.find(css).await;
-            match self
-                .try_call(
-                    reqwest::Method::POST,
-                    &format!("/element/{id}/click"),
-                    Some(json!({})),
-                )
-                .await
-            {
-                Ok(_) => return,
-                Err(e) if e.starts_with("stale element") && Instant::now() < deadline => {}
-                Err(e) => panic!("clicking {css}: {e}"),
-            }
-        }
+        self.act(css, "click", json!({})).await;
     }
 
     /// Types `text` into the field matching `css`, key by key.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        self.act(css, "value", json!({ "text": text })).await;
     }
 
     /// The text a user sees in the first element matching `css` ("" if there is none).
@@ -276,6 +276,27 @@ impl Browser {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// Renders the page for `media` ("print", or "" for the screen again), as the print
+    /// dialog and print to PDF do, through Chromium's DevTools protocol.
+    pub async fn emulate_media(&self, media: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": "Emulation.setEmulatedMedia", "params": { "media": media } })),
+        )
+        .await;
+    }
+
+    /// Whether the first element matching `css` is laid out (shown) now.
+    pub async fn shown(&self, css: &str) -> bool {
+        self.eval(
+            "const e = document.querySelector(arguments[0]); return !!e && e.getClientRects().length > 0;",
+            json!([css]),
+        )
+        .await
+            == json!(true)
     }
 
     /// How many page loads the browser has done since this page's own load (the

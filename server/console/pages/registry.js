@@ -1,0 +1,239 @@
+// Registry: how many campuses are registered, per region and school type, and which
+// ones (a paged list); the campuses that report without being registered, to review;
+// for administrators, the CSV import (all or nothing, every bad line shown) and the
+// current registry as CSV.
+"use strict";
+
+texts({
+  "zh": {
+    "registry": "校园登记", "reg-size": "登记规模", "reg-by-region": "按地区",
+    "reg-list": "已登记校园", "reg-id": "编号", "reg-expected-alarms": "应有报警设备",
+    "reg-expected-cameras": "应有摄像机", "reg-gateway": "网关状态", "reg-prev": "上一页",
+    "reg-next": "下一页", "reg-range": "第 %1–%2 所，共 %3 所", "reg-all-types": "全部类型",
+    "unreg": "在上报但未登记的校园",
+    "unreg-note": "这些校园的网关在上报，但不在登记表中，因此不计入联网率。请逐一核实：属于应联网校园的，加入登记表；否则停用其网关。",
+    "unreg-more": "仅显示前 %1 所，共 %2 所。", "first-seen": "首次上报",
+    "state-since": "状态开始", "last-heartbeat": "最后心跳", "import": "导入登记表",
+    "import-file": "CSV 文件", "import-mode": "方式",
+    "mode-upsert": "追加或更新（保留文件中没有的校园）",
+    "mode-replace": "整体替换（删除文件中没有的校园）", "import-go": "导入",
+    "import-format": "文件格式", "column": "列", "meaning": "说明",
+    "import-rules": "第一行为表头，列的顺序不限；文件用 UTF-8 编码（Excel 中另存为“CSV UTF-8”）；名称含逗号时用英文双引号括起；每所校园一行。",
+    "all-or-nothing": "整个文件先校验：只要有一行有误，就不导入任何校园。",
+    "col-id": "校园编号：1–64 个字母、数字或 - _ .，与网关配置中的编号一致",
+    "col-name": "校园名称，最多 200 字", "col-region": "所在县级行政区划代码，如 150102",
+    "col-school_type": "kindergarten、primary、secondary、other（或 幼儿园、小学、中学、其他）",
+    "col-expected_alarms": "应有一键报警设备数，0–1024",
+    "col-expected_cameras": "应有摄像机数，0–1024", "line": "行", "problem": "问题",
+    "import-ok": "已导入 %1 所校园（%2）。登记表现有 %3 所校园。", "done-upsert": "追加或更新",
+    "done-replace": "整体替换",
+    "import-refused": "文件有 %1 处错误，未导入任何校园。请改正以下各行后重新导入。",
+    "import-failed": "导入失败", "import-choose": "请先选择文件", "import-busy": "正在导入……",
+    "download-csv": "下载当前登记表（CSV）",
+  },
+  "en": {
+    "registry": "Registry", "reg-size": "Registry size", "reg-by-region": "By region",
+    "reg-list": "Registered campuses", "reg-id": "ID", "reg-expected-alarms": "Alarm devices expected",
+    "reg-expected-cameras": "Cameras expected", "reg-gateway": "Gateway", "reg-prev": "Previous",
+    "reg-next": "Next", "reg-range": "%1–%2 of %3", "reg-all-types": "All types",
+    "unreg": "Reporting but not registered",
+    "unreg-note": "Their gateways report but they are not in the registry, so they do not count in coverage. Check each one: add it to the registry if it should be networked, otherwise retire its gateway.",
+    "unreg-more": "The first %1 of %2 are shown.", "first-seen": "First seen",
+    "state-since": "State since", "last-heartbeat": "Last heartbeat", "import": "Import the registry",
+    "import-file": "CSV file", "import-mode": "Mode",
+    "mode-upsert": "Add and update (keep campuses not in the file)",
+    "mode-replace": "Replace (remove campuses not in the file)", "import-go": "Import",
+    "import-format": "File format", "column": "Column", "meaning": "Meaning",
+    "import-rules": "The first row is the header (columns in any order); the file is UTF-8 (in Excel: save as “CSV UTF-8”); a name containing a comma goes in double quotes; one campus per row.",
+    "all-or-nothing": "The whole file is checked first: if any line is wrong, nothing is imported.",
+    "col-id": "Campus ID: 1 to 64 letters, digits or - _ . as in the gateway's configuration",
+    "col-name": "Campus name, at most 200 characters", "col-region": "Code of its county-level division, such as 150102",
+    "col-school_type": "kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)",
+    "col-expected_alarms": "One-button alarm devices it should have, 0 to 1024",
+    "col-expected_cameras": "Cameras it should have, 0 to 1024", "line": "Line", "problem": "Problem",
+    "import-ok": "Imported %1 campuses (%2). The registry now holds %3 campuses.", "done-upsert": "added or updated",
+    "done-replace": "the registry replaced",
+    "import-refused": "The file has %1 error(s): nothing was imported. Correct these lines and import it again.",
+    "import-failed": "Import failed", "import-choose": "Choose a file first", "import-busy": "Importing…",
+    "download-csv": "Download the registry (CSV)",
+  },
+});
+
+/** The columns of a registry file, as `registry::COLUMNS` in server/src/registry.rs. */
+const REGISTRY_COLUMNS = ["id", "name", "region", "school_type", "expected_alarms", "expected_cameras"];
+/** Registered campuses per page of the list. */
+const REGISTRY_PAGE = 50;
+/** Unregistered campuses listed at most (they should be few: each one is to be reviewed). */
+const UNREGISTERED_SHOWN = 200;
+
+/** The outcome of the last import, shown until the next one (it survives live refreshes). */
+let importResult = null;
+
+async function renderRegistry(main) {
+  const q = new URLSearchParams(location.search);
+  const region = q.get("region") || "";
+  const type = q.get("school_type") || "";
+  const pageNo = Math.max(1, Math.floor(Number(q.get("page"))) || 1);
+  const inRegion = region ? "&region=" + encodeURIComponent(region) : "";
+  const [cov, listed, unreg] = await Promise.all([
+    api("/api/v1/coverage" + (region ? "?region=" + encodeURIComponent(region) : "")),
+    api(`/api/v1/campuses?registered=true${inRegion}${type ? "&school_type=" + type : ""}&limit=${REGISTRY_PAGE}&offset=${(pageNo - 1) * REGISTRY_PAGE}`),
+    api(`/api/v1/campuses?registered=false${inRegion}&limit=${UNREGISTERED_SHOWN}`),
+  ]);
+  // The import form is drawn once per visit (and language), not on every live refresh,
+  // so that a file being chosen is not lost when a link somewhere changes state.
+  const key = lang + "|" + canDo("admin");
+  const shell = document.getElementById("registry-page");
+  if (!shell || shell.dataset.key !== key) {
+    main.innerHTML = `<div id="registry-page" data-key="${key}">
+      <section id="registry-size"></section>
+      ${canDo("admin") ? importSection() : ""}
+      <section id="unregistered"></section>
+      <section id="registered-list"></section>
+    </div>`;
+    const form = document.getElementById("import-form");
+    if (form) form.onsubmit = ev => { ev.preventDefault(); importFile(form); };
+  }
+  document.getElementById("registry-size").innerHTML = drawSize(cov, type);
+  document.getElementById("unregistered").innerHTML = drawUnregistered(unreg);
+  document.getElementById("registered-list").innerHTML = drawRegistered(listed, q, pageNo, type);
+  document.getElementById("reg-type").onchange = ev => {
+    const next = { region, school_type: ev.target.value };
+    go("/console/registry" + keep(Object.fromEntries(Object.entries(next).filter(([, v]) => v))));
+  };
+  drawImportResult();
+}
+
+function registryHref(extra) {
+  return "/console/registry" + keep(Object.fromEntries(Object.entries(extra).filter(([, v]) => v)));
+}
+
+function campusLink(id) {
+  // The campus page, where the console has one.
+  return PAGES.campus ? `<a href="/console/campus/${encodeURIComponent(id)}${keep()}" data-nav>${esc(id)}</a>` : esc(id);
+}
+
+function drawSize(c, type) {
+  const crumbs = [`<a href="${registryHref({})}" data-nav>${t("all")}</a>`]
+    .concat(c.path.map(r => `<a href="${registryHref({ region: r.code })}" data-nav>${esc(r.name)}</a>`))
+    .concat(c.region ? [`<span>${esc(c.region.name)}</span>`] : []);
+  const regions = c.children.filter(ch => ch.level !== "campus");
+  const types = c.school_types.filter(s => s.registered > 0);
+  return `<nav id="crumbs">${crumbs.join(" › ")}</nav>
+    <h2>${t("reg-size")}: ${c.region ? esc(c.region.name) : t("all")}</h2>
+    <div class="totals"><div class="total" data-figure="registered"><span>${t("registered")}</span><b id="registered-total">${c.registered}</b></div></div>
+    <a id="registry-csv" class="download" href="/api/v1/registry?format=csv" download="registry.csv">${t("download-csv")}</a>
+    ${regions.length ? `<h3>${t("reg-by-region")}</h3>
+    <table id="registry-regions"><thead><tr><th>${t("region")}</th><th>${t("registered")}</th><th>${t("reporting")}</th></tr></thead><tbody>
+      ${regions.map(ch => `<tr data-code="${esc(ch.code)}"><td><a href="${registryHref({ region: ch.code, school_type: type })}" data-nav>${esc(ch.name)}</a></td>
+        <td>${ch.registered}</td><td>${ch.reporting} (${pct(ch.reporting_rate)})</td></tr>`).join("")}
+    </tbody></table>` : ""}
+    <h3>${t("by-school-type")}</h3>
+    <table id="registry-types"><thead><tr><th>${t("school-type")}</th><th>${t("registered")}</th><th>${t("reporting")}</th></tr></thead><tbody>
+      ${types.length ? types.map(s => `<tr data-school-type="${s.school_type}"><td>${t(s.school_type)}</td><td>${s.registered}</td><td>${s.reporting} (${pct(s.reporting_rate)})</td></tr>`).join("")
+        : `<tr><td colspan="3">${t("none")}</td></tr>`}
+    </tbody></table>`;
+}
+
+function drawUnregistered(list) {
+  return `<h2>${t("unreg")} <small>(${list.total})</small></h2>
+    <p class="note">${t("unreg-note")}</p>
+    <table id="unregistered-list"><thead><tr><th>${t("reg-id")}</th><th>${t("region")}</th><th>${t("reg-gateway")}</th>
+      <th>${t("state-since")}</th><th>${t("last-heartbeat")}</th><th>${t("first-seen")}</th></tr></thead><tbody>
+    ${list.campuses.length ? list.campuses.map(c => `<tr data-campus="${esc(c.id)}"><td>${campusLink(c.id)}</td><td>${esc(c.region)}</td>
+      <td>${t(c.gateway_state)}</td><td>${when(c.since)}</td><td>${when(c.last_heartbeat)}</td><td>${when(c.first_seen)}</td></tr>`).join("")
+      : `<tr><td colspan="6">${t("none")}</td></tr>`}
+    </tbody></table>
+    ${list.total > list.campuses.length ? `<p class="note">${fill(t("unreg-more"), list.campuses.length, list.total)}</p>` : ""}`;
+}
+
+function drawRegistered(list, q, pageNo, type) {
+  const first = (pageNo - 1) * REGISTRY_PAGE;
+  const to = n => registryHref({ region: q.get("region"), school_type: type, page: n > 1 ? String(n) : "" });
+  const pages = [
+    pageNo > 1 ? `<a id="reg-prev" href="${to(pageNo - 1)}" data-nav>${t("reg-prev")}</a>` : "",
+    first + list.campuses.length < list.total ? `<a id="reg-next" href="${to(pageNo + 1)}" data-nav>${t("reg-next")}</a>` : "",
+  ].filter(Boolean).join(" ");
+  return `<h2>${t("reg-list")}</h2>
+    <div class="filters">
+      <select id="reg-type">${["", "kindergarten", "primary", "secondary", "other"].map(s => `<option value="${s}"${s === type ? " selected" : ""}>${s ? t(s) : t("reg-all-types")}</option>`).join("")}</select>
+      <span id="reg-range">${list.total ? fill(t("reg-range"), first + 1, first + list.campuses.length, list.total) : ""}</span> ${pages}
+    </div>
+    <table id="registered"><thead><tr><th>${t("reg-id")}</th><th>${t("name")}</th><th>${t("region")}</th><th>${t("school-type")}</th>
+      <th>${t("reg-expected-alarms")}</th><th>${t("reg-expected-cameras")}</th><th>${t("reg-gateway")}</th></tr></thead><tbody>
+    ${list.campuses.length ? list.campuses.map(c => `<tr data-campus="${esc(c.id)}"><td>${campusLink(c.id)}</td><td>${esc(c.name)}</td><td>${esc(c.region)}</td>
+      <td>${t(c.school_type)}</td><td>${c.expected_alarms}</td><td>${c.expected_cameras}</td><td>${t(c.gateway_state)}</td></tr>`).join("")
+      : `<tr><td colspan="7">${t("none")}</td></tr>`}
+    </tbody></table>`;
+}
+
+function importSection() {
+  return `<section id="import">
+    <h2>${t("import")}</h2>
+    <form id="import-form">
+      <label>${t("import-file")} <input id="import-file" name="file" type="file" accept=".csv,text/csv" required></label>
+      <fieldset><legend>${t("import-mode")}</legend>
+        <label><input type="radio" name="mode" value="upsert" checked> ${t("mode-upsert")}</label>
+        <label><input type="radio" name="mode" value="replace"> ${t("mode-replace")}</label>
+      </fieldset>
+      <button type="submit">${t("import-go")}</button>
+    </form>
+    <div id="import-result"></div>
+    <details id="import-help" open><summary>${t("import-format")}</summary>
+      <p><code>${REGISTRY_COLUMNS.join(",")}</code></p>
+      <table id="import-columns"><thead><tr><th>${t("column")}</th><th>${t("meaning")}</th></tr></thead><tbody>
+        ${REGISTRY_COLUMNS.map(c => `<tr><td><code>${c}</code></td><td>${t("col-" + c)}</td></tr>`).join("")}
+      </tbody></table>
+      <p>${t("import-rules")}</p>
+      <p><b>${t("all-or-nothing")}</b></p>
+    </details>
+  </section>`;
+}
+
+function drawImportResult() {
+  const box = document.getElementById("import-result");
+  if (!box || !importResult) return;
+  const r = importResult;
+  if (r.busy) {
+    box.innerHTML = `<p>${t("import-busy")}</p>`;
+  } else if (r.ok) {
+    box.innerHTML = `<p id="import-ok" class="ok">${esc(r.file)}: ${fill(t("import-ok"), r.ok.imported, t("done-" + r.ok.mode), r.ok.registered)}</p>`;
+  } else if (r.lines) {
+    box.innerHTML = `<p id="import-refused" class="error">${esc(r.file)}: ${fill(t("import-refused"), r.lines.length)}</p>
+      <table id="import-errors"><thead><tr><th>${t("line")}</th><th>${t("column")}</th><th>${t("problem")}</th></tr></thead><tbody>
+      ${r.lines.map(l => `<tr data-line="${l.line}"><td>${l.line}</td><td>${esc(l.column || "–")}</td><td>${esc(l.message)}</td></tr>`).join("")}
+      </tbody></table>`;
+  } else {
+    box.innerHTML = `<p id="import-failed" class="error">${t("import-failed")}: ${esc(r.error)}</p>`;
+  }
+}
+
+async function importFile(form) {
+  const file = form.elements.file.files[0];
+  if (!file) { importResult = { error: t("import-choose") }; drawImportResult(); return; }
+  const mode = form.elements.mode.value;
+  const button = form.querySelector("button");
+  button.disabled = true;
+  importResult = { busy: true };
+  drawImportResult();
+  try {
+    // The file's bytes as they are, not decoded here: the server names the line and
+    // column of any text that is not UTF-8 (a GBK file from Excel) instead of importing
+    // names garbled by a lenient decoder.
+    const ok = await post("/api/v1/registry?mode=" + mode, file, "text/csv");
+    importResult = { ok, file: file.name };
+    form.reset();
+  } catch (e) {
+    if (e.message === "unauthorized") return;
+    importResult = e.status === 422 && e.body && e.body.lines
+      ? { lines: e.body.lines, file: file.name }
+      : { error: e.status === 403 ? t("not-allowed") + " (" + e.message + ")" : e.message, file: file.name };
+  } finally {
+    button.disabled = false;
+  }
+  drawImportResult();
+  // The counts changed (the live stream says so too, unless it is off).
+  if (importResult.ok) render();
+}
+
+page("registry", { nav: "registry", render: renderRegistry, events: ["registry", "transition"] });
