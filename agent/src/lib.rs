@@ -18,6 +18,7 @@ pub mod epoch;
 pub mod health;
 pub mod hysteresis;
 pub mod inventory;
+pub mod memory;
 #[cfg(test)]
 mod mutants;
 pub mod probe;

@@ -162,8 +162,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Two worker threads whatever the gateway's cores: the agent waits on the network
+/// nearly all the time, and every thread adds to its resident memory.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    campuswatch_agent::memory::limit_allocator();
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -1,9 +1,10 @@
 """An RTSP camera for campuswatch's tests: GStreamer's RTSP server streaming live H.264.
 
 Binds port 0 on 127.0.0.1, prints `PORT <n>` on stdout, then serves until killed:
-    /usr/bin/python3 rtsp_camera.py [--fps 15] [--auth basic|digest USER PASSWORD]
+    /usr/bin/python3 rtsp_camera.py [--fps 15] [--mounts N] [--auth basic|digest USER PASSWORD]
 
-The stream is mounted at /cam1 and offered over TCP-interleaved and UDP transports.
+The stream is mounted at /cam1 (and /cam2 … /camN with --mounts N: many cameras behind
+one server) and offered over TCP-interleaved and UDP transports.
 Run it with the system Python, which has the GObject bindings (`python3-gi`).
 """
 
@@ -21,6 +22,7 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--mounts", type=int, default=1)
     parser.add_argument("--auth", nargs=3, metavar=("METHOD", "USER", "PASSWORD"))
     args = parser.parse_args()
 
@@ -60,7 +62,8 @@ def main() -> None:
         permissions.add_permission_for_role(user, "media.factory.construct", True)
         factory.set_permissions(permissions)
 
-    server.get_mount_points().add_factory("/cam1", factory)
+    for n in range(1, args.mounts + 1):
+        server.get_mount_points().add_factory(f"/cam{n}", factory)
     if server.attach(None) == 0:
         sys.exit("cannot start the RTSP server")
     print(f"PORT {server.get_bound_port()}", flush=True)

@@ -26,7 +26,12 @@ impl TestBroker {
     /// one. Panics with a clear message if the configured broker cannot be reached, so a
     /// missing peer fails the run instead of skipping it.
     pub async fn start() -> TestBroker {
-        if let Ok(url) = std::env::var("CAMPUSWATCH_TEST_MQTT_URL") {
+        Self::at(None).await
+    }
+
+    /// `external` (a benchmark's `--mqtt-url`) if given, else as [`TestBroker::start`].
+    pub async fn at(external: Option<String>) -> TestBroker {
+        if let Some(url) = external.or_else(|| std::env::var("CAMPUSWATCH_TEST_MQTT_URL").ok()) {
             let addr = url
                 .trim_start_matches("mqtt://")
                 .trim_start_matches("tcp://")

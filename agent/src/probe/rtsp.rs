@@ -207,6 +207,7 @@ impl RtspProbe {
             match (self.stream, self.slots.acquire().await) {
                 (Some(check), Some(_permit)) => {
                     let v = self.check_stream(session, video, check).await;
+                    crate::memory::release_free_memory();
                     let mut m = self.memory();
                     m.checked_at = Some(Instant::now());
                     m.verdict = Some(v.clone());

@@ -42,10 +42,7 @@ fn campus(i: usize) -> CampusId {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(url) = &args.mqtt_url {
-        std::env::set_var("CAMPUSWATCH_TEST_MQTT_URL", url);
-    }
-    let broker = TestBroker::start().await;
+    let broker = TestBroker::at(args.mqtt_url.clone()).await;
     let dir = tempfile::tempdir()?;
     let mut cfg = server_config(dir.path(), &broker.url, COUNTY);
     cfg.liveness.default_heartbeat_interval = Duration::from_secs(5);

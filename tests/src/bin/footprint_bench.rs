@@ -1,0 +1,292 @@
+//! Agent footprint benchmark: the real `campuswatch-agent` binary watching 64 RTSP
+//! cameras (GStreamer's RTSP server, real H.264) and 2 alarm devices at the default
+//! intervals, reporting to a broker through a counting TCP relay. It prints the agent's
+//! resident memory, its CPU share of one core and the bytes it sends to the broker,
+//! scaled to a day. An agent with no devices runs beside it as the baseline, so the
+//! machine's noise shows in both. Not a test: it prints figures (docs/BENCHMARKS.md).
+//!
+//! cargo build --release -p campuswatch-agent -p campuswatch-tests --bin footprint-bench
+//! ./target/release/footprint-bench --seconds 600
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use campuswatch_tests::TestBroker;
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Parser)]
+struct Args {
+    /// Cameras watched (RTSP, DESCRIBE at every probe and a stream check every 5 min).
+    #[arg(long, default_value_t = 64)]
+    cameras: usize,
+    /// Alarm devices watched (TCP link to the alarm panel's port).
+    #[arg(long, default_value_t = 2)]
+    alarms: usize,
+    /// Measured time, after a minute of warm-up.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// External broker (e.g. mqtt://127.0.0.1:1883); default: an embedded one.
+    #[arg(long)]
+    mqtt_url: Option<String>,
+    /// Python with GStreamer's RTSP server bindings (`python3-gi`).
+    #[arg(
+        long,
+        env = "CAMPUSWATCH_TEST_RTSP_PYTHON",
+        default_value = "/usr/bin/python3"
+    )]
+    python: PathBuf,
+}
+
+/// A process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU seconds (user + system) and resident kilobytes of a process, from /proc.
+fn usage(pid: u32) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some((ticks / 100.0, rss_kb))
+}
+
+/// Relays TCP connections to `upstream`, counting the bytes sent towards it.
+async fn counting_relay(upstream: SocketAddr, sent: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        sent.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    let _ = sw.shutdown().await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// Accepts and holds TCP connections: an alarm panel's port that is up.
+async fn alarm_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            drop(s);
+        }
+    });
+    Ok(addr)
+}
+
+fn start_cameras(python: &Path, mounts: usize) -> anyhow::Result<(Running, u16)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/rtsp_camera.py");
+    let mut child = Command::new(python)
+        .arg(&script)
+        .args(["--mounts", &mounts.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting the RTSP camera with {}", python.display()))?;
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let line = BufReader::new(stdout).lines().next().context(
+        "the RTSP camera printed nothing (is python3-gi with GstRtspServer installed?)",
+    )??;
+    let port = line
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse().ok())
+        .with_context(|| format!("the RTSP camera said {line:?}"))?;
+    Ok((running, port))
+}
+
+fn agent_config(
+    dir: &Path,
+    campus: &str,
+    broker: SocketAddr,
+    cameras: usize,
+    rtsp_port: u16,
+    alarms: &[SocketAddr],
+) -> anyhow::Result<PathBuf> {
+    let mut toml = format!(
+        "campus = \"{campus}\"\nregion = \"150102\"\nstate_dir = \"{}\"\n\n[mqtt]\nurl = \"mqtt://{broker}\"\n",
+        dir.join("state").display()
+    );
+    for (i, a) in alarms.iter().enumerate() {
+        toml.push_str(&format!(
+            "\n[[devices]]\nid = \"alarm-{}\"\nkind = \"alarm\"\nprobe = {{ type = \"tcp\", target = \"{a}\" }}\n",
+            i + 1
+        ));
+    }
+    for i in 1..=cameras {
+        toml.push_str(&format!(
+            "\n[[devices]]\nid = \"cam-{i:02}\"\nkind = \"camera\"\nprobe = {{ type = \"rtsp\", url = \"rtsp://127.0.0.1:{rtsp_port}/cam{i}\" }}\n"
+        ));
+    }
+    let path = dir.join(format!("{campus}.toml"));
+    std::fs::write(&path, toml)?;
+    Ok(path)
+}
+
+fn start_agent(config: &Path) -> anyhow::Result<Running> {
+    let exe = std::env::current_exe()?
+        .parent()
+        .context("the benchmark's directory")?
+        .join("campuswatch-agent");
+    anyhow::ensure!(
+        exe.exists(),
+        "{} not found: build it with `cargo build --release -p campuswatch-agent`",
+        exe.display()
+    );
+    let child = Command::new(exe)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Running(child))
+}
+
+struct Sample {
+    cpu_s: f64,
+    rss_kb: u64,
+    sent: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let broker = TestBroker::at(args.mqtt_url.clone()).await;
+    let (_cameras, rtsp_port) = start_cameras(&args.python, args.cameras)?;
+    let mut alarms = Vec::new();
+    for _ in 0..args.alarms {
+        alarms.push(alarm_port().await?);
+    }
+    let dir = tempfile::tempdir()?;
+    let (full_sent, idle_sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let full_relay = counting_relay(broker.addr(), full_sent.clone()).await?;
+    let idle_relay = counting_relay(broker.addr(), idle_sent.clone()).await?;
+    let full_dir = dir.path().join("full");
+    let idle_dir = dir.path().join("idle");
+    std::fs::create_dir_all(&full_dir)?;
+    std::fs::create_dir_all(&idle_dir)?;
+    let full_cfg = agent_config(
+        &full_dir,
+        "bench-full",
+        full_relay,
+        args.cameras,
+        rtsp_port,
+        &alarms,
+    )?;
+    let idle_cfg = agent_config(&idle_dir, "bench-idle", idle_relay, 0, rtsp_port, &[])?;
+    let full = start_agent(&full_cfg)?;
+    let idle = start_agent(&idle_cfg)?;
+    println!(
+        "agent with {} cameras and {} alarms vs an agent with no devices; warming up 60 s, then measuring {} s",
+        args.cameras, args.alarms, args.seconds
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+
+    let sample = |pid: u32, sent: &AtomicU64| -> anyhow::Result<Sample> {
+        let (cpu_s, rss_kb) = usage(pid).context("the agent exited")?;
+        Ok(Sample {
+            cpu_s,
+            rss_kb,
+            sent: sent.load(Ordering::Relaxed),
+        })
+    };
+    let start = Instant::now();
+    let (full0, idle0) = (
+        sample(full.0.id(), &full_sent)?,
+        sample(idle.0.id(), &idle_sent)?,
+    );
+    let (mut full_max_rss, mut idle_max_rss) = (full0.rss_kb, idle0.rss_kb);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while start.elapsed() < Duration::from_secs(args.seconds) {
+        tick.tick().await;
+        full_max_rss = full_max_rss.max(sample(full.0.id(), &full_sent)?.rss_kb);
+        idle_max_rss = idle_max_rss.max(sample(idle.0.id(), &idle_sent)?.rss_kb);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let (full1, idle1) = (
+        sample(full.0.id(), &full_sent)?,
+        sample(idle.0.id(), &idle_sent)?,
+    );
+    let per_day = |a: &Sample, b: &Sample| (b.sent - a.sent) as f64 / wall * 86_400.0;
+    let cpu = |a: &Sample, b: &Sample| (b.cpu_s - a.cpu_s) / wall * 100.0;
+
+    println!(
+        "{:<22} {:>12} {:>12} {:>12} {:>16}",
+        "agent", "RSS now MB", "RSS max MB", "CPU % core", "to broker MB/day"
+    );
+    for (name, a, b, max) in [
+        (
+            format!("{} cameras + {} alarms", args.cameras, args.alarms),
+            &full0,
+            &full1,
+            full_max_rss,
+        ),
+        (
+            "no devices (baseline)".to_string(),
+            &idle0,
+            &idle1,
+            idle_max_rss,
+        ),
+    ] {
+        println!(
+            "{:<22} {:>12.1} {:>12.1} {:>12.2} {:>16.2}",
+            name,
+            b.rss_kb as f64 / 1024.0,
+            max as f64 / 1024.0,
+            cpu(a, b),
+            per_day(a, b) / 1e6
+        );
+    }
+    println!(
+        "ratios to the baseline: RSS max {:.2}, CPU {:.2}, bytes {:.2}",
+        full_max_rss as f64 / idle_max_rss.max(1) as f64,
+        cpu(&full0, &full1) / cpu(&idle0, &idle1).max(1e-9),
+        per_day(&full0, &full1) / per_day(&idle0, &idle1).max(1.0)
+    );
+    Ok(())
+}
