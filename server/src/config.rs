@@ -901,6 +901,29 @@ mod tests {
     }
 
     #[test]
+    fn broker_tls_files_are_checked_at_load_naming_the_key_and_the_file() {
+        let f = write(
+            "[mqtt]\nurl = \"mqtts://broker.example:8883\"\nca_file = \"/nonexistent/broker-ca.pem\"\n",
+        );
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("mqtt.ca_file"), "{err}");
+        assert!(err.contains("/nonexistent/broker-ca.pem"), "{err}");
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+        let f = write(
+            "[mqtt]\nurl = \"mqtts://broker.example:8883\"\nclient_cert_file = \"/etc/cw/server.crt\"\n",
+        );
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("mqtt.client_key_file"), "{err}");
+        // The embedded broker has no TLS: such keys would do nothing.
+        let f = write("[mqtt]\nca_file = \"/etc/cw/ca.pem\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("mqtt.ca_file") && err.contains("embedded"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_bad_value_is_refused_with_its_key() {
         let f = write("[coverage]\nvideo_fraction = 1.5\n");
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
