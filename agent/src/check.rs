@@ -1,9 +1,10 @@
-//! The installer's field check: probe every device once, concurrently, and show a table
-//! of what is reachable and why not. `campuswatch-agent check` exits with status 1 when
-//! a required device is down, so it can gate an installation script.
+//! The installer's field check: probe every device once, concurrently, connect to the
+//! broker once with the gateway's own login, and show a table of what is reachable and
+//! why not. `campuswatch-agent check` exits with status 1 when a required device is down
+//! or the broker refuses the gateway, so it can gate an installation script.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{DeviceId, DeviceInfo, DeviceKind, Measurements};
 
@@ -27,10 +28,26 @@ pub struct CheckRow {
     pub info: Option<DeviceInfo>,
 }
 
-/// The outcome of a check, in configuration order.
+/// The broker's line in the check: can this gateway connect and log in?
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerCheck {
+    /// `mqtt.url`, any password masked.
+    pub url: String,
+    /// How the gateway logs in (`TLS, user 150102-K-0001`, `TLS, client certificate`).
+    pub login: String,
+    pub result: ProbeStatus,
+    /// Until the broker's CONNACK, or the failure.
+    pub latency: Duration,
+    /// Why the broker refused the gateway or could not be reached; empty when it accepted.
+    pub reason: String,
+}
+
+/// The outcome of a check, devices in configuration order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CheckReport {
     pub rows: Vec<CheckRow>,
+    /// The broker connection, unless the check was told to leave it out.
+    pub broker: Option<BrokerCheck>,
 }
 
 impl CheckReport {
@@ -39,6 +56,19 @@ impl CheckReport {
         self.rows
             .iter()
             .any(|r| r.required && r.result == ProbeStatus::Fail)
+    }
+
+    /// Whether the broker refused the gateway or could not be reached.
+    pub fn broker_failed(&self) -> bool {
+        self.broker
+            .as_ref()
+            .is_some_and(|b| b.result == ProbeStatus::Fail)
+    }
+
+    /// Whether the installation is not ready: a required device is down or the gateway
+    /// cannot report (the check's exit status 1).
+    pub fn failed(&self) -> bool {
+        self.required_down() || self.broker_failed()
     }
 
     /// The same as JSON, for scripts and installation tools (`check --json`).
@@ -60,8 +90,19 @@ impl CheckReport {
                 })
             })
             .collect();
+        let broker = self.broker.as_ref().map(|b| {
+            serde_json::json!({
+                "url": b.url,
+                "login": b.login,
+                "result": b.result.as_str(),
+                "latency_ms": probe::millis(b.latency),
+                "reason": (!b.reason.is_empty()).then_some(&b.reason),
+            })
+        });
         let report = serde_json::json!({
             "required_down": self.required_down(),
+            "broker_failed": self.broker_failed(),
+            "broker": broker,
             "devices": devices,
         });
         serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
@@ -72,10 +113,19 @@ impl CheckReport {
         let header = [
             "DEVICE", "KIND", "TARGET", "RESULT", "LATENCY", "MEASURED", "REASON",
         ];
-        let cells: Vec<[String; 7]> = self
-            .rows
-            .iter()
-            .map(|r| {
+        let broker = self.broker.iter().map(|b| {
+            [
+                "broker".to_string(),
+                "mqtt".to_string(),
+                b.url.clone(),
+                b.result.as_str().to_uppercase(),
+                format!("{:.1} ms", b.latency.as_secs_f64() * 1000.0),
+                b.login.clone(),
+                b.reason.clone(),
+            ]
+        });
+        let cells: Vec<[String; 7]> = broker
+            .chain(self.rows.iter().map(|r| {
                 let kind = if r.required {
                     format!("{} (required)", r.kind)
                 } else {
@@ -90,7 +140,7 @@ impl CheckReport {
                     describe(&r.measurements, r.info.as_ref()),
                     r.reason.clone(),
                 ]
-            })
+            }))
             .collect();
         let mut widths = header.map(str::len);
         for row in &cells {
@@ -133,6 +183,15 @@ impl CheckReport {
             failed,
             required_failed
         );
+        match &self.broker {
+            Some(b) if b.result == ProbeStatus::Fail => {
+                let _ = writeln!(out, "The gateway cannot report: {}", b.reason);
+            }
+            Some(b) => {
+                let _ = writeln!(out, "The broker accepted the gateway ({}).", b.login);
+            }
+            None => {}
+        }
         out
     }
 }
@@ -177,6 +236,71 @@ pub fn describe(m: &Measurements, info: Option<&DeviceInfo>) -> String {
     parts.join(", ")
 }
 
+/// How long the broker check waits for the CONNACK at most.
+const BROKER_CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Connects to the broker once as this gateway would (same URL, credentials, CA and
+/// client certificate) and disconnects. It uses the client id `cw-{campus}-check`, a
+/// clean session and no Last Will, so a running agent's session is left alone, and it
+/// publishes nothing.
+pub async fn check_broker(config: &AgentConfig) -> BrokerCheck {
+    let login = config.mqtt.login();
+    let started = Instant::now();
+    let outcome = connect_once(config, &login).await;
+    BrokerCheck {
+        url: login.redacted_url(),
+        login: login.describe(),
+        result: if outcome.is_ok() {
+            ProbeStatus::Ok
+        } else {
+            ProbeStatus::Fail
+        },
+        latency: started.elapsed(),
+        reason: outcome.err().unwrap_or_default(),
+    }
+}
+
+async fn connect_once(
+    config: &AgentConfig,
+    login: &campuswatch_mqtt::BrokerLogin,
+) -> Result<(), String> {
+    use rumqttc::{Event, Outgoing, Packet};
+    let mut options = login
+        .options(format!("cw-{}-check", config.campus))
+        .map_err(|e| e.to_string())?;
+    options
+        .set_keep_alive(config.mqtt.keepalive.max(Duration::from_secs(1)))
+        .set_clean_session(true);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 4);
+    let connected = tokio::time::timeout(BROKER_CHECK_TIMEOUT, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(login.diagnose(&e).reason),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(format!(
+            "no answer from the broker within {}s: check mqtt.url, the network and firewalls",
+            BROKER_CHECK_TIMEOUT.as_secs()
+        ))
+    });
+    if connected.is_ok() && client.try_disconnect().is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(event) = eventloop.poll().await {
+                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    connected
+}
+
 /// Probes every device of `config` once, concurrently.
 pub async fn check(config: &AgentConfig) -> CheckReport {
     let mut tasks = tokio::task::JoinSet::new();
@@ -218,7 +342,7 @@ pub async fn check(config: &AgentConfig) -> CheckReport {
             }
         })
         .collect();
-    CheckReport { rows }
+    CheckReport { rows, broker: None }
 }
 
 #[cfg(test)]
@@ -242,12 +366,44 @@ mod json_tests {
             measurements: [("latency_ms".to_string(), 1.5)].into(),
             info: None,
         };
-        let report = CheckReport {
+        let mut report = CheckReport {
             rows: vec![
                 row("a1", true, ProbeStatus::Ok),
                 row("a2", true, ProbeStatus::Fail),
             ],
+            broker: None,
         };
+        let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        assert!(v["broker"].is_null());
+        report.broker = Some(BrokerCheck {
+            url: "mqtts://gw:***@broker.example:8883".into(),
+            login: "TLS, user gw".into(),
+            result: ProbeStatus::Fail,
+            latency: Duration::from_millis(12),
+            reason: "the broker refused the user name or password: check mqtt.username".into(),
+        });
+        let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
+        assert_eq!(v["broker_failed"], true);
+        assert_eq!(v["broker"]["result"], "fail");
+        assert_eq!(
+            v["broker"]["reason"],
+            "the broker refused the user name or password: check mqtt.username"
+        );
+        let table = report.render_table();
+        let first = table.lines().nth(1).unwrap();
+        assert!(
+            first.starts_with("broker") && first.contains("FAIL") && first.contains("TLS, user gw"),
+            "{table}"
+        );
+        assert!(
+            table.contains("The gateway cannot report: the broker refused the user name"),
+            "{table}"
+        );
+        report.rows.pop();
+        assert!(!report.required_down() && report.failed());
+        report.broker.as_mut().unwrap().result = ProbeStatus::Ok;
+        assert!(!report.failed());
+        report.rows.push(row("a2", true, ProbeStatus::Fail));
         let v: serde_json::Value = serde_json::from_str(&report.render_json()).unwrap();
         assert_eq!(v["required_down"], true);
         assert_eq!(v["devices"][0]["result"], "ok");

@@ -80,9 +80,15 @@ pub struct MqttConfig {
     pub username: String,
     /// Password; empty = take it from the URL.
     pub password: String,
-    /// PEM file of CA certificates to trust for `mqtts://` besides the system's roots.
-    /// Empty = system roots only.
+    /// PEM file of CA certificates to trust for `mqtts://` besides the system's roots
+    /// (the CA that signed the broker's certificate). Empty = system roots only.
     pub ca_file: String,
+    /// PEM file of this gateway's client certificate (`mqtts://` only), for brokers that
+    /// authenticate gateways by certificate; set with `client_key_file`. Empty = none.
+    pub client_cert_file: String,
+    /// PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1, not
+    /// encrypted). Empty = none.
+    pub client_key_file: String,
     /// MQTT keepalive; the broker publishes the Last Will about 1.5 x this after it stops
     /// hearing from the gateway. At least 1s. Default `10s`.
     #[serde(with = "humantime_serde")]
@@ -103,9 +109,25 @@ impl Default for MqttConfig {
             username: String::new(),
             password: String::new(),
             ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
             keepalive: Duration::from_secs(10),
             reconnect_delay_min: Duration::from_secs(1),
             reconnect_delay_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl MqttConfig {
+    /// How to reach and log in to the broker, for the connection and the field check.
+    pub fn login(&self) -> campuswatch_mqtt::BrokerLogin {
+        campuswatch_mqtt::BrokerLogin {
+            url: self.url.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
         }
     }
 }
@@ -836,24 +858,10 @@ impl AgentConfig {
         invalid: &dyn Fn(String, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
         let m = &self.mqtt;
-        let url = url::Url::parse(&m.url).map_err(|e| {
-            invalid(
-                "mqtt.url".into(),
-                format!(
-                    "{:?}: {e}; expected mqtt://host:1883 or mqtts://host:8883",
-                    m.url
-                ),
-            )
-        })?;
-        if !matches!(url.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl") {
-            return Err(invalid(
-                "mqtt.url".into(),
-                format!("scheme {:?}: use mqtt:// or mqtts://", url.scheme()),
-            ));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(invalid("mqtt.url".into(), "the URL names no host".into()));
-        }
+        // URL, credentials and every TLS file, read and parsed as at connect time.
+        m.login()
+            .validate()
+            .map_err(|e| invalid(e.key.into(), e.message))?;
         if m.keepalive < Duration::from_secs(1) || m.keepalive > Duration::from_secs(65535) {
             return Err(invalid(
                 "mqtt.keepalive".into(),
@@ -866,15 +874,6 @@ impl AgentConfig {
                 "must be longer than zero and not longer than mqtt.reconnect_delay_max".into(),
             ));
         }
-        if !m.ca_file.is_empty() && !Path::new(&m.ca_file).is_file() {
-            return Err(invalid(
-                "mqtt.ca_file".into(),
-                format!(
-                    "{:?} is not a readable file; give the path of a PEM file or leave it empty",
-                    m.ca_file
-                ),
-            ));
-        }
         Ok(())
     }
 
@@ -885,6 +884,7 @@ impl AgentConfig {
         let mut c = self.clone();
         c.mqtt.password.clear();
         c.mqtt.username.clear();
+        c.mqtt.url = campuswatch_protocol::redact_url(&c.mqtt.url);
         for d in &mut c.devices {
             d.probe.forget_secrets();
         }
@@ -1032,6 +1032,47 @@ mod tests {
             assert!(err.contains(key), "expected {key} in: {err}");
             assert!(err.contains(&f.path().display().to_string()), "{err}");
         }
+    }
+
+    #[test]
+    fn broker_tls_files_are_read_at_load_and_errors_name_the_key_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let crt = dir.path().join("gw.crt");
+        let key = dir.path().join("gw.key");
+        let body = format!(
+            "{MINIMAL}[mqtt]\nurl = \"mqtts://broker.example:8883\"\n\
+             client_cert_file = \"{}\"\nclient_key_file = \"{}\"\n",
+            crt.display(),
+            key.display()
+        );
+        let err = AgentConfig::load_from(write(&body).path(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mqtt.client_cert_file"), "{err}");
+        assert!(err.contains(&crt.display().to_string()), "{err}");
+        let pair = rcgen::generate_simple_self_signed(vec!["150102-K-0001".into()]).unwrap();
+        std::fs::write(&crt, pair.cert.pem()).unwrap();
+        std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+        let cfg = AgentConfig::load_from(write(&body).path(), no_env()).unwrap();
+        assert_eq!(cfg.mqtt.login().describe(), "TLS, client certificate");
+        // The environment can point at other files; a key alone is refused.
+        let env = [("CAMPUSWATCH__MQTT__CLIENT_CERT_FILE", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = AgentConfig::load_from(write(&body).path(), Some(env))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mqtt.client_cert_file: must be set together"),
+            "{err}"
+        );
+        // Client certificates and CA bundles need mqtts://.
+        let plain = body.replace("mqtts://", "mqtt://");
+        let err = AgentConfig::load_from(write(&plain).path(), no_env())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not use TLS"), "{err}");
     }
 
     #[test]

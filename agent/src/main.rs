@@ -33,8 +33,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Probe every device once and print a table; exit status 1 when a required device
-    /// is down.
+    /// Probe every device once, connect to the broker once, and print a table; exit
+    /// status 1 when a required device is down or the broker refuses the gateway.
     Check {
         /// The agent configuration (TOML).
         #[arg(long, short)]
@@ -42,6 +42,10 @@ enum Command {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// Leave the broker out (check the devices only, for example before the
+        /// gateway's credentials are issued).
+        #[arg(long)]
+        no_broker: bool,
     },
     /// Find ONVIF cameras with WS-Discovery and print a [[devices]] entry for each; exit
     /// status 1 when none answered.
@@ -104,16 +108,31 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config::EXAMPLE_TOML);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, json } => {
+        Command::Check {
+            config,
+            json,
+            no_broker,
+        } => {
             let cfg = AgentConfig::load(&config)?;
             let rt = runtime()?;
-            let report = rt.block_on(check::check(&cfg));
+            let report = rt.block_on(async {
+                let broker = async {
+                    if no_broker {
+                        None
+                    } else {
+                        Some(check::check_broker(&cfg).await)
+                    }
+                };
+                let (mut report, broker) = tokio::join!(check::check(&cfg), broker);
+                report.broker = broker;
+                report
+            });
             if json {
                 print!("{}", report.render_json());
             } else {
                 print!("{}", report.render_table());
             }
-            Ok(if report.required_down() {
+            Ok(if report.failed() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -35,6 +35,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use campuswatch_mqtt::{Diagnosis, SetupError};
 use campuswatch_protocol::message::MAX_TEXT_BYTES;
 use campuswatch_protocol::{
     Birth, CampusTopic, Death, DeathReason, Event, Heartbeat, Message, MessageKind,
@@ -43,7 +44,7 @@ use campuswatch_protocol::{
 use rand::Rng;
 use rumqttc::{
     AsyncClient, ConnectionError, Event as MqttEvent, EventLoop, LastWill, MqttOptions, Outgoing,
-    Packet, QoS, TlsConfiguration, Transport,
+    Packet, QoS,
 };
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -74,31 +75,43 @@ const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(50);
 /// Room for the topic and packet header above the payload limit.
 const PACKET_HEADROOM: usize = 64 * 1024;
 
-/// The MQTT options could not be built from the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum MqttSetupError {
-    #[error("mqtt.url {url:?}: {reason}")]
-    Url { url: String, reason: String },
-    #[error("mqtt.ca_file {path:?}: {reason}")]
-    CaFile { path: String, reason: String },
-    #[error("TLS setup for {url:?}: {reason}")]
-    Tls { url: String, reason: String },
-}
-
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(transparent)]
     Epoch(#[from] EpochError),
+    /// The configuration cannot make a connection (a file went missing since the start).
     #[error(transparent)]
-    Setup(#[from] MqttSetupError),
-    #[error("connection to {url} (epoch {epoch}) failed: {source}")]
-    Connection {
+    Setup(#[from] SetupError),
+    /// No connection was made: the broker refused it, or could not be reached.
+    #[error("cannot connect to the broker at {url} (epoch {epoch}): {diagnosis}")]
+    Connect {
+        url: String,
+        epoch: u64,
+        diagnosis: Diagnosis,
+        #[source]
+        source: ConnectionError,
+    },
+    /// An established connection failed.
+    #[error("the connection to {url} (epoch {epoch}) was lost: {source}")]
+    Lost {
         url: String,
         epoch: u64,
         #[source]
         source: ConnectionError,
     },
+}
+
+impl SessionError {
+    /// Whether someone must act (configuration, credentials, certificates) before the
+    /// gateway can report again, as opposed to an outage that may pass by itself.
+    pub fn needs_action(&self) -> bool {
+        match self {
+            SessionError::Epoch(_) | SessionError::Setup(_) => true,
+            SessionError::Connect { diagnosis, .. } => diagnosis.needs_action,
+            SessionError::Lost { .. } => false,
+        }
+    }
 }
 
 /// A QoS 1 request whose packet id is not known yet, or whose PUBACK is awaited.
@@ -228,6 +241,10 @@ impl Session {
                 SessionError::Epoch(_) => {
                     error!(error = %err, retry_in = ?delay, "Cannot start an MQTT session: the state directory is not writable.");
                 }
+                // An operator must act: the gateway reports nothing until then.
+                _ if err.needs_action() => {
+                    error!(error = %err, retry_in = ?delay, unacked_events = self.spool.len(), "Cannot connect to the broker; the gateway is not reporting.");
+                }
                 _ => {
                     warn!(error = %err, retry_in = ?delay, unacked_events = self.spool.len(), "MQTT session ended; reconnecting.");
                 }
@@ -295,11 +312,18 @@ impl Session {
                 // Once the shutdown began, the connection ending is its end.
                 Some(Err(_)) if phase != Phase::Running => return Ok(()),
                 Some(Err(source)) => {
-                    return Err(SessionError::Connection {
-                        url: self.config.mqtt.url.clone(),
-                        epoch,
-                        source,
-                    })
+                    let login = self.config.mqtt.login();
+                    let url = login.redacted_url();
+                    return Err(if conn.connected {
+                        SessionError::Lost { url, epoch, source }
+                    } else {
+                        SessionError::Connect {
+                            url,
+                            epoch,
+                            diagnosis: login.diagnose(&source),
+                            source,
+                        }
+                    });
                 }
             };
             if let Step::Done = self.handle(event, &mut conn, &mut phase, &mut heartbeat) {
@@ -595,22 +619,9 @@ fn mqtt_options(
     config: &AgentConfig,
     topics: &Topics,
     epoch: u64,
-) -> Result<MqttOptions, MqttSetupError> {
+) -> Result<MqttOptions, SetupError> {
     let m = &config.mqtt;
-    let bad = |reason: String| MqttSetupError::Url {
-        url: m.url.clone(),
-        reason,
-    };
-    let url = url::Url::parse(&m.url).map_err(|e| bad(e.to_string()))?;
-    let tls = matches!(url.scheme(), "mqtts" | "ssl");
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| bad("no host".into()))?;
-    // IPv6 literals come bracketed from the URL; sockets want them bare.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-    let mut o = MqttOptions::new(format!("cw-{}", config.campus), host, port);
+    let mut o = m.login().options(format!("cw-{}", config.campus))?;
     o.set_keep_alive(m.keepalive.max(Duration::from_secs(1)));
     o.set_clean_session(false);
     o.set_inflight((MAX_EVENTS_IN_FLIGHT + 8) as u16);
@@ -618,27 +629,6 @@ fn mqtt_options(
         MAX_PAYLOAD_BYTES + PACKET_HEADROOM,
         MAX_PAYLOAD_BYTES + PACKET_HEADROOM,
     );
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let (user, pass) = if !m.username.is_empty() {
-        (m.username.clone(), m.password.clone())
-    } else {
-        (
-            decode(url.username()),
-            if m.password.is_empty() {
-                url.password().map(decode).unwrap_or_default()
-            } else {
-                m.password.clone()
-            },
-        )
-    };
-    if !user.is_empty() {
-        o.set_credentials(user, pass);
-    }
     let will = Message::Death(Death {
         v: SCHEMA_VERSION,
         campus: config.campus.clone(),
@@ -652,56 +642,7 @@ fn mqtt_options(
         QoS::AtLeastOnce,
         false,
     ));
-    if tls {
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls_config(&m.url, &m.ca_file)?),
-        )));
-    }
     Ok(o)
-}
-
-/// A rustls client configuration (ring provider) trusting the system's roots and the
-/// certificates in `ca_file`.
-fn tls_config(url: &str, ca_file: &str) -> Result<rustls::ClientConfig, MqttSetupError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A single unusable system certificate must not prevent TLS altogether.
-        let _ = roots.add(cert);
-    }
-    if !ca_file.is_empty() {
-        let ca_err = |reason: String| MqttSetupError::CaFile {
-            path: ca_file.to_string(),
-            reason,
-        };
-        let pem = std::fs::read(ca_file).map_err(|e| ca_err(e.to_string()))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| ca_err(format!("not a PEM certificate file: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(ca_err("contains no PEM certificate".into()));
-        }
-    }
-    if roots.is_empty() {
-        return Err(MqttSetupError::Tls {
-            url: url.to_string(),
-            reason: "no trusted CA certificates: the system has none; set mqtt.ca_file".into(),
-        });
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| MqttSetupError::Tls {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]
@@ -754,7 +695,7 @@ mod tests {
         let c = config("mqtts://broker.example");
         let o = mqtt_options(&c, &topics(&c), 1).unwrap();
         assert_eq!(o.broker_address().1, 8883);
-        assert!(matches!(o.transport(), Transport::Tls(_)));
+        assert!(matches!(o.transport(), rumqttc::Transport::Tls(_)));
     }
 
     #[test]

@@ -89,8 +89,14 @@ pub struct MqttConfig {
     pub username: String,
     /// Password, if not in the URL.
     pub password: String,
-    /// PEM file of CA certificates to trust for `mqtts://` besides the system's.
+    /// PEM file of CA certificates to trust for `mqtts://` besides the system's (the CA
+    /// that signed the broker's certificate).
     pub ca_file: String,
+    /// PEM file of the server's client certificate (`mqtts://` only), for brokers that
+    /// authenticate by certificate; set with `client_key_file`.
+    pub client_cert_file: String,
+    /// PEM file of the client certificate's private key (not encrypted).
+    pub client_key_file: String,
     /// MQTT keepalive of the server's own connection.
     #[serde(with = "humantime_serde")]
     pub keepalive: Duration,
@@ -108,10 +114,26 @@ impl Default for MqttConfig {
             username: String::new(),
             password: String::new(),
             ca_file: String::new(),
+            client_cert_file: String::new(),
+            client_key_file: String::new(),
             keepalive: Duration::from_secs(10),
             regions: Vec::new(),
             inflight: 100,
             embedded: EmbeddedConfig::default(),
+        }
+    }
+}
+
+impl MqttConfig {
+    /// How to reach and log in to the external broker.
+    pub fn login(&self) -> campuswatch_mqtt::BrokerLogin {
+        campuswatch_mqtt::BrokerLogin {
+            url: self.url.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            ca_file: self.ca_file.clone(),
+            client_cert_file: self.client_cert_file.clone(),
+            client_key_file: self.client_key_file.clone(),
         }
     }
 }
@@ -693,16 +715,25 @@ impl ServerConfig {
             return Err(invalid("id", "use letters, digits, '-' or '_'".into()));
         }
         if !self.mqtt.url.is_empty() {
-            let url = url::Url::parse(&self.mqtt.url)
-                .map_err(|e| invalid("mqtt.url", format!("{e}: expected mqtt://host:port")))?;
-            if !matches!(url.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl") {
-                return Err(invalid(
-                    "mqtt.url",
-                    format!("scheme {:?}: use mqtt:// or mqtts://", url.scheme()),
-                ));
-            }
-            if url.host_str().is_none() {
-                return Err(invalid("mqtt.url", "no host".into()));
+            // URL, credentials and every TLS file, read and parsed as at connect time.
+            self.mqtt
+                .login()
+                .validate()
+                .map_err(|e| invalid(e.key, e.message))?;
+        } else {
+            // The embedded broker speaks plain MQTT on loopback-style listeners; TLS keys
+            // would silently do nothing.
+            for (key, value) in [
+                ("mqtt.ca_file", &self.mqtt.ca_file),
+                ("mqtt.client_cert_file", &self.mqtt.client_cert_file),
+                ("mqtt.client_key_file", &self.mqtt.client_key_file),
+            ] {
+                if !value.is_empty() {
+                    return Err(invalid(
+                        key,
+                        "is set but mqtt.url is empty (the embedded broker has no TLS): set mqtt.url to the broker, or leave this empty".into(),
+                    ));
+                }
             }
         }
         for r in &self.mqtt.regions {
@@ -867,6 +898,29 @@ mod tests {
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("missed_heartbeat"), "{err}");
         assert!(err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn broker_tls_files_are_checked_at_load_naming_the_key_and_the_file() {
+        let f = write(
+            "[mqtt]\nurl = \"mqtts://broker.example:8883\"\nca_file = \"/nonexistent/broker-ca.pem\"\n",
+        );
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("mqtt.ca_file"), "{err}");
+        assert!(err.contains("/nonexistent/broker-ca.pem"), "{err}");
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+        let f = write(
+            "[mqtt]\nurl = \"mqtts://broker.example:8883\"\nclient_cert_file = \"/etc/cw/server.crt\"\n",
+        );
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(err.contains("mqtt.client_key_file"), "{err}");
+        // The embedded broker has no TLS: such keys would do nothing.
+        let f = write("[mqtt]\nca_file = \"/etc/cw/ca.pem\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("mqtt.ca_file") && err.contains("embedded"),
+            "{err}"
+        );
     }
 
     #[test]

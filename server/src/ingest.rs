@@ -12,14 +12,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use campuswatch_mqtt::BrokerLogin;
 use campuswatch_protocol::{
-    campus_filters, decode, redact_url, server_state_topic, CampusTopic, Message, MessageKind,
-    RegionCode, ServerState, ServerStatus, Timestamp, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
+    campus_filters, decode, server_state_topic, CampusTopic, Message, MessageKind, RegionCode,
+    ServerState, ServerStatus, Timestamp, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
 };
 use rand::Rng;
 use rumqttc::{
     AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS,
-    SubscribeFilter, TlsConfiguration, Transport,
+    SubscribeFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -83,21 +84,15 @@ pub enum MaintenanceOp {
     Remove(u64),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MqttSetupError {
-    #[error("mqtt.url {url:?}: {reason}")]
-    Url { url: String, reason: String },
-    #[error("mqtt.ca_file {path}: {reason}")]
-    Ca { path: String, reason: String },
-}
+/// The broker connection cannot be set up from the configuration (the key and the fix
+/// are named).
+pub type MqttSetupError = campuswatch_mqtt::SetupError;
 
 /// Connection settings resolved from the config.
 #[derive(Clone)]
 pub struct MqttSettings {
-    pub url: String,
-    pub username: String,
-    pub password: String,
-    pub ca_file: String,
+    /// URL, credentials, CA bundle and client certificate.
+    pub login: BrokerLogin,
     pub keepalive: Duration,
     pub inflight: u16,
     pub server_id: String,
@@ -105,15 +100,7 @@ pub struct MqttSettings {
 }
 
 fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
-    let bad = |reason: String| MqttSetupError::Url {
-        url: s.url.clone(),
-        reason,
-    };
-    let url = url::Url::parse(&s.url).map_err(|e| bad(e.to_string()))?;
-    let tls = matches!(url.scheme(), "mqtts" | "ssl");
-    let host = url.host_str().ok_or_else(|| bad("no host".into()))?;
-    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-    let mut o = MqttOptions::new(format!("cw-server-{}", s.server_id), host, port);
+    let mut o = s.login.options(format!("cw-server-{}", s.server_id))?;
     o.set_keep_alive(s.keepalive)
         // A persistent session: while the server is away the broker keeps its QoS 1
         // messages (births, deaths, events) for it.
@@ -124,17 +111,6 @@ fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
         // us rather than breaking the connection (brokers should cap it too).
         .set_max_packet_size(4 * MAX_PAYLOAD_BYTES, 4 * MAX_PAYLOAD_BYTES)
         .set_request_channel_capacity(4096);
-    let (user, pass) = if !url.username().is_empty() {
-        (
-            url.username().to_string(),
-            url.password().unwrap_or_default().to_string(),
-        )
-    } else {
-        (s.username.clone(), s.password.clone())
-    };
-    if !user.is_empty() {
-        o.set_credentials(user, pass);
-    }
     let offline = serde_json::to_vec(&ServerState {
         v: SCHEMA_VERSION,
         server: s.server_id.clone(),
@@ -147,37 +123,7 @@ fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
         QoS::AtLeastOnce,
         true,
     ));
-    if tls {
-        o.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
-            tls_config(&s.ca_file)?,
-        ))));
-    }
     Ok(o)
-}
-
-fn tls_config(ca_file: &str) -> Result<rustls::ClientConfig, MqttSetupError> {
-    let ca_err = |reason: String| MqttSetupError::Ca {
-        path: ca_file.to_string(),
-        reason,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if !ca_file.is_empty() {
-        let pem = std::fs::read(ca_file).map_err(|e| ca_err(e.to_string()))?;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            roots
-                .add(cert.map_err(|e| ca_err(e.to_string()))?)
-                .map_err(|e| ca_err(e.to_string()))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ca_err(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// Starts the MQTT connection task. Messages go to `tx`; the returned client is used
@@ -218,7 +164,7 @@ async fn connection_task(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                info!(url = %redact_url(&settings.url), session_present = ack.session_present, "Connected to the broker.");
+                info!(url = %settings.login.redacted_url(), session_present = ack.session_present, "Connected to the broker.");
                 connected = true;
                 backoff = Duration::from_millis(250);
                 metrics.broker_connected.store(true, Ordering::Relaxed);
@@ -237,7 +183,7 @@ async fn connection_task(
             Ok(_) => {}
             Err(e) => {
                 if connected {
-                    warn!(url = %redact_url(&settings.url), error = %e, "Lost the broker; monitoring is paused until it is back.");
+                    warn!(url = %settings.login.redacted_url(), error = %e, "Lost the broker; monitoring is paused until it is back.");
                     connected = false;
                     metrics.broker_connected.store(false, Ordering::Relaxed);
                     metrics.broker_disconnects.fetch_add(1, Ordering::Relaxed);
@@ -245,7 +191,13 @@ async fn connection_task(
                         break;
                     }
                 } else {
-                    warn!(url = %redact_url(&settings.url), error = %e, retry_in = ?backoff, "Cannot reach the broker.");
+                    let diagnosis = settings.login.diagnose(&e);
+                    if diagnosis.needs_action {
+                        // Nothing is monitored until someone fixes this.
+                        error!(url = %settings.login.redacted_url(), error = %diagnosis, retry_in = ?backoff, "The broker refused the server.");
+                    } else {
+                        warn!(url = %settings.login.redacted_url(), error = %diagnosis, retry_in = ?backoff, "Cannot reach the broker.");
+                    }
                 }
                 if matches!(e, ConnectionError::RequestsDone) {
                     break;

@@ -224,10 +224,10 @@ pub async fn start_with_clock(
     let (tx, rx) = mpsc::channel(16_384);
     let (client, conn_task) = ingest::spawn_connection(
         MqttSettings {
-            url: broker_url.clone(),
-            username: config.mqtt.username.clone(),
-            password: config.mqtt.password.clone(),
-            ca_file: config.mqtt.ca_file.clone(),
+            login: campuswatch_mqtt::BrokerLogin {
+                url: broker_url.clone(),
+                ..config.mqtt.login()
+            },
             keepalive: config.mqtt.keepalive,
             inflight: config.mqtt.inflight,
             server_id: config.id.clone(),

@@ -3,6 +3,8 @@
 //! server on port 0, a TCP proxy that can freeze or cut a gateway's link, and waiting on
 //! conditions with a deadline instead of sleeping.
 
+pub mod mosquitto;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -275,6 +277,22 @@ pub struct RawGateway {
 impl RawGateway {
     /// Connects with the Last Will of `epoch` and waits for the CONNACK.
     pub async fn connect(broker: SocketAddr, campus: &str, region: &str, epoch: u64) -> RawGateway {
+        let o = rumqttc::MqttOptions::new(
+            format!("cw-{campus}"),
+            broker.ip().to_string(),
+            broker.port(),
+        );
+        Self::connect_with(o, campus, region, epoch).await
+    }
+
+    /// `connect` with the broker address, client id, credentials and TLS of `o` (for
+    /// example from `campuswatch_mqtt::BrokerLogin::options`).
+    pub async fn connect_with(
+        mut o: rumqttc::MqttOptions,
+        campus: &str,
+        region: &str,
+        epoch: u64,
+    ) -> RawGateway {
         use campuswatch_protocol::{CampusId, Death, DeathReason, Message, RegionCode};
         let campus = CampusId::parse(campus).expect("campus id");
         let region = RegionCode::parse(region).expect("region");
@@ -285,11 +303,6 @@ impl RawGateway {
             epoch,
             reason: DeathReason::ConnectionLost,
         });
-        let mut o = rumqttc::MqttOptions::new(
-            format!("cw-{campus}"),
-            broker.ip().to_string(),
-            broker.port(),
-        );
         o.set_keep_alive(Duration::from_secs(5))
             // As the agent does: on rumqttd a takeover of a clean session breaks the will.
             .set_clean_session(false)
