@@ -360,6 +360,7 @@ impl RawGateway {
             heartbeat_interval_ms: 300,
             last_event_id: 0,
             devices,
+            dropped_events: 0,
         })
     }
 

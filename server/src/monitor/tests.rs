@@ -60,6 +60,7 @@ fn birth(id: &str, county: &str, epoch: u64, devices: Vec<DeviceReport>) -> Mess
         heartbeat_interval_ms: 5_000,
         last_event_id: 100,
         devices,
+        dropped_events: 0,
     })
 }
 
