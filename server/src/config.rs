@@ -183,6 +183,14 @@ pub struct LivenessConfig {
     /// How often staleness is checked.
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
+    /// A gateway whose heartbeats disagree with the server's view (or whose birth was
+    /// missed) is asked for a rebirth at once, then again after this if it still
+    /// disagrees, the wait doubling each time up to `rebirth_max_interval`.
+    #[serde(with = "humantime_serde")]
+    pub rebirth_min_interval: Duration,
+    /// The longest wait between two rebirth requests to one gateway.
+    #[serde(with = "humantime_serde")]
+    pub rebirth_max_interval: Duration,
 }
 
 impl Default for LivenessConfig {
@@ -191,6 +199,8 @@ impl Default for LivenessConfig {
             missed_heartbeats: 3,
             default_heartbeat_interval: Duration::from_secs(5),
             check_interval: Duration::from_millis(500),
+            rebirth_min_interval: Duration::from_secs(60),
+            rebirth_max_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -726,6 +736,17 @@ impl ServerConfig {
             return Err(invalid(
                 "liveness",
                 "intervals must be longer than zero".into(),
+            ));
+        }
+        let l = &self.liveness;
+        if l.rebirth_min_interval < Duration::from_secs(1)
+            || l.rebirth_max_interval < l.rebirth_min_interval
+            || l.rebirth_max_interval > Duration::from_secs(7 * 24 * 3600)
+        {
+            return Err(invalid(
+                "liveness.rebirth_min_interval",
+                "must be at least 1s and not longer than liveness.rebirth_max_interval (at most 7d)"
+                    .into(),
             ));
         }
         let a = &self.alerts;
