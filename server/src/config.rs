@@ -191,6 +191,9 @@ pub struct LivenessConfig {
     /// The longest wait between two rebirth requests to one gateway.
     #[serde(with = "humantime_serde")]
     pub rebirth_max_interval: Duration,
+    /// Most rebirth requests per second across all gateways; more wait for their
+    /// gateway's next heartbeat, so a whole fleet missing its births is asked gradually.
+    pub rebirth_rate: u32,
 }
 
 impl Default for LivenessConfig {
@@ -201,6 +204,7 @@ impl Default for LivenessConfig {
             check_interval: Duration::from_millis(500),
             rebirth_min_interval: Duration::from_secs(60),
             rebirth_max_interval: Duration::from_secs(3600),
+            rebirth_rate: 100,
         }
     }
 }
@@ -739,6 +743,12 @@ impl ServerConfig {
             ));
         }
         let l = &self.liveness;
+        if !(1..=100_000).contains(&l.rebirth_rate) {
+            return Err(invalid(
+                "liveness.rebirth_rate",
+                "must be 1 to 100000 (rebirth requests per second)".into(),
+            ));
+        }
         if l.rebirth_min_interval < Duration::from_secs(1)
             || l.rebirth_max_interval < l.rebirth_min_interval
             || l.rebirth_max_interval > Duration::from_secs(7 * 24 * 3600)

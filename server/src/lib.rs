@@ -185,6 +185,7 @@ pub async fn start_with_clock(
             .unwrap_or(chrono::TimeDelta::minutes(1)),
         rebirth_max_interval: chrono::TimeDelta::from_std(config.liveness.rebirth_max_interval)
             .unwrap_or(chrono::TimeDelta::hours(1)),
+        rebirth_rate: config.liveness.rebirth_rate,
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
     let monitor = Arc::new(RwLock::new(Monitor::restore(

@@ -208,6 +208,17 @@ impl Metrics {
         }
         header(
             &mut s,
+            "cw_rebirth_requests_deferred_total",
+            "counter",
+            "Rebirth requests held back by liveness.rebirth_rate (asked at a later heartbeat).",
+        );
+        let _ = writeln!(
+            s,
+            "cw_rebirth_requests_deferred_total {}",
+            monitor.counters().rebirth_deferred
+        );
+        header(
+            &mut s,
             "cw_gateway_dropped_events_total",
             "counter",
             "Events gateways reported their spools dropped (full during a broker outage); their ids never arrive.",

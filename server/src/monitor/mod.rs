@@ -15,7 +15,10 @@
 //! within one staleness window, the outcome asks the caller to send the gateway a
 //! rebirth request (`cmd/rebirth`). Requests to one gateway are spaced by
 //! `rebirth_min_interval`, doubling up to `rebirth_max_interval` while it keeps
-//! disagreeing, and the spacing starts over once a heartbeat agrees.
+//! disagreeing, and the spacing starts over once a heartbeat agrees. Across all
+//! gateways at most `rebirth_rate` requests go out per second (a server that lost its
+//! broker's queue would otherwise ask a whole fleet for 30 KB births at once); a request
+//! held back waits for the gateway's next heartbeat that still disagrees.
 
 mod alerts;
 pub mod coverage;
@@ -55,6 +58,8 @@ pub struct Settings {
     pub rebirth_min_interval: TimeDelta,
     /// The longest; the wait doubles from the shortest while the gateway disagrees.
     pub rebirth_max_interval: TimeDelta,
+    /// Most rebirth requests per second across all gateways (and the largest burst).
+    pub rebirth_rate: u32,
 }
 
 impl Default for Settings {
@@ -67,6 +72,7 @@ impl Default for Settings {
             alerts: AlertRules::default(),
             rebirth_min_interval: TimeDelta::minutes(1),
             rebirth_max_interval: TimeDelta::hours(1),
+            rebirth_rate: 100,
         }
     }
 }
@@ -378,15 +384,15 @@ struct RebirthTrack {
 impl RebirthTrack {
     /// Whether a request may go out at `now`: the first at once, then after `min`, and
     /// after twice as long each time while the gateway keeps disagreeing, up to `max`.
-    fn allow(&mut self, now: Timestamp, min: TimeDelta, max: TimeDelta) -> bool {
+    fn due(&self, now: Timestamp, min: TimeDelta, max: TimeDelta) -> bool {
         let doublings = self.unanswered.saturating_sub(1).min(16);
         let gap = (min * 2i32.pow(doublings)).min(max);
-        if self.last_request.is_some_and(|last| now - last < gap) {
-            return false;
-        }
+        self.last_request.is_none_or(|last| now - last >= gap)
+    }
+
+    fn sent(&mut self, now: Timestamp) {
         self.last_request = Some(now);
         self.unanswered += 1;
-        true
     }
 
     /// A heartbeat agreed with the view: the next disagreement waits only `min`.
@@ -471,6 +477,31 @@ impl CampusView<'_> {
     }
 }
 
+/// The fleet-wide pacing of rebirth requests: a token bucket of `rebirth_rate` tokens
+/// refilled at `rebirth_rate` a second.
+#[derive(Debug, Clone, Default)]
+struct RebirthPace {
+    tokens: f64,
+    refilled: Option<Timestamp>,
+}
+
+impl RebirthPace {
+    fn take(&mut self, now: Timestamp, rate: u32) -> bool {
+        let rate = f64::from(rate.max(1));
+        let elapsed = self.refilled.map_or(f64::INFINITY, |t| {
+            (now - t).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.refilled = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Counts of messages the monitor declined to apply, and of what gateways reported
 /// about themselves, for /metrics.
 #[derive(Debug, Default, Clone)]
@@ -479,6 +510,8 @@ pub struct MonitorCounters {
     pub unregistered_messages: u64,
     /// Rebirth requests decided, by reason.
     pub rebirth_requests: BTreeMap<RebirthReason, u64>,
+    /// Rebirth requests held back by the fleet-wide rate (asked again later).
+    pub rebirth_deferred: u64,
     /// Events gateways reported as dropped by their spools (increases seen by this run).
     pub gateway_dropped_events: u64,
 }
@@ -526,6 +559,7 @@ pub struct Monitor {
     broker_lost: Option<Timestamp>,
     /// Whether the operators were told so.
     monitoring_told: bool,
+    rebirth_pace: RebirthPace,
     counters: MonitorCounters,
 }
 
@@ -546,6 +580,7 @@ impl Monitor {
             next_maintenance_id: 1,
             broker_lost: None,
             monitoring_told: false,
+            rebirth_pace: RebirthPace::default(),
             counters: MonitorCounters::default(),
         }
     }
@@ -842,9 +877,10 @@ impl Monitor {
     /// its birth (see the module documentation).
     fn check_digest(&mut self, h: &Heartbeat, now: Timestamp) -> Option<RebirthRequest> {
         let window = self.window(&self.campuses.get(&h.campus)?.gateway);
-        let (min, max) = (
+        let (min, max, rate) = (
             self.settings.rebirth_min_interval,
             self.settings.rebirth_max_interval,
+            self.settings.rebirth_rate,
         );
         let c = self.campuses.get_mut(&h.campus)?;
         let ours = c.gateway.last_event_id;
@@ -879,9 +915,14 @@ impl Monitor {
             // Older than what was applied: a heartbeat overtaken by an event.
             return None;
         };
-        if !c.rebirth.allow(now, min, max) {
+        if !c.rebirth.due(now, min, max) {
             return None;
         }
+        if !self.rebirth_pace.take(now, rate) {
+            self.counters.rebirth_deferred += 1;
+            return None;
+        }
+        c.rebirth.sent(now);
         *self.counters.rebirth_requests.entry(reason).or_default() += 1;
         Some(RebirthRequest {
             campus: c.id.clone(),

@@ -1478,3 +1478,34 @@ fn births_report_dropped_events_once_and_a_wiped_gateway_counts_again() {
     // A birth of an older session says nothing.
     assert_eq!(m.apply(&with_drops(5, 9), t(60)).newly_dropped, 0);
 }
+
+#[test]
+fn a_fleet_missing_its_births_is_asked_at_the_fleet_wide_rate() {
+    let mut m = Monitor::new(Settings {
+        rebirth_rate: 100,
+        ..immediate()
+    });
+    // 250 gateways heard only by their heartbeats, all in the same second, and again
+    // five seconds later, and again.
+    let ids: Vec<String> = (0..250).map(|i| format!("c{i}")).collect();
+    let mut asked_per_round = Vec::new();
+    for round in 0..3 {
+        let asked = ids
+            .iter()
+            .filter(|id| {
+                m.apply(&heartbeat_saying(id, 1, "UUU", 100), t(round * 5))
+                    .rebirth
+                    .is_some()
+            })
+            .count();
+        asked_per_round.push(asked);
+    }
+    // A burst of 100, then 100 per round (the bucket refills in a second and holds 100);
+    // nobody is asked twice before everyone has been asked once.
+    assert_eq!(asked_per_round, [100, 100, 50]);
+    assert_eq!(
+        m.counters().rebirth_requests[&RebirthReason::BirthMissing],
+        250
+    );
+    assert_eq!(m.counters().rebirth_deferred, 150 + 50);
+}
