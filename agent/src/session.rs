@@ -167,6 +167,8 @@ struct Conn {
     heartbeat_seq: u64,
     /// When a rebirth request was last answered on this connection.
     rebirth_answered: Option<tokio::time::Instant>,
+    /// Commands refused on this connection (the first is logged as a warning).
+    bad_commands: u64,
 }
 
 impl Conn {
@@ -182,6 +184,7 @@ impl Conn {
             next_event: 0,
             heartbeat_seq: 0,
             rebirth_answered: None,
+            bad_commands: 0,
         }
     }
 }
@@ -556,14 +559,22 @@ impl Session {
         let decoded = CommandTopic::parse(topic)
             .map_err(|e| e.to_string())
             .and_then(|t| decode_command(&t, payload).map_err(|e| e.to_string()));
-        let request = match decoded {
-            Ok(Command::Rebirth(r)) if r.campus == self.config.campus => r,
-            Ok(_) => {
-                warn!(topic, "Ignored a command for another campus.");
-                return;
-            }
-            Err(e) => {
-                warn!(topic, error = %e, "Ignored a malformed command.");
+        let refused = match decoded {
+            Ok(Command::Rebirth(r)) if r.campus == self.config.campus => Ok(r),
+            Ok(_) => Err("the command is for another campus".to_string()),
+            Err(e) => Err(e),
+        };
+        let request = match refused {
+            Ok(r) => r,
+            Err(error) => {
+                // Logged once per connection: whoever can publish garbage there must not
+                // also fill the gateway's log (broker ACLs should stop them).
+                conn.bad_commands += 1;
+                if conn.bad_commands == 1 {
+                    warn!(topic, %error, "Ignored a bad command (further ones on this connection are logged at debug level).");
+                } else {
+                    debug!(topic, %error, refused = conn.bad_commands, "Ignored a bad command.");
+                }
                 return;
             }
         };
@@ -1132,6 +1143,7 @@ mod tests {
             late,
         );
         assert_eq!(births_queued(&conn), 2);
+        assert_eq!(conn.bad_commands, 2, "the malformed one and the other campus's");
         // After the gap the session answers again.
         s.on_command(&mut conn, &topic, &payload, late);
         assert_eq!(births_queued(&conn), 3);

@@ -230,6 +230,11 @@ impl Spool {
             .append(true)
             .open(&log_path)
             .map_err(io_err(&log_path))?;
+        // A file just created exists after a power cut only once its directory entry is
+        // durable (POSIX); fsyncing the file alone does not promise that.
+        durable::sync_dir(&dir)
+            .and_then(|()| durable::sync_dir(state_dir))
+            .map_err(io_err(&dir))?;
         let mut spool = Spool {
             dir,
             log_path,
