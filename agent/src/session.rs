@@ -1143,7 +1143,10 @@ mod tests {
             late,
         );
         assert_eq!(births_queued(&conn), 2);
-        assert_eq!(conn.bad_commands, 2, "the malformed one and the other campus's");
+        assert_eq!(
+            conn.bad_commands, 2,
+            "the malformed one and the other campus's"
+        );
         // After the gap the session answers again.
         s.on_command(&mut conn, &topic, &payload, late);
         assert_eq!(births_queued(&conn), 3);
