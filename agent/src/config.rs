@@ -52,6 +52,9 @@ pub struct AgentConfig {
     /// The MQTT broker connection.
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// The bound of the on-disk event spool.
+    #[serde(default)]
+    pub spool: SpoolConfig,
     /// How many RTSP stream checks may run at once on this gateway (each plays a camera's
     /// stream for its `stream_window`); more are postponed. Default 2.
     #[serde(default = "default_max_stream_checks")]
@@ -93,8 +96,11 @@ pub struct MqttConfig {
     /// hearing from the gateway. At least 1s. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub keepalive: Duration,
-    /// First delay before reconnecting after a lost or refused connection; it doubles
-    /// (with full jitter) up to `reconnect_delay_max`. Default `1s`.
+    /// The window of the first reconnection attempt after a lost or refused connection:
+    /// the agent waits a random time between 0 and this; each failed attempt doubles the
+    /// window, up to `reconnect_delay_max`. It sets how fast a fleet may come back after
+    /// a broker restart: about (gateways / this) connections a second at the peak.
+    /// Default `10s` (10,000 gateways: about 1,000 a second).
     #[serde(with = "humantime_serde")]
     pub reconnect_delay_min: Duration,
     /// Longest delay between reconnection attempts. Default `60s`.
@@ -112,7 +118,7 @@ impl Default for MqttConfig {
             client_cert_file: String::new(),
             client_key_file: String::new(),
             keepalive: Duration::from_secs(10),
-            reconnect_delay_min: Duration::from_secs(1),
+            reconnect_delay_min: Duration::from_secs(10),
             reconnect_delay_max: Duration::from_secs(60),
         }
     }
@@ -128,6 +134,30 @@ impl MqttConfig {
             ca_file: self.ca_file.clone(),
             client_cert_file: self.client_cert_file.clone(),
             client_key_file: self.client_key_file.clone(),
+        }
+    }
+}
+
+/// The bound of the event spool (`state_dir/spool`). Events wait there until the broker
+/// acknowledges them; when a broker outage outlasts the bound, the oldest waiting events
+/// are dropped first, and the drop is counted, logged and reported in the next birth.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Most events waiting for acknowledgement. At least 1. Default 10000 (a day of a
+    /// flapping camera every ten seconds).
+    pub max_events: usize,
+    /// Most bytes of waiting events, as written (an event takes 250 to 600 bytes). The
+    /// spool file can hold up to twice this between compactions, and the newest event is
+    /// always kept. 64 KiB to 1 GiB. Default 4194304 (4 MiB).
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            max_events: 10_000,
+            max_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -527,6 +557,7 @@ impl AgentConfig {
             state_dir: default_state_dir(),
             heartbeat_interval: default_heartbeat_interval(),
             mqtt: MqttConfig::default(),
+            spool: SpoolConfig::default(),
             max_stream_checks: default_max_stream_checks(),
             devices: Vec::new(),
         }
@@ -605,6 +636,18 @@ impl AgentConfig {
             ));
         }
         self.validate_mqtt(&invalid)?;
+        if !(1..=1_000_000).contains(&self.spool.max_events) {
+            return Err(invalid(
+                "spool.max_events".into(),
+                "must be 1 to 1000000 (events kept while the broker cannot be reached)".into(),
+            ));
+        }
+        if !(64 * 1024..=1024 * 1024 * 1024).contains(&self.spool.max_bytes) {
+            return Err(invalid(
+                "spool.max_bytes".into(),
+                "must be 65536 (64 KiB) to 1073741824 (1 GiB), in bytes".into(),
+            ));
+        }
         if !(1..=64).contains(&self.max_stream_checks) {
             return Err(invalid(
                 "max_stream_checks".into(),
@@ -918,6 +961,7 @@ mod tests {
         let cfg = AgentConfig::load_from(Path::new(path), no_env()).unwrap();
         assert_eq!(cfg.campus.as_str(), "150102-K-0001");
         assert_eq!(cfg.mqtt, MqttConfig::default());
+        assert_eq!(cfg.spool, SpoolConfig::default());
         assert_eq!(cfg.heartbeat_interval, Duration::from_secs(5));
         assert!(cfg.devices.iter().any(|d| d.kind == DeviceKind::Alarm));
         assert!(cfg.devices.iter().any(|d| d.kind == DeviceKind::Camera));
@@ -971,6 +1015,7 @@ mod tests {
         let env = [
             ("CAMPUSWATCH__MQTT__URL", "mqtts://env.example:8883"),
             ("CAMPUSWATCH__HEARTBEAT_INTERVAL", "2s"),
+            ("CAMPUSWATCH__SPOOL__MAX_EVENTS", "500"),
             // Another variable of the family that is not a key must not be read.
             ("CAMPUSWATCH_TEST_MQTT_URL", "mqtt://ignored"),
         ]
@@ -981,6 +1026,8 @@ mod tests {
         assert_eq!(cfg.mqtt.url, "mqtts://env.example:8883");
         assert_eq!(cfg.mqtt.keepalive, Duration::from_secs(30));
         assert_eq!(cfg.heartbeat_interval, Duration::from_secs(2));
+        assert_eq!(cfg.spool.max_events, 500);
+        assert_eq!(cfg.spool.max_bytes, SpoolConfig::default().max_bytes);
     }
 
     #[test]
@@ -1009,6 +1056,8 @@ mod tests {
             (&format!("{MINIMAL}[mqtt]\nurl = \"http://broker\"\n") as &str, "mqtt.url"),
             (&format!("{MINIMAL}[mqtt]\nkeepalive = \"100ms\"\n"), "mqtt.keepalive"),
             (&format!("{MINIMAL}[mqtt]\nca_file = \"/nonexistent/ca.pem\"\n"), "mqtt.ca_file"),
+            (&format!("{MINIMAL}[spool]\nmax_events = 0\n"), "spool.max_events"),
+            (&format!("{MINIMAL}[spool]\nmax_bytes = 1000\n"), "spool.max_bytes"),
             (
                 &format!("{MINIMAL}[[devices]]\nid = \"a\"\nkind = \"alarm\"\nprobe = {{ type = \"tcp\", target = \"10.0.0.1\" }}\n"),
                 "devices[0].probe.target",

@@ -31,7 +31,9 @@ pub mod xml;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use config::{AgentConfig, ConfigError, DeviceConfig, MqttConfig, ProbeConfig, Transport};
+pub use config::{
+    AgentConfig, ConfigError, DeviceConfig, MqttConfig, ProbeConfig, SpoolConfig, Transport,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, Instrument};
@@ -82,7 +84,7 @@ pub async fn run_with(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(1);
-        let (spool, recovery) = spool::Spool::open(&config.state_dir, now_ms)?;
+        let (spool, recovery) = spool::Spool::open(&config.state_dir, now_ms, config.spool)?;
         let epoch = epoch::EpochStore::open(&config.state_dir);
         let inventory = Arc::new(inventory::Inventory::new(&config, spool.last_id()));
         let mut probes = Vec::with_capacity(config.devices.len());
@@ -94,6 +96,7 @@ pub async fn run_with(
         info!(
             devices = config.devices.len(),
             replay_events = recovery.replay,
+            dropped_events_total = spool.dropped_total(),
             last_epoch = epoch.current(),
             version = env!("CARGO_PKG_VERSION"),
             "Agent starting."

@@ -1,13 +1,18 @@
 //! The MQTT session: one task owns the rumqttc `EventLoop`, the event spool and the
 //! epoch. It publishes the birth, heartbeats and spooled events, maps broker
-//! acknowledgements back to event ids, and reconnects forever with backoff.
+//! acknowledgements back to event ids, answers the server's rebirth requests, and
+//! reconnects forever with backoff.
 //!
 //! # Why rumqttc never reconnects by itself
 //!
 //! The Last Will is fixed at CONNECT and carries the epoch, and every CONNECT needs a new
 //! epoch. So [`Session::run_once`] advances the epoch durably, builds fresh options, a
 //! fresh client and a fresh `EventLoop`, and returns at the first connection error;
-//! [`Session::run`] loops with exponential backoff and full jitter.
+//! [`Session::run`] loops with exponential backoff and full jitter: a lost connection is
+//! retried after a delay drawn uniformly from `[0, reconnect_delay_min · 2^attempt]`
+//! (capped at `reconnect_delay_max`), so gateways that lose their broker together (a
+//! broker restart) come back spread over the window rather than in one burst; see
+//! `reconnect_delay` and its simulation test.
 //!
 //! # Mapping PUBACKs to events
 //!
@@ -22,14 +27,25 @@
 //! A connection error forgets all of it: the next session publishes everything still
 //! unacknowledged again (the server de-duplicates by campus and event id).
 //!
+//! # Births
+//!
+//! A birth (the full inventory, and the spool's drop count) goes out right after every
+//! CONNACK, and again within the same session when the server asks for one on
+//! `cmd/rebirth` (its view no longer matches the heartbeats' digest), at most once per
+//! [`REBIRTH_ANSWER_GAP`]. Events are dropped only while the broker does not acknowledge
+//! them, which ends in a new connection and so in a birth with the new count: an event
+//! dropped while in flight on a working connection is acknowledged afterwards and taken
+//! off the count (see [`crate::spool`]).
+//!
 //! # Clean session
 //!
 //! The agent connects with `clean_session = false`, as docs/PROTOCOL.md §1 requires:
 //! rumqttd publishes the *new* connection's Last Will at once when a clean session takes
 //! over an old one (a false "offline" carrying the live epoch). Each connection still
 //! starts from a fresh `EventLoop` and republishes from the spool, so nothing depends on
-//! what the broker kept: the gateway subscribes to nothing and the broker keeps no state
-//! for QoS 1 messages it has acknowledged.
+//! what the broker kept. The gateway subscribes only to its rebirth command; a request
+//! the broker kept for it while it was away names an older epoch and is ignored (the
+//! connection's own birth already answered it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -38,8 +54,8 @@ use std::time::{Duration, Instant};
 use campuswatch_mqtt::{Diagnosis, SetupError};
 use campuswatch_protocol::message::MAX_TEXT_BYTES;
 use campuswatch_protocol::{
-    Birth, CampusTopic, Death, DeathReason, Event, Heartbeat, Message, MessageKind,
-    MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
+    decode_command, Birth, CampusTopic, Command, CommandKind, CommandTopic, Death, DeathReason,
+    Event, Heartbeat, Message, MessageKind, BASE_SCHEMA_VERSION, MAX_PAYLOAD_BYTES,
 };
 use rand::Rng;
 use rumqttc::{
@@ -74,6 +90,11 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(50);
 /// Room for the topic and packet header above the payload limit.
 const PACKET_HEADROOM: usize = 64 * 1024;
+/// Rebirth requests answered at most once per this long within a session: a server
+/// that asks in a loop must not turn a metered link into a stream of births.
+pub const REBIRTH_ANSWER_GAP: Duration = Duration::from_secs(10);
+/// While the spool keeps dropping events, say so at most this often.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +149,21 @@ struct Topics {
     death: String,
     heartbeat: String,
     event: String,
+    rebirth: String,
+}
+
+impl Topics {
+    fn of(config: &AgentConfig) -> Self {
+        let topic = |kind| CampusTopic::new(config.region, config.campus.clone(), kind).to_string();
+        Topics {
+            birth: topic(MessageKind::Birth),
+            death: topic(MessageKind::Death),
+            heartbeat: topic(MessageKind::Heartbeat),
+            event: topic(MessageKind::Event),
+            rebirth: CommandTopic::new(config.region, config.campus.clone(), CommandKind::Rebirth)
+                .to_string(),
+        }
+    }
 }
 
 /// Bookkeeping of one connection; dropped with it.
@@ -142,6 +178,28 @@ struct Conn {
     /// The lowest event id not yet published on this connection.
     next_event: u64,
     heartbeat_seq: u64,
+    /// When a rebirth request was last answered on this connection.
+    rebirth_answered: Option<tokio::time::Instant>,
+    /// Commands refused on this connection (the first is logged as a warning).
+    bad_commands: u64,
+}
+
+impl Conn {
+    fn new(client: AsyncClient, epoch: u64) -> Self {
+        Conn {
+            client,
+            epoch,
+            connected: false,
+            fifo: VecDeque::new(),
+            by_pkid: HashMap::new(),
+            stash: None,
+            events_in_flight: 0,
+            next_event: 0,
+            heartbeat_seq: 0,
+            rebirth_answered: None,
+            bad_commands: 0,
+        }
+    }
 }
 
 /// Where a connection is in its life.
@@ -173,6 +231,8 @@ pub struct Session {
     transitions: mpsc::Receiver<DeviceTransition>,
     transitions_open: bool,
     attempt: u32,
+    /// When spool drops were last logged, and the total then.
+    drops_logged: Option<(tokio::time::Instant, u64)>,
 }
 
 fn unix_now() -> Duration {
@@ -202,13 +262,7 @@ impl Session {
         health: Arc<HealthSampler>,
         transitions: mpsc::Receiver<DeviceTransition>,
     ) -> Self {
-        let topic = |kind| CampusTopic::new(config.region, config.campus.clone(), kind).to_string();
-        let topics = Topics {
-            birth: topic(MessageKind::Birth),
-            death: topic(MessageKind::Death),
-            heartbeat: topic(MessageKind::Heartbeat),
-            event: topic(MessageKind::Event),
-        };
+        let topics = Topics::of(&config);
         Self {
             digest: config.digest(),
             config,
@@ -220,6 +274,7 @@ impl Session {
             transitions,
             transitions_open: true,
             attempt: 0,
+            drops_logged: None,
         }
     }
 
@@ -264,15 +319,14 @@ impl Session {
         }
     }
 
-    /// Exponential backoff with full jitter: uniform in [0, min · 2^attempt], capped.
     fn next_delay(&self) -> Duration {
         let m = &self.config.mqtt;
-        let cap = m
-            .reconnect_delay_min
-            .saturating_mul(1u32 << self.attempt.min(20))
-            .min(m.reconnect_delay_max);
-        let jittered = cap.mul_f64(rand::rng().random::<f64>());
-        jittered.max(MIN_RECONNECT_DELAY.min(m.reconnect_delay_min))
+        reconnect_delay(
+            m.reconnect_delay_min,
+            m.reconnect_delay_max,
+            self.attempt,
+            rand::rng().random::<f64>(),
+        )
     }
 
     /// One connection: advance the epoch, connect, serve until the connection fails
@@ -281,17 +335,7 @@ impl Session {
         let epoch = self.epoch.advance(unix_now().as_secs())?;
         let options = mqtt_options(&self.config, &self.topics, epoch)?;
         let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
-        let mut conn = Conn {
-            client,
-            epoch,
-            connected: false,
-            fifo: VecDeque::new(),
-            by_pkid: HashMap::new(),
-            stash: None,
-            events_in_flight: 0,
-            next_event: 0,
-            heartbeat_seq: 0,
-        };
+        let mut conn = Conn::new(client, epoch);
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut phase = Phase::Running;
@@ -401,6 +445,14 @@ impl Session {
                     unacked_events = self.spool.len(),
                     "Connected to the broker."
                 );
+                // Before the birth, so the subscription takes the first packet id of this
+                // fresh event loop and never shares one with a publish in flight.
+                if let Err(e) = conn
+                    .client
+                    .try_subscribe(&self.topics.rebirth, QoS::AtLeastOnce)
+                {
+                    warn!(error = %e, "Cannot subscribe to rebirth requests; the server's view is repaired at the next connection only.");
+                }
                 self.publish_birth(conn);
                 self.pump(conn);
                 // The birth stands in for the first heartbeat.
@@ -455,6 +507,9 @@ impl Session {
                 info!(epoch = conn.epoch, "Disconnected cleanly.");
                 return Step::Done;
             }
+            MqttEvent::Incoming(Packet::Publish(p)) if *phase == Phase::Running => {
+                self.on_command(conn, &p.topic, &p.payload, tokio::time::Instant::now());
+            }
             _ => {}
         }
         Step::Continue
@@ -469,7 +524,7 @@ impl Session {
         let tr = &t.transition;
         let id = self.spool.allocate_id();
         let event = Event {
-            v: SCHEMA_VERSION,
+            v: BASE_SCHEMA_VERSION,
             campus: self.config.campus.clone(),
             region: self.config.region,
             id,
@@ -483,10 +538,88 @@ impl Session {
             measurements: tr.measurements.clone(),
             info: tr.info.clone(),
         };
+        let dropped_before = self.spool.dropped_total();
         if let Err(e) = self.spool.append(event) {
             error!(error = %e, event_id = id, device = %device.id, "Cannot write an event to the spool; it is kept in memory only.");
         }
         self.inventory.apply(t.index, tr, id);
+        if self.spool.dropped_total() > dropped_before {
+            self.log_drops();
+        }
+    }
+
+    /// Says that the spool is dropping events: at once the first time, then at most
+    /// once per [`DROP_LOG_INTERVAL`] with how many went since (an event dropped while in
+    /// flight and acknowledged afterwards is taken off the total later).
+    fn log_drops(&mut self) {
+        let now = tokio::time::Instant::now();
+        let total = self.spool.dropped_total();
+        let since_logged = match self.drops_logged {
+            Some((at, _)) if now.duration_since(at) < DROP_LOG_INTERVAL => return,
+            Some((_, logged)) => total.saturating_sub(logged),
+            None => total,
+        };
+        self.drops_logged = Some((now, total));
+        let limits = self.config.spool;
+        warn!(
+            dropped = since_logged,
+            dropped_total = total,
+            waiting = self.spool.len(),
+            max_events = limits.max_events,
+            max_bytes = limits.max_bytes,
+            "The event spool is full: dropped the oldest events waiting for the broker. The next birth tells the server the count."
+        );
+    }
+
+    /// A command from the server (the only subscription is the rebirth topic), received
+    /// at `now`.
+    fn on_command(
+        &mut self,
+        conn: &mut Conn,
+        topic: &str,
+        payload: &[u8],
+        now: tokio::time::Instant,
+    ) {
+        let decoded = CommandTopic::parse(topic)
+            .map_err(|e| e.to_string())
+            .and_then(|t| decode_command(&t, payload).map_err(|e| e.to_string()));
+        let refused = match decoded {
+            Ok(Command::Rebirth(r)) if r.campus == self.config.campus => Ok(r),
+            Ok(_) => Err("the command is for another campus".to_string()),
+            Err(e) => Err(e),
+        };
+        let request = match refused {
+            Ok(r) => r,
+            Err(error) => {
+                // Logged once per connection: whoever can publish garbage there must not
+                // also fill the gateway's log (broker ACLs should stop them).
+                conn.bad_commands += 1;
+                if conn.bad_commands == 1 {
+                    warn!(topic, %error, "Ignored a bad command (further ones on this connection are logged at debug level).");
+                } else {
+                    debug!(topic, %error, refused = conn.bad_commands, "Ignored a bad command.");
+                }
+                return;
+            }
+        };
+        if request.epoch != conn.epoch {
+            debug!(
+                asked = request.epoch,
+                epoch = conn.epoch,
+                "Rebirth request for another session ignored; this one began with a birth."
+            );
+            return;
+        }
+        if conn
+            .rebirth_answered
+            .is_some_and(|at| now.duration_since(at) < REBIRTH_ANSWER_GAP)
+        {
+            debug!(reason = %request.reason, "Rebirth request ignored: answered one moments ago.");
+            return;
+        }
+        conn.rebirth_answered = Some(now);
+        info!(reason = %request.reason, epoch = conn.epoch, "The server asked for a rebirth; publishing the birth again.");
+        self.publish_birth(conn);
     }
 
     /// Spools transitions still queued (at shutdown, after the device tasks stopped).
@@ -500,13 +633,14 @@ impl Session {
         &mut self.transitions
     }
 
-    fn publish_birth(&mut self, conn: &mut Conn) {
+    /// The birth of session `epoch`: the whole inventory as it is now.
+    fn birth_message(&self, epoch: u64) -> Birth {
         let snap = self.inventory.snapshot();
-        let birth = Birth {
-            v: SCHEMA_VERSION,
+        let mut birth = Birth {
+            v: BASE_SCHEMA_VERSION,
             campus: self.config.campus.clone(),
             region: self.config.region,
-            epoch: conn.epoch,
+            epoch,
             at: chrono::Utc::now(),
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             config_digest: self.digest.clone(),
@@ -514,14 +648,34 @@ impl Session {
                 .clamp(1, 3_600_000),
             last_event_id: snap.last_event_id,
             devices: snap.devices,
+            dropped_events: self.spool.dropped_total(),
         };
+        // Version 3 only when it says something version 2 cannot: older servers keep
+        // reading the births of gateways that never dropped an event.
+        birth.v = birth.needed_version();
+        birth
+    }
+
+    fn publish_birth(&mut self, conn: &mut Conn) {
+        let birth = self.birth_message(conn.epoch);
+        let dropped = birth.dropped_events;
         let payload = Message::Birth(birth).encode();
         match conn
             .client
             .try_publish(&self.topics.birth, QoS::AtLeastOnce, false, payload)
         {
-            Ok(()) => conn.fifo.push_back(Qos1::Birth),
-            // The server still brings the gateway online from its heartbeats.
+            Ok(()) => {
+                conn.fifo.push_back(Qos1::Birth);
+                if dropped > 0 {
+                    debug!(
+                        epoch = conn.epoch,
+                        dropped_total = dropped,
+                        "Birth carries the spool's drop count."
+                    );
+                }
+            }
+            // The server still brings the gateway online from its heartbeats, and asks
+            // for the birth again.
             Err(e) => warn!(error = %e, epoch = conn.epoch, "Cannot queue the birth."),
         }
     }
@@ -552,20 +706,37 @@ impl Session {
         }
     }
 
-    fn heartbeat(&mut self, conn: &mut Conn) {
-        conn.heartbeat_seq += 1;
+    /// Heartbeat `seq` of session `epoch`: host health and the one-letter digest of the
+    /// device states, never the inventory itself. Every byte is sent every few seconds
+    /// over links that may be metered, so the time is to the second and percentages to
+    /// a tenth (finer figures are noise, and cost about 20 bytes a heartbeat).
+    fn heartbeat_message(&self, epoch: u64, seq: u64) -> Heartbeat {
+        use chrono::SubsecRound;
         let (states, last_event_id) = self.inventory.states();
-        let hb = Heartbeat {
-            v: SCHEMA_VERSION,
+        let mut health = self.health.sample(&self.config.state_dir);
+        for pct in [
+            &mut health.cpu_pct,
+            &mut health.mem_used_pct,
+            &mut health.disk_used_pct,
+        ] {
+            *pct = (*pct * 10.0).round() / 10.0;
+        }
+        Heartbeat {
+            v: BASE_SCHEMA_VERSION,
             campus: self.config.campus.clone(),
             region: self.config.region,
-            epoch: conn.epoch,
-            seq: conn.heartbeat_seq,
-            at: chrono::Utc::now(),
-            health: self.health.sample(&self.config.state_dir),
+            epoch,
+            seq,
+            at: chrono::Utc::now().trunc_subsecs(0),
+            health,
             states,
             last_event_id,
-        };
+        }
+    }
+
+    fn heartbeat(&mut self, conn: &mut Conn) {
+        conn.heartbeat_seq += 1;
+        let hb = self.heartbeat_message(conn.epoch, conn.heartbeat_seq);
         let payload = Message::Heartbeat(hb).encode();
         if let Err(e) =
             conn.client
@@ -577,7 +748,7 @@ impl Session {
 
     fn begin_shutdown(&mut self, conn: &mut Conn) -> Phase {
         let death = Message::Death(Death {
-            v: SCHEMA_VERSION,
+            v: BASE_SCHEMA_VERSION,
             campus: self.config.campus.clone(),
             region: self.config.region,
             epoch: conn.epoch,
@@ -598,6 +769,15 @@ impl Session {
             }
         }
     }
+}
+
+/// Exponential backoff with full jitter: `unit` (uniform in [0, 1)) of
+/// `min · 2^attempt`, capped at `max`, and never below [`MIN_RECONNECT_DELAY`] (or `min`
+/// if that is shorter). Pure, so the spread of a fleet is simulated in a test.
+fn reconnect_delay(min: Duration, max: Duration, attempt: u32, unit: f64) -> Duration {
+    let cap = min.saturating_mul(1u32 << attempt.min(20)).min(max);
+    cap.mul_f64(unit.clamp(0.0, 1.0))
+        .max(MIN_RECONNECT_DELAY.min(min))
 }
 
 /// Requests a DISCONNECT; `None` when it cannot even be queued (then the connection is
@@ -630,7 +810,7 @@ fn mqtt_options(
         MAX_PAYLOAD_BYTES + PACKET_HEADROOM,
     );
     let will = Message::Death(Death {
-        v: SCHEMA_VERSION,
+        v: BASE_SCHEMA_VERSION,
         campus: config.campus.clone(),
         region: config.region,
         epoch,
@@ -660,13 +840,7 @@ mod tests {
     }
 
     fn topics(c: &AgentConfig) -> Topics {
-        let t = |k| CampusTopic::new(c.region, c.campus.clone(), k).to_string();
-        Topics {
-            birth: t(MessageKind::Birth),
-            death: t(MessageKind::Death),
-            heartbeat: t(MessageKind::Heartbeat),
-            event: t(MessageKind::Event),
-        }
+        Topics::of(c)
     }
 
     #[test]
@@ -711,11 +885,19 @@ mod tests {
     /// A session over a fresh state dir with one device and two spooled events, and a
     /// connection whose event loop is never polled (requests just queue up).
     fn session_with_two_events(dir: &std::path::Path) -> (Session, Conn, EventLoop, [u64; 2]) {
+        session_with_two_events_bounded(dir, crate::config::SpoolConfig::default())
+    }
+
+    fn session_with_two_events_bounded(
+        dir: &std::path::Path,
+        spool: crate::config::SpoolConfig,
+    ) -> (Session, Conn, EventLoop, [u64; 2]) {
         use crate::config::{DeviceConfig, ProbeConfig};
         use crate::hysteresis::Transition;
         use campuswatch_protocol::{DeviceId, DeviceKind, DeviceState};
         let mut c = config("mqtt://127.0.0.1:1");
         c.state_dir = dir.to_path_buf();
+        c.spool = spool;
         c.devices.push(DeviceConfig::new(
             DeviceId::parse("alarm-1").unwrap(),
             DeviceKind::Alarm,
@@ -723,7 +905,7 @@ mod tests {
                 target: "127.0.0.1:1".into(),
             },
         ));
-        let (spool, _) = Spool::open(dir, 1_000).unwrap();
+        let (spool, _) = Spool::open(dir, 1_000, c.spool).unwrap();
         let inventory = Arc::new(Inventory::new(&c, 0));
         let (_tx, rx) = mpsc::channel(1);
         let config = Arc::new(c);
@@ -755,22 +937,12 @@ mod tests {
                 },
             });
         }
-        let ids: Vec<u64> = session.spool.unacked().map(|e| e.id).collect();
+        let ids: Vec<u64> = (session.spool.last_id() - 1..=session.spool.last_id()).collect();
         // The event loop is returned unpolled: it only has to exist for try_publish to
         // queue requests.
         let (client, eventloop) =
             AsyncClient::new(mqtt_options(&config, &session.topics, 5).unwrap(), 16);
-        let conn = Conn {
-            client,
-            epoch: 5,
-            connected: false,
-            fifo: VecDeque::new(),
-            by_pkid: HashMap::new(),
-            stash: None,
-            events_in_flight: 0,
-            next_event: 0,
-            heartbeat_seq: 0,
-        };
+        let conn = Conn::new(client, 5);
         (session, conn, eventloop, [ids[0], ids[1]])
     }
 
@@ -805,7 +977,7 @@ mod tests {
         let model =
             |i: &Option<campuswatch_protocol::DeviceInfo>| i.as_ref().and_then(|i| i.model.clone());
         assert_eq!(model(&events[0].info).as_deref(), Some("DS-2CD2143G2-I"));
-        assert_eq!(events[0].v, SCHEMA_VERSION);
+        assert_eq!(events[0].v, BASE_SCHEMA_VERSION);
         // The device went down since; the birth still says what it is.
         assert_eq!(model(&events[1].info), None);
         let birth_devices = s.inventory.snapshot().devices;
@@ -857,5 +1029,253 @@ mod tests {
         let cut = truncate_text(s, MAX_TEXT_BYTES);
         assert!(cut.len() <= MAX_TEXT_BYTES);
         assert!(cut.chars().all(|c| c == '校'));
+    }
+
+    fn rebirth_request(epoch: u64) -> (String, Vec<u8>) {
+        let cmd = Command::Rebirth(campuswatch_protocol::Rebirth {
+            v: campuswatch_protocol::COMMAND_SCHEMA_VERSION,
+            campus: CampusId::parse("150102-K-0001").unwrap(),
+            region: RegionCode::parse("150102").unwrap(),
+            epoch,
+            reason: "digest_mismatch".into(),
+        });
+        (cmd.topic().to_string(), cmd.encode())
+    }
+
+    fn births_queued(conn: &Conn) -> usize {
+        conn.fifo.iter().filter(|r| **r == Qos1::Birth).count()
+    }
+
+    #[tokio::test]
+    async fn a_rebirth_request_of_this_session_is_answered_at_most_once_per_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, mut conn, _eventloop, _) = session_with_two_events(dir.path());
+        feed(&mut s, &mut conn, vec![connack()]);
+        assert_eq!(births_queued(&conn), 1, "the connection's own birth");
+        // Through the event loop's path: answered.
+        let (topic, payload) = rebirth_request(5);
+        feed(
+            &mut s,
+            &mut conn,
+            vec![MqttEvent::Incoming(Packet::Publish(rumqttc::Publish::new(
+                &topic,
+                QoS::AtLeastOnce,
+                payload.clone(),
+            )))],
+        );
+        assert_eq!(births_queued(&conn), 2);
+        let t0 = conn.rebirth_answered.unwrap();
+        // Asked again at once: a server in a loop gets no second birth.
+        s.on_command(&mut conn, &topic, &payload, t0 + Duration::from_secs(1));
+        assert_eq!(births_queued(&conn), 2);
+        // A request kept by the broker for an older session, a malformed one and one
+        // for another campus are ignored, whenever they come.
+        let late = t0 + REBIRTH_ANSWER_GAP * 2;
+        let (old_topic, old) = rebirth_request(4);
+        s.on_command(&mut conn, &old_topic, &old, late);
+        s.on_command(&mut conn, &topic, b"{\"v\":3}", late);
+        let other = String::from_utf8(payload.clone())
+            .unwrap()
+            .replace("150102-K-0001", "150102-K-0002");
+        s.on_command(
+            &mut conn,
+            "cw/v1/150102/150102-K-0002/cmd/rebirth",
+            other.as_bytes(),
+            late,
+        );
+        assert_eq!(births_queued(&conn), 2);
+        assert_eq!(
+            conn.bad_commands, 2,
+            "the malformed one and the other campus's"
+        );
+        // After the gap the session answers again.
+        s.on_command(&mut conn, &topic, &payload, late);
+        assert_eq!(births_queued(&conn), 3);
+    }
+
+    #[tokio::test]
+    async fn a_birth_reports_spool_drops_as_version_3_and_is_version_2_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _conn, _eventloop, _) = session_with_two_events(dir.path());
+        let b = s.birth_message(5);
+        assert_eq!((b.v, b.dropped_events), (BASE_SCHEMA_VERSION, 0));
+        let json = String::from_utf8(Message::Birth(b).encode()).unwrap();
+        assert!(!json.contains("dropped_events"), "{json}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let bounded = crate::config::SpoolConfig {
+            max_events: 1,
+            ..Default::default()
+        };
+        let (s, _conn, _eventloop, [_, kept]) =
+            session_with_two_events_bounded(dir.path(), bounded);
+        assert_eq!(s.spool.unacked().map(|e| e.id).collect::<Vec<_>>(), [kept]);
+        let b = s.birth_message(5);
+        assert_eq!((b.v, b.dropped_events, b.last_event_id), (3, 1, kept));
+        // What a server reads back.
+        let msg = Message::Birth(b);
+        assert!(campuswatch_protocol::decode(&msg.topic(), &msg.encode()).is_ok());
+    }
+
+    /// The traffic a campus of 64 cameras and 2 alarm links costs: heartbeats carry one
+    /// letter per device, the inventory only travels in births. Prints the sizes (see
+    /// docs/BENCHMARKS.md) and fails if a heartbeat stops being small.
+    #[tokio::test]
+    async fn heartbeats_stay_small_for_64_cameras_and_2_alarms_and_births_carry_the_rest() {
+        use crate::config::{DeviceConfig, ProbeConfig};
+        use crate::hysteresis::Transition;
+        use campuswatch_protocol::{DeviceId, DeviceInfo, DeviceKind, DeviceState};
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config("mqtts://broker.example:8883");
+        c.state_dir = dir.path().to_path_buf();
+        c.devices.push(DeviceConfig::new(
+            DeviceId::parse("alarm-1").unwrap(),
+            DeviceKind::Alarm,
+            ProbeConfig::Tcp {
+                target: "192.168.10.20:5000".into(),
+            },
+        ));
+        c.devices.push(DeviceConfig::new(
+            DeviceId::parse("alarm-arc").unwrap(),
+            DeviceKind::Alarm,
+            ProbeConfig::Dc09 {
+                target: "10.20.0.5:12128".into(),
+                transport: crate::config::Transport::Tcp,
+                account: "1234".into(),
+                prefix: "0".into(),
+                receiver: None,
+                key: None,
+                supervision: None,
+            },
+        ));
+        for i in 1..=64 {
+            c.devices.push(DeviceConfig::new(
+                DeviceId::parse(&format!("cam-{i:02}")).unwrap(),
+                DeviceKind::Camera,
+                ProbeConfig::Rtsp {
+                    url: format!("rtsp://192.168.11.{i}:554/Streaming/Channels/101"),
+                    username: "admin".into(),
+                    password: "secret".into(),
+                    transport: crate::config::Transport::Tcp,
+                    stream_check: true,
+                    stream_interval: Duration::from_secs(300),
+                    stream_window: Duration::from_secs(4),
+                    min_frame_rate: None,
+                },
+            ));
+        }
+        let (spool, _) = Spool::open(dir.path(), 1_800_000_000_000, c.spool).unwrap();
+        let inventory = Arc::new(Inventory::new(&c, 0));
+        // Every device probed: states, last measurements and camera identities, as a
+        // gateway has them a few minutes after it started.
+        for i in 0..c.devices.len() {
+            let camera = i >= 2;
+            let measurements = if camera {
+                [
+                    ("latency_ms", 3.2),
+                    ("frame_rate", 25.0),
+                    ("bitrate_kbps", 2048.0),
+                    ("first_keyframe_ms", 112.0),
+                    ("width", 1920.0),
+                    ("height", 1080.0),
+                    ("frames", 100.0),
+                    ("keyframes", 4.0),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect()
+            } else {
+                [("latency_ms".to_string(), 1.8)].into()
+            };
+            let t = Transition {
+                from: DeviceState::Unknown,
+                to: if i % 16 == 5 {
+                    DeviceState::Down
+                } else {
+                    DeviceState::Up
+                },
+                at: chrono::Utc::now(),
+                cause: (i % 16 == 5).then(|| "no answer to DESCRIBE within 5s".to_string()),
+                measurements,
+                info: camera.then(|| DeviceInfo {
+                    manufacturer: Some("HIKVISION".into()),
+                    model: Some("DS-2CD2143G2-I".into()),
+                    firmware: Some("V5.7.3 build 220112".into()),
+                    serial: Some(format!("DS-2CD2143G2-I20220112AACH{i:09}")),
+                    hardware: Some("88".into()),
+                }),
+            };
+            inventory.apply(i, &t, 1_800_000_000_000 + i as u64);
+        }
+        let (_tx, rx) = mpsc::channel(1);
+        let s = Session::new(
+            Arc::new(c),
+            EpochStore::open(dir.path()),
+            spool,
+            inventory,
+            Arc::new(HealthSampler::new()),
+            rx,
+        );
+        let heartbeat = Message::Heartbeat(s.heartbeat_message(1_795_500_000, 17_280)).encode();
+        let birth = Message::Birth(s.birth_message(1_795_500_000)).encode();
+        let topic = s.topics.heartbeat.len();
+        println!(
+            "64 cameras + 2 alarms: heartbeat {} bytes of JSON (+ {topic} of topic), birth {} bytes",
+            heartbeat.len(),
+            birth.len()
+        );
+        let text = String::from_utf8(heartbeat.clone()).unwrap();
+        assert!(
+            !text.contains("cam-01"),
+            "no inventory in heartbeats: {text}"
+        );
+        // 299 bytes when measured (323 before the time and percentages were rounded);
+        // the margin is for longer uptimes and sequence numbers.
+        assert!(heartbeat.len() <= 330, "{} bytes: {text}", heartbeat.len());
+        assert!(birth.len() > 20 * heartbeat.len());
+        assert!(birth.len() < MAX_PAYLOAD_BYTES / 4);
+    }
+
+    /// 10,000 gateways lose their broker at the same instant (a broker restart) and
+    /// retry with the default backoff; the broker is back after `outage`. However long
+    /// the outage, the reconnections that succeed are spread out: no second sees more
+    /// than a small share of the fleet arrive.
+    #[test]
+    fn the_default_backoff_spreads_ten_thousand_gateways_after_a_broker_restart() {
+        use rand::{Rng, SeedableRng};
+        let m = crate::config::MqttConfig::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20261129);
+        const FLEET: usize = 10_000;
+        for outage_ms in [100u64, 500, 2_000, 5_000, 10_000, 30_000, 120_000] {
+            let outage = Duration::from_millis(outage_ms);
+            let mut per_second = std::collections::BTreeMap::<u64, usize>::new();
+            for _ in 0..FLEET {
+                let mut t = Duration::ZERO;
+                let mut attempt = 0;
+                loop {
+                    t += reconnect_delay(
+                        m.reconnect_delay_min,
+                        m.reconnect_delay_max,
+                        attempt,
+                        rng.random::<f64>(),
+                    );
+                    attempt += 1;
+                    if t >= outage {
+                        *per_second.entry(t.as_secs()).or_default() += 1;
+                        break;
+                    }
+                }
+            }
+            let peak = per_second.values().copied().max().unwrap_or(0);
+            println!(
+                "broker back after {outage:?}: at most {peak} of {FLEET} gateways reconnect in one second"
+            );
+            assert!(peak <= FLEET * 15 / 100, "{outage:?}: {peak} in one second");
+        }
+        // Each delay stays in its window.
+        let d = reconnect_delay(Duration::from_secs(10), Duration::from_secs(60), 3, 0.999);
+        assert!(d <= Duration::from_secs(60));
+        let d = reconnect_delay(Duration::from_secs(10), Duration::from_secs(60), 0, 0.0);
+        assert_eq!(d, MIN_RECONNECT_DELAY);
     }
 }

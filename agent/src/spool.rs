@@ -1,19 +1,36 @@
 //! The event spool: every device transition is written to disk before it is published,
 //! and leaves the spool only when the broker has acknowledged it, so neither a broker
-//! outage nor an agent crash loses an event.
+//! outage nor an agent crash loses an event — up to the spool's bound.
 //!
 //! Layout under `state_dir/spool/`:
 //! * `events.log` — one record per line: 8 hex digits of the CRC32 of the JSON, a space,
 //!   the JSON [`Event`], `\n`; fsynced after every append. A record torn by a crash fails
 //!   its CRC and is skipped (counted and logged) on the next start.
-//! * `acked` — the acknowledgement watermark, replaced atomically: every event with an id
-//!   at or below it has been acknowledged. Acknowledgements that arrive out of order are
-//!   kept in memory until the ones before them arrive; after a crash those few are sent
-//!   again, which the server's de-duplication on (campus, id) absorbs.
+//! * `acked` — `{watermark} {dropped}\n`, replaced atomically. Every event with an id at
+//!   or below the watermark has been acknowledged or dropped; `dropped` counts the events
+//!   dropped since the state directory was made (a file of the older form, the watermark
+//!   alone, reads as none dropped). Acknowledgements that arrive out of order are kept in
+//!   memory until the ones before them arrive; after a crash those few are sent again,
+//!   which the server's de-duplication on (campus, id) absorbs.
+//!
+//! # The bound
+//!
+//! The spool keeps at most `spool.max_events` events and `spool.max_bytes` bytes of
+//! records waiting for acknowledgement. An append beyond that drops the **oldest**
+//! waiting events (never the one just appended): they are the most likely to have been
+//! superseded by later transitions of the same device, and a birth sent afterwards
+//! carries every device's current state anyway. The watermark moves past them.
+//!
+//! Drops are persisted lazily, with the next watermark write or before the log is
+//! rewritten: until then the dropped records are still in the log above the stored
+//! watermark, and a crash makes [`Spool::open`] drop and count them again, so the stored
+//! total stays exact without an extra fsync per dropped event. An event dropped while it
+//! was in flight and acknowledged afterwards did reach the broker: it is taken off the
+//! count again.
 //!
 //! The log is truncated when everything in it is acknowledged, and rewritten with only
-//! the unacknowledged records when its acknowledged prefix grows large, so it stays small
-//! however long the agent runs.
+//! the waiting records when its dead prefix (acknowledged or dropped) grows large, so it
+//! stays within about twice the bound however long the agent runs.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -23,12 +40,18 @@ use std::path::{Path, PathBuf};
 use campuswatch_protocol::Event;
 use tracing::{info, warn};
 
+use crate::config::SpoolConfig;
 use crate::durable;
 
 /// Rewrite the log once it holds more than this many records of which at least half are
-/// acknowledged.
+/// acknowledged or dropped.
 /// (Small under test so that compaction is exercised without thousands of fsyncs.)
 const COMPACT_AFTER_RECORDS: usize = if cfg!(test) { 16 } else { 1024 };
+
+/// How many of the most recently dropped ids are remembered, so that an acknowledgement
+/// of one of them (it was in flight) takes it off the count. More than the session's
+/// in-flight window.
+const RECENT_DROPS: usize = 2 * crate::session::MAX_EVENTS_IN_FLIGHT;
 
 /// A spool file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +69,18 @@ pub struct Recovery {
     pub replay: usize,
     /// Records that failed their CRC or did not parse (torn writes), skipped.
     pub corrupt: usize,
-    /// Records already acknowledged, dropped.
+    /// Records already acknowledged (or dropped before), discarded.
     pub acked: usize,
+    /// Waiting events dropped now because they exceed the bound (a crash before their
+    /// drop was stored, or a bound lowered since the last run).
+    pub dropped: u64,
+}
+
+/// One waiting event and the size of its record.
+#[derive(Debug)]
+struct Spooled {
+    event: Event,
+    bytes: u64,
 }
 
 /// The on-disk event spool. Owned by one task (the MQTT session).
@@ -57,12 +90,21 @@ pub struct Spool {
     log_path: PathBuf,
     acked_path: PathBuf,
     log: File,
+    limits: SpoolConfig,
     /// Unacknowledged events in id order (including ones acknowledged out of order that
     /// wait for an earlier one).
-    pending: VecDeque<Event>,
+    pending: VecDeque<Spooled>,
+    /// Sum of `pending`'s record sizes.
+    pending_bytes: u64,
     /// Acknowledged ids above the watermark.
     acked_above: BTreeSet<u64>,
     watermark: u64,
+    /// Events dropped since the state directory was made.
+    dropped: u64,
+    /// The newest dropped ids, oldest first (at most [`RECENT_DROPS`]).
+    recent_drops: VecDeque<u64>,
+    /// The watermark or the drop count changed since `acked` was written.
+    marks_dirty: bool,
     /// Records in the log file, acknowledged or not.
     log_records: usize,
     /// The newest id handed out (0 if none ever was).
@@ -99,11 +141,34 @@ fn decode_record(line: &[u8]) -> Option<Event> {
     serde_json::from_slice(json).ok()
 }
 
+/// Reads `{watermark} [{dropped}]`. A value that does not parse counts as 0, with a
+/// warning: replaying acknowledged events is harmless (the server de-duplicates), losing
+/// unacknowledged ones is not.
+fn parse_marks(path: &Path, text: &str) -> (u64, u64) {
+    let mut fields = text.split_whitespace();
+    let mut number = |what: &str| match fields.next().map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            warn!(path = %path.display(), field = what, "Spool mark is corrupt; counting it as 0 (spooled events are replayed).");
+            0
+        }
+    };
+    let watermark = number("watermark");
+    let dropped = number("dropped");
+    (watermark, dropped)
+}
+
 impl Spool {
     /// Opens (creating if needed) the spool under `state_dir/spool`, drops acknowledged
-    /// and corrupt records, and prepares the rest for replay. `now_ms` seeds the event ids
-    /// of a fresh state directory, so a reinstalled gateway never reuses an old id.
-    pub fn open(state_dir: &Path, now_ms: u64) -> Result<(Spool, Recovery), SpoolError> {
+    /// and corrupt records and whatever exceeds `limits`, and prepares the rest for
+    /// replay. `now_ms` seeds the event ids of a fresh state directory, so a reinstalled
+    /// gateway never reuses an old id.
+    pub fn open(
+        state_dir: &Path,
+        now_ms: u64,
+        limits: SpoolConfig,
+    ) -> Result<(Spool, Recovery), SpoolError> {
         let dir = state_dir.join("spool");
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let log_path = dir.join("events.log");
@@ -114,15 +179,9 @@ impl Spool {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(&acked_path)(e)),
         };
-        let watermark = match &acked_file {
-            Some(s) => s.trim().parse().unwrap_or_else(|_| {
-                // Replaying acknowledged events is harmless (the server de-duplicates);
-                // losing unacknowledged ones is not. So a bad watermark means "none".
-                warn!(path = %acked_path.display(), "Spool watermark is corrupt; replaying every spooled event.");
-                0
-            }),
-            None => 0,
-        };
+        let (watermark, dropped) = acked_file
+            .as_deref()
+            .map_or((0, 0), |s| parse_marks(&acked_path, s));
 
         let bytes = match fs::read(&log_path) {
             Ok(b) => b,
@@ -130,7 +189,7 @@ impl Spool {
             Err(e) => return Err(io_err(&log_path)(e)),
         };
         let mut recovery = Recovery::default();
-        let mut pending = VecDeque::new();
+        let mut pending: VecDeque<Spooled> = VecDeque::new();
         let mut max_id = 0u64;
         let mut records = 0usize;
         let mut lines = bytes.split(|b| *b == b'\n').peekable();
@@ -148,14 +207,16 @@ impl Spool {
                 continue;
             };
             max_id = max_id.max(ev.id);
-            let newest_kept = pending.back().map_or(0, |e: &Event| e.id);
+            let newest_kept = pending.back().map_or(0, |s| s.event.id);
             if ev.id <= watermark || ev.id <= newest_kept {
                 recovery.acked += 1;
             } else {
-                pending.push_back(ev);
+                pending.push_back(Spooled {
+                    event: ev,
+                    bytes: line.len() as u64 + 1,
+                });
             }
         }
-        recovery.replay = pending.len();
         if recovery.corrupt > 0 {
             warn!(path = %log_path.display(), corrupt = recovery.corrupt, "Skipped corrupt or torn spool records.");
         }
@@ -169,22 +230,43 @@ impl Spool {
             .append(true)
             .open(&log_path)
             .map_err(io_err(&log_path))?;
+        // A file just created exists after a power cut only once its directory entry is
+        // durable (POSIX); fsyncing the file alone does not promise that.
+        durable::sync_dir(&dir)
+            .and_then(|()| durable::sync_dir(state_dir))
+            .map_err(io_err(&dir))?;
         let mut spool = Spool {
             dir,
             log_path,
             acked_path,
             log,
+            limits,
+            pending_bytes: pending.iter().map(|s| s.bytes).sum(),
             pending,
             acked_above: BTreeSet::new(),
             watermark,
+            dropped,
+            recent_drops: VecDeque::new(),
+            marks_dirty: false,
             log_records: records,
             last_id,
             next_id,
             dirty: false,
         };
+        recovery.dropped = spool.enforce_bound();
+        recovery.replay = spool.pending.len();
+        if recovery.dropped > 0 {
+            warn!(
+                dropped = recovery.dropped,
+                dropped_total = spool.dropped,
+                max_events = limits.max_events,
+                max_bytes = limits.max_bytes,
+                "The spool holds more than its bound: dropped the oldest waiting events."
+            );
+        }
         // Rewrite the log unless it is exactly the pending records: a torn tail must not
-        // run into the next append, and acknowledged records need not be read again.
-        if recovery.corrupt > 0 || recovery.acked > 0 {
+        // run into the next append, and dead records need not be read again.
+        if recovery.corrupt > 0 || recovery.acked > 0 || recovery.dropped > 0 {
             spool.rewrite()?;
         }
         if recovery.replay > 0 {
@@ -209,56 +291,143 @@ impl Spool {
         self.last_id
     }
 
-    /// Appends `event` durably. The event is queued for publishing even when the disk
-    /// write fails (the error is returned for the caller to log): it is then only lost if
-    /// the agent also dies before the broker acknowledges it.
+    /// Events dropped because the spool was full, since the state directory was made.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Appends `event` durably, then drops the oldest waiting events if the spool is now
+    /// beyond its bound (see [`Spool::dropped_total`]). The event is queued for
+    /// publishing even when the disk write fails (the error is returned for the caller to
+    /// log): it is then only lost if the agent also dies before the broker acknowledges
+    /// it.
     pub fn append(&mut self, event: Event) -> Result<(), SpoolError> {
         let record = encode_record(&event);
-        self.pending.push_back(event);
-        if self.dirty {
+        let bytes = record.len() as u64;
+        self.pending.push_back(Spooled { event, bytes });
+        self.pending_bytes += bytes;
+        let written = if self.dirty {
             // rewrite() includes the event just queued.
-            return self.rewrite();
-        }
-        let r = self
-            .log
-            .write_all(&record)
-            .and_then(|()| self.log.sync_data());
-        match r {
-            Ok(()) => {
-                self.log_records += 1;
-                Ok(())
+            self.rewrite()
+        } else {
+            match self
+                .log
+                .write_all(&record)
+                .and_then(|()| self.log.sync_data())
+            {
+                Ok(()) => {
+                    self.log_records += 1;
+                    Ok(())
+                }
+                Err(e) => {
+                    self.dirty = true;
+                    Err(io_err(&self.log_path)(e))
+                }
             }
-            Err(e) => {
-                self.dirty = true;
-                Err(io_err(&self.log_path)(e))
+        };
+        // Only now, with the new record durable, may the old ones go.
+        if self.enforce_bound() > 0 {
+            written?;
+            return self.compact_if_mostly_dead();
+        }
+        written
+    }
+
+    /// Drops the oldest waiting events while the spool is beyond its bound, keeping at
+    /// least the newest; returns how many were dropped. In memory only (see the module
+    /// documentation for why that is enough).
+    fn enforce_bound(&mut self) -> u64 {
+        let mut dropped = 0;
+        while self.pending.len() > 1
+            && (self.pending.len() > self.limits.max_events
+                || self.pending_bytes > self.limits.max_bytes)
+        {
+            let Some(oldest) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes -= oldest.bytes;
+            let id = oldest.event.id;
+            // One acknowledged out of order was delivered: not a drop.
+            if !self.acked_above.remove(&id) {
+                dropped += 1;
+                if self.recent_drops.len() == RECENT_DROPS {
+                    self.recent_drops.pop_front();
+                }
+                self.recent_drops.push_back(id);
+            }
+            self.watermark = id;
+            self.marks_dirty = true;
+        }
+        if dropped > 0 {
+            self.dropped += dropped;
+            // Acknowledged ones that only waited for the dropped ones are done too.
+            self.release_acked_prefix();
+        }
+        dropped
+    }
+
+    /// Moves the watermark over the acknowledged events at the front.
+    fn release_acked_prefix(&mut self) {
+        while let Some(front) = self.pending.front() {
+            let id = front.event.id;
+            if !self.acked_above.remove(&id) {
+                break;
+            }
+            self.watermark = id;
+            self.marks_dirty = true;
+            if let Some(done) = self.pending.pop_front() {
+                self.pending_bytes -= done.bytes;
             }
         }
     }
 
     /// Records the broker's acknowledgement of event `id`. Unknown and repeated ids are
-    /// ignored.
+    /// ignored; an id dropped while it was in flight is taken off the drop count.
     pub fn ack(&mut self, id: u64) -> Result<(), SpoolError> {
-        if id <= self.watermark || !self.contains(id) {
+        if id <= self.watermark {
+            if let Some(i) = self.recent_drops.iter().position(|d| *d == id) {
+                self.recent_drops.remove(i);
+                self.dropped = self.dropped.saturating_sub(1);
+                self.marks_dirty = true;
+                return self.store_marks();
+            }
+            return Ok(());
+        }
+        if !self.contains(id) {
             return Ok(());
         }
         self.acked_above.insert(id);
         let before = self.watermark;
-        while let Some(front) = self.pending.front() {
-            if !self.acked_above.remove(&front.id) {
-                break;
-            }
-            self.watermark = front.id;
-            self.pending.pop_front();
-        }
+        self.release_acked_prefix();
         if self.watermark == before {
             return Ok(());
         }
-        durable::write_atomically(&self.acked_path, format!("{}\n", self.watermark).as_bytes())
-            .map_err(io_err(&self.acked_path))?;
+        self.store_marks()?;
         if self.pending.is_empty() {
-            self.truncate()?;
-        } else if self.log_records > COMPACT_AFTER_RECORDS
-            && self.log_records - self.pending.len() >= self.log_records / 2
+            self.truncate()
+        } else {
+            self.compact_if_mostly_dead()
+        }
+    }
+
+    /// Writes the watermark and the drop count, if they changed.
+    fn store_marks(&mut self) -> Result<(), SpoolError> {
+        if !self.marks_dirty {
+            return Ok(());
+        }
+        durable::write_atomically(
+            &self.acked_path,
+            format!("{} {}\n", self.watermark, self.dropped).as_bytes(),
+        )
+        .map_err(io_err(&self.acked_path))?;
+        self.marks_dirty = false;
+        Ok(())
+    }
+
+    /// Rewrites the log when most of it is dead (acknowledged or dropped records).
+    fn compact_if_mostly_dead(&mut self) -> Result<(), SpoolError> {
+        if self.log_records > COMPACT_AFTER_RECORDS
+            && self.log_records.saturating_sub(self.pending.len()) >= self.log_records / 2
         {
             self.rewrite()?;
         }
@@ -271,14 +440,17 @@ impl Spool {
     }
 
     fn contains(&self, id: u64) -> bool {
-        self.pending.binary_search_by_key(&id, |e| e.id).is_ok()
+        self.pending
+            .binary_search_by_key(&id, |s| s.event.id)
+            .is_ok()
     }
 
     /// The first unacknowledged event with an id at or above `from`.
     pub fn next_unacked(&self, from: u64) -> Option<&Event> {
-        let start = self.pending.partition_point(|e| e.id < from);
+        let start = self.pending.partition_point(|s| s.event.id < from);
         self.pending
             .range(start..)
+            .map(|s| &s.event)
             .find(|e| !self.acked_above.contains(&e.id))
     }
 
@@ -286,6 +458,7 @@ impl Spool {
     pub fn unacked(&self) -> impl Iterator<Item = &Event> {
         self.pending
             .iter()
+            .map(|s| &s.event)
             .filter(|e| !self.acked_above.contains(&e.id))
     }
 
@@ -299,6 +472,8 @@ impl Spool {
     }
 
     fn truncate(&mut self) -> Result<(), SpoolError> {
+        // The marks first: once the records are gone, they alone say what was dropped.
+        self.store_marks()?;
         self.log
             .set_len(0)
             .and_then(|()| self.log.sync_all())
@@ -310,9 +485,14 @@ impl Spool {
 
     /// Replaces the log with exactly the pending records.
     fn rewrite(&mut self) -> Result<(), SpoolError> {
-        let mut bytes = Vec::new();
-        for e in &self.pending {
-            bytes.extend_from_slice(&encode_record(e));
+        // The marks first: once the dropped records are gone, they alone count them.
+        if let Err(e) = self.store_marks() {
+            self.dirty = true;
+            return Err(e);
+        }
+        let mut bytes = Vec::with_capacity(self.pending_bytes as usize);
+        for s in &self.pending {
+            bytes.extend_from_slice(&encode_record(&s.event));
         }
         let r = durable::write_atomically(&self.log_path, &bytes)
             .and_then(|()| OpenOptions::new().append(true).open(&self.log_path));
@@ -337,6 +517,18 @@ mod tests {
     use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, DeviceState, RegionCode};
 
     const NOW_MS: u64 = 1_800_000_000_000;
+
+    fn open(dir: &Path, now_ms: u64) -> (Spool, Recovery) {
+        Spool::open(dir, now_ms, SpoolConfig::default()).unwrap()
+    }
+
+    fn open_bounded(dir: &Path, max_events: usize) -> (Spool, Recovery) {
+        let limits = SpoolConfig {
+            max_events,
+            ..SpoolConfig::default()
+        };
+        Spool::open(dir, NOW_MS, limits).unwrap()
+    }
 
     fn event(spool: &mut Spool) -> Event {
         Event {
@@ -381,7 +573,7 @@ mod tests {
     #[test]
     fn a_fresh_spool_starts_ids_at_the_clock_in_milliseconds() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, rec) = open(dir.path(), NOW_MS);
         assert_eq!(rec, Recovery::default());
         assert_eq!(s.last_id(), 0);
         assert_eq!(s.allocate_id(), NOW_MS);
@@ -391,10 +583,10 @@ mod tests {
     #[test]
     fn appended_events_survive_a_restart_in_order_with_their_original_times() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let written = append_n(&mut s, 3);
         drop(s);
-        let (s, rec) = Spool::open(dir.path(), 5).unwrap();
+        let (s, rec) = open(dir.path(), 5);
         assert_eq!(rec.replay, 3);
         let replayed: Vec<Event> = s.unacked().cloned().collect();
         assert_eq!(replayed, written);
@@ -404,14 +596,14 @@ mod tests {
     #[test]
     fn ids_continue_after_the_highest_even_when_everything_was_acked() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let written = append_n(&mut s, 2);
         for e in &written {
             s.ack(e.id).unwrap();
         }
         drop(s);
         // The clock going back must not matter once ids exist.
-        let (mut s, rec) = Spool::open(dir.path(), 1).unwrap();
+        let (mut s, rec) = open(dir.path(), 1);
         assert_eq!(rec.replay, 0);
         assert_eq!(s.allocate_id(), NOW_MS + 2);
     }
@@ -419,7 +611,7 @@ mod tests {
     #[test]
     fn out_of_order_acks_release_events_once_the_gap_closes() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, 4);
         s.ack(e[2].id).unwrap();
         s.ack(e[1].id).unwrap();
@@ -428,14 +620,14 @@ mod tests {
         assert_eq!(s.next_unacked(e[1].id).map(|x| x.id), Some(e[3].id));
         // Before the gap closes a restart replays the out-of-order acked ones too.
         drop(s);
-        let (mut s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, rec) = open(dir.path(), NOW_MS);
         assert_eq!(rec.replay, 4);
         s.ack(e[2].id).unwrap();
         s.ack(e[1].id).unwrap();
         s.ack(e[0].id).unwrap();
         assert_eq!(ids(&s), [e[3].id]);
         drop(s);
-        let (s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
         assert_eq!(rec.replay, 1);
         assert_eq!(ids(&s), [e[3].id]);
     }
@@ -443,7 +635,7 @@ mod tests {
     #[test]
     fn repeated_and_unknown_acks_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, 2);
         s.ack(e[0].id).unwrap();
         s.ack(e[0].id).unwrap();
@@ -455,18 +647,18 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_skipped_and_does_not_swallow_the_next_append() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, 2);
         drop(s);
         let log = dir.path().join("spool/events.log");
         let mut f = OpenOptions::new().append(true).open(&log).unwrap();
         f.write_all(b"0badc0de {\"v\":1,\"campus\":\"c-").unwrap();
         drop(f);
-        let (mut s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, rec) = open(dir.path(), NOW_MS);
         assert_eq!((rec.replay, rec.corrupt), (2, 1));
         let third = append_n(&mut s, 1);
         drop(s);
-        let (s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
         assert_eq!((rec.replay, rec.corrupt), (3, 0));
         assert_eq!(ids(&s), [e[0].id, e[1].id, third[0].id]);
     }
@@ -474,7 +666,7 @@ mod tests {
     #[test]
     fn a_record_with_a_bad_checksum_is_skipped_and_the_rest_replayed() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, 3);
         drop(s);
         let log = dir.path().join("spool/events.log");
@@ -483,7 +675,7 @@ mod tests {
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         lines[1] = lines[1].replace("refused", "refusal");
         fs::write(&log, lines.join("\n") + "\n").unwrap();
-        let (s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
         assert_eq!((rec.replay, rec.corrupt), (2, 1));
         assert_eq!(ids(&s), [e[0].id, e[2].id]);
     }
@@ -491,7 +683,7 @@ mod tests {
     #[test]
     fn the_log_is_truncated_when_everything_is_acked() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, 3);
         assert_eq!(log_lines(dir.path()), 3);
         for x in &e {
@@ -507,14 +699,14 @@ mod tests {
     #[test]
     fn a_large_acked_prefix_is_compacted_away() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, COMPACT_AFTER_RECORDS + 10);
         for x in &e[..COMPACT_AFTER_RECORDS] {
             s.ack(x.id).unwrap();
         }
         assert!(log_lines(dir.path()) <= 10 + COMPACT_AFTER_RECORDS / 2);
         drop(s);
-        let (s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
         assert_eq!(rec.replay, 10);
         assert_eq!(
             s.unacked().next().map(|x| x.id),
@@ -525,7 +717,7 @@ mod tests {
     #[test]
     fn acked_records_left_in_the_log_by_a_crash_are_dropped_on_start() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut s, _) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
         let e = append_n(&mut s, 3);
         drop(s);
         // A crash after the watermark was stored but before the log was compacted.
@@ -534,9 +726,182 @@ mod tests {
             format!("{}\n", e[1].id).as_bytes(),
         )
         .unwrap();
-        let (s, rec) = Spool::open(dir.path(), NOW_MS).unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
         assert_eq!((rec.replay, rec.acked), (1, 2));
         assert_eq!(ids(&s), [e[2].id]);
         assert_eq!(log_lines(dir.path()), 1);
+    }
+
+    fn marks(dir: &Path) -> String {
+        fs::read_to_string(dir.join("spool/acked")).unwrap_or_default()
+    }
+
+    #[test]
+    fn when_full_the_oldest_waiting_events_are_dropped_first_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open_bounded(dir.path(), 5);
+        let e = append_n(&mut s, 8);
+        assert_eq!(ids(&s), e[3..].iter().map(|x| x.id).collect::<Vec<_>>());
+        assert_eq!(s.dropped_total(), 3);
+        assert!(!s.is_unacked(e[0].id));
+        // The newest is always kept and ids go on from the newest.
+        assert_eq!(s.last_id(), e[7].id);
+        drop(s);
+        // A crash before the drops were stored: the start drops and counts them again,
+        // so the total is the same.
+        let (s, rec) = open_bounded(dir.path(), 5);
+        assert_eq!((rec.replay, rec.dropped), (5, 3));
+        assert_eq!(s.dropped_total(), 3);
+        assert_eq!(ids(&s), e[3..].iter().map(|x| x.id).collect::<Vec<_>>());
+        drop(s);
+        // Stored by that start: the next one finds nothing more to drop.
+        let (s, rec) = open_bounded(dir.path(), 5);
+        assert_eq!((rec.replay, rec.dropped), (5, 0));
+        assert_eq!(s.dropped_total(), 3);
+        assert_eq!(marks(dir.path()), format!("{} 3\n", e[2].id));
+    }
+
+    #[test]
+    fn a_long_outage_keeps_the_log_within_twice_the_bound_and_the_count_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open_bounded(dir.path(), 5);
+        let e = append_n(&mut s, 60);
+        assert_eq!(s.dropped_total(), 55);
+        assert!(
+            log_lines(dir.path()) <= 2 * COMPACT_AFTER_RECORDS.max(5),
+            "{}",
+            log_lines(dir.path())
+        );
+        drop(s);
+        let (mut s, rec) = open_bounded(dir.path(), 5);
+        assert_eq!(rec.replay, 5);
+        assert_eq!(s.dropped_total(), 55);
+        assert_eq!(ids(&s), e[55..].iter().map(|x| x.id).collect::<Vec<_>>());
+        assert_eq!(s.allocate_id(), e[59].id + 1);
+    }
+
+    #[test]
+    fn the_byte_bound_drops_the_oldest_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = {
+            let (mut s, _) = open(dir.path(), NOW_MS);
+            encode_record(&event(&mut s)).len() as u64
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SpoolConfig {
+            max_events: 1000,
+            max_bytes: 3 * one + one / 2,
+        };
+        let (mut s, _) = Spool::open(dir.path(), NOW_MS, limits).unwrap();
+        let e = append_n(&mut s, 7);
+        assert_eq!(ids(&s), e[4..].iter().map(|x| x.id).collect::<Vec<_>>());
+        assert_eq!(s.dropped_total(), 4);
+        assert!(s.pending_bytes <= limits.max_bytes);
+    }
+
+    #[test]
+    fn a_lowered_bound_drops_at_start_and_a_raised_one_keeps_the_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
+        let e = append_n(&mut s, 10);
+        drop(s);
+        let (s, rec) = open_bounded(dir.path(), 4);
+        assert_eq!((rec.replay, rec.dropped), (4, 6));
+        assert_eq!(ids(&s), e[6..].iter().map(|x| x.id).collect::<Vec<_>>());
+        drop(s);
+        let (s, rec) = open(dir.path(), NOW_MS);
+        assert_eq!((rec.replay, rec.dropped), (4, 0));
+        assert_eq!(s.dropped_total(), 6);
+    }
+
+    #[test]
+    fn an_event_dropped_in_flight_and_then_acknowledged_is_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open_bounded(dir.path(), 5);
+        let e = append_n(&mut s, 7);
+        assert_eq!(s.dropped_total(), 2);
+        // It had been published; the broker's acknowledgement comes after the drop.
+        s.ack(e[1].id).unwrap();
+        assert_eq!(s.dropped_total(), 1);
+        s.ack(e[1].id).unwrap();
+        assert_eq!(s.dropped_total(), 1, "a repeated ack counts once");
+        assert_eq!(marks(dir.path()), format!("{} 1\n", e[1].id));
+        drop(s);
+        let (s, _) = open_bounded(dir.path(), 5);
+        assert_eq!(s.dropped_total(), 1);
+    }
+
+    #[test]
+    fn an_event_acknowledged_out_of_order_is_not_counted_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open_bounded(dir.path(), 3);
+        let e = append_n(&mut s, 3);
+        s.ack(e[1].id).unwrap();
+        // e[0] goes (dropped), e[1] (delivered) follows it out.
+        append_n(&mut s, 1);
+        assert_eq!(s.dropped_total(), 1);
+        assert_eq!(ids(&s), [e[2].id, e[2].id + 1]);
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn a_watermark_file_of_the_older_form_reads_as_nothing_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
+        let e = append_n(&mut s, 2);
+        drop(s);
+        fs::write(dir.path().join("spool/acked"), format!("{}\n", e[0].id)).unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
+        assert_eq!((rec.replay, s.dropped_total()), (1, 0));
+        assert_eq!(ids(&s), [e[1].id]);
+        drop(s);
+        // A corrupt watermark replays everything left rather than losing anything.
+        fs::write(dir.path().join("spool/acked"), "garbage 7\n").unwrap();
+        let (s, rec) = open(dir.path(), NOW_MS);
+        assert_eq!((rec.replay, s.dropped_total()), (1, 7));
+        assert_eq!(s.last_id(), e[1].id);
+    }
+
+    /// A power cut can leave the log cut at any byte: everything before the cut that is
+    /// a whole line comes back, the torn line is skipped, and appends go on cleanly.
+    #[test]
+    fn a_log_cut_at_any_byte_loses_only_the_torn_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = open(dir.path(), NOW_MS);
+        let e = append_n(&mut s, 4);
+        drop(s);
+        let full = fs::read(dir.path().join("spool/events.log")).unwrap();
+        let ends: Vec<usize> = full
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        // Every record boundary, a byte either side of it, and a spread of offsets
+        // inside records.
+        let mut cuts: BTreeSet<usize> = (0..full.len()).step_by(37).collect();
+        for end in &ends {
+            cuts.extend([end - 1, *end, end + 1]);
+        }
+        cuts.insert(0);
+        for cut in cuts.into_iter().filter(|c| *c <= full.len()) {
+            let d = tempfile::tempdir().unwrap();
+            fs::create_dir_all(d.path().join("spool")).unwrap();
+            fs::write(d.path().join("spool/events.log"), &full[..cut]).unwrap();
+            let (mut s, rec) = open(d.path(), NOW_MS);
+            let whole = ends.iter().filter(|end| **end <= cut).count();
+            let torn = usize::from(!ends.contains(&cut) && cut > 0);
+            assert_eq!((rec.replay, rec.corrupt), (whole, torn), "cut at {cut}");
+            assert_eq!(
+                ids(&s),
+                e[..whole].iter().map(|x| x.id).collect::<Vec<_>>(),
+                "cut at {cut}"
+            );
+            let next = append_n(&mut s, 1);
+            drop(s);
+            let (s, rec) = open(d.path(), NOW_MS);
+            assert_eq!((rec.replay, rec.corrupt), (whole + 1, 0), "cut at {cut}");
+            assert_eq!(ids(&s).last(), Some(&next[0].id));
+        }
     }
 }

@@ -273,3 +273,169 @@ async fn events_spooled_before_a_restart_are_replayed_with_their_original_times(
     shutdown.cancel();
     agent.await.unwrap().unwrap();
 }
+
+fn rebirth(campus: &campuswatch_protocol::CampusId, epoch: u64) -> campuswatch_protocol::Command {
+    campuswatch_protocol::Command::Rebirth(campuswatch_protocol::Rebirth {
+        v: campuswatch_protocol::COMMAND_SCHEMA_VERSION,
+        campus: campus.clone(),
+        region: campuswatch_protocol::RegionCode::parse(REGION).unwrap(),
+        epoch,
+        reason: "digest_mismatch".into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebirth_request_of_the_current_session_is_answered_once_with_a_birth() {
+    let campus = unique_campus("rebirth");
+    let mut sub = Subscriber::start(&campus).await;
+    let mut device = TcpDevice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agent_config(&campus, &broker_url(), dir.path());
+    config.devices.push(tcp_alarm("alarm-1", device.addr));
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
+    let Message::Birth(birth) = sub
+        .expect("a birth", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(birth.v, campuswatch_protocol::BASE_SCHEMA_VERSION);
+    let Message::Event(up) = sub
+        .expect("alarm-1 up", |m| {
+            is_event(m, DeviceState::Unknown, DeviceState::Up)
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    device.take_down().await;
+    let Message::Event(down) = sub
+        .expect("alarm-1 down", |m| {
+            is_event(m, DeviceState::Up, DeviceState::Down)
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(down.id > up.id);
+
+    // A request for an older session (kept by the broker while the gateway was away),
+    // one for this session, and the same again at once.
+    send_commands(&[
+        rebirth(&campus, birth.epoch - 1),
+        rebirth(&campus, birth.epoch),
+        rebirth(&campus, birth.epoch),
+    ])
+    .await;
+    let Message::Birth(again) = sub
+        .expect("the answer", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(again.epoch, birth.epoch, "a rebirth keeps the session");
+    assert_eq!(again.last_event_id, down.id);
+    assert_eq!(again.devices[0].state, DeviceState::Down);
+    // Exactly one answer: count births until five more heartbeats went by.
+    let mut births = 0;
+    let mut heartbeats = 0;
+    while heartbeats < 5 {
+        match sub
+            .expect("heartbeats", |m| {
+                matches!(m, Message::Heartbeat(_) | Message::Birth(_))
+            })
+            .await
+        {
+            Message::Birth(_) => births += 1,
+            _ => heartbeats += 1,
+        }
+    }
+    assert_eq!(births, 0, "one answer for three requests");
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_says_how_many() {
+    let campus = unique_campus("bound");
+    let mut sub = Subscriber::start(&campus).await;
+    let proxy = Proxy::start(broker_addr(), true).await;
+    let mut device = TcpDevice::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = agent_config(&campus, &proxy.url(), dir.path());
+    config.devices.push(tcp_alarm("alarm-1", device.addr));
+    config.spool.max_events = 2;
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
+    let Message::Birth(birth) = sub
+        .expect("a birth", |m| matches!(m, Message::Birth(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    sub.expect("alarm-1 up", |m| {
+        is_event(m, DeviceState::Unknown, DeviceState::Up)
+    })
+    .await;
+
+    // Four transitions while cut off, with room for two.
+    proxy.cut();
+    sub.expect(
+        "the Last Will of the cut session",
+        |m| matches!(m, Message::Death(d) if d.epoch == birth.epoch),
+    )
+    .await;
+    let mut written = 0;
+    for _ in 0..2 {
+        device.take_down().await;
+        written += 1;
+        wait_until("the down event in the spool log", || {
+            spooled_events(dir.path()).len() >= written
+        })
+        .await;
+        device.bring_up().await;
+        written += 1;
+        wait_until("the up event in the spool log", || {
+            spooled_events(dir.path()).len() >= written
+        })
+        .await;
+    }
+    let ids: Vec<u64> = spooled_events(dir.path()).iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+
+    proxy.restore();
+    let Message::Birth(again) = sub
+        .expect("a birth after the outage", |m| {
+            matches!(m, Message::Birth(_))
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!((again.v, again.dropped_events), (3, 2));
+    assert_eq!(again.last_event_id, ids[3]);
+    assert_eq!(again.devices[0].state, DeviceState::Up);
+    // The two newest arrive, in order; the two oldest never do.
+    for want in &ids[2..] {
+        let Message::Event(got) = sub
+            .expect("a kept event", |m| matches!(m, Message::Event(_)))
+            .await
+        else {
+            unreachable!()
+        };
+        assert_eq!(got.id, *want, "kept: {:?}", &ids[2..]);
+    }
+    wait_until("the spool to empty", || {
+        spooled_events(dir.path()).is_empty()
+    })
+    .await;
+    let marks = std::fs::read_to_string(dir.path().join("spool/acked")).unwrap();
+    assert_eq!(
+        marks,
+        format!("{} 2\n", ids[3]),
+        "the count is kept on disk"
+    );
+    shutdown.cancel();
+    agent.await.unwrap().unwrap();
+}

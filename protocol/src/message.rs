@@ -1,6 +1,6 @@
 //! Payloads of the campus topics and their validation.
 //!
-//! Every payload is a JSON object with `"v"` (the schema version, 1 or 2) and the campus
+//! Every payload is a JSON object with `"v"` (the schema version, 1 to 3) and the campus
 //! and region it speaks for;
 //! [`decode`] checks the size bound, the schema version, unknown fields, the match between
 //! topic and payload, and the bounds of every field, so a server can count and drop bad
@@ -15,11 +15,17 @@ use crate::ids::{CampusId, DeviceId, RegionCode};
 use crate::model::{DeviceKind, DeviceState};
 use crate::topic::{CampusTopic, MessageKind};
 
-/// The payload schema version this crate writes. Version 2 added device identity
-/// ([`DeviceInfo`]); it reads every version from [`OLDEST_SCHEMA_VERSION`] to this one.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The newest payload schema version this crate knows; it reads every version from
+/// [`OLDEST_SCHEMA_VERSION`] to this one. Version 2 added device identity
+/// ([`DeviceInfo`]); version 3 added the birth's `dropped_events` and the server's
+/// commands ([`crate::command`]).
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest payload schema version this crate still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
+/// The version a gateway writes unless a message carries a field of a newer one (see
+/// [`Birth::needed_version`]): every server since schema 2 reads it, so an agent that is
+/// upgraded before its server keeps being understood.
+pub const BASE_SCHEMA_VERSION: u32 = 2;
 /// Largest payload accepted, in bytes; a birth with 1,024 devices fits comfortably.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// Most devices one gateway may report.
@@ -51,6 +57,27 @@ pub struct Birth {
     /// The id of the newest event this inventory already reflects (0 if none).
     pub last_event_id: u64,
     pub devices: Vec<DeviceReport>,
+    /// Events the gateway's spool dropped, oldest first, because it was full (a broker
+    /// outage longer than the spool holds), counted since its state directory was made.
+    /// Their ids never reach the server; this says why. Schema version 3; absent = 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_events: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Birth {
+    /// The lowest schema version that can carry this birth: a gateway writes it, so a
+    /// server that does not know version 3 yet still reads every birth without drops.
+    pub fn needed_version(&self) -> u32 {
+        if self.dropped_events > 0 {
+            3
+        } else {
+            BASE_SCHEMA_VERSION
+        }
+    }
 }
 
 /// One device in a birth's inventory.
@@ -284,6 +311,9 @@ impl Message {
                 check_epoch(b.epoch)?;
                 check_text("agent_version", &b.agent_version)?;
                 check_text("config_digest", &b.config_digest)?;
+                if b.dropped_events > 0 && b.v < 3 {
+                    return Err(invalid("dropped_events needs schema version 3"));
+                }
                 if b.heartbeat_interval_ms == 0 || b.heartbeat_interval_ms > 3_600_000 {
                     return Err(invalid("heartbeat_interval_ms must be 1 to 3600000"));
                 }
@@ -374,18 +404,18 @@ impl DecodeError {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> DecodeError {
+pub(crate) fn invalid(msg: impl Into<String>) -> DecodeError {
     DecodeError::Invalid(msg.into())
 }
 
-fn check_epoch(epoch: u64) -> Result<(), DecodeError> {
+pub(crate) fn check_epoch(epoch: u64) -> Result<(), DecodeError> {
     if epoch == 0 {
         return Err(invalid("epoch must be at least 1"));
     }
     Ok(())
 }
 
-fn check_text(field: &str, s: &str) -> Result<(), DecodeError> {
+pub(crate) fn check_text(field: &str, s: &str) -> Result<(), DecodeError> {
     if s.len() > MAX_TEXT_BYTES {
         return Err(invalid(format!(
             "{field} is longer than {MAX_TEXT_BYTES} bytes"
@@ -415,7 +445,7 @@ fn check_measurements(m: &Measurements) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
+pub(crate) fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
     serde_json::from_slice(payload).map_err(|e| {
         // Name the version problem rather than the first unknown field it causes.
         #[derive(Deserialize)]
@@ -429,7 +459,7 @@ fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
     })
 }
 
-fn supported(v: u64) -> bool {
+pub(crate) fn supported(v: u64) -> bool {
     (u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&v)
 }
 
@@ -547,12 +577,17 @@ mod tests {
                 .reason(),
             "malformed"
         );
-        let v2 = HEARTBEAT.replace("\"v\":1", "\"v\":2");
-        assert!(decode(&topic("heartbeat"), v2.as_bytes()).is_ok());
-        let v3 = HEARTBEAT.replace("\"v\":1", "\"v\":3");
+        for v in 2..=SCHEMA_VERSION {
+            let known = HEARTBEAT.replace("\"v\":1", &format!("\"v\":{v}"));
+            assert!(
+                decode(&topic("heartbeat"), known.as_bytes()).is_ok(),
+                "v{v}"
+            );
+        }
+        let v4 = HEARTBEAT.replace("\"v\":1", "\"v\":4");
         assert_eq!(
-            decode(&topic("heartbeat"), v3.as_bytes()).unwrap_err(),
-            DecodeError::Version(3)
+            decode(&topic("heartbeat"), v4.as_bytes()).unwrap_err(),
+            DecodeError::Version(4)
         );
         let v0 = HEARTBEAT.replace("\"v\":1", "\"v\":0");
         assert_eq!(
@@ -628,6 +663,48 @@ mod tests {
         assert!(decode(&topic("death"), ok.as_bytes()).is_ok());
         let bad = ok.replace("connection_lost", "tired");
         assert!(decode(&topic("death"), bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn dropped_events_need_version_3_and_a_birth_without_drops_stays_version_2() {
+        let birth = |v: u32, dropped: &str| {
+            format!(
+                r#"{{"v":{v},"campus":"c-1","region":"150102","epoch":1,"at":"2026-11-29T08:00:00Z",
+                "agent_version":"0.3.0","config_digest":"ab","heartbeat_interval_ms":5000,
+                "last_event_id":9{dropped},"devices":[]}}"#
+            )
+        };
+        let Message::Birth(b) = decode(
+            &topic("birth"),
+            birth(3, r#","dropped_events":42"#).as_bytes(),
+        )
+        .unwrap() else {
+            panic!("not a birth")
+        };
+        assert_eq!((b.dropped_events, b.needed_version()), (42, 3));
+        for v in [1, 2] {
+            let err = decode(
+                &topic("birth"),
+                birth(v, r#","dropped_events":42"#).as_bytes(),
+            )
+            .unwrap_err();
+            assert_eq!(err.reason(), "invalid", "v{v}: {err}");
+        }
+        // Absent means none; zero is never written, so such a birth is what a version 2
+        // server already reads.
+        let Message::Birth(mut b) = decode(&topic("birth"), birth(2, "").as_bytes()).unwrap()
+        else {
+            panic!("not a birth")
+        };
+        assert_eq!(
+            (b.dropped_events, b.needed_version()),
+            (0, BASE_SCHEMA_VERSION)
+        );
+        assert!(!String::from_utf8(Message::Birth(b.clone()).encode())
+            .unwrap()
+            .contains("dropped_events"));
+        b.dropped_events = 1;
+        assert_eq!(b.needed_version(), 3);
     }
 
     #[test]

@@ -791,6 +791,10 @@ struct GatewayDetail {
     config_digest: Option<String>,
     heartbeat_interval_ms: u64,
     first_seen: Option<Timestamp>,
+    /// Newest agent event id the device states reflect.
+    last_event_id: u64,
+    /// Events the gateway's spool dropped (full during a broker outage).
+    dropped_events: u64,
 }
 
 #[derive(Serialize)]
@@ -844,6 +848,8 @@ async fn campus(
             config_digest: g.config_digest.clone(),
             heartbeat_interval_ms: g.heartbeat_interval_ms,
             first_seen: g.first_seen,
+            last_event_id: g.last_event_id,
+            dropped_events: g.dropped_events,
         },
         device_list: c
             .devices

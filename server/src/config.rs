@@ -205,6 +205,17 @@ pub struct LivenessConfig {
     /// How often staleness is checked.
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
+    /// A gateway whose heartbeats disagree with the server's view (or whose birth was
+    /// missed) is asked for a rebirth at once, then again after this if it still
+    /// disagrees, the wait doubling each time up to `rebirth_max_interval`.
+    #[serde(with = "humantime_serde")]
+    pub rebirth_min_interval: Duration,
+    /// The longest wait between two rebirth requests to one gateway.
+    #[serde(with = "humantime_serde")]
+    pub rebirth_max_interval: Duration,
+    /// Most rebirth requests per second across all gateways; more wait for their
+    /// gateway's next heartbeat, so a whole fleet missing its births is asked gradually.
+    pub rebirth_rate: u32,
 }
 
 impl Default for LivenessConfig {
@@ -213,6 +224,9 @@ impl Default for LivenessConfig {
             missed_heartbeats: 3,
             default_heartbeat_interval: Duration::from_secs(5),
             check_interval: Duration::from_millis(500),
+            rebirth_min_interval: Duration::from_secs(60),
+            rebirth_max_interval: Duration::from_secs(3600),
+            rebirth_rate: 100,
         }
     }
 }
@@ -757,6 +771,23 @@ impl ServerConfig {
             return Err(invalid(
                 "liveness",
                 "intervals must be longer than zero".into(),
+            ));
+        }
+        let l = &self.liveness;
+        if !(1..=100_000).contains(&l.rebirth_rate) {
+            return Err(invalid(
+                "liveness.rebirth_rate",
+                "must be 1 to 100000 (rebirth requests per second)".into(),
+            ));
+        }
+        if l.rebirth_min_interval < Duration::from_secs(1)
+            || l.rebirth_max_interval < l.rebirth_min_interval
+            || l.rebirth_max_interval > Duration::from_secs(7 * 24 * 3600)
+        {
+            return Err(invalid(
+                "liveness.rebirth_min_interval",
+                "must be at least 1s and not longer than liveness.rebirth_max_interval (at most 7d)"
+                    .into(),
             ));
         }
         let a = &self.alerts;

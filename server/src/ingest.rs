@@ -6,7 +6,8 @@
 //! up/down notices. The engine task drains what is queued, applies it to the monitor,
 //! writes the resulting changes in one transaction and only then acknowledges the QoS 1
 //! messages of that batch (manual acks): a crash before the commit means the broker
-//! redelivers, and the store de-duplicates.
+//! redelivers, and the store de-duplicates. It also sends the rebirth requests the
+//! monitor decided on (QoS 1, not retained, on the gateway's `cmd/rebirth` topic).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use campuswatch_mqtt::BrokerLogin;
 use campuswatch_protocol::{
-    campus_filters, decode, server_state_topic, CampusTopic, Message, MessageKind, RegionCode,
-    ServerState, ServerStatus, Timestamp, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
+    campus_filters, decode, server_state_topic, CampusTopic, Command, Message, MessageKind,
+    Rebirth, RegionCode, ServerState, ServerStatus, Timestamp, BASE_SCHEMA_VERSION,
+    COMMAND_SCHEMA_VERSION, MAX_PAYLOAD_BYTES,
 };
 use rand::Rng;
 use rumqttc::{
@@ -28,7 +30,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::metrics::Metrics;
 use crate::monitor::maintenance::{Maintenance, MaintenanceError};
-use crate::monitor::{AckError, Alert, Change, Monitor};
+use crate::monitor::{AckError, Alert, Change, Monitor, RebirthRequest};
 use crate::registry::RegistryEntry;
 use crate::store::{Store, StoreError};
 
@@ -112,7 +114,7 @@ fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
         .set_max_packet_size(4 * MAX_PAYLOAD_BYTES, 4 * MAX_PAYLOAD_BYTES)
         .set_request_channel_capacity(4096);
     let offline = serde_json::to_vec(&ServerState {
-        v: SCHEMA_VERSION,
+        v: BASE_SCHEMA_VERSION,
         server: s.server_id.clone(),
         state: ServerStatus::Offline,
     })
@@ -215,7 +217,7 @@ async fn connection_task(
     // few polls of the loop.
     if connected {
         let offline = serde_json::to_vec(&ServerState {
-            v: SCHEMA_VERSION,
+            v: BASE_SCHEMA_VERSION,
             server: settings.server_id.clone(),
             state: ServerStatus::Offline,
         })
@@ -249,7 +251,7 @@ fn on_connected(settings: &MqttSettings, client: &AsyncClient) {
         error!(error = %e, "Cannot subscribe to campus topics.");
     }
     let online = serde_json::to_vec(&ServerState {
-        v: SCHEMA_VERSION,
+        v: BASE_SCHEMA_VERSION,
         server: settings.server_id.clone(),
         state: ServerStatus::Online,
     })
@@ -404,6 +406,7 @@ impl Engine {
         let mut imports = Vec::new();
         let mut ack_replies = Vec::new();
         let mut maintenance_replies = Vec::new();
+        let mut rebirths = Vec::new();
         {
             let mut m = self.write_monitor();
             for inbound in batch.drain(..) {
@@ -414,6 +417,10 @@ impl Engine {
                         if let Some(why) = out.ignored {
                             debug!(campus = %msg.campus(), kind = %msg.kind(), reason = why.as_str(), "Message did not change state.");
                         }
+                        if out.newly_dropped > 0 {
+                            warn!(campus = %msg.campus(), dropped = out.newly_dropped, "The gateway's spool was full during an outage and dropped its oldest events; their ids will not arrive.");
+                        }
+                        rebirths.extend(out.rebirth);
                         log_changes(&out.changes);
                         changes.extend(out.changes);
                         acks.extend(ack);
@@ -491,6 +498,9 @@ impl Engine {
                 // The connection is closing; the broker sends these again next time.
                 return;
             }
+            for r in &rebirths {
+                request_rebirth(client, r);
+            }
             for p in acks {
                 match client.ack(&p).await {
                     Ok(()) => {
@@ -547,6 +557,32 @@ impl Engine {
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
             }
+        }
+    }
+}
+
+/// Publishes a rebirth request. `try_publish`: the request channel is large and a full
+/// one means the connection is in trouble; the monitor asks again at the next heartbeat
+/// that still disagrees (after its spacing).
+fn request_rebirth(client: &AsyncClient, r: &RebirthRequest) {
+    let cmd = Command::Rebirth(Rebirth {
+        v: COMMAND_SCHEMA_VERSION,
+        campus: r.campus.clone(),
+        region: r.region,
+        epoch: r.epoch,
+        reason: r.reason.as_str().to_string(),
+    });
+    match client.try_publish(
+        cmd.topic().to_string(),
+        QoS::AtLeastOnce,
+        false,
+        cmd.encode(),
+    ) {
+        Ok(()) => {
+            info!(campus = %r.campus, epoch = r.epoch, reason = r.reason.as_str(), "Asked the gateway for a rebirth.")
+        }
+        Err(e) => {
+            warn!(campus = %r.campus, error = %e, "Could not queue a rebirth request; asking again later.")
         }
     }
 }

@@ -181,6 +181,11 @@ pub async fn start_with_clock(
         alarm_fraction: config.coverage.alarm_fraction,
         video_fraction: config.coverage.video_fraction,
         alerts: config.alerts.rules(),
+        rebirth_min_interval: chrono::TimeDelta::from_std(config.liveness.rebirth_min_interval)
+            .unwrap_or(chrono::TimeDelta::minutes(1)),
+        rebirth_max_interval: chrono::TimeDelta::from_std(config.liveness.rebirth_max_interval)
+            .unwrap_or(chrono::TimeDelta::hours(1)),
+        rebirth_rate: config.liveness.rebirth_rate,
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
     let monitor = Arc::new(RwLock::new(Monitor::restore(

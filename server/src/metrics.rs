@@ -187,6 +187,47 @@ impl Metrics {
             "cw_unregistered_messages_total {}",
             monitor.counters().unregistered_messages
         );
+        header(
+            &mut s,
+            "cw_rebirth_requests_total",
+            "counter",
+            "Rebirth requests sent to gateways, by reason (digest_mismatch, birth_missing, events_missing).",
+        );
+        for r in crate::monitor::RebirthReason::ALL {
+            let n = monitor
+                .counters()
+                .rebirth_requests
+                .get(&r)
+                .copied()
+                .unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "cw_rebirth_requests_total{{reason=\"{}\"}} {n}",
+                r.as_str()
+            );
+        }
+        header(
+            &mut s,
+            "cw_rebirth_requests_deferred_total",
+            "counter",
+            "Rebirth requests held back by liveness.rebirth_rate (asked at a later heartbeat).",
+        );
+        let _ = writeln!(
+            s,
+            "cw_rebirth_requests_deferred_total {}",
+            monitor.counters().rebirth_deferred
+        );
+        header(
+            &mut s,
+            "cw_gateway_dropped_events_total",
+            "counter",
+            "Events gateways reported their spools dropped (full during a broker outage); their ids never arrive.",
+        );
+        let _ = writeln!(
+            s,
+            "cw_gateway_dropped_events_total {}",
+            monitor.counters().gateway_dropped_events
+        );
         for (name, help, v) in [
             (
                 "cw_store_batches_total",

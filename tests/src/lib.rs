@@ -1,7 +1,8 @@
 //! Support for the end-to-end tests and benchmarks: a broker (the machine's Mosquitto
 //! when `CAMPUSWATCH_TEST_MQTT_URL` says so, else an embedded one on a free port), a
-//! server on port 0, a TCP proxy that can freeze or cut a gateway's link, and waiting on
-//! conditions with a deadline instead of sleeping.
+//! server on port 0, a TCP proxy that can freeze or cut a gateway's link, TCP devices
+//! that go down and up (on demand or at random), and waiting on conditions with a
+//! deadline instead of sleeping.
 
 pub mod mosquitto;
 
@@ -14,8 +15,9 @@ use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// A broker for a test.
 pub struct TestBroker {
@@ -87,6 +89,9 @@ pub fn server_config(data_dir: &std::path::Path, broker_url: &str, county: &str)
     cfg.liveness.missed_heartbeats = 3;
     cfg.liveness.default_heartbeat_interval = Duration::from_millis(300);
     cfg.liveness.check_interval = Duration::from_millis(50);
+    // A gateway that keeps disagreeing is asked again within the tests' deadlines.
+    cfg.liveness.rebirth_min_interval = Duration::from_secs(1);
+    cfg.liveness.rebirth_max_interval = Duration::from_secs(4);
     // These tests measure when links are flagged, not the operators' hold-down.
     cfg.alerts.hold_down_gateway = Duration::ZERO;
     cfg.alerts.hold_down_alarm = Duration::ZERO;
@@ -169,12 +174,142 @@ where
     }
 }
 
+/// An alarm device as a TCP probe sees it: a listener that accepts connections, which
+/// can be switched off (connections refused) and on again at the same port.
+pub struct TcpDevice {
+    pub addr: SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpDevice {
+    pub async fn start() -> TcpDevice {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = l.local_addr().expect("local addr");
+        let mut d = TcpDevice { addr, task: None };
+        d.serve(l);
+        d
+    }
+
+    fn serve(&mut self, l: TcpListener) {
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((c, _)) = l.accept().await {
+                drop(c);
+            }
+        }));
+    }
+
+    /// Stops listening: connections are refused.
+    pub fn down(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn up(&mut self) {
+        if self.task.is_some() {
+            return;
+        }
+        // The aborted listener closes when its task is dropped; retry until the port is free.
+        let addr = self.addr;
+        let l = wait_for(
+            "the device port to be free again",
+            Duration::from_secs(20),
+            || async move {
+                let s = TcpSocket::new_v4().ok()?;
+                s.set_reuseaddr(true).ok()?;
+                s.bind(addr).ok()?;
+                s.listen(64).ok()
+            },
+        )
+        .await;
+        self.serve(l);
+    }
+}
+
+/// A device whose link drops and comes back at random, each state lasting a time drawn
+/// from `phase`, until [`FlappingDevice::settle_up`].
+pub struct FlappingDevice {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<TcpDevice>,
+}
+
+impl FlappingDevice {
+    pub async fn start(phase: std::ops::Range<Duration>) -> FlappingDevice {
+        let mut device = TcpDevice::start().await;
+        let addr = device.addr;
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let hold = rand::random_range(phase.clone());
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tokio::time::sleep(hold) => {}
+                }
+                if device.task.is_some() {
+                    device.down();
+                } else {
+                    device.up().await;
+                }
+            }
+            device.up().await;
+            device
+        });
+        FlappingDevice { addr, stop, task }
+    }
+
+    /// Stops the flapping with the device up, and hands it back.
+    pub async fn settle_up(self) -> TcpDevice {
+        self.stop.cancel();
+        self.task.await.expect("flapping device task")
+    }
+}
+
 /// GETs JSON from the server's API.
 pub async fn get_json(server: &ServerHandle, path: &str) -> serde_json::Value {
     let url = format!("http://{}{}", server.http_addr(), path);
     let resp = reqwest::get(&url).await.expect("API answers");
     assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
     resp.json().await.expect("API returns JSON")
+}
+
+/// The value of a Prometheus sample line (`name{labels}`) in the server's `/metrics`.
+pub async fn metric(server: &ServerHandle, sample: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://{}/metrics", server.http_addr()))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Every stored event (device transitions with an agent event id) of a campus, read
+/// through `GET /api/v1/events` page by page.
+pub async fn all_events(server: &ServerHandle, campus: &str) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    loop {
+        let page = get_json(
+            server,
+            &format!(
+                "/api/v1/events?campus={campus}&limit=1000&offset={}",
+                all.len()
+            ),
+        )
+        .await;
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        let n = events.len();
+        all.extend(events);
+        if n < 1000 {
+            break;
+        }
+    }
+    all.retain(|e| e["event_id"].is_u64());
+    all
 }
 
 /// What a proxied link does.
@@ -378,6 +513,7 @@ impl RawGateway {
             heartbeat_interval_ms: 300,
             last_event_id: 0,
             devices,
+            dropped_events: 0,
         })
     }
 

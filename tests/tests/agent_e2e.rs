@@ -10,53 +10,9 @@ use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
 use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, SchoolType};
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::*;
-use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// An alarm device: a TCP listener that can be switched off and on at the same port.
-struct Device {
-    addr: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Device {
-    async fn start() -> Device {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let mut d = Device { addr, task: None };
-        d.serve(l);
-        d
-    }
-
-    fn serve(&mut self, l: TcpListener) {
-        self.task = Some(tokio::spawn(async move {
-            while let Ok((c, _)) = l.accept().await {
-                drop(c);
-            }
-        }));
-    }
-
-    fn down(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-
-    async fn up(&mut self) {
-        // The aborted listener closes when its task is dropped; retry until the port is free.
-        let addr = self.addr;
-        let l = wait_for("the device port to be free again", WAIT, || async move {
-            let s = TcpSocket::new_v4().ok()?;
-            s.set_reuseaddr(true).ok()?;
-            s.bind(addr).ok()?;
-            s.listen(16).ok()
-        })
-        .await;
-        self.serve(l);
-    }
-}
 
 fn agent_config(
     campus: &str,
@@ -135,7 +91,7 @@ struct Setup {
     fixture: Fixture,
     _agent_dir: tempfile::TempDir,
     link: LinkProxy,
-    device: Device,
+    device: TcpDevice,
     agent_cfg: AgentConfig,
 }
 
@@ -147,7 +103,7 @@ async fn setup(county: &str, id: &str) -> Setup {
     .await;
     let agent_dir = tempfile::tempdir().unwrap();
     let link = LinkProxy::start(fixture.broker.addr()).await;
-    let device = Device::start().await;
+    let device = TcpDevice::start().await;
     let agent_cfg = agent_config(id, county, &link.url(), agent_dir.path(), device.addr);
     Setup {
         fixture,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
 use campuswatch_protocol::{
-    decode, CampusId, CampusTopic, DeviceId, DeviceKind, Message, RegionCode,
+    decode, CampusId, CampusTopic, Command, CommandTopic, DeviceId, DeviceKind, Message, RegionCode,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::net::{TcpListener, TcpStream};
@@ -198,6 +198,10 @@ impl Subscriber {
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         let _ = subscribed_tx.send(true);
                     }
+                    // Commands to the gateway (the tests' own rebirth requests) are not
+                    // the agent's messages.
+                    Ok(Event::Incoming(Packet::Publish(p)))
+                        if CommandTopic::parse(&p.topic).is_ok() => {}
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let msg = CampusTopic::parse(&p.topic)
                             .map_err(|e| e.to_string())
@@ -243,6 +247,37 @@ impl Subscriber {
             }
         }
     }
+}
+
+/// Publishes `commands` to the broker as a server would (QoS 1, not retained), in order,
+/// and returns once the broker acknowledged them all.
+pub async fn send_commands(commands: &[Command]) {
+    let addr = broker_addr();
+    let mut o = MqttOptions::new(
+        format!("test-server-{:08x}", rand::random::<u32>()),
+        addr.ip().to_string(),
+        addr.port(),
+    );
+    o.set_keep_alive(Duration::from_secs(5));
+    let (client, mut eventloop) = AsyncClient::new(o, 16);
+    for c in commands {
+        client
+            .publish(c.topic().to_string(), QoS::AtLeastOnce, false, c.encode())
+            .await
+            .unwrap();
+    }
+    let mut acked = 0;
+    tokio::time::timeout(DEADLINE, async {
+        while acked < commands.len() {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(_) => {}
+                Err(e) => panic!("test publisher lost the broker: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("PUBACKs in time");
 }
 
 /// A TCP proxy in front of the broker that can cut the agent off (existing connections

@@ -5,6 +5,20 @@
 //! I/O and reads no clock: every method takes `now`, and every change that must be stored
 //! comes back as a [`Change`] for the caller to persist. One task owns it; readers get
 //! short read-locked views.
+//!
+//! # Heartbeat digests and rebirths
+//!
+//! Heartbeats carry the gateway's device states as one letter per device and the newest
+//! event id they reflect, never the inventory. When that id equals the newest event the
+//! monitor applied, the letters must equal its own view; when they do not, or a session
+//! is heard whose birth never came, or the events a heartbeat announces do not arrive
+//! within one staleness window, the outcome asks the caller to send the gateway a
+//! rebirth request (`cmd/rebirth`). Requests to one gateway are spaced by
+//! `rebirth_min_interval`, doubling up to `rebirth_max_interval` while it keeps
+//! disagreeing, and the spacing starts over once a heartbeat agrees. Across all
+//! gateways at most `rebirth_rate` requests go out per second (a server that lost its
+//! broker's queue would otherwise ask a whole fleet for 30 KB births at once); a request
+//! held back waits for the gateway's next heartbeat that still disagrees.
 
 mod alerts;
 pub mod coverage;
@@ -40,6 +54,12 @@ pub struct Settings {
     pub video_fraction: f64,
     /// When dropped links become alerts and how they are told.
     pub alerts: AlertRules,
+    /// The shortest wait between two rebirth requests to one gateway.
+    pub rebirth_min_interval: TimeDelta,
+    /// The longest; the wait doubles from the shortest while the gateway disagrees.
+    pub rebirth_max_interval: TimeDelta,
+    /// Most rebirth requests per second across all gateways (and the largest burst).
+    pub rebirth_rate: u32,
 }
 
 impl Default for Settings {
@@ -50,6 +70,9 @@ impl Default for Settings {
             alarm_fraction: 1.0,
             video_fraction: 0.8,
             alerts: AlertRules::default(),
+            rebirth_min_interval: TimeDelta::minutes(1),
+            rebirth_max_interval: TimeDelta::hours(1),
+            rebirth_rate: 100,
         }
     }
 }
@@ -182,6 +205,10 @@ pub struct GatewayRecord {
     /// Newest agent event id reflected in the device states.
     pub last_event_id: u64,
     pub first_seen: Option<Timestamp>,
+    /// Events the gateway's spool dropped because a broker outage outlasted it, as its
+    /// last birth said (schema version 3; 0 from older agents). Their ids never arrive.
+    #[serde(default)]
+    pub dropped_events: u64,
 }
 
 impl GatewayRecord {
@@ -198,6 +225,7 @@ impl GatewayRecord {
             heartbeat_interval_ms: 0,
             last_event_id: 0,
             first_seen: None,
+            dropped_events: 0,
         }
     }
 }
@@ -294,11 +322,84 @@ impl Ignored {
     }
 }
 
+/// Why the monitor asks a gateway for its birth again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RebirthReason {
+    /// A heartbeat's state letters differ from the view, at the same newest event.
+    DigestMismatch,
+    /// Heartbeats of a session whose birth never arrived.
+    BirthMissing,
+    /// A heartbeat announces newer events that did not arrive within a staleness window.
+    EventsMissing,
+}
+
+impl RebirthReason {
+    pub const ALL: [RebirthReason; 3] = [
+        RebirthReason::DigestMismatch,
+        RebirthReason::BirthMissing,
+        RebirthReason::EventsMissing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebirthReason::DigestMismatch => "digest_mismatch",
+            RebirthReason::BirthMissing => "birth_missing",
+            RebirthReason::EventsMissing => "events_missing",
+        }
+    }
+}
+
+/// Ask this gateway for its birth (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebirthRequest {
+    pub campus: CampusId,
+    pub region: RegionCode,
+    /// The session the heartbeat came from; the gateway answers only for its current one.
+    pub epoch: u64,
+    pub reason: RebirthReason,
+}
+
 /// The result of applying one message.
 #[derive(Debug, Default, PartialEq)]
 pub struct Outcome {
     pub changes: Vec<Change>,
     pub ignored: Option<Ignored>,
+    /// Send the gateway a rebirth request.
+    pub rebirth: Option<RebirthRequest>,
+    /// Events a birth newly reported as dropped by the gateway's spool.
+    pub newly_dropped: u64,
+}
+
+/// When a gateway was last asked for a rebirth, and how often since its heartbeats last
+/// agreed with the view.
+#[derive(Debug, Clone, Default)]
+struct RebirthTrack {
+    last_request: Option<Timestamp>,
+    /// Requests since the last agreeing heartbeat.
+    unanswered: u32,
+    /// Newer events a heartbeat announced (its id, ours then, since when).
+    awaited: Option<(u64, u64, Timestamp)>,
+}
+
+impl RebirthTrack {
+    /// Whether a request may go out at `now`: the first at once, then after `min`, and
+    /// after twice as long each time while the gateway keeps disagreeing, up to `max`.
+    fn due(&self, now: Timestamp, min: TimeDelta, max: TimeDelta) -> bool {
+        let doublings = self.unanswered.saturating_sub(1).min(16);
+        let gap = (min * 2i32.pow(doublings)).min(max);
+        self.last_request.is_none_or(|last| now - last >= gap)
+    }
+
+    fn sent(&mut self, now: Timestamp) {
+        self.last_request = Some(now);
+        self.unanswered += 1;
+    }
+
+    /// A heartbeat agreed with the view: the next disagreement waits only `min`.
+    fn agreed(&mut self) {
+        self.unanswered = 0;
+        self.awaited = None;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -318,6 +419,9 @@ struct Campus {
     alerts: HashMap<Link, u64>,
     /// The recent course of its links, for flapping.
     links: HashMap<Link, LinkTrack>,
+    /// The epoch of the last birth applied (after a restart: the stored epoch).
+    birth_epoch: u64,
+    rebirth: RebirthTrack,
 }
 
 impl Campus {
@@ -333,6 +437,8 @@ impl Campus {
             contribution: Contribution::default(),
             alerts: HashMap::new(),
             links: HashMap::new(),
+            birth_epoch: 0,
+            rebirth: RebirthTrack::default(),
         }
     }
 
@@ -371,11 +477,43 @@ impl CampusView<'_> {
     }
 }
 
-/// Counts of messages the monitor declined to apply, for /metrics.
+/// The fleet-wide pacing of rebirth requests: a token bucket of `rebirth_rate` tokens
+/// refilled at `rebirth_rate` a second.
+#[derive(Debug, Clone, Default)]
+struct RebirthPace {
+    tokens: f64,
+    refilled: Option<Timestamp>,
+}
+
+impl RebirthPace {
+    fn take(&mut self, now: Timestamp, rate: u32) -> bool {
+        let rate = f64::from(rate.max(1));
+        let elapsed = self.refilled.map_or(f64::INFINITY, |t| {
+            (now - t).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.refilled = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Counts of messages the monitor declined to apply, and of what gateways reported
+/// about themselves, for /metrics.
 #[derive(Debug, Default, Clone)]
 pub struct MonitorCounters {
     pub ignored: BTreeMap<&'static str, u64>,
     pub unregistered_messages: u64,
+    /// Rebirth requests decided, by reason.
+    pub rebirth_requests: BTreeMap<RebirthReason, u64>,
+    /// Rebirth requests held back by the fleet-wide rate (asked again later).
+    pub rebirth_deferred: u64,
+    /// Events gateways reported as dropped by their spools (increases seen by this run).
+    pub gateway_dropped_events: u64,
 }
 
 /// Everything loaded from the store at start-up.
@@ -421,6 +559,7 @@ pub struct Monitor {
     broker_lost: Option<Timestamp>,
     /// Whether the operators were told so.
     monitoring_told: bool,
+    rebirth_pace: RebirthPace,
     counters: MonitorCounters,
 }
 
@@ -441,6 +580,7 @@ impl Monitor {
             next_maintenance_id: 1,
             broker_lost: None,
             monitoring_told: false,
+            rebirth_pace: RebirthPace::default(),
             counters: MonitorCounters::default(),
         }
     }
@@ -466,6 +606,9 @@ impl Monitor {
                 .campuses
                 .entry(id.clone())
                 .or_insert_with(|| Campus::new(id, region));
+            // The stored inventory came with the stored epoch (or was kept for it); a
+            // wrong guess shows in the next heartbeat's digest.
+            c.birth_epoch = gw.epoch;
             c.gateway = gw;
         }
         for (id, dev) in snap.devices {
@@ -617,8 +760,8 @@ impl Monitor {
     fn ignore(&mut self, why: Ignored) -> Outcome {
         *self.counters.ignored.entry(why.as_str()).or_default() += 1;
         Outcome {
-            changes: Vec::new(),
             ignored: Some(why),
+            ..Outcome::default()
         }
     }
 
@@ -630,7 +773,12 @@ impl Monitor {
             out.ignored = Some(Ignored::StaleEpoch);
             return;
         }
+        c.birth_epoch = b.epoch;
+        c.rebirth.awaited = None;
         let gw = &mut c.gateway;
+        out.newly_dropped = b.dropped_events.saturating_sub(gw.dropped_events);
+        // A gateway whose state directory was wiped starts counting again.
+        gw.dropped_events = b.dropped_events;
         gw.epoch = b.epoch;
         gw.agent_version = Some(b.agent_version.clone());
         gw.config_digest = Some(b.config_digest.clone());
@@ -658,6 +806,7 @@ impl Monitor {
             campus: b.campus.clone(),
             devices: c.devices.clone(),
         });
+        self.counters.gateway_dropped_events += out.newly_dropped;
         self.set_gateway_state(&b.campus, GatewayState::Online, None, now, out);
         self.touch_deadline(&b.campus, now);
         self.finish(&b.campus, now, out);
@@ -721,6 +870,66 @@ impl Monitor {
             self.set_gateway_state(&h.campus, GatewayState::Online, None, now, out);
             self.finish(&h.campus, now, out);
         }
+        out.rebirth = self.check_digest(h, now);
+    }
+
+    /// Compares a heartbeat with the view; `Some` when the gateway should be asked for
+    /// its birth (see the module documentation).
+    fn check_digest(&mut self, h: &Heartbeat, now: Timestamp) -> Option<RebirthRequest> {
+        let window = self.window(&self.campuses.get(&h.campus)?.gateway);
+        let (min, max, rate) = (
+            self.settings.rebirth_min_interval,
+            self.settings.rebirth_max_interval,
+            self.settings.rebirth_rate,
+        );
+        let c = self.campuses.get_mut(&h.campus)?;
+        let ours = c.gateway.last_event_id;
+        let reason = if h.epoch > c.birth_epoch {
+            RebirthReason::BirthMissing
+        } else if h.last_event_id == ours {
+            c.rebirth.awaited = None;
+            let agrees = h
+                .states
+                .chars()
+                .eq(c.devices.iter().map(|d| d.state.code()));
+            if agrees {
+                c.rebirth.agreed();
+                return None;
+            }
+            RebirthReason::DigestMismatch
+        } else if h.last_event_id > ours {
+            // Newer events on their way (a spool being replayed), or lost on the way.
+            match c.rebirth.awaited {
+                Some((theirs, then, since)) if theirs == h.last_event_id && then == ours => {
+                    if now - since < window {
+                        return None;
+                    }
+                    RebirthReason::EventsMissing
+                }
+                _ => {
+                    c.rebirth.awaited = Some((h.last_event_id, ours, now));
+                    return None;
+                }
+            }
+        } else {
+            // Older than what was applied: a heartbeat overtaken by an event.
+            return None;
+        };
+        if !c.rebirth.due(now, min, max) {
+            return None;
+        }
+        if !self.rebirth_pace.take(now, rate) {
+            self.counters.rebirth_deferred += 1;
+            return None;
+        }
+        c.rebirth.sent(now);
+        *self.counters.rebirth_requests.entry(reason).or_default() += 1;
+        Some(RebirthRequest {
+            campus: c.id.clone(),
+            region: c.region,
+            epoch: h.epoch,
+            reason,
+        })
     }
 
     fn on_event(&mut self, e: &Event, now: Timestamp, out: &mut Outcome) {

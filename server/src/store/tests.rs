@@ -63,6 +63,7 @@ fn birth(id: &str) -> Message {
                 }),
             })
             .collect(),
+        dropped_events: 0,
     })
 }
 

@@ -92,6 +92,7 @@ pub async fn gateway(
         heartbeat_interval_ms: 60_000,
         last_event_id: 0,
         devices,
+        dropped_events: 0,
     });
     publish(&client, &birth).await;
     let heartbeat = Message::Heartbeat(Heartbeat {

@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 heartbeat_interval_ms: 5000,
                 last_event_id: 0,
                 devices: vec![],
+                dropped_events: 0,
             });
             let _ = client
                 .publish(
