@@ -23,6 +23,12 @@ pub struct DeviceTransition {
     pub transition: Transition,
 }
 
+/// Where in its interval the device at `index` is probed, as a fraction: successive
+/// multiples of the golden ratio spread any number of devices evenly over the interval.
+fn phase(index: usize) -> f64 {
+    (index as f64 * 0.618_033_988_749_895).fract()
+}
+
 /// Probes one device every `interval` until `shutdown`; sends its transitions on `tx`.
 pub async fn run_device(
     index: usize,
@@ -40,13 +46,23 @@ pub async fn run_device(
         });
         let timeout = device.timeout();
         let target = device.probe.target();
-        let mut ticker = tokio::time::interval(device.interval().max(Duration::from_millis(1)));
+        let interval = device.interval().max(Duration::from_millis(1));
+        // The first probe at once (the birth wants every state soon); the following ones
+        // at a phase of the interval that differs from device to device, so that 64
+        // cameras with the same interval are not all probed in the same instant.
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + interval.mul_f64(phase(index)),
+            interval,
+        );
         // A slow probe delays the next one instead of causing a burst to catch up.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => {}
+            if !std::mem::take(&mut first) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
             }
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -74,4 +90,21 @@ pub async fn run_device(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phase;
+
+    #[test]
+    fn devices_with_one_interval_are_spread_over_it() {
+        // 64 devices: every sixteenth of the interval holds at most six of them.
+        let mut slots = [0; 16];
+        for i in 0..64 {
+            let p = phase(i);
+            assert!((0.0..1.0).contains(&p));
+            slots[(p * 16.0) as usize] += 1;
+        }
+        assert!(slots.iter().all(|&n| (2..=6).contains(&n)), "{slots:?}");
+    }
 }

@@ -222,7 +222,7 @@ impl Default for LivenessConfig {
     fn default() -> Self {
         Self {
             missed_heartbeats: 3,
-            default_heartbeat_interval: Duration::from_secs(5),
+            default_heartbeat_interval: Duration::from_secs(15),
             check_interval: Duration::from_millis(500),
             rebirth_min_interval: Duration::from_secs(60),
             rebirth_max_interval: Duration::from_secs(3600),
