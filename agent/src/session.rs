@@ -54,8 +54,11 @@ use crate::config::AgentConfig;
 use crate::epoch::{EpochError, EpochStore};
 use crate::health::HealthSampler;
 use crate::inventory::Inventory;
-use crate::scheduler::DeviceTransition;
+use crate::probe::ProbeSetupError;
+use crate::reload::{Reload, ReloadError, ReloadOutcome};
+use crate::scheduler::{DeviceTasks, DeviceTransition};
 use crate::spool::Spool;
+use campuswatch_service::Liveness;
 
 /// Events published but not yet acknowledged, at most. Bounds what one broker round trip
 /// must carry after an outage, and keeps rumqttc's own in-flight window (below) free.
@@ -73,6 +76,10 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(50);
 /// Room for the topic and packet header above the payload limit.
 const PACKET_HEADROOM: usize = 64 * 1024;
+/// How often the session loop beats its [`Liveness`] while it has nothing else to do.
+const ALIVE_PERIOD: Duration = Duration::from_secs(1);
+/// Capacity of the channel from the device tasks to the session.
+const TRANSITION_QUEUE: usize = 256;
 
 /// The MQTT options could not be built from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +167,15 @@ pub struct Session {
     transitions: mpsc::Receiver<DeviceTransition>,
     transitions_open: bool,
     attempt: u32,
+    /// The probe task of every device, which send on `transitions`.
+    devices: DeviceTasks,
+    /// New configurations to apply (SIGHUP); `None` when nobody sends any.
+    reloads: Option<mpsc::Receiver<Reload>>,
+    /// Beaten as the session loop goes round; the watchdog reads it.
+    liveness: Liveness,
+    alive: tokio::time::Interval,
+    /// The current connection ended on purpose, to reconnect with new MQTT settings.
+    reconnect: bool,
 }
 
 fn unix_now() -> Duration {
@@ -181,14 +197,20 @@ fn truncate_text(mut s: String, max: usize) -> String {
 }
 
 impl Session {
+    /// A session for `config`; its device tasks stop at `shutdown`. Start them with
+    /// [`start_devices`](Self::start_devices).
     pub fn new(
         config: Arc<AgentConfig>,
         epoch: EpochStore,
         spool: Spool,
         inventory: Arc<Inventory>,
         health: Arc<HealthSampler>,
-        transitions: mpsc::Receiver<DeviceTransition>,
+        shutdown: CancellationToken,
     ) -> Self {
+        let (tx, transitions) = mpsc::channel(TRANSITION_QUEUE);
+        let devices = DeviceTasks::new(tx, shutdown, config.max_stream_checks);
+        let mut alive = tokio::time::interval(ALIVE_PERIOD);
+        alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let topic = |kind| CampusTopic::new(config.region, config.campus.clone(), kind).to_string();
         let topics = Topics {
             birth: topic(MessageKind::Birth),
@@ -207,7 +229,46 @@ impl Session {
             transitions,
             transitions_open: true,
             attempt: 0,
+            devices,
+            reloads: None,
+            liveness: Liveness::new("agent session"),
+            alive,
+            reconnect: false,
         }
+    }
+
+    /// Takes new configurations from `reloads`, and beats `liveness` as the loop runs.
+    pub fn with_control(
+        mut self,
+        reloads: Option<mpsc::Receiver<Reload>>,
+        liveness: Liveness,
+    ) -> Self {
+        self.reloads = reloads;
+        self.liveness = liveness;
+        self
+    }
+
+    /// Starts a probe task for every configured device.
+    pub fn start_devices(&mut self) -> Result<(), ProbeSetupError> {
+        self.devices
+            .reconfigure(&[], &self.config, &self.inventory)
+            .map(|_| ())
+    }
+
+    /// After [`run`](Self::run): waits for the device tasks to stop (they watch the same
+    /// shutdown token), spooling what they still report meanwhile.
+    pub async fn stop_devices(&mut self) {
+        loop {
+            tokio::select! {
+                joined = self.devices.join_next() => match joined {
+                    Some(Err(e)) if e.is_panic() => error!(error = %e, "A device task panicked."),
+                    Some(_) => {}
+                    None => break,
+                },
+                Some(t) = self.transitions.recv() => self.record(t),
+            }
+        }
+        self.drain_transitions();
     }
 
     /// Connects, and reconnects forever with backoff, until `shutdown`; then publishes
@@ -216,6 +277,12 @@ impl Session {
         loop {
             let started = Instant::now();
             let err = match self.run_once(shutdown).await {
+                Ok(()) if self.reconnect && !shutdown.is_cancelled() => {
+                    // Ended on purpose to take new MQTT settings: connect again at once.
+                    self.reconnect = false;
+                    self.attempt = 0;
+                    continue;
+                }
                 Ok(()) => return,
                 Err(e) => e,
             };
@@ -242,6 +309,17 @@ impl Session {
                         Some(t) => self.record(t),
                         None => self.transitions_open = false,
                     },
+                    r = next_reload(&mut self.reloads) => match r {
+                        Some(r) => {
+                            // Not connected: new MQTT settings are tried at once.
+                            if self.apply_reload(r, None, Phase::Running, None) {
+                                self.attempt = 0;
+                                break;
+                            }
+                        }
+                        None => self.reloads = None,
+                    },
+                    _ = self.alive.tick() => self.liveness.beat(),
                 }
             }
         }
@@ -356,6 +434,22 @@ impl Session {
                 _ = heartbeat.tick(), if conn.connected && *phase == Phase::Running => {
                     self.heartbeat(conn);
                 }
+                r = next_reload(&mut self.reloads) => match r {
+                    Some(r) => {
+                        let connected = conn.connected;
+                        if self.apply_reload(r, Some(&mut *conn), *phase, Some(&mut *heartbeat)) {
+                            if !connected {
+                                // Still connecting with the old settings: start over.
+                                self.reconnect = true;
+                                return None;
+                            }
+                            self.reconnect = true;
+                            *phase = disconnect(conn).unwrap_or(Phase::Disconnecting(tokio::time::Instant::now()));
+                        }
+                    }
+                    None => self.reloads = None,
+                },
+                _ = self.alive.tick() => self.liveness.beat(),
             }
         }
     }
@@ -367,6 +461,7 @@ impl Session {
         phase: &mut Phase,
         heartbeat: &mut tokio::time::Interval,
     ) -> Step {
+        self.liveness.beat();
         match event {
             MqttEvent::Incoming(Packet::ConnAck(ack)) => {
                 conn.connected = true;
@@ -439,7 +534,10 @@ impl Session {
     /// Spools a transition and applies it to the inventory (in that order: a state
     /// reported in a birth must never be missing from the spool).
     pub fn record(&mut self, t: DeviceTransition) {
-        let Some(device) = self.config.devices.get(t.index) else {
+        // A transition a replaced or removed probe sent before it stopped is dropped:
+        // the device's new probe speaks for it now.
+        let Some(kind) = self.inventory.current_kind(&t.device, t.task) else {
+            debug!(device = %t.device, task = t.task, "Transition of a replaced probe dropped.");
             return;
         };
         let tr = &t.transition;
@@ -451,8 +549,8 @@ impl Session {
             id,
             epoch: self.epoch.current().max(1),
             at: tr.at,
-            device: device.id.clone(),
-            kind: device.kind,
+            device: t.device.clone(),
+            kind,
             from: tr.from,
             to: tr.to,
             cause: tr.cause.clone().map(|c| truncate_text(c, MAX_TEXT_BYTES)),
@@ -460,9 +558,9 @@ impl Session {
             info: tr.info.clone(),
         };
         if let Err(e) = self.spool.append(event) {
-            error!(error = %e, event_id = id, device = %device.id, "Cannot write an event to the spool; it is kept in memory only.");
+            error!(error = %e, event_id = id, device = %t.device, "Cannot write an event to the spool; it is kept in memory only.");
         }
-        self.inventory.apply(t.index, tr, id);
+        self.inventory.apply(&t.device, t.task, tr, id);
     }
 
     /// Spools transitions still queued (at shutdown, after the device tasks stopped).
@@ -474,6 +572,73 @@ impl Session {
 
     pub fn transitions(&mut self) -> &mut mpsc::Receiver<DeviceTransition> {
         &mut self.transitions
+    }
+
+    /// Applies a reload and answers it. `conn` is the connection, if there is one (a
+    /// connected one gets a new birth); `heartbeat` its heartbeat timer. Returns true when
+    /// the connection's own settings changed, so it must be replaced.
+    fn apply_reload(
+        &mut self,
+        reload: Reload,
+        conn: Option<&mut Conn>,
+        phase: Phase,
+        heartbeat: Option<&mut tokio::time::Interval>,
+    ) -> bool {
+        let result = if phase == Phase::Running {
+            self.reconfigure(reload.config)
+        } else {
+            Err(ReloadError::ShuttingDown)
+        };
+        let mut outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = reload.done.send(Err(e));
+                return false;
+            }
+        };
+        let reconnect = !outcome.reconnect.is_empty();
+        if !reconnect && outcome.changed {
+            if let Some(conn) = conn.filter(|c| c.connected) {
+                if let (Some(hb), Some(interval)) = (heartbeat, outcome.heartbeat_interval) {
+                    *hb =
+                        tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                    hb.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                }
+                self.publish_birth(conn);
+                outcome.birth_epoch = Some(conn.epoch);
+            }
+        }
+        if reconnect {
+            info!(keys = ?outcome.reconnect, "MQTT connection settings changed: disconnecting cleanly (no Last Will) to connect again with them.");
+        }
+        info!(%outcome, "Configuration reloaded.");
+        let _ = reload.done.send(Ok(outcome));
+        reconnect
+    }
+
+    /// Takes on `new` (already validated): replaces the probe tasks of changed devices
+    /// and keeps the new configuration; says what changed. Nothing changes on error.
+    fn reconfigure(&mut self, new: AgentConfig) -> Result<ReloadOutcome, ReloadError> {
+        if let Some(key) = crate::reload::needs_restart(&self.config, &new) {
+            return Err(ReloadError::NeedsRestart { key });
+        }
+        let old = self.config.clone();
+        let devices = self
+            .devices
+            .reconfigure(&old.devices, &new, &self.inventory)?;
+        let (reconnect, later) = crate::reload::mqtt_changes(&old.mqtt, &new.mqtt);
+        let outcome = ReloadOutcome {
+            heartbeat_interval: (new.heartbeat_interval != old.heartbeat_interval)
+                .then_some(new.heartbeat_interval),
+            changed: *old != new,
+            devices,
+            reconnect,
+            later,
+            birth_epoch: None,
+        };
+        self.digest = new.digest();
+        self.config = Arc::new(new);
+        Ok(outcome)
     }
 
     fn publish_birth(&mut self, conn: &mut Conn) {
@@ -573,6 +738,14 @@ impl Session {
                 disconnect(conn).unwrap_or(Phase::Disconnecting(tokio::time::Instant::now()))
             }
         }
+    }
+}
+
+/// The next reload request; pending forever when there is no channel.
+async fn next_reload(reloads: &mut Option<mpsc::Receiver<Reload>>) -> Option<Reload> {
+    match reloads {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -784,7 +957,6 @@ mod tests {
         ));
         let (spool, _) = Spool::open(dir, 1_000).unwrap();
         let inventory = Arc::new(Inventory::new(&c, 0));
-        let (_tx, rx) = mpsc::channel(1);
         let config = Arc::new(c);
         let mut session = Session::new(
             config.clone(),
@@ -792,14 +964,16 @@ mod tests {
             spool,
             inventory,
             Arc::new(HealthSampler::new()),
-            rx,
+            CancellationToken::new(),
         );
         for (from, to) in [
             (DeviceState::Unknown, DeviceState::Up),
             (DeviceState::Up, DeviceState::Down),
         ] {
+            // Task 0: the device has no probe task; the test reports for it.
             session.record(DeviceTransition {
-                index: 0,
+                device: DeviceId::parse("alarm-1").unwrap(),
+                task: 0,
                 transition: Transition {
                     from,
                     to,
