@@ -87,7 +87,10 @@ impl Package {
 
     fn unit(&self) -> Unit {
         let dir = self.deb["systemd-units"]["unit-scripts"].as_str().unwrap();
-        let path = self.crate_dir.join(dir).join(format!("{}.service", self.name));
+        let path = self
+            .crate_dir
+            .join(dir)
+            .join(format!("{}.service", self.name));
         parse_unit(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
     }
 
@@ -111,12 +114,18 @@ fn check_package(crate_dir: &str) -> (Package, Unit) {
             assert_eq!(src, format!("target/release/{}", p.name));
             assert_eq!(dest, "usr/bin/");
         } else {
-            assert!(p.crate_dir.join(&src).is_file(), "{}: {src} is missing", p.name);
+            assert!(
+                p.crate_dir.join(&src).is_file(),
+                "{}: {src} is missing",
+                p.name
+            );
         }
     }
     // Maintainer scripts: executable, with the token where cargo-deb puts the systemd
     // snippets, making the system user.
-    let scripts = p.crate_dir.join(p.deb["maintainer-scripts"].as_str().unwrap());
+    let scripts = p
+        .crate_dir
+        .join(p.deb["maintainer-scripts"].as_str().unwrap());
     for name in ["postinst", "postrm"] {
         let path = scripts.join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
