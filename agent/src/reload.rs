@@ -54,8 +54,9 @@ pub enum ReloadError {
     NeedsRestart { key: &'static str },
     #[error("{0}")]
     Probe(#[from] ProbeSetupError),
-    #[error("the agent is shutting down")]
-    ShuttingDown,
+    /// The session is ending (a shutdown, or a reconnection for new MQTT settings).
+    #[error("the agent is ending its MQTT session (stopping, or reconnecting with new settings); reload again in a moment")]
+    SessionEnding,
 }
 
 /// What a reload did.

@@ -587,7 +587,7 @@ impl Session {
         let result = if phase == Phase::Running {
             self.reconfigure(reload.config)
         } else {
-            Err(ReloadError::ShuttingDown)
+            Err(ReloadError::SessionEnding)
         };
         let mut outcome = match result {
             Ok(o) => o,
