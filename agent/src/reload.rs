@@ -197,6 +197,22 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_identity_and_state_dir_need_a_restart() {
+        use campuswatch_protocol::{CampusId, RegionCode};
+        let old = AgentConfig::new(
+            CampusId::parse("150102-K-0001").unwrap(),
+            RegionCode::parse("150102").unwrap(),
+        );
+        let mut new = old.clone();
+        new.heartbeat_interval = Duration::from_secs(9);
+        assert_eq!(needs_restart(&old, &new), None);
+        new.state_dir = "/elsewhere".into();
+        assert_eq!(needs_restart(&old, &new), Some("state_dir"));
+        new.campus = CampusId::parse("150102-K-0002").unwrap();
+        assert_eq!(needs_restart(&old, &new), Some("campus"));
+    }
+
+    #[test]
     fn an_outcome_says_what_changed_in_words() {
         let mut o = ReloadOutcome::default();
         assert_eq!(o.to_string(), "configuration unchanged");

@@ -281,6 +281,18 @@ async fn under_systemd_the_agent_is_ready_feeds_the_watchdog_and_reloads_without
     };
     assert_eq!(third.devices.len(), 2);
 
+    // Where the epoch and spool live cannot change while running: refused, kept.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&path, config(campus.as_str(), &elsewhere, &url, &two, "6s")).unwrap();
+    agent.signal("HUP");
+    let refused = notes.expect("READY=1").await;
+    assert!(
+        refused.contains("reload refused: `state_dir` changed"),
+        "{refused}"
+    );
+    assert!(agent.running());
+    assert!(!elsewhere.exists());
+
     // systemctl stop: STOPPING=1, the shutdown death, a clean exit.
     agent.signal("TERM");
     notes.expect("STOPPING=1").await;
