@@ -18,21 +18,58 @@ use sha2::{Digest, Sha256};
 /// The documented example configuration (what `print-config` prints).
 pub const EXAMPLE_TOML: &str = include_str!("../../config/agent.example.toml");
 
-/// Why a configuration was refused. Both variants name where it came from; `Invalid`
+/// Why a configuration was refused. Both variants name where it came from (the file,
+/// and the line when the problem has one there, or the environment variable); `Invalid`
 /// also names the key and says how to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{source_name}: {message}\n  (`campuswatch-agent print-config` shows every key with its default)")]
+    #[error("{}: {message}\n  (`campuswatch-agent print-config` shows every key with its default)", at(.source_name, *.line))]
     Load {
         source_name: String,
+        line: Option<usize>,
         message: String,
     },
-    #[error("{source_name}: {key}: {message}")]
+    #[error("{}: {key}: {message}", at(.source_name, *.line))]
     Invalid {
         source_name: String,
+        line: Option<usize>,
         key: String,
         message: String,
     },
+}
+
+/// `file:line`, or just the name when there is no line.
+fn at(source_name: &str, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{source_name}:{l}"),
+        None => source_name.to_string(),
+    }
+}
+
+impl ConfigError {
+    /// The file (or environment variable) the problem is in.
+    pub fn source_name(&self) -> &str {
+        match self {
+            ConfigError::Load { source_name, .. } | ConfigError::Invalid { source_name, .. } => {
+                source_name
+            }
+        }
+    }
+
+    /// The 1-based line in the file, when the problem has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Load { line, .. } | ConfigError::Invalid { line, .. } => *line,
+        }
+    }
+
+    /// What is wrong, without where.
+    pub fn reason(&self) -> String {
+        match self {
+            ConfigError::Load { message, .. } => message.clone(),
+            ConfigError::Invalid { key, message, .. } => format!("{key}: {message}"),
+        }
+    }
 }
 
 /// The whole agent configuration.
@@ -577,13 +614,9 @@ impl AgentConfig {
         env: Option<config::Map<String, String>>,
     ) -> Result<AgentConfig, ConfigError> {
         let name = file.display().to_string();
-        let load_err = |e: config::ConfigError| ConfigError::Load {
-            source_name: name.clone(),
-            message: e.to_string(),
-        };
         // The built-in defaults are the serde defaults of the structs: campus and region
         // have none on purpose, a gateway must say which campus it is.
-        let cfg: AgentConfig = config::Config::builder()
+        let loaded: Result<AgentConfig, _> = config::Config::builder()
             .add_source(
                 config::File::from(file)
                     .format(config::FileFormat::Toml)
@@ -593,12 +626,58 @@ impl AgentConfig {
                 config::Environment::with_prefix("CAMPUSWATCH")
                     .prefix_separator("__")
                     .separator("__")
-                    .source(env),
+                    .source(env.clone()),
             )
             .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(load_err)?;
-        cfg.validate_named(&name)?;
+            .and_then(|c| c.try_deserialize());
+        let text = || std::fs::read_to_string(file).unwrap_or_default();
+        let cfg = match loaded {
+            Ok(cfg) => cfg,
+            // The `config` crate does not say where in the file a wrong type or an
+            // unknown key is; the file read alone by `toml` does.
+            Err(e) => {
+                return Err(
+                    match campuswatch_service::locate::file_problem::<AgentConfig>(&text()) {
+                        Some(p) => ConfigError::Load {
+                            source_name: name,
+                            line: Some(p.line),
+                            message: p.message,
+                        },
+                        None => ConfigError::Load {
+                            source_name: name,
+                            line: None,
+                            message: e.to_string(),
+                        },
+                    },
+                )
+            }
+        };
+        cfg.validate_named(&name).map_err(|e| match e {
+            ConfigError::Invalid { key, message, .. } => {
+                // A value from the environment is named by its variable, not a line.
+                let var = format!("CAMPUSWATCH__{}", key.replace('.', "__").to_uppercase());
+                let from_env = match &env {
+                    Some(map) => map.contains_key(&var),
+                    None => std::env::var_os(&var).is_some(),
+                };
+                if from_env {
+                    ConfigError::Invalid {
+                        source_name: format!("{var} (environment)"),
+                        line: None,
+                        key,
+                        message,
+                    }
+                } else {
+                    ConfigError::Invalid {
+                        line: campuswatch_service::locate::line_of_key(&text(), &key),
+                        source_name: name.clone(),
+                        key,
+                        message,
+                    }
+                }
+            }
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -610,6 +689,7 @@ impl AgentConfig {
     fn validate_named(&self, source_name: &str) -> Result<(), ConfigError> {
         let invalid = |key: String, message: String| ConfigError::Invalid {
             source_name: source_name.to_string(),
+            line: None,
             key,
             message,
         };
@@ -1040,6 +1120,60 @@ mod tests {
             .to_string();
         assert!(err.contains("keep_alive"), "{err}");
         assert!(err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_refused_file_names_the_line_of_the_problem() {
+        let device = |kind: &str, target: &str| {
+            format!(
+                "{MINIMAL}\n[[devices]]\nid = \"a\"\nkind = \"{kind}\"\n\
+                 probe = {{ type = \"tcp\", target = \"{target}\" }}\n"
+            )
+        };
+        for (body, line, says) in [
+            // A syntax error, an unknown key, a wrong type, a bad enum value, and a value
+            // that only validation refuses.
+            (
+                format!("{MINIMAL}[mqtt]\nurl = \"mqtt://x:1883\n"),
+                4,
+                "string",
+            ),
+            (
+                format!("{MINIMAL}[mqtt]\n\nkeep_alive = \"5s\"\n"),
+                5,
+                "keep_alive",
+            ),
+            (format!("{MINIMAL}heartbeat_interval = 5\n"), 3, "duration"),
+            (device("alarmx", "h:1"), 6, "alarmx"),
+            (device("alarm", "h"), 7, "devices[0].probe.target"),
+        ] {
+            let f = write(&body);
+            let err = AgentConfig::load_from(f.path(), no_env()).unwrap_err();
+            assert_eq!(err.line(), Some(line), "{err}");
+            assert_eq!(err.source_name(), f.path().display().to_string());
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{}:{line}: ", f.path().display())),
+                "{err}"
+            );
+            assert!(err.reason().contains(says), "{says} in {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_the_variable_not_a_line() {
+        let f = write(&format!("{MINIMAL}[mqtt]\nurl = \"mqtt://fine:1883\"\n"));
+        let env = [("CAMPUSWATCH__MQTT__URL", "http://broker")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = AgentConfig::load_from(f.path(), Some(env)).unwrap_err();
+        assert_eq!(err.line(), None);
+        assert!(
+            err.source_name().contains("CAMPUSWATCH__MQTT__URL"),
+            "{err}"
+        );
+        assert!(err.reason().contains("mqtt.url"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,22 @@ impl Hysteresis {
         }
     }
 
+    /// A device already known to be in `state` (its probe was replaced by a reload):
+    /// the next transition is judged from there, so a probe that agrees causes none.
+    pub fn starting_at(thresholds: Thresholds, state: DeviceState) -> Self {
+        let mut h = Self::new(thresholds);
+        h.state = state;
+        if let DeviceState::Up | DeviceState::Degraded = state {
+            let status = if state == DeviceState::Up {
+                ProbeStatus::Ok
+            } else {
+                ProbeStatus::Degraded
+            };
+            h.streak = (status, h.thresholds.up_after);
+        }
+        h
+    }
+
     pub fn state(&self) -> DeviceState {
         self.state
     }
@@ -184,6 +200,25 @@ mod tests {
             down_after,
             up_after,
         })
+    }
+
+    #[test]
+    fn a_device_seeded_with_its_state_changes_only_when_the_probe_disagrees() {
+        let th = Thresholds {
+            down_after: 2,
+            up_after: 2,
+        };
+        let mut up = Hysteresis::starting_at(th, Up);
+        assert_eq!(feed(&mut up, &[ok(), ok(), fail()]), []);
+        assert_eq!(feed(&mut up, &[fail()]), [(Up, Down)]);
+        let mut down = Hysteresis::starting_at(th, Down);
+        assert_eq!(feed(&mut down, &[fail(), ok()]), []);
+        assert_eq!(feed(&mut down, &[ok()]), [(Down, Up)]);
+        let mut impaired = Hysteresis::starting_at(th, Degraded);
+        assert_eq!(feed(&mut impaired, &[degraded(), ok()]), []);
+        assert_eq!(feed(&mut impaired, &[ok()]), [(Degraded, Up)]);
+        let mut unknown = Hysteresis::starting_at(th, Unknown);
+        assert_eq!(feed(&mut unknown, &[ok()]), [(Unknown, Up)]);
     }
 
     /// Feeds results one second apart; returns the (from, to) of every transition.

@@ -22,6 +22,7 @@ pub mod memory;
 #[cfg(test)]
 mod mutants;
 pub mod probe;
+pub mod reload;
 pub mod scheduler;
 pub mod session;
 pub mod spool;
@@ -31,12 +32,14 @@ pub mod xml;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use campuswatch_service::Liveness;
 pub use config::{
     AgentConfig, ConfigError, DeviceConfig, MqttConfig, ProbeConfig, SpoolConfig, Transport,
 };
-use tokio::sync::mpsc;
+pub use reload::{Reload, ReloadError, ReloadOutcome};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, Instrument};
+use tracing::{info, Instrument};
 
 /// Why the agent could not start. Once running, the agent does not fail: it retries.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +58,27 @@ pub enum AgentError {
     Probe(#[from] probe::ProbeSetupError),
 }
 
-/// Capacity of the channel from the device tasks to the session.
-const TRANSITION_QUEUE: usize = 256;
+/// How a service manager steers a running agent (all optional).
+#[derive(Debug)]
+pub struct Control {
+    /// New configurations to apply while running (SIGHUP); see [`reload`].
+    pub reloads: Option<mpsc::Receiver<Reload>>,
+    /// Beaten by the session loop as it runs, for a watchdog to check.
+    pub liveness: Liveness,
+    /// Told once the state directory is open, the device tasks run and the session
+    /// starts: the agent is ready.
+    pub started: Option<oneshot::Sender<()>>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            reloads: None,
+            liveness: Liveness::new("agent session"),
+            started: None,
+        }
+    }
+}
 
 /// Runs the agent until `shutdown` is cancelled; then publishes its own death (reason
 /// `shutdown`), disconnects cleanly and returns `Ok`.
@@ -73,6 +95,16 @@ pub async fn run_with(
     shutdown: CancellationToken,
     health: Arc<health::HealthSampler>,
 ) -> Result<(), AgentError> {
+    run_controlled(config, shutdown, health, Control::default()).await
+}
+
+/// [`run_with`], steered by `control`: reloads, liveness, readiness.
+pub async fn run_controlled(
+    config: AgentConfig,
+    shutdown: CancellationToken,
+    health: Arc<health::HealthSampler>,
+    control: Control,
+) -> Result<(), AgentError> {
     config.validate()?;
     let span = tracing::info_span!("agent", campus = %config.campus);
     async move {
@@ -87,52 +119,32 @@ pub async fn run_with(
         let (spool, recovery) = spool::Spool::open(&config.state_dir, now_ms, config.spool)?;
         let epoch = epoch::EpochStore::open(&config.state_dir);
         let inventory = Arc::new(inventory::Inventory::new(&config, spool.last_id()));
-        let mut probes = Vec::with_capacity(config.devices.len());
-        let slots = probe::rtsp::StreamSlots::new(config.max_stream_checks);
-        for d in &config.devices {
-            probes.push(probe::build(&d.probe, d.timeout(), &slots)?);
-        }
-        let config = Arc::new(config);
+        let devices = config.devices.len();
+        let last_epoch = epoch.current();
+        let dropped_events_total = spool.dropped_total();
+        let mut session = session::Session::new(
+            Arc::new(config),
+            epoch,
+            spool,
+            inventory,
+            health,
+            shutdown.clone(),
+        )
+        .with_control(control.reloads, control.liveness);
+        session.start_devices()?;
         info!(
-            devices = config.devices.len(),
+            devices,
             replay_events = recovery.replay,
-            dropped_events_total = spool.dropped_total(),
-            last_epoch = epoch.current(),
+            dropped_events_total,
+            last_epoch,
             version = env!("CARGO_PKG_VERSION"),
             "Agent starting."
         );
-
-        let (tx, rx) = mpsc::channel(TRANSITION_QUEUE);
-        // A JoinSet aborts its tasks when dropped, so aborting `run` stops the probes too.
-        let mut devices = tokio::task::JoinSet::new();
-        for (i, (d, p)) in config.devices.iter().zip(probes).enumerate() {
-            devices.spawn(scheduler::run_device(
-                i,
-                d.clone(),
-                p,
-                inventory.clone(),
-                tx.clone(),
-                shutdown.clone(),
-            ));
+        if let Some(started) = control.started {
+            let _ = started.send(());
         }
-        drop(tx);
-
-        let mut session =
-            session::Session::new(config.clone(), epoch, spool, inventory, health, rx);
         session.run(&shutdown).await;
-
-        // Device tasks watch the same token; spool what they still report while they stop.
-        loop {
-            tokio::select! {
-                joined = devices.join_next() => match joined {
-                    Some(Err(e)) if e.is_panic() => error!(error = %e, "A device task panicked."),
-                    Some(_) => {}
-                    None => break,
-                },
-                Some(t) = session.transitions().recv() => session.record(t),
-            }
-        }
-        session.drain_transitions();
+        session.stop_devices().await;
         info!("Agent stopped.");
         Ok(())
     }

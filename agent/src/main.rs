@@ -4,11 +4,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use campuswatch_agent::{check, config, discover, AgentConfig};
+use campuswatch_agent::{check, config, discover, AgentConfig, Control, Liveness, Reload};
+use campuswatch_service::{notify, Watchdog};
 use clap::{Parser, Subcommand};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -27,7 +31,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the agent until Ctrl-C or SIGTERM.
+    /// Run the agent until Ctrl-C or SIGTERM; SIGHUP reloads the configuration file.
     Run {
         /// The agent configuration (TOML).
         #[arg(long, short)]
@@ -166,16 +170,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Run { config } => {
-            let cfg = AgentConfig::load(&config)?;
+        Command::Run { config: path } => {
+            let cfg = AgentConfig::load(&path)?;
             let rt = runtime()?;
-            rt.block_on(async {
-                let shutdown = CancellationToken::new();
-                tokio::spawn(signal_shutdown(shutdown.clone()));
-                campuswatch_agent::run(cfg, shutdown)
-                    .await
-                    .context("the agent could not start")
-            })?;
+            rt.block_on(serve(path, cfg))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -190,6 +188,106 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// The agent as a service: runs until SIGTERM or Ctrl-C; SIGHUP reloads the config
+/// file. Tells systemd (when it started us with `Type=notify`) when the agent is ready,
+/// reloading and stopping, and feeds its watchdog while the session loop runs.
+async fn serve(path: PathBuf, cfg: AgentConfig) -> anyhow::Result<()> {
+    // Before anything else: SIGHUP's default action would end the process.
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+
+    let (reload_tx, reloads) = mpsc::channel(1);
+    let (started_tx, started) = oneshot::channel();
+    let liveness = Liveness::new("agent session");
+    let summary = format!(
+        "campus {}: {} devices, broker {}",
+        cfg.campus,
+        cfg.devices.len(),
+        campuswatch_protocol::redact_url(&cfg.mqtt.url)
+    );
+    {
+        let shutdown = shutdown.clone();
+        let liveness = liveness.clone();
+        tokio::spawn(async move {
+            if started.await.is_err() {
+                return;
+            }
+            notify::ready(&format!("Running; {summary}."));
+            #[cfg(unix)]
+            tokio::spawn(reload_on_hangup(hangups, path, reload_tx));
+            if let Some(watchdog) = Watchdog::from_env() {
+                info!(ping_every = ?watchdog.ping_every, "systemd watchdog on.");
+                watchdog
+                    .run(vec![liveness], shutdown, notify::watchdog_ping)
+                    .await;
+            }
+        });
+    }
+    let control = Control {
+        reloads: Some(reloads),
+        liveness,
+        started: Some(started_tx),
+    };
+    campuswatch_agent::run_controlled(
+        cfg,
+        shutdown,
+        Arc::new(campuswatch_agent::health::HealthSampler::new()),
+        control,
+    )
+    .await
+    .context("the agent could not start")
+}
+
+/// On every SIGHUP: reads the config file again and hands it to the running agent; a
+/// file that does not load is refused with its file, line and reason, and the agent
+/// keeps the configuration it has.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    path: PathBuf,
+    reloads: mpsc::Sender<Reload>,
+) {
+    while hangups.recv().await.is_some() {
+        notify::reloading("Reloading the configuration.");
+        info!(file = %path.display(), "Reload requested: reading the configuration.");
+        let loaded = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || AgentConfig::load(&path)).await
+        };
+        let status = match loaded {
+            Err(e) => format!("Running; reload failed: {e}"),
+            Ok(Err(e)) => {
+                error!(
+                    file = %e.source_name(),
+                    line = e.line(),
+                    reason = %e.reason(),
+                    "Configuration refused: {e}; the agent keeps running on its previous configuration."
+                );
+                format!("Running on the previous configuration; reload refused: {e}")
+            }
+            Ok(Ok(cfg)) => {
+                let (reload, outcome) = Reload::new(cfg);
+                if reloads.send(reload).await.is_err() {
+                    return;
+                }
+                match outcome.await {
+                    Ok(Ok(outcome)) => format!("Running; reloaded: {outcome}."),
+                    Ok(Err(e)) => {
+                        error!(file = %path.display(), reason = %e, "Configuration not applied; the agent keeps running on its previous configuration.");
+                        format!("Running on the previous configuration; reload refused: {e}")
+                    }
+                    // The agent is stopping.
+                    Err(_) => return,
+                }
+            }
+        };
+        notify::ready(&status);
+    }
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM (what service managers send).
@@ -214,5 +312,6 @@ async fn signal_shutdown(shutdown: CancellationToken) {
         let _ = tokio::signal::ctrl_c().await;
     }
     tracing::info!("Shutdown requested.");
+    notify::stopping("Stopping: publishing the shutdown death.");
     shutdown.cancel();
 }

@@ -1,38 +1,48 @@
 //! The device scheduler: one task per device that owns the probe interval, the probe
 //! timeout and shutdown, feeds each result through the device's hysteresis, and sends
 //! the resulting transitions to the session, which spools and publishes them.
+//!
+//! [`DeviceTasks`] keeps one such task per configured device and, on a reload, replaces
+//! only the tasks of devices whose configuration changed.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use campuswatch_protocol::{DeviceId, DeviceState};
 use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinError, JoinSet};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
-use crate::config::DeviceConfig;
+use crate::config::{AgentConfig, DeviceConfig, ProbeConfig};
 use crate::hysteresis::{Hysteresis, Thresholds, Transition};
-use crate::inventory::Inventory;
-use crate::probe::{probe_once, Probe};
-use campuswatch_protocol::DeviceState;
+use crate::inventory::{Inventory, TaskId};
+use crate::probe::{self, probe_once, Probe, ProbeSetupError};
 
-/// A transition of the device at `index` in the configuration's device list.
+/// A transition of `device`, reported by its probe task `task`.
 #[derive(Debug, Clone)]
 pub struct DeviceTransition {
-    pub index: usize,
+    pub device: DeviceId,
+    pub task: TaskId,
     pub transition: Transition,
 }
 
-/// Where in its interval the device at `index` is probed, as a fraction: successive
+/// Where in its interval the device of probe task `index` is probed, as a fraction: successive
 /// multiples of the golden ratio spread any number of devices evenly over the interval.
 fn phase(index: usize) -> f64 {
     (index as f64 * 0.618_033_988_749_895).fract()
 }
 
 /// Probes one device every `interval` until `shutdown`; sends its transitions on `tx`.
+/// The device is known to be in `initial` (`unknown` at start; what it was, when a reload
+/// replaced its probe).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_device(
-    index: usize,
     device: DeviceConfig,
+    task: TaskId,
+    initial: DeviceState,
     probe: Box<dyn Probe>,
     inventory: Arc<Inventory>,
     tx: mpsc::Sender<DeviceTransition>,
@@ -40,10 +50,13 @@ pub async fn run_device(
 ) {
     let span = tracing::info_span!("device", device = %device.id);
     async move {
-        let mut hysteresis = Hysteresis::new(Thresholds {
-            down_after: device.down_after(),
-            up_after: device.up_after(),
-        });
+        let mut hysteresis = Hysteresis::starting_at(
+            Thresholds {
+                down_after: device.down_after(),
+                up_after: device.up_after(),
+            },
+            initial,
+        );
         let timeout = device.timeout();
         let target = device.probe.target();
         let interval = device.interval().max(Duration::from_millis(1));
@@ -51,7 +64,7 @@ pub async fn run_device(
         // at a phase of the interval that differs from device to device, so that 64
         // cameras with the same interval are not all probed in the same instant.
         let mut ticker = tokio::time::interval_at(
-            tokio::time::Instant::now() + interval.mul_f64(phase(index)),
+            tokio::time::Instant::now() + interval.mul_f64(phase(task as usize)),
             interval,
         );
         // A slow probe delays the next one instead of causing a burst to catch up.
@@ -70,7 +83,7 @@ pub async fn run_device(
             };
             debug!(status = result.status.as_str(), latency = ?result.latency, cause = ?result.cause, "Probed.");
             let Some(transition) = hysteresis.observe(&result, chrono::Utc::now()) else {
-                inventory.set_latest(index, result.measurements, result.info);
+                inventory.set_latest(&device.id, task, result.measurements, result.info);
                 continue;
             };
             match transition.to {
@@ -83,13 +96,168 @@ pub async fn run_device(
             }
             // The session drains this channel even while shutting down, so a send only
             // fails when the agent is gone, and then there is nobody left to tell.
-            if tx.send(DeviceTransition { index, transition }).await.is_err() {
+            let sent = tx.send(DeviceTransition {
+                device: device.id.clone(),
+                task,
+                transition,
+            });
+            if sent.await.is_err() {
                 return;
             }
         }
     }
     .instrument(span)
     .await
+}
+
+/// What a reload did to the device list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceChanges {
+    pub added: Vec<DeviceId>,
+    pub removed: Vec<DeviceId>,
+    /// Devices whose settings changed: their probe task was replaced.
+    pub changed: Vec<DeviceId>,
+    /// The same devices in another order.
+    pub reordered: bool,
+}
+
+impl DeviceChanges {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && !self.reordered
+    }
+}
+
+/// The probe tasks of the configured devices, one per device.
+pub struct DeviceTasks {
+    set: JoinSet<()>,
+    running: HashMap<DeviceId, (TaskId, AbortHandle)>,
+    last_task: TaskId,
+    tx: mpsc::Sender<DeviceTransition>,
+    shutdown: CancellationToken,
+    slots: probe::rtsp::StreamSlots,
+    max_stream_checks: usize,
+}
+
+impl DeviceTasks {
+    /// No tasks yet; [`reconfigure`](Self::reconfigure) from an empty list starts them.
+    pub fn new(
+        tx: mpsc::Sender<DeviceTransition>,
+        shutdown: CancellationToken,
+        max_stream_checks: usize,
+    ) -> Self {
+        Self {
+            set: JoinSet::new(),
+            running: HashMap::new(),
+            last_task: 0,
+            tx,
+            shutdown,
+            slots: probe::rtsp::StreamSlots::new(max_stream_checks),
+            max_stream_checks,
+        }
+    }
+
+    /// Moves from the devices `old` to those of `new`: devices with the same settings keep
+    /// their task (and their hysteresis), the others get a new task, removed devices lose
+    /// theirs, and `inventory` takes on the new list. Every new probe is built first: if
+    /// one cannot be, nothing changes.
+    pub fn reconfigure(
+        &mut self,
+        old: &[DeviceConfig],
+        new: &AgentConfig,
+        inventory: &Arc<Inventory>,
+    ) -> Result<DeviceChanges, ProbeSetupError> {
+        // A new limit on stream checks needs new shared slots, so new RTSP probes.
+        let slots_changed = new.max_stream_checks != self.max_stream_checks;
+        let slots = if slots_changed {
+            probe::rtsp::StreamSlots::new(new.max_stream_checks)
+        } else {
+            self.slots.clone()
+        };
+        let old_by_id: HashMap<&DeviceId, &DeviceConfig> = old.iter().map(|d| (&d.id, d)).collect();
+        let mut changes = DeviceChanges::default();
+        let mut to_start = Vec::new();
+        for d in &new.devices {
+            let keep = old_by_id.get(&d.id).is_some_and(|o| *o == d)
+                && self.running.contains_key(&d.id)
+                && !(slots_changed && matches!(d.probe, ProbeConfig::Rtsp { .. }));
+            if keep {
+                continue;
+            }
+            to_start.push((d, probe::build(&d.probe, d.timeout(), &slots)?));
+            if old_by_id.contains_key(&d.id) {
+                changes.changed.push(d.id.clone());
+            } else {
+                changes.added.push(d.id.clone());
+            }
+        }
+        let new_ids: HashSet<&DeviceId> = new.devices.iter().map(|d| &d.id).collect();
+        changes.removed = old
+            .iter()
+            .filter(|d| !new_ids.contains(&d.id))
+            .map(|d| d.id.clone())
+            .collect();
+        let kept_order: Vec<&DeviceId> = new
+            .devices
+            .iter()
+            .map(|d| &d.id)
+            .filter(|id| old_by_id.contains_key(id))
+            .collect();
+        let old_order: Vec<&DeviceId> = old
+            .iter()
+            .map(|d| &d.id)
+            .filter(|id| new_ids.contains(id))
+            .collect();
+        changes.reordered = kept_order != old_order;
+
+        // Nothing below fails.
+        for id in changes.removed.iter().chain(&changes.changed) {
+            if let Some((_, task)) = self.running.remove(id) {
+                task.abort();
+            }
+        }
+        let mut tasks: HashMap<DeviceId, TaskId> = self
+            .running
+            .iter()
+            .map(|(id, (task, _))| (id.clone(), *task))
+            .collect();
+        let mut started = Vec::with_capacity(to_start.len());
+        for (d, probe) in to_start {
+            self.last_task += 1;
+            tasks.insert(d.id.clone(), self.last_task);
+            started.push((d, self.last_task, probe));
+        }
+        inventory.reconfigure(new, &tasks);
+        for (d, task, probe) in started {
+            let abort = self.set.spawn(run_device(
+                d.clone(),
+                task,
+                inventory.state_of(&d.id),
+                probe,
+                inventory.clone(),
+                self.tx.clone(),
+                self.shutdown.clone(),
+            ));
+            self.running.insert(d.id.clone(), (task, abort));
+        }
+        self.slots = slots;
+        self.max_stream_checks = new.max_stream_checks;
+        // Reap the tasks aborted by this and earlier reloads.
+        while let Some(ended) = self.set.try_join_next() {
+            match ended {
+                Err(e) if e.is_panic() => error!(error = %e, "A device task panicked."),
+                _ => {}
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The next task to end (they end at shutdown); `None` when all have.
+    pub async fn join_next(&mut self) -> Option<Result<(), JoinError>> {
+        self.set.join_next().await
+    }
 }
 
 #[cfg(test)]

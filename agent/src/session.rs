@@ -71,8 +71,11 @@ use crate::config::AgentConfig;
 use crate::epoch::{EpochError, EpochStore};
 use crate::health::HealthSampler;
 use crate::inventory::Inventory;
-use crate::scheduler::DeviceTransition;
+use crate::probe::ProbeSetupError;
+use crate::reload::{Reload, ReloadError, ReloadOutcome};
+use crate::scheduler::{DeviceTasks, DeviceTransition};
 use crate::spool::Spool;
+use campuswatch_service::Liveness;
 
 /// Events published but not yet acknowledged, at most. Bounds what one broker round trip
 /// must carry after an outage, and keeps rumqttc's own in-flight window (below) free.
@@ -95,6 +98,10 @@ const PACKET_HEADROOM: usize = 64 * 1024;
 pub const REBIRTH_ANSWER_GAP: Duration = Duration::from_secs(10);
 /// While the spool keeps dropping events, say so at most this often.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the session loop beats its [`Liveness`] while it has nothing else to do.
+const ALIVE_PERIOD: Duration = Duration::from_secs(1);
+/// Capacity of the channel from the device tasks to the session.
+const TRANSITION_QUEUE: usize = 256;
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +240,15 @@ pub struct Session {
     attempt: u32,
     /// When spool drops were last logged, and the total then.
     drops_logged: Option<(tokio::time::Instant, u64)>,
+    /// The probe task of every device, which send on `transitions`.
+    devices: DeviceTasks,
+    /// New configurations to apply (SIGHUP); `None` when nobody sends any.
+    reloads: Option<mpsc::Receiver<Reload>>,
+    /// Beaten as the session loop goes round; the watchdog reads it.
+    liveness: Liveness,
+    alive: tokio::time::Interval,
+    /// The current connection ended on purpose, to reconnect with new MQTT settings.
+    reconnect: bool,
 }
 
 fn unix_now() -> Duration {
@@ -254,14 +270,20 @@ fn truncate_text(mut s: String, max: usize) -> String {
 }
 
 impl Session {
+    /// A session for `config`; its device tasks stop at `shutdown`. Start them with
+    /// [`start_devices`](Self::start_devices).
     pub fn new(
         config: Arc<AgentConfig>,
         epoch: EpochStore,
         spool: Spool,
         inventory: Arc<Inventory>,
         health: Arc<HealthSampler>,
-        transitions: mpsc::Receiver<DeviceTransition>,
+        shutdown: CancellationToken,
     ) -> Self {
+        let (tx, transitions) = mpsc::channel(TRANSITION_QUEUE);
+        let devices = DeviceTasks::new(tx, shutdown, config.max_stream_checks);
+        let mut alive = tokio::time::interval(ALIVE_PERIOD);
+        alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let topics = Topics::of(&config);
         Self {
             digest: config.digest(),
@@ -275,7 +297,46 @@ impl Session {
             transitions_open: true,
             attempt: 0,
             drops_logged: None,
+            devices,
+            reloads: None,
+            liveness: Liveness::new("agent session"),
+            alive,
+            reconnect: false,
         }
+    }
+
+    /// Takes new configurations from `reloads`, and beats `liveness` as the loop runs.
+    pub fn with_control(
+        mut self,
+        reloads: Option<mpsc::Receiver<Reload>>,
+        liveness: Liveness,
+    ) -> Self {
+        self.reloads = reloads;
+        self.liveness = liveness;
+        self
+    }
+
+    /// Starts a probe task for every configured device.
+    pub fn start_devices(&mut self) -> Result<(), ProbeSetupError> {
+        self.devices
+            .reconfigure(&[], &self.config, &self.inventory)
+            .map(|_| ())
+    }
+
+    /// After [`run`](Self::run): waits for the device tasks to stop (they watch the same
+    /// shutdown token), spooling what they still report meanwhile.
+    pub async fn stop_devices(&mut self) {
+        loop {
+            tokio::select! {
+                joined = self.devices.join_next() => match joined {
+                    Some(Err(e)) if e.is_panic() => error!(error = %e, "A device task panicked."),
+                    Some(_) => {}
+                    None => break,
+                },
+                Some(t) = self.transitions.recv() => self.record(t),
+            }
+        }
+        self.drain_transitions();
     }
 
     /// Connects, and reconnects forever with backoff, until `shutdown`; then publishes
@@ -284,6 +345,12 @@ impl Session {
         loop {
             let started = Instant::now();
             let err = match self.run_once(shutdown).await {
+                Ok(()) if self.reconnect && !shutdown.is_cancelled() => {
+                    // Ended on purpose to take new MQTT settings: connect again at once.
+                    self.reconnect = false;
+                    self.attempt = 0;
+                    continue;
+                }
                 Ok(()) => return,
                 Err(e) => e,
             };
@@ -314,6 +381,17 @@ impl Session {
                         Some(t) => self.record(t),
                         None => self.transitions_open = false,
                     },
+                    r = next_reload(&mut self.reloads) => match r {
+                        Some(r) => {
+                            // Not connected: new MQTT settings are tried at once.
+                            if self.apply_reload(r, None, Phase::Running, None) {
+                                self.attempt = 0;
+                                break;
+                            }
+                        }
+                        None => self.reloads = None,
+                    },
+                    _ = self.alive.tick() => self.liveness.beat(),
                 }
             }
         }
@@ -424,6 +502,22 @@ impl Session {
                 _ = heartbeat.tick(), if conn.connected && *phase == Phase::Running => {
                     self.heartbeat(conn);
                 }
+                r = next_reload(&mut self.reloads) => match r {
+                    Some(r) => {
+                        let connected = conn.connected;
+                        if self.apply_reload(r, Some(&mut *conn), *phase, Some(&mut *heartbeat)) {
+                            if !connected {
+                                // Still connecting with the old settings: start over.
+                                self.reconnect = true;
+                                return None;
+                            }
+                            self.reconnect = true;
+                            *phase = disconnect(conn).unwrap_or(Phase::Disconnecting(tokio::time::Instant::now()));
+                        }
+                    }
+                    None => self.reloads = None,
+                },
+                _ = self.alive.tick() => self.liveness.beat(),
             }
         }
     }
@@ -435,6 +529,7 @@ impl Session {
         phase: &mut Phase,
         heartbeat: &mut tokio::time::Interval,
     ) -> Step {
+        self.liveness.beat();
         match event {
             MqttEvent::Incoming(Packet::ConnAck(ack)) => {
                 conn.connected = true;
@@ -518,7 +613,10 @@ impl Session {
     /// Spools a transition and applies it to the inventory (in that order: a state
     /// reported in a birth must never be missing from the spool).
     pub fn record(&mut self, t: DeviceTransition) {
-        let Some(device) = self.config.devices.get(t.index) else {
+        // A transition a replaced or removed probe sent before it stopped is dropped:
+        // the device's new probe speaks for it now.
+        let Some(kind) = self.inventory.current_kind(&t.device, t.task) else {
+            debug!(device = %t.device, task = t.task, "Transition of a replaced probe dropped.");
             return;
         };
         let tr = &t.transition;
@@ -530,8 +628,8 @@ impl Session {
             id,
             epoch: self.epoch.current().max(1),
             at: tr.at,
-            device: device.id.clone(),
-            kind: device.kind,
+            device: t.device.clone(),
+            kind,
             from: tr.from,
             to: tr.to,
             cause: tr.cause.clone().map(|c| truncate_text(c, MAX_TEXT_BYTES)),
@@ -540,9 +638,9 @@ impl Session {
         };
         let dropped_before = self.spool.dropped_total();
         if let Err(e) = self.spool.append(event) {
-            error!(error = %e, event_id = id, device = %device.id, "Cannot write an event to the spool; it is kept in memory only.");
+            error!(error = %e, event_id = id, device = %t.device, "Cannot write an event to the spool; it is kept in memory only.");
         }
-        self.inventory.apply(t.index, tr, id);
+        self.inventory.apply(&t.device, t.task, tr, id);
         if self.spool.dropped_total() > dropped_before {
             self.log_drops();
         }
@@ -631,6 +729,73 @@ impl Session {
 
     pub fn transitions(&mut self) -> &mut mpsc::Receiver<DeviceTransition> {
         &mut self.transitions
+    }
+
+    /// Applies a reload and answers it. `conn` is the connection, if there is one (a
+    /// connected one gets a new birth); `heartbeat` its heartbeat timer. Returns true when
+    /// the connection's own settings changed, so it must be replaced.
+    fn apply_reload(
+        &mut self,
+        reload: Reload,
+        conn: Option<&mut Conn>,
+        phase: Phase,
+        heartbeat: Option<&mut tokio::time::Interval>,
+    ) -> bool {
+        let result = if phase == Phase::Running {
+            self.reconfigure(reload.config)
+        } else {
+            Err(ReloadError::SessionEnding)
+        };
+        let mut outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = reload.done.send(Err(e));
+                return false;
+            }
+        };
+        let reconnect = !outcome.reconnect.is_empty();
+        if !reconnect && outcome.changed {
+            if let Some(conn) = conn.filter(|c| c.connected) {
+                if let (Some(hb), Some(interval)) = (heartbeat, outcome.heartbeat_interval) {
+                    *hb =
+                        tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+                    hb.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                }
+                self.publish_birth(conn);
+                outcome.birth_epoch = Some(conn.epoch);
+            }
+        }
+        if reconnect {
+            info!(keys = ?outcome.reconnect, "MQTT connection settings changed: disconnecting cleanly (no Last Will) to connect again with them.");
+        }
+        info!(%outcome, "Configuration reloaded.");
+        let _ = reload.done.send(Ok(outcome));
+        reconnect
+    }
+
+    /// Takes on `new` (already validated): replaces the probe tasks of changed devices
+    /// and keeps the new configuration; says what changed. Nothing changes on error.
+    fn reconfigure(&mut self, new: AgentConfig) -> Result<ReloadOutcome, ReloadError> {
+        if let Some(key) = crate::reload::needs_restart(&self.config, &new) {
+            return Err(ReloadError::NeedsRestart { key });
+        }
+        let old = self.config.clone();
+        let devices = self
+            .devices
+            .reconfigure(&old.devices, &new, &self.inventory)?;
+        let (reconnect, later) = crate::reload::mqtt_changes(&old.mqtt, &new.mqtt);
+        let outcome = ReloadOutcome {
+            heartbeat_interval: (new.heartbeat_interval != old.heartbeat_interval)
+                .then_some(new.heartbeat_interval),
+            changed: *old != new,
+            devices,
+            reconnect,
+            later,
+            birth_epoch: None,
+        };
+        self.digest = new.digest();
+        self.config = Arc::new(new);
+        Ok(outcome)
     }
 
     /// The birth of session `epoch`: the whole inventory as it is now.
@@ -780,6 +945,14 @@ fn reconnect_delay(min: Duration, max: Duration, attempt: u32, unit: f64) -> Dur
         .max(MIN_RECONNECT_DELAY.min(min))
 }
 
+/// The next reload request; pending forever when there is no channel.
+async fn next_reload(reloads: &mut Option<mpsc::Receiver<Reload>>) -> Option<Reload> {
+    match reloads {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Requests a DISCONNECT; `None` when it cannot even be queued (then the connection is
 /// simply dropped, and the broker publishes the Last Will of this same epoch).
 fn disconnect(conn: &mut Conn) -> Option<Phase> {
@@ -907,7 +1080,6 @@ mod tests {
         ));
         let (spool, _) = Spool::open(dir, 1_000, c.spool).unwrap();
         let inventory = Arc::new(Inventory::new(&c, 0));
-        let (_tx, rx) = mpsc::channel(1);
         let config = Arc::new(c);
         let mut session = Session::new(
             config.clone(),
@@ -915,14 +1087,16 @@ mod tests {
             spool,
             inventory,
             Arc::new(HealthSampler::new()),
-            rx,
+            CancellationToken::new(),
         );
         for (from, to) in [
             (DeviceState::Unknown, DeviceState::Up),
             (DeviceState::Up, DeviceState::Down),
         ] {
+            // Task 0: the device has no probe task; the test reports for it.
             session.record(DeviceTransition {
-                index: 0,
+                device: DeviceId::parse("alarm-1").unwrap(),
+                task: 0,
                 transition: Transition {
                     from,
                     to,
@@ -1205,16 +1379,16 @@ mod tests {
                     hardware: Some("88".into()),
                 }),
             };
-            inventory.apply(i, &t, 1_800_000_000_000 + i as u64);
+            // Task 0: no probe task started yet.
+            inventory.apply(&c.devices[i].id, 0, &t, 1_800_000_000_000 + i as u64);
         }
-        let (_tx, rx) = mpsc::channel(1);
         let s = Session::new(
             Arc::new(c),
             EpochStore::open(dir.path()),
             spool,
             inventory,
             Arc::new(HealthSampler::new()),
-            rx,
+            CancellationToken::new(),
         );
         let heartbeat = Message::Heartbeat(s.heartbeat_message(1_795_500_000, 17_280)).encode();
         let birth = Message::Birth(s.birth_message(1_795_500_000)).encode();

@@ -13,17 +13,46 @@ use crate::notify::Severity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{source_name}: {message}\n  (see docs/configuration.md; `campuswatch-server print-config` shows every key with its default)")]
+    #[error("{}: {message}\n  (see docs/configuration.md; `campuswatch-server print-config` shows every key with its default)", at(.source_name, *.line))]
     Load {
         source_name: String,
+        /// The 1-based line in the file, when the problem has one there.
+        line: Option<usize>,
         message: String,
     },
-    #[error("{source_name}: {key}: {message}")]
+    #[error("{}: {key}: {message}", at(.source_name, *.line))]
     Invalid {
         source_name: String,
+        line: Option<usize>,
         key: String,
         message: String,
     },
+}
+
+/// `file:line`, or just the name when there is no line.
+fn at(source_name: &str, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{source_name}:{l}"),
+        None => source_name.to_string(),
+    }
+}
+
+impl ConfigError {
+    /// The file the problem is in (or `defaults`).
+    pub fn source_name(&self) -> &str {
+        match self {
+            ConfigError::Load { source_name, .. } | ConfigError::Invalid { source_name, .. } => {
+                source_name
+            }
+        }
+    }
+
+    /// The 1-based line in the file, when the problem has one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Load { line, .. } | ConfigError::Invalid { line, .. } => *line,
+        }
+    }
 }
 
 /// The whole server configuration.
@@ -685,6 +714,7 @@ impl ServerConfig {
         let name = file.map_or_else(|| "defaults".to_string(), |f| f.display().to_string());
         let load_err = |e: config::ConfigError| ConfigError::Load {
             source_name: name.clone(),
+            line: None,
             message: e.to_string(),
         };
         let mut builder = config::Config::builder()
@@ -696,7 +726,7 @@ impl ServerConfig {
                     .required(true),
             );
         }
-        let cfg: ServerConfig = builder
+        let cfg: Result<ServerConfig, _> = builder
             .add_source(
                 config::Environment::with_prefix("CAMPUSWATCH")
                     .prefix_separator("__")
@@ -707,9 +737,39 @@ impl ServerConfig {
                     .source(env),
             )
             .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(load_err)?;
-        cfg.validate(&name)?;
+            .and_then(|c| c.try_deserialize());
+        let text = || file.and_then(|f| std::fs::read_to_string(f).ok());
+        let cfg: ServerConfig = match cfg {
+            Ok(cfg) => cfg,
+            // The `config` crate does not say where in the file a wrong type or an
+            // unknown key is; the file read alone by `toml` does.
+            Err(e) => {
+                let placed = text()
+                    .and_then(|t| campuswatch_service::locate::file_problem::<ServerConfig>(&t));
+                return Err(match placed {
+                    Some(p) => ConfigError::Load {
+                        source_name: name,
+                        line: Some(p.line),
+                        message: p.message,
+                    },
+                    None => load_err(e),
+                });
+            }
+        };
+        cfg.validate(&name).map_err(|e| match e {
+            ConfigError::Invalid {
+                source_name,
+                key,
+                message,
+                ..
+            } => ConfigError::Invalid {
+                line: text().and_then(|t| campuswatch_service::locate::line_of_key(&t, &key)),
+                source_name,
+                key,
+                message,
+            },
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -717,6 +777,7 @@ impl ServerConfig {
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             source_name: source_name.to_string(),
+            line: None,
             key: key.to_string(),
             message,
         };

@@ -330,6 +330,9 @@ pub struct Engine {
     pub flush_interval: Duration,
     /// Where stored changes are told to open consoles.
     pub live: tokio::sync::broadcast::Sender<crate::live::LiveEvent>,
+    /// Beaten every time round the loop (at least every `check_interval`) and while a
+    /// commit is retried; the systemd watchdog pings only while it beats.
+    pub liveness: campuswatch_service::Liveness,
 }
 
 /// Most inbound items applied and committed together.
@@ -344,6 +347,7 @@ impl Engine {
         let mut connected = false;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
+            self.liveness.beat();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 n = rx.recv_many(&mut batch, MAX_BATCH) => {
@@ -537,6 +541,8 @@ impl Engine {
         }
         let mut backoff = Duration::from_millis(100);
         loop {
+            // Waiting for the store is the engine at work, not stuck.
+            self.liveness.beat();
             let started = Instant::now();
             match self.store.apply(changes, now).await {
                 Ok(()) => {

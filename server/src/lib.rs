@@ -67,9 +67,15 @@ pub struct ServerHandle {
     pub monitor: Arc<RwLock<Monitor>>,
     pub metrics: Arc<Metrics>,
     pub store: Store,
+    liveness: campuswatch_service::Liveness,
 }
 
 impl ServerHandle {
+    /// Beaten by the engine loop as it runs, for the systemd watchdog.
+    pub fn liveness(&self) -> campuswatch_service::Liveness {
+        self.liveness.clone()
+    }
+
     /// Where the HTTP API listens.
     pub fn http_addr(&self) -> std::net::SocketAddr {
         self.http_addr
@@ -243,6 +249,7 @@ pub async fn start_with_clock(
         shutdown.clone(),
     )?;
     let (live, _) = tokio::sync::broadcast::channel(live::BACKLOG);
+    let liveness = campuswatch_service::Liveness::new("server engine");
     let engine = Engine {
         monitor: monitor.clone(),
         store: store.clone(),
@@ -252,6 +259,7 @@ pub async fn start_with_clock(
         check_interval: config.liveness.check_interval,
         flush_interval: Duration::from_secs(10),
         live: live.clone(),
+        liveness: liveness.clone(),
     };
     let engine_task = tokio::spawn(engine.run(rx, shutdown.child_token()));
 
@@ -312,6 +320,7 @@ pub async fn start_with_clock(
         monitor,
         metrics,
         store,
+        liveness,
     })
 }
 

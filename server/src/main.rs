@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::registry;
 use campuswatch_server::store::Store;
+use campuswatch_service::{notify, Watchdog};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server until Ctrl-C or SIGTERM; SIGHUP checks the config file again.
     Run {
         /// TOML config file (see `print-config`); without it, built-in defaults.
         #[arg(long)]
@@ -110,6 +111,8 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No colour codes in journald or log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -162,7 +165,7 @@ async fn real_main() -> anyhow::Result<()> {
         Command::Run { config } => {
             let cfg = ServerConfig::load(config.as_deref())?;
             let listener = bind(cfg.http.listen).await?;
-            campuswatch_server::run(cfg, listener, shutdown_on_signal()).await?;
+            serve(cfg, config, listener).await?;
         }
         Command::Registry {
             command:
@@ -235,6 +238,114 @@ async fn real_main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args, shutdown_on_signal()).await?,
     }
     Ok(())
+}
+
+/// The server as a service: runs until SIGTERM or Ctrl-C; SIGHUP checks the config file
+/// again. Tells systemd (when it started us with `Type=notify`) when the server is ready
+/// and stopping, and feeds its watchdog while the engine loop runs.
+async fn serve(
+    cfg: ServerConfig,
+    path: Option<PathBuf>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<()> {
+    // Before anything else: SIGHUP's default action would end the process.
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot handle SIGHUP")?;
+    let shutdown = shutdown_on_signal();
+    let handle = campuswatch_server::start(cfg.clone(), listener).await?;
+    notify::ready(&format!(
+        "Running; HTTP on {}, broker {}.",
+        handle.http_addr(),
+        campuswatch_protocol::redact_url(handle.broker_url())
+    ));
+    #[cfg(unix)]
+    tokio::spawn(reload_on_hangup(hangups, path, cfg));
+    if let Some(watchdog) = Watchdog::from_env() {
+        tracing::info!(ping_every = ?watchdog.ping_every, "systemd watchdog on.");
+        tokio::spawn(watchdog.run(
+            vec![handle.liveness()],
+            shutdown.clone(),
+            notify::watchdog_ping,
+        ));
+    }
+    shutdown.cancelled().await;
+    notify::stopping("Stopping: publishing the server's offline state.");
+    handle.stop().await;
+    Ok(())
+}
+
+/// On every SIGHUP: reads the config file again and says what differs from the running
+/// configuration. Nothing is applied while running (docs/operations.md): a file that
+/// does not load is refused with its file, line and reason, and a valid one that differs
+/// is reported section by section, to apply with a restart.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    path: Option<PathBuf>,
+    running: ServerConfig,
+) {
+    while hangups.recv().await.is_some() {
+        notify::reloading("Checking the configuration.");
+        let status = match &path {
+            None => {
+                tracing::warn!("Reload requested, but the server was started without --config: nothing to read.");
+                "Running on the built-in defaults; no --config file to reload.".to_string()
+            }
+            Some(path) => {
+                tracing::info!(file = %path.display(), "Reload requested: reading the configuration.");
+                let p = path.clone();
+                match tokio::task::spawn_blocking(move || ServerConfig::load(Some(&p))).await {
+                    Err(e) => format!("Running; reload failed: {e}"),
+                    Ok(Err(e)) => {
+                        let reason = e.to_string();
+                        let reason = reason.lines().next().unwrap_or_default();
+                        tracing::error!(
+                            file = %e.source_name(),
+                            line = e.line(),
+                            "Configuration refused: {reason}; the server keeps running on its configuration."
+                        );
+                        format!("Running; reload refused: {reason}")
+                    }
+                    Ok(Ok(new)) => {
+                        let changed = changed_sections(&running, &new);
+                        if changed.is_empty() {
+                            tracing::info!(file = %path.display(), "Configuration unchanged.");
+                            "Running; configuration unchanged.".to_string()
+                        } else {
+                            tracing::warn!(
+                                file = %path.display(),
+                                changed = %changed.join(", "),
+                                "The configuration file differs from the running configuration in [{}]; a running server applies none of it: restart it to apply (systemctl restart campuswatch-server).",
+                                changed.join("], [")
+                            );
+                            format!(
+                                "Running; {} changed in the file, applied at the next restart.",
+                                changed.join(", ")
+                            )
+                        }
+                    }
+                }
+            }
+        };
+        notify::ready(&status);
+    }
+}
+
+/// The top-level keys and sections whose values differ between two configurations.
+fn changed_sections(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
+    let table = |c: &ServerConfig| match toml::Value::try_from(c) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    let (a, b) = (table(old), table(new));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
 }
 
 pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
