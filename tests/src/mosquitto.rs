@@ -22,13 +22,17 @@ use rcgen::{
 /// file or the client certificate's CN) writes only its own topics; the server reads every
 /// campus topic and writes its own state.
 pub const ACL: &str = "\
-# Every campus: only its own topics (birth, death, heartbeat, event), in any region.
+# Every campus: only its own topics (birth, death, heartbeat, event), in any region,
+# and the server's rebirth requests to it.
 pattern write cw/v1/+/%u/+
+pattern read cw/v1/+/%u/cmd/rebirth
 
-# The server: reads every campus, writes its retained online/offline state.
+# The server: reads every campus, writes its retained online/offline state and the
+# rebirth requests.
 user server
 topic read cw/v1/#
 topic write cw/v1/server/+/state
+topic write cw/v1/+/+/cmd/rebirth
 ";
 
 /// Which CA signs a certificate.
