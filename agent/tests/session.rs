@@ -163,6 +163,9 @@ async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
     })
     .await;
 
+    // So that the spool holds only what happens during the outage.
+    wait_all_acknowledged(dir.path()).await;
+
     // Cut the gateway off; the device goes down and up twice while it is.
     proxy.cut();
     sub.expect("the Last Will of the cut session", |m| {
@@ -380,6 +383,7 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
     .await;
 
     // Four transitions while cut off, with room for two.
+    wait_all_acknowledged(dir.path()).await;
     proxy.cut();
     sub.expect(
         "the Last Will of the cut session",

@@ -350,6 +350,16 @@ pub fn spooled_events(state_dir: &Path) -> Vec<campuswatch_protocol::Event> {
         .collect()
 }
 
+/// Waits until the broker has acknowledged every spooled event (the log is emptied then).
+/// A subscriber may see an event before the agent has its PUBACK — Mosquitto delivers
+/// first — so a test that counts the spool from some moment on waits for this first.
+pub async fn wait_all_acknowledged(state_dir: &Path) {
+    wait_until("every spooled event acknowledged", || {
+        spooled_events(state_dir).is_empty()
+    })
+    .await;
+}
+
 /// The epoch stored in an agent's state dir.
 pub fn stored_epoch(state_dir: &Path) -> u64 {
     std::fs::read_to_string(state_dir.join("epoch"))
