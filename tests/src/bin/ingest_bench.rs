@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    Birth, CampusId, Heartbeat, HostHealth, Message, RegionCode, SchoolType,
+    Birth, CampusId, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode,
+    SchoolType,
 };
 use campuswatch_server::registry::RegistryEntry;
-use campuswatch_tests::{server_config, start_server, TestBroker};
+use campuswatch_tests::{device, server_config, start_server, TestBroker};
 use clap::Parser;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
@@ -117,7 +118,18 @@ async fn main() -> anyhow::Result<()> {
                 config_digest: "bench".into(),
                 heartbeat_interval_ms: 5000,
                 last_event_id: 0,
-                devices: vec![],
+                // The 40 devices its heartbeats' digest names (1 alarm, 39 cameras), so
+                // that the server's view agrees and asks for no rebirth.
+                devices: (0..40)
+                    .map(|d| {
+                        let (id, kind) = if d == 0 {
+                            ("alarm-1".to_string(), DeviceKind::Alarm)
+                        } else {
+                            (format!("cam-{d:02}"), DeviceKind::Camera)
+                        };
+                        device(&id, kind, DeviceState::Up)
+                    })
+                    .collect(),
                 dropped_events: 0,
             });
             let _ = client
