@@ -865,7 +865,7 @@ async fn campus(
                 since: d.since,
                 cause: d.cause.clone(),
                 measurements: d.measurements.clone(),
-                info: d.info.clone(),
+                info: d.info.as_deref().cloned(),
             })
             .collect(),
         alerts: m

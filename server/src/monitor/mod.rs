@@ -243,9 +243,10 @@ pub struct DeviceRecord {
     pub since: Option<Timestamp>,
     pub cause: Option<String>,
     pub measurements: Measurements,
-    /// What the device says it is (manufacturer, model, firmware, …), once known.
+    /// What the device says it is (manufacturer, model, firmware, …), once known. Boxed:
+    /// most devices never say, and a province holds millions of these records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub info: Option<DeviceInfo>,
+    pub info: Option<Box<DeviceInfo>>,
 }
 
 /// One row of transition history: a device event from an agent, or a gateway transition
@@ -799,7 +800,7 @@ impl Monitor {
                 since: d.since,
                 cause: d.cause.clone(),
                 measurements: d.measurements.clone(),
-                info: d.info.clone(),
+                info: d.info.clone().map(Box::new),
             })
             .collect();
         out.changes.push(Change::Inventory {
@@ -960,7 +961,7 @@ impl Monitor {
                 d.cause = e.cause.clone();
                 d.measurements = e.measurements.clone();
                 if e.info.is_some() {
-                    d.info = e.info.clone();
+                    d.info = e.info.clone().map(Box::new);
                 }
                 d.clone()
             }
@@ -976,7 +977,7 @@ impl Monitor {
                     since: Some(e.at),
                     cause: e.cause.clone(),
                     measurements: e.measurements.clone(),
-                    info: e.info.clone(),
+                    info: e.info.clone().map(Box::new),
                 };
                 c.devices.push(d.clone());
                 d

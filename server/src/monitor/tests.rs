@@ -207,7 +207,7 @@ fn a_device_identity_learned_after_the_birth_arrives_with_its_event_and_stays() 
     }
     m.apply(&up, t(1));
     let device = |m: &Monitor| m.campus("c1").unwrap().devices[0].clone();
-    assert_eq!(device(&m).info.as_ref(), Some(&info));
+    assert_eq!(device(&m).info.as_deref(), Some(&info));
     // A later event without identity (the device is unreachable) keeps what is known.
     m.apply(
         &event(
@@ -221,7 +221,7 @@ fn a_device_identity_learned_after_the_birth_arrives_with_its_event_and_stays() 
         t(2),
     );
     assert_eq!(device(&m).state, DeviceState::Down);
-    assert_eq!(device(&m).info, Some(info));
+    assert_eq!(device(&m).info.as_deref(), Some(&info));
 }
 
 #[test]
