@@ -857,8 +857,8 @@ async fn campus(
             .map(|d| DeviceDetail {
                 id: d.id.to_string(),
                 kind: d.kind,
-                probe: d.probe.clone(),
-                target: d.target.clone(),
+                probe: d.probe.to_string(),
+                target: d.target.to_string(),
                 required: d.required,
                 state: c.device_state(d),
                 reported_state: d.state,

@@ -235,8 +235,9 @@ impl GatewayRecord {
 pub struct DeviceRecord {
     pub id: DeviceId,
     pub kind: DeviceKind,
-    pub probe: String,
-    pub target: String,
+    /// Exact-size strings (no spare capacity): a province holds millions of records.
+    pub probe: Box<str>,
+    pub target: Box<str>,
     pub required: bool,
     /// As reported by the agent; see [`CampusView::device_state`] for what users see.
     pub state: DeviceState,
@@ -793,8 +794,8 @@ impl Monitor {
             .map(|d| DeviceRecord {
                 id: d.id.clone(),
                 kind: d.kind,
-                probe: d.probe.clone(),
-                target: d.target.clone(),
+                probe: d.probe.as_str().into(),
+                target: d.target.as_str().into(),
                 required: d.required,
                 state: d.state,
                 since: d.since,
@@ -970,8 +971,8 @@ impl Monitor {
                 let d = DeviceRecord {
                     id: e.device.clone(),
                     kind: e.kind,
-                    probe: String::new(),
-                    target: String::new(),
+                    probe: "".into(),
+                    target: "".into(),
                     required: e.kind == DeviceKind::Alarm,
                     state: e.to,
                     since: Some(e.at),
