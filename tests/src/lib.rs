@@ -74,6 +74,42 @@ impl TestBroker {
     }
 }
 
+/// An agent config for the end-to-end tests: its own state dir, the broker at `url`,
+/// scaled timings (heartbeat 300 ms, keepalive 2 s, reconnect after 100–500 ms) and one
+/// alarm device, `alarm-1`, probed over TCP at `alarm` every 100 ms with a 500 ms
+/// timeout. Tests adjust the device's thresholds and the login as they need.
+pub fn agent_config(
+    campus: &str,
+    county: &str,
+    url: &str,
+    dir: &std::path::Path,
+    alarm: SocketAddr,
+) -> campuswatch_agent::AgentConfig {
+    use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
+    use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode};
+    let mut c = AgentConfig::new(
+        CampusId::parse(campus).expect("campus id"),
+        RegionCode::parse(county).expect("region"),
+    );
+    c.state_dir = dir.to_path_buf();
+    c.heartbeat_interval = Duration::from_millis(300);
+    c.mqtt.url = url.to_string();
+    c.mqtt.keepalive = Duration::from_secs(2);
+    c.mqtt.reconnect_delay_min = Duration::from_millis(100);
+    c.mqtt.reconnect_delay_max = Duration::from_millis(500);
+    let mut d = DeviceConfig::new(
+        DeviceId::parse("alarm-1").expect("device id"),
+        DeviceKind::Alarm,
+        ProbeConfig::Tcp {
+            target: alarm.to_string(),
+        },
+    );
+    d.interval = Some(Duration::from_millis(100));
+    d.timeout = Some(Duration::from_millis(500));
+    c.devices.push(d);
+    c
+}
+
 /// A server config for tests: its own data dir, the given broker, watching only
 /// `county` (so tests sharing one Mosquitto never see each other's campuses), short
 /// liveness timings.

@@ -3,48 +3,15 @@
 //! or freeze it (a frozen gateway: the connection stays open, nothing flows). Devices are
 //! real TCP listeners.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
-use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, SchoolType};
+use campuswatch_agent::AgentConfig;
+use campuswatch_protocol::SchoolType;
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::*;
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn agent_config(
-    campus: &str,
-    county: &str,
-    url: &str,
-    dir: &std::path::Path,
-    alarm: SocketAddr,
-) -> AgentConfig {
-    let mut c = AgentConfig::new(
-        CampusId::parse(campus).unwrap(),
-        RegionCode::parse(county).unwrap(),
-    );
-    c.state_dir = dir.to_path_buf();
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.mqtt.url = url.to_string();
-    c.mqtt.keepalive = Duration::from_secs(2);
-    c.mqtt.reconnect_delay_min = Duration::from_millis(100);
-    c.mqtt.reconnect_delay_max = Duration::from_millis(500);
-    let mut alarm = DeviceConfig::new(
-        DeviceId::parse("alarm-1").unwrap(),
-        DeviceKind::Alarm,
-        ProbeConfig::Tcp {
-            target: alarm.to_string(),
-        },
-    );
-    alarm.interval = Some(Duration::from_millis(100));
-    alarm.timeout = Some(Duration::from_millis(500));
-    alarm.down_after = Some(2);
-    alarm.up_after = Some(1);
-    c.devices.push(alarm);
-    c
-}
 
 struct Agent {
     token: CancellationToken,
@@ -104,7 +71,9 @@ async fn setup(county: &str, id: &str) -> Setup {
     let agent_dir = tempfile::tempdir().unwrap();
     let link = LinkProxy::start(fixture.broker.addr()).await;
     let device = TcpDevice::start().await;
-    let agent_cfg = agent_config(id, county, &link.url(), agent_dir.path(), device.addr);
+    let mut agent_cfg = agent_config(id, county, &link.url(), agent_dir.path(), device.addr);
+    agent_cfg.devices[0].down_after = Some(2);
+    agent_cfg.devices[0].up_after = Some(1);
     Setup {
         fixture,
         _agent_dir: agent_dir,

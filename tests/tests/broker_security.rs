@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use campuswatch_agent::check::check_broker;
 use campuswatch_agent::probe::ProbeStatus;
-use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
+use campuswatch_agent::AgentConfig;
 use campuswatch_mqtt::BrokerLogin;
 use campuswatch_protocol::{
-    CampusId, DeviceId, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode,
-    SchoolType,
+    CampusId, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode, SchoolType,
 };
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::mosquitto::{CertFiles, Pki, PrivateMosquitto, Signer, Validity};
@@ -105,31 +104,16 @@ async fn agent_config(
             drop(c);
         }
     });
-    let mut c = AgentConfig::new(
-        CampusId::parse(campus).unwrap(),
-        RegionCode::parse(county).unwrap(),
-    );
-    c.state_dir = state.to_path_buf();
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.mqtt.url = login.url.clone();
+    let mut c = campuswatch_tests::agent_config(campus, county, &login.url, state, addr);
     c.mqtt.username = login.username.clone();
     c.mqtt.password = login.password.clone();
     c.mqtt.ca_file = login.ca_file.clone();
     c.mqtt.client_cert_file = login.client_cert_file.clone();
     c.mqtt.client_key_file = login.client_key_file.clone();
-    c.mqtt.keepalive = Duration::from_secs(2);
-    c.mqtt.reconnect_delay_min = Duration::from_millis(100);
-    c.mqtt.reconnect_delay_max = Duration::from_millis(500);
-    let mut device = DeviceConfig::new(
-        DeviceId::parse("alarm-1").unwrap(),
-        DeviceKind::Alarm,
-        ProbeConfig::Tcp {
-            target: addr.to_string(),
-        },
-    );
+    let device = &mut c.devices[0];
     device.interval = Some(Duration::from_millis(200));
+    device.timeout = None;
     device.up_after = Some(1);
-    c.devices.push(device);
     c
 }
 

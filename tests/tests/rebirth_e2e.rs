@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
 use campuswatch_protocol::{
-    Birth, CampusId, DeviceId, DeviceKind, DeviceState, Message, RegionCode, SchoolType,
-    BASE_SCHEMA_VERSION,
+    Birth, CampusId, DeviceKind, DeviceState, Message, RegionCode, SchoolType, BASE_SCHEMA_VERSION,
 };
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::*;
@@ -15,36 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
 const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-fn agent_config(
-    campus: &str,
-    county: &str,
-    url: &str,
-    dir: &std::path::Path,
-    alarm: std::net::SocketAddr,
-) -> AgentConfig {
-    let mut c = AgentConfig::new(
-        CampusId::parse(campus).unwrap(),
-        RegionCode::parse(county).unwrap(),
-    );
-    c.state_dir = dir.to_path_buf();
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.mqtt.url = url.to_string();
-    c.mqtt.keepalive = Duration::from_secs(2);
-    c.mqtt.reconnect_delay_min = Duration::from_millis(100);
-    c.mqtt.reconnect_delay_max = Duration::from_millis(500);
-    let mut d = DeviceConfig::new(
-        DeviceId::parse("alarm-1").unwrap(),
-        DeviceKind::Alarm,
-        ProbeConfig::Tcp {
-            target: alarm.to_string(),
-        },
-    );
-    d.interval = Some(Duration::from_millis(100));
-    d.timeout = Some(Duration::from_millis(500));
-    c.devices.push(d);
-    c
-}
 
 async fn campus(server: &ServerHandle, id: &str) -> serde_json::Value {
     get_json(server, &format!("/api/v1/campuses/{id}")).await

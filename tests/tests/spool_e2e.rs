@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
-use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, SchoolType};
+use campuswatch_protocol::SchoolType;
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::*;
 use tokio_util::sync::CancellationToken;
@@ -199,38 +198,6 @@ async fn an_agent_killed_again_and_again_delivers_every_event_exactly_once_in_or
     fixture.server.stop().await;
 }
 
-fn in_process_config(
-    campus: &str,
-    county: &str,
-    url: &str,
-    dir: &Path,
-    alarm: std::net::SocketAddr,
-) -> AgentConfig {
-    let mut c = AgentConfig::new(
-        CampusId::parse(campus).unwrap(),
-        RegionCode::parse(county).unwrap(),
-    );
-    c.state_dir = dir.to_path_buf();
-    c.heartbeat_interval = Duration::from_millis(300);
-    c.mqtt.url = url.to_string();
-    c.mqtt.keepalive = Duration::from_secs(2);
-    c.mqtt.reconnect_delay_min = Duration::from_millis(100);
-    c.mqtt.reconnect_delay_max = Duration::from_millis(500);
-    let mut d = DeviceConfig::new(
-        DeviceId::parse("alarm-1").unwrap(),
-        DeviceKind::Alarm,
-        ProbeConfig::Tcp {
-            target: alarm.to_string(),
-        },
-    );
-    d.interval = Some(Duration::from_millis(50));
-    d.timeout = Some(Duration::from_millis(500));
-    d.down_after = Some(1);
-    d.up_after = Some(1);
-    c.devices.push(d);
-    c
-}
-
 fn spooled_lines(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("spool/events.log"))
         .map(|s| s.lines().count())
@@ -248,7 +215,11 @@ async fn an_outage_beyond_the_spool_bound_is_a_counted_gap_at_the_server() {
     let link = LinkProxy::start(fixture.broker.addr()).await;
     let mut device = TcpDevice::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = in_process_config(id, county, &link.url(), dir.path(), device.addr);
+    let mut cfg = agent_config(id, county, &link.url(), dir.path(), device.addr);
+    let alarm = &mut cfg.devices[0];
+    alarm.interval = Some(Duration::from_millis(50));
+    alarm.down_after = Some(1);
+    alarm.up_after = Some(1);
     cfg.spool.max_events = 3;
     let token = CancellationToken::new();
     let agent = tokio::spawn(campuswatch_agent::run(cfg, token.clone()));
