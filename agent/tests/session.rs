@@ -172,23 +172,7 @@ async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
         matches!(m, Message::Death(d) if d.epoch == birth.epoch && d.reason == DeathReason::ConnectionLost)
     })
     .await;
-    let mut expected = 0;
-    for _ in 0..2 {
-        device.take_down().await;
-        expected += 1;
-        wait_until("the down event in the spool", || {
-            spooled_events(dir.path()).len() >= expected
-        })
-        .await;
-        device.bring_up().await;
-        expected += 1;
-        wait_until("the up event in the spool", || {
-            spooled_events(dir.path()).len() >= expected
-        })
-        .await;
-    }
-    let spooled: Vec<u64> = spooled_events(dir.path()).iter().map(|e| e.id).collect();
-    assert_eq!(spooled.len(), 4, "{spooled:?}");
+    let spooled = flap_twice(&mut device, dir.path()).await;
 
     proxy.restore();
     let Message::Birth(again) = sub
@@ -390,23 +374,7 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
         |m| matches!(m, Message::Death(d) if d.epoch == birth.epoch),
     )
     .await;
-    let mut written = 0;
-    for _ in 0..2 {
-        device.take_down().await;
-        written += 1;
-        wait_until("the down event in the spool log", || {
-            spooled_events(dir.path()).len() >= written
-        })
-        .await;
-        device.bring_up().await;
-        written += 1;
-        wait_until("the up event in the spool log", || {
-            spooled_events(dir.path()).len() >= written
-        })
-        .await;
-    }
-    let ids: Vec<u64> = spooled_events(dir.path()).iter().map(|e| e.id).collect();
-    assert_eq!(ids.len(), 4, "{ids:?}");
+    let ids = flap_twice(&mut device, dir.path()).await;
 
     proxy.restore();
     let Message::Birth(again) = sub
@@ -442,4 +410,27 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
     );
     shutdown.cancel();
     agent.await.unwrap().unwrap();
+}
+
+/// Takes `device` down and up twice, waiting each time until the agent has written the
+/// transition to the spool log under `state_dir`; the ids of the four records written.
+async fn flap_twice(device: &mut TcpDevice, state_dir: &std::path::Path) -> Vec<u64> {
+    let mut written = 0;
+    for _ in 0..2 {
+        device.take_down().await;
+        written += 1;
+        wait_until("the down event in the spool log", || {
+            spooled_events(state_dir).len() >= written
+        })
+        .await;
+        device.bring_up().await;
+        written += 1;
+        wait_until("the up event in the spool log", || {
+            spooled_events(state_dir).len() >= written
+        })
+        .await;
+    }
+    let ids: Vec<u64> = spooled_events(state_dir).iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    ids
 }
