@@ -6,113 +6,14 @@
 //! Runs against an embedded rumqttd, or the broker at `CAMPUSWATCH_TEST_MQTT_URL`.
 
 mod common;
+#[path = "../../service/tests/support/under_systemd.rs"]
+mod under_systemd;
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use campuswatch_protocol::{DeathReason, DeviceState, Message};
 use common::*;
-use tokio::net::UnixDatagram;
-
-/// systemd's side of the notification socket.
-struct Notifications {
-    socket: UnixDatagram,
-    /// Every datagram received so far, in order.
-    seen: Vec<String>,
-}
-
-impl Notifications {
-    fn bind(path: &Path) -> Self {
-        Self {
-            socket: UnixDatagram::bind(path).unwrap(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next datagram with a line `line`; others are kept in `seen` and skipped.
-    async fn expect(&mut self, line: &str) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = tokio::time::timeout_at(deadline, self.socket.recv(&mut buf))
-                .await
-                .unwrap_or_else(|_| panic!("no {line} from the agent; got {:#?}", self.seen))
-                .unwrap();
-            let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
-            self.seen.push(datagram.clone());
-            if datagram.lines().any(|l| l == line) {
-                return datagram;
-            }
-        }
-    }
-}
-
-/// The agent process, its standard error collected line by line.
-struct Agent {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(config: &Path, notify_socket: &Path) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_campuswatch-agent"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("NOTIFY_SOCKET", notify_socket)
-            // Pings every half second.
-            .env("WATCHDOG_USEC", "1000000")
-            .env_remove("WATCHDOG_PID")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Agent { child, log }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name}");
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    async fn wait_for_log(&self, what: &str, text: &str) {
-        let log = self.log.clone();
-        wait_until(what, || {
-            log.lock().unwrap().iter().any(|l| l.contains(text))
-        })
-        .await;
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use under_systemd::{Notifications, Supervised};
 
 fn config(
     campus: &str,
@@ -164,8 +65,8 @@ async fn under_systemd_the_agent_is_ready_feeds_the_watchdog_and_reloads_without
     let one = [("alarm-1", alarm1.addr.to_string())];
     std::fs::write(&path, config(campus.as_str(), &state, &url, &one, "5s")).unwrap();
     let socket = dir.path().join("notify.sock");
-    let mut notes = Notifications::bind(&socket);
-    let mut agent = Agent::start(&path, &socket);
+    let mut notes = Notifications::bind(&socket, DEADLINE);
+    let mut agent = Supervised::start(env!("CARGO_BIN_EXE_campuswatch-agent"), &path, &socket);
 
     // Ready, with a status line; then the watchdog pings.
     let ready = notes.expect("READY=1").await;
@@ -203,7 +104,7 @@ async fn under_systemd_the_agent_is_ready_feeds_the_watchdog_and_reloads_without
     let refused = notes.expect("READY=1").await;
     assert!(refused.contains("reload refused"), "{refused}");
     let at = format!("{}:{bad_line}: devices[1].probe.target", path.display());
-    agent.wait_for_log("the refusal in the log", &at).await;
+    agent.wait_for_log(&at, DEADLINE).await;
     assert!(agent.log().contains("is not host:port"), "{}", agent.log());
     assert!(agent.running(), "{}", agent.log());
     notes.expect("WATCHDOG=1").await;
@@ -301,7 +202,7 @@ async fn under_systemd_the_agent_is_ready_feeds_the_watchdog_and_reloads_without
     })
     .await;
     let exited = tokio::task::spawn_blocking(move || {
-        let status = agent.child.wait().unwrap();
+        let status = agent.wait();
         (status, agent.log())
     })
     .await

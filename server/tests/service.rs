@@ -2,75 +2,15 @@
 //! binds stands in for systemd (`NOTIFY_SOCKET`, `WATCHDOG_USEC`), signals stand in for
 //! `systemctl reload` and `systemctl stop`.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::UnixDatagram;
+#[path = "../../service/tests/support/under_systemd.rs"]
+mod under_systemd;
+
+use under_systemd::{Notifications, Supervised};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// systemd's side of the notification socket.
-struct Notifications {
-    socket: UnixDatagram,
-    seen: Vec<String>,
-}
-
-impl Notifications {
-    /// The next datagram with a line `line`; others are kept in `seen` and skipped.
-    async fn expect(&mut self, line: &str) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = tokio::time::timeout_at(deadline, self.socket.recv(&mut buf))
-                .await
-                .unwrap_or_else(|_| panic!("no {line} from the server; got {:#?}", self.seen))
-                .unwrap();
-            let datagram = String::from_utf8_lossy(&buf[..n]).into_owned();
-            self.seen.push(datagram.clone());
-            if datagram.lines().any(|l| l == line) {
-                return datagram;
-            }
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    async fn wait_for_log(&self, text: &str) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while !self.log.lock().unwrap().iter().any(|l| l.contains(text)) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no {text:?} in the log:\n{}",
-                self.log.lock().unwrap().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(dir: &Path, extra: &str) -> String {
     format!(
@@ -86,31 +26,12 @@ async fn under_systemd_the_server_is_ready_feeds_the_watchdog_checks_reloads_and
     let path = dir.path().join("server.toml");
     std::fs::write(&path, config(dir.path(), "")).unwrap();
     let socket_path = dir.path().join("notify.sock");
-    let mut notes = Notifications {
-        socket: UnixDatagram::bind(&socket_path).unwrap(),
-        seen: Vec::new(),
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campuswatch-server"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "1000000")
-        .env_remove("WATCHDOG_PID")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let stderr = child.stderr.take().unwrap();
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let mut server = Server { child, log };
+    let mut notes = Notifications::bind(&socket_path, DEADLINE);
+    let mut server = Supervised::start(
+        env!("CARGO_BIN_EXE_campuswatch-server"),
+        &path,
+        &socket_path,
+    );
 
     // Ready once HTTP listens: the status says where, and it answers there.
     let ready = notes.expect("READY=1").await;
@@ -137,9 +58,9 @@ async fn under_systemd_the_server_is_ready_feeds_the_watchdog_checks_reloads_and
     let refused = notes.expect("READY=1").await;
     assert!(refused.contains("reload refused"), "{refused}");
     server
-        .wait_for_log(&format!("{}:{line}:", path.display()))
+        .wait_for_log(&format!("{}:{line}:", path.display()), DEADLINE)
         .await;
-    assert!(server.child.try_wait().unwrap().is_none());
+    assert!(server.running());
     notes.expect("WATCHDOG=1").await;
 
     // A valid change: named, and left for a restart.
@@ -164,7 +85,7 @@ async fn under_systemd_the_server_is_ready_feeds_the_watchdog_checks_reloads_and
     // systemctl stop.
     server.signal("TERM");
     notes.expect("STOPPING=1").await;
-    let status = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+    let status = tokio::task::spawn_blocking(move || server.wait())
         .await
         .unwrap();
     assert!(status.success(), "{status:?}");
