@@ -191,7 +191,9 @@ impl Default for EmbeddedConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH`. Empty: `sqlite://{data_dir}/campuswatch.db`.
+    /// `sqlite://PATH`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (with
+    /// PostgreSQL's URL parameters, e.g. `?sslmode=require`). Empty:
+    /// `sqlite://{data_dir}/campuswatch.db`.
     pub url: String,
 }
 
@@ -893,10 +895,18 @@ impl ServerConfig {
                 return Err(invalid(key, format!("{f} is not in (0, 1]")));
             }
         }
-        if !self.database.url.is_empty() && !self.database.url.starts_with("sqlite:") {
+        let url = &self.database.url;
+        if !url.is_empty()
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| url.starts_with(p))
+        {
             return Err(invalid(
                 "database.url",
-                "only sqlite://PATH is supported in this version".into(),
+                format!(
+                    "{:?} is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
+                    crate::store::redacted(url)
+                ),
             ));
         }
         self.notify.validate(&invalid)?;

@@ -202,7 +202,7 @@ pub async fn start_with_clock(
     info!(
         registered = restored.0,
         gateways = restored.1,
-        database = %config.database_url(),
+        database = %store::redacted(&config.database_url()),
         "State restored from the store."
     );
 

@@ -410,7 +410,7 @@ async fn import(cfg: &ServerConfig, file: &std::path::Path, replace: bool) -> an
             println!(
                 "Imported {} campuses into {} (no server running at {}; it will load them at start).",
                 entries.len(),
-                cfg.database_url(),
+                campuswatch_server::store::redacted(&cfg.database_url()),
                 cfg.http.listen
             );
             Ok(())

@@ -13,8 +13,11 @@ use campuswatch_protocol::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Database, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Notify;
 
 use crate::monitor::maintenance::Maintenance;
@@ -35,7 +38,7 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored row is corrupt ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
-    #[error("unsupported database URL {0:?}: use sqlite://PATH (PostgreSQL comes later)")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
     Unsupported(String),
 }
 
@@ -89,53 +92,97 @@ fn region_pattern(r: &RegionCode) -> String {
     }
 }
 
+/// The database behind the store: SQLite (the default) or PostgreSQL.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the store's pool and `Db` naming its sqlx database
+/// type: each query is written once (with `$1`-style parameters, which both databases
+/// take) and compiled for both.
+macro_rules! with_db {
+    ($pool:expr, |$p:ident| $body:expr) => {
+        match $pool {
+            $crate::store::Pool::Sqlite($p) => {
+                #[allow(dead_code)]
+                type Db = ::sqlx::Sqlite;
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => {
+                #[allow(dead_code)]
+                type Db = ::sqlx::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_db;
+
+/// A value a column decodes to, the same on both databases.
+pub(crate) trait ColType:
+    for<'r> sqlx::Decode<'r, Sqlite>
+    + sqlx::Type<Sqlite>
+    + for<'r> sqlx::Decode<'r, Postgres>
+    + sqlx::Type<Postgres>
+{
+}
+impl<T> ColType for T where
+    T: for<'r> sqlx::Decode<'r, Sqlite>
+        + sqlx::Type<Sqlite>
+        + for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+{
+}
+
+/// A row of either database, read by column name.
+pub(crate) trait Cols {
+    fn col<T: ColType>(&self, name: &str) -> Result<T, sqlx::Error>;
+}
+
+impl Cols for SqliteRow {
+    fn col<T: ColType>(&self, name: &str) -> Result<T, sqlx::Error> {
+        self.try_get(name)
+    }
+}
+
+impl Cols for PgRow {
+    fn col<T: ColType>(&self, name: &str) -> Result<T, sqlx::Error> {
+        self.try_get(name)
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
     /// Pinged after a commit that wrote notices, so the dispatcher delivers them at once
     /// instead of at its next poll.
     notices_committed: Arc<Notify>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date:
+    /// `sqlite://PATH` or `postgres://USER@HOST[:PORT]/DATABASE` (PostgreSQL's own URL
+    /// parameters apply, e.g. `?sslmode=require` or `?options[search_path]=SCHEMA`).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StoreError::Unsupported(url.to_string()))?;
-        if let Some(dir) = Path::new(path).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                    url: url.to_string(),
-                    source: sqlx::Error::Io(e),
-                })?;
-            }
-        }
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|source| StoreError::Open {
-                url: url.to_string(),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit survives power loss, which is what acknowledging a QoS 1
-            // message promises. Group commit keeps the cost per event small.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_string(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(open_postgres(url).await?)
+        } else {
+            Pool::Sqlite(open_sqlite(url).await?)
+        };
         Ok(Store {
             pool,
             notices_committed: Arc::new(Notify::new()),
         })
+    }
+
+    /// Which database this is, for logs and `/healthz`.
+    pub fn kind(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
     }
 
     /// Woken after every commit that wrote a notice (one stored permit if nobody waits,
@@ -144,13 +191,16 @@ impl Store {
         self.notices_committed.clone()
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        with_db!(&self.pool, |p| sqlx::query("SELECT 1")
+            .execute(p)
+            .await
+            .is_ok())
     }
 
     /// Applies a batch of changes in one transaction.
@@ -160,166 +210,195 @@ impl Store {
         }
         let now = ts(now);
         let mut wrote_notice = false;
-        let mut tx = self.pool.begin().await?;
-        for change in changes {
-            match change {
-                Change::Gateway {
-                    campus,
-                    region,
-                    record,
-                } => {
-                    let json = serde_json::to_string(record).map_err(|e| corrupt("gateway", e))?;
-                    sqlx::query(
-                        "INSERT INTO gateways (campus, region, state, epoch, record, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (campus) DO UPDATE SET region = excluded.region,
-                           state = excluded.state, epoch = excluded.epoch,
-                           record = excluded.record, updated_at = excluded.updated_at",
-                    )
-                    .bind(campus.as_str())
-                    .bind(region.as_str())
-                    .bind(record.state.as_str())
-                    .bind(record.epoch as i64)
-                    .bind(json)
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Change::Inventory { campus, devices } => {
-                    sqlx::query("DELETE FROM devices WHERE campus = ?")
+        with_db!(&self.pool, |pool| {
+            async fn upsert_device(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                campus: &CampusId,
+                d: &DeviceRecord,
+                position: Option<i64>,
+            ) -> Result<(), StoreError> {
+                let json = serde_json::to_string(d).map_err(|e| corrupt("device", e))?;
+                sqlx::query(
+                    "INSERT INTO devices (campus, device, position, kind, state, record)
+                     VALUES ($1, $2, COALESCE($3, (SELECT COUNT(*) FROM devices WHERE campus = $4)), $5, $6, $7)
+                     ON CONFLICT (campus, device) DO UPDATE SET kind = excluded.kind,
+                       state = excluded.state, record = excluded.record",
+                )
+                .bind(campus.as_str())
+                .bind(d.id.as_str())
+                .bind(position)
+                .bind(campus.as_str())
+                .bind(d.kind.as_str())
+                .bind(d.state.as_str())
+                .bind(json)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+            let mut tx = pool.begin().await?;
+            for change in changes {
+                match change {
+                    Change::Gateway {
+                        campus,
+                        region,
+                        record,
+                    } => {
+                        let json =
+                            serde_json::to_string(record).map_err(|e| corrupt("gateway", e))?;
+                        sqlx::query(
+                            "INSERT INTO gateways (campus, region, state, epoch, record, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (campus) DO UPDATE SET region = excluded.region,
+                               state = excluded.state, epoch = excluded.epoch,
+                               record = excluded.record, updated_at = excluded.updated_at",
+                        )
                         .bind(campus.as_str())
+                        .bind(region.as_str())
+                        .bind(record.state.as_str())
+                        .bind(record.epoch as i64)
+                        .bind(json)
+                        .bind(&now)
                         .execute(&mut *tx)
                         .await?;
-                    for (pos, d) in devices.iter().enumerate() {
-                        upsert_device(&mut tx, campus, d, Some(pos as i64)).await?;
+                    }
+                    Change::Inventory { campus, devices } => {
+                        sqlx::query("DELETE FROM devices WHERE campus = $1")
+                            .bind(campus.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        for (pos, d) in devices.iter().enumerate() {
+                            upsert_device(&mut tx, campus, d, Some(pos as i64)).await?;
+                        }
+                    }
+                    Change::Device { campus, device } => {
+                        upsert_device(&mut tx, campus, device, None).await?;
+                    }
+                    Change::Transition(t) => {
+                        let m = serde_json::to_string(&t.measurements)
+                            .map_err(|e| corrupt("measurements", e))?;
+                        sqlx::query(
+                            "INSERT INTO transitions (campus, region, device, kind, from_state,
+                               to_state, at, cause, event_id, measurements, received_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(t.campus.as_str())
+                        .bind(t.region.as_str())
+                        .bind(t.device.as_ref().map(|d| d.as_str()))
+                        .bind(t.kind.as_str())
+                        .bind(&t.from)
+                        .bind(&t.to)
+                        .bind(ts(t.at))
+                        .bind(&t.cause)
+                        .bind(t.event_id.map(|i| i as i64))
+                        .bind(m)
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Change::Alert(a) => {
+                        let ack = a.acknowledged.as_ref();
+                        sqlx::query(
+                            "INSERT INTO alerts (id, campus, region, device, kind, state, since,
+                               cause, resolved_at, updated_at, severity, opened_at, acked_by,
+                               acked_at, ack_comment, flapping, notified, incident)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                             ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                               cause = excluded.cause, resolved_at = excluded.resolved_at,
+                               updated_at = excluded.updated_at, acked_by = excluded.acked_by,
+                               acked_at = excluded.acked_at, ack_comment = excluded.ack_comment,
+                               flapping = excluded.flapping, notified = excluded.notified,
+                               incident = excluded.incident",
+                        )
+                        .bind(a.id as i64)
+                        .bind(a.campus.as_str())
+                        .bind(a.region.as_str())
+                        .bind(a.device.as_ref().map(|d| d.as_str()))
+                        .bind(a.kind.as_str())
+                        .bind(a.state.as_str())
+                        .bind(ts(a.since))
+                        .bind(&a.cause)
+                        .bind(a.resolved_at.map(ts))
+                        .bind(&now)
+                        .bind(a.severity.as_str())
+                        .bind(ts(a.opened_at))
+                        .bind(ack.map(|k| k.by.as_str()))
+                        .bind(ack.map(|k| ts(k.at)))
+                        .bind(ack.and_then(|k| k.comment.as_deref()))
+                        .bind(a.flapping)
+                        .bind(a.notified)
+                        .bind(a.incident.map(|i| i as i64))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Change::Incident(i) => {
+                        let campuses = serde_json::to_string(&i.campuses)
+                            .map_err(|e| corrupt("incident", e))?;
+                        let open = serde_json::to_string(&i.open_alerts)
+                            .map_err(|e| corrupt("incident", e))?;
+                        sqlx::query(
+                            "INSERT INTO incidents (id, region, state, since, opened_at, resolved_at,
+                               campuses, open_alerts, updated_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                             ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                               resolved_at = excluded.resolved_at, campuses = excluded.campuses,
+                               open_alerts = excluded.open_alerts, updated_at = excluded.updated_at",
+                        )
+                        .bind(i.id as i64)
+                        .bind(i.region.as_str())
+                        .bind(i.state.as_str())
+                        .bind(ts(i.since))
+                        .bind(ts(i.opened_at))
+                        .bind(i.resolved_at.map(ts))
+                        .bind(campuses)
+                        .bind(open)
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Change::MaintenanceAdded(w) => {
+                        let body =
+                            serde_json::to_string(w).map_err(|e| corrupt("maintenance", e))?;
+                        sqlx::query(
+                            "INSERT INTO maintenance (id, body, created_at) VALUES ($1, $2, $3)
+                             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                        )
+                        .bind(w.id as i64)
+                        .bind(body)
+                        .bind(ts(w.created_at))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Change::MaintenanceRemoved { id } => {
+                        sqlx::query("UPDATE maintenance SET removed_at = $1 WHERE id = $2")
+                            .bind(&now)
+                            .bind(*id as i64)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Change::Notice(n) => {
+                        wrote_notice = true;
+                        let body = serde_json::to_string(n).map_err(|e| corrupt("notice", e))?;
+                        // The id is deterministic: a notice derived twice is stored once.
+                        sqlx::query(
+                            "INSERT INTO notices (id, kind, severity, region, body, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (id) DO NOTHING",
+                        )
+                        .bind(&n.id)
+                        .bind(n.kind.as_str())
+                        .bind(n.severity.as_str())
+                        .bind(n.region.map(|r| r.as_str().to_string()))
+                        .bind(body)
+                        .bind(ts(n.at))
+                        .execute(&mut *tx)
+                        .await?;
                     }
                 }
-                Change::Device { campus, device } => {
-                    upsert_device(&mut tx, campus, device, None).await?;
-                }
-                Change::Transition(t) => {
-                    let m = serde_json::to_string(&t.measurements)
-                        .map_err(|e| corrupt("measurements", e))?;
-                    sqlx::query(
-                        "INSERT INTO transitions (campus, region, device, kind, from_state,
-                           to_state, at, cause, event_id, measurements, received_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(t.campus.as_str())
-                    .bind(t.region.as_str())
-                    .bind(t.device.as_ref().map(|d| d.as_str()))
-                    .bind(t.kind.as_str())
-                    .bind(&t.from)
-                    .bind(&t.to)
-                    .bind(ts(t.at))
-                    .bind(&t.cause)
-                    .bind(t.event_id.map(|i| i as i64))
-                    .bind(m)
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Change::Alert(a) => {
-                    let ack = a.acknowledged.as_ref();
-                    sqlx::query(
-                        "INSERT INTO alerts (id, campus, region, device, kind, state, since,
-                           cause, resolved_at, updated_at, severity, opened_at, acked_by,
-                           acked_at, ack_comment, flapping, notified, incident)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
-                           cause = excluded.cause, resolved_at = excluded.resolved_at,
-                           updated_at = excluded.updated_at, acked_by = excluded.acked_by,
-                           acked_at = excluded.acked_at, ack_comment = excluded.ack_comment,
-                           flapping = excluded.flapping, notified = excluded.notified,
-                           incident = excluded.incident",
-                    )
-                    .bind(a.id as i64)
-                    .bind(a.campus.as_str())
-                    .bind(a.region.as_str())
-                    .bind(a.device.as_ref().map(|d| d.as_str()))
-                    .bind(a.kind.as_str())
-                    .bind(a.state.as_str())
-                    .bind(ts(a.since))
-                    .bind(&a.cause)
-                    .bind(a.resolved_at.map(ts))
-                    .bind(&now)
-                    .bind(a.severity.as_str())
-                    .bind(ts(a.opened_at))
-                    .bind(ack.map(|k| k.by.as_str()))
-                    .bind(ack.map(|k| ts(k.at)))
-                    .bind(ack.and_then(|k| k.comment.as_deref()))
-                    .bind(a.flapping)
-                    .bind(a.notified)
-                    .bind(a.incident.map(|i| i as i64))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Change::Incident(i) => {
-                    let campuses =
-                        serde_json::to_string(&i.campuses).map_err(|e| corrupt("incident", e))?;
-                    let open = serde_json::to_string(&i.open_alerts)
-                        .map_err(|e| corrupt("incident", e))?;
-                    sqlx::query(
-                        "INSERT INTO incidents (id, region, state, since, opened_at, resolved_at,
-                           campuses, open_alerts, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
-                           resolved_at = excluded.resolved_at, campuses = excluded.campuses,
-                           open_alerts = excluded.open_alerts, updated_at = excluded.updated_at",
-                    )
-                    .bind(i.id as i64)
-                    .bind(i.region.as_str())
-                    .bind(i.state.as_str())
-                    .bind(ts(i.since))
-                    .bind(ts(i.opened_at))
-                    .bind(i.resolved_at.map(ts))
-                    .bind(campuses)
-                    .bind(open)
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Change::MaintenanceAdded(w) => {
-                    let body = serde_json::to_string(w).map_err(|e| corrupt("maintenance", e))?;
-                    sqlx::query(
-                        "INSERT INTO maintenance (id, body, created_at) VALUES (?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET body = excluded.body",
-                    )
-                    .bind(w.id as i64)
-                    .bind(body)
-                    .bind(ts(w.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Change::MaintenanceRemoved { id } => {
-                    sqlx::query("UPDATE maintenance SET removed_at = ? WHERE id = ?")
-                        .bind(&now)
-                        .bind(*id as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Change::Notice(n) => {
-                    wrote_notice = true;
-                    let body = serde_json::to_string(n).map_err(|e| corrupt("notice", e))?;
-                    // The id is deterministic: a notice derived twice is stored once.
-                    sqlx::query(
-                        "INSERT INTO notices (id, kind, severity, region, body, created_at)
-                         VALUES (?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&n.id)
-                    .bind(n.kind.as_str())
-                    .bind(n.severity.as_str())
-                    .bind(n.region.map(|r| r.as_str().to_string()))
-                    .bind(body)
-                    .bind(ts(n.at))
-                    .execute(&mut *tx)
-                    .await?;
-                }
             }
-        }
-        tx.commit().await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })?;
         if wrote_notice {
             self.notices_committed.notify_one();
         }
@@ -334,175 +413,187 @@ impl Store {
         replace: bool,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let now = ts(now);
-        let mut tx = self.pool.begin().await?;
-        if replace {
-            sqlx::query("DELETE FROM registry")
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Multi-row inserts: a 100,000-row registry is a few hundred statements.
-        for chunk in entries.chunks(500) {
-            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO registry (campus, name, region, school_type, expected_alarms,
-                   expected_cameras, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, e| {
-                b.push_bind(e.campus.as_str())
-                    .push_bind(&e.name)
-                    .push_bind(e.region.as_str())
-                    .push_bind(e.school_type.as_str())
-                    .push_bind(e.expected_alarms as i64)
-                    .push_bind(e.expected_cameras as i64)
-                    .push_bind(&now);
-            });
-            qb.push(
-                " ON CONFLICT (campus) DO UPDATE SET name = excluded.name,
-                   region = excluded.region, school_type = excluded.school_type,
-                   expected_alarms = excluded.expected_alarms,
-                   expected_cameras = excluded.expected_cameras,
-                   updated_at = excluded.updated_at",
-            );
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        with_db!(self.pool(), |pool| {
+            let now = ts(now);
+            let mut tx = pool.begin().await?;
+            if replace {
+                sqlx::query("DELETE FROM registry")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Multi-row inserts: a 100,000-row registry is a few hundred statements.
+            for chunk in entries.chunks(500) {
+                let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                    "INSERT INTO registry (campus, name, region, school_type, expected_alarms,
+                       expected_cameras, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.campus.as_str())
+                        .push_bind(&e.name)
+                        .push_bind(e.region.as_str())
+                        .push_bind(e.school_type.as_str())
+                        .push_bind(e.expected_alarms as i64)
+                        .push_bind(e.expected_cameras as i64)
+                        .push_bind(&now);
+                });
+                qb.push(
+                    " ON CONFLICT (campus) DO UPDATE SET name = excluded.name,
+                       region = excluded.region, school_type = excluded.school_type,
+                       expected_alarms = excluded.expected_alarms,
+                       expected_cameras = excluded.expected_cameras,
+                       updated_at = excluded.updated_at",
+                );
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     pub async fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT campus, name, region, school_type, expected_alarms, expected_cameras
-             FROM registry ORDER BY campus",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let school: String = r.try_get("school_type")?;
-                Ok(RegistryEntry {
-                    campus: parse_id(r.try_get("campus")?)?,
-                    name: r.try_get("name")?,
-                    region: parse_region(r.try_get("region")?)?,
-                    school_type: SchoolType::parse(&school)
-                        .ok_or_else(|| corrupt("school_type", &school))?,
-                    expected_alarms: count(r.try_get("expected_alarms")?)?,
-                    expected_cameras: count(r.try_get("expected_cameras")?)?,
+        with_db!(self.pool(), |pool| {
+            let rows = sqlx::query(
+                "SELECT campus, name, region, school_type, expected_alarms, expected_cameras
+                 FROM registry ORDER BY campus",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let school: String = r.try_get("school_type")?;
+                    Ok(RegistryEntry {
+                        campus: parse_id(r.try_get("campus")?)?,
+                        name: r.try_get("name")?,
+                        region: parse_region(r.try_get("region")?)?,
+                        school_type: SchoolType::parse(&school)
+                            .ok_or_else(|| corrupt("school_type", &school))?,
+                        expected_alarms: count(r.try_get("expected_alarms")?)?,
+                        expected_cameras: count(r.try_get("expected_cameras")?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Everything the monitor needs to resume after a restart.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let registry = self.registry().await?;
-        let gateways = sqlx::query("SELECT campus, region, record FROM gateways")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                let record: String = r.try_get("record")?;
-                Ok((
-                    parse_id(r.try_get("campus")?)?,
-                    parse_region(r.try_get("region")?)?,
-                    serde_json::from_str::<GatewayRecord>(&record)
-                        .map_err(|e| corrupt("gateway", e))?,
-                ))
+        with_db!(self.pool(), |pool| {
+            let registry = self.registry().await?;
+            let gateways = sqlx::query("SELECT campus, region, record FROM gateways")
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    let record: String = r.try_get("record")?;
+                    Ok((
+                        parse_id(r.try_get("campus")?)?,
+                        parse_region(r.try_get("region")?)?,
+                        serde_json::from_str::<GatewayRecord>(&record)
+                            .map_err(|e| corrupt("gateway", e))?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let devices =
+                sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        let record: String = r.try_get("record")?;
+                        Ok((
+                            parse_id(r.try_get("campus")?)?,
+                            serde_json::from_str::<DeviceRecord>(&record)
+                                .map_err(|e| corrupt("device", e))?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+            let alerts = self.query_alerts(&Filter::default(), true).await?;
+            let max_alert_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM alerts")
+                .fetch_one(pool)
+                .await?;
+            let incidents = self
+                .incidents(Some(IncidentState::Open), u32::MAX, 0)
+                .await?;
+            let max_incident_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incidents")
+                .fetch_one(pool)
+                .await?;
+            let maintenance = self.maintenance(false).await?;
+            let max_maintenance_id: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(id) FROM maintenance")
+                    .fetch_one(pool)
+                    .await?;
+            Ok(Snapshot {
+                registry,
+                gateways,
+                devices,
+                alerts,
+                max_alert_id: max_alert_id.unwrap_or(0).max(0) as u64,
+                incidents,
+                max_incident_id: max_incident_id.unwrap_or(0).max(0) as u64,
+                maintenance,
+                max_maintenance_id: max_maintenance_id.unwrap_or(0).max(0) as u64,
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let devices = sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                let record: String = r.try_get("record")?;
-                Ok((
-                    parse_id(r.try_get("campus")?)?,
-                    serde_json::from_str::<DeviceRecord>(&record)
-                        .map_err(|e| corrupt("device", e))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let alerts = self.query_alerts(&Filter::default(), true).await?;
-        let max_alert_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM alerts")
-            .fetch_one(&self.pool)
-            .await?;
-        let incidents = self
-            .incidents(Some(IncidentState::Open), u32::MAX, 0)
-            .await?;
-        let max_incident_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incidents")
-            .fetch_one(&self.pool)
-            .await?;
-        let maintenance = self.maintenance(false).await?;
-        let max_maintenance_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM maintenance")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Snapshot {
-            registry,
-            gateways,
-            devices,
-            alerts,
-            max_alert_id: max_alert_id.unwrap_or(0).max(0) as u64,
-            incidents,
-            max_incident_id: max_incident_id.unwrap_or(0).max(0) as u64,
-            maintenance,
-            max_maintenance_id: max_maintenance_id.unwrap_or(0).max(0) as u64,
         })
     }
 
     /// Maintenance windows by id; with `withdrawn`, also those taken back.
     pub async fn maintenance(&self, withdrawn: bool) -> Result<Vec<Maintenance>, StoreError> {
-        let sql = if withdrawn {
-            "SELECT body FROM maintenance ORDER BY id"
-        } else {
-            "SELECT body FROM maintenance WHERE removed_at IS NULL ORDER BY id"
-        };
-        let bodies: Vec<String> = sqlx::query_scalar(sql).fetch_all(&self.pool).await?;
-        bodies
-            .iter()
-            .map(|b| serde_json::from_str(b).map_err(|e| corrupt("maintenance", e)))
-            .collect()
+        with_db!(self.pool(), |pool| {
+            let sql = if withdrawn {
+                "SELECT body FROM maintenance ORDER BY id"
+            } else {
+                "SELECT body FROM maintenance WHERE removed_at IS NULL ORDER BY id"
+            };
+            let bodies: Vec<String> = sqlx::query_scalar(sql).fetch_all(pool).await?;
+            bodies
+                .iter()
+                .map(|b| serde_json::from_str(b).map_err(|e| corrupt("maintenance", e)))
+                .collect()
+        })
     }
 
     /// Transitions, newest first.
     pub async fn transitions(&self, f: &Filter) -> Result<Vec<StoredTransition>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, campus, region, device, kind, from_state, to_state, at, cause, event_id,
-               measurements, received_at FROM transitions WHERE 1 = 1",
-        );
-        push_common(&mut qb, f, "at");
-        qb.push(" ORDER BY at DESC, id DESC LIMIT ")
-            .push_bind(f.limit as i64)
-            .push(" OFFSET ")
-            .push_bind(f.offset as i64);
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                let m: Option<String> = r.try_get("measurements")?;
-                let device: Option<String> = r.try_get("device")?;
-                let event_id: Option<i64> = r.try_get("event_id")?;
-                Ok(StoredTransition {
-                    id: r.try_get("id")?,
-                    transition: Transition {
-                        campus: parse_id(r.try_get("campus")?)?,
-                        region: parse_region(r.try_get("region")?)?,
-                        device: device.as_deref().map(parse_device).transpose()?,
-                        kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-                        from: r.try_get("from_state")?,
-                        to: r.try_get("to_state")?,
-                        at: parse_ts(r.try_get("at")?)?,
-                        cause: r.try_get("cause")?,
-                        event_id: event_id.map(|i| i as u64),
-                        measurements: match m {
-                            Some(m) => serde_json::from_str::<Measurements>(&m)
-                                .map_err(|e| corrupt("measurements", e))?,
-                            None => Measurements::new(),
+        with_db!(self.pool(), |pool| {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT id, campus, region, device, kind, from_state, to_state, at, cause, event_id,
+                   measurements, received_at FROM transitions WHERE 1 = 1",
+            );
+            push_common(&mut qb, f, "at");
+            qb.push(" ORDER BY at DESC, id DESC LIMIT ")
+                .push_bind(f.limit as i64)
+                .push(" OFFSET ")
+                .push_bind(f.offset as i64);
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let kind: String = r.try_get("kind")?;
+                    let m: Option<String> = r.try_get("measurements")?;
+                    let device: Option<String> = r.try_get("device")?;
+                    let event_id: Option<i64> = r.try_get("event_id")?;
+                    Ok(StoredTransition {
+                        id: r.try_get("id")?,
+                        transition: Transition {
+                            campus: parse_id(r.try_get("campus")?)?,
+                            region: parse_region(r.try_get("region")?)?,
+                            device: device.as_deref().map(parse_device).transpose()?,
+                            kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                            from: r.try_get("from_state")?,
+                            to: r.try_get("to_state")?,
+                            at: parse_ts(r.try_get("at")?)?,
+                            cause: r.try_get("cause")?,
+                            event_id: event_id.map(|i| i as u64),
+                            measurements: match m {
+                                Some(m) => serde_json::from_str::<Measurements>(&m)
+                                    .map_err(|e| corrupt("measurements", e))?,
+                                None => Measurements::new(),
+                            },
                         },
-                    },
-                    received_at: parse_ts(r.try_get("received_at")?)?,
+                        received_at: parse_ts(r.try_get("received_at")?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Alerts, newest first.
@@ -513,26 +604,28 @@ impl Store {
     /// Alerts matching `f`, newest first; `active_only` = every alert not resolved,
     /// without paging (for a restart).
     async fn query_alerts(&self, f: &Filter, active_only: bool) -> Result<Vec<Alert>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, campus, region, device, kind, state, since, cause, resolved_at,
-               severity, opened_at, acked_by, acked_at, ack_comment, flapping, notified,
-               incident
-             FROM alerts WHERE 1 = 1",
-        );
-        push_common(&mut qb, f, "since");
-        if let Some(s) = f.state {
-            qb.push(" AND state = ").push_bind(s.as_str());
-        }
-        if active_only {
-            qb.push(" AND state <> 'resolved' ORDER BY id");
-        } else {
-            qb.push(" ORDER BY since DESC, id DESC LIMIT ")
-                .push_bind(f.limit.min(i64::MAX as u32) as i64)
-                .push(" OFFSET ")
-                .push_bind(f.offset as i64);
-        }
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter().map(alert_row).collect()
+        with_db!(self.pool(), |pool| {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT id, campus, region, device, kind, state, since, cause, resolved_at,
+                   severity, opened_at, acked_by, acked_at, ack_comment, flapping, notified,
+                   incident
+                 FROM alerts WHERE 1 = 1",
+            );
+            push_common(&mut qb, f, "since");
+            if let Some(s) = f.state {
+                qb.push(" AND state = ").push_bind(s.as_str());
+            }
+            if active_only {
+                qb.push(" AND state <> 'resolved' ORDER BY id");
+            } else {
+                qb.push(" ORDER BY since DESC, id DESC LIMIT ")
+                    .push_bind(f.limit.min(i64::MAX as u32) as i64)
+                    .push(" OFFSET ")
+                    .push_bind(f.offset as i64);
+            }
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter().map(alert_row).collect()
+        })
     }
 
     /// Regional incidents, newest first, optionally of one state.
@@ -542,57 +635,59 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> Result<Vec<Incident>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT id, region, state, since, opened_at, resolved_at, campuses, open_alerts
-             FROM incidents WHERE 1 = 1",
-        );
-        if let Some(s) = state {
-            qb.push(" AND state = ").push_bind(s.as_str());
-        }
-        qb.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(limit.min(i64::MAX as u32) as i64)
-            .push(" OFFSET ")
-            .push_bind(offset.min(i64::MAX as u64) as i64);
-        let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                let resolved: Option<String> = r.try_get("resolved_at")?;
-                let campuses: String = r.try_get("campuses")?;
-                let open: String = r.try_get("open_alerts")?;
-                Ok(Incident {
-                    id: r.try_get::<i64, _>("id")? as u64,
-                    region: parse_region(r.try_get("region")?)?,
-                    state: IncidentState::parse(&state)
-                        .ok_or_else(|| corrupt("incident state", &state))?,
-                    since: parse_ts(r.try_get("since")?)?,
-                    opened_at: parse_ts(r.try_get("opened_at")?)?,
-                    resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
-                    campuses: serde_json::from_str(&campuses)
-                        .map_err(|e| corrupt("incident campuses", e))?,
-                    open_alerts: serde_json::from_str(&open)
-                        .map_err(|e| corrupt("incident alerts", e))?,
+        with_db!(self.pool(), |pool| {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT id, region, state, since, opened_at, resolved_at, campuses, open_alerts
+                 FROM incidents WHERE 1 = 1",
+            );
+            if let Some(s) = state {
+                qb.push(" AND state = ").push_bind(s.as_str());
+            }
+            qb.push(" ORDER BY id DESC LIMIT ")
+                .push_bind(limit.min(i64::MAX as u32) as i64)
+                .push(" OFFSET ")
+                .push_bind(offset.min(i64::MAX as u64) as i64);
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let state: String = r.try_get("state")?;
+                    let resolved: Option<String> = r.try_get("resolved_at")?;
+                    let campuses: String = r.try_get("campuses")?;
+                    let open: String = r.try_get("open_alerts")?;
+                    Ok(Incident {
+                        id: r.try_get::<i64, _>("id")? as u64,
+                        region: parse_region(r.try_get("region")?)?,
+                        state: IncidentState::parse(&state)
+                            .ok_or_else(|| corrupt("incident state", &state))?,
+                        since: parse_ts(r.try_get("since")?)?,
+                        opened_at: parse_ts(r.try_get("opened_at")?)?,
+                        resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
+                        campuses: serde_json::from_str(&campuses)
+                            .map_err(|e| corrupt("incident campuses", e))?,
+                        open_alerts: serde_json::from_str(&open)
+                            .map_err(|e| corrupt("incident alerts", e))?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }
 
-fn alert_row(r: &sqlx::sqlite::SqliteRow) -> Result<Alert, StoreError> {
-    let kind: String = r.try_get("kind")?;
-    let state: String = r.try_get("state")?;
-    let severity: String = r.try_get("severity")?;
-    let device: Option<String> = r.try_get("device")?;
-    let resolved: Option<String> = r.try_get("resolved_at")?;
-    let since = parse_ts(r.try_get("since")?)?;
-    let opened: Option<String> = r.try_get("opened_at")?;
-    let acked_by: Option<String> = r.try_get("acked_by")?;
-    let acked_at: Option<String> = r.try_get("acked_at")?;
-    let incident: Option<i64> = r.try_get("incident")?;
+fn alert_row(r: &impl Cols) -> Result<Alert, StoreError> {
+    let kind: String = r.col("kind")?;
+    let state: String = r.col("state")?;
+    let severity: String = r.col("severity")?;
+    let device: Option<String> = r.col("device")?;
+    let resolved: Option<String> = r.col("resolved_at")?;
+    let since = parse_ts(&r.col::<String>("since")?)?;
+    let opened: Option<String> = r.col("opened_at")?;
+    let acked_by: Option<String> = r.col("acked_by")?;
+    let acked_at: Option<String> = r.col("acked_at")?;
+    let incident: Option<i64> = r.col("incident")?;
     Ok(Alert {
-        id: r.try_get::<i64, _>("id")? as u64,
-        campus: parse_id(r.try_get("campus")?)?,
-        region: parse_region(r.try_get("region")?)?,
+        id: r.col::<i64>("id")? as u64,
+        campus: parse_id(r.col("campus")?)?,
+        region: parse_region(r.col("region")?)?,
         device: device.as_deref().map(parse_device).transpose()?,
         kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
         state: AlertState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
@@ -604,23 +699,26 @@ fn alert_row(r: &sqlx::sqlite::SqliteRow) -> Result<Alert, StoreError> {
             .map(parse_ts)
             .transpose()?
             .unwrap_or(since),
-        cause: r.try_get("cause")?,
+        cause: r.col("cause")?,
         resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
         acknowledged: match (acked_by, acked_at) {
             (Some(by), Some(at)) => Some(Acknowledgement {
                 by,
                 at: parse_ts(&at)?,
-                comment: r.try_get("ack_comment")?,
+                comment: r.col("ack_comment")?,
             }),
             _ => None,
         },
-        flapping: r.try_get("flapping")?,
-        notified: r.try_get("notified")?,
+        flapping: r.col("flapping")?,
+        notified: r.col("notified")?,
         incident: incident.map(|i| i as u64),
     })
 }
 
-fn push_common(qb: &mut QueryBuilder<Sqlite>, f: &Filter, time_col: &str) {
+fn push_common<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>, f: &Filter, time_col: &str)
+where
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
     if let Some(c) = &f.campus {
         qb.push(" AND campus = ").push_bind(c.as_str().to_string());
     }
@@ -628,7 +726,7 @@ fn push_common(qb: &mut QueryBuilder<Sqlite>, f: &Filter, time_col: &str) {
         qb.push(" AND region LIKE ").push_bind(region_pattern(r));
     }
     if let Some(k) = f.kind {
-        qb.push(" AND kind = ").push_bind(k.as_str());
+        qb.push(" AND kind = ").push_bind(k.as_str().to_string());
     }
     if let Some(s) = f.since {
         qb.push(format!(" AND {time_col} >= ")).push_bind(ts(s));
@@ -638,29 +736,66 @@ fn push_common(qb: &mut QueryBuilder<Sqlite>, f: &Filter, time_col: &str) {
     }
 }
 
-async fn upsert_device(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    campus: &CampusId,
-    d: &DeviceRecord,
-    position: Option<i64>,
-) -> Result<(), StoreError> {
-    let json = serde_json::to_string(d).map_err(|e| corrupt("device", e))?;
-    sqlx::query(
-        "INSERT INTO devices (campus, device, position, kind, state, record)
-         VALUES (?, ?, COALESCE(?, (SELECT COUNT(*) FROM devices WHERE campus = ?)), ?, ?, ?)
-         ON CONFLICT (campus, device) DO UPDATE SET kind = excluded.kind,
-           state = excluded.state, record = excluded.record",
-    )
-    .bind(campus.as_str())
-    .bind(d.id.as_str())
-    .bind(position)
-    .bind(campus.as_str())
-    .bind(d.kind.as_str())
-    .bind(d.state.as_str())
-    .bind(json)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// `url` with its password (if any) left out, for error messages and logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn open_error(url: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |source| StoreError::Open {
+        url: redacted(url),
+        source,
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Unsupported(redacted(url)))?;
+    if let Some(dir) = Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(url)(sqlx::Error::Io(e)))?;
+        }
+    }
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+        .map_err(open_error(url))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit survives power loss, which is what acknowledging a QoS 1
+        // message promises. Group commit keeps the cost per event small.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts)
+        .await
+        .map_err(open_error(url))?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(pool)
+}
+
+async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
+    let opts = PgConnectOptions::from_str(url).map_err(open_error(url))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(opts)
+        .await
+        .map_err(open_error(url))?;
+    // sqlx holds an advisory lock while migrating, so replicas starting together
+    // migrate once.
+    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    Ok(pool)
 }
 
 fn parse_id(s: String) -> Result<CampusId, StoreError> {
@@ -684,5 +819,7 @@ pub use users::UserInfo;
 mod reports;
 pub use reports::{keep_coverage_daily, keep_server_run, DailyCoverage};
 
+#[cfg(test)]
+pub(crate) mod test_db;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use campuswatch_protocol::{RegionCode, SchoolType, Timestamp};
 use chrono::{FixedOffset, NaiveDate, TimeDelta};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -27,25 +27,29 @@ pub const ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 impl Store {
     /// Records the start of a server run; returns its id.
     pub async fn start_server_run(&self, now: Timestamp) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO server_runs (started_at, alive_at) VALUES (?, ?) RETURNING id",
-        )
-        .bind(ts(now))
-        .bind(ts(now))
-        .fetch_one(self.pool())
-        .await?;
-        Ok(id)
+        with_db!(self.pool(), |pool| {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO server_runs (started_at, alive_at) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(ts(now))
+            .bind(ts(now))
+            .fetch_one(pool)
+            .await?;
+            Ok(id)
+        })
     }
 
     /// Says the run is still alive at `now`.
     pub async fn server_alive(&self, run: i64, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE server_runs SET alive_at = ? WHERE id = ? AND alive_at < ?")
-            .bind(ts(now))
-            .bind(run)
-            .bind(ts(now))
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        with_db!(self.pool(), |pool| {
+            sqlx::query("UPDATE server_runs SET alive_at = $1 WHERE id = $2 AND alive_at < $3")
+                .bind(ts(now))
+                .bind(run)
+                .bind(ts(now))
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// The server's runs that overlap `[from, to)`, oldest first.
@@ -54,39 +58,44 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<ServerRun>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT started_at, alive_at FROM server_runs
-             WHERE started_at < ? AND alive_at > ? ORDER BY started_at, id",
-        )
-        .bind(ts(to))
-        .bind(ts(from))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ServerRun {
-                    started_at: parse_ts(r.try_get("started_at")?)?,
-                    alive_at: parse_ts(r.try_get("alive_at")?)?,
+        with_db!(self.pool(), |pool| {
+            let rows = sqlx::query(
+                "SELECT started_at, alive_at FROM server_runs
+                 WHERE started_at < $1 AND alive_at > $2 ORDER BY started_at, id",
+            )
+            .bind(ts(to))
+            .bind(ts(from))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ServerRun {
+                        started_at: parse_ts(r.try_get("started_at")?)?,
+                        alive_at: parse_ts(r.try_get("alive_at")?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Every maintenance window ever planned, withdrawn ones with when.
     pub async fn maintenance_history(&self) -> Result<Vec<WindowRecord>, StoreError> {
-        let rows = sqlx::query("SELECT body, removed_at FROM maintenance ORDER BY id")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let body: String = r.try_get("body")?;
-                let removed: Option<String> = r.try_get("removed_at")?;
-                Ok(WindowRecord {
-                    window: serde_json::from_str(&body).map_err(|e| corrupt("maintenance", e))?,
-                    removed_at: removed.as_deref().map(parse_ts).transpose()?,
+        with_db!(self.pool(), |pool| {
+            let rows = sqlx::query("SELECT body, removed_at FROM maintenance ORDER BY id")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let body: String = r.try_get("body")?;
+                    let removed: Option<String> = r.try_get("removed_at")?;
+                    Ok(WindowRecord {
+                        window: serde_json::from_str(&body)
+                            .map_err(|e| corrupt("maintenance", e))?,
+                        removed_at: removed.as_deref().map(parse_ts).transpose()?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// Per link (gateway or device) of the campuses within `region`: its last transition
@@ -97,71 +106,75 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Transition>, StoreError> {
-        let pattern = region.map_or_else(|| "%".to_string(), |r| region_pattern(&r));
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT t.id, t.campus, t.region, t.device, t.kind, t.from_state, t.to_state, t.at
-             FROM transitions t JOIN (
-               SELECT campus, COALESCE(device, '') AS link, MAX(at) AS last FROM transitions
-               WHERE at < ",
-        );
-        qb.push_bind(ts(from))
-            .push(" AND region LIKE ")
-            .push_bind(pattern.clone())
-            .push(
-                " GROUP BY campus, COALESCE(device, '')) p
-                 ON p.campus = t.campus AND p.link = COALESCE(t.device, '') AND t.at = p.last
-                 UNION ALL
-                 SELECT id, campus, region, device, kind, from_state, to_state, at
-                 FROM transitions WHERE at >= ",
-            )
-            .push_bind(ts(from))
-            .push(" AND at < ")
-            .push_bind(ts(to))
-            .push(" AND region LIKE ")
-            .push_bind(pattern)
-            .push(" ORDER BY 8, 1");
-        let rows = qb.build().fetch_all(self.pool()).await?;
-        rows.iter()
-            .filter_map(|r| {
-                let kind: String = match r.try_get("kind") {
-                    Ok(k) => k,
-                    Err(e) => return Some(Err(e.into())),
-                };
-                // Only gateway, alarm and camera rows are links.
-                let kind = AlertKind::parse(&kind)?;
-                Some((|| -> Result<Transition, StoreError> {
-                    let device: Option<String> = r.try_get("device")?;
-                    Ok(Transition {
-                        campus: parse_id(r.try_get("campus")?)?,
-                        region: parse_region(r.try_get("region")?)?,
-                        device: device.as_deref().map(parse_device).transpose()?,
-                        kind,
-                        from: r.try_get("from_state")?,
-                        to: r.try_get("to_state")?,
-                        at: parse_ts(r.try_get("at")?)?,
-                        cause: None,
-                        event_id: None,
-                        measurements: Default::default(),
-                    })
-                })())
-            })
-            .collect()
+        with_db!(self.pool(), |pool| {
+            let pattern = region.map_or_else(|| "%".to_string(), |r| region_pattern(&r));
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT t.id, t.campus, t.region, t.device, t.kind, t.from_state, t.to_state, t.at
+                 FROM transitions t JOIN (
+                   SELECT campus, COALESCE(device, '') AS link, MAX(at) AS last FROM transitions
+                   WHERE at < ",
+            );
+            qb.push_bind(ts(from))
+                .push(" AND region LIKE ")
+                .push_bind(pattern.clone())
+                .push(
+                    " GROUP BY campus, COALESCE(device, '')) p
+                     ON p.campus = t.campus AND p.link = COALESCE(t.device, '') AND t.at = p.last
+                     UNION ALL
+                     SELECT id, campus, region, device, kind, from_state, to_state, at
+                     FROM transitions WHERE at >= ",
+                )
+                .push_bind(ts(from))
+                .push(" AND at < ")
+                .push_bind(ts(to))
+                .push(" AND region LIKE ")
+                .push_bind(pattern)
+                .push(" ORDER BY 8, 1");
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .filter_map(|r| {
+                    let kind: String = match r.try_get("kind") {
+                        Ok(k) => k,
+                        Err(e) => return Some(Err(e.into())),
+                    };
+                    // Only gateway, alarm and camera rows are links.
+                    let kind = AlertKind::parse(&kind)?;
+                    Some((|| -> Result<Transition, StoreError> {
+                        let device: Option<String> = r.try_get("device")?;
+                        Ok(Transition {
+                            campus: parse_id(r.try_get("campus")?)?,
+                            region: parse_region(r.try_get("region")?)?,
+                            device: device.as_deref().map(parse_device).transpose()?,
+                            kind,
+                            from: r.try_get("from_state")?,
+                            to: r.try_get("to_state")?,
+                            at: parse_ts(r.try_get("at")?)?,
+                            cause: None,
+                            event_id: None,
+                            measurements: Default::default(),
+                        })
+                    })())
+                })
+                .collect()
+        })
     }
 
     /// The current device inventory of every campus.
     pub async fn inventories(&self) -> Result<Vec<(String, DeviceRecord)>, StoreError> {
-        let rows = sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let record: String = r.try_get("record")?;
-                Ok((
-                    r.try_get("campus")?,
-                    serde_json::from_str(&record).map_err(|e| corrupt("device", e))?,
-                ))
-            })
-            .collect()
+        with_db!(self.pool(), |pool| {
+            let rows = sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let record: String = r.try_get("record")?;
+                    Ok((
+                        r.try_get("campus")?,
+                        serde_json::from_str(&record).map_err(|e| corrupt("device", e))?,
+                    ))
+                })
+                .collect()
+        })
     }
 
     /// The availability of every registered campus within `region` over `period`.
@@ -237,71 +250,73 @@ impl Store {
         rules: AvailabilityRules,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let offset = tz.local_minus_utc() / 60;
-        let have: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM coverage_daily WHERE day = ? AND utc_offset_minutes = ?",
-        )
-        .bind(day.to_string())
-        .bind(offset)
-        .fetch_one(self.pool())
-        .await?;
-        if have > 0 {
-            return Ok(());
-        }
-        let Some(next) = day.succ_opt() else {
-            return Ok(());
-        };
-        let midnight = |d: NaiveDate| {
-            d.and_time(chrono::NaiveTime::MIN)
-                .and_local_timezone(tz)
-                .single()
-                .map(|t| t.with_timezone(&chrono::Utc))
-        };
-        let (Some(from), Some(to)) = (midnight(day), midnight(next)) else {
-            return Ok(());
-        };
-        let campuses = self.availability(None, Period { from, to }, rules).await?;
-        // (node, school type) -> registered, observed, sums
-        let mut groups: BTreeMap<(String, SchoolType), (i64, i64, [f64; 4])> = BTreeMap::new();
-        for c in &campuses {
-            let nodes = c.region.lineage().map(Some).chain(std::iter::once(None));
-            for node in nodes {
-                let g = groups.entry((node_key(node), c.school_type)).or_default();
-                g.0 += 1;
-                let links = [c.gateway, c.alarm, c.video, c.fully];
-                if c.gateway.counted_ms > 0 {
-                    g.1 += 1;
-                    for (sum, t) in g.2.iter_mut().zip(links) {
-                        *sum += t.availability().unwrap_or(0.0);
+        with_db!(self.pool(), |pool| {
+            let offset = tz.local_minus_utc() / 60;
+            let have: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM coverage_daily WHERE day = $1 AND utc_offset_minutes = $2",
+            )
+            .bind(day.to_string())
+            .bind(i64::from(offset))
+            .fetch_one(pool)
+            .await?;
+            if have > 0 {
+                return Ok(());
+            }
+            let Some(next) = day.succ_opt() else {
+                return Ok(());
+            };
+            let midnight = |d: NaiveDate| {
+                d.and_time(chrono::NaiveTime::MIN)
+                    .and_local_timezone(tz)
+                    .single()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            };
+            let (Some(from), Some(to)) = (midnight(day), midnight(next)) else {
+                return Ok(());
+            };
+            let campuses = self.availability(None, Period { from, to }, rules).await?;
+            // (node, school type) -> registered, observed, sums
+            let mut groups: BTreeMap<(String, SchoolType), (i64, i64, [f64; 4])> = BTreeMap::new();
+            for c in &campuses {
+                let nodes = c.region.lineage().map(Some).chain(std::iter::once(None));
+                for node in nodes {
+                    let g = groups.entry((node_key(node), c.school_type)).or_default();
+                    g.0 += 1;
+                    let links = [c.gateway, c.alarm, c.video, c.fully];
+                    if c.gateway.counted_ms > 0 {
+                        g.1 += 1;
+                        for (sum, t) in g.2.iter_mut().zip(links) {
+                            *sum += t.availability().unwrap_or(0.0);
+                        }
                     }
                 }
             }
-        }
-        let mut tx = self.pool().begin().await?;
-        for ((node, school_type), (registered, observed, sums)) in groups {
-            sqlx::query(
-                "INSERT INTO coverage_daily (day, utc_offset_minutes, region, school_type,
-                   registered, observed, reporting, alarm_networked, video_networked,
-                   fully_networked, computed_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(day.to_string())
-            .bind(offset)
-            .bind(node)
-            .bind(school_type.as_str())
-            .bind(registered)
-            .bind(observed)
-            .bind(sums[0])
-            .bind(sums[1])
-            .bind(sums[2])
-            .bind(sums[3])
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            let mut tx = pool.begin().await?;
+            for ((node, school_type), (registered, observed, sums)) in groups {
+                sqlx::query(
+                    "INSERT INTO coverage_daily (day, utc_offset_minutes, region, school_type,
+                       registered, observed, reporting, alarm_networked, video_networked,
+                       fully_networked, computed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(day.to_string())
+                .bind(i64::from(offset))
+                .bind(node)
+                .bind(school_type.as_str())
+                .bind(registered)
+                .bind(observed)
+                .bind(sums[0])
+                .bind(sums[1])
+                .bind(sums[2])
+                .bind(sums[3])
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// The stored coverage history of a region node (or the whole area), one school type
@@ -314,56 +329,59 @@ impl Store {
         to: NaiveDate,
         tz: FixedOffset,
     ) -> Result<Vec<DailyCoverage>, StoreError> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "SELECT day, SUM(registered) AS registered, SUM(observed) AS observed,
-               SUM(reporting) AS reporting, SUM(alarm_networked) AS alarm,
-               SUM(video_networked) AS video, SUM(fully_networked) AS fully
-             FROM coverage_daily WHERE utc_offset_minutes = ",
-        );
-        qb.push_bind(tz.local_minus_utc() / 60)
-            .push(" AND region = ")
-            .push_bind(node_key(region))
-            .push(" AND day >= ")
-            .push_bind(from.to_string())
-            .push(" AND day <= ")
-            .push_bind(to.to_string());
-        if let Some(t) = school_type {
-            qb.push(" AND school_type = ").push_bind(t.as_str());
-        }
-        qb.push(" GROUP BY day ORDER BY day");
-        let rows = qb.build().fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                let day: String = r.try_get("day")?;
-                let registered: i64 = r.try_get("registered")?;
-                let observed: i64 = r.try_get("observed")?;
-                let rate = |col: &str| -> Result<Option<f64>, StoreError> {
-                    let sum: f64 = r.try_get(col)?;
-                    Ok((observed > 0).then(|| sum / observed as f64))
-                };
-                let (rep, alarm, video, fully) = (
-                    rate("reporting")?,
-                    rate("alarm")?,
-                    rate("video")?,
-                    rate("fully")?,
-                );
-                let count = |x: Option<f64>| x.map(|x| x * registered as f64);
-                Ok(DailyCoverage {
-                    date: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
-                        .map_err(|e| corrupt("coverage day", e))?,
-                    registered: registered.max(0) as u64,
-                    observed: observed.max(0) as u64,
-                    reporting: count(rep),
-                    alarm_networked: count(alarm),
-                    video_networked: count(video),
-                    fully_networked: count(fully),
-                    reporting_rate: rep,
-                    alarm_networked_rate: alarm,
-                    video_networked_rate: video,
-                    fully_networked_rate: fully,
+        with_db!(self.pool(), |pool| {
+            let mut qb: QueryBuilder<Db> = QueryBuilder::new(
+                "SELECT day, CAST(SUM(registered) AS BIGINT) AS registered,
+                       CAST(SUM(observed) AS BIGINT) AS observed,
+                   SUM(reporting) AS reporting, SUM(alarm_networked) AS alarm,
+                   SUM(video_networked) AS video, SUM(fully_networked) AS fully
+                 FROM coverage_daily WHERE utc_offset_minutes = ",
+            );
+            qb.push_bind(i64::from(tz.local_minus_utc() / 60))
+                .push(" AND region = ")
+                .push_bind(node_key(region))
+                .push(" AND day >= ")
+                .push_bind(from.to_string())
+                .push(" AND day <= ")
+                .push_bind(to.to_string());
+            if let Some(t) = school_type {
+                qb.push(" AND school_type = ").push_bind(t.as_str());
+            }
+            qb.push(" GROUP BY day ORDER BY day");
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    let day: String = r.try_get("day")?;
+                    let registered: i64 = r.try_get("registered")?;
+                    let observed: i64 = r.try_get("observed")?;
+                    let rate = |col: &str| -> Result<Option<f64>, StoreError> {
+                        let sum: f64 = r.try_get(col)?;
+                        Ok((observed > 0).then(|| sum / observed as f64))
+                    };
+                    let (rep, alarm, video, fully) = (
+                        rate("reporting")?,
+                        rate("alarm")?,
+                        rate("video")?,
+                        rate("fully")?,
+                    );
+                    let count = |x: Option<f64>| x.map(|x| x * registered as f64);
+                    Ok(DailyCoverage {
+                        date: NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                            .map_err(|e| corrupt("coverage day", e))?,
+                        registered: registered.max(0) as u64,
+                        observed: observed.max(0) as u64,
+                        reporting: count(rep),
+                        alarm_networked: count(alarm),
+                        video_networked: count(video),
+                        fully_networked: count(fully),
+                        reporting_rate: rep,
+                        alarm_networked_rate: alarm,
+                        video_networked_rate: video,
+                        fully_networked_rate: fully,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 }
 

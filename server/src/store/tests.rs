@@ -1,5 +1,7 @@
-//! Store behaviour against a real SQLite file.
+//! The store's contract: behaviour every database must show, each test run on SQLite and
+//! on PostgreSQL (see `test_db`).
 
+use super::test_db::{contract, texts, TestDb};
 use super::*;
 use crate::monitor::{Monitor, Settings};
 use campuswatch_protocol::{
@@ -7,15 +9,20 @@ use campuswatch_protocol::{
 };
 use chrono::TimeZone;
 
+contract!(
+    state_written_by_the_monitor_comes_back_after_a_restart,
+    a_redelivered_event_is_stored_once,
+    history_is_newest_first_and_filters_by_region_prefix,
+    replacing_the_registry_removes_what_the_file_does_not_list,
+    a_notice_derived_twice_is_stored_once,
+    the_outbox_hands_each_delivery_out_once_and_resumes_after_a_restart,
+    a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is_lost,
+    maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_history,
+    users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored,
+);
+
 fn t(secs: i64) -> Timestamp {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-}
-
-async fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/cw.db", dir.path().display());
-    let store = Store::open(&url).await.unwrap();
-    (dir, store)
 }
 
 fn entry(id: &str, county: &str) -> RegistryEntry {
@@ -85,9 +92,8 @@ fn cam_down(id: &str, event_id: u64) -> Message {
     })
 }
 
-#[tokio::test]
-async fn state_written_by_the_monitor_comes_back_after_a_restart() {
-    let (dir, store) = open().await;
+async fn state_written_by_the_monitor_comes_back_after_a_restart(db: &TestDb) {
+    let store = db.open().await;
     let registry = vec![entry("c1", "150102"), entry("c2", "150102")];
     store.import_registry(&registry, false, t(0)).await.unwrap();
     let mut m = Monitor::new(Settings::immediate());
@@ -97,9 +103,7 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
         store.apply(&out.changes, at).await.unwrap();
     }
     drop(store);
-    let store = Store::open(&format!("sqlite://{}/cw.db", dir.path().display()))
-        .await
-        .unwrap();
+    let store = db.open().await;
     let snap = store.snapshot().await.unwrap();
     assert_eq!(snap.registry, registry);
     let r = Monitor::restore(Settings::immediate(), snap, t(100));
@@ -130,9 +134,8 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart() {
     assert_eq!(r.coverage().total(None, None).video_networked, 0);
 }
 
-#[tokio::test]
-async fn a_redelivered_event_is_stored_once() {
-    let (_dir, store) = open().await;
+async fn a_redelivered_event_is_stored_once(db: &TestDb) {
+    let store = db.open().await;
     let mut m = Monitor::new(Settings::immediate());
     m.apply(&birth("c1"), t(0));
     for _ in 0..3 {
@@ -154,9 +157,8 @@ async fn a_redelivered_event_is_stored_once() {
     assert_eq!(events[0].transition.measurements["latency_ms"], 2.0);
 }
 
-#[tokio::test]
-async fn history_is_newest_first_and_filters_by_region_prefix() {
-    let (_dir, store) = open().await;
+async fn history_is_newest_first_and_filters_by_region_prefix(db: &TestDb) {
+    let store = db.open().await;
     let mut m = Monitor::new(Settings::immediate());
     let out = m.apply(&birth("c1"), t(0));
     store.apply(&out.changes, t(0)).await.unwrap();
@@ -185,9 +187,8 @@ async fn history_is_newest_first_and_filters_by_region_prefix() {
     assert_eq!(page[0].transition.kind, AlertKind::Gateway);
 }
 
-#[tokio::test]
-async fn replacing_the_registry_removes_what_the_file_does_not_list() {
-    let (_dir, store) = open().await;
+async fn replacing_the_registry_removes_what_the_file_does_not_list(db: &TestDb) {
+    let store = db.open().await;
     store
         .import_registry(&[entry("c1", "150102"), entry("c2", "150102")], false, t(0))
         .await
@@ -205,57 +206,178 @@ async fn replacing_the_registry_removes_what_the_file_does_not_list() {
 }
 
 #[tokio::test]
-async fn a_url_that_is_not_sqlite_is_refused_clearly() {
+async fn a_url_of_another_database_is_refused_clearly_and_passwords_are_not_shown() {
     let err = Store::open("mysql://x").await.err().unwrap();
-    assert!(err.to_string().contains("sqlite://"), "{err}");
+    let said = err.to_string();
+    assert!(
+        said.contains("sqlite://") && said.contains("postgres://"),
+        "{said}"
+    );
+    // Nothing answers on port 9 (discard): the error names the URL without its password.
+    let err = Store::open("postgres://cw:s3cret@127.0.0.1:9/cw")
+        .await
+        .err()
+        .unwrap();
+    let said = err.to_string();
+    assert!(said.contains("postgres://cw:***@127.0.0.1:9/cw"), "{said}");
+    assert!(!said.contains("s3cret"), "{said}");
 }
 
-#[tokio::test]
-async fn a_notice_derived_twice_is_stored_once() {
-    use crate::notify::{Notice, NoticeKind, Severity};
-    let (_dir, store) = open().await;
-    let notice = Notice {
-        id: "alert-7-opened".into(),
-        kind: NoticeKind::AlertOpened,
-        severity: Severity::Critical,
-        region: Some(RegionCode::parse("150102").unwrap()),
-        campus: None,
-        device: None,
-        link: Some("alarm".into()),
-        alert_id: Some(7),
-        incident_id: None,
-        title: "Alarm link down".into(),
-        detail: String::new(),
-        since: t(1),
-        at: t(2),
-        campuses: Vec::new(),
-        path: "/console/alerts/7".into(),
-    };
+async fn a_notice_derived_twice_is_stored_once(db: &TestDb) {
+    use crate::notify::Notice;
+    let store = db.open().await;
+    let notice = alert_opened(7);
     for _ in 0..2 {
         store
             .apply(&[Change::Notice(notice.clone())], t(2))
             .await
             .unwrap();
     }
-    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM notices")
-        .fetch_all(&store.pool)
-        .await
-        .unwrap();
+    let bodies = texts(&store, "SELECT body FROM notices").await;
     assert_eq!(bodies.len(), 1);
     let back: Notice = serde_json::from_str(&bodies[0]).unwrap();
     assert_eq!(back, notice);
 }
 
-/// Every notice id in the store, oldest first.
-async fn stored_notices(store: &Store) -> Vec<String> {
-    sqlx::query_scalar("SELECT id FROM notices ORDER BY created_at, id")
-        .fetch_all(&store.pool)
-        .await
-        .unwrap()
+/// The notice of alert `id`'s opening.
+fn alert_opened(id: u64) -> crate::notify::Notice {
+    use crate::notify::{Notice, NoticeKind, Severity};
+    Notice {
+        id: format!("alert-{id}-opened"),
+        kind: NoticeKind::AlertOpened,
+        severity: Severity::Critical,
+        region: Some(RegionCode::parse("150102").unwrap()),
+        campus: None,
+        device: None,
+        link: Some("alarm".into()),
+        alert_id: Some(id),
+        incident_id: None,
+        title: "Alarm link down".into(),
+        detail: String::new(),
+        since: t(1),
+        at: t(2),
+        campuses: Vec::new(),
+        path: format!("/console/alerts/{id}"),
+    }
 }
 
-#[tokio::test]
-async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is_lost() {
+async fn the_outbox_hands_each_delivery_out_once_and_resumes_after_a_restart(db: &TestDb) {
+    use crate::notify::outbox::Route;
+    let store = db.open().await;
+    let notices = [alert_opened(7), alert_opened(8)];
+    let changes: Vec<_> = notices.iter().cloned().map(Change::Notice).collect();
+    store.apply(&changes, t(2)).await.unwrap();
+    assert_eq!(store.unrouted_notices().await.unwrap(), notices);
+    let routes: Vec<_> = notices
+        .iter()
+        .map(|n| Route {
+            notice_id: n.id.clone(),
+            problem: Some(format!("alert-{}", n.alert_id.unwrap())),
+            channels: vec!["ops".into(), "county".into()],
+            give_up_at: t(3600),
+        })
+        .collect();
+    for _ in 0..2 {
+        store.route_notices(&routes, t(3)).await.unwrap();
+    }
+    assert!(store.unrouted_notices().await.unwrap().is_empty());
+    assert_eq!(
+        store.deliveries().await.unwrap().len(),
+        4,
+        "routed twice, made once"
+    );
+    let due = |store: Store, at| async move {
+        let due = store.due_deliveries("ops", at).await.unwrap();
+        due.iter()
+            .map(|d| (d.notice.id.clone(), d.attempts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        due(store.clone(), t(3)).await,
+        [("alert-7-opened".into(), 0), ("alert-8-opened".into(), 0)]
+    );
+    assert!(store
+        .claim_delivery("alert-7-opened", "ops", t(4))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .claim_delivery("alert-7-opened", "ops", t(4))
+            .await
+            .unwrap(),
+        "a delivery is handed out once"
+    );
+    store
+        .delivery_sent("alert-7-opened", "ops", t(5))
+        .await
+        .unwrap();
+    assert!(store
+        .claim_delivery("alert-8-opened", "ops", t(6))
+        .await
+        .unwrap());
+
+    // The server dies mid-attempt; the channel `county` is gone from the new config.
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(
+        store.recover_deliveries(&["ops"], t(10)).await.unwrap(),
+        (1, 2),
+        "the interrupted attempt is due again; the removed channel's deliveries fail"
+    );
+    assert_eq!(
+        due(store.clone(), t(10)).await,
+        [("alert-8-opened".into(), 1)]
+    );
+    assert_eq!(
+        store.sent_since("ops", t(0)).await.unwrap(),
+        (1, Some(t(5)))
+    );
+    assert_eq!(
+        store.channels_of_problem("alert-7").await.unwrap(),
+        ["county", "ops"]
+    );
+    assert!(store
+        .claim_delivery("alert-8-opened", "ops", t(11))
+        .await
+        .unwrap());
+    store
+        .delivery_failed("alert-8-opened", "ops", "HTTP 503", Some(t(70)), t(11))
+        .await
+        .unwrap();
+    assert_eq!(store.next_due("ops").await.unwrap(), Some(t(70)));
+    assert!(due(store.clone(), t(69)).await.is_empty());
+    assert_eq!(
+        store
+            .give_up_deliveries("ops", "too late", t(3601))
+            .await
+            .unwrap(),
+        1
+    );
+    let firing = store.firing_problems("ops", t(0)).await.unwrap();
+    assert_eq!(firing.len(), 1, "only alert 7 was told to ops");
+    assert_eq!(firing[0].0.id, "alert-7-opened");
+    let states: Vec<_> = store
+        .deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.notice, d.channel, d.state, d.attempts, d.last_error))
+        .collect();
+    assert!(states.contains(&(
+        "alert-8-opened".into(),
+        "ops".into(),
+        "failed".into(),
+        2,
+        Some("HTTP 503".into())
+    )));
+}
+
+/// Every notice id in the store, oldest first.
+async fn stored_notices(store: &Store) -> Vec<String> {
+    texts(store, "SELECT id FROM notices ORDER BY created_at, id").await
+}
+
+async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is_lost(db: &TestDb) {
     use crate::monitor::AlertRules;
     use campuswatch_protocol::{Death, DeathReason};
     let settings = || Settings {
@@ -268,8 +390,7 @@ async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is
         missed_heartbeats: 1_000_000,
         ..Settings::default()
     };
-    let (dir, store) = open().await;
-    let url = format!("sqlite://{}/cw.db", dir.path().display());
+    let store = db.open().await;
     let ids: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
     let registry: Vec<_> = ids.iter().map(|id| entry(id, "150102")).collect();
     store.import_registry(&registry, false, t(0)).await.unwrap();
@@ -293,13 +414,10 @@ async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is
         let out = m.apply(&death(id), t(10));
         store.apply(&out.changes, t(10)).await.unwrap();
     }
-    let restart = |at| {
-        let url = url.clone();
-        async move {
-            let store = Store::open(&url).await.unwrap();
-            let m = Monitor::restore(settings(), store.snapshot().await.unwrap(), at);
-            (store, m)
-        }
+    let restart = |at| async move {
+        let store = db.open().await;
+        let m = Monitor::restore(settings(), store.snapshot().await.unwrap(), at);
+        (store, m)
     };
     drop((m, store));
     let (store, mut m) = restart(t(20)).await;
@@ -339,10 +457,9 @@ async fn a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is
     assert_eq!(m.active_alerts().count(), 0);
 }
 
-#[tokio::test]
-async fn maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_history() {
+async fn maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_history(db: &TestDb) {
     use crate::monitor::maintenance::{Maintenance, Schedule, Scope};
-    let (_dir, store) = open().await;
+    let store = db.open().await;
     let mut m = Monitor::new(Settings::immediate());
     let window = Maintenance {
         id: 0,
@@ -376,10 +493,9 @@ async fn maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_histor
     assert_eq!(r.maintenance_windows().count(), 1);
 }
 
-#[tokio::test]
-async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored() {
+async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &TestDb) {
     use crate::auth::{hash_password, new_secret, verify_password, Role};
-    let (_dir, store) = open().await;
+    let store = db.open().await;
     assert!(!store.has_users().await.unwrap());
     let county = RegionCode::parse("150102").unwrap();
     let id = store
@@ -426,13 +542,12 @@ async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored() {
     assert_eq!(store.principal_for("cwt_guess", t(10)).await.unwrap(), None);
 
     // Nothing secret is stored in clear.
-    let dump: Vec<String> = sqlx::query_scalar(
+    let dump = texts(
+        &store,
         "SELECT password_hash FROM users UNION ALL SELECT secret_hash FROM sessions
          UNION ALL SELECT secret_hash FROM api_tokens",
     )
-    .fetch_all(&store.pool)
-    .await
-    .unwrap();
+    .await;
     assert!(dump
         .iter()
         .all(|v| !v.contains("long enough") && !v.contains(&token[4..])));

@@ -3,7 +3,7 @@
 use campuswatch_protocol::{RegionCode, Timestamp};
 use sqlx::Row;
 
-use super::{corrupt, parse_ts, ts, Store, StoreError};
+use super::{corrupt, parse_ts, ts, Cols, Store, StoreError};
 use crate::auth::{secret_hash, Principal, Role};
 
 /// A user as listed (never with the password hash).
@@ -27,56 +27,62 @@ impl Store {
         scope: Option<RegionCode>,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (name, password_hash, role, scope, created_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,
-               role = excluded.role, scope = excluded.scope, disabled = 0
-             RETURNING id",
-        )
-        .bind(name)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(scope.map(|s| s.as_str().to_string()))
-        .bind(ts(now))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        with_db!(self.pool(), |pool| {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO users (name, password_hash, role, scope, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,
+                   role = excluded.role, scope = excluded.scope, disabled = FALSE
+                 RETURNING id",
+            )
+            .bind(name)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(scope.map(|s| s.as_str().to_string()))
+            .bind(ts(now))
+            .fetch_one(pool)
+            .await?;
+            Ok(id)
+        })
     }
 
     /// Every user, by name.
     pub async fn users(&self) -> Result<Vec<UserInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, name, role, scope, disabled, created_at FROM users ORDER BY name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let (role, scope) = role_and_scope(r)?;
-                Ok(UserInfo {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    role,
-                    scope,
-                    disabled: r.try_get("disabled")?,
-                    created_at: parse_ts(r.try_get("created_at")?)?,
+        with_db!(self.pool(), |pool| {
+            let rows = sqlx::query(
+                "SELECT id, name, role, scope, disabled, created_at FROM users ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let (role, scope) = role_and_scope(r)?;
+                    Ok(UserInfo {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        role,
+                        scope,
+                        disabled: r.try_get("disabled")?,
+                        created_at: parse_ts(r.try_get("created_at")?)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
     }
 
     /// The user `name` and their password hash, if they exist and are not disabled.
     pub async fn login_user(&self, name: &str) -> Result<Option<(Principal, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, role, scope, password_hash FROM users
-             WHERE name = ? AND disabled = 0",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((principal(&r)?, r.try_get("password_hash")?)))
-            .transpose()
+        with_db!(self.pool(), |pool| {
+            let row = sqlx::query(
+                "SELECT id, name, role, scope, password_hash FROM users
+                 WHERE name = $1 AND disabled = FALSE",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| Ok((principal(&r)?, r.try_get("password_hash")?)))
+                .transpose()
+        })
     }
 
     /// Opens a session for `user_id` under the secret whose hash is `stored`.
@@ -87,30 +93,34 @@ impl Store {
         now: Timestamp,
         expires: Timestamp,
     ) -> Result<(), StoreError> {
-        // Old sessions go when new ones come.
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        with_db!(self.pool(), |pool| {
+            // Old sessions go when new ones come.
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(ts(now))
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "INSERT INTO sessions (secret_hash, user_id, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(stored)
+            .bind(user_id)
             .bind(ts(now))
-            .execute(&self.pool)
+            .bind(ts(expires))
+            .execute(pool)
             .await?;
-        sqlx::query(
-            "INSERT INTO sessions (secret_hash, user_id, created_at, expires_at)
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(stored)
-        .bind(user_id)
-        .bind(ts(now))
-        .bind(ts(expires))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub async fn delete_session(&self, secret: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE secret_hash = ?")
-            .bind(secret_hash(secret))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        with_db!(self.pool(), |pool| {
+            sqlx::query("DELETE FROM sessions WHERE secret_hash = $1")
+                .bind(secret_hash(secret))
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     /// The user of a session or API token secret that is valid at `now`.
@@ -119,22 +129,24 @@ impl Store {
         secret: &str,
         now: Timestamp,
     ) -> Result<Option<Principal>, StoreError> {
-        let hash = secret_hash(secret);
-        let row = sqlx::query(
-            "SELECT u.id, u.name, u.role, u.scope FROM sessions s
-               JOIN users u ON u.id = s.user_id
-             WHERE s.secret_hash = ? AND s.expires_at > ? AND u.disabled = 0
-             UNION ALL
-             SELECT u.id, u.name, u.role, u.scope FROM api_tokens t
-               JOIN users u ON u.id = t.user_id
-             WHERE t.secret_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0",
-        )
-        .bind(&hash)
-        .bind(ts(now))
-        .bind(&hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| principal(&r)).transpose()
+        with_db!(self.pool(), |pool| {
+            let hash = secret_hash(secret);
+            let row = sqlx::query(
+                "SELECT u.id, u.name, u.role, u.scope FROM sessions s
+                   JOIN users u ON u.id = s.user_id
+                 WHERE s.secret_hash = $1 AND s.expires_at > $2 AND u.disabled = FALSE
+                 UNION ALL
+                 SELECT u.id, u.name, u.role, u.scope FROM api_tokens t
+                   JOIN users u ON u.id = t.user_id
+                 WHERE t.secret_hash = $3 AND t.revoked_at IS NULL AND u.disabled = FALSE",
+            )
+            .bind(&hash)
+            .bind(ts(now))
+            .bind(&hash)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|r| principal(&r)).transpose()
+        })
     }
 
     /// Records an API token of `user_id` under the secret whose hash is `stored`.
@@ -145,31 +157,35 @@ impl Store {
         name: &str,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO api_tokens (secret_hash, user_id, name, created_at)
-             VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(stored)
-        .bind(user_id)
-        .bind(name)
-        .bind(ts(now))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        with_db!(self.pool(), |pool| {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO api_tokens (secret_hash, user_id, name, created_at)
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(stored)
+            .bind(user_id)
+            .bind(name)
+            .bind(ts(now))
+            .fetch_one(pool)
+            .await?;
+            Ok(id)
+        })
     }
 
     /// Whether any user exists (a fresh install has none).
     pub async fn has_users(&self) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n > 0)
+        with_db!(self.pool(), |pool| {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await?;
+            Ok(n > 0)
+        })
     }
 }
 
-fn role_and_scope(r: &sqlx::sqlite::SqliteRow) -> Result<(Role, Option<RegionCode>), StoreError> {
-    let role: String = r.try_get("role")?;
-    let scope: Option<String> = r.try_get("scope")?;
+fn role_and_scope(r: &impl Cols) -> Result<(Role, Option<RegionCode>), StoreError> {
+    let role: String = r.col("role")?;
+    let scope: Option<String> = r.col("scope")?;
     Ok((
         Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
         scope
@@ -178,11 +194,11 @@ fn role_and_scope(r: &sqlx::sqlite::SqliteRow) -> Result<(Role, Option<RegionCod
     ))
 }
 
-fn principal(r: &sqlx::sqlite::SqliteRow) -> Result<Principal, StoreError> {
+fn principal(r: &impl Cols) -> Result<Principal, StoreError> {
     let (role, scope) = role_and_scope(r)?;
     Ok(Principal {
-        user_id: r.try_get("id")?,
-        name: r.try_get("name")?,
+        user_id: r.col("id")?,
+        name: r.col("name")?,
         role,
         scope,
     })

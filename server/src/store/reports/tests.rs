@@ -1,4 +1,4 @@
-//! Report queries against a real SQLite file: the figures of the pure engine's
+//! Report queries on both databases (the store's contract, see `test_db`): the figures of the pure engine's
 //! hand-computed day, with the history, windows and runs read back from the store.
 
 use campuswatch_protocol::{CampusId, DeviceId, SchoolType};
@@ -8,6 +8,13 @@ use super::*;
 use crate::monitor::maintenance::{Maintenance, Schedule, Scope};
 use crate::monitor::Change;
 use crate::registry::RegistryEntry;
+use crate::store::test_db::{contract, TestDb};
+
+contract!(
+    availability_reads_the_day_its_windows_and_the_server_gap_from_the_store,
+    the_history_around_a_period_holds_each_links_last_row_before_it,
+    a_day_of_coverage_history_is_computed_once_and_summed_per_node,
+);
 
 const HOUR: i64 = 3_600_000;
 
@@ -61,10 +68,8 @@ fn day() -> Period {
     }
 }
 
-async fn store_with_history() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/cw.db", dir.path().display());
-    let store = Store::open(&url).await.unwrap();
+async fn store_with_history(db: &TestDb) -> Store {
+    let store = db.open().await;
     store
         .import_registry(
             &[entry("c-1"), entry("c-2")],
@@ -192,12 +197,11 @@ async fn store_with_history() -> (tempfile::TempDir, Store) {
         )
         .await
         .unwrap();
-    (dir, store)
+    store
 }
 
-#[tokio::test]
-async fn availability_reads_the_day_its_windows_and_the_server_gap_from_the_store() {
-    let (_dir, store) = store_with_history().await;
+async fn availability_reads_the_day_its_windows_and_the_server_gap_from_the_store(db: &TestDb) {
+    let store = store_with_history(db).await;
     let all = store.availability(None, day(), rules()).await.unwrap();
     let ids: Vec<&str> = all.iter().map(|c| c.campus.as_str()).collect();
     assert_eq!(ids, ["c-1", "c-2"], "registered campuses only");
@@ -216,9 +220,8 @@ async fn availability_reads_the_day_its_windows_and_the_server_gap_from_the_stor
     assert!(elsewhere.is_empty());
 }
 
-#[tokio::test]
-async fn the_history_around_a_period_holds_each_links_last_row_before_it() {
-    let (_dir, store) = store_with_history().await;
+async fn the_history_around_a_period_holds_each_links_last_row_before_it(db: &TestDb) {
+    let store = store_with_history(db).await;
     let p = day();
     let rows = store
         .transitions_around(Some(RegionCode::parse("150102").unwrap()), p.from, p.to)
@@ -249,9 +252,8 @@ async fn the_history_around_a_period_holds_each_links_last_row_before_it() {
     assert_eq!(windows[0].removed_at, Some(at("2026-11-29T04:30:00Z")));
 }
 
-#[tokio::test]
-async fn a_day_of_coverage_history_is_computed_once_and_summed_per_node() {
-    let (_dir, store) = store_with_history().await;
+async fn a_day_of_coverage_history_is_computed_once_and_summed_per_node(db: &TestDb) {
+    let store = store_with_history(db).await;
     let cst = FixedOffset::east_opt(8 * 3600).unwrap();
     let d = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
     let now = at("2026-11-30T00:00:00Z");
