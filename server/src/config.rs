@@ -67,6 +67,7 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
     pub database: DatabaseConfig,
+    pub ha: HaConfig,
     pub liveness: LivenessConfig,
     pub coverage: CoverageConfig,
     pub alerts: AlertsConfig,
@@ -82,6 +83,7 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
             database: DatabaseConfig::default(),
+            ha: HaConfig::default(),
             liveness: LivenessConfig::default(),
             coverage: CoverageConfig::default(),
             alerts: AlertsConfig::default(),
@@ -195,6 +197,29 @@ pub struct DatabaseConfig {
     /// PostgreSQL's URL parameters, e.g. `?sslmode=require`). Empty:
     /// `sqlite://{data_dir}/campuswatch.db`.
     pub url: String,
+}
+
+/// An active/standby pair (or more) per partition (see `crate::ha`, docs/scale-out.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HaConfig {
+    /// Take turns with the other replicas that have this server's `id`, through a
+    /// PostgreSQL advisory lock: one is active, the others wait as standbys. Needs a
+    /// `postgres://` database and an external broker (`mqtt.url`).
+    pub enabled: bool,
+    /// How often a standby tries to take the lock, and the active checks it still holds
+    /// it: the takeover after the active stops is about this plus a start.
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+impl Default for HaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            check_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Who may use the API (see `crate::auth`).
@@ -909,6 +934,24 @@ impl ServerConfig {
                 ),
             ));
         }
+        if self.ha.enabled {
+            if !url.starts_with("postgres") {
+                return Err(invalid(
+                    "ha.enabled",
+                    "replicas take turns through PostgreSQL: set database.url = \"postgres://…\""
+                        .into(),
+                ));
+            }
+            if self.mqtt.url.is_empty() {
+                return Err(invalid(
+                    "ha.enabled",
+                    "replicas must share a broker: set mqtt.url (the embedded broker is per process)".into(),
+                ));
+            }
+            if self.ha.check_interval.is_zero() {
+                return Err(invalid("ha.check_interval", "must be more than 0".into()));
+            }
+        }
         self.notify.validate(&invalid)?;
         Ok(())
     }
@@ -1033,6 +1076,35 @@ mod tests {
         let f = write("[mqtt]\nurl = \"http://broker\"\n");
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("mqtt.url"), "{err}");
+    }
+
+    #[test]
+    fn databases_are_sqlite_or_postgres_and_a_replica_pair_needs_postgres_and_a_broker() {
+        let f = write("[database]\nurl = \"mysql://cw:secret@db/cw\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("database.url") && err.contains("postgres://") && !err.contains("secret"),
+            "{err}"
+        );
+        let pg = "[database]\nurl = \"postgres://cw@db/cw\"\n";
+        assert!(ServerConfig::load(Some(write(pg).path())).is_ok());
+        let f = write("[ha]\nenabled = true\n[mqtt]\nurl = \"mqtt://broker:1883\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("ha.enabled") && err.contains("postgres"),
+            "{err}"
+        );
+        let f = write(&format!("{pg}[ha]\nenabled = true\n"));
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("ha.enabled") && err.contains("mqtt.url"),
+            "{err}"
+        );
+        let f = write(&format!(
+            "{pg}[ha]\nenabled = true\n[mqtt]\nurl = \"mqtt://broker:1883\"\n"
+        ));
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        assert_eq!(cfg.ha.check_interval, Duration::from_secs(1));
     }
 
     #[test]

@@ -525,11 +525,20 @@ impl Engine {
         now: Timestamp,
         shutdown: &CancellationToken,
     ) -> Result<(), StoreError> {
-        self.store.import_registry(entries, replace, now).await?;
-        let changes = self.write_monitor().set_registry(entries, replace, now);
+        // A server watching some regions keeps only their campuses: the others are the
+        // business of the servers of those regions (with their own databases).
+        let watched = self.write_monitor().in_partition(entries);
+        if watched.len() < entries.len() {
+            info!(
+                outside = entries.len() - watched.len(),
+                "Registry entries outside this server's regions (mqtt.regions) left to the servers of those regions."
+            );
+        }
+        self.store.import_registry(&watched, replace, now).await?;
+        let changes = self.write_monitor().set_registry(&watched, replace, now);
         self.commit(&changes, now, shutdown).await;
         let _ = self.live.send(crate::live::LiveEvent::registry());
-        info!(campuses = entries.len(), replace, "Registry imported.");
+        info!(campuses = watched.len(), replace, "Registry imported.");
         Ok(())
     }
 

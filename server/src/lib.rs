@@ -10,6 +10,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod console;
+pub mod ha;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
@@ -192,6 +193,7 @@ pub async fn start_with_clock(
         rebirth_max_interval: chrono::TimeDelta::from_std(config.liveness.rebirth_max_interval)
             .unwrap_or(chrono::TimeDelta::hours(1)),
         rebirth_rate: config.liveness.rebirth_rate,
+        partition: config.regions(),
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
     let monitor = Arc::new(RwLock::new(Monitor::restore(

@@ -253,12 +253,41 @@ async fn serve(
     let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot handle SIGHUP")?;
     let shutdown = shutdown_on_signal();
+    let leadership = if cfg.ha.enabled {
+        // A standby is a healthy service: systemd hears it is ready (and its watchdog is
+        // fed) while it waits.
+        notify::ready("Standby: waiting for the active replica of this partition to stop.");
+        let standby = shutdown.child_token();
+        if let Some(watchdog) = Watchdog::from_env() {
+            tokio::spawn(watchdog.run(Vec::new(), standby.clone(), notify::watchdog_ping));
+        }
+        let lead = campuswatch_server::ha::Leadership::acquire(
+            &cfg.database_url(),
+            &cfg.id,
+            cfg.ha.check_interval,
+            &shutdown,
+        )
+        .await;
+        standby.cancel();
+        match lead {
+            Some(lead) => Some(lead),
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
     let handle = campuswatch_server::start(cfg.clone(), listener).await?;
     notify::ready(&format!(
-        "Running; HTTP on {}, broker {}.",
+        "Running; HTTP on {}, broker {}{}.",
         handle.http_addr(),
-        campuswatch_protocol::redact_url(handle.broker_url())
+        campuswatch_protocol::redact_url(handle.broker_url()),
+        if leadership.is_some() {
+            ", active replica"
+        } else {
+            ""
+        }
     ));
+    let check = cfg.ha.check_interval;
     #[cfg(unix)]
     tokio::spawn(reload_on_hangup(hangups, path, cfg));
     if let Some(watchdog) = Watchdog::from_env() {
@@ -269,7 +298,25 @@ async fn serve(
             notify::watchdog_ping,
         ));
     }
-    shutdown.cancelled().await;
+    let lost = async {
+        match leadership {
+            Some(lead) => Some(lead.lost(check).await),
+            None => std::future::pending().await,
+        }
+    };
+    // The lock lives as long as `lost` (to the end of this function), so that a standby
+    // starts only after this replica's last word (its offline state) on the shared MQTT
+    // session.
+    tokio::pin!(lost);
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        Some(why) = &mut lost => {
+            notify::stopping("Stopping: the active lock is lost.");
+            tracing::error!(reason = %why, "Lost the active lock: stopping, so that a standby takes over (this replica comes back as a standby when restarted).");
+            handle.stop().await;
+            anyhow::bail!("lost the active lock: {why}");
+        }
+    }
     notify::stopping("Stopping: publishing the server's offline state.");
     handle.stop().await;
     Ok(())

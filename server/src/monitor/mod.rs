@@ -60,6 +60,10 @@ pub struct Settings {
     pub rebirth_max_interval: TimeDelta,
     /// Most rebirth requests per second across all gateways (and the largest burst).
     pub rebirth_rate: u32,
+    /// The regions this server watches (`mqtt.regions`; empty: all). Campuses outside
+    /// belong to other servers: their registry entries and stored state are left out, so
+    /// that partitions' figures add up to the whole area's.
+    pub partition: Vec<RegionCode>,
 }
 
 impl Default for Settings {
@@ -73,7 +77,15 @@ impl Default for Settings {
             rebirth_min_interval: TimeDelta::minutes(1),
             rebirth_max_interval: TimeDelta::hours(1),
             rebirth_rate: 100,
+            partition: Vec::new(),
         }
+    }
+}
+
+impl Settings {
+    /// Whether `region` is watched by this server.
+    pub fn watches(&self, region: &RegionCode) -> bool {
+        self.partition.is_empty() || self.partition.iter().any(|p| region.is_within(p))
     }
 }
 
@@ -595,7 +607,28 @@ impl Monitor {
         // Until the broker answers, the server sees nobody.
         m.broker_lost = Some(now);
         m.next_alert_id = snap.max_alert_id + 1;
-        for entry in snap.registry {
+        let watched = |r: &RegionCode| m.settings.watches(r);
+        let registry: Vec<_> = snap
+            .registry
+            .into_iter()
+            .filter(|e| watched(&e.region))
+            .collect();
+        let gateways: Vec<_> = snap
+            .gateways
+            .into_iter()
+            .filter(|g| watched(&g.1))
+            .collect();
+        let alerts: Vec<_> = snap
+            .alerts
+            .into_iter()
+            .filter(|a| watched(&a.region))
+            .collect();
+        let incidents: Vec<_> = snap
+            .incidents
+            .into_iter()
+            .filter(|i| watched(&i.region))
+            .collect();
+        for entry in registry {
             let c = m
                 .campuses
                 .entry(entry.campus.clone())
@@ -603,7 +636,7 @@ impl Monitor {
             c.region = entry.region;
             c.registry = Some(entry);
         }
-        for (id, region, gw) in snap.gateways {
+        for (id, region, gw) in gateways {
             let c = m
                 .campuses
                 .entry(id.clone())
@@ -623,10 +656,10 @@ impl Monitor {
         for w in snap.maintenance {
             m.maintenance.insert(w.id, w);
         }
-        for inc in snap.incidents {
+        for inc in incidents {
             m.incidents.insert(inc.id, inc);
         }
-        for alert in snap.alerts {
+        for alert in alerts {
             if let Some(c) = m.campuses.get_mut(&alert.campus) {
                 c.alerts.insert(Link::of(&alert), alert.id);
                 // Its link was down when the server stopped.
@@ -680,6 +713,13 @@ impl Monitor {
         replace: bool,
         now: Timestamp,
     ) -> Vec<Change> {
+        let watched: Vec<RegistryEntry>;
+        let entries = if self.settings.partition.is_empty() {
+            entries
+        } else {
+            watched = self.in_partition(entries);
+            &watched
+        };
         let mut changes = Vec::new();
         if replace {
             let keep: BTreeSet<&CampusId> = entries.iter().map(|e| &e.campus).collect();
@@ -723,6 +763,15 @@ impl Monitor {
             self.reconcile_alerts(&e.campus, now, &mut changes);
         }
         changes
+    }
+
+    /// The entries of campuses this server watches.
+    pub fn in_partition(&self, entries: &[RegistryEntry]) -> Vec<RegistryEntry> {
+        entries
+            .iter()
+            .filter(|e| self.settings.watches(&e.region))
+            .cloned()
+            .collect()
     }
 
     // ---- messages -------------------------------------------------------------------

@@ -496,6 +496,43 @@ fn after_a_restore_nothing_goes_stale_before_a_full_window() {
 }
 
 #[test]
+fn a_server_watching_some_regions_counts_only_their_campuses() {
+    let settings = || Settings {
+        partition: vec![region("150100")],
+        ..immediate()
+    };
+    let entries = [
+        entry("c1", "150102", SchoolType::Primary, 1, 2),
+        entry("c2", "150203", SchoolType::Primary, 1, 2),
+    ];
+    let mut m = Monitor::new(settings());
+    m.set_registry(&entries, false, t(0));
+    assert_eq!(m.coverage().total(None, None).registered, 1);
+    assert!(m.campus("c2").is_none());
+    // Restored from a database that also holds another partition's state: only this
+    // partition's campuses come back, so nothing of theirs can go stale here.
+    let mut other = Monitor::new(Settings::immediate());
+    other.set_registry(&entries, false, t(0));
+    other.apply(&healthy("c2", "150203", 1), t(0));
+    let snap = Snapshot {
+        registry: entries.to_vec(),
+        gateways: vec![(
+            cid("c2"),
+            region("150203"),
+            other.campus("c2").unwrap().gateway.clone(),
+        )],
+        ..Snapshot::default()
+    };
+    let mut r = Monitor::restore(settings(), snap, t(10));
+    assert_eq!(r.coverage().total(None, None).registered, 1);
+    assert!(r.campus("c2").is_none());
+    assert!(r
+        .expire(t(100_000))
+        .iter()
+        .all(|c| !format!("{c:?}").contains("c2")));
+}
+
+#[test]
 fn regaining_the_broker_gives_every_gateway_a_full_window() {
     let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
     m.apply(&healthy("c1", "150102", 1), t(0));

@@ -81,20 +81,7 @@ pub async fn gateway(
             }
         }
     });
-    let birth = Message::Birth(Birth {
-        v: SCHEMA_VERSION,
-        campus: campus.clone(),
-        region,
-        epoch: 1,
-        at: chrono::Utc::now(),
-        agent_version: "test".into(),
-        config_digest: "digest".into(),
-        heartbeat_interval_ms: 60_000,
-        last_event_id: 0,
-        devices,
-        dropped_events: 0,
-    });
-    publish(&client, &birth).await;
+    publish(&client, &birth(&campus, &region, 1, devices)).await;
     let heartbeat = Message::Heartbeat(Heartbeat {
         v: SCHEMA_VERSION,
         campus,
@@ -113,6 +100,28 @@ pub async fn gateway(
     });
     publish(&client, &heartbeat).await;
     client
+}
+
+/// A gateway's birth for session `epoch` (heartbeats every minute).
+pub fn birth(
+    campus: &CampusId,
+    region: &RegionCode,
+    epoch: u64,
+    devices: Vec<DeviceReport>,
+) -> Message {
+    Message::Birth(Birth {
+        v: SCHEMA_VERSION,
+        campus: campus.clone(),
+        region: *region,
+        epoch,
+        at: chrono::Utc::now(),
+        agent_version: "test".into(),
+        config_digest: "digest".into(),
+        heartbeat_interval_ms: 60_000,
+        last_event_id: 0,
+        devices,
+        dropped_events: 0,
+    })
 }
 
 /// A device as a gateway's birth reports it, probed over TCP.

@@ -1,0 +1,382 @@
+//! An active/standby pair: two `campuswatch-server` processes with the same id on one
+//! PostgreSQL database and one broker. The active one is killed (SIGKILL) while a
+//! regional incident is open; the standby takes over, and the operators hear of the
+//! incident's opening and of its resolution once each.
+//!
+//! Needs PostgreSQL: `CAMPUSWATCH_TEST_DATABASE_URL` (`.ci/run` sets it). Without it the
+//! test says so and does nothing; with it, a database that cannot be reached fails it.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../../service/tests/support/under_systemd.rs"]
+mod under_systemd;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use campuswatch_protocol::{CampusId, Death, DeathReason, DeviceKind, Message, RegionCode};
+use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
+use sqlx::Connection;
+use under_systemd::{Notifications, Supervised};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const COUNTY: &str = "150102";
+const CHECK: Duration = Duration::from_millis(250);
+
+/// A schema of its own in the test database, dropped at the end.
+struct Schema {
+    admin: String,
+    name: String,
+}
+
+impl Schema {
+    async fn new(admin: &str) -> Schema {
+        let name = format!("cw_ha_{}_{}", std::process::id(), rand::random::<u32>());
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .unwrap_or_else(|e| panic!("CAMPUSWATCH_TEST_DATABASE_URL={admin}: {e}"));
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        Schema {
+            admin: admin.to_string(),
+            name,
+        }
+    }
+
+    fn url(&self) -> String {
+        let sep = if self.admin.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options[search_path]={}", self.admin, self.name)
+    }
+
+    /// The state of every delivery of notice `id`.
+    async fn delivery_states(&self, id: &str) -> Vec<String> {
+        let mut conn = sqlx::PgConnection::connect(&self.url()).await.unwrap();
+        sqlx::query_scalar("SELECT state FROM deliveries WHERE notice = $1")
+            .bind(id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime: the schema goes on a thread of its own.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                    let _ = sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+                        .execute(&mut conn)
+                        .await;
+                })
+        })
+        .join();
+    }
+}
+
+/// A webhook receiver: the `Idempotency-Key` (the notice id) of every request, in order.
+async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let key = headers
+                    .get("Idempotency-Key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)")
+                    .to_string();
+                seen.lock().unwrap().push(key);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, got)
+}
+
+fn config(dir: &Path, broker: &str, database: &str, hook: SocketAddr) -> String {
+    format!(
+        r#"id = "province-15"
+data_dir = "{data}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[auth]
+enabled = false
+
+[mqtt]
+url = "{broker}"
+
+[database]
+url = "{database}"
+
+[ha]
+enabled = true
+check_interval = "{check}ms"
+
+[alerts]
+hold_down_gateway = "0s"
+group_wait = "1s"
+incident_min_gateways = 5
+
+[[notify.channels]]
+name = "ops"
+type = "webhook"
+url = "http://{hook}/hook"
+"#,
+        data = dir.join("data").display(),
+        check = CHECK.as_millis(),
+    )
+}
+
+async fn wait_until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the replica says it runs (every replica first says it is a standby);
+/// returns its HTTP address and what it said.
+async fn running(notes: &mut Notifications) -> (String, String) {
+    loop {
+        let ready = notes.expect("READY=1").await;
+        if ready.contains("STATUS=Running") {
+            return (http_addr(&ready), ready);
+        }
+    }
+}
+
+fn http_addr(ready: &str) -> String {
+    ready
+        .lines()
+        .find_map(|l| l.strip_prefix("STATUS=Running; HTTP on "))
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("{ready}"))
+        .to_string()
+}
+
+/// The topics of what the broker publishes on `filter`, from when this returns.
+async fn observer(
+    broker: SocketAddr,
+    filter: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let o = rumqttc::MqttOptions::new("ha-observer", broker.ip().to_string(), broker.port());
+    let (client, mut el) = rumqttc::AsyncClient::new(o, 16);
+    client
+        .subscribe(filter, rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (subscribed, ready) = tokio::sync::oneshot::channel();
+    let mut subscribed = Some(subscribed);
+    tokio::spawn(async move {
+        let _client = client;
+        while let Ok(event) = el.poll().await {
+            match event {
+                rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) => {
+                    subscribed.take().map(|s| s.send(()));
+                }
+                rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) => {
+                    let _ = tx.send(p.topic);
+                }
+                _ => {}
+            }
+        }
+    });
+    tokio::time::timeout(DEADLINE, ready)
+        .await
+        .expect("subscribed")
+        .unwrap();
+    rx
+}
+
+fn death(campus: &str) -> Message {
+    Message::Death(Death {
+        v: 1,
+        campus: CampusId::parse(campus).unwrap(),
+        region: RegionCode::parse(COUNTY).unwrap(),
+        epoch: 1,
+        reason: DeathReason::ConnectionLost,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notice_once() {
+    let Ok(admin) = std::env::var("CAMPUSWATCH_TEST_DATABASE_URL") else {
+        eprintln!("CAMPUSWATCH_TEST_DATABASE_URL is not set: the active/standby test did not run");
+        return;
+    };
+    let schema = Schema::new(&admin).await;
+    let broker = EmbeddedBroker::start(EmbeddedBrokerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        fallback_to_free_port: false,
+        max_connections: 100,
+        max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+    })
+    .await
+    .unwrap();
+    let broker_addr: SocketAddr = broker.url().trim_start_matches("mqtt://").parse().unwrap();
+    let (hook, heard) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.toml");
+    std::fs::write(
+        &path,
+        config(dir.path(), &broker.url(), &schema.url(), hook),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_campuswatch-server");
+
+    // Replica A starts first and becomes active; B waits as a standby.
+    let sock_a = dir.path().join("a.sock");
+    let mut notes_a = Notifications::bind(&sock_a, DEADLINE);
+    let a = Supervised::start(bin, &path, &sock_a);
+    let (api_a, _) = running(&mut notes_a).await;
+    let sock_b = dir.path().join("b.sock");
+    let mut notes_b = Notifications::bind(&sock_b, DEADLINE);
+    let b = Supervised::start(bin, &path, &sock_b);
+    let standby = notes_b.expect("READY=1").await;
+    assert!(standby.contains("STATUS=Standby"), "{standby}");
+
+    // Eight registered campuses of one county; six gateways drop: one incident.
+    let http = reqwest::Client::new();
+    let campuses: Vec<String> = (1..=8).map(|i| format!("{COUNTY}-P-{i:04}")).collect();
+    let csv: String = std::iter::once(
+        "id,name,region,school_type,expected_alarms,expected_cameras\n".to_string(),
+    )
+    .chain(
+        campuses
+            .iter()
+            .map(|c| format!("{c},School {c},{COUNTY},primary,1,0\n")),
+    )
+    .collect();
+    let imported = http
+        .post(format!("http://{api_a}/api/v1/registry"))
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert!(imported.status().is_success(), "{}", imported.status());
+    let mut gateways = Vec::new();
+    for c in &campuses {
+        let alarm = common::device("alarm-1", DeviceKind::Alarm, true);
+        gateways.push(common::gateway(broker_addr, c, COUNTY, vec![alarm]).await);
+    }
+    wait_until("eight gateways online on the active replica", || {
+        let (http, api_a) = (http.clone(), api_a.clone());
+        async move {
+            let c: serde_json::Value = http
+                .get(format!("http://{api_a}/api/v1/coverage"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            c["reporting"] == 8
+        }
+    })
+    .await;
+    for (client, c) in gateways.iter().zip(&campuses).take(6) {
+        common::publish(client, &death(c)).await;
+    }
+    wait_until(
+        "the incident's opening sent and recorded as sent",
+        || async { schema.delivery_states("incident-1-opened").await == ["sent"] },
+    )
+    .await;
+
+    // The active replica dies mid-incident. The standby is held (SIGSTOP) a moment so
+    // that two more gateways drop while no replica is active: the broker keeps their
+    // deaths in the partition's session for whichever replica comes next.
+    let mut deaths = observer(broker_addr, "cw/v1/+/+/death").await;
+    b.signal("STOP");
+    a.signal("KILL");
+    for (client, c) in gateways.iter().zip(&campuses).skip(6) {
+        common::publish(client, &death(c)).await;
+    }
+    // Both deaths are with the broker before the standby goes on.
+    for _ in 0..2 {
+        tokio::time::timeout(DEADLINE, deaths.recv())
+            .await
+            .expect("the broker passes the deaths on")
+            .unwrap();
+    }
+    b.signal("CONT");
+    let resumed = Instant::now();
+    let (api_b, said) = running(&mut notes_b).await;
+    let takeover = resumed.elapsed();
+    assert!(said.contains("active replica"), "{said}");
+    println!(
+        "takeover: the standby was serving {} ms after it could run with the active replica gone (check every {} ms)",
+        takeover.as_millis(),
+        CHECK.as_millis()
+    );
+    wait_until("the gap's deaths applied by the new active replica", || {
+        let (http, api_b) = (http.clone(), api_b.clone());
+        async move {
+            let c: serde_json::Value = http
+                .get(format!("http://{api_b}/api/v1/coverage"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            c["reporting"] == 0
+        }
+    })
+    .await;
+
+    // The gateways come back: the new active resolves the incident it took over.
+    for (client, c) in gateways.iter().zip(&campuses) {
+        let (campus, county) = (
+            CampusId::parse(c).unwrap(),
+            RegionCode::parse(COUNTY).unwrap(),
+        );
+        let alarm = common::device("alarm-1", DeviceKind::Alarm, true);
+        common::publish(client, &common::birth(&campus, &county, 2, vec![alarm])).await;
+    }
+    wait_until("the incident's resolution sent", || async {
+        schema.delivery_states("incident-1-resolved").await == ["sent"]
+    })
+    .await;
+    let incidents: serde_json::Value = http
+        .get(format!("http://{api_b}/api/v1/incidents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        incidents["incidents"][0]["state"], "resolved",
+        "{incidents}"
+    );
+    assert_eq!(
+        *heard.lock().unwrap(),
+        ["incident-1-opened", "incident-1-resolved"],
+        "each notice once, none lost"
+    );
+    drop((a, b));
+}
