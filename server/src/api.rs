@@ -49,6 +49,8 @@ pub struct AppState {
     /// Cancelled when the server stops: live streams end then, so that consoles see the
     /// server go (and reconnect to its successor) and a graceful stop is not held up.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The servers of the other partitions (coverage of the whole area).
+    pub peers: crate::peers::Peers,
 }
 
 impl AppState {
@@ -522,6 +524,9 @@ async fn openapi() -> Response {
 struct CoverageQuery {
     region: Option<String>,
     school_type: Option<String>,
+    /// This server's campuses only, without the other partitions' (`cluster.peers`).
+    #[serde(default)]
+    local: bool,
 }
 
 #[derive(Serialize)]
@@ -593,58 +598,121 @@ async fn coverage(
         .map(parse_school_type)
         .transpose()?;
     let at = s.clock.now();
-    let m = s.monitor();
-    let cov = m.coverage();
-    let totals = cov.total(region, school_type).block();
-    let school_types = SchoolType::ALL
-        .into_iter()
-        .filter(|t| school_type.is_none_or(|st| st == *t))
-        .map(|t| SchoolTypeBlock {
-            school_type: t,
-            block: cov.total(region, Some(t)).block(),
-        })
-        .collect();
-    let children = match region {
-        Some(r) if r.level() == RegionLevel::County => m
-            .county_campuses(&r)
+    let mut answer = {
+        let m = s.monitor();
+        let cov = m.coverage();
+        let totals = cov.total(region, school_type).block();
+        let school_types = SchoolType::ALL
             .into_iter()
-            .filter(|c| school_type.is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t)))
-            .map(|c| ChildBlock {
-                code: c.id.to_string(),
-                name: c.registry.map(|e| e.name.clone()).unwrap_or_default(),
-                level: "campus",
-                block: c.contribution.block(),
+            .filter(|t| school_type.is_none_or(|st| st == *t))
+            .map(|t| SchoolTypeBlock {
+                school_type: t,
+                block: cov.total(region, Some(t)).block(),
             })
-            .collect(),
-        _ => cov
-            .child_regions(region)
-            .map(|child| {
-                let info = region_info(child);
-                ChildBlock {
-                    code: info.code,
-                    name: info.name,
-                    level: info.level,
-                    block: cov.total(Some(child), school_type).block(),
-                }
-            })
-            .collect(),
+            .collect();
+        let children = match region {
+            Some(r) if r.level() == RegionLevel::County => m
+                .county_campuses(&r)
+                .into_iter()
+                .filter(|c| {
+                    school_type.is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t))
+                })
+                .map(|c| ChildBlock {
+                    code: c.id.to_string(),
+                    name: c.registry.map(|e| e.name.clone()).unwrap_or_default(),
+                    level: "campus",
+                    block: c.contribution.block(),
+                })
+                .collect(),
+            _ => cov
+                .child_regions(region)
+                .map(|child| {
+                    let info = region_info(child);
+                    ChildBlock {
+                        code: info.code,
+                        name: info.name,
+                        level: info.level,
+                        block: cov.total(Some(child), school_type).block(),
+                    }
+                })
+                .collect(),
+        };
+        let mut path: Vec<RegionInfo> = region
+            .iter()
+            .flat_map(|r| r.lineage().skip(1))
+            .filter(|r| caller.sees(r))
+            .map(region_info)
+            .collect();
+        path.reverse();
+        CoverageResponse {
+            at,
+            region: region.map(region_info),
+            path,
+            school_type,
+            totals,
+            school_types,
+            children,
+        }
     };
-    let mut path: Vec<RegionInfo> = region
-        .iter()
-        .flat_map(|r| r.lineage().skip(1))
-        .filter(|r| caller.sees(r))
-        .map(region_info)
-        .collect();
-    path.reverse();
-    Ok(Json(CoverageResponse {
-        at,
-        region: region.map(region_info),
-        path,
-        school_type,
-        totals,
-        school_types,
-        children,
-    }))
+    if !q.local && !s.peers.is_empty() {
+        let mut query = Vec::new();
+        if let Some(r) = region {
+            query.push(("region", r.to_string()));
+        }
+        if let Some(t) = school_type {
+            query.push(("school_type", t.as_str().to_string()));
+        }
+        let others = s.peers.coverage(&query).await.map_err(|e| {
+            ApiError::Unavailable(format!(
+                "the whole area's coverage needs every partition's server, and {e}"
+            ))
+        })?;
+        for other in others {
+            answer.add(other);
+        }
+    }
+    Ok(Json(answer))
+}
+
+impl CoverageResponse {
+    /// Adds another partition's figures (its campuses are not ours).
+    fn add(&mut self, other: crate::peers::PeerCoverage) {
+        use crate::peers::add;
+        self.totals = add(&self.totals, &other.totals);
+        for theirs in other.school_types {
+            if let Some(ours) = self
+                .school_types
+                .iter_mut()
+                .find(|b| b.school_type == theirs.school_type)
+            {
+                ours.block = add(&ours.block, &theirs.block);
+            }
+        }
+        let mut appended = false;
+        for theirs in other.children {
+            match self.children.iter_mut().find(|c| c.code == theirs.code) {
+                Some(ours) => ours.block = add(&ours.block, &theirs.block),
+                None => {
+                    let level = match theirs.level.as_str() {
+                        "province" => "province",
+                        "city" => "city",
+                        "county" => "county",
+                        _ => "campus",
+                    };
+                    self.children.push(ChildBlock {
+                        code: theirs.code,
+                        name: theirs.name,
+                        level,
+                        block: theirs.block,
+                    });
+                    appended = true;
+                }
+            }
+        }
+        if appended {
+            self.children.sort_by(|a, b| a.code.cmp(&b.code));
+        }
+    }
 }
 
 // ---- campuses -----------------------------------------------------------------------

@@ -68,6 +68,7 @@ pub struct ServerConfig {
     pub mqtt: MqttConfig,
     pub database: DatabaseConfig,
     pub ha: HaConfig,
+    pub cluster: ClusterConfig,
     pub liveness: LivenessConfig,
     pub coverage: CoverageConfig,
     pub alerts: AlertsConfig,
@@ -84,6 +85,7 @@ impl Default for ServerConfig {
             mqtt: MqttConfig::default(),
             database: DatabaseConfig::default(),
             ha: HaConfig::default(),
+            cluster: ClusterConfig::default(),
             liveness: LivenessConfig::default(),
             coverage: CoverageConfig::default(),
             alerts: AlertsConfig::default(),
@@ -218,6 +220,31 @@ impl Default for HaConfig {
         Self {
             enabled: false,
             check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The servers of the other partitions, for the whole area's coverage (see
+/// `crate::peers`, docs/scale-out.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Base URLs of the servers that watch the other regions (`http://cw-b:8080`): the
+    /// coverage API adds their figures to this server's. Empty: this server's alone.
+    pub peers: Vec<String>,
+    /// An API token valid on every peer (a viewer of the whole area is enough).
+    pub token: String,
+    /// How long a peer may take to answer.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            peers: Vec::new(),
+            token: String::new(),
+            timeout: Duration::from_secs(2),
         }
     }
 }
@@ -933,6 +960,14 @@ impl ServerConfig {
                     crate::store::redacted(url)
                 ),
             ));
+        }
+        for peer in &self.cluster.peers {
+            if !(peer.starts_with("http://") || peer.starts_with("https://")) {
+                return Err(invalid(
+                    "cluster.peers",
+                    format!("{peer:?} is not an http:// or https:// URL"),
+                ));
+            }
         }
         if self.ha.enabled {
             if !url.starts_with("postgres") {

@@ -16,6 +16,7 @@ pub mod live;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;
+pub mod peers;
 pub mod regions;
 pub mod registry;
 pub mod reports;
@@ -294,6 +295,7 @@ pub async fn start_with_clock(
         auth: config.auth.clone(),
         live,
         shutdown: shutdown.child_token(),
+        peers: peers::Peers::new(&config.cluster),
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

@@ -47,7 +47,22 @@ pub struct Contribution {
 }
 
 impl Contribution {
-    fn add(&mut self, o: &Contribution) {
+    /// The counts behind figures users saw (another server's, to add to ours).
+    pub fn of(b: &CoverageBlock) -> Contribution {
+        Contribution {
+            registered: b.registered,
+            reporting: b.reporting,
+            alarm_networked: b.alarm_networked,
+            video_networked: b.video_networked,
+            fully_networked: b.fully_networked,
+            alarm_expected: b.devices.alarm.expected,
+            alarm_up: b.devices.alarm.up,
+            camera_expected: b.devices.camera.expected,
+            camera_up: b.devices.camera.up,
+        }
+    }
+
+    pub fn add(&mut self, o: &Contribution) {
         self.registered += o.registered;
         self.reporting += o.reporting;
         self.alarm_networked += o.alarm_networked;
