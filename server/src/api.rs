@@ -450,7 +450,11 @@ impl From<QueryRejection> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            // The request's period, not the server, is at fault: it says what to ask.
+            crate::store::StoreError::BeforeHistory { .. } => ApiError::BadRequest(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

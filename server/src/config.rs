@@ -67,6 +67,7 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
     pub database: DatabaseConfig,
+    pub history: HistoryConfig,
     pub ha: HaConfig,
     pub cluster: ClusterConfig,
     pub liveness: LivenessConfig,
@@ -84,6 +85,7 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
             database: DatabaseConfig::default(),
+            history: HistoryConfig::default(),
             ha: HaConfig::default(),
             cluster: ClusterConfig::default(),
             liveness: LivenessConfig::default(),
@@ -200,6 +202,26 @@ pub struct DatabaseConfig {
     /// `sqlite://{data_dir}/campuswatch.db`.
     pub url: String,
 }
+
+/// How long the raw transition history is kept (see `store::retention`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Local days of raw transitions (events) kept; older ones are removed once their
+    /// days are rolled up per campus, and availability reports of those days come from
+    /// the roll-ups. 0: kept for ever.
+    pub raw_days: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self { raw_days: 400 }
+    }
+}
+
+/// The least `history.raw_days` (other than 0): the campus page's timeline and the
+/// reports of the current month read raw history.
+pub const MIN_RAW_DAYS: u32 = 35;
 
 /// An active/standby pair (or more) per partition (see `crate::ha`, docs/scale-out.md).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -958,6 +980,15 @@ impl ServerConfig {
                 format!(
                     "{:?} is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
                     crate::store::redacted(url)
+                ),
+            ));
+        }
+        if self.history.raw_days != 0 && self.history.raw_days < MIN_RAW_DAYS {
+            return Err(invalid(
+                "history.raw_days",
+                format!(
+                    "{} is fewer than {MIN_RAW_DAYS} days (0 keeps the raw history for ever)",
+                    self.history.raw_days
                 ),
             ));
         }

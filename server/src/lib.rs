@@ -282,6 +282,7 @@ pub async fn start_with_clock(
             video_fraction: config.coverage.video_fraction,
         },
         reports::CHINA_STANDARD_TIME,
+        config.history.raw_days,
         shutdown.child_token(),
     ));
 

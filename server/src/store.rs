@@ -36,6 +36,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error(
+        "the raw history before {raw_from} is no longer kept: a period that starts before it must start and end at local midnights of UTC offset {offset} (whole days, from their daily roll-ups)"
+    )]
+    BeforeHistory { raw_from: String, offset: String },
     #[error("stored row is corrupt ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
@@ -818,6 +822,8 @@ mod users;
 pub use users::UserInfo;
 mod reports;
 pub use reports::{keep_coverage_daily, keep_server_run, DailyCoverage};
+mod retention;
+pub use retention::HistoryHorizon;
 
 #[cfg(test)]
 pub(crate) mod test_db;

@@ -10,7 +10,7 @@ use chrono::{FixedOffset, NaiveDate, TimeDelta};
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{corrupt, parse_device, parse_id, parse_region, parse_ts, region_pattern, ts};
 use super::{Store, StoreError};
@@ -177,8 +177,10 @@ impl Store {
         })
     }
 
-    /// The availability of every registered campus within `region` over `period`.
-    pub async fn availability(
+    /// The availability of every registered campus within `region` over `period`, from
+    /// the raw transition history alone (see `availability` for periods reaching back
+    /// before the raw history's start).
+    pub(super) async fn availability_raw(
         &self,
         region: Option<RegionCode>,
         period: Period,
@@ -236,6 +238,14 @@ pub struct DailyCoverage {
     pub fully_networked_rate: Option<f64>,
 }
 
+/// The start of local `day` at `tz`.
+pub(super) fn local_midnight(day: NaiveDate, tz: FixedOffset) -> Option<Timestamp> {
+    day.and_time(chrono::NaiveTime::MIN)
+        .and_local_timezone(tz)
+        .single()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 fn node_key(node: Option<RegionCode>) -> String {
     node.map_or_else(|| "all".to_string(), |r| r.to_string())
 }
@@ -250,49 +260,72 @@ impl Store {
         rules: AvailabilityRules,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        with_db!(self.pool(), |pool| {
-            let offset = tz.local_minus_utc() / 60;
-            let have: i64 = sqlx::query_scalar(
+        let offset = i64::from(tz.local_minus_utc() / 60);
+        let (Some(from), Some(to)) = (
+            local_midnight(day, tz),
+            day.succ_opt().and_then(|d| local_midnight(d, tz)),
+        ) else {
+            return Ok(());
+        };
+        // A day whose raw history is gone cannot be computed again: what is stored stays.
+        if self
+            .history_horizon()
+            .await?
+            .is_some_and(|h| from < h.raw_from)
+        {
+            return Ok(());
+        }
+        let (have_coverage, have_campuses) = with_db!(self.pool(), |pool| {
+            let coverage: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM coverage_daily WHERE day = $1 AND utc_offset_minutes = $2",
             )
             .bind(day.to_string())
-            .bind(i64::from(offset))
+            .bind(offset)
             .fetch_one(pool)
             .await?;
-            if have > 0 {
-                return Ok(());
-            }
-            let Some(next) = day.succ_opt() else {
-                return Ok(());
-            };
-            let midnight = |d: NaiveDate| {
-                d.and_time(chrono::NaiveTime::MIN)
-                    .and_local_timezone(tz)
-                    .single()
-                    .map(|t| t.with_timezone(&chrono::Utc))
-            };
-            let (Some(from), Some(to)) = (midnight(day), midnight(next)) else {
-                return Ok(());
-            };
-            let campuses = self.availability(None, Period { from, to }, rules).await?;
-            // (node, school type) -> registered, observed, sums
-            let mut groups: BTreeMap<(String, SchoolType), (i64, i64, [f64; 4])> = BTreeMap::new();
-            for c in &campuses {
-                let nodes = c.region.lineage().map(Some).chain(std::iter::once(None));
-                for node in nodes {
-                    let g = groups.entry((node_key(node), c.school_type)).or_default();
-                    g.0 += 1;
-                    let links = [c.gateway, c.alarm, c.video, c.fully];
-                    if c.gateway.counted_ms > 0 {
-                        g.1 += 1;
-                        for (sum, t) in g.2.iter_mut().zip(links) {
-                            *sum += t.availability().unwrap_or(0.0);
-                        }
+            let campuses: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM availability_daily
+                 WHERE day = $1 AND utc_offset_minutes = $2",
+            )
+            .bind(day.to_string())
+            .bind(offset)
+            .fetch_one(pool)
+            .await?;
+            (coverage > 0, campuses > 0)
+        });
+        if have_coverage && have_campuses {
+            return Ok(());
+        }
+        let campuses = self
+            .availability_raw(None, Period { from, to }, rules)
+            .await?;
+        // (node, school type) -> registered, observed, sums
+        let mut groups: BTreeMap<(String, SchoolType), (i64, i64, [f64; 4])> = BTreeMap::new();
+        for c in &campuses {
+            let nodes = c.region.lineage().map(Some).chain(std::iter::once(None));
+            for node in nodes {
+                let g = groups.entry((node_key(node), c.school_type)).or_default();
+                g.0 += 1;
+                let links = [c.gateway, c.alarm, c.video, c.fully];
+                if c.gateway.counted_ms > 0 {
+                    g.1 += 1;
+                    for (sum, t) in g.2.iter_mut().zip(links) {
+                        *sum += t.availability().unwrap_or(0.0);
                     }
                 }
             }
+        }
+        // Since when a campus has not been fully networked goes back over the days before
+        // (the day's own figure stops at its start).
+        let before = match day.pred_opt() {
+            Some(prev) if !have_campuses => self.not_fully_since(prev, tz).await?,
+            _ => HashMap::new(),
+        };
+        with_db!(self.pool(), |pool| {
             let mut tx = pool.begin().await?;
-            for ((node, school_type), (registered, observed, sums)) in groups {
+            for ((node, school_type), (registered, observed, sums)) in
+                groups.into_iter().filter(|_| !have_coverage)
+            {
                 sqlx::query(
                     "INSERT INTO coverage_daily (day, utc_offset_minutes, region, school_type,
                        registered, observed, reporting, alarm_networked, video_networked,
@@ -301,7 +334,7 @@ impl Store {
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(day.to_string())
-                .bind(i64::from(offset))
+                .bind(offset)
                 .bind(node)
                 .bind(school_type.as_str())
                 .bind(registered)
@@ -311,6 +344,39 @@ impl Store {
                 .bind(sums[2])
                 .bind(sums[3])
                 .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for c in campuses.iter().filter(|_| !have_campuses) {
+                let since = match c.end.not_fully_since {
+                    Some(s) if s == from => before.get(c.campus.as_str()).copied().or(Some(s)),
+                    other => other,
+                };
+                sqlx::query(
+                    "INSERT INTO availability_daily (day, utc_offset_minutes, campus, region,
+                       gateway_counted_ms, gateway_up_ms, alarm_counted_ms, alarm_up_ms,
+                       video_counted_ms, video_up_ms, fully_counted_ms, fully_up_ms,
+                       end_online, end_alarm, end_video, not_fully_since)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                       $16)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(day.to_string())
+                .bind(offset)
+                .bind(c.campus.as_str())
+                .bind(c.region.as_str())
+                .bind(c.gateway.counted_ms)
+                .bind(c.gateway.up_ms)
+                .bind(c.alarm.counted_ms)
+                .bind(c.alarm.up_ms)
+                .bind(c.video.counted_ms)
+                .bind(c.video.up_ms)
+                .bind(c.fully.counted_ms)
+                .bind(c.fully.up_ms)
+                .bind(c.end.online)
+                .bind(c.end.alarm)
+                .bind(c.end.video)
+                .bind(since.map(ts))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -385,13 +451,15 @@ impl Store {
     }
 }
 
-/// Computes each local day's coverage history once the day is over (a few minutes
-/// after local midnight, so the last alive mark of the day is stored), until `shutdown`.
+/// Computes each local day's coverage history and per-campus availability once the day
+/// is over (a few minutes after local midnight, so the last alive mark of the day is
+/// stored), and keeps `raw_days` days of raw history (0: all), until `shutdown`.
 pub async fn keep_coverage_daily(
     store: Store,
     clock: Arc<dyn Clock>,
     rules: AvailabilityRules,
     tz: FixedOffset,
+    raw_days: u32,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -408,6 +476,16 @@ pub async fn keep_coverage_daily(
             .await
         {
             warn!(error = %e, day = %yesterday, "Could not compute the day's coverage history.");
+        }
+        if raw_days > 0 {
+            match store.prune_history(raw_days, tz, rules, settled).await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    removed = n,
+                    raw_days, "Raw history older than its days removed (their roll-ups are kept)."
+                ),
+                Err(e) => warn!(error = %e, "Could not remove old raw history."),
+            }
         }
     }
 }

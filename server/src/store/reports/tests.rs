@@ -14,6 +14,7 @@ contract!(
     availability_reads_the_day_its_windows_and_the_server_gap_from_the_store,
     the_history_around_a_period_holds_each_links_last_row_before_it,
     a_day_of_coverage_history_is_computed_once_and_summed_per_node,
+    old_raw_history_goes_and_reports_of_its_days_keep_their_figures,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -301,4 +302,92 @@ async fn a_day_of_coverage_history_is_computed_once_and_summed_per_node(db: &Tes
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+async fn old_raw_history_goes_and_reports_of_its_days_keep_their_figures(db: &TestDb) {
+    let store = store_with_history(db).await;
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap();
+    let periods = [
+        // The local day 2026-11-29, the two days before the cut, and a period across it.
+        day(),
+        Period {
+            from: at("2026-11-27T16:00:00Z"),
+            to: at("2026-11-29T16:00:00Z"),
+        },
+        Period {
+            from: at("2026-11-28T16:00:00Z"),
+            to: at("2026-11-30T04:00:00Z"),
+        },
+    ];
+    let mut before = Vec::new();
+    for p in periods {
+        before.push(store.availability(None, p, rules()).await.unwrap());
+    }
+    let all_rows = |store: Store| async move {
+        store
+            .transitions(&crate::store::Filter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    let rows_before = all_rows(store.clone()).await.len();
+
+    // 35 days kept at 2027-01-04 (local): the raw history before 2026-11-30 goes.
+    let now = at("2027-01-04T04:00:00Z");
+    let removed = store.prune_history(35, cst, rules(), now).await.unwrap();
+    let cut = at("2026-11-29T16:00:00Z");
+    assert_eq!(
+        store.history_horizon().await.unwrap().map(|h| h.raw_from),
+        Some(cut)
+    );
+    let left = all_rows(store.clone()).await;
+    assert_eq!(left.len() as u64 + removed, rows_before as u64);
+    assert!(removed > 0);
+    // Each link keeps its last row before the cut: cam-2's 01:00 `up`, not its `down`.
+    let cam2: Vec<&str> = left
+        .iter()
+        .filter(|r| {
+            r.transition
+                .device
+                .as_ref()
+                .is_some_and(|d| d.as_str() == "cam-2")
+        })
+        .map(|r| r.transition.to.as_str())
+        .collect();
+    assert_eq!(cam2, ["up"]);
+    assert!(left.iter().any(|r| r.transition.at >= cut));
+
+    // Reports of those days come from their roll-ups, with the same figures.
+    for (p, was) in periods.into_iter().zip(&before) {
+        let now = store.availability(None, p, rules()).await.unwrap();
+        assert_eq!(&now, was, "{p:?}");
+    }
+    // A period that starts within a day before the cut cannot be answered.
+    let err = store
+        .availability(
+            None,
+            Period {
+                from: at("2026-11-29T02:00:00Z"),
+                to: at("2026-11-30T04:00:00Z"),
+            },
+            rules(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BeforeHistory { .. }), "{err}");
+    // Pruning again changes nothing; a pruned day is never computed again.
+    assert_eq!(store.prune_history(35, cst, rules(), now).await.unwrap(), 0);
+    let d = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+    let trend = store.coverage_daily(None, None, d, d, cst).await.unwrap();
+    store
+        .ensure_coverage_daily(d, cst, rules(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.coverage_daily(None, None, d, d, cst).await.unwrap(),
+        trend
+    );
+    assert_eq!(trend.len(), 1);
 }
