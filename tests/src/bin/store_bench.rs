@@ -36,13 +36,18 @@ struct Args {
 
 fn event(i: usize) -> Change {
     let campus = i % 1000;
+    let (from, to) = if i.is_multiple_of(2) {
+        ("up", "down")
+    } else {
+        ("down", "up")
+    };
     Change::Transition(Transition {
         campus: CampusId::parse(&format!("150102-P-{campus:04}")).expect("campus id"),
         region: RegionCode::parse("150102").expect("region"),
         device: Some(DeviceId::parse(&format!("cam-{}", i % 38)).expect("device id")),
         kind: AlertKind::Camera,
-        from: if i % 2 == 0 { "up" } else { "down" }.into(),
-        to: if i % 2 == 0 { "down" } else { "up" }.into(),
+        from: from.into(),
+        to: to.into(),
         at: Utc::now() + TimeDelta::milliseconds(i as i64),
         cause: Some("no RTP packets within 2 s".into()),
         event_id: Some(i as u64 + 1),
