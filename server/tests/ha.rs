@@ -156,6 +156,19 @@ where
     }
 }
 
+/// How many campuses the replica at `api` sees reporting.
+async fn reporting(http: &reqwest::Client, api: &str) -> u64 {
+    let c: serde_json::Value = http
+        .get(format!("http://{api}/api/v1/coverage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    c["reporting"].as_u64().unwrap_or(u64::MAX)
+}
+
 /// Waits until the replica says it runs (every replica first says it is a standby);
 /// returns its HTTP address and what it said.
 async fn running(notes: &mut Notifications) -> (String, String) {
@@ -282,19 +295,8 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         let alarm = common::device("alarm-1", DeviceKind::Alarm, true);
         gateways.push(common::gateway(broker_addr, c, COUNTY, vec![alarm]).await);
     }
-    wait_until("eight gateways online on the active replica", || {
-        let (http, api_a) = (http.clone(), api_a.clone());
-        async move {
-            let c: serde_json::Value = http
-                .get(format!("http://{api_a}/api/v1/coverage"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            c["reporting"] == 8
-        }
+    wait_until("eight gateways online on the active replica", || async {
+        reporting(&http, &api_a).await == 8
     })
     .await;
     for (client, c) in gateways.iter().zip(&campuses).take(6) {
@@ -332,20 +334,10 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         takeover.as_millis(),
         CHECK.as_millis()
     );
-    wait_until("the gap's deaths applied by the new active replica", || {
-        let (http, api_b) = (http.clone(), api_b.clone());
-        async move {
-            let c: serde_json::Value = http
-                .get(format!("http://{api_b}/api/v1/coverage"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            c["reporting"] == 0
-        }
-    })
+    wait_until(
+        "the gap's deaths applied by the new active replica",
+        || async { reporting(&http, &api_b).await == 0 },
+    )
     .await;
 
     // The gateways come back: the new active resolves the incident it took over.

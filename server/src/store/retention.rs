@@ -165,6 +165,21 @@ impl Store {
         let offset = i64::from(tz.local_minus_utc() / 60);
         let pattern = region.map_or_else(|| "%".to_string(), |r| region_pattern(&r));
         with_db!(self.pool(), |pool| {
+            /// The roll-ups of the days and region asked for.
+            fn within(
+                qb: &mut QueryBuilder<'_, Db>,
+                offset: i64,
+                (from, to): (NaiveDate, NaiveDate),
+                pattern: &str,
+            ) {
+                qb.push_bind(offset)
+                    .push(" AND day >= ")
+                    .push_bind(from.to_string())
+                    .push(" AND day < ")
+                    .push_bind(to.to_string())
+                    .push(" AND region LIKE ")
+                    .push_bind(pattern.to_string());
+            }
             let mut qb = QueryBuilder::<Db>::new(
                 "SELECT campus,
                    CAST(SUM(gateway_counted_ms) AS BIGINT) AS gc,
@@ -174,18 +189,11 @@ impl Store {
                    CAST(SUM(video_counted_ms) AS BIGINT) AS vc,
                    CAST(SUM(video_up_ms) AS BIGINT) AS vu,
                    CAST(SUM(fully_counted_ms) AS BIGINT) AS fc,
-                   CAST(SUM(fully_up_ms) AS BIGINT) AS fu,
-                   MAX(day) AS last
+                   CAST(SUM(fully_up_ms) AS BIGINT) AS fu
                  FROM availability_daily WHERE utc_offset_minutes = ",
             );
-            qb.push_bind(offset)
-                .push(" AND day >= ")
-                .push_bind(from.to_string())
-                .push(" AND day < ")
-                .push_bind(to.to_string())
-                .push(" AND region LIKE ")
-                .push_bind(pattern.clone())
-                .push(" GROUP BY campus");
+            within(&mut qb, offset, (from, to), &pattern);
+            qb.push(" GROUP BY campus");
             let mut out = HashMap::new();
             for r in qb.build().fetch_all(pool).await? {
                 let tally = |c: &str, u: &str| -> Result<Tally, StoreError> {
@@ -214,18 +222,12 @@ impl Store {
                    SELECT campus, MAX(day) AS last FROM availability_daily
                    WHERE utc_offset_minutes = ",
             );
-            qb.push_bind(offset)
-                .push(" AND day >= ")
-                .push_bind(from.to_string())
-                .push(" AND day < ")
-                .push_bind(to.to_string())
-                .push(" AND region LIKE ")
-                .push_bind(pattern)
-                .push(
-                    " GROUP BY campus) l ON l.campus = a.campus AND l.last = a.day
+            within(&mut qb, offset, (from, to), &pattern);
+            qb.push(
+                " GROUP BY campus) l ON l.campus = a.campus AND l.last = a.day
                      WHERE a.utc_offset_minutes = ",
-                )
-                .push_bind(offset);
+            )
+            .push_bind(offset);
             for r in qb.build().fetch_all(pool).await? {
                 let campus: String = r.col("campus")?;
                 let since: Option<String> = r.col("not_fully_since")?;
