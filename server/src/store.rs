@@ -239,8 +239,57 @@ impl Store {
                 .await?;
                 Ok(())
             }
+            async fn insert_transitions(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                run: &[&Transition],
+                now: &str,
+            ) -> Result<(), StoreError> {
+                let measurements = run
+                    .iter()
+                    .map(|t| serde_json::to_string(&t.measurements))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| corrupt("measurements", e))?;
+                let rows: Vec<_> = run.iter().zip(measurements).collect();
+                // 11 parameters a row: far below either database's limit per statement.
+                for chunk in rows.chunks(500) {
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "INSERT INTO transitions (campus, region, device, kind, from_state,
+                           to_state, at, cause, event_id, measurements, received_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, (t, m)| {
+                        b.push_bind(t.campus.as_str())
+                            .push_bind(t.region.as_str())
+                            .push_bind(t.device.as_ref().map(|d| d.as_str()))
+                            .push_bind(t.kind.as_str())
+                            .push_bind(t.from.as_str())
+                            .push_bind(t.to.as_str())
+                            .push_bind(ts(t.at))
+                            .push_bind(t.cause.as_deref())
+                            .push_bind(t.event_id.map(|i| i as i64))
+                            .push_bind(m.as_str())
+                            .push_bind(now);
+                    });
+                    // A redelivered event (even twice in one run) is stored once.
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
             let mut tx = pool.begin().await?;
-            for change in changes {
+            let mut i = 0;
+            while i < changes.len() {
+                let change = &changes[i];
+                i += 1;
+                if let Change::Transition(first) = change {
+                    // A run of transitions (a burst of events) goes in multi-row inserts.
+                    let mut run = vec![first];
+                    while let Some(Change::Transition(t)) = changes.get(i) {
+                        run.push(t);
+                        i += 1;
+                    }
+                    insert_transitions(&mut tx, &run, &now).await?;
+                    continue;
+                }
                 match change {
                     Change::Gateway {
                         campus,
@@ -277,29 +326,8 @@ impl Store {
                     Change::Device { campus, device } => {
                         upsert_device(&mut tx, campus, device, None).await?;
                     }
-                    Change::Transition(t) => {
-                        let m = serde_json::to_string(&t.measurements)
-                            .map_err(|e| corrupt("measurements", e))?;
-                        sqlx::query(
-                            "INSERT INTO transitions (campus, region, device, kind, from_state,
-                               to_state, at, cause, event_id, measurements, received_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(t.campus.as_str())
-                        .bind(t.region.as_str())
-                        .bind(t.device.as_ref().map(|d| d.as_str()))
-                        .bind(t.kind.as_str())
-                        .bind(&t.from)
-                        .bind(&t.to)
-                        .bind(ts(t.at))
-                        .bind(&t.cause)
-                        .bind(t.event_id.map(|i| i as i64))
-                        .bind(m)
-                        .bind(&now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    // Written with the run they open, below.
+                    Change::Transition(_) => {}
                     Change::Alert(a) => {
                         let ack = a.acknowledged.as_ref();
                         sqlx::query(

@@ -142,6 +142,21 @@ async fn a_redelivered_event_is_stored_once(db: &TestDb) {
         let out = m.apply(&cam_down("c1", 11), t(6));
         store.apply(&out.changes, t(6)).await.unwrap();
     }
+    // Twice within one batch too (written as one multi-row insert).
+    let twice: Vec<_> = store
+        .transitions(&Filter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.transition.event_id == Some(11))
+        .map(|r| Change::Transition(r.transition))
+        .collect();
+    let batch = [twice.clone(), twice].concat();
+    assert_eq!(batch.len(), 2);
+    store.apply(&batch, t(7)).await.unwrap();
     let rows = store
         .transitions(&Filter {
             limit: 100,
