@@ -12,6 +12,7 @@ use campuswatch_protocol::{
     CampusId, DeviceId, Measurements, RegionCode, RegionLevel, SchoolType, Timestamp,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{
@@ -525,20 +526,21 @@ impl Store {
                     ))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let devices =
+            // Row by row: a province's devices number in the millions, and holding every
+            // row next to its parsed record doubled the memory a restart needs.
+            let mut devices = Vec::new();
+            let mut rows =
                 sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        let record: String = r.try_get("record")?;
-                        Ok((
-                            parse_id(r.try_get("campus")?)?,
-                            serde_json::from_str::<DeviceRecord>(&record)
-                                .map_err(|e| corrupt("device", e))?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?;
+                    .fetch(pool);
+            while let Some(r) = rows.try_next().await? {
+                let record: &str = r.try_get("record")?;
+                devices.push((
+                    parse_id(r.try_get("campus")?)?,
+                    serde_json::from_str::<DeviceRecord>(record)
+                        .map_err(|e| corrupt("device", e))?,
+                ));
+            }
+            drop(rows);
             let alerts = self.query_alerts(&Filter::default(), true).await?;
             let max_alert_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM alerts")
                 .fetch_one(pool)

@@ -4,6 +4,7 @@
 //! that go down and up (on demand or at random), and waiting on conditions with a
 //! deadline instead of sleeping.
 
+pub mod bench;
 pub mod mosquitto;
 
 use std::future::Future;
@@ -319,9 +320,7 @@ pub async fn metric(server: &ServerHandle, sample: &str) -> Option<f64> {
         .text()
         .await
         .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
+    bench::sample_value(&text, sample)
 }
 
 /// Every stored event (device transitions with an agent event id) of a campus, read
@@ -567,23 +566,7 @@ impl RawGateway {
             loop {
                 tick.tick().await;
                 seq += 1;
-                let hb =
-                    campuswatch_protocol::Message::Heartbeat(campuswatch_protocol::Heartbeat {
-                        v: 1,
-                        campus: campus.clone(),
-                        region,
-                        epoch,
-                        seq,
-                        at: chrono::Utc::now(),
-                        health: campuswatch_protocol::HostHealth {
-                            cpu_pct: 1.0,
-                            mem_used_pct: 10.0,
-                            disk_used_pct: 10.0,
-                            uptime_s: seq,
-                        },
-                        states: String::new(),
-                        last_event_id: 0,
-                    });
+                let hb = bench::heartbeat(&campus, region, epoch, seq, "", 0);
                 let _ = client
                     .publish(
                         hb.topic().to_string(),

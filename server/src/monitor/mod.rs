@@ -1226,11 +1226,13 @@ impl Monitor {
         }
     }
 
-    /// Gateway records whose heartbeat fields changed since the last call.
-    pub fn take_heartbeat_updates(&mut self) -> Vec<Change> {
+    /// Gateway records whose heartbeat fields changed since they were last taken, at
+    /// most `max` of them; the others are left for the next call.
+    pub fn take_heartbeat_updates(&mut self, max: usize) -> Vec<Change> {
         self.campuses
             .values_mut()
             .filter(|c| c.heartbeat_dirty)
+            .take(max)
             .map(|c| {
                 c.heartbeat_dirty = false;
                 Change::Gateway {

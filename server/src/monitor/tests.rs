@@ -286,6 +286,36 @@ fn a_silent_gateway_goes_stale_after_the_missed_heartbeats_and_not_before() {
 }
 
 #[test]
+fn heartbeat_updates_are_taken_a_chunk_at_a_time_and_each_once() {
+    let ids = ["c1", "c2", "c3", "c4", "c5"];
+    let entries: Vec<RegistryEntry> = ids
+        .iter()
+        .map(|id| entry(id, "150102", SchoolType::Primary, 1, 2))
+        .collect();
+    let mut m = monitor_with(&entries);
+    for id in ids {
+        m.apply(&healthy(id, "150102", 1), t(0));
+        m.apply(&heartbeat(id, "150102", 1, 1), t(5));
+    }
+    let mut taken = Vec::new();
+    for want in [2, 2, 1, 0] {
+        let chunk = m.take_heartbeat_updates(2);
+        assert_eq!(chunk.len(), want);
+        for c in chunk {
+            let Change::Gateway { campus, record, .. } = c else {
+                panic!("a heartbeat update is a gateway record: {c:?}");
+            };
+            assert_eq!(record.last_heartbeat, Some(t(5)));
+            taken.push(campus.to_string());
+        }
+    }
+    taken.sort();
+    assert_eq!(taken, ids);
+    m.apply(&heartbeat("c3", "150102", 1, 2), t(10));
+    assert_eq!(m.take_heartbeat_updates(usize::MAX).len(), 1);
+}
+
+#[test]
 fn a_heartbeat_after_staleness_brings_the_gateway_back_and_resolves_its_alert() {
     let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
     m.apply(&healthy("c1", "150102", 1), t(0));

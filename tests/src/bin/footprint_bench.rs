@@ -11,12 +11,13 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use campuswatch_tests::bench::{process_sample, sibling_program, Running};
 use campuswatch_tests::TestBroker;
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -43,32 +44,6 @@ struct Args {
         default_value = "/usr/bin/python3"
     )]
     python: PathBuf,
-}
-
-/// A process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// CPU seconds (user + system) and resident kilobytes of a process, from /proc.
-fn usage(pid: u32) -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-    let ticks: f64 = after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some((ticks / 100.0, rss_kb))
 }
 
 /// Relays TCP connections to `upstream`, counting the bytes sent towards it.
@@ -167,15 +142,7 @@ fn agent_config(
 }
 
 fn start_agent(config: &Path) -> anyhow::Result<Running> {
-    let exe = std::env::current_exe()?
-        .parent()
-        .context("the benchmark's directory")?
-        .join("campuswatch-agent");
-    anyhow::ensure!(
-        exe.exists(),
-        "{} not found: build it with `cargo build --release -p campuswatch-agent`",
-        exe.display()
-    );
+    let exe = sibling_program("campuswatch-agent", "campuswatch-agent")?;
     let child = Command::new(exe)
         .arg("run")
         .arg("--config")
@@ -228,29 +195,29 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(60)).await;
 
     let sample = |pid: u32, sent: &AtomicU64| -> anyhow::Result<Sample> {
-        let (cpu_s, rss_kb) = usage(pid).context("the agent exited")?;
+        let p = process_sample(pid).context("the agent exited")?;
         Ok(Sample {
-            cpu_s,
-            rss_kb,
+            cpu_s: p.cpu_seconds,
+            rss_kb: p.rss_kb,
             sent: sent.load(Ordering::Relaxed),
         })
     };
     let start = Instant::now();
     let (full0, idle0) = (
-        sample(full.0.id(), &full_sent)?,
-        sample(idle.0.id(), &idle_sent)?,
+        sample(full.pid(), &full_sent)?,
+        sample(idle.pid(), &idle_sent)?,
     );
     let (mut full_max_rss, mut idle_max_rss) = (full0.rss_kb, idle0.rss_kb);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while start.elapsed() < Duration::from_secs(args.seconds) {
         tick.tick().await;
-        full_max_rss = full_max_rss.max(sample(full.0.id(), &full_sent)?.rss_kb);
-        idle_max_rss = idle_max_rss.max(sample(idle.0.id(), &idle_sent)?.rss_kb);
+        full_max_rss = full_max_rss.max(sample(full.pid(), &full_sent)?.rss_kb);
+        idle_max_rss = idle_max_rss.max(sample(idle.pid(), &idle_sent)?.rss_kb);
     }
     let wall = start.elapsed().as_secs_f64();
     let (full1, idle1) = (
-        sample(full.0.id(), &full_sent)?,
-        sample(idle.0.id(), &idle_sent)?,
+        sample(full.pid(), &full_sent)?,
+        sample(idle.pid(), &idle_sent)?,
     );
     let per_day = |a: &Sample, b: &Sample| (b.sent - a.sent) as f64 / wall * 86_400.0;
     let cpu = |a: &Sample, b: &Sample| (b.cpu_s - a.cpu_s) / wall * 100.0;

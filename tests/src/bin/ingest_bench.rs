@@ -9,12 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use campuswatch_protocol::{
-    Birth, CampusId, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode,
-    SchoolType,
-};
+use campuswatch_protocol::{Birth, CampusId, Message, RegionCode, SchoolType};
 use campuswatch_server::registry::RegistryEntry;
-use campuswatch_tests::{device, server_config, start_server, TestBroker};
+use campuswatch_tests::bench::{heartbeat, inventory, own_sample};
+use campuswatch_tests::{server_config, start_server, TestBroker};
 use clap::Parser;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
@@ -120,16 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 last_event_id: 0,
                 // The 40 devices its heartbeats' digest names (1 alarm, 39 cameras), so
                 // that the server's view agrees and asks for no rebirth.
-                devices: (0..40)
-                    .map(|d| {
-                        let (id, kind) = if d == 0 {
-                            ("alarm-1".to_string(), DeviceKind::Alarm)
-                        } else {
-                            (format!("cam-{d:02}"), DeviceKind::Camera)
-                        };
-                        device(&id, kind, DeviceState::Up)
-                    })
-                    .collect(),
+                devices: inventory(1, 40),
                 dropped_events: 0,
             });
             let _ = client
@@ -150,22 +139,7 @@ async fn main() -> anyhow::Result<()> {
             while Instant::now() < stop_at {
                 tick.tick().await;
                 seq += 1;
-                let hb = Message::Heartbeat(Heartbeat {
-                    v: 1,
-                    campus: id.clone(),
-                    region,
-                    epoch: 1,
-                    seq,
-                    at: chrono::Utc::now(),
-                    health: HostHealth {
-                        cpu_pct: 3.0,
-                        mem_used_pct: 41.5,
-                        disk_used_pct: 12.0,
-                        uptime_s: 86_400 + seq,
-                    },
-                    states: "UUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUU".into(),
-                    last_event_id: 0,
-                });
+                let hb = heartbeat(&id, region, 1, seq, &"U".repeat(40), 0);
                 if client
                     .publish(hb.topic().to_string(), QoS::AtMostOnce, false, hb.encode())
                     .await
@@ -182,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
     let server0 = server
         .metrics
         .applied_count(campuswatch_protocol::MessageKind::Heartbeat);
-    let cpu0 = process_cpu_seconds();
+    let cpu0 = own_sample().cpu_seconds;
     for t in tasks {
         let _ = t.await;
     }
@@ -201,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
         }
         last = now;
     }
-    let cpu = process_cpu_seconds() - cpu0;
+    let cpu = own_sample().cpu_seconds - cpu0;
     let secs = args.seconds as f64;
     let bare_n = last.0 - bare0;
     let server_n = last.1 - server0;
@@ -236,17 +210,4 @@ async fn main() -> anyhow::Result<()> {
     }
     server.stop().await;
     Ok(())
-}
-
-fn process_cpu_seconds() -> f64 {
-    // utime + stime from /proc/self/stat, in clock ticks (100 Hz on Linux).
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit(')').next()?.split_whitespace().collect::<Vec<_>>();
-            let ut: f64 = after.get(11)?.parse().ok()?;
-            let st: f64 = after.get(12)?.parse().ok()?;
-            Some((ut + st) / 100.0)
-        })
-        .unwrap_or(0.0)
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{DeviceId, DeviceKind, DeviceState, Event, Message, SchoolType};
+use campuswatch_tests::bench::{percentile, SseLines};
 use campuswatch_tests::{
     device, registry_entry, server_config, start_server, RawGateway, TestBroker,
 };
@@ -140,14 +141,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let mut seen = std::mem::take(&mut *seen.lock().unwrap());
         seen.delays_ms.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            let d = &seen.delays_ms;
-            if d.is_empty() {
-                f64::NAN
-            } else {
-                d[((d.len() - 1) as f64 * p).round() as usize]
-            }
-        };
+        let q = |p: f64| percentile(&seen.delays_ms, p);
         println!(
             "{:>9} {:>12} {:>12} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>8}",
             consoles,
@@ -179,34 +173,25 @@ async fn main() -> anyhow::Result<()> {
 /// Reads one console's stream: for each camera transition, how long after the change
 /// it came.
 async fn read_stream(mut resp: reqwest::Response, seen: Arc<Mutex<Seen>>) {
-    let mut buf = String::new();
-    let mut event = String::new();
+    let mut sse = SseLines::default();
     while let Ok(Some(chunk)) = resp.chunk().await {
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find('\n') {
-            let line: String = buf.drain(..=end).collect();
-            let line = line.trim_end();
-            if let Some(kind) = line.strip_prefix("event:") {
-                event = kind.trim().to_string();
-            } else if let Some(data) = line.strip_prefix("data:") {
-                if event == "resync" {
-                    seen.lock().unwrap().resyncs += 1;
-                } else if event == "transition" {
-                    let v: serde_json::Value =
-                        serde_json::from_str(data.trim()).unwrap_or_default();
-                    if v["data"]["kind"] != "camera" {
-                        continue; // the campus's video as a whole, say
-                    }
-                    if let Some(at) = v["data"]["at"]
-                        .as_str()
-                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                    {
-                        let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
-                            .num_microseconds()
-                            .unwrap_or(0) as f64
-                            / 1000.0;
-                        seen.lock().unwrap().delays_ms.push(ms);
-                    }
+        for (event, data) in sse.push(&chunk) {
+            if event == "resync" {
+                seen.lock().unwrap().resyncs += 1;
+            } else if event == "transition" {
+                let v: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                if v["data"]["kind"] != "camera" {
+                    continue; // the campus's video as a whole, say
+                }
+                if let Some(at) = v["data"]["at"]
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                {
+                    let ms = (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                        .num_microseconds()
+                        .unwrap_or(0) as f64
+                        / 1000.0;
+                    seen.lock().unwrap().delays_ms.push(ms);
                 }
             }
         }

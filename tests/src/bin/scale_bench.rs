@@ -9,12 +9,10 @@
 
 use std::time::Instant;
 
-use campuswatch_protocol::{
-    Birth, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode, SchoolType,
-};
+use campuswatch_protocol::{Birth, DeviceState, Message, RegionCode, SchoolType};
 use campuswatch_server::monitor::{Monitor, Settings};
 use campuswatch_server::registry::demo_registry;
-use campuswatch_tests::device;
+use campuswatch_tests::bench::{heartbeat, inventory, percentile};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -52,22 +50,13 @@ fn load(campuses: usize, devices: usize) -> Monitor {
     let registry = demo_registry(campuses, 7);
     let _ = m.set_registry(&registry, true, now);
     for (n, e) in registry.iter().enumerate() {
-        let reports = (0..devices)
-            .map(|d| {
-                let (id, kind) = if d == 0 {
-                    ("alarm-1".to_string(), DeviceKind::Alarm)
-                } else {
-                    (format!("cam-{d:02}"), DeviceKind::Camera)
-                };
-                // One camera in twenty down, so coverage has something to count.
-                let state = if (n + d) % 20 == 7 {
-                    DeviceState::Down
-                } else {
-                    DeviceState::Up
-                };
-                device(&id, kind, state)
-            })
-            .collect();
+        let mut reports = inventory(1, devices);
+        for (d, r) in reports.iter_mut().enumerate() {
+            // One camera in twenty down, so coverage has something to count.
+            if (n + d) % 20 == 7 {
+                r.state = DeviceState::Down;
+            }
+        }
         let birth = Message::Birth(Birth {
             v: 2,
             campus: e.campus.clone(),
@@ -82,25 +71,9 @@ fn load(campuses: usize, devices: usize) -> Monitor {
             dropped_events: 0,
         });
         let _ = m.apply(&birth, now);
-        let heartbeat = Message::Heartbeat(Heartbeat {
-            v: 2,
-            campus: e.campus.clone(),
-            region: e.region,
-            epoch: 1,
-            seq: 1,
-            at: now,
-            health: HostHealth {
-                cpu_pct: 3.0,
-                mem_used_pct: 41.5,
-                disk_used_pct: 12.0,
-                uptime_s: 86_400,
-            },
-            states: String::new(),
-            last_event_id: 0,
-        });
-        let _ = m.apply(&heartbeat, now);
+        let _ = m.apply(&heartbeat(&e.campus, e.region, 1, 1, "", 0), now);
     }
-    let _ = m.take_heartbeat_updates();
+    let _ = m.take_heartbeat_updates(usize::MAX);
     m
 }
 
@@ -142,8 +115,7 @@ fn time_queries(m: &Monitor, n: usize) -> (f64, f64, u64) {
         us.push(started.elapsed().as_secs_f64() * 1e6);
     }
     us.sort_by(f64::total_cmp);
-    let q = |p: f64| us[((us.len() - 1) as f64 * p).round() as usize];
-    (q(0.5), q(0.99), check)
+    (percentile(&us, 0.5), percentile(&us, 0.99), check)
 }
 
 fn main() {

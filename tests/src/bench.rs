@@ -1,0 +1,297 @@
+//! What the benchmark programs share: a program built next to them, run as a child
+//! process that is killed when dropped; the CPU time and memory of a process from /proc;
+//! percentiles; the open-files limit; a campus's device inventory and heartbeat as a
+//! gateway sends them; one sample of the server's `/metrics`; and the lines of its live
+//! event stream.
+
+use std::path::PathBuf;
+use std::process::Child;
+
+use anyhow::Context;
+
+use campuswatch_protocol::{
+    CampusId, DeviceKind, DeviceReport, DeviceState, Heartbeat, HostHealth, Message, RegionCode,
+    BASE_SCHEMA_VERSION,
+};
+
+/// The program `name` built next to the running benchmark (`target/release/{name}`);
+/// the error says how to build it.
+pub fn sibling_program(name: &str, package: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?
+        .parent()
+        .context("the benchmark's directory")?
+        .join(name);
+    anyhow::ensure!(
+        exe.exists(),
+        "{} not found: build it with `cargo build --release -p {package} --bin {name}`",
+        exe.display()
+    );
+    Ok(exe)
+}
+
+/// A process killed (and reaped) when dropped, so a benchmark that fails leaves nothing
+/// running behind it.
+pub struct Running(pub Child);
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, as a crash or an out-of-memory kill would end it, and reap it.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.0.kill()?;
+        self.0.wait().map(|_| ())
+    }
+
+    /// Whether it has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU time and memory of one process, from `/proc/{pid}/stat` and `/proc/{pid}/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSample {
+    /// User + system CPU seconds since the process started.
+    pub cpu_seconds: f64,
+    /// Resident memory now (VmRSS), kB.
+    pub rss_kb: u64,
+    /// Highest resident memory so far (VmHWM), kB.
+    pub hwm_kb: u64,
+}
+
+/// Clock ticks per second of `/proc/*/stat` times.
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// A sample of process `pid` (`None`: it is gone, or /proc is not readable).
+pub fn process_sample(pid: u32) -> Option<ProcessSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields after its last ')'
+    // start with the state (field 3), so utime and stime (14, 15) are 11 and 12 here.
+    let after: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let ticks: f64 = after.get(11)?.parse::<f64>().ok()? + after.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Some(ProcessSample {
+        cpu_seconds: ticks / clock_ticks(),
+        rss_kb: kb("VmRSS:"),
+        hwm_kb: kb("VmHWM:"),
+    })
+}
+
+/// This process's own sample.
+pub fn own_sample() -> ProcessSample {
+    process_sample(std::process::id()).unwrap_or_default()
+}
+
+/// The value at fraction `p` (0 to 1) of `sorted` values, NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p.clamp(0.0, 1.0)).round() as usize]
+}
+
+/// Raises this process's soft limit of open files to its hard limit (thousands of MQTT
+/// connections are thousands of sockets); returns the limit now in force.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// The soft limit of open files of process `pid`, from `/proc/{pid}/limits`
+/// (`None`: unlimited, or not readable).
+pub fn open_files_limit_of(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A campus's devices as a birth lists them, every one up: `alarm-1` … `alarm-{alarms}`,
+/// then cameras `cam-01` … up to `devices` in all.
+pub fn inventory(alarms: usize, devices: usize) -> Vec<DeviceReport> {
+    (0..devices.max(alarms))
+        .map(|d| {
+            if d < alarms {
+                crate::device(
+                    &format!("alarm-{}", d + 1),
+                    DeviceKind::Alarm,
+                    DeviceState::Up,
+                )
+            } else {
+                crate::device(
+                    &format!("cam-{:02}", d + 1 - alarms),
+                    DeviceKind::Camera,
+                    DeviceState::Up,
+                )
+            }
+        })
+        .collect()
+}
+
+/// A heartbeat as a gateway sends it: `states` is the digest (one letter per device, in
+/// birth order), `last_event_id` the newest event it produced; the host health is a
+/// typical gateway's.
+pub fn heartbeat(
+    campus: &CampusId,
+    region: RegionCode,
+    epoch: u64,
+    seq: u64,
+    states: &str,
+    last_event_id: u64,
+) -> Message {
+    Message::Heartbeat(Heartbeat {
+        v: BASE_SCHEMA_VERSION,
+        campus: campus.clone(),
+        region,
+        epoch,
+        seq,
+        at: chrono::Utc::now(),
+        health: HostHealth {
+            cpu_pct: 3.0,
+            mem_used_pct: 41.5,
+            disk_used_pct: 12.0,
+            uptime_s: 86_400 + seq,
+        },
+        states: states.to_string(),
+        last_event_id,
+    })
+}
+
+/// The value of a Prometheus sample line (`name{labels}`) in a `/metrics` text.
+pub fn sample_value(metrics: &str, sample: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Splits a server-sent-events stream (`GET /api/v1/live`) into its events as the
+/// chunks arrive, whatever their boundaries: `(event, data)` for each `data:` line, with
+/// the `event:` name that came before it.
+#[derive(Default)]
+pub struct SseLines {
+    buf: String,
+    event: String,
+}
+
+impl SseLines {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<(String, String)> {
+        self.buf.push_str(&String::from_utf8_lossy(chunk));
+        let mut out = Vec::new();
+        while let Some(end) = self.buf.find('\n') {
+            let line: String = self.buf.drain(..=end).collect();
+            let line = line.trim_end();
+            if let Some(kind) = line.strip_prefix("event:") {
+                self.event = kind.trim().to_string();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                out.push((self.event.clone(), data.trim().to_string()));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 51.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&v, 1.0), 100.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn a_sample_is_read_from_metrics_text() {
+        let text = "# TYPE x counter\ncw_messages_applied_total{kind=\"heartbeat\"} 1234\ncw_gateways{state=\"online\"} 7\n";
+        assert_eq!(
+            sample_value(text, "cw_messages_applied_total{kind=\"heartbeat\"}"),
+            Some(1234.0)
+        );
+        assert_eq!(
+            sample_value(text, "cw_gateways{state=\"online\"}"),
+            Some(7.0)
+        );
+        assert_eq!(sample_value(text, "cw_gateways"), None);
+    }
+
+    #[test]
+    fn server_sent_events_are_split_across_chunks() {
+        let mut sse = SseLines::default();
+        assert!(sse.push(b"event: transi").is_empty());
+        let got = sse.push(b"tion\ndata: {\"a\":1}\n\n: keep-alive\nevent: resync\ndata: {}\n");
+        assert_eq!(
+            got,
+            vec![
+                ("transition".to_string(), "{\"a\":1}".to_string()),
+                ("resync".to_string(), "{}".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_inventory_lists_alarms_then_cameras() {
+        let inv = inventory(2, 40);
+        assert_eq!(inv.len(), 40);
+        assert_eq!(inv[0].id.as_str(), "alarm-1");
+        assert_eq!(inv[1].id.as_str(), "alarm-2");
+        assert_eq!(inv[2].id.as_str(), "cam-01");
+        assert_eq!(inv[39].id.as_str(), "cam-38");
+        assert!(inv.iter().all(|d| d.state == DeviceState::Up));
+    }
+
+    #[test]
+    fn this_process_can_be_sampled() {
+        let s = own_sample();
+        assert!(s.rss_kb > 0);
+        assert!(s.hwm_kb >= s.rss_kb);
+        assert!(process_sample(u32::MAX).is_none());
+    }
+}
