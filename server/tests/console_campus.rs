@@ -156,14 +156,7 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
     let http = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let c: serde_json::Value = http
-            .get(format!("{base}/api/v1/campuses/k-1"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let c = common::get_json(&http, &format!("{base}/api/v1/campuses/k-1")).await;
         if !c["gateway"]["health"].is_null() {
             break;
         }

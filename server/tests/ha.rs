@@ -158,14 +158,7 @@ where
 
 /// How many campuses the replica at `api` sees reporting.
 async fn reporting(http: &reqwest::Client, api: &str) -> u64 {
-    let c: serde_json::Value = http
-        .get(format!("http://{api}/api/v1/coverage"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c = common::get_json(http, &format!("http://{api}/api/v1/coverage")).await;
     c["reporting"].as_u64().unwrap_or(u64::MAX)
 }
 
@@ -353,14 +346,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         schema.delivery_states("incident-1-resolved").await == ["sent"]
     })
     .await;
-    let incidents: serde_json::Value = http
-        .get(format!("http://{api_b}/api/v1/incidents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let incidents = common::get_json(&http, &format!("http://{api_b}/api/v1/incidents")).await;
     assert_eq!(
         incidents["incidents"][0]["state"], "resolved",
         "{incidents}"

@@ -685,14 +685,7 @@ async fn get_responses_have_exactly_the_documented_fields() {
             .is_some(),
         "/metrics answers {ct}, not documented"
     );
-    let served: Value = http
-        .get(format!("{base}/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = common::get_json(&http, &format!("{base}/api/v1/openapi.json")).await;
     assert_eq!(served, d, "the server serves docs/openapi.json");
 
     // A registry import: 422 with lines for a bad file, 200 for a good one.

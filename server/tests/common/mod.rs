@@ -145,6 +145,17 @@ pub fn device(id: &str, kind: campuswatch_protocol::DeviceKind, up: bool) -> Dev
     }
 }
 
+/// The JSON `url` answers (panics if it does not answer JSON).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+}
+
 /// Publishes `message` on its own topic, at least once.
 pub async fn publish(client: &rumqttc::AsyncClient, message: &Message) {
     client
