@@ -7,6 +7,8 @@
 //! test says so and does nothing; with it, a database that cannot be reached fails it.
 
 mod common;
+#[path = "../src/store/test_schema.rs"]
+mod test_schema;
 #[allow(dead_code)]
 #[path = "../../service/tests/support/under_systemd.rs"]
 mod under_systemd;
@@ -18,69 +20,21 @@ use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{CampusId, Death, DeathReason, DeviceKind, Message, RegionCode};
 use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
-use sqlx::Connection;
+use test_schema::TestSchema;
 use under_systemd::{Notifications, Supervised};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const COUNTY: &str = "150102";
 const CHECK: Duration = Duration::from_millis(250);
 
-/// A schema of its own in the test database, dropped at the end.
-struct Schema {
-    admin: String,
-    name: String,
-}
-
-impl Schema {
-    async fn new(admin: &str) -> Schema {
-        let name = format!("cw_ha_{}_{}", std::process::id(), rand::random::<u32>());
-        let mut conn = sqlx::PgConnection::connect(admin)
-            .await
-            .unwrap_or_else(|e| panic!("CAMPUSWATCH_TEST_DATABASE_URL={admin}: {e}"));
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        Schema {
-            admin: admin.to_string(),
-            name,
-        }
-    }
-
-    fn url(&self) -> String {
-        let sep = if self.admin.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options[search_path]={}", self.admin, self.name)
-    }
-
-    /// The state of every delivery of notice `id`.
-    async fn delivery_states(&self, id: &str) -> Vec<String> {
-        let mut conn = sqlx::PgConnection::connect(&self.url()).await.unwrap();
-        sqlx::query_scalar("SELECT state FROM deliveries WHERE notice = $1")
-            .bind(id)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime: the schema goes on a thread of its own.
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-                    let _ = sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
-                        .execute(&mut conn)
-                        .await;
-                })
-        })
-        .join();
-    }
+/// The state of every delivery of notice `id` in the replicas' database.
+async fn delivery_states(schema: &TestSchema, id: &str) -> Vec<String> {
+    let mut conn = test_schema::connect(&schema.url()).await;
+    sqlx::query_scalar("SELECT state FROM deliveries WHERE notice = $1")
+        .bind(id)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default()
 }
 
 /// A webhook receiver: the `Idempotency-Key` (the notice id) of every request, in order.
@@ -229,11 +183,9 @@ fn death(campus: &str) -> Message {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notice_once() {
-    let Ok(admin) = std::env::var("CAMPUSWATCH_TEST_DATABASE_URL") else {
-        eprintln!("CAMPUSWATCH_TEST_DATABASE_URL is not set: the active/standby test did not run");
+    let Some(schema) = TestSchema::new("cw_ha", "the active/standby test").await else {
         return;
     };
-    let schema = Schema::new(&admin).await;
     let broker = EmbeddedBroker::start(EmbeddedBrokerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         fallback_to_free_port: false,
@@ -297,7 +249,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     }
     wait_until(
         "the incident's opening sent and recorded as sent",
-        || async { schema.delivery_states("incident-1-opened").await == ["sent"] },
+        || async { delivery_states(&schema, "incident-1-opened").await == ["sent"] },
     )
     .await;
 
@@ -343,7 +295,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         common::publish(client, &common::birth(&campus, &county, 2, vec![alarm])).await;
     }
     wait_until("the incident's resolution sent", || async {
-        schema.delivery_states("incident-1-resolved").await == ["sent"]
+        delivery_states(&schema, "incident-1-resolved").await == ["sent"]
     })
     .await;
     let incidents = common::get_json(&http, &format!("http://{api_b}/api/v1/incidents")).await;
