@@ -977,7 +977,7 @@ impl HistoryQuery {
                 .as_deref()
                 .map(|k| {
                     AlertKind::parse(k).ok_or_else(|| {
-                        ApiError::BadRequest(format!("kind {k:?}: use gateway, alarm or camera"))
+                        ApiError::BadRequest(format!("kind {k:?}: use {}", AlertKind::choices()))
                     })
                 })
                 .transpose()?,
@@ -1013,9 +1013,7 @@ async fn alerts(
     f.state = match q.state.as_deref() {
         None | Some("all") => None,
         Some(st) => Some(AlertState::parse(st).ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "state {st:?}: use open, suppressed, resolved or all"
-            ))
+            ApiError::BadRequest(format!("state {st:?}: use all, {}", AlertState::choices()))
         })?),
     };
     // Alerts not yet resolved come from the live state, so they always agree with the
@@ -1368,7 +1366,10 @@ async fn incidents(
     let state = match q.state.as_deref() {
         None | Some("all") => None,
         Some(st) => Some(IncidentState::parse(st).ok_or_else(|| {
-            ApiError::BadRequest(format!("state {st:?}: use open, resolved or all"))
+            ApiError::BadRequest(format!(
+                "state {st:?}: use all, {}",
+                IncidentState::choices()
+            ))
         })?),
     };
     let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod monitor;
+mod named;
 pub mod notify;
 pub mod peers;
 pub mod regions;

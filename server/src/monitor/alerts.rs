@@ -17,6 +17,14 @@
 //!   one when the last of them is back); fewer are told one by one. Gateways of the county
 //!   that drop while its incident is open join it silently.
 //! - A resolution is told only for an alert that was told.
+//! - An alert ends only when its link is **seen up** (a gateway online again, a device
+//!   reported up or degraded), or when it stops being monitored: its device leaves the
+//!   gateway's inventory or its campus the registry, which the notice says in those words
+//!   instead of "Restored". A device reported `unknown` after having been down (its agent
+//!   restarted, its gateway went away and came back) is still down as far as anyone
+//!   knows: its alert goes on untold, and a hold-down under way goes on counting from
+//!   when it first went down (`DeviceRecord::down_since`, kept in the store, so a server
+//!   restart or a takeover does not start it over either).
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -159,25 +167,10 @@ pub struct Incident {
     pub open_alerts: BTreeSet<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentState {
-    Open,
-    Resolved,
-}
-
-impl IncidentState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IncidentState::Open => "open",
-            IncidentState::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [IncidentState::Open, IncidentState::Resolved]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+crate::named::named_enum! {
+    pub enum IncidentState {
+        Open => "open",
+        Resolved => "resolved",
     }
 }
 
@@ -199,13 +192,30 @@ pub fn severity_of(kind: AlertKind) -> Severity {
     }
 }
 
-/// A link that is down now.
+/// A link that is down now, as far as the server knows.
 struct Down {
     kind: AlertKind,
     since: Timestamp,
     cause: Option<String>,
     /// Known only from before the gateway stopped reporting: kept, not told.
     suppressed: bool,
+    /// Reported down, then `unknown` (its agent restarted, or its gateway came back, and
+    /// has not probed it yet), never up: its alert goes on, but no new one opens and its
+    /// course is not followed until it is reported again.
+    unseen: bool,
+}
+
+/// Why an alert ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Its link was reported up (or online, for a gateway).
+    Restored,
+    /// Its device left the gateway's inventory without having been reported up.
+    DeviceRemoved,
+    /// A camera that was down left the inventory, and with it the campus's video alert.
+    CameraRemoved,
+    /// Its campus left the registry.
+    CampusRemoved,
 }
 
 impl Monitor {
@@ -223,22 +233,30 @@ impl Monitor {
                     since: c.gateway.since.unwrap_or(now),
                     cause: c.gateway.cause.clone(),
                     suppressed: false,
+                    unseen: false,
                 },
             );
         }
         let online = c.online();
-        for d in c.devices.iter().filter(|d| d.state == DeviceState::Down) {
+        let outage_since = |d: &DeviceRecord| d.down_since.or(d.since).unwrap_or(now);
+        for d in &c.devices {
             let link = Link::Device(d.id.clone());
-            if !online && !c.alerts.contains_key(&link) {
+            let alerted = c.alerts.contains_key(&link);
+            // An alert stored before outages were kept through `unknown` goes on too.
+            let still_down = d.still_down() || (alerted && d.state == DeviceState::Unknown);
+            if !still_down || (!online && !alerted) {
                 continue;
             }
+            let unseen = d.state != DeviceState::Down;
             down.insert(
                 link,
                 Down {
                     kind: d.kind.into(),
-                    since: d.since.unwrap_or(now),
-                    cause: d.cause.clone(),
+                    since: outage_since(d),
+                    // `unknown` says nothing of why it went down.
+                    cause: if unseen { None } else { d.cause.clone() },
                     suppressed: !online,
+                    unseen,
                 },
             );
         }
@@ -250,10 +268,14 @@ impl Monitor {
         if cameras.len() >= 2 {
             let mut down_since: Vec<Timestamp> = cameras
                 .iter()
-                .filter(|d| d.state == DeviceState::Down)
-                .map(|d| d.since.unwrap_or(now))
+                .filter(|d| d.still_down())
+                .map(|d| outage_since(d))
                 .collect();
             down_since.sort();
+            let seen_down = cameras
+                .iter()
+                .filter(|d| d.state == DeviceState::Down)
+                .count();
             // More than the share: with the default 0.5, 2 of 3 cameras, 3 of 4.
             let needed = (self.settings.alerts.video_down_fraction * cameras.len() as f64).floor()
                 as usize
@@ -271,6 +293,7 @@ impl Monitor {
                             cameras.len()
                         )),
                         suppressed: !online,
+                        unseen: seen_down < needed,
                     },
                 );
             }
@@ -301,7 +324,8 @@ impl Monitor {
             return;
         };
         for link in &links {
-            let observable = matches!(link, Link::Gateway) || online;
+            let observable = (matches!(link, Link::Gateway) || online)
+                && !down.get(link).is_some_and(|d| d.unseen);
             if !observable {
                 continue;
             }
@@ -334,7 +358,9 @@ impl Monitor {
             let existing = c.alerts.get(&link).copied();
             let mut opened = None;
             match (existing, down.get(&link)) {
-                (None, Some(d)) if d.suppressed => {}
+                // Opens once it is reported down again, with its hold-down counted from
+                // when it first went down.
+                (None, Some(d)) if d.suppressed || d.unseen => {}
                 (None, Some(d)) => {
                     let due = d.since + rules.hold_down(d.kind);
                     if flapping || due <= now {
@@ -350,6 +376,7 @@ impl Monitor {
                         since: track.changes.front().copied().unwrap_or(now),
                         cause: Some("flapping".into()),
                         suppressed: false,
+                        unseen: false,
                     };
                     opened = Some(self.open_alert(id, &link, &d, true, now, changes));
                     if let Some(t) = settled_at {
@@ -371,7 +398,8 @@ impl Monitor {
                         // A flapping link resolves once it has been stable for a window.
                         Some(t) => wake = Some(wake.map_or(t, |w| w.min(t))),
                         None => {
-                            self.resolve_alert(alert_id, now, changes);
+                            let ending = self.ending(id, &link);
+                            self.resolve_alert(alert_id, ending, now, changes);
                             if let Some(c) = self.campuses.get_mut(id) {
                                 c.alerts.remove(&link);
                             }
@@ -385,6 +413,21 @@ impl Monitor {
         }
         if let Some(t) = wake {
             self.alert_timers.insert((t, id.clone()));
+        }
+        if let Some(c) = self.campuses.get_mut(id) {
+            c.down_camera_removed = false;
+        }
+    }
+
+    /// Why the alert of a link that is no longer down ends.
+    fn ending(&self, id: &CampusId, link: &Link) -> Ending {
+        let Some(c) = self.campuses.get(id).filter(|c| c.registry.is_some()) else {
+            return Ending::CampusRemoved;
+        };
+        match link {
+            Link::Device(d) if !c.devices.iter().any(|x| &x.id == d) => Ending::DeviceRemoved,
+            Link::Video if c.down_camera_removed => Ending::CameraRemoved,
+            _ => Ending::Restored,
         }
     }
 
@@ -520,7 +563,13 @@ impl Monitor {
         self.alerts.insert(alert_id, a);
     }
 
-    fn resolve_alert(&mut self, alert_id: u64, now: Timestamp, changes: &mut Vec<Change>) {
+    fn resolve_alert(
+        &mut self,
+        alert_id: u64,
+        ending: Ending,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) {
         let Some(mut a) = self.alerts.remove(&alert_id) else {
             return;
         };
@@ -529,9 +578,10 @@ impl Monitor {
         match a.incident {
             Some(inc) => self.leave_incident(inc, alert_id, now, changes),
             None if a.notified => {
-                changes.push(Change::Notice(self.alert_notice(
+                changes.push(Change::Notice(self.alert_notice_ending(
                     &a,
                     NoticeKind::AlertResolved,
+                    ending,
                     now,
                 )));
             }
@@ -728,6 +778,18 @@ impl Monitor {
     }
 
     fn alert_notice(&self, a: &Alert, kind: NoticeKind, now: Timestamp) -> Notice {
+        self.alert_notice_ending(a, kind, Ending::Restored, now)
+    }
+
+    /// A notice about an alert; a resolution says how the alert ended, and never reads
+    /// "Restored" for a link that was not seen up.
+    fn alert_notice_ending(
+        &self,
+        a: &Alert,
+        kind: NoticeKind,
+        ending: Ending,
+        now: Timestamp,
+    ) -> Notice {
         let campus = self.campus_ref(&a.campus, a.region);
         let place = if campus.name.is_empty() {
             a.campus.to_string()
@@ -746,6 +808,9 @@ impl Monitor {
             .map(|d| format!(", {d}"))
             .unwrap_or_default();
         let title = match kind {
+            NoticeKind::AlertResolved if ending != Ending::Restored => {
+                format!("No longer monitored: {what}: {place}{device}")
+            }
             NoticeKind::AlertResolved => format!("Restored: {what}: {place}{device}"),
             NoticeKind::AlertFlapping => format!("Flapping: {what}: {place}{device}"),
             _ => format!("{what}: {place}{device}"),
@@ -758,12 +823,25 @@ impl Monitor {
         if let Some(cause) = &a.cause {
             detail.push_str(&format!(" Cause: {cause}."));
         }
-        match kind {
-            NoticeKind::AlertResolved => detail.push_str(&format!(
-                " Back since {}.",
-                now.format("%Y-%m-%d %H:%M:%S UTC")
+        let at = now.format("%Y-%m-%d %H:%M:%S UTC");
+        match (kind, ending) {
+            (NoticeKind::AlertResolved, Ending::Restored) => {
+                detail.push_str(&format!(" Back since {at}."))
+            }
+            (NoticeKind::AlertResolved, Ending::DeviceRemoved) => detail.push_str(&format!(
+                " The device was removed from the gateway's inventory at {at} without having \
+                 been seen up; its link is no longer monitored."
             )),
-            NoticeKind::AlertFlapping => detail.push_str(&format!(
+            (NoticeKind::AlertResolved, Ending::CameraRemoved) => detail.push_str(&format!(
+                " A camera that was down was removed from the gateway's inventory at {at}; \
+                 too few of the cameras still monitored are down for a video alert. No camera \
+                 was seen up."
+            )),
+            (NoticeKind::AlertResolved, Ending::CampusRemoved) => detail.push_str(&format!(
+                " The campus was removed from the registry at {at} without having been seen \
+                 up; it is no longer monitored."
+            )),
+            (NoticeKind::AlertFlapping, _) => detail.push_str(&format!(
                 " The link changes state again and again; this alert stays open until it has \
                  been stable for {} min.",
                 self.settings.alerts.flap_window.num_minutes()

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::RegistryEntry;
 use coverage::{Contribution, CoverageIndex};
 
+use crate::named::named_enum;
 use crate::notify::Severity;
 pub use alerts::{severity_of, AckError, Acknowledgement, AlertRules, Incident, IncidentState};
 use alerts::{Link, LinkTrack};
@@ -108,31 +109,14 @@ impl Settings {
     }
 }
 
-/// The kind of link an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    Gateway,
-    Alarm,
-    Camera,
-    /// A campus's video monitoring as a whole (a share of its cameras down).
-    Video,
-}
-
-impl AlertKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertKind::Gateway => "gateway",
-            AlertKind::Alarm => "alarm",
-            AlertKind::Camera => "camera",
-            AlertKind::Video => "video",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [AlertKind::Gateway, AlertKind::Alarm, AlertKind::Camera]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+named_enum! {
+    /// The kind of link an alert is about.
+    pub enum AlertKind {
+        Gateway => "gateway",
+        Alarm => "alarm",
+        Camera => "camera",
+        /// A campus's video monitoring as a whole (a share of its cameras down).
+        Video => "video",
     }
 }
 
@@ -145,33 +129,13 @@ impl From<DeviceKind> for AlertKind {
     }
 }
 
-/// `open`: a dropped link. `suppressed`: a device alert whose gateway is not online (its
-/// gateway's alert speaks for it). `resolved`: the link is back (or no longer monitored).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    Open,
-    Suppressed,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Open => "open",
-            AlertState::Suppressed => "suppressed",
-            AlertState::Resolved => "resolved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            AlertState::Open,
-            AlertState::Suppressed,
-            AlertState::Resolved,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+named_enum! {
+    /// `open`: a dropped link. `suppressed`: a device alert whose gateway is not online (its
+    /// gateway's alert speaks for it). `resolved`: the link is back (or no longer monitored).
+    pub enum AlertState {
+        Open => "open",
+        Suppressed => "suppressed",
+        Resolved => "resolved",
     }
 }
 
@@ -260,6 +224,38 @@ pub struct DeviceRecord {
     /// most devices never say, and a province holds millions of these records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<Box<DeviceInfo>>,
+    /// When the device was last reported going down, while it has not been reported up
+    /// since. Kept through `unknown` (an agent restart, a gateway that went away and came
+    /// back): such a link is still down as far as anyone knows, so its alert stays open
+    /// and its hold-down goes on counting from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<Timestamp>,
+}
+
+impl DeviceRecord {
+    /// Whether the device was reported down and has not been reported up since.
+    pub fn still_down(&self) -> bool {
+        match self.state {
+            DeviceState::Down => true,
+            DeviceState::Unknown => self.down_since.is_some(),
+            DeviceState::Up | DeviceState::Degraded => false,
+        }
+    }
+
+    /// The outage that goes on after the device reports `state` at `at`: when it began,
+    /// if the device is down or unknown after having been down.
+    fn outage_after(&self, state: DeviceState, at: Option<Timestamp>) -> Option<Timestamp> {
+        // Records stored before `down_since` existed: a down device's outage began when
+        // it went down.
+        let ongoing = self
+            .down_since
+            .or(self.since.filter(|_| self.state == DeviceState::Down));
+        match state {
+            DeviceState::Down => ongoing.or(at),
+            DeviceState::Unknown => ongoing,
+            DeviceState::Up | DeviceState::Degraded => None,
+        }
+    }
 }
 
 /// One row of transition history: a device event from an agent, or a gateway transition
@@ -436,6 +432,10 @@ struct Campus {
     /// The epoch of the last birth applied (after a restart: the stored epoch).
     birth_epoch: u64,
     rebirth: RebirthTrack,
+    /// A birth just left out a camera that was still down: a video alert that ends now
+    /// ends because of that, not because video came back. Cleared by the next
+    /// reconciliation.
+    down_camera_removed: bool,
 }
 
 impl Campus {
@@ -453,6 +453,7 @@ impl Campus {
             links: HashMap::new(),
             birth_epoch: 0,
             rebirth: RebirthTrack::default(),
+            down_camera_removed: false,
         }
     }
 
@@ -837,7 +838,11 @@ impl Monitor {
         gw.last_event_id = b.last_event_id;
         gw.last_heartbeat = Some(now);
         gw.first_seen.get_or_insert(now);
-        c.devices = b
+        // A device reported `unknown` (an agent that restarted and has not probed it yet)
+        // or `down` again continues the outage the last inventory knew of.
+        let mut previous: HashMap<&DeviceId, &DeviceRecord> =
+            c.devices.iter().map(|d| (&d.id, d)).collect();
+        let devices: Vec<DeviceRecord> = b
             .devices
             .iter()
             .map(|d| DeviceRecord {
@@ -851,8 +856,17 @@ impl Monitor {
                 cause: d.cause.clone(),
                 measurements: d.measurements.clone(),
                 info: d.info.clone().map(Box::new),
+                down_since: match previous.remove(&d.id).filter(|p| p.kind == d.kind) {
+                    Some(p) => p.outage_after(d.state, d.since.or(Some(now))),
+                    None => (d.state == DeviceState::Down).then(|| d.since.unwrap_or(now)),
+                },
             })
             .collect();
+        let down_camera_removed = previous
+            .values()
+            .any(|d| d.kind == DeviceKind::Camera && d.still_down());
+        c.devices = devices;
+        c.down_camera_removed = down_camera_removed;
         out.changes.push(Change::Inventory {
             campus: b.campus.clone(),
             devices: c.devices.clone(),
@@ -1006,6 +1020,7 @@ impl Monitor {
         c.gateway.last_event_id = e.id;
         let record = match c.devices.iter_mut().find(|d| d.id == e.device) {
             Some(d) => {
+                d.down_since = d.outage_after(e.to, Some(e.at));
                 d.state = e.to;
                 d.since = Some(e.at);
                 d.cause = e.cause.clone();
@@ -1028,6 +1043,7 @@ impl Monitor {
                     cause: e.cause.clone(),
                     measurements: e.measurements.clone(),
                     info: e.info.clone().map(Box::new),
+                    down_since: (e.to == DeviceState::Down).then_some(e.at),
                 };
                 c.devices.push(d.clone());
                 d

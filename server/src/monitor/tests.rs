@@ -1576,3 +1576,6 @@ fn a_fleet_missing_its_births_is_asked_at_the_fleet_wide_rate() {
     );
     assert_eq!(m.counters().rebirth_deferred, 150 + 50);
 }
+
+mod model;
+mod truth;

@@ -21,69 +21,42 @@ pub use outbox::DeliveryRecord;
 use campuswatch_protocol::{CampusId, DeviceId, RegionCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// How urgent a notice is. Ordered: `Info < Warning < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Severity::Info, Severity::Warning, Severity::Critical]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+crate::named::named_enum! {
+    /// How urgent a notice is. Ordered: `Info < Warning < Critical`.
+    #[derive(PartialOrd, Ord)]
+    pub enum Severity {
+        Info => "info",
+        Warning => "warning",
+        Critical => "critical",
     }
 }
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    /// A link (gateway, alarm, camera, or a campus's video as a whole) dropped and stayed
-    /// down past its hold-down time.
-    AlertOpened,
-    /// An alerted link recovered.
-    AlertResolved,
-    /// A link changes state too often; said once while it keeps flapping.
-    AlertFlapping,
-    /// Many gateways of one region dropped within a short window: one notice for all.
-    IncidentOpened,
-    /// The gateways of a regional incident are back (or the incident was closed).
-    IncidentResolved,
-    /// The server cannot see the campuses (broker lost): nobody is flagged meanwhile.
-    MonitoringDegraded,
-    /// The server sees the campuses again.
-    MonitoringRestored,
-    /// Made by the dispatcher, not the monitor: stands in for the notices a channel's
-    /// rate limit held back ("37 more notices: …").
-    Summary,
+crate::named::named_enum! {
+    /// What happened.
+    pub enum NoticeKind {
+        /// A link (gateway, alarm, camera, or a campus's video as a whole) dropped and
+        /// stayed down past its hold-down time.
+        AlertOpened => "alert_opened",
+        /// An alerted link recovered, or stopped being watched (its device left the
+        /// inventory, its campus the registry): the notice says which.
+        AlertResolved => "alert_resolved",
+        /// A link changes state too often; said once while it keeps flapping.
+        AlertFlapping => "alert_flapping",
+        /// Many gateways of one region dropped within a short window: one notice for all.
+        IncidentOpened => "incident_opened",
+        /// The gateways of a regional incident are back (or the incident was closed).
+        IncidentResolved => "incident_resolved",
+        /// The server cannot see the campuses (broker lost): nobody is flagged meanwhile.
+        MonitoringDegraded => "monitoring_degraded",
+        /// The server sees the campuses again.
+        MonitoringRestored => "monitoring_restored",
+        /// Made by the dispatcher, not the monitor: stands in for the notices a channel's
+        /// rate limit held back ("37 more notices: …").
+        Summary => "summary",
+    }
 }
 
 impl NoticeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::AlertOpened => "alert_opened",
-            NoticeKind::AlertResolved => "alert_resolved",
-            NoticeKind::AlertFlapping => "alert_flapping",
-            NoticeKind::IncidentOpened => "incident_opened",
-            NoticeKind::IncidentResolved => "incident_resolved",
-            NoticeKind::MonitoringDegraded => "monitoring_degraded",
-            NoticeKind::MonitoringRestored => "monitoring_restored",
-            NoticeKind::Summary => "summary",
-        }
-    }
-
     /// Whether the notice ends a problem (Alertmanager: `endsAt` set).
     pub fn is_resolution(self) -> bool {
         matches!(
