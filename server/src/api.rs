@@ -1389,7 +1389,8 @@ async fn incidents(
                 .take(limit as usize)
                 .collect()
         }
-        _ => s.store.incidents(state, limit, offset).await?,
+        // The region (or the caller's scope) is filtered in the query, before paging.
+        _ => s.store.incidents(state, region, limit, offset).await?,
     };
     let m = s.monitor();
     let names = RegionNames::builtin();

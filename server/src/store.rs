@@ -546,7 +546,7 @@ impl Store {
                 .fetch_one(pool)
                 .await?;
             let incidents = self
-                .incidents(Some(IncidentState::Open), u32::MAX, 0)
+                .incidents(Some(IncidentState::Open), None, u32::MAX, 0)
                 .await?;
             let max_incident_id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM incidents")
                 .fetch_one(pool)
@@ -662,10 +662,12 @@ impl Store {
         })
     }
 
-    /// Regional incidents, newest first, optionally of one state.
+    /// Regional incidents, newest first, optionally of one state and within one region
+    /// (filtered before paging, so that a page holds `limit` of the region's incidents).
     pub async fn incidents(
         &self,
         state: Option<IncidentState>,
+        region: Option<RegionCode>,
         limit: u32,
         offset: u64,
     ) -> Result<Vec<Incident>, StoreError> {
@@ -676,6 +678,9 @@ impl Store {
             );
             if let Some(s) = state {
                 qb.push(" AND state = ").push_bind(s.as_str());
+            }
+            if let Some(r) = &region {
+                qb.push(" AND region LIKE ").push_bind(region_pattern(r));
             }
             qb.push(" ORDER BY id DESC LIMIT ")
                 .push_bind(limit.min(i64::MAX as u32) as i64)

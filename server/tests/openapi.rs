@@ -8,10 +8,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, RegionCode, SchoolType,
+    DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, SchoolType,
 };
 use campuswatch_server::config::{AlertsConfig, ServerConfig};
-use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::ServerHandle;
 use serde_json::Value;
 
@@ -232,23 +231,6 @@ fn response_schema<'a>(d: &'a Value, path: &str) -> &'a Value {
 
 const COUNTY: &str = "150102";
 
-fn entry(
-    id: &str,
-    region: &str,
-    school_type: SchoolType,
-    alarms: u32,
-    cameras: u32,
-) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: format!("Campus {id}"),
-        region: RegionCode::parse(region).unwrap(),
-        school_type,
-        expected_alarms: alarms,
-        expected_cameras: cameras,
-    }
-}
-
 fn report(id: &str, kind: DeviceKind, state: DeviceState, latency: Option<f64>) -> DeviceReport {
     DeviceReport {
         id: DeviceId::parse(id).unwrap(),
@@ -309,9 +291,9 @@ async fn get_responses_have_exactly_the_documented_fields() {
     server
         .import_registry(
             vec![
-                entry("c-1", COUNTY, SchoolType::Primary, 1, 2),
-                entry("c-2", COUNTY, SchoolType::Kindergarten, 1, 1),
-                entry("c-3", "150203", SchoolType::Secondary, 2, 8),
+                common::registry_entry("c-1", COUNTY, SchoolType::Primary, 1, 2),
+                common::registry_entry("c-2", COUNTY, SchoolType::Kindergarten, 1, 1),
+                common::registry_entry("c-3", "150203", SchoolType::Secondary, 2, 8),
             ],
             false,
         )

@@ -137,8 +137,9 @@ impl Store {
                         Ok(k) => k,
                         Err(e) => return Some(Err(e.into())),
                     };
-                    // Only gateway, alarm and camera rows are links.
-                    let kind = AlertKind::parse(&kind)?;
+                    // Only gateway, alarm and camera rows are links: a campus's video is
+                    // derived from its cameras, never a transition of its own.
+                    let kind = AlertKind::parse(&kind).filter(|k| *k != AlertKind::Video)?;
                     Some((|| -> Result<Transition, StoreError> {
                         let device: Option<String> = r.try_get("device")?;
                         Ok(Transition {

@@ -59,6 +59,39 @@ pub fn broker_addr(server: &campuswatch_server::ServerHandle) -> SocketAddr {
         .expect("broker URL is host:port")
 }
 
+/// A plain MQTT client of the broker at `broker`, its event loop polled in the
+/// background (reconnecting after 50 ms when the connection drops).
+pub fn mqtt_client(broker: SocketAddr, id: &str, capacity: usize) -> rumqttc::AsyncClient {
+    let o = rumqttc::MqttOptions::new(id, broker.ip().to_string(), broker.port());
+    let (client, mut el) = rumqttc::AsyncClient::new(o, capacity);
+    tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    client
+}
+
+/// A registry entry named "Campus {id}".
+pub fn registry_entry(
+    id: &str,
+    region: &str,
+    school_type: campuswatch_protocol::SchoolType,
+    alarms: u32,
+    cameras: u32,
+) -> campuswatch_server::registry::RegistryEntry {
+    campuswatch_server::registry::RegistryEntry {
+        campus: CampusId::parse(id).unwrap(),
+        name: format!("Campus {id}"),
+        region: RegionCode::parse(region).unwrap(),
+        school_type,
+        expected_alarms: alarms,
+        expected_cameras: cameras,
+    }
+}
+
 /// A gateway played by a plain MQTT client: a birth, then heartbeats.
 pub async fn gateway(
     broker: SocketAddr,
@@ -68,19 +101,7 @@ pub async fn gateway(
 ) -> rumqttc::AsyncClient {
     let campus = CampusId::parse(campus).unwrap();
     let region = RegionCode::parse(region).unwrap();
-    let o = rumqttc::MqttOptions::new(
-        format!("cw-{campus}"),
-        broker.ip().to_string(),
-        broker.port(),
-    );
-    let (client, mut el) = rumqttc::AsyncClient::new(o, 16);
-    tokio::spawn(async move {
-        loop {
-            if el.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
+    let client = mqtt_client(broker, &format!("cw-{campus}"), 16);
     publish(&client, &birth(&campus, &region, 1, devices)).await;
     let heartbeat = Message::Heartbeat(Heartbeat {
         v: SCHEMA_VERSION,

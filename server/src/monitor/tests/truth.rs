@@ -79,11 +79,10 @@ fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_i
     let first = alert_ids(&m);
     assert_eq!(first, [(1, AlertKind::Alarm, AlertState::Open)]);
 
-    let mut epoch = 1;
     for round in 0..3 {
         let at = t(100 + round * 100);
+        let epoch = 1 + round as u64;
         let changes = restart(&mut m, "c1", epoch, &CAMPUS, at, TimeDelta::seconds(2));
-        epoch += 1;
         assert!(notices(&changes).is_empty(), "{:#?}", notices(&changes));
         assert_eq!(alert_ids(&m), first, "the same alert, open again once back");
         // The restarted agent probes the device: still down.
