@@ -238,7 +238,7 @@ impl Monitor {
             );
         }
         let online = c.online();
-        let outage_since = |d: &DeviceRecord| d.down_since.or(d.since).unwrap_or(now);
+        let outage_since = |d: &DeviceRecord| d.outage_start().unwrap_or(now);
         for d in &c.devices {
             let link = Link::Device(d.id.clone());
             let alerted = c.alerts.contains_key(&link);

@@ -227,9 +227,9 @@ pub struct DeviceRecord {
     /// When the device was last reported going down, while it has not been reported up
     /// since. Kept through `unknown` (an agent restart, a gateway that went away and came
     /// back): such a link is still down as far as anyone knows, so its alert stays open
-    /// and its hold-down goes on counting from here.
+    /// and its hold-down goes on counting from here. See [`DeviceRecord::outage_start`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub down_since: Option<Timestamp>,
+    pub down_since: Option<Second>,
 }
 
 impl DeviceRecord {
@@ -242,19 +242,66 @@ impl DeviceRecord {
         }
     }
 
+    /// When the outage the device is in began, if it is in one: to the millisecond while
+    /// it has been down since then, to the second once it went through `unknown`.
+    pub fn outage_start(&self) -> Option<Timestamp> {
+        if !self.still_down() {
+            return None;
+        }
+        match (self.down_since, self.since) {
+            // Down since the outage began: the exact time.
+            (Some(s), Some(since))
+                if self.state == DeviceState::Down && Second::floor(since) == s =>
+            {
+                Some(since)
+            }
+            (Some(s), _) => Some(s.into()),
+            // Stored before `down_since` existed.
+            (None, since) => since,
+        }
+    }
+
     /// The outage that goes on after the device reports `state` at `at`: when it began,
     /// if the device is down or unknown after having been down.
-    fn outage_after(&self, state: DeviceState, at: Option<Timestamp>) -> Option<Timestamp> {
+    fn outage_after(&self, state: DeviceState, at: Option<Timestamp>) -> Option<Second> {
         // Records stored before `down_since` existed: a down device's outage began when
         // it went down.
-        let ongoing = self
-            .down_since
-            .or(self.since.filter(|_| self.state == DeviceState::Down));
+        let ongoing = self.down_since.or(self
+            .since
+            .filter(|_| self.state == DeviceState::Down)
+            .map(Second::floor));
         match state {
-            DeviceState::Down => ongoing.or(at),
+            DeviceState::Down => ongoing.or(at.map(Second::floor)),
             DeviceState::Unknown => ongoing,
             DeviceState::Up | DeviceState::Degraded => None,
         }
+    }
+}
+
+/// A time to the second in four bytes (seconds since 1970, until 2106), for what every
+/// device record keeps: a province holds millions of them, and this one fits in the
+/// record's padding. Written as an RFC 3339 time, like every other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "Timestamp", from = "Timestamp")]
+pub struct Second(std::num::NonZeroU32);
+
+impl Second {
+    /// `t` to the second below (clamped to the range the type holds).
+    pub fn floor(t: Timestamp) -> Second {
+        let s = t.timestamp().clamp(1, i64::from(u32::MAX)) as u32;
+        Second(std::num::NonZeroU32::MIN.saturating_add(s - 1))
+    }
+}
+
+impl From<Timestamp> for Second {
+    fn from(t: Timestamp) -> Second {
+        Second::floor(t)
+    }
+}
+
+impl From<Second> for Timestamp {
+    fn from(s: Second) -> Timestamp {
+        chrono::DateTime::from_timestamp(i64::from(s.0.get()), 0).unwrap_or_default()
     }
 }
 
@@ -858,7 +905,8 @@ impl Monitor {
                 info: d.info.clone().map(Box::new),
                 down_since: match previous.remove(&d.id).filter(|p| p.kind == d.kind) {
                     Some(p) => p.outage_after(d.state, d.since.or(Some(now))),
-                    None => (d.state == DeviceState::Down).then(|| d.since.unwrap_or(now)),
+                    None => (d.state == DeviceState::Down)
+                        .then(|| Second::floor(d.since.unwrap_or(now))),
                 },
             })
             .collect();
@@ -1043,7 +1091,7 @@ impl Monitor {
                     cause: e.cause.clone(),
                     measurements: e.measurements.clone(),
                     info: e.info.clone().map(Box::new),
-                    down_since: (e.to == DeviceState::Down).then_some(e.at),
+                    down_since: (e.to == DeviceState::Down).then(|| Second::floor(e.at)),
                 };
                 c.devices.push(d.clone());
                 d

@@ -418,3 +418,49 @@ fn a_rebirth_with_the_link_still_down_changes_nothing() {
     assert!(notices(&out.changes).is_empty());
     assert_eq!(alert_ids(&m), [(1, AlertKind::Alarm, AlertState::Open)]);
 }
+
+#[test]
+fn an_outage_start_is_exact_while_down_and_to_the_second_through_unknown_and_is_stored() {
+    let mut m = campus();
+    let at = t(10) + TimeDelta::milliseconds(250);
+    m.apply(
+        &event_at("c1", 101, "alarm-1", DeviceState::Up, DeviceState::Down, at),
+        at,
+    );
+    let record = |m: &Monitor| m.campus("c1").unwrap().devices[0].clone();
+    assert_eq!(record(&m).outage_start(), Some(at));
+    restart(&mut m, "c1", 1, &CAMPUS, t(20), TimeDelta::seconds(2));
+    let unknown = record(&m);
+    assert_eq!(unknown.state, DeviceState::Unknown);
+    assert_eq!(unknown.outage_start(), Some(t(10)));
+    // Written to the store as JSON and read back after a restart.
+    let json = serde_json::to_string(&unknown).unwrap();
+    assert!(
+        json.contains(r#""down_since":"2027-01-15T08:00:10Z""#),
+        "{json}"
+    );
+    let back: DeviceRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, unknown);
+    // Up: no outage, nothing stored.
+    m.apply(
+        &event_at(
+            "c1",
+            102,
+            "alarm-1",
+            DeviceState::Unknown,
+            DeviceState::Up,
+            t(30),
+        ),
+        t(30),
+    );
+    assert_eq!(record(&m).outage_start(), None);
+    assert!(!serde_json::to_string(&record(&m))
+        .unwrap()
+        .contains("down_since"));
+}
+
+#[test]
+fn a_device_record_keeps_its_outage_start_without_growing() {
+    // 4,000,000 devices in a province: the outage start lives in the record's padding.
+    assert!(std::mem::size_of::<DeviceRecord>() <= 136);
+}
