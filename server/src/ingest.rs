@@ -435,7 +435,7 @@ impl Engine {
                             warn!(campus = %msg.campus(), dropped = out.newly_dropped, "The gateway's spool was full during an outage and dropped its oldest events; their ids will not arrive.");
                         }
                         rebirths.extend(out.rebirth);
-                        log_changes(&out.changes);
+                        log_changes(&out.changes, now);
                         changes.extend(out.changes);
                         acks.extend(ack);
                     }
@@ -612,17 +612,19 @@ fn request_rebirth(client: &AsyncClient, r: &RebirthRequest) {
     }
 }
 
-fn log_changes(changes: &[Change]) {
+/// Logs the alerts a message opened or ended (not those it only updated: an alert
+/// open again once its gateway is back is no new drop).
+fn log_changes(changes: &[Change], now: Timestamp) {
     for c in changes {
         if let Change::Alert(a) = c {
             match a.state {
-                crate::monitor::AlertState::Open => {
+                crate::monitor::AlertState::Open if a.opened_at == now => {
                     warn!(campus = %a.campus, device = ?a.device.as_ref().map(|d| d.as_str()), kind = a.kind.as_str(), cause = ?a.cause, "Link dropped.")
                 }
                 crate::monitor::AlertState::Resolved => {
-                    info!(campus = %a.campus, device = ?a.device.as_ref().map(|d| d.as_str()), kind = a.kind.as_str(), "Link restored.")
+                    info!(campus = %a.campus, device = ?a.device.as_ref().map(|d| d.as_str()), kind = a.kind.as_str(), "Alert ended.")
                 }
-                crate::monitor::AlertState::Suppressed => {}
+                crate::monitor::AlertState::Open | crate::monitor::AlertState::Suppressed => {}
             }
         }
     }

@@ -1,7 +1,8 @@
 //! An active/standby pair: two `campuswatch-server` processes with the same id on one
 //! PostgreSQL database and one broker. The active one is killed (SIGKILL) while a
-//! regional incident is open; the standby takes over, and the operators hear of the
-//! incident's opening and of its resolution once each.
+//! regional incident is open and another campus's alarm link is down; the standby takes
+//! over, and the operators hear of the incident's opening and of its resolution once
+//! each, and of the alarm link once, though its gateway restarted during the takeover.
 //!
 //! Needs PostgreSQL: `CAMPUSWATCH_TEST_DATABASE_URL` (`.ci/run` sets it). Without it the
 //! test says so and does nothing; with it, a database that cannot be reached fails it.
@@ -18,7 +19,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use campuswatch_protocol::{CampusId, Death, DeathReason, DeviceKind, Message, RegionCode};
+use campuswatch_protocol::{
+    CampusId, Death, DeathReason, DeviceId, DeviceKind, DeviceState, Event, Message, RegionCode,
+    SCHEMA_VERSION,
+};
 use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
 use test_schema::TestSchema;
 use under_systemd::{Notifications, Supervised};
@@ -181,6 +185,58 @@ fn death(campus: &str) -> Message {
     })
 }
 
+/// What a gateway's heartbeats say: its session (epoch), the digest of its device states,
+/// and the newest event id it produced.
+type Session = (u64, &'static str, u64);
+
+/// Heartbeats of `campus` every second, saying what `session` holds at the time.
+fn heartbeats(
+    client: rumqttc::AsyncClient,
+    campus: &str,
+    session: tokio::sync::watch::Receiver<Session>,
+) -> tokio::task::JoinHandle<()> {
+    let campus = CampusId::parse(campus).unwrap();
+    tokio::spawn(async move {
+        let (mut seq, mut of) = (0, 0);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let (epoch, states, last_event_id) = *session.borrow();
+            // `seq` counts from 1 within each session.
+            seq = if of == epoch { seq + 1 } else { 1 };
+            of = epoch;
+            let county = RegionCode::parse(COUNTY).unwrap();
+            let heartbeat =
+                common::heartbeat(&campus, &county, (epoch, seq), states, last_event_id);
+            let _ = client
+                .publish(
+                    heartbeat.topic().to_string(),
+                    rumqttc::QoS::AtMostOnce,
+                    false,
+                    heartbeat.encode(),
+                )
+                .await;
+        }
+    })
+}
+
+/// The open alerts the replica at `api` lists: `(id, kind, campus)` of each.
+async fn open_alerts(http: &reqwest::Client, api: &str) -> Vec<(u64, String, String)> {
+    let list = common::get_json(http, &format!("http://{api}/api/v1/alerts?state=open")).await;
+    list["alerts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list}"))
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_u64().unwrap(),
+                a["kind"].as_str().unwrap().to_string(),
+                a["campus"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notice_once() {
     let Some(schema) = TestSchema::new("cw_ha", "the active/standby test").await else {
@@ -216,15 +272,19 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     let standby = notes_b.expect("READY=1").await;
     assert!(standby.contains("STATUS=Standby"), "{standby}");
 
-    // Eight registered campuses of one county; six gateways drop: one incident.
+    // Eight registered campuses of one county; six gateways drop: one incident. A ninth
+    // campus's alarm link is down from the start and stays down throughout, while its
+    // gateway stays online.
     let http = reqwest::Client::new();
     let campuses: Vec<String> = (1..=8).map(|i| format!("{COUNTY}-P-{i:04}")).collect();
+    let steady = format!("{COUNTY}-P-0009");
     let csv: String = std::iter::once(
         "id,name,region,school_type,expected_alarms,expected_cameras\n".to_string(),
     )
     .chain(
         campuses
             .iter()
+            .chain([&steady])
             .map(|c| format!("{c},School {c},{COUNTY},primary,1,0\n")),
     )
     .collect();
@@ -240,8 +300,23 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         let alarm = common::device("alarm-1", DeviceKind::Alarm, true);
         gateways.push(common::gateway(broker_addr, c, COUNTY, vec![alarm]).await);
     }
-    wait_until("eight gateways online on the active replica", || async {
-        reporting(&http, &api_a).await == 8
+    let down = common::device("alarm-1", DeviceKind::Alarm, false);
+    let steady_gw = common::gateway(broker_addr, &steady, COUNTY, vec![down]).await;
+    let (session, said) = tokio::sync::watch::channel((1, "D", 0));
+    let steady_heartbeats = heartbeats(steady_gw.clone(), &steady, said);
+    wait_until("nine gateways online on the active replica", || async {
+        reporting(&http, &api_a).await == 9
+    })
+    .await;
+    let alarm_alert = open_alerts(&http, &api_a)
+        .await
+        .into_iter()
+        .find(|(_, kind, campus)| kind == "alarm" && *campus == steady)
+        .expect("the alarm alert")
+        .0;
+    let alarm_opened = format!("alert-{alarm_alert}-opened");
+    wait_until("the alarm alert's opening sent", || async {
+        delivery_states(&schema, &alarm_opened).await == ["sent"]
     })
     .await;
     for (client, c) in gateways.iter().zip(&campuses).take(6) {
@@ -262,6 +337,40 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     for (client, c) in gateways.iter().zip(&campuses).skip(6) {
         common::publish(client, &death(c)).await;
     }
+    // The ninth campus's gateway restarts meanwhile: its new session's birth lists the
+    // alarm `unknown` (not probed yet), the old session's Last Will comes late, and the
+    // first probes find the alarm link down again.
+    let (campus, county) = (
+        CampusId::parse(&steady).unwrap(),
+        RegionCode::parse(COUNTY).unwrap(),
+    );
+    let mut unknown = common::device("alarm-1", DeviceKind::Alarm, true);
+    (unknown.state, unknown.since, unknown.measurements) =
+        (DeviceState::Unknown, None, Default::default());
+    common::publish(
+        &steady_gw,
+        &common::birth(&campus, &county, 2, vec![unknown]),
+    )
+    .await;
+    session.send_replace((2, "N", 0));
+    common::publish(&steady_gw, &death(&steady)).await;
+    let found_down = Message::Event(Event {
+        v: SCHEMA_VERSION,
+        campus,
+        region: county,
+        id: 1,
+        epoch: 2,
+        at: chrono::Utc::now(),
+        device: DeviceId::parse("alarm-1").unwrap(),
+        kind: DeviceKind::Alarm,
+        from: DeviceState::Unknown,
+        to: DeviceState::Down,
+        cause: Some("connection refused".into()),
+        measurements: Default::default(),
+        info: None,
+    });
+    common::publish(&steady_gw, &found_down).await;
+    session.send_replace((2, "D", 1));
     // Both deaths are with the broker before the standby goes on.
     for _ in 0..2 {
         tokio::time::timeout(DEADLINE, deaths.recv())
@@ -281,9 +390,29 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     );
     wait_until(
         "the gap's deaths applied by the new active replica",
-        || async { reporting(&http, &api_b).await == 0 },
+        || async { reporting(&http, &api_b).await == 1 },
     )
     .await;
+    // The restarted gateway's alarm link is down again, and still the alert it was.
+    let url = format!("http://{api_b}/api/v1/campuses/{steady}");
+    wait_until("the ninth gateway's new session applied", || async {
+        let v = common::get_json(&http, &url).await;
+        v["gateway_state"] == "online"
+            && v["gateway"]["epoch"] == 2
+            && v["gateway"]["last_event_id"] == 1
+            && v["device_list"][0]["state"] == "down"
+    })
+    .await;
+    let alarms: Vec<_> = open_alerts(&http, &api_b)
+        .await
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "alarm")
+        .collect();
+    assert_eq!(
+        alarms,
+        [(alarm_alert, "alarm".to_string(), steady.clone())],
+        "the same alarm alert, open on the new active replica"
+    );
 
     // The gateways come back: the new active resolves the incident it took over.
     for (client, c) in gateways.iter().zip(&campuses) {
@@ -303,10 +432,33 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         incidents["incidents"][0]["state"], "resolved",
         "{incidents}"
     );
+    // Everything made so far has been sent (a false resolution of the alarm alert, or a
+    // second opening, would be among it).
+    wait_until("every delivery sent", || async {
+        let mut conn = test_schema::connect(&schema.url()).await;
+        let states: Vec<String> = sqlx::query_scalar("SELECT state FROM deliveries")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+        states.iter().all(|s| s == "sent")
+    })
+    .await;
     assert_eq!(
         *heard.lock().unwrap(),
-        ["incident-1-opened", "incident-1-resolved"],
-        "each notice once, none lost"
+        [
+            alarm_opened.as_str(),
+            "incident-1-opened",
+            "incident-1-resolved"
+        ],
+        "each notice once, none lost; the alarm link that stayed down told once, never resolved"
     );
+    assert!(
+        open_alerts(&http, &api_b)
+            .await
+            .iter()
+            .any(|(id, _, _)| *id == alarm_alert),
+        "the alarm link is still down"
+    );
+    steady_heartbeats.abort();
     drop((a, b));
 }

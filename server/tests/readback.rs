@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    CampusId, Death, DeathReason, DeviceKind, GatewayState, Heartbeat, HostHealth, Message,
-    RegionCode, RegionLevel, SchoolType, SCHEMA_VERSION,
+    CampusId, Death, DeathReason, DeviceKind, GatewayState, Message, RegionCode, RegionLevel,
+    SchoolType,
 };
 use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
 use campuswatch_server::config::{AlertsConfig, ChannelConfig, ChannelKind, ServerConfig};
@@ -409,22 +409,8 @@ impl Gateway {
         };
         birth.heartbeat_interval_ms = self.heartbeat_ms;
         common::publish(&self.client, &Message::Birth(birth)).await;
-        let heartbeat = Message::Heartbeat(Heartbeat {
-            v: SCHEMA_VERSION,
-            campus: self.campus.clone(),
-            region: self.region,
-            epoch,
-            seq: 1,
-            at: chrono::Utc::now(),
-            health: HostHealth {
-                cpu_pct: 3.5,
-                mem_used_pct: 40.0,
-                disk_used_pct: 12.5,
-                uptime_s: 1000,
-            },
-            states: "U".repeat(self.devices.len()),
-            last_event_id: 0,
-        });
+        let states = "U".repeat(self.devices.len());
+        let heartbeat = common::heartbeat(&self.campus, &self.region, (epoch, 1), &states, 0);
         common::publish(&self.client, &heartbeat).await;
     }
 

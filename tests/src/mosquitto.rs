@@ -2,6 +2,7 @@
 //! time, a password file, the ACL of docs/broker-security.md, and a second listener that
 //! authenticates clients by certificate. It runs in the foreground on free ports and is
 //! killed by its PID when dropped; its log is kept so tests can see what it refused.
+//! And a plain one that a test can restart on the same port ([`RestartableMosquitto`]).
 //!
 //! Outside CI a machine without Mosquitto says the tests were not run; in CI (`CI` set)
 //! that is a failure, so `.ci/run` must install it.
@@ -406,5 +407,121 @@ impl Drop for PrivateMosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A plain (TCP, anonymous) Mosquitto of a test's own, on a free port, that the test can
+/// stop and start again on the same port with the same configuration and persistence
+/// file: a broker restart as `systemctl restart mosquitto` does it (`persistence true`,
+/// as Debian configures it), or a broker crash. `None` outside CI when Mosquitto is not
+/// installed. Killed when dropped.
+pub struct RestartableMosquitto {
+    program: PathBuf,
+    conf: PathBuf,
+    log_file: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RestartableMosquitto {
+    /// Starts it with its configuration, persistence and log in `dir`.
+    pub fn start(dir: &Path) -> Option<RestartableMosquitto> {
+        let (program, _) = programs()?;
+        let port = free_port().local_addr().expect("port").port();
+        let log_file = dir.join("mosquitto.log");
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\n\
+                 allow_anonymous true\n\
+                 persistence true\n\
+                 persistence_location {dir}/\n\
+                 log_dest file {log}\n\
+                 log_type error\nlog_type warning\nlog_type notice\nlog_type information\n\
+                 connection_messages true\n",
+                dir = dir.display(),
+                log = log_file.display(),
+            ),
+        )
+        .expect("write mosquitto.conf");
+        give_to_mosquitto(dir);
+        let mut broker = RestartableMosquitto {
+            program,
+            conf,
+            log_file,
+            port,
+            child: None,
+        };
+        broker.start_again();
+        Some(broker)
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// A clean stop (SIGTERM): Mosquitto saves its sessions, queued messages and retained
+    /// messages to its persistence file and exits. Returns once it has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = i32::try_from(child.id()).expect("pid");
+            // SAFETY: kill(2) with a pid of a child we started and have not reaped yet.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// A crash (SIGKILL): nothing is saved since the last save.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, from its persistence file; returns once it
+    /// accepts connections.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "Mosquitto is already running");
+        let mut child = Command::new(&self.program)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto starts");
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "Mosquitto exited ({status}) before listening on {addr}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Mosquitto does not listen on {addr} after 10 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_file).unwrap_or_default()
+    }
+}
+
+impl Drop for RestartableMosquitto {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

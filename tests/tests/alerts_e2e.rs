@@ -1,7 +1,11 @@
 //! What the operators on duty are told, end to end: gateways played by plain MQTT clients
-//! (docs/PROTOCOL.md), a real broker, the server, and a webhook receiver standing in for
-//! the duty channel. Each test watches its own county, so tests can share one broker.
+//! (docs/PROTOCOL.md) or by the real agent program, a real broker, the server, and a
+//! webhook receiver standing in for the duty channel. Each test watches its own county, so
+//! tests can share one broker.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
 use campuswatch_protocol::{DeviceKind as K, DeviceState as S, SchoolType};
@@ -19,7 +23,12 @@ fn config(
     county: &str,
     sink: &WebhookSink,
 ) -> ServerConfig {
-    let mut cfg = server_config(dir, &broker.url, county);
+    config_at(&broker.url, dir, county, sink)
+}
+
+/// [`config`] with the broker at `url`.
+fn config_at(url: &str, dir: &std::path::Path, county: &str, sink: &WebhookSink) -> ServerConfig {
+    let mut cfg = server_config(dir, url, county);
     cfg.notify.channels = vec![sink.channel()];
     cfg.alerts.group_wait = Duration::from_secs(1);
     cfg.alerts.incident_min_gateways = 5;
@@ -374,5 +383,671 @@ async fn an_open_console_hears_of_a_dropped_link_at_once_and_only_for_its_region
     let (_, alert) = events.iter().find(|(k, _)| k == "alert").unwrap();
     assert_eq!(alert["data"]["kind"], "gateway");
     assert_eq!(alert["campus"], mine[0].as_str());
+    server.stop().await;
+}
+
+// ---- Links that stay down while everything around them restarts ------------------------
+//
+// Each test below keeps one link down from its drop to the end (or to a last recovery),
+// restarts something around it — the agent (kill -9), the server, the broker — and asserts
+// the exact notices the duty channel receives: one opening, no resolution, the same alert
+// throughout. After a restart an agent's birth lists its devices `unknown` (not probed
+// yet) and then reports `unknown → down`; that is no recovery and no new outage.
+
+/// The agent program, built from agent/src/main.rs (see tests/Cargo.toml).
+const AGENT: &str = env!("CARGO_BIN_EXE_campuswatch-agent-under-test");
+
+/// The real agent program of one campus, killed with SIGKILL (no death of its own, so the
+/// broker publishes its Last Will) and started again on the same configuration and state
+/// directory, as a watchdog or an operator would after `kill -9`.
+struct AgentProcess {
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<tokio::process::Child>,
+}
+
+impl AgentProcess {
+    /// Writes its configuration into `dir` and starts it: heartbeats every 300 ms, the
+    /// broker's keepalive 2 s, and `devices` (id, kind, address) probed over TCP every
+    /// 100 ms, down after two failed probes and up after one good one.
+    fn start(
+        dir: &Path,
+        campus: &str,
+        county: &str,
+        url: &str,
+        devices: &[(&str, K, SocketAddr)],
+    ) -> AgentProcess {
+        let mut toml = format!(
+            "campus = \"{campus}\"\nregion = \"{county}\"\nstate_dir = \"{}\"\n\
+             heartbeat_interval = \"300ms\"\n\
+             [mqtt]\nurl = \"{url}\"\nkeepalive = \"2s\"\n\
+             reconnect_delay_min = \"100ms\"\nreconnect_delay_max = \"500ms\"\n",
+            dir.join("state").display()
+        );
+        for (id, kind, addr) in devices {
+            toml.push_str(&format!(
+                "[[devices]]\nid = \"{id}\"\nkind = \"{}\"\ninterval = \"100ms\"\n\
+                 timeout = \"500ms\"\ndown_after = 2\nup_after = 1\n\
+                 probe = {{ type = \"tcp\", target = \"{addr}\" }}\n",
+                kind.as_str()
+            ));
+        }
+        let config = dir.join("agent.toml");
+        std::fs::write(&config, toml).expect("write the agent config");
+        let mut agent = AgentProcess {
+            config,
+            log: dir.join("agent.log"),
+            child: None,
+        };
+        agent.spawn();
+        agent
+    }
+
+    /// Starts the program (again).
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "the agent is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("agent log file");
+        self.child = Some(
+            tokio::process::Command::new(AGENT)
+                .args(["--log-level", "warn", "run", "--config"])
+                .arg(&self.config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .expect("the agent program starts"),
+        );
+    }
+
+    /// `kill -9`.
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("SIGKILL the agent");
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    /// A failing test shows what the agent logged (the program itself is killed when its
+    /// child handle goes).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            println!("agent log:\n{log}");
+        }
+    }
+}
+
+async fn campus(server: &ServerHandle, id: &str) -> serde_json::Value {
+    get_json(server, &format!("/api/v1/campuses/{id}")).await
+}
+
+/// The server's view of device `device` of the campus view `v`.
+fn device_view<'a>(v: &'a serde_json::Value, device: &str) -> &'a serde_json::Value {
+    v["device_list"]
+        .as_array()
+        .and_then(|l| l.iter().find(|d| d["id"] == device))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+async fn wait_device(server: &ServerHandle, id: &str, device: &str, state: &str) {
+    wait_for(&format!("{id} {device} {state}"), WAIT, || async {
+        let v = campus(server, id).await;
+        (v["gateway_state"] == "online" && device_view(&v, device)["state"] == state).then_some(())
+    })
+    .await
+}
+
+async fn wait_gateway(server: &ServerHandle, id: &str, state: &str) {
+    wait_for(&format!("{id} {state}"), WAIT, || async {
+        (campus(server, id).await["gateway_state"] == state).then_some(())
+    })
+    .await
+}
+
+/// The stored transitions of one device, oldest first: `(from→to, at)`.
+async fn transitions(
+    server: &ServerHandle,
+    id: &str,
+    device: &str,
+) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+    let mut events = all_events(server, id).await;
+    events.retain(|e| e["device"] == device);
+    events.sort_by_key(|e| e["event_id"].as_u64());
+    events
+        .iter()
+        .map(|e| {
+            (
+                format!(
+                    "{}→{}",
+                    e["from"].as_str().unwrap_or("?"),
+                    e["to"].as_str().unwrap_or("?")
+                ),
+                time(&e["at"]),
+            )
+        })
+        .collect()
+}
+
+fn time(v: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a time: {v}"))
+}
+
+/// The open alerts: `(id, since)` of each, and the whole list. Times to the millisecond,
+/// as the store keeps them.
+async fn open_alerts(server: &ServerHandle) -> (Vec<(u64, i64)>, serde_json::Value) {
+    let all = get_json(server, "/api/v1/alerts?state=open").await;
+    let brief = all["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_u64().unwrap(),
+                time(&a["since"]).timestamp_millis(),
+            )
+        })
+        .collect();
+    (brief, all)
+}
+
+/// The ids of the notices received so far (`alert-42-opened`).
+fn notice_ids(sink: &WebhookSink) -> Vec<String> {
+    sink.bodies()
+        .iter()
+        .filter_map(|b| b["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The opening of `alert_id` is all that was told (after a settling wait, as in
+/// [`wait_kinds`]), and it is the one open alert, down since `since` (in milliseconds).
+async fn told_once_and_still_open(
+    server: &ServerHandle,
+    sink: &WebhookSink,
+    alert_id: u64,
+    since: i64,
+    after: &str,
+) {
+    wait_kinds(sink, &["alert_opened"]).await;
+    assert_eq!(
+        notice_ids(sink),
+        [format!("alert-{alert_id}-opened")],
+        "{after}: {:#?}",
+        sink.bodies()
+    );
+    let (open, all) = open_alerts(server).await;
+    assert_eq!(
+        open,
+        [(alert_id, since)],
+        "{after}: the same alert, open: {all:#}"
+    );
+}
+
+/// The link comes back: exactly one more notice, its resolution, saying "Restored".
+async fn restored_once(server: &ServerHandle, sink: &WebhookSink, id: &str, alert_id: u64) {
+    wait_kinds(sink, &["alert_opened", "alert_resolved"]).await;
+    assert_eq!(
+        notice_ids(sink),
+        [
+            format!("alert-{alert_id}-opened"),
+            format!("alert-{alert_id}-resolved")
+        ]
+    );
+    let resolved = &sink.bodies()[1];
+    assert!(
+        resolved["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Restored: ")),
+        "{resolved:#}"
+    );
+    // And the history holds that one alert for the whole outage.
+    let history = wait_for("the resolution stored", WAIT, || async {
+        let all = get_json(server, &format!("/api/v1/alerts?state=all&campus={id}")).await;
+        let list = all["alerts"].as_array()?.clone();
+        list.iter()
+            .all(|a| a["state"] == "resolved")
+            .then_some(list)
+    })
+    .await;
+    let ids: Vec<u64> = history.iter().filter_map(|a| a["id"].as_u64()).collect();
+    assert_eq!(ids, [alert_id], "one alert for one outage: {history:#?}");
+}
+
+/// The first notice: an opening of an alert about `device`; its alert id.
+fn opened_alert(sink: &WebhookSink, link: &str, device: &str) -> u64 {
+    let told = &sink.bodies()[0];
+    assert_eq!(
+        (
+            told["kind"].as_str(),
+            told["link"].as_str(),
+            told["device"].as_str()
+        ),
+        (Some("alert_opened"), Some(link), Some(device)),
+        "{told:#}"
+    );
+    told["alert_id"].as_u64().expect("an alert id")
+}
+
+/// `alert` is down since `dropped`, the first drop of its link, and opened a hold-down
+/// after it. The server keeps an outage that went through `unknown` to the second
+/// (docs/decisions.md), so `since` may be `dropped` to the second; never later.
+fn counted_from_the_first_drop(
+    alert: &serde_json::Value,
+    dropped: chrono::DateTime<chrono::Utc>,
+    hold_down: Duration,
+) {
+    let since = time(&alert["since"]);
+    assert!(
+        (dropped.timestamp() * 1000..=dropped.timestamp_millis())
+            .contains(&since.timestamp_millis()),
+        "down since the first drop, {dropped}: {alert:#}"
+    );
+    assert!(
+        time(&alert["opened_at"]) >= since + hold_down,
+        "opened after the hold-down: {alert:#}"
+    );
+}
+
+/// A server of `county` whose duty channel is a webhook, with one registered campus,
+/// `t{county}-gw`, of an alarm and `cameras` cameras. Gateway alerts wait 30 s: an agent
+/// back within seconds is no gateway alert.
+struct Duty {
+    id: String,
+    sink: WebhookSink,
+    cfg: ServerConfig,
+    server: ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Duty {
+    async fn start(broker_url: &str, county: &str, cameras: u32, camera_hold: Duration) -> Duty {
+        let id = format!("t{county}-gw");
+        let sink = WebhookSink::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config_at(broker_url, dir.path(), county, &sink);
+        cfg.alerts.hold_down_gateway = Duration::from_secs(30);
+        cfg.alerts.hold_down_camera = camera_hold;
+        let server = start_server(cfg.clone()).await;
+        server
+            .import_registry(
+                vec![registry_entry(&id, county, SchoolType::Primary, 1, cameras)],
+                false,
+            )
+            .await
+            .expect("registry import");
+        Duty {
+            id,
+            sink,
+            cfg,
+            server,
+            _dir: dir,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_never_restored() {
+    let county = "150305";
+    let broker = TestBroker::start().await;
+    let Duty {
+        id, sink, server, ..
+    } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
+    let mut alarm = TcpDevice::start().await;
+    let agent_dir = tempfile::tempdir().unwrap();
+    let mut agent = AgentProcess::start(
+        agent_dir.path(),
+        &id,
+        county,
+        &broker.url,
+        &[("alarm-1", K::Alarm, alarm.addr)],
+    );
+    wait_device(&server, &id, "alarm-1", "up").await;
+
+    // The alarm link drops, and stays down until the end of the test.
+    alarm.down();
+    wait_kinds(&sink, &["alert_opened"]).await;
+    let alert_id = opened_alert(&sink, "alarm", "alarm-1");
+    let (open, _) = open_alerts(&server).await;
+    let since = open[0].1;
+
+    // The agent is killed (its Last Will takes the gateway offline) and started again two
+    // seconds later, twice. Each time its birth lists the alarm `unknown`, and its first
+    // probes report `unknown → down`.
+    for restart in 1..=2 {
+        let epoch = campus(&server, &id).await["gateway"]["epoch"].as_u64();
+        agent.kill().await;
+        let killed = tokio::time::Instant::now();
+        wait_gateway(&server, &id, "offline").await;
+        tokio::time::sleep_until(killed + Duration::from_secs(2)).await;
+        agent.spawn();
+        wait_for("the restarted agent's unknown → down", WAIT, || async {
+            let v = campus(&server, &id).await;
+            let again = transitions(&server, &id, "alarm-1")
+                .await
+                .iter()
+                .filter(|(t, _)| t == "unknown→down")
+                .count();
+            (v["gateway_state"] == "online"
+                && v["gateway"]["epoch"].as_u64() > epoch
+                && device_view(&v, "alarm-1")["state"] == "down"
+                && again == restart)
+                .then_some(())
+        })
+        .await;
+        told_once_and_still_open(
+            &server,
+            &sink,
+            alert_id,
+            since,
+            &format!("after restart {restart}"),
+        )
+        .await;
+    }
+    let history: Vec<String> = transitions(&server, &id, "alarm-1")
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(
+        history,
+        ["unknown→up", "up→down", "unknown→down", "unknown→down"]
+    );
+
+    alarm.up().await;
+    restored_once(&server, &sink, &id, alert_id).await;
+    agent.kill().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_hold_down_goes_on_counting_from_the_first_drop_across_an_agent_restart() {
+    let county = "150306";
+    let hold_down = Duration::from_secs(3);
+    let broker = TestBroker::start().await;
+    let Duty {
+        id, sink, server, ..
+    } = Duty::start(&broker.url, county, 1, hold_down).await;
+    let alarm = TcpDevice::start().await;
+    let mut camera = TcpDevice::start().await;
+    let agent_dir = tempfile::tempdir().unwrap();
+    let mut agent = AgentProcess::start(
+        agent_dir.path(),
+        &id,
+        county,
+        &broker.url,
+        &[
+            ("alarm-1", K::Alarm, alarm.addr),
+            ("cam-1", K::Camera, camera.addr),
+        ],
+    );
+    wait_device(&server, &id, "cam-1", "up").await;
+
+    // The camera drops and stays down. Its agent is killed at once and started again
+    // about 1.2 s after the drop, well inside the camera's hold-down.
+    camera.down();
+    let dropped = wait_for("the camera's drop at the server", WAIT, || async {
+        transitions(&server, &id, "cam-1")
+            .await
+            .into_iter()
+            .find(|(t, _)| t == "up→down")
+            .map(|(_, at)| at)
+    })
+    .await;
+    agent.kill().await;
+    wait_gateway(&server, &id, "offline").await;
+    let restart_at = dropped + chrono::Duration::milliseconds(1200);
+    if let Ok(wait) = (restart_at - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    agent.spawn();
+
+    // The alert opens a hold-down after the first drop, not after the restart's
+    // `unknown → down`.
+    let alert = wait_for("the camera alert", WAIT, || async {
+        let (_, all) = open_alerts(&server).await;
+        all["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["device"] == "cam-1")
+            .cloned()
+    })
+    .await;
+    // The history follows the live state by one commit.
+    let history = wait_for("the restart's transition stored", WAIT, || async {
+        let t: Vec<String> = transitions(&server, &id, "cam-1")
+            .await
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        (t.len() >= 3).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        history,
+        ["unknown→up", "up→down", "unknown→down"],
+        "the restarted agent reported the camera unknown, then down"
+    );
+    counted_from_the_first_drop(&alert, dropped, hold_down);
+    wait_kinds(&sink, &["alert_opened"]).await;
+    assert_eq!(
+        Some(opened_alert(&sink, "camera", "cam-1")),
+        alert["id"].as_u64()
+    );
+    agent.kill().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_while_an_alarm_link_stays_down_tells_it_once_and_keeps_the_alert() {
+    let county = "150307";
+    let broker = TestBroker::start().await;
+    let Duty {
+        id,
+        sink,
+        cfg,
+        server,
+        _dir,
+    } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
+    let mut alarm = TcpDevice::start().await;
+    let agent_dir = tempfile::tempdir().unwrap();
+    let mut agent = AgentProcess::start(
+        agent_dir.path(),
+        &id,
+        county,
+        &broker.url,
+        &[("alarm-1", K::Alarm, alarm.addr)],
+    );
+    wait_device(&server, &id, "alarm-1", "up").await;
+    alarm.down();
+    wait_kinds(&sink, &["alert_opened"]).await;
+    let alert_id = opened_alert(&sink, "alarm", "alarm-1");
+    let since = open_alerts(&server).await.0[0].1;
+
+    // The server is stopped and started again on the same data; the agent keeps running.
+    server.stop().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let restarted = chrono::Utc::now();
+    let server = start_server(cfg).await;
+    wait_for("the campus heard again", WAIT, || async {
+        let v = campus(&server, &id).await;
+        let heard: chrono::DateTime<chrono::Utc> =
+            v["gateway"]["last_heartbeat"].as_str()?.parse().ok()?;
+        (v["gateway_state"] == "online"
+            && device_view(&v, "alarm-1")["state"] == "down"
+            && heard > restarted)
+            .then_some(())
+    })
+    .await;
+    told_once_and_still_open(&server, &sink, alert_id, since, "after the restart").await;
+
+    alarm.up().await;
+    restored_once(&server, &sink, &id, alert_id).await;
+    agent.kill().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restarted_while_an_alarm_link_stays_down_tells_it_once_and_keeps_the_alert() {
+    let county = "150308";
+    let id = format!("t{county}-gw");
+    // A broker of this test's own, which it can stop and start again on the same port
+    // (the shared one cannot be restarted under the other tests).
+    let broker_dir = tempfile::tempdir().unwrap();
+    let Some(mut broker) =
+        campuswatch_tests::mosquitto::RestartableMosquitto::start(broker_dir.path())
+    else {
+        return;
+    };
+    let Duty { sink, server, .. } = Duty::start(&broker.url(), county, 0, Duration::ZERO).await;
+    let mut alarm = TcpDevice::start().await;
+    let agent_dir = tempfile::tempdir().unwrap();
+    let mut agent = AgentProcess::start(
+        agent_dir.path(),
+        &id,
+        county,
+        &broker.url(),
+        &[("alarm-1", K::Alarm, alarm.addr)],
+    );
+    wait_device(&server, &id, "alarm-1", "up").await;
+    alarm.down();
+    wait_kinds(&sink, &["alert_opened"]).await;
+    let alert_id = opened_alert(&sink, "alarm", "alarm-1");
+    let since = open_alerts(&server).await.0[0].1;
+
+    // The broker is restarted (it saves its sessions and queues, and reads them back),
+    // then crashes and is started again; the server and the agent reconnect each time.
+    for (how, crash) in [("a broker restart", false), ("a broker crash", true)] {
+        let epoch = campus(&server, &id).await["gateway"]["epoch"].as_u64();
+        if crash {
+            broker.kill();
+        } else {
+            broker.stop();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        broker.start_again();
+        // The agent's new session reached the server: both are connected again.
+        wait_for(
+            &format!("the agent's new session after {how}"),
+            WAIT,
+            || async {
+                let v = campus(&server, &id).await;
+                (v["gateway_state"] == "online"
+                    && v["gateway"]["epoch"].as_u64() > epoch
+                    && device_view(&v, "alarm-1")["state"] == "down")
+                    .then_some(())
+            },
+        )
+        .await;
+        told_once_and_still_open(&server, &sink, alert_id, since, &format!("after {how}")).await;
+    }
+
+    alarm.up().await;
+    restored_once(&server, &sink, &id, alert_id).await;
+    agent.kill().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_left_unknown_by_an_agent_restart_keeps_its_hold_down_across_a_server_restart() {
+    use campuswatch_protocol::{DeviceId, Event, Message};
+    let county = "150309";
+    let hold_down = Duration::from_secs(3);
+    let broker = TestBroker::start().await;
+    let Duty {
+        id,
+        sink,
+        cfg,
+        server,
+        _dir,
+    } = Duty::start(&broker.url, county, 1, hold_down).await;
+    let event = |g: &RawGateway, n: u64, from: S| {
+        Message::Event(Event {
+            v: 1,
+            campus: g.campus.clone(),
+            region: g.region,
+            id: n,
+            epoch: g.epoch,
+            at: chrono::Utc::now(),
+            device: DeviceId::parse("cam-1").unwrap(),
+            kind: K::Camera,
+            from,
+            to: S::Down,
+            cause: Some("connection refused".into()),
+            measurements: Default::default(),
+            info: None,
+        })
+    };
+
+    // The gateway's camera drops (event 1).
+    let mut g = RawGateway::connect(broker.addr(), &id, county, 1).await;
+    g.publish(&g.birth(vec![
+        device("alarm-1", K::Alarm, S::Up),
+        device("cam-1", K::Camera, S::Up),
+    ]))
+    .await;
+    g.start_heartbeats(HEARTBEAT);
+    wait_device(&server, &id, "cam-1", "up").await;
+    g.publish(&event(&g, 1, S::Up)).await;
+    wait_device(&server, &id, "cam-1", "down").await;
+    // The history follows the live state by one commit.
+    let dropped = wait_for("the drop stored", WAIT, || async {
+        transitions(&server, &id, "cam-1")
+            .await
+            .first()
+            .map(|(_, at)| *at)
+    })
+    .await;
+
+    // Its agent restarts at once: its Last Will, then a birth listing the camera unknown.
+    g.kill();
+    wait_gateway(&server, &id, "offline").await;
+    let mut g = RawGateway::connect(broker.addr(), &id, county, 2).await;
+    let mut unknown = device("cam-1", K::Camera, S::Unknown);
+    unknown.since = None;
+    let mut birth = g.birth(vec![device("alarm-1", K::Alarm, S::Up), unknown]);
+    if let Message::Birth(b) = &mut birth {
+        b.last_event_id = 1;
+    }
+    g.publish(&birth).await;
+    g.start_heartbeats(HEARTBEAT);
+    wait_device(&server, &id, "cam-1", "unknown").await;
+
+    // The server restarts before the camera is probed again; then it is found down, in a
+    // later second than its drop (the server keeps an outage through `unknown` to the
+    // second, and this test is about that outage surviving the restart).
+    server.stop().await;
+    let server = start_server(cfg).await;
+    wait_gateway(&server, &id, "online").await;
+    let next_second = dropped.timestamp() + 1;
+    if let Some(wait) = chrono::DateTime::from_timestamp(next_second, 1_000_000)
+        .and_then(|t| (t - chrono::Utc::now()).to_std().ok())
+    {
+        tokio::time::sleep(wait).await;
+    }
+    g.publish(&event(&g, 2, S::Unknown)).await;
+
+    let alert = wait_for("the camera alert", WAIT, || async {
+        let (_, all) = open_alerts(&server).await;
+        all["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["device"] == "cam-1")
+            .cloned()
+    })
+    .await;
+    counted_from_the_first_drop(&alert, dropped, hold_down);
+    wait_kinds(&sink, &["alert_opened"]).await;
+    assert_eq!(
+        Some(opened_alert(&sink, "camera", "cam-1")),
+        alert["id"].as_u64()
+    );
+    g.kill();
     server.stop().await;
 }

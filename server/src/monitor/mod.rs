@@ -242,23 +242,13 @@ impl DeviceRecord {
         }
     }
 
-    /// When the outage the device is in began, if it is in one: to the millisecond while
-    /// it has been down since then, to the second once it went through `unknown`.
+    /// When the outage the device is in began, if it is in one, to the second.
     pub fn outage_start(&self) -> Option<Timestamp> {
         if !self.still_down() {
             return None;
         }
-        match (self.down_since, self.since) {
-            // Down since the outage began: the exact time.
-            (Some(s), Some(since))
-                if self.state == DeviceState::Down && Second::floor(since) == s =>
-            {
-                Some(since)
-            }
-            (Some(s), _) => Some(s.into()),
-            // Stored before `down_since` existed.
-            (None, since) => since,
-        }
+        // A record stored before `down_since` existed: down since `since`.
+        self.down_since.map(Timestamp::from).or(self.since)
     }
 
     /// The outage that goes on after the device reports `state` at `at`: when it began,

@@ -103,12 +103,25 @@ pub async fn gateway(
     let region = RegionCode::parse(region).unwrap();
     let client = mqtt_client(broker, &format!("cw-{campus}"), 16);
     publish(&client, &birth(&campus, &region, 1, devices)).await;
-    let heartbeat = Message::Heartbeat(Heartbeat {
+    publish(&client, &heartbeat(&campus, &region, (1, 1), "", 0)).await;
+    client
+}
+
+/// A heartbeat of session `epoch` (number `seq` in it), now, with the device-state
+/// digest `states` and the newest event id.
+pub fn heartbeat(
+    campus: &CampusId,
+    region: &RegionCode,
+    (epoch, seq): (u64, u64),
+    states: &str,
+    last_event_id: u64,
+) -> Message {
+    Message::Heartbeat(Heartbeat {
         v: SCHEMA_VERSION,
-        campus,
-        region,
-        epoch: 1,
-        seq: 1,
+        campus: campus.clone(),
+        region: *region,
+        epoch,
+        seq,
         at: chrono::Utc::now(),
         health: HostHealth {
             cpu_pct: 3.5,
@@ -116,11 +129,9 @@ pub async fn gateway(
             disk_used_pct: 12.5,
             uptime_s: 1000,
         },
-        states: String::new(),
-        last_event_id: 0,
-    });
-    publish(&client, &heartbeat).await;
-    client
+        states: states.to_string(),
+        last_event_id,
+    })
 }
 
 /// A gateway's birth for session `epoch` (heartbeats every minute).

@@ -420,7 +420,7 @@ fn a_rebirth_with_the_link_still_down_changes_nothing() {
 }
 
 #[test]
-fn an_outage_start_is_exact_while_down_and_to_the_second_through_unknown_and_is_stored() {
+fn an_outage_start_is_kept_to_the_second_through_unknown_and_stored() {
     let mut m = campus();
     let at = t(10) + TimeDelta::milliseconds(250);
     m.apply(
@@ -428,7 +428,7 @@ fn an_outage_start_is_exact_while_down_and_to_the_second_through_unknown_and_is_
         at,
     );
     let record = |m: &Monitor| m.campus("c1").unwrap().devices[0].clone();
-    assert_eq!(record(&m).outage_start(), Some(at));
+    assert_eq!(record(&m).outage_start(), Some(t(10)));
     restart(&mut m, "c1", 1, &CAMPUS, t(20), TimeDelta::seconds(2));
     let unknown = record(&m);
     assert_eq!(unknown.state, DeviceState::Unknown);
@@ -463,4 +463,37 @@ fn an_outage_start_is_exact_while_down_and_to_the_second_through_unknown_and_is_
 fn a_device_record_keeps_its_outage_start_without_growing() {
     // 4,000,000 devices in a province: the outage start lives in the record's padding.
     assert!(std::mem::size_of::<DeviceRecord>() <= 136);
+}
+
+#[test]
+fn a_report_of_down_again_within_the_same_second_does_not_move_the_outage_start() {
+    let mut m = campus();
+    let ms = |n: i64| t(10) + TimeDelta::milliseconds(n);
+    m.apply(
+        &event_at(
+            "c1",
+            101,
+            "cam-1",
+            DeviceState::Up,
+            DeviceState::Down,
+            ms(100),
+        ),
+        ms(100),
+    );
+    m.apply(&death("c1", "150102", 1), ms(200));
+    m.apply(&restarted("c1", 2, &CAMPUS), ms(300));
+    m.apply(
+        &event_at(
+            "c1",
+            102,
+            "cam-1",
+            DeviceState::Unknown,
+            DeviceState::Down,
+            ms(500),
+        ),
+        ms(500),
+    );
+    assert!(notices(&m.expire(t(39))).is_empty());
+    assert_eq!(kinds(&notices(&m.expire(t(40)))), [NoticeKind::AlertOpened]);
+    assert_eq!(m.active_alerts().next().unwrap().since, t(10));
 }
