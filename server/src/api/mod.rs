@@ -516,7 +516,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../../docs/openapi.json"),
+        include_str!("../../../docs/openapi.json"),
     )
         .into_response()
 }
