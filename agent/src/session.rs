@@ -74,12 +74,8 @@ use crate::inventory::Inventory;
 use crate::probe::ProbeSetupError;
 use crate::reload::{Reload, ReloadError, ReloadOutcome};
 use crate::scheduler::{DeviceTasks, DeviceTransition};
-use crate::spool::Spool;
+use crate::spool::{Spool, MAX_EVENTS_IN_FLIGHT};
 use campuswatch_service::Liveness;
-
-/// Events published but not yet acknowledged, at most. Bounds what one broker round trip
-/// must carry after an outage, and keeps rumqttc's own in-flight window (below) free.
-pub const MAX_EVENTS_IN_FLIGHT: usize = 32;
 /// Capacity of rumqttc's request channel: the in-flight events plus birth, death and a
 /// few heartbeats.
 const REQUEST_CAPACITY: usize = 64;

@@ -48,10 +48,15 @@ use crate::durable;
 /// (Small under test so that compaction is exercised without thousands of fsyncs.)
 const COMPACT_AFTER_RECORDS: usize = if cfg!(test) { 16 } else { 1024 };
 
+/// Events the session publishes from the spool without their acknowledgement, at most.
+/// Bounds what one broker round trip must carry after an outage, and keeps rumqttc's own
+/// in-flight window free.
+pub const MAX_EVENTS_IN_FLIGHT: usize = 32;
+
 /// How many of the most recently dropped ids are remembered, so that an acknowledgement
 /// of one of them (it was in flight) takes it off the count. More than the session's
 /// in-flight window.
-const RECENT_DROPS: usize = 2 * crate::session::MAX_EVENTS_IN_FLIGHT;
+const RECENT_DROPS: usize = 2 * MAX_EVENTS_IN_FLIGHT;
 
 /// A spool file could not be read or written.
 #[derive(Debug, thiserror::Error)]
