@@ -13,7 +13,10 @@ use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType, Timestamp};
 use chrono::{FixedOffset, NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_region, parse_school_type, region_info, ApiError, AppState, Caller, RegionInfo};
+use super::caller::Caller;
+use super::coverage::{level_name, region_info, RegionInfo};
+use super::error::{parse_region, parse_school_type, ApiError};
+use super::AppState;
 use crate::regions::RegionNames;
 use crate::reports::{
     aggregate, parse_utc_offset, AvailabilityRules, CampusAvailability, Figures, Period,
@@ -243,7 +246,7 @@ pub(super) async fn availability(
         let rows = std::iter::once((
             region.map_or_else(String::new, |r| r.to_string()),
             region.map_or_else(|| "all".to_string(), |r| RegionNames::builtin().name(&r)),
-            region.map_or("all", |r| super::level_name(r.level())),
+            region.map_or("all", |r| level_name(r.level())),
             &figures,
         ))
         .chain(
@@ -377,7 +380,7 @@ fn coverage_row(
     CoverageRow {
         code: code.map(|c| c.to_string()),
         name: code.map_or_else(|| "all".to_string(), |c| RegionNames::builtin().name(&c)),
-        level: code.map_or("all", |c| super::level_name(c.level())),
+        level: code.map_or("all", |c| level_name(c.level())),
         school_type,
         registered,
         reporting: count(r),

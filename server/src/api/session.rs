@@ -1,0 +1,154 @@
+//! Sessions and tokens: sign-in, who-am-i and sign-out for the console (a session
+//! cookie), and API tokens for scripts.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use campuswatch_protocol::RegionCode;
+use serde::{Deserialize, Serialize};
+
+use super::caller::{cookie, Caller, SESSION_COOKIE};
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::{Principal, Role};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignIn {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct SessionInfo {
+    name: String,
+    role: Role,
+    /// The region subtree the user sees; null = everything.
+    scope: Option<RegionCode>,
+}
+
+impl From<&Principal> for SessionInfo {
+    fn from(p: &Principal) -> Self {
+        Self {
+            name: p.name.clone(),
+            role: p.role,
+            scope: p.scope,
+        }
+    }
+}
+
+/// Signs in: a session cookie (HttpOnly, SameSite=Strict) for the console.
+pub(super) async fn sign_in(
+    State(s): State<AppState>,
+    body: Result<Json<SignIn>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !s.auth.enabled {
+        return Err(ApiError::BadRequest(
+            "sign-in is off on this server (auth.enabled = false)".into(),
+        ));
+    }
+    let found = s.store.login_user(body.name.trim()).await?;
+    // The same work whether or not the user exists, so timing tells nothing.
+    let hash = found
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_string(), |(_, h)| h.clone());
+    let ok = crate::auth::verify_password(&body.password, &hash);
+    let Some((principal, _)) = found.filter(|_| ok) else {
+        return Err(ApiError::Unauthorized("wrong name or password".into()));
+    };
+    let now = s.clock.now();
+    let ttl =
+        chrono::TimeDelta::from_std(s.auth.session_ttl).unwrap_or(chrono::TimeDelta::hours(12));
+    let (secret, stored) = crate::auth::new_secret("cws_");
+    s.store
+        .create_session(&stored, principal.user_id, now, now + ttl)
+        .await?;
+    tracing::info!(user = %principal.name, "Signed in.");
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        ttl.num_seconds(),
+        if s.auth.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(SessionInfo::from(&principal)),
+    )
+        .into_response())
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        crate::auth::hash_password("no such user, no such password").unwrap_or_default()
+    })
+}
+
+pub(super) async fn who_am_i(caller: Caller) -> Json<SessionInfo> {
+    Json(SessionInfo::from(&caller.0))
+}
+
+/// Signs out: the session ends and the cookie is cleared.
+pub(super) async fn sign_out(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE) {
+        s.store.delete_session(&secret).await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TokenRequest {
+    /// What the token is for ("nightly coverage export").
+    name: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct TokenCreated {
+    id: i64,
+    name: String,
+    /// The token itself: shown this once, kept by the server only as a hash.
+    token: String,
+}
+
+/// An API token for scripts, acting as the signed-in user with their role and scope.
+pub(super) async fn create_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    body: Result<Json<TokenRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !s.auth.enabled {
+        return Err(ApiError::BadRequest(
+            "tokens need sign-in to be on (auth.enabled = true)".into(),
+        ));
+    }
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::BadRequest(
+            "name the token (1 to 100 characters)".into(),
+        ));
+    }
+    let (token, stored) = crate::auth::new_secret("cwt_");
+    let id = s
+        .store
+        .create_token(&stored, caller.0.user_id, &name, s.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(TokenCreated { id, name, token })))
+}
