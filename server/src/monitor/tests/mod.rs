@@ -1,7 +1,7 @@
 //! The monitor's behaviour, with time passed in.
 
 use super::*;
-use campuswatch_protocol::{DeathReason, DeviceReport};
+use campuswatch_protocol::{DeathReason, DeviceInfo, DeviceReport, HostHealth};
 use chrono::{TimeZone, Utc};
 
 fn t(secs: i64) -> Timestamp {
