@@ -34,18 +34,37 @@ use crate::monitor::{AckError, Alert, Change, Monitor, RebirthRequest};
 use crate::registry::RegistryEntry;
 use crate::store::{Store, StoreError};
 
-/// Where "now" comes from; tests of the I/O edges may pin it.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Timestamp;
+pub use crate::clock::{Clock, SystemClock};
+
+/// The engine task is gone: the server is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server is shutting down")]
+pub struct EngineGone;
+
+/// Hands a request to the engine, which applies it in order with the message stream,
+/// and waits for its answer (given once what it changed is stored).
+pub async fn ask_engine<T>(
+    inbound: &mpsc::Sender<Inbound>,
+    request: impl FnOnce(oneshot::Sender<T>) -> Inbound,
+) -> Result<T, EngineGone> {
+    let (reply, rx) = oneshot::channel();
+    inbound.send(request(reply)).await.map_err(|_| EngineGone)?;
+    rx.await.map_err(|_| EngineGone)
 }
 
-/// The wall clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        chrono::Utc::now()
-    }
+/// Loads registry entries (upsert; with `replace`, the registry becomes exactly these)
+/// through the engine, in order with the message stream; answered once stored.
+pub async fn import_registry(
+    inbound: &mpsc::Sender<Inbound>,
+    entries: Vec<RegistryEntry>,
+    replace: bool,
+) -> Result<Result<(), StoreError>, EngineGone> {
+    ask_engine(inbound, |reply| Inbound::Registry {
+        entries,
+        replace,
+        reply,
+    })
+    .await
 }
 
 /// What the engine task receives.

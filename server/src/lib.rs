@@ -8,12 +8,14 @@
 pub mod api;
 pub mod auth;
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod ha;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod model;
 pub mod monitor;
 mod named;
 pub mod notify;
@@ -33,8 +35,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
+use crate::clock::{Clock, SystemClock};
 use crate::config::ServerConfig;
-use crate::ingest::{Clock, Engine, Inbound, MqttSettings, SystemClock};
+use crate::ingest::{Engine, Inbound, MqttSettings};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Settings};
 use crate::registry::RegistryEntry;
@@ -95,9 +98,10 @@ impl ServerHandle {
         entries: Vec<RegistryEntry>,
         replace: bool,
     ) -> Result<(), ServerError> {
-        api::submit_registry(&self.inbound, entries, replace)
+        ingest::import_registry(&self.inbound, entries, replace)
             .await
-            .map_err(|e| ServerError::Api(format!("{e:?}")))
+            .map_err(|e| ServerError::Api(e.to_string()))??;
+        Ok(())
     }
 
     /// Stops every task: the server's offline state is published, its connection closed,

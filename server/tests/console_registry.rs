@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use campuswatch_protocol::{CampusId, DeviceId, RegionCode, SchoolType, Timestamp};
 use campuswatch_server::auth::{hash_password, Role};
-use campuswatch_server::ingest::Clock;
+use campuswatch_server::clock::Clock;
 use campuswatch_server::monitor::{AlertKind, Change, Transition};
 use campuswatch_server::registry::{RegistryEntry, COLUMNS};
 use common::browser::Browser;

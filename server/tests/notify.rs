@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use base64::Engine as _;
 use campuswatch_protocol::{CampusId, DeviceId, RegionCode, Timestamp};
 use campuswatch_server::config::{ChannelConfig, ChannelKind, NotifyConfig, Secret, SmtpSecurity};
-use campuswatch_server::ingest::Clock;
+use campuswatch_server::clock::Clock;
 use campuswatch_server::metrics::Metrics;
 use campuswatch_server::monitor::Change;
 use campuswatch_server::notify::{CampusRef, Dispatcher, Notice, NoticeKind, Severity};

@@ -9,10 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_number, parse_region, ApiError};
-use super::registry::ask_engine;
 use super::AppState;
 use crate::auth::Role;
-use crate::ingest::Inbound;
+use crate::ingest::{ask_engine, Inbound};
 use crate::monitor::{AckError, Alert, AlertKind, AlertState, Monitor};
 use crate::store::{Filter, StoredTransition};
 

@@ -68,6 +68,12 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<crate::ingest::EngineGone> for ApiError {
+    fn from(e: crate::ingest::EngineGone) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {

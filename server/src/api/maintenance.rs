@@ -12,10 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_number, ApiError};
-use super::registry::ask_engine;
 use super::AppState;
 use crate::auth::Role;
-use crate::ingest::{Inbound, MaintenanceOp};
+use crate::ingest::{ask_engine, Inbound, MaintenanceOp};
 use crate::monitor::maintenance::{Maintenance, MaintenanceError, Schedule, Scope};
 
 #[derive(Deserialize)]

@@ -29,7 +29,6 @@ mod session;
 
 pub use caller::Caller;
 pub use error::ApiError;
-pub use registry::submit_registry;
 pub use router::router;
 
 /// What every handler shares.

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::caller::Caller;
 use super::error::ApiError;
@@ -33,30 +33,14 @@ pub(super) struct ImportResult {
 
 /// Validates the whole file, then hands it to the engine, which stores it in one
 /// transaction and updates coverage, in order with the message stream.
-pub async fn submit_registry(
+async fn submit_registry(
     inbound: &mpsc::Sender<Inbound>,
     entries: Vec<RegistryEntry>,
     replace: bool,
 ) -> Result<(), ApiError> {
-    ask_engine(inbound, |reply| Inbound::Registry {
-        entries,
-        replace,
-        reply,
-    })
-    .await?
-    .map_err(ApiError::from)
-}
-
-/// Hands a request to the engine, which applies it in order with the message stream,
-/// and waits for its answer (given once what it changed is stored).
-pub(super) async fn ask_engine<T>(
-    inbound: &mpsc::Sender<Inbound>,
-    request: impl FnOnce(oneshot::Sender<T>) -> Inbound,
-) -> Result<T, ApiError> {
-    let gone = || ApiError::Unavailable("the server is shutting down".into());
-    let (reply, rx) = oneshot::channel();
-    inbound.send(request(reply)).await.map_err(|_| gone())?;
-    rx.await.map_err(|_| gone())
+    crate::ingest::import_registry(inbound, entries, replace)
+        .await?
+        .map_err(ApiError::from)
 }
 
 pub(super) async fn import_registry(

@@ -12,6 +12,7 @@
 mod alerts;
 pub mod coverage;
 pub mod maintenance;
+mod notices;
 mod rebirth;
 mod types;
 
@@ -642,7 +643,7 @@ impl Monitor {
         let mut changes = Vec::new();
         if let Some(lost) = self.broker_lost.take() {
             if self.monitoring_told {
-                changes.push(Change::Notice(alerts::monitoring_notice(lost, now, false)));
+                changes.push(Change::Notice(notices::monitoring_notice(lost, now, false)));
             }
         }
         self.monitoring_told = false;
@@ -675,7 +676,7 @@ impl Monitor {
                 if !self.monitoring_told && now - lost >= self.settings.alerts.monitoring_grace =>
             {
                 self.monitoring_told = true;
-                vec![Change::Notice(alerts::monitoring_notice(lost, now, true))]
+                vec![Change::Notice(notices::monitoring_notice(lost, now, true))]
             }
             _ => Vec::new(),
         }

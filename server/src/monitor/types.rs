@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::alerts::{Acknowledgement, AlertRules, Incident};
 use super::coverage::Contribution;
 use super::maintenance::Maintenance;
-use crate::named::named_enum;
-use crate::notify::Severity;
+use crate::model::Severity;
+pub use crate::model::{AlertKind, AlertState};
 use crate::registry::RegistryEntry;
 
 /// Rules the monitor applies; see `docs/configuration.md` for their defaults.
@@ -82,36 +82,6 @@ impl Settings {
             },
             ..Settings::default()
         }
-    }
-}
-
-named_enum! {
-    /// The kind of link an alert is about.
-    pub enum AlertKind {
-        Gateway => "gateway",
-        Alarm => "alarm",
-        Camera => "camera",
-        /// A campus's video monitoring as a whole (a share of its cameras down).
-        Video => "video",
-    }
-}
-
-impl From<DeviceKind> for AlertKind {
-    fn from(k: DeviceKind) -> Self {
-        match k {
-            DeviceKind::Alarm => AlertKind::Alarm,
-            DeviceKind::Camera => AlertKind::Camera,
-        }
-    }
-}
-
-named_enum! {
-    /// `open`: a dropped link. `suppressed`: a device alert whose gateway is not online (its
-    /// gateway's alert speaks for it). `resolved`: the link is back (or no longer monitored).
-    pub enum AlertState {
-        Open => "open",
-        Suppressed => "suppressed",
-        Resolved => "resolved",
     }
 }
 
@@ -318,7 +288,7 @@ pub enum Change {
     /// A maintenance window was withdrawn (kept in history).
     MaintenanceRemoved { id: u64 },
     /// Something to tell the operators; stored with the state that caused it.
-    Notice(crate::notify::Notice),
+    Notice(crate::model::Notice),
 }
 
 /// Why a valid message did not change the current state.

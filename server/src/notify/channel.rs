@@ -14,8 +14,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::settings::{ChannelConfig, ChannelKind, Secret, SmtpSecurity};
 use super::{format, Notice, Severity};
-use crate::config::{ChannelConfig, ChannelKind, Secret, SmtpSecurity};
 
 /// Why one attempt failed. The text never contains a secret (robot keys in URLs,
 /// passwords): it is logged and stored with the delivery.

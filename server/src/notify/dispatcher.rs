@@ -24,9 +24,9 @@ use tracing::{debug, error, info, warn};
 
 use super::channel::{Channel, ChannelError, Outgoing};
 use super::outbox::{Due, Route};
+use super::settings::{ChannelKind, NotifyConfig};
 use super::{format, Notice, NoticeKind};
-use crate::config::{ChannelKind, NotifyConfig};
-use crate::ingest::Clock;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 

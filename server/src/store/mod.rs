@@ -21,12 +21,12 @@ use sqlx::sqlite::{
 use sqlx::{Database, Postgres, QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::Notify;
 
+use crate::model::Severity;
 use crate::monitor::maintenance::Maintenance;
 use crate::monitor::{
     Acknowledgement, Alert, AlertKind, AlertState, Change, DeviceRecord, GatewayRecord, Incident,
     IncidentState, Snapshot, Transition,
 };
-use crate::notify::Severity;
 use crate::registry::RegistryEntry;
 
 #[derive(Debug, thiserror::Error)]

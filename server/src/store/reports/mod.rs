@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::{corrupt, parse_device, parse_id, parse_region, parse_ts, region_pattern, ts};
 use super::{Store, StoreError};
-use crate::ingest::Clock;
+use crate::clock::Clock;
 use crate::monitor::{AlertKind, DeviceRecord, Transition};
 use crate::reports::{
     campus_availability, AvailabilityRules, CampusAvailability, CampusHistory, Period, ServerRun,
