@@ -1,22 +1,12 @@
-//! The registry of campuses: the denominator of coverage.
-//!
-//! Every campus that should be networked is listed here with its county, school type and
-//! the alarm devices and cameras it is expected to have. Operators keep it as a CSV file
-//! (usually exported from a spreadsheet) and import it; [`parse_csv`] checks the whole file
-//! and either accepts every row or reports every bad row with the line number an editor
-//! shows, so a file is never half-imported. [`to_csv`] writes the same format back.
-//!
-//! [`demo_registry`] builds a plausible registry over the counties of Inner Mongolia for the
-//! demo and for tests; `config/demo-registry.csv` is its output for 300 campuses.
+//! Reading a registry CSV file: every row checked, all or nothing, with every bad row
+//! reported by the line number an editor shows.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use campuswatch_protocol::{CampusId, RegionCode, RegionLevel, SchoolType};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
-use crate::regions::{Region, RegionNames};
+use super::{RegistryEntry, COLUMNS};
 
 /// Most data rows accepted in one file. Far above any province's number of schools; it
 /// bounds the memory a single import can take.
@@ -33,28 +23,6 @@ pub const MAX_DEVICE_COUNT: u32 = 1024;
 
 /// Longest campus name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
-
-/// The columns, in the order [`to_csv`] writes them.
-pub const COLUMNS: [&str; 6] = [
-    "id",
-    "name",
-    "region",
-    "school_type",
-    "expected_alarms",
-    "expected_cameras",
-];
-
-/// One campus that should be networked.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RegistryEntry {
-    pub campus: CampusId,
-    pub name: String,
-    /// The county-level division the campus is in.
-    pub region: RegionCode,
-    pub school_type: SchoolType,
-    pub expected_alarms: u32,
-    pub expected_cameras: u32,
-}
 
 /// What is wrong with one line of a registry file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -76,8 +44,6 @@ impl fmt::Display for LineError {
         f.write_str(&self.message)
     }
 }
-
-// ---- parsing ---------------------------------------------------------------------------
 
 /// Parses a registry CSV file: all or nothing.
 ///
@@ -498,218 +464,14 @@ impl Errors {
     }
 }
 
-// ---- writing ---------------------------------------------------------------------------
-
-/// Writes entries in the format [`parse_csv`] reads, header first, in the given order.
-pub fn to_csv(entries: &[RegistryEntry]) -> String {
-    let mut out = COLUMNS.join(",");
-    out.push('\n');
-    for e in entries {
-        let fields = [
-            e.campus.as_str().to_string(),
-            quote(&e.name),
-            e.region.to_string(),
-            e.school_type.as_str().to_string(),
-            e.expected_alarms.to_string(),
-            e.expected_cameras.to_string(),
-        ];
-        out.push_str(&fields.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-/// RFC 4180 quoting, only where needed so that the file stays readable. Only the name can
-/// need it: every other field is an id, a code, a keyword or a number.
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
-
-// ---- demo ------------------------------------------------------------------------------
-
-/// A plausible registry of `campuses` campuses over all 103 counties of Inner Mongolia.
-///
-/// Deterministic for a given `seed`. With at least 103 campuses every county gets one; the
-/// rest go more often to city districts, where most schools are. About 45% kindergartens,
-/// 35% primary and 20% secondary schools, named the way local schools are
-/// (`土默特左旗第二小学`, `赤峰市红山区第一中学`), with ids `{county}-{K|P|S}-{nnnn}`.
-/// Sorted by id.
-pub fn demo_registry(campuses: usize, seed: u64) -> Vec<RegistryEntry> {
-    let regions = RegionNames::builtin();
-    let counties: Vec<&Region> = regions.counties().collect();
-    if counties.is_empty() {
-        return Vec::new();
-    }
-    let mut rng = StdRng::seed_from_u64(seed);
-
-    let weights: Vec<u32> = counties.iter().map(|c| county_weight(c)).collect();
-    let total: u32 = weights.iter().sum();
-    let mut per_county = vec![0usize; counties.len()];
-    if campuses >= counties.len() {
-        per_county.fill(1);
-    }
-    for _ in per_county.iter().sum::<usize>()..campuses {
-        let mut ticket = rng.random_range(0..total);
-        // Walk the cumulative weights; the last county takes any remainder.
-        let mut pick = counties.len() - 1;
-        for (i, w) in weights.iter().enumerate() {
-            if ticket < *w {
-                pick = i;
-                break;
-            }
-            ticket -= w;
-        }
-        per_county[pick] += 1;
-    }
-
-    let mut entries = Vec::with_capacity(campuses);
-    for (county, &count) in counties.iter().zip(&per_county) {
-        let city_name = county
-            .code
-            .city()
-            .and_then(|c| regions.get(&c))
-            .map_or("", |c| c.name.as_str());
-        // Per school type: the last id number used, the last ordinal name used (第一, 第二…)
-        // and the special names already given in this county.
-        let mut next_id = [0usize; 3];
-        let mut next_ordinal = [0usize; 3];
-        let mut specials_used: Vec<&str> = Vec::new();
-        for _ in 0..count {
-            let t = match rng.random_range(0..100) {
-                0..45 => 0,
-                45..80 => 1,
-                _ => 2,
-            };
-            let (school_type, letter, suffix, specials, cameras) = DEMO_TYPES[t];
-            next_id[t] += 1;
-
-            // City districts share names across China (青山区, 新城区), so schools there
-            // often carry the city's name too.
-            let prefix = if county.name.ends_with('区') && rng.random_bool(0.5) {
-                format!("{city_name}{}", county.name)
-            } else {
-                county.name.clone()
-            };
-            let special = specials
-                .iter()
-                .find(|s| !specials_used.contains(s))
-                .filter(|_| rng.random_bool(0.15));
-            let name = match special {
-                Some(s) => {
-                    specials_used.push(s);
-                    format!("{prefix}{s}")
-                }
-                None => {
-                    next_ordinal[t] += 1;
-                    format!("{prefix}第{}{suffix}", chinese_number(next_ordinal[t]))
-                }
-            };
-            let id = format!("{}-{letter}-{:04}", county.code, next_id[t]);
-            let Ok(campus) = CampusId::parse(&id) else {
-                continue; // cannot happen: a six-digit code, a letter and digits
-            };
-            let expected_alarms = if t == 2 && rng.random_bool(0.3) { 2 } else { 1 };
-            entries.push(RegistryEntry {
-                campus,
-                name,
-                region: county.code,
-                school_type,
-                expected_alarms,
-                expected_cameras: rng.random_range(cameras.0..=cameras.1),
-            });
-        }
-    }
-    entries.sort_by(|a, b| a.campus.cmp(&b.campus));
-    entries
-}
-
-/// Per demo school type: type, id letter, name suffix, special names (used at most once
-/// per county), range of expected cameras.
-type DemoType = (
-    SchoolType,
-    char,
-    &'static str,
-    [&'static str; 3],
-    (u32, u32),
-);
-const DEMO_TYPES: [DemoType; 3] = [
-    (
-        SchoolType::Kindergarten,
-        'K',
-        "幼儿园",
-        ["实验幼儿园", "机关幼儿园", "蒙古族幼儿园"],
-        (6, 16),
-    ),
-    (
-        SchoolType::Primary,
-        'P',
-        "小学",
-        ["实验小学", "蒙古族小学", "民族小学"],
-        (12, 32),
-    ),
-    (
-        SchoolType::Secondary,
-        'S',
-        "中学",
-        ["实验中学", "蒙古族中学", "民族中学"],
-        (24, 60),
-    ),
-];
-
-/// Rough share of a county in the demo: city districts hold most pupils, county-level
-/// cities more than rural counties and banners.
-fn county_weight(county: &Region) -> u32 {
-    if county.name.ends_with('区') {
-        3
-    } else if county.name.ends_with('市') {
-        2
-    } else {
-        1
-    }
-}
-
-/// `3` → 三, `12` → 十二, `105` → 一百零五; Arabic digits from 10 000 on.
-fn chinese_number(n: usize) -> String {
-    const DIGITS: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
-    if n == 0 || n >= 10_000 {
-        return n.to_string();
-    }
-    let mut out = String::new();
-    let mut zero_pending = false;
-    for (digit, unit) in [
-        (n / 1000, "千"),
-        (n / 100 % 10, "百"),
-        (n / 10 % 10, "十"),
-        (n % 10, ""),
-    ] {
-        if digit == 0 {
-            zero_pending = !out.is_empty();
-            continue;
-        }
-        if zero_pending {
-            out.push_str(DIGITS[0]);
-            zero_pending = false;
-        }
-        // 十二, not 一十二, when the tens lead.
-        if !(digit == 1 && unit == "十" && out.is_empty()) {
-            out.push_str(DIGITS[digit]);
-        }
-        out.push_str(unit);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     use super::*;
-
-    const HEADER: &str = "id,name,region,school_type,expected_alarms,expected_cameras\n";
+    use crate::registry::test_util::{entry, HEADER};
+    use crate::registry::{demo_registry, to_csv};
 
     fn csv(rows: &[&str]) -> Vec<u8> {
         let mut s = HEADER.to_string();
@@ -729,17 +491,6 @@ mod tests {
         let errs = errors(bytes);
         assert_eq!(errs.len(), 1, "{errs:#?}");
         errs.into_iter().next().unwrap()
-    }
-
-    fn entry(id: &str, name: &str, region: &str, t: SchoolType, a: u32, c: u32) -> RegistryEntry {
-        RegistryEntry {
-            campus: CampusId::parse(id).unwrap(),
-            name: name.to_string(),
-            region: RegionCode::parse(region).unwrap(),
-            school_type: t,
-            expected_alarms: a,
-            expected_cameras: c,
-        }
     }
 
     // ---- accepted files ----------------------------------------------------------------
@@ -1145,36 +896,6 @@ mod tests {
         );
     }
 
-    // ---- writing -----------------------------------------------------------------------
-
-    #[test]
-    fn to_csv_writes_the_header_first_and_reads_back_the_same() {
-        let entries = vec![
-            entry(
-                "150102-K-0001",
-                "新城区第一幼儿园",
-                "150102",
-                SchoolType::Kindergarten,
-                1,
-                8,
-            ),
-            entry(
-                "150102-S-0001",
-                "a, \"b\" c",
-                "150102",
-                SchoolType::Secondary,
-                2,
-                40,
-            ),
-            entry("150102-X-0001", "其他", "150102", SchoolType::Other, 0, 0),
-        ];
-        let text = to_csv(&entries);
-        assert!(text.starts_with(HEADER), "{text}");
-        assert!(text.contains("\"a, \"\"b\"\" c\""), "{text}");
-        assert_eq!(parse_csv(text.as_bytes()).unwrap(), entries);
-        assert_eq!(to_csv(&[]), HEADER);
-    }
-
     /// Random bytes, and valid files with random damage, never make the parser panic; a
     /// file it accepts always survives a write and a read unchanged. Errors always point
     /// at a line and stay within the cap.
@@ -1246,137 +967,5 @@ mod tests {
             accepted > 100,
             "only {accepted} damaged files were accepted"
         );
-    }
-
-    // ---- demo --------------------------------------------------------------------------
-
-    #[test]
-    fn demo_registry_is_the_same_for_the_same_seed_and_differs_for_another() {
-        assert_eq!(demo_registry(300, 1), demo_registry(300, 1));
-        assert_ne!(demo_registry(300, 1), demo_registry(300, 2));
-    }
-
-    #[test]
-    fn demo_registry_has_the_asked_number_of_campuses_with_unique_ids() {
-        for n in [0, 1, 50, 103, 300, 2000] {
-            let r = demo_registry(n, 9);
-            assert_eq!(r.len(), n);
-            let ids: HashSet<_> = r.iter().map(|e| &e.campus).collect();
-            assert_eq!(ids.len(), n);
-        }
-    }
-
-    #[test]
-    fn demo_registry_puts_a_campus_in_every_county_and_more_in_city_districts() {
-        let regions = RegionNames::builtin();
-        let r = demo_registry(1030, 4);
-        let mut per_county: HashMap<RegionCode, usize> = HashMap::new();
-        for e in &r {
-            *per_county.entry(e.region).or_default() += 1;
-        }
-        assert_eq!(per_county.len(), 103);
-        assert!(regions.counties().all(|c| per_county.contains_key(&c.code)));
-        let mean = |district: bool| {
-            let counts: Vec<usize> = regions
-                .counties()
-                .filter(|c| c.name.ends_with('区') == district)
-                .map(|c| per_county[&c.code])
-                .collect();
-            counts.iter().sum::<usize>() as f64 / counts.len() as f64
-        };
-        assert!(
-            mean(true) > 1.5 * mean(false),
-            "{} vs {}",
-            mean(true),
-            mean(false)
-        );
-    }
-
-    #[test]
-    fn demo_registry_mixes_school_types_in_roughly_the_intended_shares() {
-        let r = demo_registry(5000, 5);
-        let share = |t: SchoolType| r.iter().filter(|e| e.school_type == t).count() as f64 / 5000.0;
-        assert!((share(SchoolType::Kindergarten) - 0.45).abs() < 0.03);
-        assert!((share(SchoolType::Primary) - 0.35).abs() < 0.03);
-        assert!((share(SchoolType::Secondary) - 0.20).abs() < 0.03);
-        assert_eq!(share(SchoolType::Other), 0.0);
-    }
-
-    #[test]
-    fn demo_registry_ids_names_and_device_counts_look_real() {
-        let regions = RegionNames::builtin();
-        for e in demo_registry(1000, 6) {
-            let (letter, suffix, cameras) = match e.school_type {
-                SchoolType::Kindergarten => ('K', "幼儿园", 6..=16),
-                SchoolType::Primary => ('P', "小学", 12..=32),
-                SchoolType::Secondary => ('S', "中学", 24..=60),
-                SchoolType::Other => panic!("the demo has no other schools"),
-            };
-            let id = e.campus.as_str();
-            let (code, rest) = id.split_at(6);
-            assert_eq!(code, e.region.as_str());
-            assert!(
-                rest.len() == 7 && rest.starts_with(&format!("-{letter}-")),
-                "{id}"
-            );
-            assert!(rest[3..].bytes().all(|b| b.is_ascii_digit()), "{id}");
-            let county = &regions.get(&e.region).unwrap().name;
-            assert!(
-                e.name.contains(county.as_str()) && e.name.ends_with(suffix),
-                "{}",
-                e.name
-            );
-            assert!(cameras.contains(&e.expected_cameras), "{e:?}");
-            let alarms = if e.school_type == SchoolType::Secondary {
-                1..=2
-            } else {
-                1..=1
-            };
-            assert!(alarms.contains(&e.expected_alarms), "{e:?}");
-        }
-    }
-
-    #[test]
-    fn demo_registry_survives_its_own_csv() {
-        let r = demo_registry(500, 8);
-        assert_eq!(parse_csv(to_csv(&r).as_bytes()).unwrap(), r);
-    }
-
-    /// `config/demo-registry.csv` is `to_csv(&demo_registry(300, 1))`. To rewrite it after
-    /// changing the generator: `UPDATE_DEMO_REGISTRY=1 cargo test -p campuswatch-server
-    /// demo_registry_csv`.
-    #[test]
-    fn demo_registry_csv_in_config_matches_the_generator() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/demo-registry.csv");
-        let want = demo_registry(300, 1);
-        if std::env::var_os("UPDATE_DEMO_REGISTRY").is_some() {
-            std::fs::write(path, to_csv(&want)).unwrap();
-        }
-        let file = std::fs::read(path).unwrap();
-        assert_eq!(
-            parse_csv(&file).unwrap(),
-            want,
-            "{path} is stale; rerun with UPDATE_DEMO_REGISTRY=1"
-        );
-    }
-
-    #[test]
-    fn chinese_numbers_read_as_in_school_names() {
-        for (n, want) in [
-            (1, "一"),
-            (3, "三"),
-            (10, "十"),
-            (12, "十二"),
-            (20, "二十"),
-            (35, "三十五"),
-            (100, "一百"),
-            (105, "一百零五"),
-            (110, "一百一十"),
-            (1001, "一千零一"),
-            (1100, "一千一百"),
-            (10_000, "10000"),
-        ] {
-            assert_eq!(chinese_number(n), want, "{n}");
-        }
     }
 }
