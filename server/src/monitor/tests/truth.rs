@@ -3,6 +3,12 @@
 //! tells it again and never starts its hold-down over.
 
 use super::*;
+use DeviceState::{Down, Unknown, Up};
+
+/// Device `device` of campus c1 reported going `from → to` at `at` (event `n`).
+fn ev(n: u64, device: &str, (from, to): (DeviceState, DeviceState), at: Timestamp) -> Message {
+    event_at("c1", n, device, from, to, at)
+}
 
 /// The birth of an agent that has just started: it has probed nothing yet.
 fn restarted(id: &str, epoch: u64, devices: &[(&str, DeviceKind)]) -> Message {
@@ -66,14 +72,7 @@ fn alert_ids(m: &Monitor) -> Vec<(u64, AlertKind, AlertState)> {
 #[test]
 fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_it_again() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "alarm-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(10),
-    );
+    let down = ev(101, "alarm-1", (Up, Down), t(10));
     let told = notices(&m.apply(&down, t(10)).changes);
     assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
     let first = alert_ids(&m);
@@ -86,12 +85,10 @@ fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_i
         assert!(notices(&changes).is_empty(), "{:#?}", notices(&changes));
         assert_eq!(alert_ids(&m), first, "the same alert, open again once back");
         // The restarted agent probes the device: still down.
-        let again = event_at(
-            "c1",
+        let again = ev(
             102 + round as u64,
             "alarm-1",
-            DeviceState::Unknown,
-            DeviceState::Down,
+            (Unknown, Down),
             at + TimeDelta::seconds(3),
         );
         let changes = m.apply(&again, at + TimeDelta::seconds(3)).changes;
@@ -101,14 +98,7 @@ fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_i
     let a = m.active_alerts().next().unwrap();
     assert_eq!(a.since, t(10), "down since it first went down");
 
-    let up = event_at(
-        "c1",
-        110,
-        "alarm-1",
-        DeviceState::Down,
-        DeviceState::Up,
-        t(500),
-    );
+    let up = ev(110, "alarm-1", (Down, Up), t(500));
     let told = notices(&m.apply(&up, t(500)).changes);
     assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
     assert!(told[0].title.starts_with("Restored: "), "{}", told[0].title);
@@ -118,24 +108,10 @@ fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_i
 #[test]
 fn a_restarted_agent_that_finds_the_link_up_resolves_its_alert() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "alarm-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(10),
-    );
+    let down = ev(101, "alarm-1", (Up, Down), t(10));
     m.apply(&down, t(10));
     restart(&mut m, "c1", 1, &CAMPUS, t(20), TimeDelta::seconds(2));
-    let up = event_at(
-        "c1",
-        102,
-        "alarm-1",
-        DeviceState::Unknown,
-        DeviceState::Up,
-        t(23),
-    );
+    let up = ev(102, "alarm-1", (Unknown, Up), t(23));
     let told = notices(&m.apply(&up, t(23)).changes);
     assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
     assert!(told[0].detail.contains("Back since"), "{}", told[0].detail);
@@ -145,25 +121,11 @@ fn a_restarted_agent_that_finds_the_link_up_resolves_its_alert() {
 #[test]
 fn a_hold_down_under_way_goes_on_counting_from_the_first_drop_across_an_agent_restart() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "cam-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(100),
-    );
+    let down = ev(101, "cam-1", (Up, Down), t(100));
     m.apply(&down, t(100));
     assert!(notices(&m.expire(t(115))).is_empty());
     restart(&mut m, "c1", 1, &CAMPUS, t(118), TimeDelta::seconds(2));
-    let again = event_at(
-        "c1",
-        102,
-        "cam-1",
-        DeviceState::Unknown,
-        DeviceState::Down,
-        t(125),
-    );
+    let again = ev(102, "cam-1", (Unknown, Down), t(125));
     assert!(notices(&m.apply(&again, t(125)).changes).is_empty());
     assert!(notices(&m.expire(t(129))).is_empty());
     let told = notices(&m.expire(t(130)));
@@ -174,14 +136,7 @@ fn a_hold_down_under_way_goes_on_counting_from_the_first_drop_across_an_agent_re
 #[test]
 fn a_link_unknown_after_a_drop_opens_no_alert_until_it_is_reported_down_again() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "cam-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(100),
-    );
+    let down = ev(101, "cam-1", (Up, Down), t(100));
     m.apply(&down, t(100));
     // The gateway goes away before the hold-down ends and comes back much later.
     m.apply(&death("c1", "150102", 1), t(110));
@@ -207,14 +162,7 @@ fn a_link_unknown_after_a_drop_opens_no_alert_until_it_is_reported_down_again() 
         "nothing while unknown"
     );
     // Reported down: its hold-down ended long ago, so it opens at once.
-    let again = event_at(
-        "c1",
-        102,
-        "cam-1",
-        DeviceState::Unknown,
-        DeviceState::Down,
-        t(601),
-    );
+    let again = ev(102, "cam-1", (Unknown, Down), t(601));
     let told = notices(&m.apply(&again, t(601)).changes);
     assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
     assert_eq!(told[0].since, t(100));
@@ -224,7 +172,7 @@ fn a_link_unknown_after_a_drop_opens_no_alert_until_it_is_reported_down_again() 
 fn a_gateway_that_goes_away_and_comes_back_keeps_its_devices_alerts_and_tells_none_again() {
     let mut m = campus();
     for (n, cam) in [(101, "cam-1"), (102, "cam-2")] {
-        let e = event_at("c1", n, cam, DeviceState::Up, DeviceState::Down, t(10));
+        let e = ev(n, cam, (Up, Down), t(10));
         m.apply(&e, t(10));
     }
     let told = notices(&m.expire(t(40)));
@@ -256,14 +204,7 @@ fn a_gateway_that_goes_away_and_comes_back_keeps_its_devices_alerts_and_tells_no
     assert!(m.active_alerts().all(|a| a.state == AlertState::Open));
     // The cameras are probed: still down. Nothing new.
     for (n, cam) in [(103, "cam-1"), (104, "cam-2")] {
-        let e = event_at(
-            "c1",
-            n,
-            cam,
-            DeviceState::Unknown,
-            DeviceState::Down,
-            t(203),
-        );
+        let e = ev(n, cam, (Unknown, Down), t(203));
         assert!(notices(&m.apply(&e, t(203)).changes).is_empty());
     }
     assert!(notices(&m.expire(t(400))).is_empty());
@@ -280,14 +221,7 @@ fn restarts_are_not_flapping() {
         &[entry("c1", "150102", SchoolType::Primary, 1, 3)],
     );
     m.apply(&birth("c1", "150102", 1, cameras(3)), t(0));
-    let down = event_at(
-        "c1",
-        101,
-        "alarm-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(10),
-    );
+    let down = ev(101, "alarm-1", (Up, Down), t(10));
     m.apply(&down, t(10));
     let mut told = Vec::new();
     for epoch in 1..6u64 {
@@ -300,12 +234,10 @@ fn restarts_are_not_flapping() {
             at,
             TimeDelta::seconds(1),
         )));
-        let e = event_at(
-            "c1",
+        let e = ev(
             101 + epoch,
             "alarm-1",
-            DeviceState::Unknown,
-            DeviceState::Down,
+            (Unknown, Down),
             at + TimeDelta::seconds(2),
         );
         told.extend(notices(&m.apply(&e, at + TimeDelta::seconds(2)).changes));
@@ -326,14 +258,7 @@ fn restarts_are_not_flapping() {
 #[test]
 fn a_device_that_leaves_the_inventory_ends_its_alert_saying_so_never_restored() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "alarm-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(10),
-    );
+    let down = ev(101, "alarm-1", (Up, Down), t(10));
     m.apply(&down, t(10));
     // The installer takes the alarm out of the agent's configuration.
     let without: Vec<DeviceReport> = cameras(3).into_iter().skip(1).collect();
@@ -360,7 +285,7 @@ fn a_device_that_leaves_the_inventory_ends_its_alert_saying_so_never_restored() 
 fn a_down_camera_that_leaves_the_inventory_ends_the_video_alert_saying_so() {
     let mut m = campus();
     for (n, cam) in [(101, "cam-1"), (102, "cam-2")] {
-        let e = event_at("c1", n, cam, DeviceState::Up, DeviceState::Down, t(10));
+        let e = ev(n, cam, (Up, Down), t(10));
         m.apply(&e, t(10));
     }
     m.expire(t(40));
@@ -380,14 +305,7 @@ fn a_down_camera_that_leaves_the_inventory_ends_the_video_alert_saying_so() {
 #[test]
 fn a_campus_that_leaves_the_registry_ends_its_alerts_saying_so() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "alarm-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(10),
-    );
+    let down = ev(101, "alarm-1", (Up, Down), t(10));
     m.apply(&down, t(10));
     let told = notices(&m.set_registry(&[], true, t(20)));
     assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
@@ -402,14 +320,7 @@ fn a_campus_that_leaves_the_registry_ends_its_alerts_saying_so() {
 #[test]
 fn a_rebirth_with_the_link_still_down_changes_nothing() {
     let mut m = campus();
-    let down = event_at(
-        "c1",
-        101,
-        "alarm-1",
-        DeviceState::Up,
-        DeviceState::Down,
-        t(10),
-    );
+    let down = ev(101, "alarm-1", (Up, Down), t(10));
     m.apply(&down, t(10));
     let mut devices = cameras(3);
     devices[0].state = DeviceState::Down;
@@ -423,10 +334,7 @@ fn a_rebirth_with_the_link_still_down_changes_nothing() {
 fn an_outage_start_is_kept_to_the_second_through_unknown_and_stored() {
     let mut m = campus();
     let at = t(10) + TimeDelta::milliseconds(250);
-    m.apply(
-        &event_at("c1", 101, "alarm-1", DeviceState::Up, DeviceState::Down, at),
-        at,
-    );
+    m.apply(&ev(101, "alarm-1", (Up, Down), at), at);
     let record = |m: &Monitor| m.campus("c1").unwrap().devices[0].clone();
     assert_eq!(record(&m).outage_start(), Some(t(10)));
     restart(&mut m, "c1", 1, &CAMPUS, t(20), TimeDelta::seconds(2));
@@ -442,17 +350,7 @@ fn an_outage_start_is_kept_to_the_second_through_unknown_and_stored() {
     let back: DeviceRecord = serde_json::from_str(&json).unwrap();
     assert_eq!(back, unknown);
     // Up: no outage, nothing stored.
-    m.apply(
-        &event_at(
-            "c1",
-            102,
-            "alarm-1",
-            DeviceState::Unknown,
-            DeviceState::Up,
-            t(30),
-        ),
-        t(30),
-    );
+    m.apply(&ev(102, "alarm-1", (Unknown, Up), t(30)), t(30));
     assert_eq!(record(&m).outage_start(), None);
     assert!(!serde_json::to_string(&record(&m))
         .unwrap()
@@ -469,30 +367,10 @@ fn a_device_record_keeps_its_outage_start_without_growing() {
 fn a_report_of_down_again_within_the_same_second_does_not_move_the_outage_start() {
     let mut m = campus();
     let ms = |n: i64| t(10) + TimeDelta::milliseconds(n);
-    m.apply(
-        &event_at(
-            "c1",
-            101,
-            "cam-1",
-            DeviceState::Up,
-            DeviceState::Down,
-            ms(100),
-        ),
-        ms(100),
-    );
+    m.apply(&ev(101, "cam-1", (Up, Down), ms(100)), ms(100));
     m.apply(&death("c1", "150102", 1), ms(200));
     m.apply(&restarted("c1", 2, &CAMPUS), ms(300));
-    m.apply(
-        &event_at(
-            "c1",
-            102,
-            "cam-1",
-            DeviceState::Unknown,
-            DeviceState::Down,
-            ms(500),
-        ),
-        ms(500),
-    );
+    m.apply(&ev(102, "cam-1", (Unknown, Down), ms(500)), ms(500));
     assert!(notices(&m.expire(t(39))).is_empty());
     assert_eq!(kinds(&notices(&m.expire(t(40)))), [NoticeKind::AlertOpened]);
     assert_eq!(m.active_alerts().next().unwrap().since, t(10));
