@@ -692,6 +692,50 @@ impl Duty {
     }
 }
 
+/// The real agent of `duty`'s campus, with one alarm link that is up, then goes down
+/// and stays down until the test says otherwise; returned once the opening of its alert
+/// was told.
+struct AlarmDown {
+    alarm: TcpDevice,
+    agent: AgentProcess,
+    /// The alert's id and since when (in milliseconds).
+    alert_id: u64,
+    since: i64,
+    _dir: tempfile::TempDir,
+}
+
+impl AlarmDown {
+    async fn start(
+        duty_server: &ServerHandle,
+        sink: &WebhookSink,
+        id: &str,
+        county: &str,
+        broker_url: &str,
+    ) -> AlarmDown {
+        let mut alarm = TcpDevice::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let agent = AgentProcess::start(
+            dir.path(),
+            id,
+            county,
+            broker_url,
+            &[("alarm-1", K::Alarm, alarm.addr)],
+        );
+        wait_device(duty_server, id, "alarm-1", "up").await;
+        alarm.down();
+        wait_kinds(sink, &["alert_opened"]).await;
+        let alert_id = opened_alert(sink, "alarm", "alarm-1");
+        let since = open_alerts(duty_server).await.0[0].1;
+        AlarmDown {
+            alarm,
+            agent,
+            alert_id,
+            since,
+            _dir: dir,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_never_restored() {
     let county = "150305";
@@ -699,23 +743,14 @@ async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_nev
     let Duty {
         id, sink, server, ..
     } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
-    let mut alarm = TcpDevice::start().await;
-    let agent_dir = tempfile::tempdir().unwrap();
-    let mut agent = AgentProcess::start(
-        agent_dir.path(),
-        &id,
-        county,
-        &broker.url,
-        &[("alarm-1", K::Alarm, alarm.addr)],
-    );
-    wait_device(&server, &id, "alarm-1", "up").await;
-
     // The alarm link drops, and stays down until the end of the test.
-    alarm.down();
-    wait_kinds(&sink, &["alert_opened"]).await;
-    let alert_id = opened_alert(&sink, "alarm", "alarm-1");
-    let (open, _) = open_alerts(&server).await;
-    let since = open[0].1;
+    let AlarmDown {
+        mut alarm,
+        mut agent,
+        alert_id,
+        since,
+        _dir,
+    } = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
 
     // The agent is killed (its Last Will takes the gateway offline) and started again two
     // seconds later, twice. Each time its birth lists the alarm `unknown`, and its first
@@ -855,20 +890,13 @@ async fn a_server_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
         server,
         _dir,
     } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
-    let mut alarm = TcpDevice::start().await;
-    let agent_dir = tempfile::tempdir().unwrap();
-    let mut agent = AgentProcess::start(
-        agent_dir.path(),
-        &id,
-        county,
-        &broker.url,
-        &[("alarm-1", K::Alarm, alarm.addr)],
-    );
-    wait_device(&server, &id, "alarm-1", "up").await;
-    alarm.down();
-    wait_kinds(&sink, &["alert_opened"]).await;
-    let alert_id = opened_alert(&sink, "alarm", "alarm-1");
-    let since = open_alerts(&server).await.0[0].1;
+    let AlarmDown {
+        mut alarm,
+        mut agent,
+        alert_id,
+        since,
+        _dir,
+    } = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
 
     // The server is stopped and started again on the same data; the agent keeps running.
     server.stop().await;
@@ -906,20 +934,13 @@ async fn a_broker_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
         return;
     };
     let Duty { sink, server, .. } = Duty::start(&broker.url(), county, 0, Duration::ZERO).await;
-    let mut alarm = TcpDevice::start().await;
-    let agent_dir = tempfile::tempdir().unwrap();
-    let mut agent = AgentProcess::start(
-        agent_dir.path(),
-        &id,
-        county,
-        &broker.url(),
-        &[("alarm-1", K::Alarm, alarm.addr)],
-    );
-    wait_device(&server, &id, "alarm-1", "up").await;
-    alarm.down();
-    wait_kinds(&sink, &["alert_opened"]).await;
-    let alert_id = opened_alert(&sink, "alarm", "alarm-1");
-    let since = open_alerts(&server).await.0[0].1;
+    let AlarmDown {
+        mut alarm,
+        mut agent,
+        alert_id,
+        since,
+        _dir,
+    } = AlarmDown::start(&server, &sink, &id, county, &broker.url()).await;
 
     // The broker is restarted (it saves its sessions and queues, and reads them back),
     // then crashes and is started again; the server and the agent reconnect each time.
