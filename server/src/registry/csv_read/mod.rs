@@ -1,0 +1,468 @@
+//! Reading a registry CSV file: every row checked, all or nothing, with every bad row
+//! reported by the line number an editor shows.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use campuswatch_protocol::{CampusId, RegionCode, RegionLevel, SchoolType};
+
+use super::{RegistryEntry, COLUMNS};
+
+/// Most data rows accepted in one file. Far above any province's number of schools; it
+/// bounds the memory a single import can take.
+pub const MAX_ROWS: usize = 1_000_000;
+
+/// Most errors listed for one file; the rest are summed up in a final entry. Nobody reads
+/// more, and an HTTP error body must stay small.
+pub const MAX_REPORTED_ERRORS: usize = 1_000;
+
+/// Largest expected count of alarm devices or cameras on one campus. Generous (a big
+/// secondary school has some hundred cameras); it catches a column mix-up such as a phone
+/// number or a year pasted into a count.
+pub const MAX_DEVICE_COUNT: u32 = 1024;
+
+/// Longest campus name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// What is wrong with one line of a registry file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LineError {
+    /// 1-based, as an editor shows it; the header is line 1 unless blank lines precede it.
+    /// For a field spanning lines (a quoted line break) it is the line the row starts on.
+    pub line: u64,
+    /// The column (as named in [`COLUMNS`], or as written for an unknown header column).
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: ", self.line)?;
+        if let Some(c) = &self.column {
+            write!(f, "{c}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Parses a registry CSV file: all or nothing.
+///
+/// Returns every entry when every row is valid, else the errors of every bad row (at most
+/// [`MAX_REPORTED_ERRORS`], then one entry saying how many more there were). Never panics,
+/// whatever the bytes.
+pub fn parse_csv(bytes: &[u8]) -> Result<Vec<RegistryEntry>, Vec<LineError>> {
+    parse_with_limit(bytes, MAX_ROWS)
+}
+
+fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>, Vec<LineError>> {
+    // Excel's "CSV UTF-8" puts a byte order mark first; it would otherwise glue itself to
+    // the first column name.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Rows of the wrong width are counted and reported here with a better message than the
+    // csv crate's, so it is told to accept them.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter::new(bytes);
+
+    let header = loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => {
+                return Err(vec![LineError {
+                    line: 1,
+                    column: None,
+                    message: format!(
+                        "the file is empty; the first row must be the header {}",
+                        COLUMNS.join(",")
+                    ),
+                }])
+            }
+            Ok(true) if is_blank(&record) => continue,
+            Ok(true) => break Header::parse(&record, lines.line_of(&record))?,
+            Err(e) => return Err(vec![lines.reader_error(&e)]),
+        }
+    };
+
+    let mut errors = Errors::default();
+    let mut entries = Vec::new();
+    let mut first_line_of: HashMap<CampusId, u64> = HashMap::new();
+    let mut rows = 0usize;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // Reading a byte slice with flexible rows cannot fail today; if a future
+                // csv version does, the rest of the file cannot be trusted either.
+                let e = lines.reader_error(&e);
+                errors.push(e.line, None, e.message);
+                break;
+            }
+        }
+        // A spreadsheet saves emptied rows as ",,,,,"; they are as blank as an empty line.
+        if is_blank(&record) {
+            continue;
+        }
+        let line = lines.line_of(&record);
+        rows += 1;
+        if rows > max_rows {
+            errors.push(
+                line,
+                None,
+                format!("more than {max_rows} rows; split the registry into several files"),
+            );
+            break;
+        }
+        if record.len() != header.width {
+            let message = if record.len() > header.width {
+                format!(
+                    "{} fields but the header has {} columns (a name containing a comma must be in double quotes)",
+                    record.len(),
+                    header.width
+                )
+            } else {
+                format!(
+                    "only {} field(s) but the header has {} columns",
+                    record.len(),
+                    header.width
+                )
+            };
+            errors.push(line, None, message);
+            continue;
+        }
+        let row = parse_row(&record, &header, line, &mut errors);
+        if let Some(id) = &row.campus {
+            if let Some(first) = first_line_of.get(id) {
+                errors.push(
+                    line,
+                    Some("id"),
+                    format!("duplicate id {id}: already used on line {first}"),
+                );
+                continue;
+            }
+            first_line_of.insert(id.clone(), line);
+        }
+        // Once the file is known to be refused the entries are not needed, only the errors.
+        if errors.is_empty() {
+            if let Some(entry) = row.into_entry() {
+                entries.push(entry);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(errors.finish())
+    }
+}
+
+/// Where each known column sits in the file.
+struct Header {
+    /// Index into the row of each of [`COLUMNS`].
+    at: [usize; 6],
+    width: usize,
+}
+
+impl Header {
+    fn parse(record: &csv::ByteRecord, line: u64) -> Result<Header, Vec<LineError>> {
+        let expected = format!("expected columns are {} (in any order)", COLUMNS.join(", "));
+        let mut at: [Option<usize>; 6] = [None; 6];
+        let mut errors = Vec::new();
+        let mut unknown = Vec::new();
+        let mut undecodable = false;
+        for (i, raw) in record.iter().enumerate() {
+            let Ok(text) = std::str::from_utf8(raw) else {
+                undecodable = true;
+                errors.push(LineError {
+                    line,
+                    column: None,
+                    message: format!("header column {} is not valid UTF-8; {expected}", i + 1),
+                });
+                continue;
+            };
+            let name = text.trim().to_lowercase();
+            match COLUMNS.iter().position(|c| *c == name) {
+                Some(k) if at[k].is_some() => errors.push(LineError {
+                    line,
+                    column: Some(name.clone()),
+                    message: format!("column {name:?} appears twice in the header"),
+                }),
+                Some(k) => at[k] = Some(i),
+                None => unknown.push((i, text.trim().to_string())),
+            }
+        }
+        if at.iter().all(Option::is_none) {
+            // Nothing recognised: most likely the header row was left out and this is data.
+            return Err(vec![LineError {
+                line,
+                column: None,
+                message: format!("the first row must be the header; {expected}"),
+            }]);
+        }
+        for (i, name) in unknown {
+            let message = if name.is_empty() {
+                format!("header column {} has no name; {expected}", i + 1)
+            } else {
+                format!("unknown column {name:?}; {expected}")
+            };
+            errors.push(LineError {
+                line,
+                column: Some(name),
+                message,
+            });
+        }
+        let missing: Vec<&str> = COLUMNS
+            .iter()
+            .zip(at)
+            .filter(|(_, at)| at.is_none())
+            .map(|(c, _)| *c)
+            .collect();
+        // A column that could not be decoded is likely one of the missing ones; saying it
+        // is missing as well would only repeat the problem.
+        if !missing.is_empty() && !undecodable {
+            errors.push(LineError {
+                line,
+                column: None,
+                message: format!("missing column(s) {}; {expected}", missing.join(", ")),
+            });
+        }
+        match at {
+            [Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)] if errors.is_empty() => {
+                Ok(Header {
+                    at: [a, b, c, d, e, f],
+                    width: record.len(),
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The fields of one row that parsed; a `None` field has had its error reported.
+#[derive(Default)]
+struct Row {
+    campus: Option<CampusId>,
+    name: Option<String>,
+    region: Option<RegionCode>,
+    school_type: Option<SchoolType>,
+    expected_alarms: Option<u32>,
+    expected_cameras: Option<u32>,
+}
+
+impl Row {
+    fn into_entry(self) -> Option<RegistryEntry> {
+        Some(RegistryEntry {
+            campus: self.campus?,
+            name: self.name?,
+            region: self.region?,
+            school_type: self.school_type?,
+            expected_alarms: self.expected_alarms?,
+            expected_cameras: self.expected_cameras?,
+        })
+    }
+}
+
+/// Checks every field of a row of the right width, reporting each bad one.
+fn parse_row(record: &csv::ByteRecord, header: &Header, line: u64, errors: &mut Errors) -> Row {
+    let mut row = Row::default();
+    for (k, column) in COLUMNS.iter().enumerate() {
+        let raw = record.get(header.at[k]).unwrap_or_default();
+        let Ok(text) = std::str::from_utf8(raw) else {
+            errors.push(
+                line,
+                Some(column),
+                "not valid UTF-8; save the file as UTF-8 (in Excel: \"CSV UTF-8\")".to_string(),
+            );
+            continue;
+        };
+        let value = text.trim();
+        let result = match k {
+            0 => CampusId::parse(value)
+                .map(|v| row.campus = Some(v))
+                .map_err(|e| e.to_string()),
+            1 => check_name(value).map(|()| row.name = Some(value.to_string())),
+            2 => parse_county(value).map(|v| row.region = Some(v)),
+            3 => parse_school_type(value)
+                .map(|v| row.school_type = Some(v))
+                .ok_or_else(|| {
+                    format!(
+                        "unknown school type {value:?}; use kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)"
+                    )
+                }),
+            _ => parse_count(value).map(|v| {
+                if k == 4 {
+                    row.expected_alarms = Some(v)
+                } else {
+                    row.expected_cameras = Some(v)
+                }
+            }),
+        };
+        if let Err(message) = result {
+            errors.push(line, Some(column), message);
+        }
+    }
+    row
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 {
+        Err("the name is empty".to_string())
+    } else if chars > MAX_NAME_CHARS {
+        Err(format!(
+            "the name is {chars} characters long; at most {MAX_NAME_CHARS} are allowed"
+        ))
+    } else if name.chars().any(char::is_control) {
+        // A line break or tab inside a quoted name would break every list it is shown in.
+        Err("the name contains a control character such as a line break".to_string())
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_county(value: &str) -> Result<RegionCode, String> {
+    let code = RegionCode::parse(value).map_err(|e| e.to_string())?;
+    let level = match code.level() {
+        RegionLevel::County => return Ok(code),
+        RegionLevel::City => "a city (prefecture or league)",
+        RegionLevel::Province => "a province",
+    };
+    Err(format!(
+        "{code} is the code of {level}; a campus is registered in its county-level division (district, county, banner or county-level city), such as 150102"
+    ))
+}
+
+/// Accepts the English names and the Chinese ones a school office would type.
+fn parse_school_type(value: &str) -> Option<SchoolType> {
+    Some(match value.to_lowercase().as_str() {
+        "kindergarten" | "幼儿园" => SchoolType::Kindergarten,
+        "primary" | "小学" => SchoolType::Primary,
+        "secondary" | "中学" | "初中" | "高中" | "完全中学" => SchoolType::Secondary,
+        "other" | "其他" => SchoolType::Other,
+        _ => return None,
+    })
+}
+
+fn parse_count(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if n <= MAX_DEVICE_COUNT => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 0 to {MAX_DEVICE_COUNT}, not {value:?}"
+        )),
+    }
+}
+
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Turns a record's position into the line an editor shows.
+///
+/// The csv crate's own line numbers run from where the previous record ended, so they miss
+/// skipped blank lines and miscount CRLF files; counting line breaks in the bytes is exact.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    /// Offset up to which line breaks have been counted.
+    at: usize,
+    /// The line `at` is on.
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        LineCounter {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line `record` starts on. Records must be asked about in file order.
+    fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
+        match record.position() {
+            Some(p) => self.line_at(p.byte()),
+            None => self.line,
+        }
+    }
+
+    fn reader_error(&mut self, e: &csv::Error) -> LineError {
+        let line = match e.position() {
+            Some(p) => self.line_at(p.byte()),
+            None => self.line,
+        };
+        LineError {
+            line,
+            column: None,
+            message: e.to_string(),
+        }
+    }
+
+    /// The line of the first byte at or after `from` that is not a line break: where the
+    /// csv reader says a record starts, it has not yet skipped the blank lines before it.
+    fn line_at(&mut self, from: u64) -> u64 {
+        let len = self.bytes.len();
+        let mut start = usize::try_from(from).unwrap_or(len).clamp(self.at, len);
+        while start < len && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        for i in self.at..start {
+            // LF and CRLF end a line; so does a lone CR, as the csv reader also takes it.
+            let ends_line = match self.bytes[i] {
+                b'\n' => true,
+                b'\r' => self.bytes.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            };
+            self.line += u64::from(ends_line);
+        }
+        self.at = start;
+        self.line
+    }
+}
+
+/// Collects errors up to [`MAX_REPORTED_ERRORS`] and counts the rest.
+#[derive(Default)]
+struct Errors {
+    list: Vec<LineError>,
+    more: u64,
+    first_more_line: u64,
+}
+
+impl Errors {
+    fn push(&mut self, line: u64, column: Option<&str>, message: String) {
+        if self.list.len() < MAX_REPORTED_ERRORS {
+            self.list.push(LineError {
+                line,
+                column: column.map(str::to_string),
+                message,
+            });
+        } else {
+            if self.more == 0 {
+                self.first_more_line = line;
+            }
+            self.more += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn finish(mut self) -> Vec<LineError> {
+        if self.more > 0 {
+            self.list.push(LineError {
+                line: self.first_more_line,
+                column: None,
+                message: format!(
+                    "and {} more error(s) from this line on, not listed",
+                    self.more
+                ),
+            });
+        }
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests;
