@@ -3,33 +3,24 @@
 use super::{RegistryEntry, COLUMNS};
 
 /// Writes entries in the format [`parse_csv`](super::parse_csv) reads, header first, in the
-/// given order.
+/// given order. Fields are quoted (RFC 4180) only where needed, so the file stays
+/// readable: only a name can need it.
 pub fn to_csv(entries: &[RegistryEntry]) -> String {
-    let mut out = COLUMNS.join(",");
-    out.push('\n');
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail, and every record has the header's six fields.
+    let _ = w.write_record(COLUMNS);
     for e in entries {
-        let fields = [
-            e.campus.as_str().to_string(),
-            quote(&e.name),
-            e.region.to_string(),
-            e.school_type.as_str().to_string(),
-            e.expected_alarms.to_string(),
-            e.expected_cameras.to_string(),
-        ];
-        out.push_str(&fields.join(","));
-        out.push('\n');
+        let _ = w.write_record([
+            e.campus.as_str(),
+            &e.name,
+            &e.region.to_string(),
+            e.school_type.as_str(),
+            &e.expected_alarms.to_string(),
+            &e.expected_cameras.to_string(),
+        ]);
     }
-    out
-}
-
-/// RFC 4180 quoting, only where needed so that the file stays readable. Only the name can
-/// need it: every other field is an id, a code, a keyword or a number.
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
