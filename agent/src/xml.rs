@@ -2,9 +2,9 @@
 //! are found by local name whatever their namespace prefix, because cameras pick prefixes
 //! freely. Garbage never panics; it just finds nothing.
 //!
-//! Hand-written on purpose: a conforming parser (roxmltree, quick-xml's namespace reader)
-//! refuses a whole answer over one undeclared prefix or a truncated tail, which cameras
-//! send, where this still finds the element that matters.
+//! Hand-written on purpose: a conforming parser such as roxmltree refuses the whole answer
+//! when one prefix is undeclared or the answer is cut short; this reader still finds the
+//! element that matters.
 
 /// The text of the first element with this local name, whatever its namespace prefix.
 pub fn element<'a>(xml: &'a str, local: &str) -> Option<&'a str> {
