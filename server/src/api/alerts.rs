@@ -1,14 +1,14 @@
 //! Alerts (open ones from the live state, the rest from history), their
 //! acknowledgement, and the events (stored transitions).
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use campuswatch_protocol::{CampusId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_number, parse_region, ApiError};
+use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::{ask_engine, Inbound};
@@ -70,9 +70,8 @@ pub(super) struct AlertItem {
 pub(super) async fn alerts(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<HistoryQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
-    let Query(q) = q?;
     let mut f = q.filter()?;
     f.region = caller.region(f.region)?;
     f.state = match q.state.as_deref() {
@@ -113,10 +112,9 @@ pub(super) async fn acknowledge(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<AckBody>, JsonRejection>,
+    ApiJson(body): ApiJson<AckBody>,
 ) -> Result<Json<AlertItem>, ApiError> {
     let id = parse_number("alert id", &id)?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     caller.require(Role::Operator)?;
     // Signed in: the acknowledgement is the user's, whatever the body says.
     let by = if s.auth.enabled {
@@ -181,9 +179,8 @@ pub(super) struct EventList {
 pub(super) async fn events(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<HistoryQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    let Query(q) = q?;
     if q.state.is_some() {
         return Err(ApiError::BadRequest(
             "events take campus, region, kind, since, until, limit, offset".into(),

@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use campuswatch_protocol::{
     CampusId, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth, Measurements,
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_region, parse_school_type, ApiError};
+use super::extract::ApiQuery;
 use super::AppState;
 use crate::monitor::{Alert, CampusView};
 
@@ -104,9 +104,8 @@ pub(super) struct CampusList {
 pub(super) async fn campuses(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<CampusesQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<CampusesQuery>,
 ) -> Result<Json<CampusList>, ApiError> {
-    let Query(q) = q?;
     let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let school_type = q
         .school_type

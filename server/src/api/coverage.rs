@@ -1,14 +1,14 @@
 //! Coverage now: a region's (or the whole area's) campuses and how many are networked,
 //! by school type and by child region, with the other partitions' figures added.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_region, parse_school_type, ApiError};
+use super::extract::ApiQuery;
 use super::AppState;
 use crate::monitor::coverage::CoverageBlock;
 use crate::regions::RegionNames;
@@ -82,9 +82,8 @@ struct ChildBlock {
 pub(super) async fn coverage(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<CoverageQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<CoverageQuery>,
 ) -> Result<Json<CoverageResponse>, ApiError> {
-    let Query(q) = q?;
     let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let school_type = q
         .school_type

@@ -22,6 +22,10 @@ pub enum ApiError {
     Unauthorized(String),
     /// Signed in, but the role or the region scope does not allow it.
     Forbidden(String),
+    /// The path exists, but not with this method.
+    MethodNotAllowed(String),
+    /// The body is larger than the route accepts.
+    TooLarge(String),
     /// Logged in full, shown to the client as a generic message.
     Internal(String),
 }
@@ -49,6 +53,8 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone(), None),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone(), None),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone(), None),
+            ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m.clone(), None),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone(), None),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed.");
                 (
@@ -86,6 +92,14 @@ impl From<crate::store::StoreError> for ApiError {
 
 pub(super) async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see /api/v1/openapi.json".into())
+}
+
+/// A path that exists, asked with a method it does not take (the `Allow` header, which
+/// the router adds, says which it takes).
+pub(super) async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed here; see /api/v1/openapi.json"
+    ))
 }
 
 /// An id in a path (`/api/v1/alerts/{id}/…`).

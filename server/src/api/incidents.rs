@@ -1,13 +1,13 @@
 //! Regional incidents: open ones from the live state, the rest from history.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use campuswatch_protocol::{CampusId, RegionCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_region, ApiError};
+use super::extract::ApiQuery;
 use super::AppState;
 use crate::monitor::{Incident, IncidentState};
 use crate::regions::RegionNames;
@@ -51,9 +51,8 @@ pub(super) struct IncidentList {
 pub(super) async fn incidents(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<IncidentQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> Result<Json<IncidentList>, ApiError> {
-    let Query(q) = q?;
     let state = match q.state.as_deref() {
         None | Some("all") => None,
         Some(st) => Some(IncidentState::parse(st).ok_or_else(|| {

@@ -1,12 +1,12 @@
 //! Live updates: the stored changes within the caller's scope, as server-sent events.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::caller::Caller;
 use super::error::{parse_region, ApiError};
+use super::extract::ApiQuery;
 use super::AppState;
 
 #[derive(Deserialize)]
@@ -22,11 +22,10 @@ pub(super) struct LiveQuery {
 pub(super) async fn live_updates(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<LiveQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<LiveQuery>,
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
-    let Query(q) = q?;
     let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
     let rx = s.live.subscribe();
     let stopping = s.shutdown.clone();

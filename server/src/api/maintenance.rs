@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use campuswatch_protocol::{CampusId, RegionCode, Timestamp};
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
 use super::error::{parse_number, ApiError};
+use super::extract::{ApiJson, ApiQuery};
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::{ask_engine, Inbound, MaintenanceOp};
@@ -130,9 +130,8 @@ pub(super) struct MaintenanceList {
 pub(super) async fn list_maintenance(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<MaintenanceQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<MaintenanceQuery>,
 ) -> Result<Json<MaintenanceList>, ApiError> {
-    let Query(q) = q?;
     let now = s.clock.now();
     let live: BTreeMap<u64, Maintenance> = s
         .monitor()
@@ -189,9 +188,8 @@ fn window_visible(s: &AppState, caller: &Caller, w: &Maintenance) -> bool {
 pub(super) async fn add_maintenance(
     State(s): State<AppState>,
     caller: Caller,
-    body: Result<Json<MaintenanceRequest>, JsonRejection>,
+    ApiJson(r): ApiJson<MaintenanceRequest>,
 ) -> Result<(StatusCode, Json<MaintenanceItem>), ApiError> {
-    let Json(r) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     caller.require(Role::Operator)?;
     let now = s.clock.now();
     let allowed = match &r.scope {

@@ -18,6 +18,7 @@ mod caller;
 mod campuses;
 mod coverage;
 mod error;
+mod extract;
 mod health;
 mod incidents;
 mod live;

@@ -1,9 +1,7 @@
 //! The campus registry: imported as CSV, read back as JSON or CSV; and the hand-off of
 //! requests to the engine, which applies them in order with the message stream.
 
-use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::caller::Caller;
 use super::error::ApiError;
+use super::extract::{ApiBytes, ApiQuery};
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::Inbound;
@@ -46,10 +45,9 @@ async fn submit_registry(
 pub(super) async fn import_registry(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<ImportQuery>, QueryRejection>,
-    body: Bytes,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<ImportResult>, ApiError> {
-    let Query(q) = q?;
     let (replace, mode) = match q.mode.as_deref() {
         None | Some("upsert") => (false, "upsert"),
         Some("replace") => (true, "replace"),
@@ -91,9 +89,8 @@ pub(super) struct RegistryQuery {
 pub(super) async fn get_registry(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<RegistryQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<RegistryQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
     let mut entries = s.store.registry().await?;
     entries.retain(|e| caller.sees(&e.region));
     match q.format.as_deref() {

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::caller::Caller;
 use super::coverage::{level_name, region_info, RegionInfo};
 use super::error::{parse_region, parse_school_type, ApiError};
+use super::extract::ApiQuery;
 use super::AppState;
 use crate::regions::RegionNames;
 use crate::reports::{
@@ -187,9 +187,8 @@ pub(super) struct AvailabilityResponse {
 pub(super) async fn availability(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<AvailabilityQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<AvailabilityQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
     let (region, school_type) = node(q.region.as_deref(), q.school_type.as_deref())?;
     // Within the caller's region scope (its whole scope when no region is asked for).
     let region = caller.region(region)?;
@@ -431,9 +430,8 @@ pub(super) struct CoverageReport {
 pub(super) async fn coverage(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<CoverageReportQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<CoverageReportQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
     let (region, school_type) = node(q.region.as_deref(), q.school_type.as_deref())?;
     // Within the caller's region scope (its whole scope when no region is asked for).
     let region = caller.region(region)?;
@@ -681,9 +679,8 @@ fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
 pub(super) async fn coverage_daily(
     State(s): State<AppState>,
     caller: Caller,
-    q: Result<Query<DailyQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<DailyQuery>,
 ) -> Result<Json<DailyResponse>, ApiError> {
-    let Query(q) = q?;
     let (region, school_type) = node(q.region.as_deref(), q.school_type.as_deref())?;
     // Within the caller's region scope (its whole scope when no region is asked for).
     let region = caller.region(region)?;

@@ -7,7 +7,7 @@ use axum::Router;
 use super::alerts::{acknowledge, alerts, events};
 use super::campuses::{campus, campuses};
 use super::coverage::coverage;
-use super::error::not_found;
+use super::error::{method_not_allowed, not_found};
 use super::health::{healthz, metrics, openapi};
 use super::incidents::incidents;
 use super::live::live_updates;
@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/reports/coverage/daily",
             get(reports::coverage_daily),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .merge(crate::console::routes())
         .fallback(not_found)
         .with_state(state)

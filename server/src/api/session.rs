@@ -1,7 +1,6 @@
 //! Sessions and tokens: sign-in, who-am-i and sign-out for the console (a session
 //! cookie), and API tokens for scripts.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::{cookie, Caller, SESSION_COOKIE};
 use super::error::ApiError;
+use super::extract::ApiJson;
 use super::AppState;
 use crate::auth::{Principal, Role};
 
@@ -42,9 +42,8 @@ impl From<&Principal> for SessionInfo {
 /// Signs in: a session cookie (HttpOnly, SameSite=Strict) for the console.
 pub(super) async fn sign_in(
     State(s): State<AppState>,
-    body: Result<Json<SignIn>, JsonRejection>,
+    ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !s.auth.enabled {
         return Err(ApiError::BadRequest(
             "sign-in is off on this server (auth.enabled = false)".into(),
@@ -131,9 +130,8 @@ pub(super) struct TokenCreated {
 pub(super) async fn create_token(
     State(s): State<AppState>,
     caller: Caller,
-    body: Result<Json<TokenRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenCreated>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !s.auth.enabled {
         return Err(ApiError::BadRequest(
             "tokens need sign-in to be on (auth.enabled = true)".into(),
