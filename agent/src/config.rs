@@ -10,67 +10,23 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, RegionLevel, MAX_DEVICES};
+use campuswatch_service::redact;
+use campuswatch_service::settings::{Env, Loader};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 pub use crate::supervision::Category;
-use sha2::{Digest, Sha256};
+pub use campuswatch_service::{ConfigError, Secret};
 
 /// The documented example configuration (what `print-config` prints).
 pub const EXAMPLE_TOML: &str = include_str!("../../config/agent.example.toml");
 
-/// Why a configuration was refused. Both variants name where it came from (the file,
-/// and the line when the problem has one there, or the environment variable); `Invalid`
-/// also names the key and says how to fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{}: {message}\n  (`campuswatch-agent print-config` shows every key with its default)", at(.source_name, *.line))]
-    Load {
-        source_name: String,
-        line: Option<usize>,
-        message: String,
-    },
-    #[error("{}: {key}: {message}", at(.source_name, *.line))]
-    Invalid {
-        source_name: String,
-        line: Option<usize>,
-        key: String,
-        message: String,
-    },
-}
-
-/// `file:line`, or just the name when there is no line.
-fn at(source_name: &str, line: Option<usize>) -> String {
-    match line {
-        Some(l) => format!("{source_name}:{l}"),
-        None => source_name.to_string(),
-    }
-}
-
-impl ConfigError {
-    /// The file (or environment variable) the problem is in.
-    pub fn source_name(&self) -> &str {
-        match self {
-            ConfigError::Load { source_name, .. } | ConfigError::Invalid { source_name, .. } => {
-                source_name
-            }
-        }
-    }
-
-    /// The 1-based line in the file, when the problem has one.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            ConfigError::Load { line, .. } | ConfigError::Invalid { line, .. } => *line,
-        }
-    }
-
-    /// What is wrong, without where.
-    pub fn reason(&self) -> String {
-        match self {
-            ConfigError::Load { message, .. } => message.clone(),
-            ConfigError::Invalid { key, message, .. } => format!("{key}: {message}"),
-        }
-    }
-}
+/// How the agent reads its configuration (see [`Loader`]).
+const LOADER: Loader = Loader {
+    hint: "`campuswatch-agent print-config` shows every key with its default",
+    list_keys: &[],
+    name_env_variables: true,
+};
 
 /// The whole agent configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -384,29 +340,6 @@ pub enum ProbeConfig {
     },
 }
 
-/// A secret from the configuration (a DC-09 AES key). Its `Debug` output is masked, so
-/// it never reaches a log; [`AgentConfig::digest`] leaves it out.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Secret(secret.into())
-    }
-
-    /// The secret itself, for the code that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 /// How a probe's messages travel (DC-09 frames, SIP requests).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -479,10 +412,10 @@ impl ProbeConfig {
         match self {
             ProbeConfig::Onvif { url, password, .. } | ProbeConfig::Rtsp { url, password, .. } => {
                 password.clear();
-                *url = campuswatch_protocol::redact_url(url);
+                *url = redact::url(url);
             }
             ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => {
-                *url = campuswatch_protocol::redact_url(url);
+                *url = redact::url(url);
             }
             ProbeConfig::Dc09 { key, .. } | ProbeConfig::Dc09Listen { key, .. } => {
                 // Whether a key is set stays visible; the key does not.
@@ -501,7 +434,7 @@ impl ProbeConfig {
             ProbeConfig::Http { url, .. }
             | ProbeConfig::Snapshot { url, .. }
             | ProbeConfig::Onvif { url, .. }
-            | ProbeConfig::Rtsp { url, .. } => campuswatch_protocol::redact_url(url),
+            | ProbeConfig::Rtsp { url, .. } => redact::url(url),
             ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target.clone(),
             ProbeConfig::Dc09Listen { listen, .. } => listen.clone(),
             ProbeConfig::Icmp { host } => host.clone(),
@@ -609,76 +542,10 @@ impl AgentConfig {
 
     /// `load`, reading the environment from `env` instead of the process when given
     /// (tests hand variables in rather than set them on the shared process).
-    pub fn load_from(
-        file: &Path,
-        env: Option<config::Map<String, String>>,
-    ) -> Result<AgentConfig, ConfigError> {
-        let name = file.display().to_string();
+    pub fn load_from(file: &Path, env: Option<Env>) -> Result<AgentConfig, ConfigError> {
         // The built-in defaults are the serde defaults of the structs: campus and region
         // have none on purpose, a gateway must say which campus it is.
-        let loaded: Result<AgentConfig, _> = config::Config::builder()
-            .add_source(
-                config::File::from(file)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            )
-            .add_source(
-                config::Environment::with_prefix("CAMPUSWATCH")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .source(env.clone()),
-            )
-            .build()
-            .and_then(|c| c.try_deserialize());
-        let text = || std::fs::read_to_string(file).unwrap_or_default();
-        let cfg = match loaded {
-            Ok(cfg) => cfg,
-            // The `config` crate does not say where in the file a wrong type or an
-            // unknown key is; the file read alone by `toml` does.
-            Err(e) => {
-                return Err(
-                    match campuswatch_service::locate::file_problem::<AgentConfig>(&text()) {
-                        Some(p) => ConfigError::Load {
-                            source_name: name,
-                            line: Some(p.line),
-                            message: p.message,
-                        },
-                        None => ConfigError::Load {
-                            source_name: name,
-                            line: None,
-                            message: e.to_string(),
-                        },
-                    },
-                )
-            }
-        };
-        cfg.validate_named(&name).map_err(|e| match e {
-            ConfigError::Invalid { key, message, .. } => {
-                // A value from the environment is named by its variable, not a line.
-                let var = format!("CAMPUSWATCH__{}", key.replace('.', "__").to_uppercase());
-                let from_env = match &env {
-                    Some(map) => map.contains_key(&var),
-                    None => std::env::var_os(&var).is_some(),
-                };
-                if from_env {
-                    ConfigError::Invalid {
-                        source_name: format!("{var} (environment)"),
-                        line: None,
-                        key,
-                        message,
-                    }
-                } else {
-                    ConfigError::Invalid {
-                        line: campuswatch_service::locate::line_of_key(&text(), &key),
-                        source_name: name.clone(),
-                        key,
-                        message,
-                    }
-                }
-            }
-            other => other,
-        })?;
-        Ok(cfg)
+        LOADER.load(None, Some(file), env, AgentConfig::validate_named)
     }
 
     /// Checks what the types cannot; errors name the key and the fix.
@@ -814,7 +681,7 @@ impl AgentConfig {
                 }
                 ProbeConfig::Rtsp { url, .. } => {
                     let example = "for example \"rtsp://10.0.0.4:554/Streaming/Channels/101\"";
-                    let shown = campuswatch_protocol::redact_url(url);
+                    let shown = redact::url(url);
                     let parsed = url::Url::parse(url).map_err(|e| {
                         invalid(key("probe.url"), format!("{shown:?}: {e} ({example})"))
                     })?;
@@ -1009,7 +876,7 @@ impl AgentConfig {
         let mut c = self.clone();
         c.mqtt.password.clear();
         c.mqtt.username.clear();
-        c.mqtt.url = campuswatch_protocol::redact_url(&c.mqtt.url);
+        c.mqtt.url = redact::url(&c.mqtt.url);
         for d in &mut c.devices {
             d.probe.forget_secrets();
         }
@@ -1033,8 +900,8 @@ mod tests {
 
     const MINIMAL: &str = "campus = \"150102-K-0001\"\nregion = \"150102\"\n";
 
-    fn no_env() -> Option<config::Map<String, String>> {
-        Some(config::Map::new())
+    fn no_env() -> Option<Env> {
+        Some(Env::new())
     }
 
     #[test]
@@ -1362,7 +1229,7 @@ mod tests {
             !shown.contains("abab") && !shown.contains(KEY_HEX),
             "{shown}"
         );
-        assert!(shown.contains("Secret(***)"));
+        assert!(shown.contains("key: Some(\"***\")"), "{shown}");
     }
 
     #[test]

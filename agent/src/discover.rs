@@ -694,7 +694,7 @@ mod tests {
             format!("campus = \"150102-K-0001\"\nregion = \"150102\"\n{entries}").as_bytes(),
         )
         .unwrap();
-        let cfg = crate::AgentConfig::load_from(f.path(), Some(::config::Map::new()))
+        let cfg = crate::AgentConfig::load_from(f.path(), Some(Default::default()))
             .unwrap_or_else(|e| panic!("{e}\n{entries}"));
         assert_eq!(
             cfg.devices.len(),

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use campuswatch_agent::{check, config, discover, AgentConfig, Control, Liveness, Reload};
-use campuswatch_service::{notify, Watchdog};
+use campuswatch_service::{logs, notify, signals, Watchdog};
 use clap::{Parser, Subcommand};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -88,15 +87,7 @@ fn parse_unicast(s: &str) -> Result<std::net::SocketAddr, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // No colour codes in journald or log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logs::init(&cli.log_level, &[]);
     match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -196,8 +187,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn serve(path: PathBuf, cfg: AgentConfig) -> anyhow::Result<()> {
     // Before anything else: SIGHUP's default action would end the process.
     #[cfg(unix)]
-    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot handle SIGHUP")?;
+    let hangups = signals::hangups()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
 
@@ -208,7 +198,7 @@ async fn serve(path: PathBuf, cfg: AgentConfig) -> anyhow::Result<()> {
         "campus {}: {} devices, broker {}",
         cfg.campus,
         cfg.devices.len(),
-        campuswatch_protocol::redact_url(&cfg.mqtt.url)
+        campuswatch_service::redact::url(&cfg.mqtt.url)
     );
     {
         let shutdown = shutdown.clone();
@@ -292,25 +282,7 @@ async fn reload_on_hangup(
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM (what service managers send).
 async fn signal_shutdown(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    signals::stop_requested().await;
     tracing::info!("Shutdown requested.");
     notify::stopping("Stopping: publishing the shutdown death.");
     shutdown.cancel();

@@ -89,7 +89,7 @@ fn percent_decode(s: &str) -> String {
 impl BrokerLogin {
     /// The URL with any password replaced by `***`, for logs and errors.
     pub fn redacted_url(&self) -> String {
-        campuswatch_protocol::redact_url(&self.url)
+        campuswatch_service::redact::url(&self.url)
     }
 
     /// Host, port and whether TLS is used, from `url`.

@@ -21,9 +21,7 @@ pub use message::{
     MAX_INFO_BYTES, MAX_PAYLOAD_BYTES, MAX_TEXT_BYTES, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION,
 };
 pub use model::{DeviceKind, DeviceState, GatewayState, SchoolType};
-pub use topic::{
-    campus_filters, redact_url, server_state_topic, CampusTopic, MessageKind, TOPIC_ROOT,
-};
+pub use topic::{campus_filters, server_state_topic, CampusTopic, MessageKind, TOPIC_ROOT};
 
 /// The time type used in every payload (RFC 3339 on the wire).
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -9,49 +9,16 @@ use std::time::Duration;
 use campuswatch_protocol::RegionCode;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{}: {message}\n  (see docs/configuration.md; `campuswatch-server print-config` shows every key with its default)", at(.source_name, *.line))]
-    Load {
-        source_name: String,
-        /// The 1-based line in the file, when the problem has one there.
-        line: Option<usize>,
-        message: String,
-    },
-    #[error("{}: {key}: {message}", at(.source_name, *.line))]
-    Invalid {
-        source_name: String,
-        line: Option<usize>,
-        key: String,
-        message: String,
-    },
-}
+use campuswatch_service::redact;
+use campuswatch_service::settings::{Env, Loader};
+pub use campuswatch_service::ConfigError;
 
-/// `file:line`, or just the name when there is no line.
-fn at(source_name: &str, line: Option<usize>) -> String {
-    match line {
-        Some(l) => format!("{source_name}:{l}"),
-        None => source_name.to_string(),
-    }
-}
-
-impl ConfigError {
-    /// The file the problem is in (or `defaults`).
-    pub fn source_name(&self) -> &str {
-        match self {
-            ConfigError::Load { source_name, .. } | ConfigError::Invalid { source_name, .. } => {
-                source_name
-            }
-        }
-    }
-
-    /// The 1-based line in the file, when the problem has one.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            ConfigError::Load { line, .. } | ConfigError::Invalid { line, .. } => *line,
-        }
-    }
-}
+/// How the server reads its configuration (see [`Loader`]).
+const LOADER: Loader = Loader {
+    hint: "see docs/configuration.md; `campuswatch-server print-config` shows every key with its default",
+    list_keys: &["mqtt.regions"],
+    name_env_variables: false,
+};
 
 /// The whole server configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -431,70 +398,13 @@ impl ServerConfig {
     }
 
     /// `load`, reading the environment from `env` instead of the process when given.
-    fn load_from(
-        file: Option<&Path>,
-        env: Option<config::Map<String, String>>,
-    ) -> Result<ServerConfig, ConfigError> {
-        let name = file.map_or_else(|| "defaults".to_string(), |f| f.display().to_string());
-        let load_err = |e: config::ConfigError| ConfigError::Load {
-            source_name: name.clone(),
-            line: None,
-            message: e.to_string(),
-        };
-        let mut builder = config::Config::builder()
-            .add_source(config::Config::try_from(&ServerConfig::default()).map_err(load_err)?);
-        if let Some(f) = file {
-            builder = builder.add_source(
-                config::File::from(f)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
-        }
-        let cfg: Result<ServerConfig, _> = builder
-            .add_source(
-                config::Environment::with_prefix("CAMPUSWATCH")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .list_separator(",")
-                    .with_list_parse_key("mqtt.regions")
-                    .try_parsing(true)
-                    .source(env),
-            )
-            .build()
-            .and_then(|c| c.try_deserialize());
-        let text = || file.and_then(|f| std::fs::read_to_string(f).ok());
-        let cfg: ServerConfig = match cfg {
-            Ok(cfg) => cfg,
-            // The `config` crate does not say where in the file a wrong type or an
-            // unknown key is; the file read alone by `toml` does.
-            Err(e) => {
-                let placed = text()
-                    .and_then(|t| campuswatch_service::locate::file_problem::<ServerConfig>(&t));
-                return Err(match placed {
-                    Some(p) => ConfigError::Load {
-                        source_name: name,
-                        line: Some(p.line),
-                        message: p.message,
-                    },
-                    None => load_err(e),
-                });
-            }
-        };
-        cfg.validate(&name).map_err(|e| match e {
-            ConfigError::Invalid {
-                source_name,
-                key,
-                message,
-                ..
-            } => ConfigError::Invalid {
-                line: text().and_then(|t| campuswatch_service::locate::line_of_key(&t, &key)),
-                source_name,
-                key,
-                message,
-            },
-            other => other,
-        })?;
-        Ok(cfg)
+    fn load_from(file: Option<&Path>, env: Option<Env>) -> Result<ServerConfig, ConfigError> {
+        LOADER.load(
+            Some(&ServerConfig::default()),
+            file,
+            env,
+            ServerConfig::validate,
+        )
     }
 
     /// Checks what types cannot.
@@ -627,7 +537,7 @@ impl ServerConfig {
                 "database.url",
                 format!(
                     "{:?} is neither sqlite://PATH nor postgres://USER@HOST/DATABASE",
-                    crate::store::redacted(url)
+                    redact::url(url)
                 ),
             ));
         }
@@ -699,10 +609,10 @@ impl ServerConfig {
         if !c.mqtt.password.is_empty() {
             c.mqtt.password = "***".into();
         }
-        c.mqtt.url = campuswatch_protocol::redact_url(&c.mqtt.url);
+        c.mqtt.url = redact::url(&c.mqtt.url);
         for ch in &mut c.notify.channels {
             if !ch.url.is_empty() {
-                ch.url = crate::notify::channel::mask_url(&ch.url);
+                ch.url = redact::url_and_query(&ch.url);
             }
             for s in [&mut ch.secret, &mut ch.password] {
                 if !s.is_empty() {

@@ -10,12 +10,11 @@
 
 use std::time::Duration;
 
+use campuswatch_service::redact;
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-
-use crate::store::redacted;
 
 /// The advisory lock key of the partition `id`: replicas with the same id share it.
 pub fn lock_key(id: &str) -> i64 {
@@ -64,7 +63,7 @@ impl Leadership {
                 Ok(false) => {}
                 Err(e) => {
                     conn = None;
-                    warn!(database = %redacted(url), error = %e, "Standby: cannot reach PostgreSQL to take the active lock; trying again.");
+                    warn!(database = %redact::url(url), error = %e, "Standby: cannot reach PostgreSQL to take the active lock; trying again.");
                 }
             }
             tokio::select! {

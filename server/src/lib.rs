@@ -210,7 +210,7 @@ pub async fn start_with_clock(
     info!(
         registered = restored.0,
         gateways = restored.1,
-        database = %store::redacted(&config.database_url()),
+        database = %campuswatch_service::redact::url(&config.database_url()),
         "State restored from the store."
     );
 
@@ -312,7 +312,7 @@ pub async fn start_with_clock(
             warn!(error = %e, "HTTP server stopped with an error.");
         }
     });
-    info!(http = %http_addr, broker = %campuswatch_protocol::redact_url(&broker_url), "campuswatch server started.");
+    info!(http = %http_addr, broker = %campuswatch_service::redact::url(&broker_url), "campuswatch server started.");
     Ok(ServerHandle {
         http_addr,
         broker_url,

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::registry;
 use campuswatch_server::store::Store;
-use campuswatch_service::{notify, Watchdog};
+use campuswatch_service::{logs, notify, signals, Watchdog};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -96,50 +96,12 @@ enum UserCommand {
     },
 }
 
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        let mut filter = level.to_string();
-        if !level.contains("rumqttd") {
-            // rumqttd logs every connection, and benign races at ERROR.
-            filter.push_str(",rumqttd=off");
-        }
-        if !level.contains("campuswatch_agent") {
-            filter.push_str(",campuswatch_agent=warn");
-        }
-        tracing_subscriber::EnvFilter::new(filter)
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // No colour codes in journald or log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 /// Cancels the token on Ctrl-C or SIGTERM.
 fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        t.cancel();
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
+        signals::stop_requested().await;
         tracing::info!("Stopping.");
         t.cancel();
     });
@@ -160,7 +122,9 @@ async fn main() -> std::process::ExitCode {
 
 async fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    // rumqttd logs every connection, and benign races at ERROR; the demo's agents are
+    // quiet too unless named.
+    logs::init(&cli.log_level, &["rumqttd=off", "campuswatch_agent=warn"]);
     match cli.command {
         Command::Run { config } => {
             let cfg = ServerConfig::load(config.as_deref())?;
@@ -250,8 +214,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     // Before anything else: SIGHUP's default action would end the process.
     #[cfg(unix)]
-    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("cannot handle SIGHUP")?;
+    let hangups = signals::hangups()?;
     let shutdown = shutdown_on_signal();
     let leadership = if cfg.ha.enabled {
         // A standby is a healthy service: systemd hears it is ready (and its watchdog is
@@ -280,7 +243,7 @@ async fn serve(
     notify::ready(&format!(
         "Running; HTTP on {}, broker {}{}.",
         handle.http_addr(),
-        campuswatch_protocol::redact_url(handle.broker_url()),
+        campuswatch_service::redact::url(handle.broker_url()),
         if leadership.is_some() {
             ", active replica"
         } else {
@@ -457,7 +420,7 @@ async fn import(cfg: &ServerConfig, file: &std::path::Path, replace: bool) -> an
             println!(
                 "Imported {} campuses into {} (no server running at {}; it will load them at start).",
                 entries.len(),
-                campuswatch_server::store::redacted(&cfg.database_url()),
+                campuswatch_service::redact::url(&cfg.database_url()),
                 cfg.http.listen
             );
             Ok(())

@@ -119,7 +119,7 @@ impl RtspProbe {
     ) -> Result<Self, ProbeSetupError> {
         let setup_error = |reason: String| ProbeSetupError {
             kind: "rtsp",
-            target: campuswatch_protocol::redact_url(url),
+            target: campuswatch_service::redact::url(url),
             reason,
         };
         let mut parsed = url::Url::parse(url).map_err(|e| setup_error(e.to_string()))?;

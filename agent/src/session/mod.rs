@@ -395,7 +395,7 @@ impl Session {
         let mut heartbeat = tokio::time::interval(self.config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut phase = Phase::Running;
-        debug!(epoch, url = %campuswatch_protocol::redact_url(&self.config.mqtt.url), "Connecting to the broker.");
+        debug!(epoch, url = %campuswatch_service::redact::url(&self.config.mqtt.url), "Connecting to the broker.");
         loop {
             let polled = self
                 .wait_for_event(
@@ -513,7 +513,7 @@ impl Session {
                 conn.connected = true;
                 info!(
                     epoch = conn.epoch,
-                    url = %campuswatch_protocol::redact_url(&self.config.mqtt.url),
+                    url = %campuswatch_service::redact::url(&self.config.mqtt.url),
                     session_present = ack.session_present,
                     unacked_events = self.spool.len(),
                     "Connected to the broker."

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use campuswatch_protocol::{RegionCode, Timestamp};
+use campuswatch_service::redact;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -64,22 +65,6 @@ pub struct Channel {
     regions: Vec<RegionCode>,
     min_severity: Severity,
     target: Target,
-}
-
-/// The URL with its password and every query value replaced by `***`: robot URLs carry
-/// their key or access token in the query.
-pub fn mask_url(u: &str) -> String {
-    let Ok(mut url) = url::Url::parse(u) else {
-        return "(unparsable URL)".into();
-    };
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    if url.query().is_some() {
-        let masked: Vec<String> = url.query_pairs().map(|(k, _)| format!("{k}=***")).collect();
-        url.set_query(Some(&masked.join("&")));
-    }
-    url.to_string()
 }
 
 /// An error and its causes on one line (reqwest's own text is only "error sending
@@ -225,7 +210,7 @@ impl Channel {
     /// Where messages go, safe to log.
     pub fn target(&self) -> String {
         match &self.target {
-            Target::Http { url, .. } => mask_url(url),
+            Target::Http { url, .. } => redact::url_and_query(url),
             Target::Smtp { to, .. } => format!(
                 "mail to {}",
                 to.iter()
@@ -341,23 +326,5 @@ impl Channel {
                 Ok(())
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masked_urls_keep_no_key_or_password() {
-        assert_eq!(
-            mask_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx"),
-            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***"
-        );
-        assert_eq!(
-            mask_url("http://user:pw@hook.example/x?a=1&b=2"),
-            "http://user:***@hook.example/x?a=***&b=***"
-        );
-        assert_eq!(mask_url("http://hook.example/x"), "http://hook.example/x");
     }
 }

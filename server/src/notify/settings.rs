@@ -102,31 +102,8 @@ impl SmtpSecurity {
     }
 }
 
-/// A credential: kept as given, shown as `***` in logs, `Debug` and `print-config`.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself, for the one place that must use it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
-    }
-}
+/// A credential, shown as `***` (the one type both programs use for their secrets).
+pub use campuswatch_service::Secret;
 
 /// One place notices go: a `[[notify.channels]]` table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use campuswatch_protocol::{
     CampusId, DeviceId, Measurements, RegionCode, RegionLevel, SchoolType, Timestamp,
 };
+use campuswatch_service::redact;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -775,23 +776,9 @@ where
     }
 }
 
-/// `url` with its password (if any) left out, for error messages and logs.
-pub fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((user, host)) if user.contains(':') => {
-            let name = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{name}:***@{host}")
-        }
-        _ => url.to_string(),
-    }
-}
-
 fn open_error(url: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |source| StoreError::Open {
-        url: redacted(url),
+        url: redact::url(url),
         source,
     }
 }
@@ -800,7 +787,7 @@ async fn open_sqlite(url: &str) -> Result<SqlitePool, StoreError> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| StoreError::Unsupported(redacted(url)))?;
+        .ok_or_else(|| StoreError::Unsupported(redact::url(url)))?;
     if let Some(dir) = Path::new(path).parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).map_err(|e| open_error(url)(sqlx::Error::Io(e)))?;
