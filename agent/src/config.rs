@@ -12,9 +12,12 @@ use std::time::Duration;
 use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode, RegionLevel, MAX_DEVICES};
 use campuswatch_service::redact;
 use campuswatch_service::settings::{Env, Loader};
+use campuswatch_service::Invalid;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::probe::ProbedDevice;
+pub use crate::probe::{ProbeConfig, Transport};
 pub use crate::supervision::Category;
 pub use campuswatch_service::{ConfigError, Secret};
 
@@ -131,6 +134,27 @@ impl MqttConfig {
             client_key_file: self.client_key_file.clone(),
         }
     }
+
+    fn check(&self) -> Result<(), Invalid> {
+        // URL, credentials and every TLS file, read and parsed as at connect time.
+        self.login()
+            .validate()
+            .map_err(|e| Invalid::new(e.key, e.message))?;
+        if self.keepalive < Duration::from_secs(1) || self.keepalive > Duration::from_secs(65535) {
+            return Err(Invalid::new(
+                "mqtt.keepalive",
+                "must be 1s to 65535s (MQTT counts it in whole seconds)",
+            ));
+        }
+        if self.reconnect_delay_min.is_zero() || self.reconnect_delay_max < self.reconnect_delay_min
+        {
+            return Err(Invalid::new(
+                "mqtt.reconnect_delay_min",
+                "must be longer than zero and not longer than mqtt.reconnect_delay_max",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The bound of the event spool (`state_dir/spool`). Events wait there until the broker
@@ -195,251 +219,8 @@ pub struct DeviceConfig {
     pub probe: ProbeConfig,
 }
 
-/// How a device is probed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ProbeConfig {
-    /// A TCP connect to `target` (`host:port`).
-    Tcp {
-        /// `host:port`, for example `192.168.10.20:5000`.
-        target: String,
-    },
-    /// An HTTP(S) GET of `url`.
-    Http {
-        /// `http://` or `https://` URL.
-        url: String,
-        /// Acceptable status codes; empty = any 200 to 399.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        expect_status: Vec<u16>,
-        /// Text the response body must contain; unset = not checked.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        body_contains: Option<String>,
-        /// Accept any TLS certificate (cameras with self-signed certificates).
-        #[serde(default)]
-        insecure_tls: bool,
-    },
-    /// A SIA DC-09 link test towards the alarm receiving centre at `target`: a `NULL`
-    /// supervision frame must be acknowledged (`ACK`). Set the device's `interval` to the
-    /// supervision category agreed with the centre.
-    Dc09 {
-        /// The receiver's `host:port`.
-        target: String,
-        /// `tcp` (default) or `udp`.
-        #[serde(default = "Transport::tcp")]
-        transport: Transport,
-        /// The account the centre knows this campus by (panels' ids need not be hex).
-        account: String,
-        /// Account prefix, 1 to 6 hex digits.
-        #[serde(default = "default_dc09_prefix")]
-        prefix: String,
-        /// Receiver number, 1 to 6 hex digits; unset = not sent.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        receiver: Option<String>,
-        /// AES key agreed with the centre, as 32, 48 or 64 hex digits (AES-128/192/256);
-        /// set = frames are sent encrypted (`*NULL`) and only an encrypted `ACK` counts.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        key: Option<Secret>,
-        /// The supervision category agreed with the centre (`SP1`–`SP6`, `DP1`–`DP4`):
-        /// unless the device sets `interval`, the link test runs often enough to report a
-        /// failed path within the category's reporting time.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        supervision: Option<Category>,
-    },
-    /// Listens for the DC-09 supervision frames of a panel that polls the gateway: up
-    /// while a valid frame from `account` arrived within `window`. Every panel on the same
-    /// `listen` address shares one listener, which answers each frame with `ACK`.
-    Dc09Listen {
-        /// Where panels send their frames, `host:port` (e.g. `0.0.0.0:12128`).
-        listen: String,
-        /// `tcp` (default) or `udp`.
-        #[serde(default = "Transport::tcp")]
-        transport: Transport,
-        /// The panel's account id.
-        account: String,
-        /// The supervision window: longest silence before the panel counts as down.
-        /// Default: the reporting time of `supervision`; one of the two is required.
-        #[serde(
-            default,
-            with = "humantime_serde",
-            skip_serializing_if = "Option::is_none"
-        )]
-        window: Option<Duration>,
-        /// The panel's AES key, as 32, 48 or 64 hex digits; set = only its encrypted
-        /// frames count as polls, and they are answered with an encrypted `ACK`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        key: Option<Secret>,
-        /// The panel's supervision category (`SP1`–`SP6`, `DP1`–`DP4`); its reporting
-        /// time is the default `window`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        supervision: Option<Category>,
-    },
-    /// ONVIF device service of a camera: its clock and identity must answer.
-    Onvif {
-        /// The device service URL, e.g. `http://10.0.0.4/onvif/device_service`.
-        url: String,
-        /// ONVIF user (sent as a WS-Security password digest, never in clear).
-        #[serde(default)]
-        username: String,
-        #[serde(default)]
-        password: String,
-        /// Largest tolerated difference between the camera's clock and the gateway's;
-        /// beyond it the camera is degraded.
-        #[serde(default = "default_max_clock_drift", with = "humantime_serde")]
-        max_clock_drift: Duration,
-    },
-    /// ICMP echo to `host`, for devices with no better check.
-    Icmp {
-        /// An IP address or host name.
-        host: String,
-    },
-    /// A camera's JPEG snapshot URL: up when it answers 200 with a JPEG of non-zero size.
-    Snapshot {
-        /// `http://` or `https://` URL (credentials may be in it).
-        url: String,
-        /// Accept any TLS certificate (cameras with self-signed certificates).
-        #[serde(default)]
-        insecure_tls: bool,
-    },
-    /// SIP OPTIONS to an alarm intercom or help point at `target`: any final response
-    /// (even 4xx/5xx) means its SIP stack is reachable.
-    Sip {
-        /// The device's `host:port` (port 5060 usually).
-        target: String,
-        /// `udp` (default) or `tcp`.
-        #[serde(default = "Transport::udp")]
-        transport: Transport,
-    },
-    /// A camera's RTSP stream: `DESCRIBE` on every probe, and every `stream_interval` a
-    /// stream check that plays the stream for `stream_window` and counts frames.
-    Rtsp {
-        /// `rtsp://host:554/path`; credentials may be in it or given below.
-        url: String,
-        /// RTSP user (Basic or Digest authentication, as the camera asks); empty = take it
-        /// from the URL, or none.
-        #[serde(default)]
-        username: String,
-        #[serde(default)]
-        password: String,
-        /// How RTP travels during stream checks: `tcp` (default, interleaved on the RTSP
-        /// connection, passes NAT and firewalls) or `udp`.
-        #[serde(default = "Transport::tcp")]
-        transport: Transport,
-        /// Whether to check the stream itself; false = `DESCRIBE` only.
-        #[serde(default = "default_true")]
-        stream_check: bool,
-        /// Time between stream checks while the stream is good. Default `5m`.
-        #[serde(default = "default_stream_interval", with = "humantime_serde")]
-        stream_interval: Duration,
-        /// How long a stream check counts frames. Default `4s`.
-        #[serde(default = "default_stream_window", with = "humantime_serde")]
-        stream_window: Duration,
-        /// Below this frame rate (frames per second) the camera is degraded; unset = any
-        /// rate with keyframes is fine.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        min_frame_rate: Option<f64>,
-    },
-}
-
-/// How a probe's messages travel (DC-09 frames, SIP requests).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    Tcp,
-    Udp,
-}
-
-impl Transport {
-    fn tcp() -> Self {
-        Transport::Tcp
-    }
-
-    fn udp() -> Self {
-        Transport::Udp
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
-
-fn default_stream_interval() -> Duration {
-    Duration::from_secs(300)
-}
-
-fn default_stream_window() -> Duration {
-    Duration::from_secs(4)
-}
-
 fn default_max_stream_checks() -> usize {
     2
-}
-
-fn default_max_clock_drift() -> Duration {
-    Duration::from_secs(60)
-}
-
-fn default_dc09_prefix() -> String {
-    "0".into()
-}
-
-/// DC-09 account ids as real panels send them: printable, not necessarily hex.
-fn valid_account(s: &str) -> bool {
-    (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() && b != b'[')
-}
-
-fn is_hex_1_to_6(s: &str) -> bool {
-    (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-impl ProbeConfig {
-    /// The probe's name as reported in the birth (`tcp`, `http`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProbeConfig::Tcp { .. } => "tcp",
-            ProbeConfig::Http { .. } => "http",
-            ProbeConfig::Dc09 { .. } => "dc09",
-            ProbeConfig::Sip { .. } => "sip",
-            ProbeConfig::Snapshot { .. } => "snapshot",
-            ProbeConfig::Dc09Listen { .. } => "dc09_listen",
-            ProbeConfig::Icmp { .. } => "icmp",
-            ProbeConfig::Onvif { .. } => "onvif",
-            ProbeConfig::Rtsp { .. } => "rtsp",
-        }
-    }
-
-    /// Clears passwords and masks them in URLs.
-    fn forget_secrets(&mut self) {
-        match self {
-            ProbeConfig::Onvif { url, password, .. } | ProbeConfig::Rtsp { url, password, .. } => {
-                password.clear();
-                *url = redact::url(url);
-            }
-            ProbeConfig::Http { url, .. } | ProbeConfig::Snapshot { url, .. } => {
-                *url = redact::url(url);
-            }
-            ProbeConfig::Dc09 { key, .. } | ProbeConfig::Dc09Listen { key, .. } => {
-                // Whether a key is set stays visible; the key does not.
-                if let Some(k) = key {
-                    *k = Secret::new("");
-                }
-            }
-            ProbeConfig::Tcp { .. } | ProbeConfig::Icmp { .. } | ProbeConfig::Sip { .. } => {}
-        }
-    }
-
-    /// What the probe reaches, as shown to people: a password in a URL is masked.
-    pub fn target(&self) -> String {
-        match self {
-            ProbeConfig::Tcp { target } => target.clone(),
-            ProbeConfig::Http { url, .. }
-            | ProbeConfig::Snapshot { url, .. }
-            | ProbeConfig::Onvif { url, .. }
-            | ProbeConfig::Rtsp { url, .. } => redact::url(url),
-            ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target.clone(),
-            ProbeConfig::Dc09Listen { listen, .. } => listen.clone(),
-            ProbeConfig::Icmp { host } => host.clone(),
-        }
-    }
 }
 
 /// Per-kind defaults for the optional device keys.
@@ -518,6 +299,28 @@ impl DeviceConfig {
     pub fn up_after(&self) -> u32 {
         self.up_after.unwrap_or(self.defaults().up_after)
     }
+
+    /// Checks the device's own keys, then its probe's.
+    fn check(&self) -> Result<(), Invalid> {
+        if self.interval().is_zero() {
+            return Err(Invalid::new("interval", "must be longer than zero"));
+        }
+        if self.timeout().is_zero() {
+            return Err(Invalid::new("timeout", "must be longer than zero"));
+        }
+        if self.down_after() == 0 {
+            return Err(Invalid::new("down_after", "must be at least 1"));
+        }
+        if self.up_after() == 0 {
+            return Err(Invalid::new("up_after", "must be at least 1"));
+        }
+        self.probe.validate(&ProbedDevice {
+            id: self.id.as_str(),
+            interval: self.interval,
+            timeout: self.timeout(),
+            down_after: self.down_after(),
+        })
+    }
 }
 
 impl AgentConfig {
@@ -545,24 +348,20 @@ impl AgentConfig {
     pub fn load_from(file: &Path, env: Option<Env>) -> Result<AgentConfig, ConfigError> {
         // The built-in defaults are the serde defaults of the structs: campus and region
         // have none on purpose, a gateway must say which campus it is.
-        LOADER.load(None, Some(file), env, AgentConfig::validate_named)
+        LOADER.load(None, Some(file), env, |cfg: &AgentConfig, name| {
+            cfg.check().map_err(|e| e.in_source(name))
+        })
     }
 
     /// Checks what the types cannot; errors name the key and the fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_named("configuration")
+        self.check().map_err(|e| e.in_source("configuration"))
     }
 
-    fn validate_named(&self, source_name: &str) -> Result<(), ConfigError> {
-        let invalid = |key: String, message: String| ConfigError::Invalid {
-            source_name: source_name.to_string(),
-            line: None,
-            key,
-            message,
-        };
+    fn check(&self) -> Result<(), Invalid> {
         if self.region.level() != RegionLevel::County {
-            return Err(invalid(
-                "region".into(),
+            return Err(Invalid::new(
+                "region",
                 format!(
                     "{} is a {:?}-level code; use the campus's county-level code (last two digits not 00)",
                     self.region,
@@ -572,299 +371,56 @@ impl AgentConfig {
         }
         if self.heartbeat_interval.is_zero() || self.heartbeat_interval > Duration::from_secs(3600)
         {
-            return Err(invalid(
-                "heartbeat_interval".into(),
-                "must be longer than zero and at most 1h (for example \"5s\")".into(),
+            return Err(Invalid::new(
+                "heartbeat_interval",
+                "must be longer than zero and at most 1h (for example \"5s\")",
             ));
         }
         if self.state_dir.as_os_str().is_empty() {
-            return Err(invalid(
-                "state_dir".into(),
-                "must name a directory the agent may write (for example \"/var/lib/campuswatch\")"
-                    .into(),
+            return Err(Invalid::new(
+                "state_dir",
+                "must name a directory the agent may write (for example \"/var/lib/campuswatch\")",
             ));
         }
-        self.validate_mqtt(&invalid)?;
+        self.mqtt.check()?;
         if !(1..=1_000_000).contains(&self.spool.max_events) {
-            return Err(invalid(
-                "spool.max_events".into(),
-                "must be 1 to 1000000 (events kept while the broker cannot be reached)".into(),
+            return Err(Invalid::new(
+                "spool.max_events",
+                "must be 1 to 1000000 (events kept while the broker cannot be reached)",
             ));
         }
         if !(64 * 1024..=1024 * 1024 * 1024).contains(&self.spool.max_bytes) {
-            return Err(invalid(
-                "spool.max_bytes".into(),
-                "must be 65536 (64 KiB) to 1073741824 (1 GiB), in bytes".into(),
+            return Err(Invalid::new(
+                "spool.max_bytes",
+                "must be 65536 (64 KiB) to 1073741824 (1 GiB), in bytes",
             ));
         }
         if !(1..=64).contains(&self.max_stream_checks) {
-            return Err(invalid(
-                "max_stream_checks".into(),
-                "must be 1 to 64 (stream checks running at once on this gateway)".into(),
+            return Err(Invalid::new(
+                "max_stream_checks",
+                "must be 1 to 64 (stream checks running at once on this gateway)",
             ));
         }
         if self.devices.len() > MAX_DEVICES {
-            return Err(invalid(
-                "devices".into(),
+            return Err(Invalid::new(
+                "devices",
                 format!("at most {MAX_DEVICES} devices per gateway"),
             ));
         }
         let mut ids = HashSet::new();
         for (i, d) in self.devices.iter().enumerate() {
-            let key = |k: &str| format!("devices[{i}].{k}");
+            let device = format!("devices[{i}]");
             if !ids.insert(&d.id) {
-                return Err(invalid(
-                    key("id"),
+                return Err(Invalid::new(
+                    "id",
                     format!(
                         "device id {:?} is listed twice; give each device its own id",
                         d.id.as_str()
                     ),
-                ));
+                )
+                .within(&device));
             }
-            if d.interval().is_zero() {
-                return Err(invalid(key("interval"), "must be longer than zero".into()));
-            }
-            if d.timeout().is_zero() {
-                return Err(invalid(key("timeout"), "must be longer than zero".into()));
-            }
-            if d.down_after() == 0 {
-                return Err(invalid(key("down_after"), "must be at least 1".into()));
-            }
-            if d.up_after() == 0 {
-                return Err(invalid(key("up_after"), "must be at least 1".into()));
-            }
-            match &d.probe {
-                ProbeConfig::Tcp { target }
-                | ProbeConfig::Dc09 { target, .. }
-                | ProbeConfig::Dc09Listen { listen: target, .. }
-                | ProbeConfig::Sip { target, .. } => {
-                    let ok = target.rsplit_once(':').is_some_and(|(host, port)| {
-                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0)
-                    });
-                    if !ok {
-                        return Err(invalid(
-                            key("probe.target"),
-                            format!(
-                                "{target:?} is not host:port (for example \"192.168.10.20:5000\")"
-                            ),
-                        ));
-                    }
-                }
-                ProbeConfig::Icmp { host } => {
-                    let ok = !host.is_empty()
-                        && host.len() <= 253
-                        && host
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
-                    if !ok {
-                        return Err(invalid(
-                            key("probe.host"),
-                            format!("{host:?} is not an IP address or host name"),
-                        ));
-                    }
-                }
-                ProbeConfig::Http { url, .. }
-                | ProbeConfig::Snapshot { url, .. }
-                | ProbeConfig::Onvif { url, .. } => {
-                    let parsed = url::Url::parse(url).map_err(|e| {
-                        invalid(
-                            key("probe.url"),
-                            format!("{url:?}: {e} (for example \"http://10.0.0.4/status\")"),
-                        )
-                    })?;
-                    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-                        return Err(invalid(
-                            key("probe.url"),
-                            format!("{url:?}: use an http:// or https:// URL with a host"),
-                        ));
-                    }
-                }
-                ProbeConfig::Rtsp { url, .. } => {
-                    let example = "for example \"rtsp://10.0.0.4:554/Streaming/Channels/101\"";
-                    let shown = redact::url(url);
-                    let parsed = url::Url::parse(url).map_err(|e| {
-                        invalid(key("probe.url"), format!("{shown:?}: {e} ({example})"))
-                    })?;
-                    if parsed.scheme() != "rtsp" || parsed.host_str().is_none_or(str::is_empty) {
-                        return Err(invalid(
-                            key("probe.url"),
-                            format!("{shown:?}: use an rtsp:// URL with a host ({example})"),
-                        ));
-                    }
-                }
-            }
-            if let ProbeConfig::Rtsp {
-                stream_interval,
-                stream_window,
-                min_frame_rate,
-                ..
-            } = &d.probe
-            {
-                if stream_interval.is_zero() {
-                    return Err(invalid(
-                        key("probe.stream_interval"),
-                        "must be longer than zero (for example \"5m\")".into(),
-                    ));
-                }
-                if stream_window.is_zero() || *stream_window > Duration::from_secs(60) {
-                    return Err(invalid(
-                        key("probe.stream_window"),
-                        "must be longer than zero and at most 60s; it should cover the \
-                         camera's keyframe interval (for example \"4s\")"
-                            .into(),
-                    ));
-                }
-                if let Some(f) = min_frame_rate.filter(|f| !(f.is_finite() && *f > 0.0)) {
-                    return Err(invalid(
-                        key("probe.min_frame_rate"),
-                        format!("{f} is not a frame rate (frames per second above zero)"),
-                    ));
-                }
-            }
-            if let ProbeConfig::Http { expect_status, .. } = &d.probe {
-                if let Some(s) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
-                    return Err(invalid(
-                        key("probe.expect_status"),
-                        format!("{s} is not an HTTP status code (100 to 599)"),
-                    ));
-                }
-            }
-            if let ProbeConfig::Dc09 { key: Some(k), .. }
-            | ProbeConfig::Dc09Listen { key: Some(k), .. } = &d.probe
-            {
-                // The message names the device and what is wrong, never the key itself.
-                if let Err(e) = crate::dc09::AesKey::from_hex(k.expose()) {
-                    let hint = if matches!(k.expose().trim().len(), 16 | 24 | 32) {
-                        "; a key given as 16, 24 or 32 characters is written here as the hex of those characters (docs/configuration.md)"
-                    } else {
-                        ""
-                    };
-                    return Err(invalid(
-                        key("probe.key"),
-                        format!("device {:?}: the AES key {e}{hint}", d.id.as_str()),
-                    ));
-                }
-            }
-            if let ProbeConfig::Dc09Listen {
-                account,
-                window,
-                supervision,
-                ..
-            } = &d.probe
-            {
-                if !valid_account(account) {
-                    return Err(invalid(
-                        key("probe.account"),
-                        format!(
-                            "{account:?}: 1 to 16 printable characters, the panel's account id"
-                        ),
-                    ));
-                }
-                match (window, supervision) {
-                    (None, None) => {
-                        return Err(invalid(
-                            key("probe.window"),
-                            "set the panel's supervision window (for example \"3m\") or its \
-                             supervision category (supervision = \"SP4\")"
-                                .into(),
-                        ))
-                    }
-                    (Some(w), _) if w.is_zero() => {
-                        return Err(invalid(
-                            key("probe.window"),
-                            "must be longer than zero".into(),
-                        ))
-                    }
-                    (Some(w), Some(c)) if *w > c.reporting_time() => {
-                        return Err(invalid(
-                            key("probe.window"),
-                            format!(
-                                "{} is longer than the {} reporting time of {}: a silent panel \
-                                 would be reported late",
-                                humantime::format_duration(*w),
-                                c,
-                                humantime::format_duration(c.reporting_time())
-                            ),
-                        ))
-                    }
-                    _ => {}
-                }
-            }
-            if let (
-                ProbeConfig::Dc09 {
-                    supervision: Some(c),
-                    ..
-                },
-                Some(interval),
-            ) = (&d.probe, d.interval)
-            {
-                let detected = Category::detection_time(interval, d.down_after(), d.timeout());
-                if detected > c.reporting_time() {
-                    return Err(invalid(
-                        key("interval"),
-                        format!(
-                            "with this interval a failed alarm path is reported after up to {} \
-                             (down_after {} probes plus the timeout), later than the {} \
-                             reporting time of {}; leave interval unset to derive it from the \
-                             category",
-                            humantime::format_duration(detected),
-                            d.down_after(),
-                            c,
-                            humantime::format_duration(c.reporting_time())
-                        ),
-                    ));
-                }
-            }
-            if let ProbeConfig::Dc09 {
-                account,
-                prefix,
-                receiver,
-                ..
-            } = &d.probe
-            {
-                if !valid_account(account) {
-                    return Err(invalid(
-                        key("probe.account"),
-                        format!("{account:?}: 1 to 16 printable characters, as the receiving centre knows this campus"),
-                    ));
-                }
-                if !is_hex_1_to_6(prefix) {
-                    return Err(invalid(
-                        key("probe.prefix"),
-                        format!("{prefix:?} is not 1 to 6 hex digits"),
-                    ));
-                }
-                if let Some(r) = receiver.as_deref().filter(|r| !is_hex_1_to_6(r)) {
-                    return Err(invalid(
-                        key("probe.receiver"),
-                        format!("{r:?} is not 1 to 6 hex digits"),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_mqtt(
-        &self,
-        invalid: &dyn Fn(String, String) -> ConfigError,
-    ) -> Result<(), ConfigError> {
-        let m = &self.mqtt;
-        // URL, credentials and every TLS file, read and parsed as at connect time.
-        m.login()
-            .validate()
-            .map_err(|e| invalid(e.key.into(), e.message))?;
-        if m.keepalive < Duration::from_secs(1) || m.keepalive > Duration::from_secs(65535) {
-            return Err(invalid(
-                "mqtt.keepalive".into(),
-                "must be 1s to 65535s (MQTT counts it in whole seconds)".into(),
-            ));
-        }
-        if m.reconnect_delay_min.is_zero() || m.reconnect_delay_max < m.reconnect_delay_min {
-            return Err(invalid(
-                "mqtt.reconnect_delay_min".into(),
-                "must be longer than zero and not longer than mqtt.reconnect_delay_max".into(),
-            ));
+            d.check().map_err(|e| e.within(&device))?;
         }
         Ok(())
     }

@@ -8,13 +8,15 @@
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
 
+use campuswatch_service::{Invalid, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::settings::{ProbedDevice, Transport};
 use super::tcp::connect_cause;
 use super::{Probe, ProbeFuture, ProbeResult};
-use crate::config::Transport;
 use crate::dc09::{AesKey, Frame, MAX_FRAME_BYTES};
+use crate::supervision::Category;
 
 /// Sends supervision frames to `target`.
 pub struct Dc09Probe {
@@ -214,6 +216,87 @@ fn judge(
             format!("DC-09: unexpected answer {other:?} instead of ACK"),
         ),
     }
+}
+
+/// A dc09 probe's keys. An explicit device `interval` must let a failed path be reported
+/// within the supervision category's reporting time.
+pub(crate) fn check_settings(
+    target: &str,
+    account: &str,
+    prefix: &str,
+    receiver: Option<&str>,
+    key: Option<&Secret>,
+    supervision: Option<Category>,
+    device: &ProbedDevice<'_>,
+) -> Result<(), Invalid> {
+    super::tcp::check_target(target)?;
+    check_key(key, device)?;
+    if let (Some(c), Some(interval)) = (supervision, device.interval) {
+        let detected = Category::detection_time(interval, device.down_after, device.timeout);
+        if detected > c.reporting_time() {
+            return Err(Invalid::new(
+                "interval",
+                format!(
+                    "with this interval a failed alarm path is reported after up to {} \
+                     (down_after {} probes plus the timeout), later than the {} \
+                     reporting time of {}; leave interval unset to derive it from the \
+                     category",
+                    humantime::format_duration(detected),
+                    device.down_after,
+                    c,
+                    humantime::format_duration(c.reporting_time())
+                ),
+            ));
+        }
+    }
+    if !valid_account(account) {
+        return Err(Invalid::new(
+            "probe.account",
+            format!("{account:?}: 1 to 16 printable characters, as the receiving centre knows this campus"),
+        ));
+    }
+    if !is_hex_1_to_6(prefix) {
+        return Err(Invalid::new(
+            "probe.prefix",
+            format!("{prefix:?} is not 1 to 6 hex digits"),
+        ));
+    }
+    if let Some(r) = receiver.filter(|r| !is_hex_1_to_6(r)) {
+        return Err(Invalid::new(
+            "probe.receiver",
+            format!("{r:?} is not 1 to 6 hex digits"),
+        ));
+    }
+    Ok(())
+}
+
+/// `probe.key` of a dc09 or dc09_listen probe: an AES key as hex. The message names the
+/// device and what is wrong, never the key itself.
+pub(crate) fn check_key(key: Option<&Secret>, device: &ProbedDevice<'_>) -> Result<(), Invalid> {
+    let Some(k) = key else {
+        return Ok(());
+    };
+    if let Err(e) = AesKey::from_hex(k.expose()) {
+        let hint = if matches!(k.expose().trim().len(), 16 | 24 | 32) {
+            "; a key given as 16, 24 or 32 characters is written here as the hex of those characters (docs/configuration.md)"
+        } else {
+            ""
+        };
+        return Err(Invalid::new(
+            "probe.key",
+            format!("device {:?}: the AES key {e}{hint}", device.id),
+        ));
+    }
+    Ok(())
+}
+
+/// DC-09 account ids as real panels send them: printable, not necessarily hex.
+pub(crate) fn valid_account(s: &str) -> bool {
+    (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() && b != b'[')
+}
+
+fn is_hex_1_to_6(s: &str) -> bool {
+    (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -19,12 +19,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use campuswatch_service::{Invalid, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+use super::settings::{ProbedDevice, Transport};
 use super::{Probe, ProbeFuture, ProbeResult};
-use crate::config::Transport;
 use crate::dc09::{within_window, AesKey, Frame, MAX_FRAME_BYTES};
+use crate::supervision::Category;
 
 /// A running listener: when each account last sent a valid frame.
 pub struct Listener {
@@ -316,5 +318,46 @@ impl Probe for Dc09ListenProbe {
                 ),
             }
         })
+    }
+}
+
+/// A dc09_listen probe's keys: where it listens, the panel's key and account, and its
+/// supervision window (set, or the category's reporting time, and never longer).
+pub(crate) fn check_settings(
+    listen: &str,
+    account: &str,
+    window: Option<Duration>,
+    key: Option<&Secret>,
+    supervision: Option<Category>,
+    device: &ProbedDevice<'_>,
+) -> Result<(), Invalid> {
+    super::tcp::check_target(listen)?;
+    super::dc09::check_key(key, device)?;
+    if !super::dc09::valid_account(account) {
+        return Err(Invalid::new(
+            "probe.account",
+            format!("{account:?}: 1 to 16 printable characters, the panel's account id"),
+        ));
+    }
+    match (window, supervision) {
+        (None, None) => Err(Invalid::new(
+            "probe.window",
+            "set the panel's supervision window (for example \"3m\") or its \
+             supervision category (supervision = \"SP4\")",
+        )),
+        (Some(w), _) if w.is_zero() => {
+            Err(Invalid::new("probe.window", "must be longer than zero"))
+        }
+        (Some(w), Some(c)) if w > c.reporting_time() => Err(Invalid::new(
+            "probe.window",
+            format!(
+                "{} is longer than the {} reporting time of {}: a silent panel \
+                 would be reported late",
+                humantime::format_duration(w),
+                c,
+                humantime::format_duration(c.reporting_time())
+            ),
+        )),
+        _ => Ok(()),
     }
 }

@@ -5,6 +5,8 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
+use campuswatch_service::Invalid;
+
 use super::{tcp::connect_cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError};
 
 /// Most of a body read when looking for `body_contains`: status pages are small, and a
@@ -199,4 +201,34 @@ impl Probe for HttpProbe {
     fn probe(&self) -> ProbeFuture<'_> {
         Box::pin(self.run())
     }
+}
+
+/// An http probe's keys: its `url`, and the status codes it accepts.
+pub(crate) fn check_settings(url: &str, expect_status: &[u16]) -> Result<(), Invalid> {
+    check_url(url)?;
+    if let Some(s) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+        return Err(Invalid::new(
+            "probe.expect_status",
+            format!("{s} is not an HTTP status code (100 to 599)"),
+        ));
+    }
+    Ok(())
+}
+
+/// `probe.url` of an http, snapshot or onvif probe: an `http://` or `https://` URL with a
+/// host.
+pub(crate) fn check_url(url: &str) -> Result<(), Invalid> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        Invalid::new(
+            "probe.url",
+            format!("{url:?}: {e} (for example \"http://10.0.0.4/status\")"),
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Invalid::new(
+            "probe.url",
+            format!("{url:?}: use an http:// or https:// URL with a host"),
+        ));
+    }
+    Ok(())
 }

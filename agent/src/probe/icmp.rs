@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use campuswatch_service::Invalid;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
@@ -148,6 +149,22 @@ impl Probe for IcmpProbe {
             }
         })
     }
+}
+
+/// `probe.host`: an IP address or a host name.
+pub(crate) fn check_host(host: &str) -> Result<(), Invalid> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    if !ok {
+        return Err(Invalid::new(
+            "probe.host",
+            format!("{host:?} is not an IP address or host name"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod http;
 pub mod icmp;
 pub mod onvif;
 pub mod rtsp;
+pub mod settings;
 pub mod sip;
 pub mod snapshot;
 pub mod tcp;
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use campuswatch_protocol::{DeviceInfo, Measurements};
 
-use crate::config::ProbeConfig;
+pub use settings::{ProbeConfig, ProbedDevice, Transport};
 
 /// The verdict of one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,7 +240,7 @@ pub fn build(
 /// here means the configuration was built without it).
 fn aes_key(
     cfg: &ProbeConfig,
-    key: Option<&crate::config::Secret>,
+    key: Option<&campuswatch_service::Secret>,
 ) -> Result<Option<crate::dc09::AesKey>, ProbeSetupError> {
     key.map(|k| {
         crate::dc09::AesKey::from_hex(k.expose()).map_err(|e| ProbeSetupError {

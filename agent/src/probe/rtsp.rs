@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use campuswatch_protocol::Measurements;
+use campuswatch_service::{redact, Invalid};
 use futures_util::StreamExt;
 use retina::client::{
     Credentials, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions,
@@ -31,8 +32,8 @@ use retina::codec::CodecItem;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::settings::Transport;
 use super::{millis, Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
-use crate::config::Transport;
 
 /// The gateway's limit on RTSP stream checks running at once, shared by all its cameras.
 #[derive(Debug, Clone)]
@@ -119,7 +120,7 @@ impl RtspProbe {
     ) -> Result<Self, ProbeSetupError> {
         let setup_error = |reason: String| ProbeSetupError {
             kind: "rtsp",
-            target: campuswatch_service::redact::url(url),
+            target: redact::url(url),
             reason,
         };
         let mut parsed = url::Url::parse(url).map_err(|e| setup_error(e.to_string()))?;
@@ -456,6 +457,45 @@ impl Probe for RtspProbe {
         let window = self.stream.map_or(Duration::ZERO, |s| s.window);
         Some(timeout * 3 + window + Duration::from_secs(1))
     }
+}
+
+/// An rtsp probe's keys: its `url` (shown with its password masked) and its stream check.
+pub(crate) fn check_settings(
+    url: &str,
+    stream_interval: Duration,
+    stream_window: Duration,
+    min_frame_rate: Option<f64>,
+) -> Result<(), Invalid> {
+    let example = "for example \"rtsp://10.0.0.4:554/Streaming/Channels/101\"";
+    let shown = redact::url(url);
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Invalid::new("probe.url", format!("{shown:?}: {e} ({example})")))?;
+    if parsed.scheme() != "rtsp" || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Invalid::new(
+            "probe.url",
+            format!("{shown:?}: use an rtsp:// URL with a host ({example})"),
+        ));
+    }
+    if stream_interval.is_zero() {
+        return Err(Invalid::new(
+            "probe.stream_interval",
+            "must be longer than zero (for example \"5m\")",
+        ));
+    }
+    if stream_window.is_zero() || stream_window > Duration::from_secs(60) {
+        return Err(Invalid::new(
+            "probe.stream_window",
+            "must be longer than zero and at most 60s; it should cover the \
+             camera's keyframe interval (for example \"4s\")",
+        ));
+    }
+    if let Some(f) = min_frame_rate.filter(|f| !(f.is_finite() && *f > 0.0)) {
+        return Err(Invalid::new(
+            "probe.min_frame_rate",
+            format!("{f} is not a frame rate (frames per second above zero)"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::settings::Transport;
 use super::tcp::connect_cause;
 use super::{Probe, ProbeFuture, ProbeResult};
-use crate::config::Transport;
 
 /// Largest SIP response read.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024;

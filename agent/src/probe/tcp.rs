@@ -4,6 +4,7 @@
 use std::io;
 use std::time::Instant;
 
+use campuswatch_service::Invalid;
 use tokio::net::TcpStream;
 
 use super::{Probe, ProbeFuture, ProbeResult};
@@ -61,6 +62,21 @@ pub fn connect_cause(e: &io::Error) -> String {
             _ => e.to_string(),
         },
     }
+}
+
+/// `probe.target` (of a tcp, sip or dc09 probe; a dc09_listen probe's `listen`): a
+/// `host:port` with a port other than 0.
+pub(crate) fn check_target(target: &str) -> Result<(), Invalid> {
+    let ok = target
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+    if !ok {
+        return Err(Invalid::new(
+            "probe.target",
+            format!("{target:?} is not host:port (for example \"192.168.10.20:5000\")"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
