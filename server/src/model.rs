@@ -10,6 +10,7 @@ use crate::named::named_enum;
 
 named_enum! {
     /// The kind of link an alert is about.
+    #[derive(utoipa::ToSchema)]
     pub enum AlertKind {
         Gateway => "gateway",
         Alarm => "alarm",
@@ -31,6 +32,7 @@ impl From<DeviceKind> for AlertKind {
 named_enum! {
     /// `open`: a dropped link. `suppressed`: a device alert whose gateway is not online (its
     /// gateway's alert speaks for it). `resolved`: the link is back (or no longer monitored).
+    #[derive(utoipa::ToSchema)]
     pub enum AlertState {
         Open => "open",
         Suppressed => "suppressed",
@@ -40,7 +42,7 @@ named_enum! {
 
 named_enum! {
     /// How urgent a notice is. Ordered: `Info < Warning < Critical`.
-    #[derive(PartialOrd, Ord)]
+    #[derive(PartialOrd, Ord, utoipa::ToSchema)]
     pub enum Severity {
         Info => "info",
         Warning => "warning",

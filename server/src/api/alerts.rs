@@ -5,27 +5,61 @@ use axum::extract::{Path, State};
 use axum::Json;
 use campuswatch_protocol::{CampusId, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::error::{parse_number, parse_region, ApiError};
 use super::extract::{ApiJson, ApiQuery};
+use super::openapi::{BadRequest, Forbidden, Internal, NotFound, Unauthorized, Unavailable};
+use super::schemas;
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::{ask_engine, Inbound};
 use crate::monitor::{AckError, Alert, AlertKind, AlertState, Monitor};
 use crate::store::{Filter, StoredTransition};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct HistoryQuery {
+    /// Only alerts in this state; `all` (the default) for every state.
+    #[param(value_type = Option<schemas::AlertStateFilter>, inline)]
     state: Option<String>,
+    /// Only this campus.
+    #[param(value_type = Option<schemas::CampusId>)]
     campus: Option<String>,
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code.
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// Only this kind of link.
+    #[param(value_type = Option<AlertKind>)]
     kind: Option<String>,
+    /// RFC 3339 time, inclusive. Percent-encode a `+` in the offset (or use `Z`).
+    #[param(value_type = Option<String>, format = DateTime, example = "2025-01-01T00:00:00Z")]
     since: Option<Timestamp>,
+    /// RFC 3339 time, exclusive. Percent-encode a `+` in the offset (or use `Z`).
+    #[param(value_type = Option<String>, format = DateTime)]
     until: Option<Timestamp>,
+    /// Page size; larger values are capped at 1000.
+    #[param(default = 100)]
     limit: Option<u32>,
+    /// Rows to skip.
+    #[param(default = 0)]
     offset: Option<u32>,
+}
+
+/// The parameters of the event list: those of the alert list but `state`.
+struct EventQuery;
+
+impl IntoParams for EventQuery {
+    fn into_params(parameter_in: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        HistoryQuery::into_params(parameter_in)
+            .into_iter()
+            .filter(|p| p.name != "state")
+            .collect()
+    }
 }
 
 impl HistoryQuery {
@@ -55,18 +89,41 @@ impl HistoryQuery {
     }
 }
 
-#[derive(Serialize)]
+/// A page of alerts, newest `since` first.
+#[derive(Serialize, ToSchema)]
 pub(super) struct AlertList {
     alerts: Vec<AlertItem>,
 }
 
-#[derive(Serialize)]
+/// An alert with its campus's registered name.
+#[derive(Serialize, ToSchema)]
 pub(super) struct AlertItem {
     #[serde(flatten)]
     alert: Alert,
+    /// Registered name of the campus; null for an unregistered campus.
+    #[schema(required)]
     campus_name: Option<String>,
 }
 
+/// List alerts
+///
+/// Alerts for dropped gateway, alarm and camera links, newest first (by when the link
+/// dropped). Open and suppressed alerts come from the live state (so they agree with the
+/// campus and coverage endpoints), resolved ones and `all` from the stored history.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    operation_id = "listAlerts",
+    tag = "alerts",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "A page of alerts.", body = AlertList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn alerts(
     State(s): State<AppState>,
     caller: Caller,
@@ -99,15 +156,42 @@ pub(super) async fn alerts(
     Ok(Json(AlertList { alerts }))
 }
 
-#[derive(Deserialize)]
+/// An acknowledgement.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AckRequest)]
 pub(super) struct AckBody {
-    /// Who acknowledges; with sign-in, the signed-in user instead.
+    /// Who acknowledges; required with sign-in off; with sign-in on, the signed-in user is
+    /// recorded instead.
+    #[schema(min_length = 1, max_length = 64)]
     by: Option<String>,
+    /// What is being done.
+    #[schema(max_length = 1000)]
     comment: Option<String>,
 }
 
-/// Acknowledges an alert (who, when, a comment); answered once it is stored.
+/// Acknowledge an alert
+///
+/// Records who acknowledged an open or suppressed alert, when, and a comment. The alert
+/// stays acknowledged until it resolves; acknowledging again replaces the
+/// acknowledgement. Answered once stored. Needs the `operator` role.
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/ack",
+    operation_id = "acknowledgeAlert",
+    tag = "alerts",
+    params(("id" = u64, Path, description = "Alert id.")),
+    request_body = AckBody,
+    responses(
+        (status = 200, description = "The acknowledged alert.", body = AlertItem),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn acknowledge(
     State(s): State<AppState>,
     caller: Caller,
@@ -171,11 +255,31 @@ fn active_alerts(m: &Monitor, f: &Filter) -> Vec<Alert> {
         .collect()
 }
 
-#[derive(Serialize)]
+/// A page of link events, newest first.
+#[derive(Serialize, ToSchema)]
 pub(super) struct EventList {
     events: Vec<StoredTransition>,
 }
 
+/// List link events
+///
+/// The history of gateway, alarm and camera link state changes, newest first. `since`
+/// and `until` apply to when the change happened. The `state` parameter is refused with
+/// 400.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    operation_id = "listEvents",
+    tag = "alerts",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = EventList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn events(
     State(s): State<AppState>,
     caller: Caller,

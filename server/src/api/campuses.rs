@@ -9,47 +9,102 @@ use campuswatch_protocol::{
     SchoolType, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::error::{parse_region, parse_school_type, ApiError};
 use super::extract::ApiQuery;
+use super::openapi::{BadRequest, ErrorDoc, Forbidden, Unauthorized};
+use super::schemas;
 use super::AppState;
 use crate::monitor::{Alert, CampusView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CampusesQuery {
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code.
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// Only campuses whose gateway is in this state.
+    #[param(value_type = Option<schemas::GatewayState>)]
     state: Option<String>,
+    /// `true`: only campuses in the registry; `false`: only unregistered campuses that
+    /// reported.
     registered: Option<bool>,
+    /// Only campuses of this school type.
+    #[param(value_type = Option<schemas::SchoolType>)]
     school_type: Option<String>,
+    /// Page size; larger values are capped at 10000.
+    #[param(default = 100)]
     limit: Option<u32>,
+    /// Rows to skip.
+    #[param(default = 0)]
     offset: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// Devices of one kind that the gateway reported.
+#[derive(Serialize, ToSchema)]
 struct KindCount {
+    /// Up or degraded (as users see them).
     up: usize,
+    /// Down.
     down: usize,
+    /// Reported; those neither up nor down are unknown.
     total: usize,
 }
 
-#[derive(Serialize)]
+/// Reported devices per kind.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "the shape of `CampusSummary::devices`, for the document"
+)]
+struct DeviceCounts {
+    alarm: KindCount,
+    camera: KindCount,
+}
+
+/// A campus: registered, seen (its gateway reported), or both.
+#[derive(Serialize, ToSchema)]
 struct CampusSummary {
+    #[schema(value_type = schemas::CampusId)]
     id: String,
+    /// Registered name; null for an unregistered campus.
+    #[schema(required)]
     name: Option<String>,
+    #[schema(value_type = schemas::RegionCode)]
     region: String,
+    /// Registered school type; null for an unregistered campus.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
     school_type: Option<SchoolType>,
+    /// Whether the campus is in the registry (only registered campuses count in
+    /// coverage).
     registered: bool,
+    /// Alarm devices the registry expects; null for an unregistered campus.
+    #[schema(required)]
     expected_alarms: Option<u32>,
+    /// Cameras the registry expects; null for an unregistered campus.
+    #[schema(required)]
     expected_cameras: Option<u32>,
+    #[schema(value_type = schemas::GatewayState)]
     gateway_state: GatewayState,
+    /// When the gateway entered its state; null if never seen.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     since: Option<Timestamp>,
+    /// When the gateway's last heartbeat arrived; null if none.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     last_heartbeat: Option<Timestamp>,
-    /// When the gateway first reported (the console's review of unregistered campuses).
+    /// When the gateway first reported (the console's review of unregistered campuses);
+    /// null if never seen.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     first_seen: Option<Timestamp>,
+    /// Whether the campus's alarm link counts as networked.
     alarm_networked: bool,
+    /// Whether the campus's video link counts as networked.
     video_networked: bool,
+    #[schema(value_type = DeviceCounts)]
     devices: BTreeMap<DeviceKind, KindCount>,
 }
 
@@ -95,12 +150,32 @@ fn summary(c: &CampusView<'_>) -> CampusSummary {
     }
 }
 
-#[derive(Serialize)]
+/// One page of campuses.
+#[derive(Serialize, ToSchema)]
 pub(super) struct CampusList {
+    /// Campuses matching the filters, before `limit` and `offset`.
     total: usize,
+    /// In campus id order.
     campuses: Vec<CampusSummary>,
 }
 
+/// List campuses
+///
+/// Campuses (registered, or unregistered ones whose gateway reported) with their gateway
+/// state, networked flags and device counts, in campus id order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campuses",
+    operation_id = "listCampuses",
+    tag = "campuses",
+    params(CampusesQuery),
+    responses(
+        (status = 200, description = "A page of campuses.", body = CampusList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
 pub(super) async fn campuses(
     State(s): State<AppState>,
     caller: Caller,
@@ -145,50 +220,109 @@ pub(super) async fn campuses(
     }))
 }
 
-#[derive(Serialize)]
+/// What the server knows of a campus's gateway.
+#[derive(Serialize, ToSchema)]
 struct GatewayDetail {
+    #[schema(value_type = schemas::GatewayState)]
     state: GatewayState,
+    /// When it entered `state`; null if never seen.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     since: Option<Timestamp>,
+    /// Why it is in `state` (for example `connection lost`); null if not known.
+    #[schema(required)]
     cause: Option<String>,
+    /// Session epoch; the agent increments it before every connect.
     epoch: u64,
+    /// When the last heartbeat arrived.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     last_heartbeat: Option<Timestamp>,
+    /// Host health from the last heartbeat; null if none yet.
+    #[schema(required, value_type = Option<schemas::doc::HostHealth>)]
     health: Option<HostHealth>,
+    /// From the gateway's last birth.
+    #[schema(required)]
     agent_version: Option<String>,
+    /// Digest of the agent's configuration, to spot gateways running a stale config.
+    #[schema(required)]
     config_digest: Option<String>,
+    /// The heartbeat interval the gateway announced (0 if never seen).
     heartbeat_interval_ms: u64,
+    /// When the gateway first reported.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     first_seen: Option<Timestamp>,
-    /// Newest agent event id the device states reflect.
+    /// Newest event id of the gateway that the device states reflect (from its last
+    /// birth or event).
     last_event_id: u64,
-    /// Events the gateway's spool dropped (full during a broker outage).
+    /// Events the gateway's spool dropped, oldest first, because a broker outage outlasted
+    /// its bound (as its last birth said; 0 from agents before schema version 3). Their
+    /// ids never arrive: a gap in the event ids of this size is explained, not lost in
+    /// transit.
     dropped_events: u64,
 }
 
-#[derive(Serialize)]
+/// An alarm device or camera as its gateway last reported it.
+#[derive(Serialize, ToSchema)]
 struct DeviceDetail {
+    #[schema(value_type = schemas::DeviceId)]
     id: String,
+    #[schema(value_type = schemas::DeviceKind)]
     kind: DeviceKind,
+    /// The probe that judges it (`tcp`, `http`, …).
     probe: String,
+    /// What the probe reaches (`10.1.2.3:5000`, `http://10.1.2.4/status`).
     target: String,
+    /// A required device that is down makes the gateway's own check fail.
     required: bool,
     /// What users see: `unknown` while the gateway is not online.
+    #[schema(value_type = schemas::DeviceState)]
     state: DeviceState,
     /// What the agent last reported.
+    #[schema(value_type = schemas::DeviceState)]
     reported_state: DeviceState,
+    /// When the device entered its reported state; null while unknown.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     since: Option<Timestamp>,
+    /// Why, if the agent said.
+    #[schema(required)]
     cause: Option<String>,
+    #[schema(value_type = schemas::Measurements)]
     measurements: Measurements,
+    /// What the device says it is (ONVIF device information), once a probe has learned
+    /// it; null until then.
+    #[schema(required, value_type = Option<schemas::doc::DeviceInfo>)]
     info: Option<DeviceInfo>,
 }
 
-#[derive(Serialize)]
+/// A campus with its gateway, devices and active alerts.
+#[derive(Serialize, ToSchema)]
 pub(super) struct CampusDetail {
     #[serde(flatten)]
     summary: CampusSummary,
     gateway: GatewayDetail,
+    /// Devices in the order of the gateway's birth inventory.
     device_list: Vec<DeviceDetail>,
+    /// The campus's active (open and suppressed) alerts.
     alerts: Vec<Alert>,
 }
 
+/// One campus
+///
+/// A campus with its gateway (state, session, host health), every alarm device and
+/// camera it reported, and its active alerts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campuses/{id}",
+    operation_id = "getCampus",
+    tag = "campuses",
+    params(("id" = schemas::CampusId, Path, description = "The campus id.")),
+    responses(
+        (status = 200, description = "The campus.", body = CampusDetail),
+        (status = 400, description = "Not a valid campus id.", body = ErrorDoc),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "The campus is neither registered nor seen (or is outside the caller's region scope).", body = ErrorDoc),
+    ),
+)]
 pub(super) async fn campus(
     State(s): State<AppState>,
     caller: Caller,

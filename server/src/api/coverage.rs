@@ -5,28 +5,42 @@ use axum::extract::State;
 use axum::Json;
 use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::error::{parse_region, parse_school_type, ApiError};
 use super::extract::ApiQuery;
+use super::schemas;
 use super::AppState;
 use crate::monitor::coverage::CoverageBlock;
 use crate::regions::RegionNames;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CoverageQuery {
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code.
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// Only campuses of this school type.
+    #[param(value_type = Option<schemas::SchoolType>)]
     school_type: Option<String>,
-    /// This server's campuses only, without the other partitions' (`cluster.peers`).
+    /// This server's campuses only. Without it, a server with `cluster.peers` adds the
+    /// other partitions' figures (asking them with `local=true`).
     #[serde(default)]
+    #[param(default = false)]
     local: bool,
 }
 
-#[derive(Serialize)]
+/// A region node.
+#[derive(Serialize, ToSchema)]
 pub(super) struct RegionInfo {
+    #[schema(value_type = schemas::RegionCode)]
     pub(super) code: String,
+    /// The region's name (built-in names; the code itself when unknown).
     pub(super) name: String,
+    #[schema(value_type = schemas::RegionLevel)]
     pub(super) level: &'static str,
 }
 
@@ -46,39 +60,85 @@ pub(super) fn region_info(code: RegionCode) -> RegionInfo {
     }
 }
 
-#[derive(Serialize)]
+/// Coverage of a node of the region tree (or the whole area watched), with its split by
+/// school type and by child.
+#[derive(Serialize, ToSchema)]
 pub(super) struct CoverageResponse {
+    /// When the figures were taken.
+    #[schema(value_type = String, format = DateTime)]
     at: Timestamp,
     /// The node asked for; null for the whole area.
+    #[schema(required)]
     region: Option<RegionInfo>,
-    /// The regions above it that the caller may see, from the top down (the console's
-    /// breadcrumbs).
+    /// The regions above the node that the caller may see, from the top down (the
+    /// console's breadcrumbs); empty for the whole area.
     path: Vec<RegionInfo>,
+    /// The school type asked for; null for all.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
     school_type: Option<SchoolType>,
     #[serde(flatten)]
     totals: CoverageBlock,
+    /// One block per school type (only the one asked for, if any), in the order
+    /// kindergarten, primary, secondary, other.
     school_types: Vec<SchoolTypeBlock>,
+    /// One block per child node holding registered campuses: provinces of the whole area,
+    /// cities of a province, counties of a city, campuses of a county.
     children: Vec<ChildBlock>,
 }
 
-#[derive(Serialize)]
+/// Coverage of one school type within the node asked for.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SchoolTypeCoverage)]
 struct SchoolTypeBlock {
+    #[schema(value_type = schemas::SchoolType)]
     school_type: SchoolType,
     #[serde(flatten)]
     block: CoverageBlock,
 }
 
-#[derive(Serialize)]
+/// Coverage of one child of the node asked for: its regions with registered campuses,
+/// or, below a county, its registered campuses.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CoverageChild)]
 struct ChildBlock {
     /// A region code, or a campus id for the campuses of a county.
     code: String,
+    /// The region's name, or the campus's registered name.
     name: String,
-    /// `city`, `county` or `campus`.
+    /// `province` (children of the whole area), `city`, `county`, or `campus`.
+    #[schema(schema_with = child_level)]
     level: &'static str,
     #[serde(flatten)]
     block: CoverageBlock,
 }
 
+fn child_level() -> utoipa::openapi::schema::ObjectBuilder {
+    schemas::string_enum(
+        ["province", "city", "county", "campus"],
+        "`province` (children of the whole area), `city`, `county`, or `campus`.",
+    )
+}
+
+/// Coverage of a region
+///
+/// How many registered campuses of a region (or of the whole area watched) are
+/// reporting and have networked alarm and video links, with device-level alarm and
+/// camera figures, split by school type and by child region (or, for a county, by
+/// campus). Only registered campuses count.
+#[utoipa::path(
+    get,
+    path = "/api/v1/coverage",
+    operation_id = "getCoverage",
+    tag = "coverage",
+    params(CoverageQuery),
+    responses(
+        (status = 200, description = "Coverage figures.", body = CoverageResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 503, description = "A partition's server (`cluster.peers`) did not answer: the whole area's figure cannot be given (ask with `local=true` for this server's own).", body = super::openapi::ErrorDoc),
+    ),
+)]
 pub(super) async fn coverage(
     State(s): State<AppState>,
     caller: Caller,

@@ -4,50 +4,95 @@ use axum::extract::State;
 use axum::Json;
 use campuswatch_protocol::{CampusId, RegionCode, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::error::{parse_region, ApiError};
 use super::extract::ApiQuery;
+use super::openapi::{BadRequest, Forbidden, Internal, Unauthorized};
+use super::schemas;
 use super::AppState;
 use crate::monitor::{Incident, IncidentState};
 use crate::regions::RegionNames;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct IncidentQuery {
+    /// Only incidents in this state; `all` (the default) for every state.
+    #[param(value_type = Option<schemas::IncidentStateFilter>, inline)]
     state: Option<String>,
     /// Only incidents in this region (a county, or any county below a city or province).
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    #[param(default = 100)]
     limit: Option<u32>,
+    /// Rows to skip.
+    #[param(default = 0)]
     offset: Option<u64>,
 }
 
-#[derive(Serialize)]
+/// A campus of an incident.
+#[derive(Serialize, ToSchema)]
 struct IncidentCampus {
+    #[schema(value_type = schemas::CampusId)]
     id: CampusId,
+    /// Registry name; null if not registered.
+    #[schema(required)]
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Many gateways of one county that dropped together, told as one.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Incident)]
 struct IncidentItem {
     id: u64,
+    /// The county.
+    #[schema(value_type = schemas::RegionCode)]
     region: RegionCode,
+    /// The county's name (the code when unknown).
     region_name: String,
     state: IncidentState,
+    /// When the first of its gateways dropped.
+    #[schema(value_type = String, format = DateTime)]
     since: Timestamp,
+    /// When it was told.
+    #[schema(value_type = String, format = DateTime)]
     opened_at: Timestamp,
+    /// When the last gateway was back; null while open.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     resolved_at: Option<Timestamp>,
+    /// Every campus that was part of it.
     campuses: Vec<IncidentCampus>,
-    /// Campuses still offline.
+    /// Its campuses still offline.
     open_alerts: usize,
 }
 
-#[derive(Serialize)]
+/// A page of incidents, newest first.
+#[derive(Serialize, ToSchema)]
 pub(super) struct IncidentList {
     incidents: Vec<IncidentItem>,
 }
 
-/// Regional incidents: open ones from the live state, the rest from history.
+/// List regional incidents
+///
+/// Incidents: many gateways of one county that dropped together, told as one notice.
+/// Open incidents come from the live state, the rest from history; newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/incidents",
+    operation_id = "listIncidents",
+    tag = "alerts",
+    params(IncidentQuery),
+    responses(
+        (status = 200, description = "A page of incidents.", body = IncidentList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn incidents(
     State(s): State<AppState>,
     caller: Caller,

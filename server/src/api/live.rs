@@ -3,22 +3,44 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::caller::Caller;
 use super::error::{parse_region, ApiError};
 use super::extract::ApiQuery;
+use super::openapi::{BadRequest, Forbidden, Unauthorized};
+use super::schemas;
 use super::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LiveQuery {
     /// Only changes within this region node (and the caller's scope).
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
 }
 
-/// Server-sent events: every stored transition, alert and incident within the caller's
-/// scope, as it happens (`event:` is the kind, `data:` the JSON). A console that falls
-/// behind gets `resync` and should reload what it shows.
+/// Live updates (server-sent events)
+///
+/// A `text/event-stream` of every stored transition, alert and incident within the
+/// caller's region scope (and `region`, if given), as it happens; `registry` after an
+/// import. Each event's name is its kind and its data a LiveEvent. A client that falls
+/// too far behind gets `resync` and should reload what it shows. A comment line is sent
+/// every 15 s to keep the connection open.
+#[utoipa::path(
+    get,
+    path = "/api/v1/live",
+    operation_id = "liveUpdates",
+    tag = "monitoring",
+    params(LiveQuery),
+    responses(
+        (status = 200, description = "The event stream.", body = crate::live::LiveEvent, content_type = "text/event-stream"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
 pub(super) async fn live_updates(
     State(s): State<AppState>,
     caller: Caller,

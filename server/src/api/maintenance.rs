@@ -8,23 +8,33 @@ use axum::http::StatusCode;
 use axum::Json;
 use campuswatch_protocol::{CampusId, RegionCode, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::error::{parse_number, ApiError};
 use super::extract::{ApiJson, ApiQuery};
+use super::openapi::{BadRequest, Forbidden, Internal, NotFound, Unauthorized, Unavailable};
+use super::schemas;
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::{ask_engine, Inbound, MaintenanceOp};
 use crate::monitor::maintenance::{Maintenance, MaintenanceError, Schedule, Scope};
 
-#[derive(Deserialize)]
+/// A window to plan: `scope` with `region`, `campus`, or `campus` and `device`.
+#[derive(Deserialize, ToSchema)]
 pub(super) struct MaintenanceRequest {
     #[serde(flatten)]
     scope: Scope,
     schedule: Schedule,
+    /// Local time's offset from UTC for daily windows, in minutes; default 480 (+08:00).
     #[serde(default = "china_standard_time")]
+    #[schema(minimum = -840, maximum = 840, default = 480)]
     utc_offset_minutes: i32,
+    /// Why, or what is done meanwhile.
+    #[schema(max_length = 1000)]
     comment: Option<String>,
+    /// Who planned it.
+    #[schema(min_length = 1, max_length = 64)]
     created_by: String,
 }
 
@@ -32,41 +42,90 @@ fn china_standard_time() -> i32 {
     480
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct MaintenanceQuery {
-    /// Include withdrawn windows.
+    /// Also list withdrawn windows (history).
+    #[param(default = false)]
     withdrawn: Option<bool>,
 }
 
-/// A window as the API shows it: every key present, `null` where it does not apply.
-#[derive(Serialize)]
+/// A maintenance window as the API shows it, every key present (`null` where it does not
+/// apply): alerts inside it are kept but not told; a link still down at its end is told
+/// then.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MaintenanceWindow)]
 pub(super) struct MaintenanceItem {
     id: u64,
+    /// What the window covers: every campus of a region (county, city or province), one
+    /// campus (its gateway and devices), or one device.
+    #[schema(schema_with = scope_name)]
     scope: &'static str,
+    /// For scope `region`; else null.
+    #[schema(required, value_type = Option<schemas::RegionCode>)]
     region: Option<RegionCode>,
+    /// For scope `campus` and `device`; else null.
+    #[schema(required, value_type = Option<schemas::CampusId>)]
     campus: Option<CampusId>,
+    /// For scope `device`; else null.
+    #[schema(required, value_type = Option<schemas::DeviceId>)]
     device: Option<campuswatch_protocol::DeviceId>,
     schedule: ScheduleView,
+    /// Local time's offset from UTC for daily windows, in minutes (480 = +08:00).
     utc_offset_minutes: i32,
+    /// Why, or what is done meanwhile.
+    #[schema(required)]
     comment: Option<String>,
+    /// Who planned it.
     created_by: String,
+    #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
-    /// When the current occurrence ends, if the window applies now.
+    /// If the window applies now, when this occurrence ends.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     active_until: Option<Timestamp>,
-    /// Whether it was withdrawn (only listed with `withdrawn=true`).
+    /// Whether it was withdrawn (listed only with `withdrawn=true`).
     withdrawn: bool,
 }
 
-#[derive(Serialize)]
+fn scope_name() -> utoipa::openapi::schema::ObjectBuilder {
+    schemas::string_enum(
+        ["region", "campus", "device"],
+        "What the window covers: every campus of a region (county, city or province), one \
+         campus (its gateway and devices), or one device.",
+    )
+}
+
+fn repeat_name() -> utoipa::openapi::schema::ObjectBuilder {
+    schemas::string_enum(["once", "daily"], "How the window repeats.")
+}
+
+/// The schedule as stored; keys that do not apply to its `repeat` are null.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MaintenanceScheduleView)]
 struct ScheduleView {
+    #[schema(schema_with = repeat_name)]
     repeat: &'static str,
+    /// `once`: when it begins.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     start: Option<Timestamp>,
+    /// `once`: when it ends.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     end: Option<Timestamp>,
+    /// `daily`: local time of day it begins, `HH:MM:SS`.
+    #[schema(required, value_type = Option<String>, pattern = r"^\d{2}:\d{2}:\d{2}$")]
     at: Option<chrono::NaiveTime>,
+    /// `daily`: length of each occurrence, in minutes.
+    #[schema(required, minimum = 1, maximum = 10080)]
     minutes: Option<u32>,
+    /// `daily`: only on these days (of the occurrence's start); null for every day.
+    #[schema(required, value_type = Option<Vec<schemas::Weekday>>)]
     weekdays: Option<Vec<chrono::Weekday>>,
+    /// `daily`: first day.
+    #[schema(required, value_type = Option<schemas::Date>)]
     from: Option<chrono::NaiveDate>,
+    /// `daily`: last day.
+    #[schema(required, value_type = Option<schemas::Date>)]
     until: Option<chrono::NaiveDate>,
 }
 
@@ -122,11 +181,30 @@ impl MaintenanceItem {
     }
 }
 
-#[derive(Serialize)]
+/// Maintenance windows, by id.
+#[derive(Serialize, ToSchema)]
 pub(super) struct MaintenanceList {
     maintenance: Vec<MaintenanceItem>,
 }
 
+/// List maintenance windows
+///
+/// The windows that concern campuses the caller sees, by id: those planned (applying
+/// now or later), and with `withdrawn=true` also the withdrawn ones.
+#[utoipa::path(
+    get,
+    path = "/api/v1/maintenance",
+    operation_id = "listMaintenance",
+    tag = "alerts",
+    params(MaintenanceQuery),
+    responses(
+        (status = 200, description = "The windows, by id.", body = MaintenanceList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn list_maintenance(
     State(s): State<AppState>,
     caller: Caller,
@@ -184,7 +262,26 @@ fn window_visible(s: &AppState, caller: &Caller, w: &Maintenance) -> bool {
     }
 }
 
-/// Plans a maintenance window; answered with it (and its id) once stored.
+/// Plan a maintenance window
+///
+/// Alerts inside the window are kept but not told; a link still down when it ends is
+/// told then. Answered once stored. Needs the `operator` role, and the window must cover
+/// only campuses within the caller's scope.
+#[utoipa::path(
+    post,
+    path = "/api/v1/maintenance",
+    operation_id = "addMaintenance",
+    tag = "alerts",
+    request_body = MaintenanceRequest,
+    responses(
+        (status = 201, description = "The window as stored, with its id.", body = MaintenanceItem),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn add_maintenance(
     State(s): State<AppState>,
     caller: Caller,
@@ -224,7 +321,26 @@ pub(super) async fn add_maintenance(
     ))
 }
 
-/// Withdraws a maintenance window; what it kept quiet is told now.
+/// Withdraw a maintenance window
+///
+/// What the window kept quiet and is still down is told now. The window stays in
+/// history. Needs the `operator` role.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/maintenance/{id}",
+    operation_id = "removeMaintenance",
+    tag = "alerts",
+    params(("id" = u64, Path, description = "Window id.")),
+    responses(
+        (status = 204, description = "Withdrawn."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+)]
 pub(super) async fn remove_maintenance(
     State(s): State<AppState>,
     caller: Caller,

@@ -23,13 +23,16 @@ mod health;
 mod incidents;
 mod live;
 mod maintenance;
+mod openapi;
 mod registry;
 mod reports;
 mod router;
+mod schemas;
 mod session;
 
 pub use caller::Caller;
 pub use error::ApiError;
+pub use openapi::openapi_json;
 pub use router::router;
 
 /// What every handler shares.

@@ -7,28 +7,50 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::extract::{ApiBytes, ApiQuery};
+use super::openapi::{
+    BadRequest, ErrorDoc, Forbidden, Internal, RegistryImportError, Unauthorized,
+};
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::Inbound;
 use crate::registry::{self, RegistryEntry};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ImportQuery {
-    /// `upsert` (default) or `replace`.
+    /// `upsert` (the default) or `replace`.
+    #[param(value_type = Option<super::schemas::ImportMode>, inline)]
     mode: Option<String>,
 }
 
-#[derive(Serialize)]
+fn import_mode() -> utoipa::openapi::schema::ObjectBuilder {
+    super::schemas::string_enum(
+        ["upsert", "replace"],
+        "`upsert` adds and updates campuses; `replace` also removes campuses not in the file.",
+    )
+}
+
+/// What a registry import did.
+#[derive(Serialize, ToSchema)]
 pub(super) struct ImportResult {
+    /// Rows in the file (campuses added or updated).
     imported: usize,
+    /// The import mode used.
+    #[schema(schema_with = import_mode)]
     mode: &'static str,
+    /// Registered campuses after the import.
     registered: u64,
 }
+
+/// A registry file, as the import reads it and the export writes it.
+const REGISTRY_CSV_EXAMPLE: &str = "id,name,region,school_type,expected_alarms,expected_cameras\n\
+    c-0001,\"No. 1 Primary School, Xincheng\",150102,primary,2,24\n";
 
 /// Validates the whole file, then hands it to the engine, which stores it in one
 /// transaction and updates coverage, in order with the message stream.
@@ -42,6 +64,43 @@ async fn submit_registry(
         .map_err(ApiError::from)
 }
 
+/// Import the registry
+///
+/// Loads a registry CSV file: the campuses that should be networked, with county, school
+/// type and expected alarm devices and cameras. The whole file is checked first: either
+/// every row is imported, in one transaction, or none is and every bad row is reported
+/// (422). Columns (header row required, any order, names case-insensitive): `id`,
+/// `name`, `region` (a county-level code), `school_type` (`kindergarten`, `primary`,
+/// `secondary`, `other`, or 幼儿园, 小学, 中学/初中/高中/完全中学, 其他),
+/// `expected_alarms`, `expected_cameras` (0 to 1024). UTF-8, an Excel byte order mark is
+/// accepted; blank rows are skipped; names containing commas must be double-quoted. At
+/// most 1,000,000 rows and 64 MiB. `mode=upsert` (the default) adds and updates
+/// campuses; `mode=replace` also removes campuses not in the file. Needs the `admin`
+/// role; an administrator of one region imports only campuses of that region and cannot
+/// replace the whole registry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/registry",
+    operation_id = "importRegistry",
+    tag = "registry",
+    params(ImportQuery),
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "The registry CSV file. The content type is not checked.",
+        example = json!(REGISTRY_CSV_EXAMPLE),
+    ),
+    responses(
+        (status = 200, description = "Every row was imported.", body = ImportResult),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, description = "The body is larger than 64 MiB.", body = ErrorDoc),
+        (status = 422, description = "The file has bad rows; nothing was imported.", body = RegistryImportError),
+        (status = 500, response = Internal),
+        (status = 503, description = "The server is shutting down.", body = ErrorDoc),
+    ),
+)]
 pub(super) async fn import_registry(
     State(s): State<AppState>,
     caller: Caller,
@@ -80,12 +139,38 @@ pub(super) async fn import_registry(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct RegistryQuery {
+    /// `json` (the default) or `csv`.
+    #[param(value_type = Option<super::schemas::Format>, inline)]
     format: Option<String>,
 }
 
+/// Export the registry
+///
+/// Every registered campus (the denominator of coverage) within the caller's scope, in
+/// campus id order: as JSON, or with `format=csv` as a CSV file in the format the import
+/// reads (a download named `registry.csv`, starting with a UTF-8 byte order mark so that
+/// Excel shows Chinese names; the import skips it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/registry",
+    operation_id = "getRegistry",
+    tag = "registry",
+    params(RegistryQuery),
+    responses(
+        (status = 200, description = "The registry.", content(
+            (Vec<RegistryEntry> = "application/json"),
+            (String = "text/csv; charset=utf-8", example = json!(REGISTRY_CSV_EXAMPLE)),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn get_registry(
     State(s): State<AppState>,
     caller: Caller,

@@ -11,11 +11,15 @@ use axum::Json;
 use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType, Timestamp};
 use chrono::{FixedOffset, NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::coverage::{level_name, region_info, RegionInfo};
 use super::error::{parse_region, parse_school_type, ApiError};
 use super::extract::ApiQuery;
+use super::openapi::{BadRequest, Forbidden, Internal, Unauthorized};
+use super::schemas;
 use super::AppState;
 use crate::regions::RegionNames;
 use crate::reports::{
@@ -111,45 +115,92 @@ fn format_csv(format: Option<&str>) -> Result<bool, ApiError> {
 
 // ---- availability -------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AvailabilityQuery {
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code. Default: the caller's scope (everything for a user of
+    /// every region).
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// Only campuses of this school type.
+    #[param(value_type = Option<schemas::SchoolType>)]
     school_type: Option<String>,
+    /// `day`, `week` (ISO, Monday to Sunday) or `month`, containing `date`. Without
+    /// period, from and to: yesterday.
+    #[param(value_type = Option<schemas::Period>, inline)]
     period: Option<String>,
+    /// A local date (YYYY-MM-DD) for `period`; default today.
+    #[param(value_type = Option<schemas::Date>, example = "2026-11-29")]
     date: Option<String>,
+    /// Start of a custom period (inclusive): RFC 3339 time or a local date (its
+    /// midnight). With `to`, instead of `period`.
+    #[param(example = "2026-11-01")]
     from: Option<String>,
+    /// End of a custom period (exclusive): RFC 3339 time or a local date (its midnight).
+    /// At most 366 days after `from`.
+    #[param(example = "2026-12-01")]
     to: Option<String>,
+    /// Local time for days, weeks and months: +HH:MM or -HH:MM (percent-encode `+` as
+    /// %2B). Default +08:00.
+    #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
     utc_offset: Option<String>,
+    /// `json` (default) or `csv` (UTF-8 with a byte order mark, so Excel shows Chinese
+    /// names; a header row).
+    #[param(value_type = Option<schemas::Format>, inline)]
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Availability of one school type.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SchoolTypeAvailability)]
 struct SchoolTypeFigures {
+    #[schema(value_type = schemas::SchoolType)]
     school_type: SchoolType,
     #[serde(flatten)]
     figures: Figures,
 }
 
-#[derive(Serialize)]
+/// Availability of a child region node.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AvailabilityChild)]
 struct ChildFigures {
+    #[schema(value_type = schemas::RegionCode)]
     code: String,
+    /// The region's name.
     name: String,
+    #[schema(value_type = schemas::RegionLevel)]
     level: &'static str,
     #[serde(flatten)]
     figures: Figures,
 }
 
-#[derive(Serialize)]
+/// One campus's availability over the period.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CampusAvailability)]
 struct CampusFigures {
+    #[schema(value_type = schemas::CampusId)]
     id: String,
+    /// Registered name.
     name: String,
+    #[schema(value_type = schemas::RegionCode)]
     region: String,
+    #[schema(value_type = schemas::SchoolType)]
     school_type: SchoolType,
+    /// Counted hours (the period less maintenance and server gaps).
     observed_hours: f64,
+    /// Share of counted time the gateway was online.
+    #[schema(required)]
     gateway: Option<f64>,
+    /// Share of counted time the campus was alarm networked.
+    #[schema(required)]
     alarm: Option<f64>,
+    /// Share of counted time the campus was video networked.
+    #[schema(required)]
     video: Option<f64>,
+    /// Share of counted time the campus was fully networked.
+    #[schema(required)]
     fully: Option<f64>,
 }
 
@@ -169,21 +220,59 @@ impl From<&CampusAvailability> for CampusFigures {
     }
 }
 
-#[derive(Serialize)]
+/// Availability of a region node (or the whole area) over a period, split by school type
+/// and by child node, with the campuses of a county.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AvailabilityReport)]
 pub(super) struct AvailabilityResponse {
+    /// Start of the period (inclusive).
+    #[schema(value_type = String, format = DateTime)]
     from: Timestamp,
+    /// End of the period (exclusive).
+    #[schema(value_type = String, format = DateTime)]
     to: Timestamp,
+    /// The local time used for days, weeks and months, as +HH:MM.
+    #[schema(example = "+08:00")]
     utc_offset: String,
+    /// The node asked for; null for the whole area.
+    #[schema(required)]
     region: Option<RegionInfo>,
+    /// The school type asked for; null for all.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
     school_type: Option<SchoolType>,
     #[serde(flatten)]
     figures: Figures,
+    /// One block per school type (only the one asked for, if any).
     school_types: Vec<SchoolTypeFigures>,
+    /// One block per child node holding registered campuses.
     children: Vec<ChildFigures>,
-    /// The campuses of a county (empty for a higher node).
+    /// The campuses of a county; empty for a higher node.
     campuses: Vec<CampusFigures>,
 }
 
+/// Availability over a period
+///
+/// Time-weighted availability of the gateway link, alarm, video and full networking, per
+/// region node and school type, from the transition history; maintenance windows and
+/// times the server was not running are left out; registered campuses never seen count
+/// as unavailable. See docs/reports.md.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/availability",
+    operation_id = "getAvailabilityReport",
+    tag = "reports",
+    params(AvailabilityQuery),
+    responses(
+        (status = 200, description = "Availability figures (CSV: the node, its children and a county's campuses, one row each).", content(
+            (AvailabilityResponse = "application/json"),
+            (String = "text/csv; charset=utf-8"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn availability(
     State(s): State<AppState>,
     caller: Caller,
@@ -313,19 +402,45 @@ pub(super) async fn availability(
 
 // ---- coverage -----------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CoverageReportQuery {
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code. Default: the caller's scope (everything for a user of
+    /// every region).
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// Only campuses of this school type.
+    #[param(value_type = Option<schemas::SchoolType>)]
     school_type: Option<String>,
+    /// A point in time (RFC 3339); default now. Not with a period.
+    #[param(value_type = Option<String>, format = DateTime)]
     at: Option<String>,
+    /// `day`, `week` (ISO, Monday to Sunday) or `month`, containing `date`.
+    #[param(value_type = Option<schemas::Period>, inline)]
     period: Option<String>,
+    /// A local date (YYYY-MM-DD) for `period`; default today.
+    #[param(value_type = Option<schemas::Date>, example = "2026-11-29")]
     date: Option<String>,
+    /// Start of a custom period (inclusive): RFC 3339 time or a local date (its
+    /// midnight). With `to`, instead of `period`.
+    #[param(example = "2026-11-01")]
     from: Option<String>,
+    /// End of a custom period (exclusive): RFC 3339 time or a local date (its midnight).
+    /// At most 366 days after `from`.
+    #[param(example = "2026-12-01")]
     to: Option<String>,
+    /// Local time for days, weeks and months: +HH:MM or -HH:MM (percent-encode `+` as
+    /// %2B). Default +08:00.
+    #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
     utc_offset: Option<String>,
+    /// `json` (default) or `csv` (UTF-8 with a byte order mark, so Excel shows Chinese
+    /// names; a header row).
+    #[param(value_type = Option<schemas::Format>, inline)]
     format: Option<String>,
-    /// For CSV: `summary` (default) or `not_networked`.
+    /// For CSV: `summary` (default, the rows) or `not_networked` (the campuses).
+    #[param(value_type = Option<schemas::CsvTable>, inline)]
     table: Option<String>,
 }
 
@@ -339,24 +454,53 @@ struct Measures {
     fully: Option<f64>,
 }
 
-#[derive(Serialize)]
+/// Coverage of a node (and school type): at a point in time, counts of campuses; over a
+/// period, the average number of campuses over the period (maintenance and server gaps
+/// left out).
+#[derive(Serialize, ToSchema)]
+#[schema(as = CoverageReportRow)]
 struct CoverageRow {
     /// Region code; null for the whole area.
+    #[schema(required, value_type = Option<schemas::RegionCode>)]
     code: Option<String>,
+    /// The region's name (`all` for the whole area).
     name: String,
     /// `all`, `province`, `city` or `county`.
+    #[schema(schema_with = row_level)]
     level: &'static str,
     /// Null for all school types together.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
     school_type: Option<SchoolType>,
+    /// Registered campuses.
     registered: u64,
+    /// Campuses whose gateway is online.
     reporting: f64,
+    /// Campuses alarm networked.
     alarm_networked: f64,
+    /// Campuses video networked.
     video_networked: f64,
+    /// Campuses fully networked.
     fully_networked: f64,
+    /// `reporting / registered`; null when nothing is registered (or nothing observed
+    /// over a period).
+    #[schema(required)]
     reporting_rate: Option<f64>,
+    /// `alarm_networked / registered`; null as `reporting_rate`.
+    #[schema(required)]
     alarm_networked_rate: Option<f64>,
+    /// `video_networked / registered`; null as `reporting_rate`.
+    #[schema(required)]
     video_networked_rate: Option<f64>,
+    /// `fully_networked / registered`; null as `reporting_rate`.
+    #[schema(required)]
     fully_networked_rate: Option<f64>,
+}
+
+fn row_level() -> ObjectBuilder {
+    schemas::string_enum(
+        ["all", "province", "city", "county"],
+        "`all` (the whole area), `province`, `city` or `county`.",
+    )
 }
 
 fn coverage_row(
@@ -393,40 +537,85 @@ fn coverage_row(
     }
 }
 
-#[derive(Serialize)]
+/// A registered campus not fully networked, with how long.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NotNetworkedCampus)]
 struct NotNetworked {
+    #[schema(value_type = schemas::CampusId)]
     id: String,
+    /// Registered name.
     name: String,
+    #[schema(value_type = schemas::RegionCode)]
     region: String,
+    /// The county's name.
     region_name: String,
+    #[schema(value_type = schemas::SchoolType)]
     school_type: SchoolType,
-    /// At the end of the report (the point in time, or the period's end).
+    /// Gateway online at the end of the report (the point in time, or the period's end).
     reporting: bool,
+    /// Alarm networked at the end of the report.
     alarm_networked: bool,
+    /// Video networked at the end of the report.
     video_networked: bool,
-    /// Since when it has not been fully networked, if it is not at the end; when
-    /// `since_at_least`, the outage began before the report looked back.
+    /// Since when it has not been fully networked, if it is not at the end (null if it
+    /// is at the end of a period); when `since_at_least`, the outage began before the
+    /// report looked back.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     since: Option<Timestamp>,
+    /// The outage began before the report looked back (31 days at a point in time, the
+    /// period's start over a period).
     since_at_least: bool,
-    /// Hours not fully networked: since `since` at a point in time; within the period
-    /// (counted time only) over a period.
+    /// Hours not fully networked: since `since` at a point in time; counted hours within
+    /// the period over a period.
     hours: f64,
 }
 
-#[derive(Serialize)]
+/// Coverage at a point in time or averaged over a period.
+#[derive(Serialize, ToSchema)]
 pub(super) struct CoverageReport {
-    /// The point in time, or null over a period.
+    /// The point in time; null over a period.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     at: Option<Timestamp>,
-    /// The period, or null at a point in time.
+    /// Start of the period; null at a point in time.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     from: Option<Timestamp>,
+    /// End of the period; null at a point in time.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
     to: Option<Timestamp>,
+    /// The node asked for; null for the whole area.
+    #[schema(required)]
     region: Option<RegionInfo>,
+    /// The school type asked for; null for all.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
     school_type: Option<SchoolType>,
     /// The node, then the node per school type, then its children.
     rows: Vec<CoverageRow>,
+    /// The campuses not fully networked (at the end, or at some time of the period).
     not_networked: Vec<NotNetworked>,
 }
 
+/// Coverage at a point in time or over a period
+///
+/// Registered and networked campuses with rates per region node and school type, at
+/// `at` (default now) or averaged over a period, and the campuses not fully networked
+/// with how long.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/coverage",
+    operation_id = "getCoverageReport",
+    tag = "reports",
+    params(CoverageReportQuery),
+    responses(
+        (status = 200, description = "Coverage figures.", content(
+            (CoverageReport = "application/json"),
+            (String = "text/csv; charset=utf-8"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn coverage(
     State(s): State<AppState>,
     caller: Caller,
@@ -651,23 +840,44 @@ pub(super) async fn coverage(
 
 // ---- daily coverage history ---------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DailyQuery {
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code. Default: the caller's scope (everything for a user of
+    /// every region).
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
     region: Option<String>,
+    /// Only campuses of this school type.
+    #[param(value_type = Option<schemas::SchoolType>)]
     school_type: Option<String>,
     /// First local date (inclusive); default 30 days before `to`.
+    #[param(value_type = Option<schemas::Date>)]
     from: Option<String>,
     /// Last local date (inclusive); default yesterday.
+    #[param(value_type = Option<schemas::Date>)]
     to: Option<String>,
+    /// Local time for days: +HH:MM or -HH:MM (percent-encode `+` as %2B). Default
+    /// +08:00.
+    #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
     utc_offset: Option<String>,
 }
 
-#[derive(Serialize)]
+/// Daily coverage history of a node.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DailyCoverageReport)]
 pub(super) struct DailyResponse {
+    /// The node asked for; null for the whole area.
+    #[schema(required)]
     region: Option<RegionInfo>,
+    /// The school type asked for; null for all.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
     school_type: Option<SchoolType>,
+    /// The local time of the days, as +HH:MM.
+    #[schema(example = "+08:00")]
     utc_offset: String,
+    /// Days that are over, oldest first; days with no registered campus are left out.
     days: Vec<DailyCoverage>,
 }
 
@@ -676,6 +886,26 @@ fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{field} {s:?}: use YYYY-MM-DD")))
 }
 
+/// Daily coverage history
+///
+/// One row per local day that is over: registered campuses and the average numbers
+/// reporting and networked over the day. Days not yet stored are computed from the
+/// transition history on demand; the server stores each day a few minutes after it
+/// ends.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/coverage/daily",
+    operation_id = "getDailyCoverage",
+    tag = "reports",
+    params(DailyQuery),
+    responses(
+        (status = 200, description = "The history.", body = DailyResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn coverage_daily(
     State(s): State<AppState>,
     caller: Caller,

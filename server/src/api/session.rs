@@ -7,25 +7,32 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use campuswatch_protocol::RegionCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::caller::{cookie, Caller, SESSION_COOKIE};
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::openapi::{BadRequest, Internal, Unauthorized};
+use super::schemas;
 use super::AppState;
 use crate::auth::{Principal, Role};
 
-#[derive(Deserialize)]
+/// A user's name and password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SignIn {
     name: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Serialize)]
+/// The signed-in user.
+#[derive(Serialize, ToSchema)]
 pub(super) struct SessionInfo {
     name: String,
     role: Role,
     /// The region subtree the user sees; null = everything.
+    #[schema(required, value_type = Option<schemas::RegionCode>)]
     scope: Option<RegionCode>,
 }
 
@@ -39,7 +46,24 @@ impl From<&Principal> for SessionInfo {
     }
 }
 
-/// Signs in: a session cookie (HttpOnly, SameSite=Strict) for the console.
+/// Sign in
+///
+/// With `auth.enabled`: checks the password and sets the `cw_session` cookie (HttpOnly,
+/// SameSite=Strict, Secure unless `auth.secure_cookies = false`) for the console.
+#[utoipa::path(
+    post,
+    path = "/api/v1/session",
+    operation_id = "signIn",
+    tag = "access",
+    security(),
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in.", body = SessionInfo),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Wrong name or password.", body = super::openapi::ErrorDoc),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn sign_in(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<SignIn>,
@@ -89,11 +113,35 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// The signed-in user
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    operation_id = "whoAmI",
+    tag = "access",
+    responses(
+        (status = 200, description = "Who is signed in (with sign-in off: an administrator of everything).", body = SessionInfo),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 pub(super) async fn who_am_i(caller: Caller) -> Json<SessionInfo> {
     Json(SessionInfo::from(&caller.0))
 }
 
-/// Signs out: the session ends and the cookie is cleared.
+/// Sign out
+///
+/// The session of the `cw_session` cookie, if any, ends and the cookie is cleared.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/session",
+    operation_id = "signOut",
+    tag = "access",
+    security(),
+    responses(
+        (status = 204, description = "The session ended; the cookie is cleared."),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn sign_out(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -111,14 +159,17 @@ pub(super) async fn sign_out(
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// A token to make.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TokenRequest {
     /// What the token is for ("nightly coverage export").
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 
-#[derive(Serialize)]
+/// A new API token.
+#[derive(Serialize, ToSchema)]
 pub(super) struct TokenCreated {
     id: i64,
     name: String,
@@ -126,7 +177,23 @@ pub(super) struct TokenCreated {
     token: String,
 }
 
-/// An API token for scripts, acting as the signed-in user with their role and scope.
+/// Create an API token
+///
+/// A token for scripts, acting as the signed-in user with their role and scope
+/// (`Authorization: Bearer <token>`). Needs sign-in to be on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    operation_id = "createToken",
+    tag = "access",
+    request_body = TokenRequest,
+    responses(
+        (status = 201, description = "The token, shown once.", body = TokenCreated),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+)]
 pub(super) async fn create_token(
     State(s): State<AppState>,
     caller: Caller,
