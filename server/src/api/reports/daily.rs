@@ -1,0 +1,124 @@
+//! `GET /api/v1/reports/coverage/daily`: the daily coverage history.
+
+use super::*;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(in crate::api) struct DailyQuery {
+    /// Only this region node and what lies below it: a province, city (prefecture or
+    /// league) or county code. Default: the caller's scope (everything for a user of
+    /// every region).
+    #[param(value_type = Option<schemas::RegionCode>, example = "150100")]
+    region: Option<String>,
+    /// Only campuses of this school type.
+    #[param(value_type = Option<schemas::SchoolType>)]
+    school_type: Option<String>,
+    /// First local date (inclusive); default 30 days before `to`.
+    #[param(value_type = Option<schemas::Date>)]
+    from: Option<String>,
+    /// Last local date (inclusive); default yesterday.
+    #[param(value_type = Option<schemas::Date>)]
+    to: Option<String>,
+    /// Local time for days: +HH:MM or -HH:MM (percent-encode `+` as %2B). Default
+    /// +08:00.
+    #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
+    utc_offset: Option<String>,
+}
+
+/// Daily coverage history of a node.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DailyCoverageReport)]
+pub(in crate::api) struct DailyResponse {
+    /// The node asked for; null for the whole area.
+    #[schema(required)]
+    region: Option<RegionInfo>,
+    /// The school type asked for; null for all.
+    #[schema(required, value_type = Option<schemas::SchoolType>)]
+    school_type: Option<SchoolType>,
+    /// The local time of the days, as +HH:MM.
+    #[schema(example = "+08:00")]
+    utc_offset: String,
+    /// Days that are over, oldest first; days with no registered campus are left out.
+    days: Vec<DailyCoverage>,
+}
+
+fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| ApiError::BadRequest(format!("{field} {s:?}: use YYYY-MM-DD")))
+}
+
+/// Daily coverage history
+///
+/// One row per local day that is over: registered campuses and the average numbers
+/// reporting and networked over the day. Days not yet stored are computed from the
+/// transition history on demand; the server stores each day a few minutes after it
+/// ends.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/coverage/daily",
+    operation_id = "getDailyCoverage",
+    tag = "reports",
+    params(DailyQuery),
+    responses(
+        (status = 200, description = "The history.", body = DailyResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(in crate::api) async fn coverage_daily(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DailyQuery>,
+) -> Result<Json<DailyResponse>, ApiError> {
+    let (region, school_type) = node(q.region.as_deref(), q.school_type.as_deref())?;
+    // Within the caller's region scope (its whole scope when no region is asked for).
+    let region = caller.region(region)?;
+    let tz = offset(q.utc_offset.as_deref())?;
+    let now = s.clock.now();
+    let today = now.with_timezone(&tz).date_naive();
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let to =
+        q.to.as_deref()
+            .map(|t| parse_day("to", t))
+            .transpose()?
+            .unwrap_or(yesterday);
+    let from = q
+        .from
+        .as_deref()
+        .map(|f| parse_day("from", f))
+        .transpose()?
+        .unwrap_or_else(|| to.checked_sub_signed(TimeDelta::days(29)).unwrap_or(to));
+    if to < from {
+        return Err(ApiError::BadRequest("`to` is before `from`".into()));
+    }
+    if to - from >= TimeDelta::days(crate::reports::period::MAX_DAYS) {
+        return Err(ApiError::BadRequest(format!(
+            "the history covers at most {} days",
+            crate::reports::period::MAX_DAYS
+        )));
+    }
+    // Only whole days that are over: today's figure is not final.
+    let last = to.min(yesterday);
+    let rules = rules(&s);
+    let mut day = from;
+    while day <= last {
+        s.store.ensure_coverage_daily(day, tz, rules, now).await?;
+        day = match day.succ_opt() {
+            Some(d) => d,
+            None => break,
+        };
+    }
+    let days = s
+        .store
+        .coverage_daily(region, school_type, from, last, tz)
+        .await?;
+    Ok(Json(DailyResponse {
+        region: region.map(region_info),
+        school_type,
+        utc_offset: offset_text(tz),
+        days,
+    }))
+}

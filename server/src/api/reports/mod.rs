@@ -1,0 +1,122 @@
+//! Report endpoints: availability and coverage over a period or at a point in time, and
+//! the daily coverage history. The figures come from [`crate::reports`]; definitions are
+//! in `docs/reports.md`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType, Timestamp};
+use chrono::{FixedOffset, NaiveDate, TimeDelta};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::{IntoParams, ToSchema};
+
+use super::caller::Caller;
+use super::coverage::{level_name, region_info, RegionInfo};
+use super::error::{parse_region, parse_school_type, ApiError};
+use super::extract::ApiQuery;
+use super::openapi::{BadRequest, Forbidden, Internal, Unauthorized};
+use super::schemas;
+use super::AppState;
+use crate::regions::RegionNames;
+use crate::reports::{
+    aggregate, parse_utc_offset, AvailabilityRules, CampusAvailability, Figures, Period,
+    PeriodError,
+};
+use crate::store::DailyCoverage;
+
+/// How far back a point-in-time coverage report looks for since when a campus is not
+/// networked: older outages show as "at least since" this far back.
+const LOOKBACK_DAYS: i64 = 31;
+
+impl From<PeriodError> for ApiError {
+    fn from(e: PeriodError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+/// The region node and school type a report is about.
+fn node(
+    region: Option<&str>,
+    school_type: Option<&str>,
+) -> Result<(Option<RegionCode>, Option<SchoolType>), ApiError> {
+    Ok((
+        region.map(parse_region).transpose()?,
+        school_type.map(parse_school_type).transpose()?,
+    ))
+}
+
+fn offset(s: Option<&str>) -> Result<FixedOffset, ApiError> {
+    Ok(parse_utc_offset(s.unwrap_or("+08:00"))?)
+}
+
+fn offset_text(tz: FixedOffset) -> String {
+    let secs = tz.local_minus_utc();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let m = secs.abs() / 60;
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+fn rules(s: &AppState) -> AvailabilityRules {
+    let m = s.monitor();
+    AvailabilityRules {
+        alarm_fraction: m.settings().alarm_fraction,
+        video_fraction: m.settings().video_fraction,
+    }
+}
+
+/// The child of `node` on the way down to `region` (`None`: the whole area, whose
+/// children are provinces).
+fn child_of(node: Option<RegionCode>, region: RegionCode) -> Option<RegionCode> {
+    region.lineage().find(|c| c.parent() == node)
+}
+
+fn csv_response(filename: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A CSV writer whose output starts with the UTF-8 byte order mark, so Excel opens
+/// Chinese names correctly.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec())
+}
+
+fn finish_csv(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
+    w.into_inner()
+        .map_err(|e| ApiError::Internal(format!("CSV: {e}")))
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |x| format!("{x:.6}"))
+}
+
+fn format_csv(format: Option<&str>) -> Result<bool, ApiError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "format {other:?}: use json or csv"
+        ))),
+    }
+}
+
+mod availability;
+mod coverage;
+mod daily;
+
+pub(in crate::api) use availability::{__path_availability, availability};
+pub(in crate::api) use coverage::{__path_coverage, coverage};
+pub(in crate::api) use daily::{__path_coverage_daily, coverage_daily};
