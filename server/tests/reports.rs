@@ -6,8 +6,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use campuswatch_protocol::{CampusId, RegionCode, SchoolType, Timestamp};
-use campuswatch_server::config::ServerConfig;
 use campuswatch_server::clock::Clock;
+use campuswatch_server::config::ServerConfig;
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::reports::{AvailabilityRules, Period};
 
