@@ -173,11 +173,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    use campuswatch_testkit::t;
     use DeviceState::*;
-
-    fn t(s: i64) -> Timestamp {
-        chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
-    }
 
     fn ok() -> ProbeResult {
         ProbeResult::ok(Duration::from_millis(3))

@@ -70,7 +70,7 @@ async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
     })
     .await;
 
-    device.take_down().await;
+    device.down().await;
     let Message::Event(down) = sub
         .expect("alarm-1 going down", |m| {
             is_event(m, DeviceState::Up, DeviceState::Down)
@@ -144,7 +144,7 @@ async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
 async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
     let campus = unique_campus("outage");
     let mut sub = Subscriber::start(&campus).await;
-    let proxy = Proxy::start(broker_addr(), true).await;
+    let proxy = LinkProxy::start(broker_addr()).await;
     let mut device = TcpDevice::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = agent_config(&campus, &proxy.url(), dir.path());
@@ -167,14 +167,14 @@ async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
     wait_all_acknowledged(dir.path()).await;
 
     // Cut the gateway off; the device goes down and up twice while it is.
-    proxy.cut();
+    proxy.set(LinkMode::Cut);
     sub.expect("the Last Will of the cut session", |m| {
         matches!(m, Message::Death(d) if d.epoch == birth.epoch && d.reason == DeathReason::ConnectionLost)
     })
     .await;
     let spooled = flap_twice(&mut device, dir.path()).await;
 
-    proxy.restore();
+    proxy.set(LinkMode::Pass);
     let Message::Birth(again) = sub
         .expect("a birth after the outage", |m| {
             matches!(m, Message::Birth(_))
@@ -196,7 +196,7 @@ async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
         }
     }
     // Once acknowledged, they leave the spool.
-    wait_until("the spool to empty", || {
+    wait_until("the spool to empty", DEADLINE, async || {
         spooled_events(dir.path()).is_empty()
     })
     .await;
@@ -209,7 +209,8 @@ async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
 async fn events_spooled_before_a_restart_are_replayed_with_their_original_times() {
     let campus = unique_campus("replay");
     let mut sub = Subscriber::start(&campus).await;
-    let unreachable = Proxy::start(broker_addr(), false).await;
+    let unreachable = LinkProxy::start(broker_addr()).await;
+    unreachable.set(LinkMode::Cut);
     let mut device = TcpDevice::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = agent_config(&campus, &unreachable.url(), dir.path());
@@ -218,12 +219,12 @@ async fn events_spooled_before_a_restart_are_replayed_with_their_original_times(
     // First life: the broker is never reachable.
     let shutdown = CancellationToken::new();
     let agent = tokio::spawn(campuswatch_agent::run(config.clone(), shutdown.clone()));
-    wait_until("the up event in the spool", || {
+    wait_until("the up event in the spool", DEADLINE, async || {
         spooled_events(dir.path()).len() == 1
     })
     .await;
-    device.take_down().await;
-    wait_until("the down event in the spool", || {
+    device.down().await;
+    wait_until("the down event in the spool", DEADLINE, async || {
         spooled_events(dir.path()).len() == 2
     })
     .await;
@@ -296,7 +297,7 @@ async fn a_rebirth_request_of_the_current_session_is_answered_once_with_a_birth(
     else {
         unreachable!()
     };
-    device.take_down().await;
+    device.down().await;
     let Message::Event(down) = sub
         .expect("alarm-1 down", |m| {
             is_event(m, DeviceState::Up, DeviceState::Down)
@@ -347,7 +348,7 @@ async fn a_rebirth_request_of_the_current_session_is_answered_once_with_a_birth(
 async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_says_how_many() {
     let campus = unique_campus("bound");
     let mut sub = Subscriber::start(&campus).await;
-    let proxy = Proxy::start(broker_addr(), true).await;
+    let proxy = LinkProxy::start(broker_addr()).await;
     let mut device = TcpDevice::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = agent_config(&campus, &proxy.url(), dir.path());
@@ -368,7 +369,7 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
 
     // Four transitions while cut off, with room for two.
     wait_all_acknowledged(dir.path()).await;
-    proxy.cut();
+    proxy.set(LinkMode::Cut);
     sub.expect(
         "the Last Will of the cut session",
         |m| matches!(m, Message::Death(d) if d.epoch == birth.epoch),
@@ -376,7 +377,7 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
     .await;
     let ids = flap_twice(&mut device, dir.path()).await;
 
-    proxy.restore();
+    proxy.set(LinkMode::Pass);
     let Message::Birth(again) = sub
         .expect("a birth after the outage", |m| {
             matches!(m, Message::Birth(_))
@@ -398,7 +399,7 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
         };
         assert_eq!(got.id, *want, "kept: {:?}", &ids[2..]);
     }
-    wait_until("the spool to empty", || {
+    wait_until("the spool to empty", DEADLINE, async || {
         spooled_events(dir.path()).is_empty()
     })
     .await;
@@ -417,15 +418,15 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
 async fn flap_twice(device: &mut TcpDevice, state_dir: &std::path::Path) -> Vec<u64> {
     let mut written = 0;
     for _ in 0..2 {
-        device.take_down().await;
+        device.down().await;
         written += 1;
-        wait_until("the down event in the spool log", || {
+        wait_until("the down event in the spool log", DEADLINE, async || {
             spooled_events(state_dir).len() >= written
         })
         .await;
-        device.bring_up().await;
+        device.up().await;
         written += 1;
-        wait_until("the up event in the spool log", || {
+        wait_until("the up event in the spool log", DEADLINE, async || {
             spooled_events(state_dir).len() >= written
         })
         .await;

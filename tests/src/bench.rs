@@ -9,10 +9,8 @@ use std::process::Child;
 
 use anyhow::Context;
 
-use campuswatch_protocol::{
-    CampusId, DeviceKind, DeviceReport, DeviceState, Heartbeat, HostHealth, Message, RegionCode,
-    BASE_SCHEMA_VERSION,
-};
+/// A campus's device inventory and heartbeat as a gateway sends them.
+pub use campuswatch_testkit::{heartbeat, inventory};
 
 /// The program `name` built next to the running benchmark (`target/release/{name}`);
 /// the error says how to build it.
@@ -150,57 +148,6 @@ pub fn open_files_limit_of(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// A campus's devices as a birth lists them, every one up: `alarm-1` … `alarm-{alarms}`,
-/// then cameras `cam-01` … up to `devices` in all.
-pub fn inventory(alarms: usize, devices: usize) -> Vec<DeviceReport> {
-    (0..devices.max(alarms))
-        .map(|d| {
-            if d < alarms {
-                crate::device(
-                    &format!("alarm-{}", d + 1),
-                    DeviceKind::Alarm,
-                    DeviceState::Up,
-                )
-            } else {
-                crate::device(
-                    &format!("cam-{:02}", d + 1 - alarms),
-                    DeviceKind::Camera,
-                    DeviceState::Up,
-                )
-            }
-        })
-        .collect()
-}
-
-/// A heartbeat as a gateway sends it: `states` is the digest (one letter per device, in
-/// birth order), `last_event_id` the newest event it produced; the host health is a
-/// typical gateway's.
-pub fn heartbeat(
-    campus: &CampusId,
-    region: RegionCode,
-    epoch: u64,
-    seq: u64,
-    states: &str,
-    last_event_id: u64,
-) -> Message {
-    Message::Heartbeat(Heartbeat {
-        v: BASE_SCHEMA_VERSION,
-        campus: campus.clone(),
-        region,
-        epoch,
-        seq,
-        at: chrono::Utc::now(),
-        health: HostHealth {
-            cpu_pct: 3.0,
-            mem_used_pct: 41.5,
-            disk_used_pct: 12.0,
-            uptime_s: 86_400 + seq,
-        },
-        states: states.to_string(),
-        last_event_id,
-    })
-}
-
 /// The value of a Prometheus sample line (`name{labels}`) in a `/metrics` text.
 pub fn sample_value(metrics: &str, sample: &str) -> Option<f64> {
     metrics
@@ -274,17 +221,6 @@ mod tests {
                 ("resync".to_string(), "{}".to_string())
             ]
         );
-    }
-
-    #[test]
-    fn the_inventory_lists_alarms_then_cameras() {
-        let inv = inventory(2, 40);
-        assert_eq!(inv.len(), 40);
-        assert_eq!(inv[0].id.as_str(), "alarm-1");
-        assert_eq!(inv[1].id.as_str(), "alarm-2");
-        assert_eq!(inv[2].id.as_str(), "cam-01");
-        assert_eq!(inv[39].id.as_str(), "cam-38");
-        assert!(inv.iter().all(|d| d.state == DeviceState::Up));
     }
 
     #[test]

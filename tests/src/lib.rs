@@ -1,24 +1,27 @@
 //! Support for the end-to-end tests and benchmarks: a broker (the machine's Mosquitto
 //! when `CAMPUSWATCH_TEST_MQTT_URL` says so, else an embedded one on a free port), a
-//! server on port 0, a TCP proxy that can freeze or cut a gateway's link, TCP devices
-//! that go down and up (on demand or at random), and waiting on conditions with a
-//! deadline instead of sleeping.
+//! server on port 0, a gateway driven by hand, a webhook receiver, and reading the
+//! server's API. What the agent's and the server's own tests use too (protocol message
+//! builders, a TCP proxy that can freeze or cut a gateway's link, TCP devices that go
+//! down and up, waiting on conditions with a deadline) is `campuswatch_testkit`'s,
+//! re-exported here.
 
 pub mod bench;
 pub mod mosquitto;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio::net::{TcpListener, TcpStream};
+
+pub use campuswatch_testkit::{
+    birth, death, device, event, heartbeat, inventory, wait_for, wait_until, FlappingDevice,
+    LinkMode, LinkProxy, TcpDevice,
+};
 
 /// A broker for a test.
 pub struct TestBroker {
@@ -193,117 +196,6 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// An alarm device as a TCP probe sees it: a listener that accepts connections, which
-/// can be switched off (connections refused) and on again at the same port.
-pub struct TcpDevice {
-    pub addr: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl TcpDevice {
-    pub async fn start() -> TcpDevice {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = l.local_addr().expect("local addr");
-        let mut d = TcpDevice { addr, task: None };
-        d.serve(l);
-        d
-    }
-
-    fn serve(&mut self, l: TcpListener) {
-        self.task = Some(tokio::spawn(async move {
-            while let Ok((c, _)) = l.accept().await {
-                drop(c);
-            }
-        }));
-    }
-
-    /// Stops listening: connections are refused.
-    pub fn down(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-
-    /// Listens again on the same port.
-    pub async fn up(&mut self) {
-        if self.task.is_some() {
-            return;
-        }
-        // The aborted listener closes when its task is dropped; retry until the port is free.
-        let addr = self.addr;
-        let l = wait_for(
-            "the device port to be free again",
-            Duration::from_secs(20),
-            || async move {
-                let s = TcpSocket::new_v4().ok()?;
-                s.set_reuseaddr(true).ok()?;
-                s.bind(addr).ok()?;
-                s.listen(64).ok()
-            },
-        )
-        .await;
-        self.serve(l);
-    }
-}
-
-/// A device whose link drops and comes back at random, each state lasting a time drawn
-/// from `phase`, until [`FlappingDevice::settle_up`].
-pub struct FlappingDevice {
-    pub addr: SocketAddr,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<TcpDevice>,
-}
-
-impl FlappingDevice {
-    pub async fn start(phase: std::ops::Range<Duration>) -> FlappingDevice {
-        let mut device = TcpDevice::start().await;
-        let addr = device.addr;
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let hold = rand::random_range(phase.clone());
-                tokio::select! {
-                    _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(hold) => {}
-                }
-                if device.task.is_some() {
-                    device.down();
-                } else {
-                    device.up().await;
-                }
-            }
-            device.up().await;
-            device
-        });
-        FlappingDevice { addr, stop, task }
-    }
-
-    /// Stops the flapping with the device up, and hands it back.
-    pub async fn settle_up(self) -> TcpDevice {
-        self.stop.cancel();
-        self.task.await.expect("flapping device task")
-    }
-}
-
 /// GETs JSON from the server's API.
 pub async fn get_json(server: &ServerHandle, path: &str) -> serde_json::Value {
     let url = format!("http://{}{}", server.http_addr(), path);
@@ -347,92 +239,6 @@ pub async fn all_events(server: &ServerHandle, campus: &str) -> Vec<serde_json::
     all
 }
 
-/// What a proxied link does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkMode {
-    /// Bytes flow both ways.
-    Pass,
-    /// Connections stay open but nothing flows (a frozen or silently cut gateway).
-    Freeze,
-    /// Every connection is closed at once and new ones are refused (a killed gateway,
-    /// or a broker that is down as far as the gateway can tell).
-    Cut,
-}
-
-/// A TCP proxy in front of the broker, standing for a gateway's network link.
-pub struct LinkProxy {
-    addr: SocketAddr,
-    mode: Arc<watch::Sender<LinkMode>>,
-}
-
-impl LinkProxy {
-    pub async fn start(upstream: SocketAddr) -> LinkProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, _) = watch::channel(LinkMode::Pass);
-        let mode = Arc::new(tx);
-        let m = mode.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                if *m.borrow() == LinkMode::Cut {
-                    drop(client);
-                    continue;
-                }
-                let rx = m.subscribe();
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let (cr, cw) = client.into_split();
-                    let (sr, sw) = server.into_split();
-                    tokio::select! {
-                        _ = pump(cr, sw, rx.clone()) => {}
-                        _ = pump(sr, cw, rx) => {}
-                    }
-                });
-            }
-        });
-        LinkProxy { addr, mode }
-    }
-
-    /// The URL agents use to reach the broker through this link.
-    pub fn url(&self) -> String {
-        format!("mqtt://{}", self.addr)
-    }
-
-    pub fn set(&self, mode: LinkMode) {
-        self.mode.send_replace(mode);
-    }
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut mode: watch::Receiver<LinkMode>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let current = *mode.borrow_and_update();
-        match current {
-            LinkMode::Cut => return,
-            LinkMode::Freeze => {
-                if mode.changed().await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            LinkMode::Pass => {}
-        }
-        tokio::select! {
-            changed = mode.changed() => if changed.is_err() { return },
-            n = from.read(&mut buf) => match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => if to.write_all(&buf[..n]).await.is_err() { return },
-            },
-        }
-    }
-}
-
 /// A hand-driven gateway: a plain MQTT client speaking the protocol from
 /// docs/PROTOCOL.md, as `mosquitto_pub` would. Used where a test needs exact control
 /// over epochs and messages.
@@ -463,16 +269,10 @@ impl RawGateway {
         region: &str,
         epoch: u64,
     ) -> RawGateway {
-        use campuswatch_protocol::{CampusId, Death, DeathReason, Message, RegionCode};
+        use campuswatch_protocol::{CampusId, DeathReason, RegionCode};
         let campus = CampusId::parse(campus).expect("campus id");
         let region = RegionCode::parse(region).expect("region");
-        let will = Message::Death(Death {
-            v: 1,
-            campus: campus.clone(),
-            region,
-            epoch,
-            reason: DeathReason::ConnectionLost,
-        });
+        let will = death(&campus, region, epoch, DeathReason::ConnectionLost);
         o.set_keep_alive(Duration::from_secs(5))
             // As the agent does: on rumqttd a takeover of a clean session breaks the will.
             .set_clean_session(false)
@@ -532,24 +332,19 @@ impl RawGateway {
             .expect("publish queued");
     }
 
-    /// A birth of this gateway's epoch with the given devices.
+    /// A birth of this gateway's epoch with the given devices, saying heartbeats come
+    /// every 300 ms (as the end-to-end agents send them).
     pub fn birth(
         &self,
         devices: Vec<campuswatch_protocol::DeviceReport>,
     ) -> campuswatch_protocol::Message {
-        campuswatch_protocol::Message::Birth(campuswatch_protocol::Birth {
-            v: 1,
-            campus: self.campus.clone(),
-            region: self.region,
-            epoch: self.epoch,
-            at: chrono::Utc::now(),
-            agent_version: "raw".into(),
-            config_digest: "raw".into(),
-            heartbeat_interval_ms: 300,
-            last_event_id: 0,
-            devices,
-            dropped_events: 0,
-        })
+        let mut born = birth(&self.campus, self.region, self.epoch, devices);
+        if let campuswatch_protocol::Message::Birth(b) = &mut born {
+            b.agent_version = "raw".into();
+            b.config_digest = "raw".into();
+            b.heartbeat_interval_ms = 300;
+        }
+        born
     }
 
     /// Sends heartbeats every `interval` until killed.
@@ -566,7 +361,7 @@ impl RawGateway {
             loop {
                 tick.tick().await;
                 seq += 1;
-                let hb = bench::heartbeat(&campus, region, epoch, seq, "", 0);
+                let hb = heartbeat(&campus, region, epoch, seq, "", 0);
                 let _ = client
                     .publish(
                         hb.topic().to_string(),
@@ -584,26 +379,6 @@ impl RawGateway {
         for t in self.tasks {
             t.abort();
         }
-    }
-}
-
-/// A device report for a birth.
-pub fn device(
-    id: &str,
-    kind: campuswatch_protocol::DeviceKind,
-    state: campuswatch_protocol::DeviceState,
-) -> campuswatch_protocol::DeviceReport {
-    campuswatch_protocol::DeviceReport {
-        id: campuswatch_protocol::DeviceId::parse(id).expect("device id"),
-        kind,
-        probe: "tcp".into(),
-        target: "127.0.0.1:9".into(),
-        required: kind == campuswatch_protocol::DeviceKind::Alarm,
-        state,
-        since: Some(chrono::Utc::now()),
-        cause: None,
-        measurements: Default::default(),
-        info: None,
     }
 }
 

@@ -174,7 +174,7 @@ async fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
     let cov = get_json(&s.fixture.server, "/api/v1/coverage?region=150204").await;
     assert_eq!(cov["alarm_networked"], 1);
 
-    s.device.down();
+    s.device.down().await;
     let alerts = wait_for("an alarm alert", WAIT, || async {
         let a = open_alerts(&s.fixture.server).await;
         (!a.is_empty()).then_some(a)
@@ -246,7 +246,7 @@ async fn events_produced_while_the_broker_is_unreachable_arrive_afterwards_exact
     let spool_dir = s.agent_cfg.state_dir.clone();
     let before = spooled(&spool_dir);
     for i in 1..=3 {
-        s.device.down();
+        s.device.down().await;
         wait_for("a down event in the spool", WAIT, || async {
             (spooled(&spool_dir) >= before + 2 * i - 1).then_some(())
         })

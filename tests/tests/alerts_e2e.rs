@@ -244,7 +244,6 @@ async fn a_server_cut_off_from_the_broker_flags_no_campus_and_says_it_could_not_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_link_flapping_every_second_is_told_once() {
-    use campuswatch_protocol::{Event, Message};
     let county = "150403";
     let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
@@ -264,21 +263,15 @@ async fn an_alarm_link_flapping_every_second_is_told_once() {
         } else {
             (S::Down, S::Up)
         };
-        g.publish(&Message::Event(Event {
-            v: 1,
-            campus: g.campus.clone(),
-            region: g.region,
-            id: i + 1,
-            epoch: g.epoch,
-            at: chrono::Utc::now(),
-            device: campuswatch_protocol::DeviceId::parse("alarm-1").unwrap(),
-            kind: K::Alarm,
-            from,
-            to,
-            cause: Some("connection refused".into()),
-            measurements: Default::default(),
-            info: None,
-        }))
+        g.publish(&event(
+            &g.campus,
+            g.region,
+            g.epoch,
+            i + 1,
+            "alarm-1",
+            K::Alarm,
+            (from, to),
+        ))
         .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -722,7 +715,7 @@ impl AlarmDown {
             &[("alarm-1", K::Alarm, alarm.addr)],
         );
         wait_device(duty_server, id, "alarm-1", "up").await;
-        alarm.down();
+        alarm.down().await;
         wait_kinds(sink, &["alert_opened"]).await;
         let alert_id = opened_alert(sink, "alarm", "alarm-1");
         let since = open_alerts(duty_server).await.0[0].1;
@@ -826,7 +819,7 @@ async fn a_camera_hold_down_goes_on_counting_from_the_first_drop_across_an_agent
 
     // The camera drops and stays down. Its agent is killed at once and started again
     // about 1.2 s after the drop, well inside the camera's hold-down.
-    camera.down();
+    camera.down().await;
     let dropped = wait_for("the camera's drop at the server", WAIT, || async {
         transitions(&server, &id, "cam-1")
             .await
@@ -977,7 +970,7 @@ async fn a_broker_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_left_unknown_by_an_agent_restart_keeps_its_hold_down_across_a_server_restart() {
-    use campuswatch_protocol::{DeviceId, Event, Message};
+    use campuswatch_protocol::Message;
     let county = "150309";
     let hold_down = Duration::from_secs(3);
     let broker = TestBroker::start().await;
@@ -989,21 +982,15 @@ async fn a_camera_left_unknown_by_an_agent_restart_keeps_its_hold_down_across_a_
         _dir,
     } = Duty::start(&broker.url, county, 1, hold_down).await;
     let event = |g: &RawGateway, n: u64, from: S| {
-        Message::Event(Event {
-            v: 1,
-            campus: g.campus.clone(),
-            region: g.region,
-            id: n,
-            epoch: g.epoch,
-            at: chrono::Utc::now(),
-            device: DeviceId::parse("cam-1").unwrap(),
-            kind: K::Camera,
-            from,
-            to: S::Down,
-            cause: Some("connection refused".into()),
-            measurements: Default::default(),
-            info: None,
-        })
+        campuswatch_tests::event(
+            &g.campus,
+            g.region,
+            g.epoch,
+            n,
+            "cam-1",
+            K::Camera,
+            (from, S::Down),
+        )
     };
 
     // The gateway's camera drops (event 1).

@@ -240,7 +240,7 @@ async fn an_outage_beyond_the_spool_bound_is_a_counted_gap_at_the_server() {
     link.set(LinkMode::Cut);
     let before = spooled_lines(dir.path());
     for i in 1..=4 {
-        device.down();
+        device.down().await;
         wait_for("a down event in the spool", WAIT, || async {
             (spooled_lines(dir.path()) >= before + 2 * i - 1).then_some(())
         })

@@ -1,7 +1,8 @@
 //! Test support: a broker (the machine's when `CAMPUSWATCH_TEST_MQTT_URL` is set, else an
-//! embedded rumqttd on a free port), a subscriber that decodes campus messages, devices
-//! that can be taken down, a TCP proxy that can cut the agent off the broker, and
-//! waiting on conditions with a deadline instead of sleeping.
+//! embedded rumqttd on a free port), a subscriber that decodes campus messages, and the
+//! agent's config and state directory as tests see them. Devices that can be taken down,
+//! the proxy that cuts the agent off the broker and waiting with a deadline are
+//! `campuswatch_testkit`'s, re-exported here.
 
 #![allow(dead_code)]
 
@@ -16,9 +17,11 @@ use campuswatch_protocol::{
     decode, CampusId, CampusTopic, Command, CommandTopic, DeviceId, DeviceKind, Message, RegionCode,
 };
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+
+// Not every test binary uses every one.
+#[allow(unused_imports)]
+pub use campuswatch_testkit::{wait_until, LinkMode, LinkProxy, TcpDevice};
 
 /// How long any expected thing may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -132,47 +135,6 @@ pub fn tcp_alarm(id: &str, addr: SocketAddr) -> DeviceConfig {
     d
 }
 
-/// A TCP device that accepts connections until it is taken down.
-pub struct TcpDevice {
-    pub addr: SocketAddr,
-    task: Option<JoinHandle<()>>,
-}
-
-impl TcpDevice {
-    pub async fn start() -> TcpDevice {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        TcpDevice {
-            addr,
-            task: Some(spawn_acceptor(l)),
-        }
-    }
-
-    /// Closes the listening socket: connections are refused from now on.
-    pub async fn take_down(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
-    }
-
-    /// Listens again on the same address.
-    pub async fn bring_up(&mut self) {
-        if self.task.is_none() {
-            let l = TcpListener::bind(self.addr).await.unwrap();
-            self.task = Some(spawn_acceptor(l));
-        }
-    }
-}
-
-fn spawn_acceptor(l: TcpListener) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            drop(s);
-        }
-    })
-}
-
 /// A subscriber to one campus's topics that decodes (and so validates) every message.
 pub struct Subscriber {
     rx: mpsc::UnboundedReceiver<Result<Message, String>>,
@@ -280,67 +242,6 @@ pub async fn send_commands(commands: &[Command]) {
     .expect("PUBACKs in time");
 }
 
-/// A TCP proxy in front of the broker that can cut the agent off (existing connections
-/// closed, new ones closed at once) and let it through again.
-pub struct Proxy {
-    pub addr: SocketAddr,
-    open: watch::Sender<bool>,
-}
-
-impl Proxy {
-    pub async fn start(upstream: SocketAddr, open: bool) -> Proxy {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let (open_tx, open_rx) = watch::channel(open);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = l.accept().await {
-                let mut open = open_rx.clone();
-                if !*open.borrow_and_update() {
-                    drop(inbound);
-                    continue;
-                }
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = open.wait_for(|o| !*o) => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            addr,
-            open: open_tx,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("mqtt://{}", self.addr)
-    }
-
-    pub fn cut(&self) {
-        self.open.send_replace(false);
-    }
-
-    pub fn restore(&self) {
-        self.open.send_replace(true);
-    }
-}
-
-/// Waits until `cond` holds, checking every few milliseconds, or panics after the deadline.
-pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// The events currently in an agent's spool log (ids and `at`), read from disk.
 pub fn spooled_events(state_dir: &Path) -> Vec<campuswatch_protocol::Event> {
     let text = std::fs::read_to_string(state_dir.join("spool/events.log")).unwrap_or_default();
@@ -354,7 +255,7 @@ pub fn spooled_events(state_dir: &Path) -> Vec<campuswatch_protocol::Event> {
 /// A subscriber may see an event before the agent has its PUBACK — Mosquitto delivers
 /// first — so a test that counts the spool from some moment on waits for this first.
 pub async fn wait_all_acknowledged(state_dir: &Path) {
-    wait_until("every spooled event acknowledged", || {
+    wait_until("every spooled event acknowledged", DEADLINE, async || {
         spooled_events(state_dir).is_empty()
     })
     .await;

@@ -10,10 +10,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use campuswatch_protocol::{DeviceId, DeviceKind, DeviceState, Event, Message, SchoolType};
+use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType};
 use campuswatch_tests::bench::{percentile, SseLines};
 use campuswatch_tests::{
-    device, registry_entry, server_config, start_server, RawGateway, TestBroker,
+    device, event, registry_entry, server_config, start_server, RawGateway, TestBroker,
 };
 use clap::Parser;
 
@@ -106,21 +106,15 @@ async fn main() -> anyhow::Result<()> {
                 (DeviceState::Up, DeviceState::Down)
             };
             let g = &gateways[i];
-            g.publish(&Message::Event(Event {
-                v: 1,
-                campus: g.campus.clone(),
-                region: g.region,
-                id: next_event[i],
-                epoch: 1,
-                at: chrono::Utc::now(),
-                device: DeviceId::parse("cam-1")?,
-                kind: DeviceKind::Camera,
-                from,
-                to,
-                cause: None,
-                measurements: Default::default(),
-                info: None,
-            }))
+            g.publish(&event(
+                &g.campus,
+                g.region,
+                1,
+                next_event[i],
+                "cam-1",
+                DeviceKind::Camera,
+                (from, to),
+            ))
             .await;
         }
         // Wait until every console has every transition, or 10 s of nothing new.

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use campuswatch_protocol::{
     campus_filters, decode_command, Birth, CampusId, Command as ServerCommand, CommandKind,
-    CommandTopic, Death, DeathReason, DeviceReport, DeviceState, Event as DeviceEvent, Message,
-    MessageKind, RegionCode, SchoolType, BASE_SCHEMA_VERSION,
+    CommandTopic, Death, DeathReason, DeviceReport, DeviceState, Message, MessageKind, RegionCode,
+    SchoolType, BASE_SCHEMA_VERSION,
 };
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::regions::RegionNames;
@@ -700,21 +700,15 @@ impl Gateway {
         self.last_event_id = self.next_event_id;
         self.next_event_id += 1;
         let device = &self.inventory[d];
-        Some(Message::Event(DeviceEvent {
-            v: BASE_SCHEMA_VERSION,
-            campus: self.campus.clone(),
-            region: self.region,
-            id: self.last_event_id,
-            epoch: self.epoch,
-            at: chrono::Utc::now(),
-            device: device.id.clone(),
-            kind: device.kind,
-            from: DeviceState::Up,
-            to: DeviceState::Down,
-            cause: Some("connection refused".into()),
-            measurements: Default::default(),
-            info: None,
-        }))
+        Some(campuswatch_tests::event(
+            &self.campus,
+            self.region,
+            self.epoch,
+            self.last_event_id,
+            device.id.as_str(),
+            device.kind,
+            (DeviceState::Up, DeviceState::Down),
+        ))
     }
 
     fn close(&self, s: Session) {
