@@ -24,6 +24,8 @@ pub mod regions;
 pub mod registry;
 pub mod reports;
 pub mod store;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

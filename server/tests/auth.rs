@@ -3,22 +3,11 @@
 
 mod common;
 
-use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
+use campuswatch_protocol::{RegionCode, SchoolType};
 use campuswatch_server::auth::{hash_password, Role};
-use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::testing::entry;
 use campuswatch_server::ServerHandle;
 use serde_json::{json, Value};
-
-fn entry(id: &str, region: &str) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: format!("Campus {id}"),
-        region: RegionCode::parse(region).unwrap(),
-        school_type: SchoolType::Primary,
-        expected_alarms: 1,
-        expected_cameras: 1,
-    }
-}
 
 async fn start(dir: &std::path::Path) -> ServerHandle {
     let cfg = common::signed_in(dir);
@@ -98,7 +87,13 @@ async fn a_county_user_sees_only_their_county_and_may_only_what_their_role_allow
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path()).await;
     server
-        .import_registry(vec![entry("c-1", "150102"), entry("c-2", "150203")], false)
+        .import_registry(
+            vec![
+                entry("c-1", "150102", SchoolType::Primary, 1, 1),
+                entry("c-2", "150203", SchoolType::Primary, 1, 1),
+            ],
+            false,
+        )
         .await
         .unwrap();
     let now = chrono::Utc::now();

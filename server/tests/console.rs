@@ -12,9 +12,11 @@ mod common;
 
 use std::process::Command;
 
-use campuswatch_protocol::{CampusId, DeviceKind, RegionCode, SchoolType};
+use campuswatch_protocol::{CampusId, DeviceKind, DeviceState, RegionCode, SchoolType};
 use campuswatch_server::auth::{hash_password, Role};
 use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::testing;
+use campuswatch_testkit::{device, event};
 use common::browser::Browser;
 use serde_json::json;
 
@@ -45,15 +47,10 @@ fn rendered(browser: &str, url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A campus named "{id} 幼儿园" (the pages are read for that name), with an alarm and two
+/// cameras.
 fn entry(id: &str, region: &str, school_type: SchoolType) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: format!("{id} 幼儿园"),
-        region: RegionCode::parse(region).unwrap(),
-        school_type,
-        expected_alarms: 1,
-        expected_cameras: 2,
-    }
+    testing::entry(id, region, school_type, 1, 2).named(format!("{id} 幼儿园"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,9 +166,9 @@ async fn an_operator_signs_in_drills_down_acknowledges_and_sees_a_drop_live() {
         "k-1",
         "150102",
         vec![
-            common::device("alarm-1", DeviceKind::Alarm, true),
-            common::device("cam-1", DeviceKind::Camera, true),
-            common::device("cam-2", DeviceKind::Camera, true),
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Up),
+            device("cam-1", DeviceKind::Camera, DeviceState::Up),
+            device("cam-2", DeviceKind::Camera, DeviceState::Up),
         ],
     )
     .await;
@@ -179,7 +176,7 @@ async fn an_operator_signs_in_drills_down_acknowledges_and_sees_a_drop_live() {
         broker,
         "p-1",
         "150102",
-        vec![common::device("alarm-1", DeviceKind::Alarm, false)],
+        vec![device("alarm-1", DeviceKind::Alarm, DeviceState::Down)],
     )
     .await;
     let base = format!("http://{}", server.http_addr());
@@ -242,7 +239,15 @@ async fn an_operator_signs_in_drills_down_acknowledges_and_sees_a_drop_live() {
     // k-1's alarm drops: the list and the figures change with no reload.
     common::publish(
         &k1,
-        &common::transition("k-1", "150102", 1, "alarm-1", DeviceKind::Alarm, false),
+        &event(
+            &CampusId::parse("k-1").unwrap(),
+            RegionCode::parse("150102").unwrap(),
+            1,
+            1,
+            "alarm-1",
+            DeviceKind::Alarm,
+            (DeviceState::Up, DeviceState::Down),
+        ),
     )
     .await;
     b.wait_for_text("#alert-rows", "k-1 幼儿园").await;

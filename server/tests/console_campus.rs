@@ -17,25 +17,14 @@ use campuswatch_protocol::{
 };
 use campuswatch_server::auth::{hash_password, Role};
 use campuswatch_server::config::{AlertsConfig, ServerConfig};
-use campuswatch_server::monitor::{AlertKind, Change, Transition};
-use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::monitor::Change;
 use campuswatch_server::store::Store;
+use campuswatch_server::testing::{entry, transition};
 use chrono::{FixedOffset, NaiveDate, TimeDelta};
 use common::browser::Browser;
 use serde_json::json;
 
 const COUNTY: &str = "150102";
-
-fn entry(id: &str, region: &str, name: &str, school_type: SchoolType) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: name.into(),
-        region: RegionCode::parse(region).unwrap(),
-        school_type,
-        expected_alarms: 1,
-        expected_cameras: 2,
-    }
-}
 
 fn device(
     id: &str,
@@ -86,12 +75,7 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
     .await;
     server
         .import_registry(
-            vec![entry(
-                "k-1",
-                COUNTY,
-                "新城区第一幼儿园",
-                SchoolType::Kindergarten,
-            )],
+            vec![entry("k-1", COUNTY, SchoolType::Kindergarten, 1, 2).named("新城区第一幼儿园")],
             false,
         )
         .await
@@ -316,24 +300,9 @@ fn midnight(d: NaiveDate) -> Timestamp {
         .with_timezone(&chrono::Utc)
 }
 
+/// A stored transition of campus t-1.
 fn row(device: Option<&str>, from: &str, to: &str, at: Timestamp, id: u64) -> Change {
-    let kind = match device {
-        None => AlertKind::Gateway,
-        Some(d) if d.starts_with("alarm") => AlertKind::Alarm,
-        Some(_) => AlertKind::Camera,
-    };
-    Change::Transition(Transition {
-        campus: CampusId::parse("t-1").unwrap(),
-        region: RegionCode::parse(COUNTY).unwrap(),
-        device: device.map(|d| DeviceId::parse(d).unwrap()),
-        kind,
-        from: from.into(),
-        to: to.into(),
-        at,
-        cause: None,
-        event_id: device.map(|_| id),
-        measurements: Default::default(),
-    })
+    Change::Transition(transition("t-1", COUNTY, device, (from, to), at, id))
 }
 
 /// Three days of history in the store before the server starts (so the server's own
@@ -347,9 +316,9 @@ async fn seed(cfg: &ServerConfig) {
     store
         .import_registry(
             &[
-                entry("t-1", COUNTY, "新城区第一小学", SchoolType::Primary),
-                entry("t-2", COUNTY, "新城区第二幼儿园", SchoolType::Kindergarten),
-                entry("p-9", "150203", "昆都仑区第九小学", SchoolType::Primary),
+                entry("t-1", COUNTY, SchoolType::Primary, 1, 2).named("新城区第一小学"),
+                entry("t-2", COUNTY, SchoolType::Kindergarten, 1, 2).named("新城区第二幼儿园"),
+                entry("p-9", "150203", SchoolType::Primary, 1, 2).named("昆都仑区第九小学"),
             ],
             false,
             start - TimeDelta::days(30),

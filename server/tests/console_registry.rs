@@ -8,26 +8,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use campuswatch_protocol::{CampusId, DeviceId, RegionCode, SchoolType, Timestamp};
+use campuswatch_protocol::SchoolType;
 use campuswatch_server::auth::{hash_password, Role};
-use campuswatch_server::clock::Clock;
-use campuswatch_server::monitor::{AlertKind, Change, Transition};
-use campuswatch_server::registry::{RegistryEntry, COLUMNS};
+use campuswatch_server::monitor::Change;
+use campuswatch_server::registry::COLUMNS;
+use campuswatch_server::testing::{self, entry, ManualClock};
+use campuswatch_testkit::at;
 use common::browser::Browser;
 use serde_json::{json, Value};
-
-fn entry(id: &str, name: &str, region: &str, school_type: SchoolType) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: name.to_string(),
-        region: RegionCode::parse(region).unwrap(),
-        school_type,
-        expected_alarms: 1,
-        expected_cameras: 1,
-    }
-}
 
 /// Signs in through the console's own form, starting at `path`.
 async fn sign_in(browser: &Browser, base: &str, path: &str, name: &str, password: &str) {
@@ -106,18 +94,9 @@ async fn an_administrator_imports_the_registry_in_the_console_and_a_viewer_only_
     server
         .import_registry(
             vec![
-                entry(
-                    "150102-K-0001",
-                    "新城区第一幼儿园",
-                    "150102",
-                    SchoolType::Kindergarten,
-                ),
-                entry(
-                    "150102-P-0001",
-                    "新城区第一小学",
-                    "150102",
-                    SchoolType::Primary,
-                ),
+                entry("150102-K-0001", "150102", SchoolType::Kindergarten, 1, 1)
+                    .named("新城区第一幼儿园"),
+                entry("150102-P-0001", "150102", SchoolType::Primary, 1, 1).named("新城区第一小学"),
             ],
             false,
         )
@@ -272,18 +251,6 @@ async fn an_administrator_imports_the_registry_in_the_console_and_a_viewer_only_
     server.stop().await;
 }
 
-struct ManualClock(Mutex<Timestamp>);
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
-
-fn at(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
 /// A stored transition; device transitions carry the agent's event id `id`.
 fn transition(
     campus: &str,
@@ -293,22 +260,14 @@ fn transition(
     t: &str,
     id: u64,
 ) -> Change {
-    Change::Transition(Transition {
-        campus: CampusId::parse(campus).unwrap(),
-        region: RegionCode::parse(region).unwrap(),
-        device: device.map(|d| DeviceId::parse(d).unwrap()),
-        kind: match device {
-            None => AlertKind::Gateway,
-            Some(d) if d.starts_with("alarm") => AlertKind::Alarm,
-            Some(_) => AlertKind::Camera,
-        },
-        from: from.into(),
-        to: to.into(),
-        at: at(t),
-        cause: None,
-        event_id: device.map(|_| id),
-        measurements: Default::default(),
-    })
+    Change::Transition(testing::transition(
+        campus,
+        region,
+        device,
+        (from, to),
+        at(t),
+        id,
+    ))
 }
 
 /// The local day 2027-03-01 (+08:00) is [2027-02-28T16:00Z, 2027-03-01T16:00Z), watched
@@ -319,14 +278,9 @@ async fn seed_known_day(server: &campuswatch_server::ServerHandle) {
     server
         .import_registry(
             vec![
-                entry("c-1", "新城区第一小学", "150102", SchoolType::Primary),
-                entry(
-                    "c-2",
-                    "新城区第二幼儿园",
-                    "150102",
-                    SchoolType::Kindergarten,
-                ),
-                entry("c-3", "昆都仑区第三小学", "150203", SchoolType::Primary),
+                entry("c-1", "150102", SchoolType::Primary, 1, 1).named("新城区第一小学"),
+                entry("c-2", "150102", SchoolType::Kindergarten, 1, 1).named("新城区第二幼儿园"),
+                entry("c-3", "150203", SchoolType::Primary, 1, 1).named("昆都仑区第三小学"),
             ],
             false,
         )
@@ -408,7 +362,7 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock(Mutex::new(at("2027-03-02T02:00:00Z"))));
+    let clock = ManualClock::new(at("2027-03-02T02:00:00Z"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server =
         campuswatch_server::start_with_clock(common::local_config(dir.path()), listener, clock)

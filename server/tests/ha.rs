@@ -8,8 +8,6 @@
 //! test says so and does nothing; with it, a database that cannot be reached fails it.
 
 mod common;
-#[path = "../src/store/test_schema.rs"]
-mod test_schema;
 #[allow(dead_code)]
 #[path = "../../service/tests/support/under_systemd.rs"]
 mod under_systemd;
@@ -19,12 +17,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use campuswatch_protocol::{
-    CampusId, Death, DeathReason, DeviceId, DeviceKind, DeviceState, Event, Message, RegionCode,
-    SCHEMA_VERSION,
-};
+use campuswatch_protocol::{CampusId, DeathReason, DeviceKind, DeviceState, Message, RegionCode};
 use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
-use test_schema::TestSchema;
+use campuswatch_server::testing::{self, TestSchema};
+use campuswatch_testkit::{birth, device, event, heartbeat, wait_until};
 use under_systemd::{Notifications, Supervised};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -33,7 +29,7 @@ const CHECK: Duration = Duration::from_millis(250);
 
 /// The state of every delivery of notice `id` in the replicas' database.
 async fn delivery_states(schema: &TestSchema, id: &str) -> Vec<String> {
-    let mut conn = test_schema::connect(&schema.url()).await;
+    let mut conn = testing::connect(&schema.url()).await;
     sqlx::query_scalar("SELECT state FROM deliveries WHERE notice = $1")
         .bind(id)
         .fetch_all(&mut conn)
@@ -102,18 +98,6 @@ url = "http://{hook}/hook"
     )
 }
 
-async fn wait_until<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// How many campuses the replica at `api` sees reporting.
 async fn reporting(http: &reqwest::Client, api: &str) -> u64 {
     let c = common::get_json(http, &format!("http://{api}/api/v1/coverage")).await;
@@ -175,14 +159,14 @@ async fn observer(
     rx
 }
 
+/// The Last Will of `campus`'s first session.
 fn death(campus: &str) -> Message {
-    Message::Death(Death {
-        v: 1,
-        campus: CampusId::parse(campus).unwrap(),
-        region: RegionCode::parse(COUNTY).unwrap(),
-        epoch: 1,
-        reason: DeathReason::ConnectionLost,
-    })
+    campuswatch_testkit::death(
+        &CampusId::parse(campus).unwrap(),
+        RegionCode::parse(COUNTY).unwrap(),
+        1,
+        DeathReason::ConnectionLost,
+    )
 }
 
 /// What a gateway's heartbeats say: its session (epoch), the digest of its device states,
@@ -206,14 +190,13 @@ fn heartbeats(
             seq = if of == epoch { seq + 1 } else { 1 };
             of = epoch;
             let county = RegionCode::parse(COUNTY).unwrap();
-            let heartbeat =
-                common::heartbeat(&campus, &county, (epoch, seq), states, last_event_id);
+            let hb = heartbeat(&campus, county, epoch, seq, states, last_event_id);
             let _ = client
                 .publish(
-                    heartbeat.topic().to_string(),
+                    hb.topic().to_string(),
                     rumqttc::QoS::AtMostOnce,
                     false,
-                    heartbeat.encode(),
+                    hb.encode(),
                 )
                 .await;
         }
@@ -297,16 +280,18 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     assert!(imported.status().is_success(), "{}", imported.status());
     let mut gateways = Vec::new();
     for c in &campuses {
-        let alarm = common::device("alarm-1", DeviceKind::Alarm, true);
+        let alarm = device("alarm-1", DeviceKind::Alarm, DeviceState::Up);
         gateways.push(common::gateway(broker_addr, c, COUNTY, vec![alarm]).await);
     }
-    let down = common::device("alarm-1", DeviceKind::Alarm, false);
+    let down = device("alarm-1", DeviceKind::Alarm, DeviceState::Down);
     let steady_gw = common::gateway(broker_addr, &steady, COUNTY, vec![down]).await;
     let (session, said) = tokio::sync::watch::channel((1, "D", 0));
     let steady_heartbeats = heartbeats(steady_gw.clone(), &steady, said);
-    wait_until("nine gateways online on the active replica", || async {
-        reporting(&http, &api_a).await == 9
-    })
+    wait_until(
+        "nine gateways online on the active replica",
+        DEADLINE,
+        || async { reporting(&http, &api_a).await == 9 },
+    )
     .await;
     let alarm_alert = open_alerts(&http, &api_a)
         .await
@@ -315,7 +300,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         .expect("the alarm alert")
         .0;
     let alarm_opened = format!("alert-{alarm_alert}-opened");
-    wait_until("the alarm alert's opening sent", || async {
+    wait_until("the alarm alert's opening sent", DEADLINE, || async {
         delivery_states(&schema, &alarm_opened).await == ["sent"]
     })
     .await;
@@ -324,6 +309,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     }
     wait_until(
         "the incident's opening sent and recorded as sent",
+        DEADLINE,
         || async { delivery_states(&schema, "incident-1-opened").await == ["sent"] },
     )
     .await;
@@ -344,31 +330,21 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         CampusId::parse(&steady).unwrap(),
         RegionCode::parse(COUNTY).unwrap(),
     );
-    let mut unknown = common::device("alarm-1", DeviceKind::Alarm, true);
+    let mut unknown = device("alarm-1", DeviceKind::Alarm, DeviceState::Up);
     (unknown.state, unknown.since, unknown.measurements) =
         (DeviceState::Unknown, None, Default::default());
-    common::publish(
-        &steady_gw,
-        &common::birth(&campus, &county, 2, vec![unknown]),
-    )
-    .await;
+    common::publish(&steady_gw, &birth(&campus, county, 2, vec![unknown])).await;
     session.send_replace((2, "N", 0));
     common::publish(&steady_gw, &death(&steady)).await;
-    let found_down = Message::Event(Event {
-        v: SCHEMA_VERSION,
-        campus,
-        region: county,
-        id: 1,
-        epoch: 2,
-        at: chrono::Utc::now(),
-        device: DeviceId::parse("alarm-1").unwrap(),
-        kind: DeviceKind::Alarm,
-        from: DeviceState::Unknown,
-        to: DeviceState::Down,
-        cause: Some("connection refused".into()),
-        measurements: Default::default(),
-        info: None,
-    });
+    let found_down = event(
+        &campus,
+        county,
+        2,
+        1,
+        "alarm-1",
+        DeviceKind::Alarm,
+        (DeviceState::Unknown, DeviceState::Down),
+    );
     common::publish(&steady_gw, &found_down).await;
     session.send_replace((2, "D", 1));
     // Both deaths are with the broker before the standby goes on.
@@ -390,18 +366,23 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     );
     wait_until(
         "the gap's deaths applied by the new active replica",
+        DEADLINE,
         || async { reporting(&http, &api_b).await == 1 },
     )
     .await;
     // The restarted gateway's alarm link is down again, and still the alert it was.
     let url = format!("http://{api_b}/api/v1/campuses/{steady}");
-    wait_until("the ninth gateway's new session applied", || async {
-        let v = common::get_json(&http, &url).await;
-        v["gateway_state"] == "online"
-            && v["gateway"]["epoch"] == 2
-            && v["gateway"]["last_event_id"] == 1
-            && v["device_list"][0]["state"] == "down"
-    })
+    wait_until(
+        "the ninth gateway's new session applied",
+        DEADLINE,
+        || async {
+            let v = common::get_json(&http, &url).await;
+            v["gateway_state"] == "online"
+                && v["gateway"]["epoch"] == 2
+                && v["gateway"]["last_event_id"] == 1
+                && v["device_list"][0]["state"] == "down"
+        },
+    )
     .await;
     let alarms: Vec<_> = open_alerts(&http, &api_b)
         .await
@@ -420,10 +401,10 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
             CampusId::parse(c).unwrap(),
             RegionCode::parse(COUNTY).unwrap(),
         );
-        let alarm = common::device("alarm-1", DeviceKind::Alarm, true);
-        common::publish(client, &common::birth(&campus, &county, 2, vec![alarm])).await;
+        let alarm = device("alarm-1", DeviceKind::Alarm, DeviceState::Up);
+        common::publish(client, &birth(&campus, county, 2, vec![alarm])).await;
     }
-    wait_until("the incident's resolution sent", || async {
+    wait_until("the incident's resolution sent", DEADLINE, || async {
         delivery_states(&schema, "incident-1-resolved").await == ["sent"]
     })
     .await;
@@ -434,8 +415,8 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
     );
     // Everything made so far has been sent (a false resolution of the alarm alert, or a
     // second opening, would be among it).
-    wait_until("every delivery sent", || async {
-        let mut conn = test_schema::connect(&schema.url()).await;
+    wait_until("every delivery sent", DEADLINE, || async {
+        let mut conn = testing::connect(&schema.url()).await;
         let states: Vec<String> = sqlx::query_scalar("SELECT state FROM deliveries")
             .fetch_all(&mut conn)
             .await

@@ -22,6 +22,7 @@ use campuswatch_server::metrics::Metrics;
 use campuswatch_server::monitor::Change;
 use campuswatch_server::notify::{CampusRef, Dispatcher, Notice, NoticeKind, Severity};
 use campuswatch_server::store::Store;
+use campuswatch_server::testing::ManualClock;
 use chrono::{TimeDelta, TimeZone};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -33,26 +34,6 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // Time
-
-struct ManualClock(Mutex<Timestamp>);
-
-impl ManualClock {
-    fn new() -> Arc<ManualClock> {
-        Arc::new(ManualClock(Mutex::new(t0())))
-    }
-    fn set(&self, t: Timestamp) {
-        *self.0.lock().unwrap() = t;
-    }
-    fn advance(&self, d: TimeDelta) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
 
 fn t0() -> Timestamp {
     chrono::Utc.with_ymd_and_hms(2027, 3, 1, 8, 0, 0).unwrap()
@@ -247,7 +228,7 @@ impl Setup {
         Setup {
             store: Store::open(&url).await.unwrap(),
             _dir: dir,
-            clock: ManualClock::new(),
+            clock: ManualClock::new(t0()),
             metrics: Arc::new(Metrics::default()),
             config,
         }

@@ -6,21 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use campuswatch_protocol::{DeviceKind, SchoolType};
+use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType};
 use campuswatch_server::config::{ClusterConfig, ServerConfig};
-use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::testing::entry;
 use campuswatch_server::ServerHandle;
-
-fn entry(id: &str, county: &str, school_type: SchoolType) -> RegistryEntry {
-    RegistryEntry {
-        campus: campuswatch_protocol::CampusId::parse(id).unwrap(),
-        name: format!("School {id}"),
-        region: campuswatch_protocol::RegionCode::parse(county).unwrap(),
-        school_type,
-        expected_alarms: 1,
-        expected_cameras: 0,
-    }
-}
+use campuswatch_testkit::device;
 
 async fn coverage(server: &str, query: &str) -> (u16, serde_json::Value) {
     let r = reqwest::get(format!("http://{server}/api/v1/coverage{query}"))
@@ -67,11 +57,11 @@ async fn each_partition_answers_for_the_whole_area_and_a_missing_one_is_an_error
 
     // One registry for the province, imported into both.
     let registry = vec![
-        entry("h-1", "150102", SchoolType::Primary),
-        entry("h-2", "150102", SchoolType::Kindergarten),
-        entry("b-1", "150203", SchoolType::Primary),
-        entry("b-2", "150203", SchoolType::Secondary),
-        entry("b-3", "150204", SchoolType::Primary),
+        entry("h-1", "150102", SchoolType::Primary, 1, 0),
+        entry("h-2", "150102", SchoolType::Kindergarten, 1, 0),
+        entry("b-1", "150203", SchoolType::Primary, 1, 0),
+        entry("b-2", "150203", SchoolType::Secondary, 1, 0),
+        entry("b-3", "150204", SchoolType::Primary, 1, 0),
     ];
     for server in [&a, &b] {
         server
@@ -79,7 +69,7 @@ async fn each_partition_answers_for_the_whole_area_and_a_missing_one_is_an_error
             .await
             .unwrap();
     }
-    let alarm = || vec![common::device("alarm-1", DeviceKind::Alarm, true)];
+    let alarm = || vec![device("alarm-1", DeviceKind::Alarm, DeviceState::Up)];
     let _gateways = [
         common::gateway(common::broker_addr(&a), "h-1", "150102", alarm()).await,
         common::gateway(common::broker_addr(&b), "b-1", "150203", alarm()).await,

@@ -20,8 +20,6 @@
 //! scenario does not produce fails the test instead of going unchecked.
 
 mod common;
-#[path = "../src/store/test_schema.rs"]
-mod test_schema;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -32,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use campuswatch_protocol::{
-    CampusId, Death, DeathReason, DeviceKind, GatewayState, Message, RegionCode, RegionLevel,
+    CampusId, DeathReason, DeviceKind, DeviceState, GatewayState, Message, RegionCode, RegionLevel,
     SchoolType,
 };
 use campuswatch_server::broker::{EmbeddedBroker, EmbeddedBrokerConfig};
@@ -40,12 +38,14 @@ use campuswatch_server::config::{AlertsConfig, ChannelConfig, ChannelKind, Serve
 use campuswatch_server::monitor::{severity_of, AlertKind, AlertState, IncidentState};
 use campuswatch_server::notify::{Notice, NoticeKind, Severity};
 use campuswatch_server::registry::RegistryEntry;
+use campuswatch_server::testing::{self, TestSchema};
 use campuswatch_server::ServerHandle;
+use campuswatch_testkit::{
+    birth, death, device, event, heartbeat, wait_until, LinkMode, LinkProxy,
+};
 use serde_json::{json, Value};
 use sqlx::Connection;
-use test_schema::TestSchema;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::net::TcpListener;
 
 /// Bound for anything that takes milliseconds to a few seconds on loopback.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -212,7 +212,7 @@ async fn texts(url: &str, sql: &str) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     } else {
-        let mut conn = test_schema::connect(url).await;
+        let mut conn = testing::connect(url).await;
         sqlx::query_scalar(sql)
             .fetch_all(&mut conn)
             .await
@@ -393,7 +393,7 @@ impl Gateway {
             client,
             devices: devices
                 .iter()
-                .map(|(id, kind)| common::device(id, *kind, true))
+                .map(|(id, kind)| device(id, *kind, DeviceState::Up))
                 .collect(),
             heartbeat_ms,
             last_event: 0,
@@ -402,16 +402,14 @@ impl Gateway {
 
     /// A birth of session `epoch` with every device up, and a first heartbeat.
     async fn born(&self, epoch: u64) {
-        let Message::Birth(mut birth) =
-            common::birth(&self.campus, &self.region, epoch, self.devices.clone())
-        else {
-            unreachable!("common::birth makes a birth");
-        };
-        birth.heartbeat_interval_ms = self.heartbeat_ms;
-        common::publish(&self.client, &Message::Birth(birth)).await;
+        let mut born = birth(&self.campus, self.region, epoch, self.devices.clone());
+        if let Message::Birth(b) = &mut born {
+            b.heartbeat_interval_ms = self.heartbeat_ms;
+        }
+        common::publish(&self.client, &born).await;
         let states = "U".repeat(self.devices.len());
-        let heartbeat = common::heartbeat(&self.campus, &self.region, (epoch, 1), &states, 0);
-        common::publish(&self.client, &heartbeat).await;
+        let first = heartbeat(&self.campus, self.region, epoch, 1, &states, 0);
+        common::publish(&self.client, &first).await;
     }
 
     /// Born until the server has seen it: a birth published before the server subscribed
@@ -444,27 +442,27 @@ impl Gateway {
             .map(|d| d.kind)
             .expect("a device of the gateway");
         self.last_event += 1;
-        let event = common::transition(
-            self.campus.as_str(),
-            self.region.as_str(),
+        let (from, to) = if up {
+            (DeviceState::Down, DeviceState::Up)
+        } else {
+            (DeviceState::Up, DeviceState::Down)
+        };
+        let change = event(
+            &self.campus,
+            self.region,
+            1,
             self.last_event,
             device,
             kind,
-            up,
+            (from, to),
         );
-        common::publish(&self.client, &event).await;
+        common::publish(&self.client, &change).await;
     }
 
     /// The session ends: its Last Will, as the broker would publish it.
     async fn die(&self) {
-        let death = Message::Death(Death {
-            v: 1,
-            campus: self.campus.clone(),
-            region: self.region,
-            epoch: 1,
-            reason: DeathReason::ConnectionLost,
-        });
-        common::publish(&self.client, &death).await;
+        let will = death(&self.campus, self.region, 1, DeathReason::ConnectionLost);
+        common::publish(&self.client, &will).await;
     }
 }
 
@@ -472,55 +470,6 @@ fn gateway_state(server: &ServerHandle, campus: &str) -> GatewayState {
     let m = server.monitor.read().unwrap();
     m.campus(campus)
         .map_or(GatewayState::NeverSeen, |c| c.gateway.state)
-}
-
-/// The server's link to the broker, through a TCP relay that can be cut (connections
-/// closed and new ones refused) and restored.
-struct BrokerLink {
-    url: String,
-    open: Arc<AtomicBool>,
-    relays: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    _accept: JoinHandle<()>,
-}
-
-impl BrokerLink {
-    async fn start(broker: SocketAddr) -> BrokerLink {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("mqtt://{}", listener.local_addr().unwrap());
-        let open = Arc::new(AtomicBool::new(true));
-        let relays: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (is_open, tasks) = (open.clone(), relays.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !is_open.load(Ordering::SeqCst) {
-                    continue;
-                }
-                let relay = tokio::spawn(async move {
-                    if let Ok(mut upstream) = TcpStream::connect(broker).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
-                    }
-                });
-                tasks.lock().unwrap().push(relay);
-            }
-        });
-        BrokerLink {
-            url,
-            open,
-            relays,
-            _accept: accept,
-        }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for relay in self.relays.lock().unwrap().drain(..) {
-            relay.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
 }
 
 /// A webhook receiver for two channels (`/ops`, `/burst`): refuses everything (503) until
@@ -636,14 +585,6 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
-}
-
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Looks until `done` holds for what `look` returns, and returns that; after the deadline,
@@ -848,7 +789,7 @@ struct Written {
 }
 
 /// Drives a server on `cfg`'s database through the scenario, and stops it.
-async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &BrokerLink) -> Written {
+async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &LinkProxy) -> Written {
     let url = cfg.database_url();
     let server = start(cfg).await.expect("the server starts");
     let http = reqwest::Client::new();
@@ -859,14 +800,15 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &BrokerL
 
     // The server loses its broker for longer than `monitoring_grace`, then gets it back.
     let broker_connected = |s: &ServerHandle| s.metrics.broker_connected.load(Ordering::Relaxed);
-    wait_until("the server to reach the broker", async || {
+    wait_until("the server to reach the broker", DEADLINE, async || {
         broker_connected(&server)
     })
     .await;
-    link.cut();
+    link.set(LinkMode::Cut);
     let notice_kinds = async || texts(&url, "SELECT kind FROM notices").await;
     wait_until(
         "the operators to be told monitoring is interrupted",
+        DEADLINE,
         async || {
             notice_kinds()
                 .await
@@ -875,13 +817,17 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &BrokerL
         },
     )
     .await;
-    link.restore();
-    wait_until("the operators to be told monitoring is back", async || {
-        notice_kinds()
-            .await
-            .iter()
-            .any(|k| k == "monitoring_restored")
-    })
+    link.set(LinkMode::Pass);
+    wait_until(
+        "the operators to be told monitoring is back",
+        DEADLINE,
+        async || {
+            notice_kinds()
+                .await
+                .iter()
+                .any(|k| k == "monitoring_restored")
+        },
+    )
     .await;
 
     // Every gateway reports, with every device up.
@@ -927,7 +873,7 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &BrokerL
     {
         g.appear(&server).await;
     }
-    wait_until("every gateway online", async || {
+    wait_until("every gateway online", DEADLINE, async || {
         gateway_states()
             .iter()
             .filter(|(_, s)| **s == GatewayState::Online)
@@ -950,7 +896,7 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &BrokerL
     a_back.report("cam-1", true).await;
     a_back.report("cam-2", true).await;
     // a-dark's device alerts open before its gateway drops and suppresses them.
-    wait_until("a-dark's device alerts", async || {
+    wait_until("a-dark's device alerts", DEADLINE, async || {
         let m = server.monitor.read().unwrap();
         m.active_alerts()
             .filter(|a| a.campus.as_str() == "a-dark" && a.state == AlertState::Open)
@@ -964,7 +910,7 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &BrokerL
     for g in b.iter().chain(&c) {
         g.die().await;
     }
-    wait_until("the regional incidents", async || {
+    wait_until("the regional incidents", DEADLINE, async || {
         stored_incidents(&url).await.len() == 2
     })
     .await;
@@ -1515,10 +1461,10 @@ async fn every_alert_incident_window_and_notice_written_is_read_back_after_a_res
     .await
     .expect("embedded broker starts");
     let broker = embedded.connect_addr();
-    let link = BrokerLink::start(broker).await;
+    let link = LinkProxy::start(broker).await;
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &db.config_url, &link.url, receiver.addr);
+    let cfg = config(dir.path(), &db.config_url, &link.url(), receiver.addr);
 
     let written = write_everything(&cfg, broker, &link).await;
     assert_eq!(without_ids(&written.alerts), expected_alerts());
@@ -1547,10 +1493,14 @@ async fn every_alert_incident_window_and_notice_written_is_read_back_after_a_res
         .filter(|n| n.kind == NoticeKind::Summary)
         .map(|n| n.id.clone())
         .collect();
-    wait_until("the notices delivered after the restart", async || {
-        receiver.delivered("ops").is_superset(&want_ops)
-            && receiver.delivered("burst").is_superset(&want_burst)
-    })
+    wait_until(
+        "the notices delivered after the restart",
+        DEADLINE,
+        async || {
+            receiver.delivered("ops").is_superset(&want_ops)
+                && receiver.delivered("burst").is_superset(&want_burst)
+        },
+    )
     .await;
     let deliveries = server
         .store

@@ -3,31 +3,13 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use campuswatch_protocol::{CampusId, RegionCode, SchoolType, Timestamp};
-use campuswatch_server::clock::Clock;
+use campuswatch_protocol::{SchoolType, Timestamp};
 use campuswatch_server::config::ServerConfig;
-use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::reports::{AvailabilityRules, Period};
-
-struct ManualClock(Mutex<Timestamp>);
-
-impl ManualClock {
-    fn set(&self, t: Timestamp) {
-        *self.0.lock().unwrap() = t;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
-
-fn at(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
+use campuswatch_server::testing::{entry, ManualClock};
+use campuswatch_testkit::at;
 
 fn config(dir: &std::path::Path) -> ServerConfig {
     common::local_config(dir)
@@ -43,19 +25,12 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> campuswatch_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_time_between_two_server_runs_is_left_out_of_availability() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock(Mutex::new(at("2027-03-01T00:00:00Z"))));
+    let clock = ManualClock::new(at("2027-03-01T00:00:00Z"));
 
     let first = start(dir.path(), clock.clone()).await;
     first
         .import_registry(
-            vec![RegistryEntry {
-                campus: CampusId::parse("c-1").unwrap(),
-                name: "第一小学".into(),
-                region: RegionCode::parse("150102").unwrap(),
-                school_type: SchoolType::Primary,
-                expected_alarms: 1,
-                expected_cameras: 1,
-            }],
+            vec![entry("c-1", "150102", SchoolType::Primary, 1, 1).named("第一小学")],
             false,
         )
         .await

@@ -5,7 +5,9 @@
 //! deadline instead of sleeping.
 //!
 //! It depends on the protocol crate only, so the agent and the server can both take it
-//! as a dev-dependency; what needs one of them stays with that crate.
+//! as a dev-dependency; what needs one of them stays with that crate (the server's store
+//! and registry fixtures are `campuswatch_server::testing`, behind its `test-util`
+//! feature).
 
 pub mod messages;
 pub mod net;

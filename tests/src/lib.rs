@@ -3,8 +3,8 @@
 //! server on port 0, a gateway driven by hand, a webhook receiver, and reading the
 //! server's API. What the agent's and the server's own tests use too (protocol message
 //! builders, a TCP proxy that can freeze or cut a gateway's link, TCP devices that go
-//! down and up, waiting on conditions with a deadline) is `campuswatch_testkit`'s,
-//! re-exported here.
+//! down and up, waiting on conditions with a deadline) is `campuswatch_testkit`'s, and
+//! the registry fixture `campuswatch_server::testing`'s; both are re-exported here.
 
 pub mod bench;
 pub mod mosquitto;
@@ -18,6 +18,7 @@ use campuswatch_server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub use campuswatch_server::testing::entry as registry_entry;
 pub use campuswatch_testkit::{
     birth, death, device, event, heartbeat, inventory, wait_for, wait_until, FlappingDevice,
     LinkMode, LinkProxy, TcpDevice,
@@ -379,24 +380,6 @@ impl RawGateway {
         for t in self.tasks {
             t.abort();
         }
-    }
-}
-
-/// Registry entries for tests.
-pub fn registry_entry(
-    id: &str,
-    county: &str,
-    school_type: campuswatch_protocol::SchoolType,
-    alarms: u32,
-    cameras: u32,
-) -> campuswatch_server::registry::RegistryEntry {
-    campuswatch_server::registry::RegistryEntry {
-        campus: campuswatch_protocol::CampusId::parse(id).expect("campus id"),
-        name: format!("{id} school"),
-        region: campuswatch_protocol::RegionCode::parse(county).expect("county"),
-        school_type,
-        expected_alarms: alarms,
-        expected_cameras: cameras,
     }
 }
 

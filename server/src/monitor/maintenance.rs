@@ -207,11 +207,8 @@ impl Maintenance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use campuswatch_testkit::at;
     use chrono::Utc;
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
 
     fn window(schedule: Schedule) -> Maintenance {
         Maintenance {

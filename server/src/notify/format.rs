@@ -324,11 +324,7 @@ mod tests {
     use super::*;
     use crate::notify::CampusRef;
     use campuswatch_protocol::{CampusId, DeviceId, RegionCode};
-    use chrono::TimeZone;
-
-    fn t(s: i64) -> Timestamp {
-        chrono::Utc.timestamp_opt(1_800_000_000 + s, 0).unwrap()
-    }
+    use campuswatch_testkit::t;
 
     fn alarm_down() -> Notice {
         Notice {

@@ -29,28 +29,16 @@ mod tests {
 
     use super::*;
     use crate::registry::parse_csv;
-    use crate::registry::test_util::{entry, HEADER};
+    use crate::registry::test_util::HEADER;
+    use crate::testing::entry;
 
     #[test]
     fn to_csv_writes_the_header_first_and_reads_back_the_same() {
         let entries = vec![
-            entry(
-                "150102-K-0001",
-                "新城区第一幼儿园",
-                "150102",
-                SchoolType::Kindergarten,
-                1,
-                8,
-            ),
-            entry(
-                "150102-S-0001",
-                "a, \"b\" c",
-                "150102",
-                SchoolType::Secondary,
-                2,
-                40,
-            ),
-            entry("150102-X-0001", "其他", "150102", SchoolType::Other, 0, 0),
+            entry("150102-K-0001", "150102", SchoolType::Kindergarten, 1, 8)
+                .named("新城区第一幼儿园"),
+            entry("150102-S-0001", "150102", SchoolType::Secondary, 2, 40).named("a, \"b\" c"),
+            entry("150102-X-0001", "150102", SchoolType::Other, 0, 0).named("其他"),
         ];
         let text = to_csv(&entries);
         assert!(text.starts_with(HEADER), "{text}");

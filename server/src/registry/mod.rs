@@ -46,25 +46,5 @@ pub struct RegistryEntry {
 /// What the tests of the reader and the writer share.
 #[cfg(test)]
 mod test_util {
-    use super::*;
-
     pub(super) const HEADER: &str = "id,name,region,school_type,expected_alarms,expected_cameras\n";
-
-    pub(super) fn entry(
-        id: &str,
-        name: &str,
-        region: &str,
-        t: SchoolType,
-        a: u32,
-        c: u32,
-    ) -> RegistryEntry {
-        RegistryEntry {
-            campus: CampusId::parse(id).unwrap(),
-            name: name.to_string(),
-            region: RegionCode::parse(region).unwrap(),
-            school_type: t,
-            expected_alarms: a,
-            expected_cameras: c,
-        }
-    }
 }

@@ -196,10 +196,7 @@ impl Period {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use campuswatch_testkit::at;
 
     fn cst() -> FixedOffset {
         parse_utc_offset("+08:00").unwrap()

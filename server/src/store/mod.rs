@@ -850,6 +850,4 @@ pub use retention::HistoryHorizon;
 #[cfg(test)]
 pub(crate) mod test_db;
 #[cfg(test)]
-pub(crate) mod test_schema;
-#[cfg(test)]
 mod tests;

@@ -5,8 +5,8 @@
 //! PostgreSQL half says so on stderr and does nothing; with it, a database that cannot be
 //! reached fails the test.
 
-use super::test_schema::TestSchema;
 use super::Store;
+use crate::testing::TestSchema;
 
 /// A database for one test; dropped with it (the directory, or the schema).
 pub struct TestDb {

@@ -4,10 +4,11 @@
 use super::test_db::{contract, texts, TestDb};
 use super::*;
 use crate::monitor::{Monitor, Settings};
+use crate::testing;
 use campuswatch_protocol::{
     Birth, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Event, GatewayState, Message,
 };
-use chrono::TimeZone;
+use campuswatch_testkit::t;
 
 contract!(
     state_written_by_the_monitor_comes_back_after_a_restart,
@@ -21,19 +22,9 @@ contract!(
     users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored,
 );
 
-fn t(secs: i64) -> Timestamp {
-    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-}
-
+/// A primary school with an alarm and two cameras, named in Chinese as registry names are.
 fn entry(id: &str, county: &str) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: format!("第{id}小学"),
-        region: RegionCode::parse(county).unwrap(),
-        school_type: SchoolType::Primary,
-        expected_alarms: 1,
-        expected_cameras: 2,
-    }
+    testing::entry(id, county, SchoolType::Primary, 1, 2).named(format!("第{id}小学"))
 }
 
 fn birth(id: &str) -> Message {

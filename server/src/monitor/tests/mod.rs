@@ -2,13 +2,10 @@
 
 use super::*;
 use campuswatch_protocol::{DeathReason, DeviceInfo, DeviceReport, HostHealth};
-use chrono::{TimeZone, Utc};
+use campuswatch_testkit::t;
 
 use crate::model::{Notice, NoticeKind, Severity};
-
-fn t(secs: i64) -> Timestamp {
-    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-}
+use crate::testing::entry;
 
 fn cid(s: &str) -> CampusId {
     CampusId::parse(s).unwrap()
@@ -16,23 +13,6 @@ fn cid(s: &str) -> CampusId {
 
 fn region(s: &str) -> RegionCode {
     RegionCode::parse(s).unwrap()
-}
-
-fn entry(
-    id: &str,
-    county: &str,
-    school_type: SchoolType,
-    alarms: u32,
-    cameras: u32,
-) -> RegistryEntry {
-    RegistryEntry {
-        campus: cid(id),
-        name: format!("campus {id}"),
-        region: region(county),
-        school_type,
-        expected_alarms: alarms,
-        expected_cameras: cameras,
-    }
 }
 
 fn dev(id: &str, kind: DeviceKind, state: DeviceState) -> DeviceReport {

@@ -4,8 +4,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::registry::test_util::{entry, HEADER};
+use crate::registry::test_util::HEADER;
 use crate::registry::{demo_registry, to_csv};
+use crate::testing::entry;
 
 fn csv(rows: &[&str]) -> Vec<u8> {
     let mut s = HEADER.to_string();
@@ -39,22 +40,10 @@ fn valid_file_gives_every_entry_in_file_order() {
     assert_eq!(
         got,
         [
-            entry(
-                "150102-K-0001",
-                "新城区第一幼儿园",
-                "150102",
-                SchoolType::Kindergarten,
-                1,
-                8
-            ),
-            entry(
-                "150121-P-0002",
-                "土默特左旗第二小学",
-                "150121",
-                SchoolType::Primary,
-                1,
-                20
-            ),
+            entry("150102-K-0001", "150102", SchoolType::Kindergarten, 1, 8)
+                .named("新城区第一幼儿园"),
+            entry("150121-P-0002", "150121", SchoolType::Primary, 1, 20)
+                .named("土默特左旗第二小学"),
         ]
     );
 }
@@ -65,14 +54,10 @@ fn header_columns_may_come_in_any_order_case_and_padding() {
                 8,kindergarten,150102,新城区第一幼儿园,1,150102-K-0001\n";
     assert_eq!(
         parse_csv(file.as_bytes()).unwrap(),
-        [entry(
-            "150102-K-0001",
-            "新城区第一幼儿园",
-            "150102",
-            SchoolType::Kindergarten,
-            1,
-            8
-        )]
+        [
+            entry("150102-K-0001", "150102", SchoolType::Kindergarten, 1, 8)
+                .named("新城区第一幼儿园")
+        ]
     );
 }
 
@@ -103,14 +88,7 @@ fn fields_are_trimmed() {
     .unwrap();
     assert_eq!(
         got[0],
-        entry(
-            "150102-K-0001",
-            "新城区第一幼儿园",
-            "150102",
-            SchoolType::Primary,
-            1,
-            8
-        )
+        entry("150102-K-0001", "150102", SchoolType::Primary, 1, 8).named("新城区第一幼儿园")
     );
 }
 

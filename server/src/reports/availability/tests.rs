@@ -4,12 +4,10 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::monitor::maintenance::Schedule;
+use crate::testing::{entry, transition};
+use campuswatch_testkit::at;
 
 const HOUR: i64 = 3_600_000;
-
-fn at(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
 
 /// The local day 2026-11-29 at +08:00: it straddles midnight UTC.
 fn day() -> (Timestamp, Timestamp) {
@@ -23,97 +21,82 @@ fn rules() -> AvailabilityRules {
     }
 }
 
-fn entry(id: &str) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: format!("Campus {id}"),
-        region: RegionCode::parse("150102").unwrap(),
-        school_type: SchoolType::Primary,
-        expected_alarms: 1,
-        expected_cameras: 2,
-    }
-}
-
-fn row(
-    campus: &str,
-    device: Option<&str>,
-    kind: AlertKind,
-    from: &str,
-    to: &str,
-    t: &str,
-) -> Transition {
-    Transition {
-        campus: CampusId::parse(campus).unwrap(),
-        region: RegionCode::parse("150102").unwrap(),
-        device: device.map(|d| DeviceId::parse(d).unwrap()),
-        kind,
-        from: from.into(),
-        to: to.into(),
-        at: at(t),
-        cause: None,
-        event_id: device.map(|_| 1),
-        measurements: Default::default(),
-    }
-}
-
 /// Campus c-1: online with its alarm and both cameras up since the day before; cam-2
 /// down from 23:00 to 01:00 UTC (across midnight UTC, 07:00 to 09:00 local), the
 /// gateway stale from 04:00 to 05:00 UTC.
 fn history() -> CampusHistory {
-    let g = AlertKind::Gateway;
     let rows = vec![
-        row(
+        transition(
             "c-1",
+            "150102",
             None,
-            g,
-            "never_seen",
-            "online",
-            "2026-11-28T10:00:00Z",
+            ("never_seen", "online"),
+            at("2026-11-28T10:00:00Z"),
+            1,
         ),
-        row(
+        transition(
             "c-1",
+            "150102",
             Some("alarm-1"),
-            AlertKind::Alarm,
-            "unknown",
-            "up",
-            "2026-11-28T10:00:01Z",
+            ("unknown", "up"),
+            at("2026-11-28T10:00:01Z"),
+            1,
         ),
-        row(
+        transition(
             "c-1",
+            "150102",
             Some("cam-1"),
-            AlertKind::Camera,
-            "unknown",
-            "up",
-            "2026-11-28T10:00:01Z",
+            ("unknown", "up"),
+            at("2026-11-28T10:00:01Z"),
+            1,
         ),
-        row(
+        transition(
             "c-1",
+            "150102",
             Some("cam-2"),
-            AlertKind::Camera,
-            "unknown",
-            "up",
-            "2026-11-28T10:00:02Z",
+            ("unknown", "up"),
+            at("2026-11-28T10:00:02Z"),
+            1,
         ),
-        row(
+        transition(
             "c-1",
+            "150102",
             Some("cam-2"),
-            AlertKind::Camera,
-            "up",
-            "down",
-            "2026-11-28T23:00:00Z",
+            ("up", "down"),
+            at("2026-11-28T23:00:00Z"),
+            1,
         ),
-        row(
+        transition(
             "c-1",
+            "150102",
             Some("cam-2"),
-            AlertKind::Camera,
-            "down",
-            "up",
-            "2026-11-29T01:00:00Z",
+            ("down", "up"),
+            at("2026-11-29T01:00:00Z"),
+            1,
         ),
-        row("c-1", None, g, "online", "stale", "2026-11-29T04:00:00Z"),
-        row("c-1", None, g, "stale", "online", "2026-11-29T05:00:00Z"),
+        transition(
+            "c-1",
+            "150102",
+            None,
+            ("online", "stale"),
+            at("2026-11-29T04:00:00Z"),
+            1,
+        ),
+        transition(
+            "c-1",
+            "150102",
+            None,
+            ("stale", "online"),
+            at("2026-11-29T05:00:00Z"),
+            1,
+        ),
     ];
-    CampusHistory::from_rows(entry("c-1"), day().0, rows, &[])
+    CampusHistory::from_rows(
+        entry("c-1", "150102", SchoolType::Primary, 1, 2),
+        day().0,
+        rows,
+        &[],
+    )
 }
 
 fn always_running() -> Vec<ServerRun> {
@@ -321,7 +304,12 @@ fn time_the_server_was_not_running_is_neither_up_nor_down() {
 
 #[test]
 fn a_registered_campus_never_seen_is_unavailable_all_period() {
-    let h = CampusHistory::from_rows(entry("c-9"), day().0, vec![], &[]);
+    let h = CampusHistory::from_rows(
+        entry("c-9", "150102", SchoolType::Primary, 1, 2),
+        day().0,
+        vec![],
+        &[],
+    );
     let a = run(&h, &[], &always_running());
     for t in [a.gateway, a.alarm, a.video, a.fully] {
         assert_eq!(t, tally(24.0, 0.0));
@@ -332,7 +320,12 @@ fn a_registered_campus_never_seen_is_unavailable_all_period() {
 fn aggregates_weigh_each_campus_the_same_and_add_the_observed_hours() {
     let seen = run(&history(), &[], &always_running());
     let never = run(
-        &CampusHistory::from_rows(entry("c-9"), day().0, vec![], &[]),
+        &CampusHistory::from_rows(
+            entry("c-9", "150102", SchoolType::Primary, 1, 2),
+            day().0,
+            vec![],
+            &[],
+        ),
         &[],
         &always_running(),
     );
@@ -364,29 +357,29 @@ fn random_case(rng: &mut StdRng) -> (CampusHistory, Vec<WindowRecord>, Vec<Serve
     for _ in 0..rng.random_range(0..30) {
         let t = from + TimeDelta::seconds(rng.random_range(-3600..span));
         let mut r = match rng.random_range(0..3) {
-            0 => row(
+            0 => transition(
                 "c-1",
+                "150102",
                 None,
-                AlertKind::Gateway,
-                "online",
-                "stale",
-                "2026-11-29T00:00:00Z",
+                ("online", "stale"),
+                at("2026-11-29T00:00:00Z"),
+                1,
             ),
-            1 => row(
+            1 => transition(
                 "c-1",
+                "150102",
                 Some("alarm-1"),
-                AlertKind::Alarm,
-                "up",
-                "down",
-                "2026-11-29T00:00:00Z",
+                ("up", "down"),
+                at("2026-11-29T00:00:00Z"),
+                1,
             ),
-            _ => row(
+            _ => transition(
                 "c-1",
+                "150102",
                 Some("cam-1"),
-                AlertKind::Camera,
-                "up",
-                "down",
-                "2026-11-29T00:00:00Z",
+                ("up", "down"),
+                at("2026-11-29T00:00:00Z"),
+                1,
             ),
         };
         let up = rng.random_bool(0.5);
@@ -433,7 +426,12 @@ fn random_case(rng: &mut StdRng) -> (CampusHistory, Vec<WindowRecord>, Vec<Serve
         });
         t = e;
     }
-    let mut h = CampusHistory::from_rows(entry("c-1"), from, rows, &[]);
+    let mut h = CampusHistory::from_rows(
+        entry("c-1", "150102", SchoolType::Primary, 1, 2),
+        from,
+        rows,
+        &[],
+    );
     devices_up(&mut h);
     (h, windows, runs)
 }

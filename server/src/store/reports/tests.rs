@@ -1,14 +1,15 @@
 //! Report queries on both databases (the store's contract, see `test_db`): the figures of the pure engine's
 //! hand-computed day, with the history, windows and runs read back from the store.
 
-use campuswatch_protocol::{CampusId, DeviceId, SchoolType};
+use campuswatch_protocol::{CampusId, SchoolType};
+use campuswatch_testkit::at;
 use chrono::FixedOffset;
 
 use super::*;
 use crate::monitor::maintenance::{Maintenance, Schedule, Scope};
 use crate::monitor::Change;
-use crate::registry::RegistryEntry;
 use crate::store::test_db::{contract, TestDb};
+use crate::testing::{entry, transition};
 
 contract!(
     availability_reads_the_day_its_windows_and_the_server_gap_from_the_store,
@@ -19,39 +20,9 @@ contract!(
 
 const HOUR: i64 = 3_600_000;
 
-fn at(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-fn entry(id: &str) -> RegistryEntry {
-    RegistryEntry {
-        campus: CampusId::parse(id).unwrap(),
-        name: format!("第{id}小学"),
-        region: RegionCode::parse("150102").unwrap(),
-        school_type: SchoolType::Primary,
-        expected_alarms: 1,
-        expected_cameras: 2,
-    }
-}
-
+/// A stored transition of county 150102 at the RFC 3339 time `t`.
 fn row(campus: &str, device: Option<&str>, from: &str, to: &str, t: &str, id: u64) -> Change {
-    let kind = match device {
-        None => AlertKind::Gateway,
-        Some(d) if d.starts_with("alarm") => AlertKind::Alarm,
-        Some(_) => AlertKind::Camera,
-    };
-    Change::Transition(Transition {
-        campus: CampusId::parse(campus).unwrap(),
-        region: RegionCode::parse("150102").unwrap(),
-        device: device.map(|d| DeviceId::parse(d).unwrap()),
-        kind,
-        from: from.into(),
-        to: to.into(),
-        at: at(t),
-        cause: None,
-        event_id: device.map(|_| id),
-        measurements: Default::default(),
-    })
+    Change::Transition(transition(campus, "150102", device, (from, to), at(t), id))
 }
 
 fn rules() -> AvailabilityRules {
@@ -73,7 +44,10 @@ async fn store_with_history(db: &TestDb) -> Store {
     let store = db.open().await;
     store
         .import_registry(
-            &[entry("c-1"), entry("c-2")],
+            &[
+                entry("c-1", "150102", SchoolType::Primary, 1, 2),
+                entry("c-2", "150102", SchoolType::Primary, 1, 2),
+            ],
             false,
             at("2026-11-01T00:00:00Z"),
         )

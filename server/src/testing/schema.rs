@@ -1,6 +1,6 @@
 //! A PostgreSQL schema of its own for one test, in the database
 //! `CAMPUSWATCH_TEST_DATABASE_URL` names, dropped with it. Used by the store's contract
-//! tests (`test_db`) and, included by path, by the server's integration tests.
+//! tests (`store::test_db`) and by the server's integration tests.
 
 use sqlx::Connection;
 

@@ -1,0 +1,104 @@
+//! Fixtures shared by the server's unit tests and its integration tests: registry
+//! entries, stored transitions, a clock the test sets, and a PostgreSQL schema of a
+//! test's own. Built for the
+//! server's own unit tests and, with the `test-util` feature, for the integration tests
+//! and the end-to-end tests crate; never part of the program otherwise.
+//!
+//! Protocol messages, fixed times, devices and links are `campuswatch_testkit`'s.
+
+mod schema;
+
+use std::sync::{Arc, Mutex};
+
+use campuswatch_protocol::{CampusId, DeviceId, RegionCode, SchoolType, Timestamp};
+use chrono::TimeDelta;
+
+use crate::clock::Clock;
+use crate::model::AlertKind;
+use crate::monitor::Transition;
+use crate::registry::RegistryEntry;
+
+pub use schema::{connect, TestSchema, DATABASE_URL_VAR};
+
+/// Campus `id` of the registry, named "Campus {id}" (see [`RegistryEntry::named`]),
+/// expected to have `alarms` alarm links and `cameras` cameras.
+pub fn entry(
+    id: &str,
+    region: &str,
+    school_type: SchoolType,
+    alarms: u32,
+    cameras: u32,
+) -> RegistryEntry {
+    RegistryEntry {
+        campus: CampusId::parse(id).expect("campus id"),
+        name: format!("Campus {id}"),
+        region: RegionCode::parse(region).expect("region code"),
+        school_type,
+        expected_alarms: alarms,
+        expected_cameras: cameras,
+    }
+}
+
+impl RegistryEntry {
+    /// The same entry under the name `name`.
+    pub fn named(self, name: impl Into<String>) -> RegistryEntry {
+        RegistryEntry {
+            name: name.into(),
+            ..self
+        }
+    }
+}
+
+/// A transition as the monitor records it, from `from` to `to` at `at`: the gateway's of
+/// `campus` when `device` is `None`, else that device's (an alarm link when its id starts
+/// with `alarm`, else a camera) with the agent's event id `event_id`. No cause, no
+/// measurements.
+pub fn transition(
+    campus: &str,
+    region: &str,
+    device: Option<&str>,
+    (from, to): (&str, &str),
+    at: Timestamp,
+    event_id: u64,
+) -> Transition {
+    Transition {
+        campus: CampusId::parse(campus).expect("campus id"),
+        region: RegionCode::parse(region).expect("region code"),
+        device: device.map(|d| DeviceId::parse(d).expect("device id")),
+        kind: match device {
+            None => AlertKind::Gateway,
+            Some(d) if d.starts_with("alarm") => AlertKind::Alarm,
+            Some(_) => AlertKind::Camera,
+        },
+        from: from.into(),
+        to: to.into(),
+        at,
+        cause: None,
+        event_id: device.map(|_| event_id),
+        measurements: Default::default(),
+    }
+}
+
+/// A clock that stands still until the test sets or advances it.
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    /// Standing at `now`, shared as the server's clock and the test's.
+    pub fn new(now: Timestamp) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(now)))
+    }
+
+    pub fn set(&self, now: Timestamp) {
+        *self.0.lock().unwrap() = now;
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
