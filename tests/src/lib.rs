@@ -115,6 +115,31 @@ pub fn agent_config(
     c
 }
 
+/// An agent running in this test's process (`campuswatch_agent::run`), until
+/// [`Agent::stop`].
+pub struct Agent {
+    token: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts an agent with `cfg` in this process.
+pub fn spawn_agent(cfg: campuswatch_agent::AgentConfig) -> Agent {
+    let token = tokio_util::sync::CancellationToken::new();
+    let t = token.clone();
+    let task = tokio::spawn(async move {
+        campuswatch_agent::run(cfg, t).await.expect("agent runs");
+    });
+    Agent { token, task }
+}
+
+impl Agent {
+    /// Shuts it down as a signal would, waiting up to 5 s for it to end.
+    pub async fn stop(self) {
+        self.token.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
 /// A server config for tests: its own data dir, the given broker, watching only
 /// `county` (so tests sharing one Mosquitto never see each other's campuses), short
 /// liveness timings.

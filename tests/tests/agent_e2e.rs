@@ -9,30 +9,8 @@ use campuswatch_agent::AgentConfig;
 use campuswatch_protocol::SchoolType;
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::*;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Agent {
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn spawn_agent(cfg: AgentConfig) -> Agent {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    let task = tokio::spawn(async move {
-        campuswatch_agent::run(cfg, t).await.expect("agent runs");
-    });
-    Agent { token, task }
-}
-
-impl Agent {
-    async fn stop(self) {
-        self.token.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
-}
 
 async fn campus(server: &ServerHandle, id: &str) -> serde_json::Value {
     get_json(server, &format!("/api/v1/campuses/{id}")).await

@@ -20,7 +20,6 @@ use campuswatch_protocol::{
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::mosquitto::{CertFiles, Pki, PrivateMosquitto, Signer, Validity};
 use campuswatch_tests::*;
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(20);
 const SERVER_PASSWORD: &str = "server-secret";
@@ -115,27 +114,6 @@ async fn agent_config(
     device.timeout = None;
     device.up_after = Some(1);
     c
-}
-
-struct Agent {
-    token: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn spawn_agent(cfg: AgentConfig) -> Agent {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    let task = tokio::spawn(async move {
-        campuswatch_agent::run(cfg, t).await.expect("agent runs");
-    });
-    Agent { token, task }
-}
-
-impl Agent {
-    async fn stop(self) {
-        self.token.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
 }
 
 async fn gateway_state(server: &ServerHandle, id: &str) -> String {
