@@ -392,21 +392,9 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').chars().take(40).collect::<String>()
 }
 
-/// A TOML basic string.
+/// A TOML string holding `s`, quoted and escaped as TOML requires.
 fn toml_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    toml::Value::String(s.to_string()).to_string()
 }
 
 /// Text fit for a TOML comment (one line).
