@@ -4,7 +4,7 @@
 use axum::http::header;
 use campuswatch_protocol::RegionCode;
 
-use super::error::ApiError;
+use super::error::{parse_region, ApiError};
 use super::AppState;
 use crate::auth::{Principal, Role};
 
@@ -91,6 +91,12 @@ impl Caller {
             ))),
             (asked, scope) => Ok(asked.or(scope)),
         }
+    }
+
+    /// [`Caller::region`] of a `region` query parameter: parsed (400 if it is not a
+    /// region code), then checked against the caller's scope (403).
+    pub(super) fn region_param(&self, asked: Option<&str>) -> Result<Option<RegionCode>, ApiError> {
+        self.region(asked.map(parse_region).transpose()?)
     }
 
     pub(super) fn sees(&self, region: &RegionCode) -> bool {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
-use super::error::{parse_region, parse_school_type, ApiError};
+use super::error::{parse_school_type, ApiError};
 use super::extract::ApiQuery;
 use super::openapi::{BadRequest, ErrorDoc, Forbidden, Unauthorized};
 use super::schemas;
@@ -181,7 +181,7 @@ pub(super) async fn campuses(
     caller: Caller,
     ApiQuery(q): ApiQuery<CampusesQuery>,
 ) -> Result<Json<CampusList>, ApiError> {
-    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
+    let region = caller.region_param(q.region.as_deref())?;
     let school_type = q
         .school_type
         .as_deref()

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
-use super::error::{parse_region, parse_school_type, ApiError};
+use super::error::{parse_school_type, ApiError};
 use super::extract::ApiQuery;
 use super::schemas;
 use super::AppState;
@@ -144,7 +144,7 @@ pub(super) async fn coverage(
     caller: Caller,
     ApiQuery(q): ApiQuery<CoverageQuery>,
 ) -> Result<Json<CoverageResponse>, ApiError> {
-    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
+    let region = caller.region_param(q.region.as_deref())?;
     let school_type = q
         .school_type
         .as_deref()

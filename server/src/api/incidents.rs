@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
-use super::error::{parse_region, ApiError};
+use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::openapi::{BadRequest, Forbidden, Internal, Unauthorized};
 use super::schemas;
@@ -107,7 +107,7 @@ pub(super) async fn incidents(
             ))
         })?),
     };
-    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
+    let region = caller.region_param(q.region.as_deref())?;
     let limit = q.limit.unwrap_or(100).min(1000);
     let offset = q.offset.unwrap_or(0);
     let rows: Vec<Incident> = match state {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::caller::Caller;
-use super::error::{parse_region, ApiError};
+use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::openapi::{BadRequest, Forbidden, Unauthorized};
 use super::schemas;
@@ -48,7 +48,7 @@ pub(super) async fn live_updates(
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
-    let region = caller.region(q.region.as_deref().map(parse_region).transpose()?)?;
+    let region = caller.region_param(q.region.as_deref())?;
     let rx = s.live.subscribe();
     let stopping = s.shutdown.clone();
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
