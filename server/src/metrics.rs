@@ -1,12 +1,18 @@
-//! Counters of the ingest path and of notice deliveries, and the Prometheus text
-//! rendering of `/metrics`.
+//! Counters of the ingest path and of notice deliveries, and `/metrics`: one snapshot of
+//! them and of the monitor per scrape, encoded by prometheus-client in the Prometheus text
+//! format 0.0.4 (not OpenMetrics, so the content type and `# TYPE` lines that scrapers and
+//! dashboards already read stay as they were).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use campuswatch_protocol::MessageKind;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, MetricEncoder};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::monitor::Monitor;
 
@@ -125,171 +131,129 @@ impl Metrics {
             .map_or(0, |i| self.dropped[i].load(Ordering::Relaxed))
     }
 
-    /// Renders every metric in the Prometheus text format.
+    /// Renders every metric in the Prometheus text format (0.0.4), encoded by
+    /// prometheus-client from one snapshot taken now.
     pub fn render(&self, monitor: &Monitor) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.snapshot(monitor)));
         let mut s = String::with_capacity(4096);
-        header(
-            &mut s,
-            "cw_messages_received_total",
-            "counter",
-            "Campus messages received, by kind.",
-        );
-        for k in MessageKind::ALL {
-            let _ = writeln!(
-                s,
-                "cw_messages_received_total{{kind=\"{k}\"}} {}",
-                self.received_count(k)
-            );
-        }
-        header(
-            &mut s,
-            "cw_messages_applied_total",
-            "counter",
-            "Campus messages applied to the monitor, by kind.",
-        );
-        for k in MessageKind::ALL {
-            let _ = writeln!(
-                s,
-                "cw_messages_applied_total{{kind=\"{k}\"}} {}",
-                self.applied_count(k)
-            );
-        }
-        header(
-            &mut s,
-            "cw_messages_dropped_total",
-            "counter",
-            "Messages dropped as bad input, by reason.",
-        );
-        for (i, r) in DROP_REASONS.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "cw_messages_dropped_total{{reason=\"{r}\"}} {}",
-                self.dropped[i].load(Ordering::Relaxed)
-            );
-        }
-        header(
-            &mut s,
-            "cw_messages_ignored_total",
-            "counter",
-            "Valid messages that did not change state (stale epoch, replay, ...), by reason.",
-        );
-        for (r, n) in &monitor.counters().ignored {
-            let _ = writeln!(s, "cw_messages_ignored_total{{reason=\"{r}\"}} {n}");
-        }
-        header(
-            &mut s,
-            "cw_unregistered_messages_total",
-            "counter",
-            "Messages from campuses not in the registry (listed, never counted).",
-        );
-        let _ = writeln!(
-            s,
-            "cw_unregistered_messages_total {}",
-            monitor.counters().unregistered_messages
-        );
-        header(
-            &mut s,
-            "cw_rebirth_requests_total",
-            "counter",
-            "Rebirth requests sent to gateways, by reason (digest_mismatch, birth_missing, events_missing).",
-        );
-        for r in crate::monitor::RebirthReason::ALL {
-            let n = monitor
-                .counters()
-                .rebirth_requests
-                .get(&r)
-                .copied()
-                .unwrap_or(0);
-            let _ = writeln!(
-                s,
-                "cw_rebirth_requests_total{{reason=\"{}\"}} {n}",
-                r.as_str()
-            );
-        }
-        header(
-            &mut s,
-            "cw_rebirth_requests_deferred_total",
-            "counter",
-            "Rebirth requests held back by liveness.rebirth_rate (asked at a later heartbeat).",
-        );
-        let _ = writeln!(
-            s,
-            "cw_rebirth_requests_deferred_total {}",
-            monitor.counters().rebirth_deferred
-        );
-        header(
-            &mut s,
-            "cw_gateway_dropped_events_total",
-            "counter",
-            "Events gateways reported their spools dropped (full during a broker outage); their ids never arrive.",
-        );
-        let _ = writeln!(
-            s,
-            "cw_gateway_dropped_events_total {}",
-            monitor.counters().gateway_dropped_events
-        );
+        // Writing to a String cannot fail.
+        let _ = prometheus_text::encode(&mut s, &registry);
+        s
+    }
+
+    /// Every figure of `/metrics` at this moment, in the order they are served.
+    fn snapshot(&self, monitor: &Monitor) -> Snapshot {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let counters = monitor.counters();
+        let by_kind = |count: &dyn Fn(MessageKind) -> u64| {
+            MessageKind::ALL
+                .iter()
+                .map(|&k| (vec![("kind", k.to_string())], Value::Int(count(k))))
+                .collect()
+        };
+        let single = |v: Value| vec![(Vec::new(), v)];
+        let mut families = vec![
+            Family::counter(
+                "cw_messages_received",
+                "Campus messages received, by kind.",
+                by_kind(&|k| self.received_count(k)),
+            ),
+            Family::counter(
+                "cw_messages_applied",
+                "Campus messages applied to the monitor, by kind.",
+                by_kind(&|k| self.applied_count(k)),
+            ),
+            Family::counter(
+                "cw_messages_dropped",
+                "Messages dropped as bad input, by reason.",
+                DROP_REASONS
+                    .iter()
+                    .zip(&self.dropped)
+                    .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
+                    .collect(),
+            ),
+            Family::counter(
+                "cw_messages_ignored",
+                "Valid messages that did not change state (stale epoch, replay, ...), by reason.",
+                counters
+                    .ignored
+                    .iter()
+                    .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(*n)))
+                    .collect(),
+            ),
+            Family::counter(
+                "cw_unregistered_messages",
+                "Messages from campuses not in the registry (listed, never counted).",
+                single(Value::Int(counters.unregistered_messages)),
+            ),
+            Family::counter(
+                "cw_rebirth_requests",
+                "Rebirth requests sent to gateways, by reason (digest_mismatch, birth_missing, events_missing).",
+                crate::monitor::RebirthReason::ALL
+                    .iter()
+                    .map(|r| {
+                        let n = counters.rebirth_requests.get(r).copied().unwrap_or(0);
+                        (vec![("reason", r.as_str().to_string())], Value::Int(n))
+                    })
+                    .collect(),
+            ),
+            Family::counter(
+                "cw_rebirth_requests_deferred",
+                "Rebirth requests held back by liveness.rebirth_rate (asked at a later heartbeat).",
+                single(Value::Int(counters.rebirth_deferred)),
+            ),
+            Family::counter(
+                "cw_gateway_dropped_events",
+                "Events gateways reported their spools dropped (full during a broker outage); their ids never arrive.",
+                single(Value::Int(counters.gateway_dropped_events)),
+            ),
+        ];
         for (name, help, v) in [
             (
-                "cw_store_batches_total",
+                "cw_store_batches",
                 "Store transactions committed.",
-                self.store_batches.load(Ordering::Relaxed),
+                &self.store_batches,
             ),
             (
-                "cw_store_errors_total",
+                "cw_store_errors",
                 "Store transactions that failed (retried).",
-                self.store_errors.load(Ordering::Relaxed),
+                &self.store_errors,
             ),
             (
-                "cw_acks_sent_total",
+                "cw_acks_sent",
                 "QoS 1 messages acknowledged after being stored.",
-                self.acks_sent.load(Ordering::Relaxed),
+                &self.acks_sent,
             ),
             (
-                "cw_broker_disconnects_total",
+                "cw_broker_disconnects",
                 "Times the server lost its broker connection.",
-                self.broker_disconnects.load(Ordering::Relaxed),
+                &self.broker_disconnects,
             ),
         ] {
-            header(&mut s, name, "counter", help);
-            let _ = writeln!(s, "{name} {v}");
+            families.push(Family::counter(name, help, single(Value::Int(load(v)))));
         }
-        header(
-            &mut s,
-            "cw_store_batch_seconds_total",
-            "counter",
+        families.push(Family::counter(
+            "cw_store_batch_seconds",
             "Time spent committing store batches.",
-        );
-        let _ = writeln!(
-            s,
-            "cw_store_batch_seconds_total {:.6}",
-            self.store_batch_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        header(
-            &mut s,
+            single(Value::Float(load(&self.store_batch_micros) as f64 / 1e6)),
+        ));
+        families.push(Family::gauge(
             "cw_broker_connected",
-            "gauge",
             "1 while the server is connected to its broker.",
-        );
-        let _ = writeln!(
-            s,
-            "cw_broker_connected {}",
-            self.broker_connected.load(Ordering::Relaxed) as u8
-        );
-        header(
-            &mut s,
+            single(Value::Int(
+                self.broker_connected.load(Ordering::Relaxed) as u64
+            )),
+        ));
+        families.push(Family::gauge(
             "cw_gateways",
-            "gauge",
             "Registered campuses by gateway state.",
-        );
-        for (state, n) in monitor.gateway_counts() {
-            let _ = writeln!(s, "cw_gateways{{state=\"{state}\"}} {n}");
-        }
-        header(
-            &mut s,
-            "cw_alerts",
-            "gauge",
-            "Alerts not yet resolved, by state.",
-        );
+            monitor
+                .gateway_counts()
+                .into_iter()
+                .map(|(state, n)| (vec![("state", state.to_string())], Value::Int(n as u64)))
+                .collect(),
+        ));
         let (mut open, mut suppressed) = (0, 0);
         for a in monitor.active_alerts() {
             match a.state {
@@ -297,53 +261,255 @@ impl Metrics {
                 _ => suppressed += 1,
             }
         }
-        let _ = writeln!(s, "cw_alerts{{state=\"open\"}} {open}");
-        let _ = writeln!(s, "cw_alerts{{state=\"suppressed\"}} {suppressed}");
+        families.push(Family::gauge(
+            "cw_alerts",
+            "Alerts not yet resolved, by state.",
+            vec![
+                (vec![("state", "open".to_string())], Value::Int(open)),
+                (
+                    vec![("state", "suppressed".to_string())],
+                    Value::Int(suppressed),
+                ),
+            ],
+        ));
         let total = monitor.coverage().total(None, None);
-        header(
-            &mut s,
+        families.push(Family::gauge(
             "cw_coverage_campuses",
-            "gauge",
             "Registered campuses of the whole area, by coverage measure.",
-        );
-        for (m, v) in [
-            ("registered", total.registered),
-            ("reporting", total.reporting),
-            ("alarm_networked", total.alarm_networked),
-            ("video_networked", total.video_networked),
-            ("fully_networked", total.fully_networked),
-        ] {
-            let _ = writeln!(s, "cw_coverage_campuses{{measure=\"{m}\"}} {v}");
-        }
-        header(
-            &mut s,
+            [
+                ("registered", total.registered),
+                ("reporting", total.reporting),
+                ("alarm_networked", total.alarm_networked),
+                ("video_networked", total.video_networked),
+                ("fully_networked", total.fully_networked),
+            ]
+            .into_iter()
+            .map(|(m, v)| (vec![("measure", m.to_string())], Value::Int(v as u64)))
+            .collect(),
+        ));
+        families.push(Family::gauge(
             "cw_unregistered_campuses",
-            "gauge",
             "Campuses that report but are not in the registry.",
-        );
-        let _ = writeln!(
-            s,
-            "cw_unregistered_campuses {}",
-            monitor.unregistered_count()
-        );
-        header(
-            &mut s,
-            "cw_notify_deliveries_total",
-            "counter",
+            single(Value::Int(monitor.unregistered_count() as u64)),
+        ));
+        families.push(Family::counter(
+            "cw_notify_deliveries",
             "Notice deliveries by channel and outcome (sent, failed = given up, summarized, retried = failed attempts).",
-        );
-        for (channel, counts) in self.deliveries.lock().iter() {
-            for (outcome, n) in DELIVERY_OUTCOMES.iter().zip(counts) {
-                let _ = writeln!(
-                    s,
-                    "cw_notify_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        s
+            self.deliveries
+                .lock()
+                .iter()
+                .flat_map(|(channel, counts)| {
+                    DELIVERY_OUTCOMES.iter().zip(counts).map(|(outcome, n)| {
+                        (
+                            vec![("channel", channel.clone()), ("outcome", outcome.to_string())],
+                            Value::Int(*n),
+                        )
+                    })
+                })
+                .collect(),
+        ));
+        Snapshot { families }
     }
 }
 
-fn header(s: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+/// The figures of one scrape, owned, for prometheus-client's registry.
+#[derive(Debug)]
+struct Snapshot {
+    families: Vec<Family>,
+}
+
+/// One metric: its samples, each with its labels (none for a single sample).
+#[derive(Debug)]
+struct Family {
+    /// Counters without their `_total`, which the encoder adds.
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    samples: Vec<(Vec<(&'static str, String)>, Value)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+type Samples = Vec<(Vec<(&'static str, String)>, Value)>;
+
+impl Family {
+    fn counter(name: &'static str, help: &'static str, samples: Samples) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::Counter,
+            samples,
+        }
+    }
+
+    fn gauge(name: &'static str, help: &'static str, samples: Samples) -> Self {
+        Family {
+            name,
+            help,
+            kind: MetricType::Gauge,
+            samples,
+        }
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.families {
+            let mut metric = encoder.encode_descriptor(f.name, f.help, None, f.kind)?;
+            match f.samples.as_slice() {
+                [(labels, value)] if labels.is_empty() => encode_value(f.kind, *value, metric)?,
+                samples => {
+                    for (labels, value) in samples {
+                        encode_value(f.kind, *value, metric.encode_family(labels)?)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_value(
+    kind: MetricType,
+    value: Value,
+    encoder: MetricEncoder,
+) -> Result<(), std::fmt::Error> {
+    use prometheus_client::encoding::EncodeMetric;
+    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::gauge::ConstGauge;
+    match (kind, value) {
+        (MetricType::Counter, Value::Int(v)) => ConstCounter::new(v).encode(encoder),
+        (MetricType::Counter, Value::Float(v)) => ConstCounter::new(v).encode(encoder),
+        (_, Value::Int(v)) => ConstGauge::new(v as i64).encode(encoder),
+        (_, Value::Float(v)) => ConstGauge::new(v).encode(encoder),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use campuswatch_protocol::{CampusId, DeviceKind, DeviceState, RegionCode, SchoolType};
+    use campuswatch_testkit::messages::{birth, device};
+
+    /// Every name, label, type and help line of `/metrics`, as dashboards and alert rules
+    /// written against it expect them: the text the hand-written renderer produced before
+    /// prometheus-client encoded it (its one difference: a float has no trailing zeros).
+    #[test]
+    fn every_metric_keeps_its_name_labels_and_type() {
+        let campus = CampusId::parse("150102-K-1").unwrap();
+        let region = RegionCode::parse("150102").unwrap();
+        let mut monitor = Monitor::new(crate::monitor::Settings::immediate());
+        let registry = [
+            crate::testing::entry("150102-K-1", "150102", SchoolType::Kindergarten, 1, 1),
+            crate::testing::entry("150102-K-2", "150102", SchoolType::Kindergarten, 1, 1),
+        ];
+        monitor.set_registry(&registry, false, chrono::Utc::now());
+        let devices = vec![
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Down),
+            device("cam-1", DeviceKind::Camera, DeviceState::Up),
+        ];
+        monitor.apply(&birth(&campus, region, 1, devices), chrono::Utc::now());
+        let metrics = Metrics::default();
+        metrics.received(MessageKind::Birth);
+        metrics.received(MessageKind::Heartbeat);
+        metrics.received(MessageKind::Heartbeat);
+        metrics.applied(MessageKind::Birth);
+        metrics.dropped("cw/v1/x", "too_large");
+        metrics.store_batches.store(3, Ordering::Relaxed);
+        metrics
+            .store_batch_micros
+            .store(1_500_250, Ordering::Relaxed);
+        metrics.broker_connected.store(true, Ordering::Relaxed);
+        metrics.deliveries.register("hook");
+        metrics.deliveries.add("hook", "sent", 2);
+        let text = metrics.render(&monitor);
+        assert_eq!(text, EXPECTED);
+    }
+
+    const EXPECTED: &str = r#"# HELP cw_messages_received_total Campus messages received, by kind.
+# TYPE cw_messages_received_total counter
+cw_messages_received_total{kind="birth"} 1
+cw_messages_received_total{kind="death"} 0
+cw_messages_received_total{kind="heartbeat"} 2
+cw_messages_received_total{kind="event"} 0
+# HELP cw_messages_applied_total Campus messages applied to the monitor, by kind.
+# TYPE cw_messages_applied_total counter
+cw_messages_applied_total{kind="birth"} 1
+cw_messages_applied_total{kind="death"} 0
+cw_messages_applied_total{kind="heartbeat"} 0
+cw_messages_applied_total{kind="event"} 0
+# HELP cw_messages_dropped_total Messages dropped as bad input, by reason.
+# TYPE cw_messages_dropped_total counter
+cw_messages_dropped_total{reason="topic"} 0
+cw_messages_dropped_total{reason="too_large"} 1
+cw_messages_dropped_total{reason="version"} 0
+cw_messages_dropped_total{reason="malformed"} 0
+cw_messages_dropped_total{reason="topic_mismatch"} 0
+cw_messages_dropped_total{reason="invalid"} 0
+cw_messages_dropped_total{reason="outside_partition"} 0
+# HELP cw_messages_ignored_total Valid messages that did not change state (stale epoch, replay, ...), by reason.
+# TYPE cw_messages_ignored_total counter
+# HELP cw_unregistered_messages_total Messages from campuses not in the registry (listed, never counted).
+# TYPE cw_unregistered_messages_total counter
+cw_unregistered_messages_total 0
+# HELP cw_rebirth_requests_total Rebirth requests sent to gateways, by reason (digest_mismatch, birth_missing, events_missing).
+# TYPE cw_rebirth_requests_total counter
+cw_rebirth_requests_total{reason="digest_mismatch"} 0
+cw_rebirth_requests_total{reason="birth_missing"} 0
+cw_rebirth_requests_total{reason="events_missing"} 0
+# HELP cw_rebirth_requests_deferred_total Rebirth requests held back by liveness.rebirth_rate (asked at a later heartbeat).
+# TYPE cw_rebirth_requests_deferred_total counter
+cw_rebirth_requests_deferred_total 0
+# HELP cw_gateway_dropped_events_total Events gateways reported their spools dropped (full during a broker outage); their ids never arrive.
+# TYPE cw_gateway_dropped_events_total counter
+cw_gateway_dropped_events_total 0
+# HELP cw_store_batches_total Store transactions committed.
+# TYPE cw_store_batches_total counter
+cw_store_batches_total 3
+# HELP cw_store_errors_total Store transactions that failed (retried).
+# TYPE cw_store_errors_total counter
+cw_store_errors_total 0
+# HELP cw_acks_sent_total QoS 1 messages acknowledged after being stored.
+# TYPE cw_acks_sent_total counter
+cw_acks_sent_total 0
+# HELP cw_broker_disconnects_total Times the server lost its broker connection.
+# TYPE cw_broker_disconnects_total counter
+cw_broker_disconnects_total 0
+# HELP cw_store_batch_seconds_total Time spent committing store batches.
+# TYPE cw_store_batch_seconds_total counter
+cw_store_batch_seconds_total 1.50025
+# HELP cw_broker_connected 1 while the server is connected to its broker.
+# TYPE cw_broker_connected gauge
+cw_broker_connected 1
+# HELP cw_gateways Registered campuses by gateway state.
+# TYPE cw_gateways gauge
+cw_gateways{state="online"} 1
+cw_gateways{state="stale"} 0
+cw_gateways{state="offline"} 0
+cw_gateways{state="never_seen"} 1
+# HELP cw_alerts Alerts not yet resolved, by state.
+# TYPE cw_alerts gauge
+cw_alerts{state="open"} 1
+cw_alerts{state="suppressed"} 0
+# HELP cw_coverage_campuses Registered campuses of the whole area, by coverage measure.
+# TYPE cw_coverage_campuses gauge
+cw_coverage_campuses{measure="registered"} 2
+cw_coverage_campuses{measure="reporting"} 1
+cw_coverage_campuses{measure="alarm_networked"} 0
+cw_coverage_campuses{measure="video_networked"} 1
+cw_coverage_campuses{measure="fully_networked"} 0
+# HELP cw_unregistered_campuses Campuses that report but are not in the registry.
+# TYPE cw_unregistered_campuses gauge
+cw_unregistered_campuses 0
+# HELP cw_notify_deliveries_total Notice deliveries by channel and outcome (sent, failed = given up, summarized, retried = failed attempts).
+# TYPE cw_notify_deliveries_total counter
+cw_notify_deliveries_total{channel="hook",outcome="sent"} 2
+cw_notify_deliveries_total{channel="hook",outcome="failed"} 0
+cw_notify_deliveries_total{channel="hook",outcome="summarized"} 0
+cw_notify_deliveries_total{channel="hook",outcome="retried"} 0
+"#;
 }
