@@ -13,7 +13,7 @@ use crate::ids::{CampusId, RegionCode};
 use crate::message::{
     check_epoch, check_text, parse, DecodeError, MAX_PAYLOAD_BYTES, SCHEMA_VERSION,
 };
-use crate::topic::{TopicError, TOPIC_ROOT};
+use crate::topic::{split_campus_topic, TopicError, TOPIC_ROOT};
 
 /// The schema version in which commands appeared; a command carries it or a newer one.
 pub const COMMAND_SCHEMA_VERSION: u32 = 3;
@@ -62,28 +62,10 @@ impl CommandTopic {
     }
 
     pub fn parse(topic: &str) -> Result<Self, TopicError> {
-        let shape = || TopicError::Shape(topic.to_string());
-        let rest = topic
-            .strip_prefix(TOPIC_ROOT)
-            .and_then(|r| r.strip_prefix('/'))
-            .ok_or_else(shape)?;
-        let mut parts = rest.split('/');
-        let (Some(region), Some(campus), Some("cmd"), Some(kind), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return Err(shape());
-        };
-        let id_err = |source| TopicError::Id {
-            topic: topic.to_string(),
-            source,
-        };
+        let (region, campus, kind) = split_campus_topic(topic, &["cmd"])?;
         Ok(Self {
-            region: RegionCode::parse(region).map_err(id_err)?,
-            campus: CampusId::parse(campus).map_err(id_err)?,
+            region,
+            campus,
             kind: CommandKind::parse(kind).ok_or_else(|| TopicError::Kind(topic.to_string()))?,
         })
     }

@@ -74,27 +74,47 @@ impl CampusTopic {
     }
 
     pub fn parse(topic: &str) -> Result<Self, TopicError> {
-        let shape = || TopicError::Shape(topic.to_string());
-        let rest = topic
-            .strip_prefix(TOPIC_ROOT)
-            .and_then(|r| r.strip_prefix('/'))
-            .ok_or_else(shape)?;
-        let mut parts = rest.split('/');
-        let (Some(region), Some(campus), Some(kind), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(shape());
-        };
-        let id_err = |source| TopicError::Id {
-            topic: topic.to_string(),
-            source,
-        };
+        let (region, campus, kind) = split_campus_topic(topic, &[])?;
         Ok(Self {
-            region: RegionCode::parse(region).map_err(id_err)?,
-            campus: CampusId::parse(campus).map_err(id_err)?,
+            region,
+            campus,
             kind: MessageKind::parse(kind).ok_or_else(|| TopicError::Kind(topic.to_string()))?,
         })
     }
+}
+
+/// Splits `cw/v1/{region}/{campus}/{middle…}/{kind}` into the campus's region and id and
+/// the last segment, which the caller parses as its kind.
+pub(crate) fn split_campus_topic<'t>(
+    topic: &'t str,
+    middle: &[&str],
+) -> Result<(RegionCode, CampusId, &'t str), TopicError> {
+    let shape = || TopicError::Shape(topic.to_string());
+    let mut parts = topic
+        .strip_prefix(TOPIC_ROOT)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(shape)?
+        .split('/');
+    let (Some(region), Some(campus)) = (parts.next(), parts.next()) else {
+        return Err(shape());
+    };
+    for segment in middle {
+        if parts.next() != Some(*segment) {
+            return Err(shape());
+        }
+    }
+    let (Some(kind), None) = (parts.next(), parts.next()) else {
+        return Err(shape());
+    };
+    let id_err = |source| TopicError::Id {
+        topic: topic.to_string(),
+        source,
+    };
+    Ok((
+        RegionCode::parse(region).map_err(id_err)?,
+        CampusId::parse(campus).map_err(id_err)?,
+        kind,
+    ))
 }
 
 impl fmt::Display for CampusTopic {
