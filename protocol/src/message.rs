@@ -35,7 +35,7 @@ pub const MAX_TEXT_BYTES: usize = 512;
 /// Most measurement entries in one report.
 pub const MAX_MEASUREMENTS: usize = 32;
 
-/// Numeric measurements from a probe, by name: `latency_ms`, `http_status`, `fps`, …
+/// Numeric measurements from a probe, by name: `latency_ms`, `http_status`, `frame_rate`, …
 pub type Measurements = BTreeMap<String, f64>;
 
 /// Published once right after every CONNECT: who the gateway is and the full state of

@@ -139,7 +139,7 @@ described! {
                 .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double))),
         ))
         .description(Some(
-            "Numeric probe measurements by name (`latency_ms`, `http_status`, `fps`, …); \
+            "Numeric probe measurements by name (`latency_ms`, `http_status`, `frame_rate`, …); \
              empty when there are none.",
         ));
     Weekday => string_enum(
