@@ -7,34 +7,70 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use campuswatch_protocol::{DeathReason, DeviceState, Message};
+use campuswatch_agent::AgentConfig;
+use campuswatch_protocol::{Birth, CampusId, DeathReason, DeviceState, Event, Message};
 use common::*;
 use tokio_util::sync::CancellationToken;
 
-fn is_event(m: &Message, from: DeviceState, to: DeviceState) -> bool {
-    matches!(m, Message::Event(e) if e.from == from && e.to == to)
+/// An agent watching one TCP alarm, reporting through `url`: running, its birth and the
+/// alarm's first `unknown → up` seen by `sub`.
+struct Gateway {
+    campus: CampusId,
+    sub: Subscriber,
+    device: TcpDevice,
+    dir: tempfile::TempDir,
+    config: AgentConfig,
+    shutdown: CancellationToken,
+    agent: tokio::task::JoinHandle<Result<(), campuswatch_agent::AgentError>>,
+    birth: Birth,
+    up: Event,
+}
+
+impl Gateway {
+    async fn start(
+        name: &str,
+        url: impl FnOnce() -> String,
+        tweak: impl FnOnce(&mut AgentConfig),
+    ) -> Gateway {
+        let campus = unique_campus(name);
+        let mut sub = Subscriber::start(&campus).await;
+        let device = TcpDevice::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = agent_config(&campus, &url(), dir.path());
+        config.devices.push(tcp_alarm("alarm-1", device.addr));
+        tweak(&mut config);
+        let shutdown = CancellationToken::new();
+        let agent = tokio::spawn(campuswatch_agent::run(config.clone(), shutdown.clone()));
+        let birth = sub.birth("a birth").await;
+        let up = sub
+            .event("alarm-1 coming up", DeviceState::Unknown, DeviceState::Up)
+            .await;
+        Gateway {
+            campus,
+            sub,
+            device,
+            dir,
+            config,
+            shutdown,
+            agent,
+            birth,
+            up,
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
-    let campus = unique_campus("life");
-    let mut sub = Subscriber::start(&campus).await;
-    let mut device = TcpDevice::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = agent_config(&campus, &broker_url(), dir.path());
-    config.devices.push(tcp_alarm("alarm-1", device.addr));
-
-    let agent = tokio::spawn(campuswatch_agent::run(
-        config.clone(),
-        CancellationToken::new(),
-    ));
-
-    let Message::Birth(birth) = sub
-        .expect("a birth", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
+    let Gateway {
+        mut sub,
+        mut device,
+        dir,
+        config,
+        agent,
+        birth,
+        up,
+        ..
+    } = Gateway::start("life", broker_url, |_| {}).await;
     assert_eq!(birth.epoch, stored_epoch(dir.path()));
     assert_eq!(birth.devices.len(), 1);
     let d = &birth.devices[0];
@@ -43,15 +79,6 @@ async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
     assert!(d.required);
     assert_eq!(birth.heartbeat_interval_ms, 200);
     assert_eq!(birth.config_digest, config.digest());
-
-    let Message::Event(up) = sub
-        .expect("alarm-1 coming up", |m| {
-            is_event(m, DeviceState::Unknown, DeviceState::Up)
-        })
-        .await
-    else {
-        unreachable!()
-    };
     assert_eq!(up.device.as_str(), "alarm-1");
     assert!(up.measurements.contains_key("latency_ms"));
 
@@ -71,14 +98,9 @@ async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
     .await;
 
     device.down().await;
-    let Message::Event(down) = sub
-        .expect("alarm-1 going down", |m| {
-            is_event(m, DeviceState::Up, DeviceState::Down)
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let down = sub
+        .event("alarm-1 going down", DeviceState::Up, DeviceState::Down)
+        .await;
     assert!(down.id > up.id, "{} > {}", down.id, up.id);
     assert_eq!(down.epoch, birth.epoch);
     let cause = down.cause.clone().unwrap_or_default();
@@ -106,12 +128,7 @@ async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
     // A restarted agent comes back under a higher epoch and knows its newest event.
     let shutdown = CancellationToken::new();
     let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
-    let Message::Birth(again) = sub
-        .expect("a second birth", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
+    let again = sub.birth("a second birth").await;
     assert!(
         again.epoch > birth.epoch,
         "{} > {}",
@@ -142,26 +159,16 @@ async fn birth_heartbeats_events_last_will_and_a_higher_epoch_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
-    let campus = unique_campus("outage");
-    let mut sub = Subscriber::start(&campus).await;
     let proxy = LinkProxy::start(broker_addr()).await;
-    let mut device = TcpDevice::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = agent_config(&campus, &proxy.url(), dir.path());
-    config.devices.push(tcp_alarm("alarm-1", device.addr));
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
-
-    let Message::Birth(birth) = sub
-        .expect("a birth", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
-    sub.expect("alarm-1 up", |m| {
-        is_event(m, DeviceState::Unknown, DeviceState::Up)
-    })
-    .await;
+    let Gateway {
+        mut sub,
+        mut device,
+        dir,
+        shutdown,
+        agent,
+        birth,
+        ..
+    } = Gateway::start("outage", || proxy.url(), |_| {}).await;
 
     // So that the spool holds only what happens during the outage.
     wait_all_acknowledged(dir.path()).await;
@@ -175,14 +182,7 @@ async fn events_from_a_broker_outage_are_all_delivered_once_it_is_back() {
     let spooled = flap_twice(&mut device, dir.path()).await;
 
     proxy.set(LinkMode::Pass);
-    let Message::Birth(again) = sub
-        .expect("a birth after the outage", |m| {
-            matches!(m, Message::Birth(_))
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let again = sub.birth("a birth after the outage").await;
     assert!(again.epoch > birth.epoch);
     assert_eq!(again.devices[0].state, DeviceState::Up);
     assert!(again.last_event_id >= *spooled.last().unwrap());
@@ -236,12 +236,7 @@ async fn events_spooled_before_a_restart_are_replayed_with_their_original_times(
     config.mqtt.url = broker_url();
     let shutdown = CancellationToken::new();
     let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
-    let Message::Birth(birth) = sub
-        .expect("a birth", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
+    let birth = sub.birth("a birth").await;
     assert_eq!(birth.last_event_id, spooled[1].id);
     for want in &spooled {
         let Message::Event(got) = sub
@@ -274,38 +269,21 @@ fn rebirth(campus: &campuswatch_protocol::CampusId, epoch: u64) -> campuswatch_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebirth_request_of_the_current_session_is_answered_once_with_a_birth() {
-    let campus = unique_campus("rebirth");
-    let mut sub = Subscriber::start(&campus).await;
-    let mut device = TcpDevice::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = agent_config(&campus, &broker_url(), dir.path());
-    config.devices.push(tcp_alarm("alarm-1", device.addr));
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
-    let Message::Birth(birth) = sub
-        .expect("a birth", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
+    let Gateway {
+        campus,
+        mut sub,
+        mut device,
+        shutdown,
+        agent,
+        birth,
+        up,
+        ..
+    } = Gateway::start("rebirth", broker_url, |_| {}).await;
     assert_eq!(birth.v, campuswatch_protocol::BASE_SCHEMA_VERSION);
-    let Message::Event(up) = sub
-        .expect("alarm-1 up", |m| {
-            is_event(m, DeviceState::Unknown, DeviceState::Up)
-        })
-        .await
-    else {
-        unreachable!()
-    };
     device.down().await;
-    let Message::Event(down) = sub
-        .expect("alarm-1 down", |m| {
-            is_event(m, DeviceState::Up, DeviceState::Down)
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let down = sub
+        .event("alarm-1 down", DeviceState::Up, DeviceState::Down)
+        .await;
     assert!(down.id > up.id);
 
     // A request for an older session (kept by the broker while the gateway was away),
@@ -316,12 +294,7 @@ async fn a_rebirth_request_of_the_current_session_is_answered_once_with_a_birth(
         rebirth(&campus, birth.epoch),
     ])
     .await;
-    let Message::Birth(again) = sub
-        .expect("the answer", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
+    let again = sub.birth("the answer").await;
     assert_eq!(again.epoch, birth.epoch, "a rebirth keeps the session");
     assert_eq!(again.last_event_id, down.id);
     assert_eq!(again.devices[0].state, DeviceState::Down);
@@ -346,26 +319,16 @@ async fn a_rebirth_request_of_the_current_session_is_answered_once_with_a_birth(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_says_how_many() {
-    let campus = unique_campus("bound");
-    let mut sub = Subscriber::start(&campus).await;
     let proxy = LinkProxy::start(broker_addr()).await;
-    let mut device = TcpDevice::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = agent_config(&campus, &proxy.url(), dir.path());
-    config.devices.push(tcp_alarm("alarm-1", device.addr));
-    config.spool.max_events = 2;
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(campuswatch_agent::run(config, shutdown.clone()));
-    let Message::Birth(birth) = sub
-        .expect("a birth", |m| matches!(m, Message::Birth(_)))
-        .await
-    else {
-        unreachable!()
-    };
-    sub.expect("alarm-1 up", |m| {
-        is_event(m, DeviceState::Unknown, DeviceState::Up)
-    })
-    .await;
+    let Gateway {
+        mut sub,
+        mut device,
+        dir,
+        shutdown,
+        agent,
+        birth,
+        ..
+    } = Gateway::start("bound", || proxy.url(), |c| c.spool.max_events = 2).await;
 
     // Four transitions while cut off, with room for two.
     wait_all_acknowledged(dir.path()).await;
@@ -378,14 +341,7 @@ async fn an_outage_beyond_the_spool_bound_drops_the_oldest_events_and_the_birth_
     let ids = flap_twice(&mut device, dir.path()).await;
 
     proxy.set(LinkMode::Pass);
-    let Message::Birth(again) = sub
-        .expect("a birth after the outage", |m| {
-            matches!(m, Message::Birth(_))
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let again = sub.birth("a birth after the outage").await;
     assert_eq!((again.v, again.dropped_events), (3, 2));
     assert_eq!(again.last_event_id, ids[3]);
     assert_eq!(again.devices[0].state, DeviceState::Up);

@@ -209,6 +209,33 @@ impl Subscriber {
             }
         }
     }
+
+    /// The next birth; other messages are skipped.
+    pub async fn birth(&mut self, what: &str) -> campuswatch_protocol::Birth {
+        match self.expect(what, |m| matches!(m, Message::Birth(_))).await {
+            Message::Birth(b) => b,
+            _ => unreachable!(),
+        }
+    }
+
+    /// The next event taking a device `from → to`; other messages are skipped.
+    pub async fn event(
+        &mut self,
+        what: &str,
+        from: campuswatch_protocol::DeviceState,
+        to: campuswatch_protocol::DeviceState,
+    ) -> campuswatch_protocol::Event {
+        let msg = self
+            .expect(
+                what,
+                |m| matches!(m, Message::Event(e) if e.from == from && e.to == to),
+            )
+            .await;
+        match msg {
+            Message::Event(e) => e,
+            _ => unreachable!(),
+        }
+    }
 }
 
 /// Publishes `commands` to the broker as a server would (QoS 1, not retained), in order,
