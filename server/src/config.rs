@@ -340,9 +340,11 @@ pub struct AlertsConfig {
     /// The flapping window; a flapping link must stay up this long to resolve.
     #[serde(with = "humantime_serde")]
     pub flap_window: Duration,
-    /// Share of a campus's cameras (two or more) that, exceeded by the cameras down, opens
-    /// its critical video alert.
-    pub video_down_fraction: f64,
+    /// No longer used: a campus's video alert follows the coverage rule
+    /// (`coverage.video_fraction`). Accepted so that older files still load; the server
+    /// warns at start when it is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_down_fraction: Option<f64>,
     /// From this many gateways of one county dropping together, one regional incident is
     /// told instead of one alert each.
     pub incident_min_gateways: usize,
@@ -365,7 +367,7 @@ impl Default for AlertsConfig {
             hold_down_camera: std(r.hold_down_camera),
             flap_changes: r.flap_changes,
             flap_window: std(r.flap_window),
-            video_down_fraction: r.video_down_fraction,
+            video_down_fraction: None,
             incident_min_gateways: r.incident_min_gateways,
             group_wait: std(r.group_wait),
             monitoring_grace: std(r.monitoring_grace),
@@ -383,7 +385,6 @@ impl AlertsConfig {
             hold_down_camera: delta(self.hold_down_camera),
             flap_changes: self.flap_changes,
             flap_window: delta(self.flap_window),
-            video_down_fraction: self.video_down_fraction,
             incident_min_gateways: self.incident_min_gateways,
             group_wait: delta(self.group_wait),
             monitoring_grace: delta(self.monitoring_grace),
@@ -518,10 +519,6 @@ impl ServerConfig {
         for (key, f) in [
             ("coverage.alarm_fraction", self.coverage.alarm_fraction),
             ("coverage.video_fraction", self.coverage.video_fraction),
-            (
-                "alerts.video_down_fraction",
-                self.alerts.video_down_fraction,
-            ),
         ] {
             if !(f > 0.0 && f <= 1.0) {
                 return Err(invalid(key, format!("{f} is not in (0, 1]")));

@@ -187,6 +187,12 @@ pub async fn start_with_clock(
     } else if !store.has_users().await? {
         bootstrap_admin(&store, &config.data_dir, clock.now()).await?;
     }
+    if let Some(f) = config.alerts.video_down_fraction {
+        warn!(
+            alerts.video_down_fraction = f,
+            "alerts.video_down_fraction is no longer used: a campus's video alert follows the coverage rule (coverage.video_fraction). Remove it from the configuration."
+        );
+    }
     let settings = Settings {
         missed_heartbeats: config.liveness.missed_heartbeats,
         default_heartbeat_interval: chrono::TimeDelta::from_std(

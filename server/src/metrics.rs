@@ -251,7 +251,7 @@ impl Metrics {
             monitor
                 .gateway_counts()
                 .into_iter()
-                .map(|(state, n)| (vec![("state", state.to_string())], Value::Int(n as u64)))
+                .map(|(state, n)| (vec![("state", state.to_string())], Value::Int(n)))
                 .collect(),
         ));
         let (mut open, mut suppressed) = (0, 0);
@@ -284,7 +284,7 @@ impl Metrics {
                 ("fully_networked", total.fully_networked),
             ]
             .into_iter()
-            .map(|(m, v)| (vec![("measure", m.to_string())], Value::Int(v as u64)))
+            .map(|(m, v)| (vec![("measure", m.to_string())], Value::Int(v)))
             .collect(),
         ));
         families.push(Family::gauge(
@@ -493,7 +493,7 @@ cw_gateways{state="offline"} 0
 cw_gateways{state="never_seen"} 1
 # HELP cw_alerts Alerts not yet resolved, by state.
 # TYPE cw_alerts gauge
-cw_alerts{state="open"} 1
+cw_alerts{state="open"} 2
 cw_alerts{state="suppressed"} 0
 # HELP cw_coverage_campuses Registered campuses of the whole area, by coverage measure.
 # TYPE cw_coverage_campuses gauge

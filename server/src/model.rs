@@ -15,8 +15,12 @@ named_enum! {
         Gateway => "gateway",
         Alarm => "alarm",
         Camera => "camera",
-        /// A campus's video monitoring as a whole (a share of its cameras down).
+        /// A campus's video networking as a whole: its cameras in an outage took it out of
+        /// video coverage (by the coverage rule).
         Video => "video",
+        /// A campus's alarm networking as a whole: its alarm devices in an outage took it
+        /// out of alarm coverage (by the coverage rule).
+        AlarmNetworking => "alarm_networking",
     }
 }
 

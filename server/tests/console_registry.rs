@@ -420,7 +420,13 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
     assert_eq!(missing.len(), 2, "{missing:?}");
     assert_eq!(
         row(&missing, "c-1")[1..],
-        ["新城区", "Primary", "video", "2027-03-01 20:00", "1 h"]
+        [
+            "新城区",
+            "Primary",
+            "video networking",
+            "2027-03-01 20:00",
+            "1 h"
+        ]
     );
     assert_eq!(
         row(&missing, "c-2")[1..],

@@ -299,9 +299,18 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         .find(|(_, kind, campus)| kind == "alarm" && *campus == steady)
         .expect("the alarm alert")
         .0;
+    // The campus is out of alarm coverage too: its campus-level alert.
+    let networking_alert = open_alerts(&http, &api_a)
+        .await
+        .into_iter()
+        .find(|(_, kind, campus)| kind == "alarm_networking" && *campus == steady)
+        .expect("the alarm networking alert")
+        .0;
     let alarm_opened = format!("alert-{alarm_alert}-opened");
-    wait_until("the alarm alert's opening sent", DEADLINE, || async {
+    let networking_opened = format!("alert-{networking_alert}-opened");
+    wait_until("the alarm alerts' openings sent", DEADLINE, || async {
         delivery_states(&schema, &alarm_opened).await == ["sent"]
+            && delivery_states(&schema, &networking_opened).await == ["sent"]
     })
     .await;
     for (client, c) in gateways.iter().zip(&campuses).take(6) {
@@ -384,15 +393,23 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         },
     )
     .await;
-    let alarms: Vec<_> = open_alerts(&http, &api_b)
+    let mut alarms: Vec<_> = open_alerts(&http, &api_b)
         .await
         .into_iter()
-        .filter(|(_, kind, _)| kind == "alarm")
+        .filter(|(_, kind, _)| kind.starts_with("alarm"))
         .collect();
+    alarms.sort();
     assert_eq!(
         alarms,
-        [(alarm_alert, "alarm".to_string(), steady.clone())],
-        "the same alarm alert, open on the new active replica"
+        [
+            (alarm_alert, "alarm".to_string(), steady.clone()),
+            (
+                networking_alert,
+                "alarm_networking".to_string(),
+                steady.clone()
+            )
+        ],
+        "the same alarm alerts, open on the new active replica"
     );
 
     // The gateways come back: the new active resolves the incident it took over.
@@ -428,6 +445,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         *heard.lock().unwrap(),
         [
             alarm_opened.as_str(),
+            networking_opened.as_str(),
             "incident-1-opened",
             "incident-1-resolved"
         ],

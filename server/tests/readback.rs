@@ -689,8 +689,9 @@ fn expected_alerts() -> Vec<AlertRow> {
     let mut flapping = a("a-down", "alarm-2", Alarm, Open);
     flapping.flapping = true;
     let mut rows = vec![
-        // Online, with an alarm link, two of three cameras and so its video down, and an
-        // alarm link that went down and up twice before staying down (flapping).
+        // Online, with an alarm link and so its alarm networking down, two of three
+        // cameras and so its video down, and an alarm link that went down and up twice
+        // before staying down (flapping).
         acked,
         a("a-down", "alarm-2", Alarm, Resolved),
         a("a-down", "alarm-2", Alarm, Resolved),
@@ -698,17 +699,20 @@ fn expected_alerts() -> Vec<AlertRow> {
         a("a-down", "cam-1", Camera, Open),
         a("a-down", "cam-2", Camera, Open),
         a("a-down", "", Video, Open),
+        a("a-down", "", AlarmNetworking, Open),
         // The same, then its gateway dropped: its gateway's alert speaks for it.
         a("a-dark", "", Gateway, Open),
         a("a-dark", "alarm-1", Alarm, Suppressed),
         a("a-dark", "cam-1", Camera, Suppressed),
         a("a-dark", "cam-2", Camera, Suppressed),
         a("a-dark", "", Video, Suppressed),
+        a("a-dark", "", AlarmNetworking, Suppressed),
         // The same links down, then back.
         a("a-back", "alarm-1", Alarm, Resolved),
         a("a-back", "cam-1", Camera, Resolved),
         a("a-back", "cam-2", Camera, Resolved),
         a("a-back", "", Video, Resolved),
+        a("a-back", "", AlarmNetworking, Resolved),
         // A regional incident that is over, one that is not, and a stale gateway.
         a("b-1", "", Gateway, Resolved),
         a("b-2", "", Gateway, Resolved),
@@ -901,7 +905,7 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &LinkPro
         m.active_alerts()
             .filter(|a| a.campus.as_str() == "a-dark" && a.state == AlertState::Open)
             .count()
-            == 4
+            == 5
     })
     .await;
     a_dark.die().await;

@@ -78,7 +78,7 @@ async function renderOverview(main) {
     <section id="alerts">
       <h2>${t("open-alerts")}</h2>
       <div class="filters">
-        <select id="alert-kind">${["", "gateway", "alarm", "camera", "video"].map(k => `<option value="${k}"${k === alertFilter.kind ? " selected" : ""}>${k ? t("kind-" + k) : t("all-kinds")}</option>`).join("")}</select>
+        <select id="alert-kind">${["", "gateway", "alarm_networking", "video", "alarm", "camera"].map(k => `<option value="${k}"${k === alertFilter.kind ? " selected" : ""}>${k ? t("kind-" + k) : t("all-kinds")}</option>`).join("")}</select>
         <input id="alert-text" type="search" placeholder="${t("filter")}" value="${esc(alertFilter.text)}">
       </div>
       <table>

@@ -261,7 +261,7 @@ function drawCoverageReport(c, s) {
 function missingLinks(n) {
   if (!n.reporting) return t("nn-gateway");
   const kinds = [];
-  if (!n.alarm_networked) kinds.push(t("kind-alarm"));
+  if (!n.alarm_networked) kinds.push(t("kind-alarm_networking"));
   if (!n.video_networked) kinds.push(t("kind-video"));
   return kinds.length ? kinds.join(", ") : "–";
 }

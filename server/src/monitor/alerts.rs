@@ -2,11 +2,18 @@
 //! and when it is over. Everything is derived from the campuses' state and `now`, so a
 //! restart that restores the state restores the alerts' course too.
 //!
-//! - A link (a gateway, an alarm device, a camera, or a campus's video as a whole) that is
-//!   down becomes an alert once it has stayed down past its kind's **hold-down** time.
-//! - **Severity**: the gateway, the alarm link and a campus's video are critical; one
-//!   camera is a warning. A campus's video alert opens when more than
-//!   `video_down_fraction` of its cameras (two or more) are down.
+//! - A link (a gateway, an alarm device, a camera, or a campus's alarm or video
+//!   networking as a whole) that is down becomes an alert once it has stayed down past its
+//!   kind's **hold-down** time.
+//! - **Alert meaning equals coverage meaning.** A campus whose devices in an outage take
+//!   it out of alarm (or video) coverage, by the rule the coverage figures use
+//!   ([`coverage::networked`]: `coverage.alarm_fraction` / `video_fraction` of the
+//!   registry's expected devices reachable), has one campus-level `alarm_networking` (or
+//!   `video`) alert, open since the outage that took it out. A campus that would not be
+//!   networked even with every monitored device up (too few installed) has none: that is
+//!   an installation gap the coverage figures show, not a dropped link.
+//! - **Severity**: the gateway and a campus's alarm or video networking are critical; one
+//!   alarm device or one camera is a warning.
 //! - A gateway that is not online **suppresses** its devices' alerts: they are kept but
 //!   not told (their devices are `unknown`); a gateway alert covers them.
 //! - A link that changes state `flap_changes` times within `flap_window` is **flapping**:
@@ -41,9 +48,6 @@ pub struct AlertRules {
     pub flap_changes: u32,
     /// The flapping window; also how long a flapping link must stay up to resolve.
     pub flap_window: TimeDelta,
-    /// Share of a campus's cameras (it needs two or more) that must be exceeded by the
-    /// cameras down to open its video alert.
-    pub video_down_fraction: f64,
     /// Gateway alerts of one county told together from this many on.
     pub incident_min_gateways: usize,
     /// How long gateway alerts of a county are gathered before they are told.
@@ -61,7 +65,6 @@ impl Default for AlertRules {
             hold_down_camera: TimeDelta::seconds(60),
             flap_changes: 6,
             flap_window: TimeDelta::minutes(10),
-            video_down_fraction: 0.5,
             incident_min_gateways: 5,
             group_wait: TimeDelta::seconds(30),
             monitoring_grace: TimeDelta::seconds(60),
@@ -73,18 +76,20 @@ impl AlertRules {
     fn hold_down(&self, kind: AlertKind) -> TimeDelta {
         match kind {
             AlertKind::Gateway => self.hold_down_gateway,
-            AlertKind::Alarm => self.hold_down_alarm,
+            AlertKind::Alarm | AlertKind::AlarmNetworking => self.hold_down_alarm,
             AlertKind::Camera | AlertKind::Video => self.hold_down_camera,
         }
     }
 }
 
-/// What a link's alert is about, within its campus.
+/// What a link's alert is about, within its campus. Ordered so that alerts opening
+/// together are numbered gateway, devices, then the campus's alarm and video networking.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(super) enum Link {
     Gateway,
-    Video,
     Device(DeviceId),
+    AlarmNetworking,
+    Video,
 }
 
 impl Link {
@@ -92,6 +97,7 @@ impl Link {
         match (a.kind, &a.device) {
             (AlertKind::Gateway, _) => Link::Gateway,
             (AlertKind::Video, _) => Link::Video,
+            (AlertKind::AlarmNetworking, _) => Link::AlarmNetworking,
             (_, Some(d)) => Link::Device(d.clone()),
             // A device alert always names its device; treat a malformed one as video so
             // it still resolves.
@@ -187,8 +193,8 @@ pub enum AckError {
 
 pub fn severity_of(kind: AlertKind) -> Severity {
     match kind {
-        AlertKind::Gateway | AlertKind::Alarm | AlertKind::Video => Severity::Critical,
-        AlertKind::Camera => Severity::Warning,
+        AlertKind::Gateway | AlertKind::AlarmNetworking | AlertKind::Video => Severity::Critical,
+        AlertKind::Alarm | AlertKind::Camera => Severity::Warning,
     }
 }
 
@@ -212,10 +218,74 @@ pub(super) enum Ending {
     Restored,
     /// Its device left the gateway's inventory without having been reported up.
     DeviceRemoved,
-    /// A camera that was down left the inventory, and with it the campus's video alert.
-    CameraRemoved,
+    /// A device of the kind that was down left the inventory: with those still monitored,
+    /// the campus could not be alarm (video) networked even if all were up, so its
+    /// networking alert is an installation gap now, not a dropped link.
+    DownDeviceRemoved(DeviceKind),
+    /// The registry changed how many devices the campus is expected to have.
+    ExpectedChanged,
     /// Its campus left the registry.
     CampusRemoved,
+}
+
+/// Whether the campus's devices of `kind` in an outage take it out of alarm (video)
+/// networking by the coverage rule, and since when: `None` while it is networked, and
+/// while it would not be even with all of them up (too few monitored, or none: an
+/// installation gap, not a dropped link). Devices not yet probed since their agent
+/// started (`unknown`, never down) are given the benefit of the doubt here, though the
+/// coverage figures count them out until they are probed: nothing has dropped.
+fn networking_down(
+    c: &Campus,
+    kind: DeviceKind,
+    expected: u32,
+    fraction: f64,
+    now: Timestamp,
+) -> Option<Down> {
+    let devices: Vec<&DeviceRecord> = c.devices.iter().filter(|d| d.kind == kind).collect();
+    let mut outages: Vec<Timestamp> = devices
+        .iter()
+        .filter(|d| d.still_down())
+        .map(|d| d.outage_start().unwrap_or(now))
+        .collect();
+    outages.sort();
+    let not_down = (devices.len() - outages.len()) as u64;
+    let need = coverage::needed(expected, fraction);
+    let networked = |reachable: u64| reachable >= need;
+    if networked(not_down) || !networked(devices.len() as u64) {
+        return None;
+    }
+    // The outage that took it out: the campus was networked with it and the later ones up.
+    let since = outages
+        .iter()
+        .rev()
+        .enumerate()
+        .find(|(up_again, _)| networked(not_down + *up_again as u64 + 1))
+        .map_or(now, |(_, t)| *t);
+    let reported_down = devices
+        .iter()
+        .filter(|d| d.state == DeviceState::Down)
+        .count();
+    let what = if kind == DeviceKind::Alarm {
+        "alarm devices"
+    } else {
+        "cameras"
+    };
+    Some(Down {
+        kind: if kind == DeviceKind::Alarm {
+            AlertKind::AlarmNetworking
+        } else {
+            AlertKind::Video
+        },
+        since,
+        cause: Some(format!(
+            "{} of {} {what} down; {need} of {expected} expected must be up",
+            outages.len(),
+            devices.len(),
+        )),
+        suppressed: false,
+        // Out only because of devices not reported since they were down.
+        unseen: networked(devices.len() as u64 - reported_down as u64),
+    })
 }
 
 impl Monitor {
@@ -260,42 +330,33 @@ impl Monitor {
                 },
             );
         }
-        let cameras: Vec<&DeviceRecord> = c
-            .devices
-            .iter()
-            .filter(|d| d.kind == DeviceKind::Camera)
-            .collect();
-        if cameras.len() >= 2 {
-            let mut down_since: Vec<Timestamp> = cameras
-                .iter()
-                .filter(|d| d.still_down())
-                .map(|d| outage_since(d))
-                .collect();
-            down_since.sort();
-            let seen_down = cameras
-                .iter()
-                .filter(|d| d.state == DeviceState::Down)
-                .count();
-            // More than the share: with the default 0.5, 2 of 3 cameras, 3 of 4.
-            let needed = (self.settings.alerts.video_down_fraction * cameras.len() as f64).floor()
-                as usize
-                + 1;
-            if down_since.len() >= needed && (online || c.alerts.contains_key(&Link::Video)) {
-                down.insert(
+        if let Some(r) = &c.registry {
+            for (link, kind, expected, fraction) in [
+                (
+                    Link::AlarmNetworking,
+                    DeviceKind::Alarm,
+                    r.expected_alarms,
+                    self.settings.alarm_fraction,
+                ),
+                (
                     Link::Video,
-                    Down {
-                        kind: AlertKind::Video,
-                        // When the share was reached.
-                        since: down_since[needed - 1],
-                        cause: Some(format!(
-                            "{} of {} cameras down",
-                            down_since.len(),
-                            cameras.len()
-                        )),
-                        suppressed: !online,
-                        unseen: seen_down < needed,
-                    },
-                );
+                    DeviceKind::Camera,
+                    r.expected_cameras,
+                    self.settings.video_fraction,
+                ),
+            ] {
+                if !online && !c.alerts.contains_key(&link) {
+                    continue;
+                }
+                if let Some(d) = networking_down(c, kind, expected, fraction, now) {
+                    down.insert(
+                        link,
+                        Down {
+                            suppressed: !online,
+                            ..d
+                        },
+                    );
+                }
             }
         }
         down
@@ -415,7 +476,9 @@ impl Monitor {
             self.alert_timers.insert((t, id.clone()));
         }
         if let Some(c) = self.campuses.get_mut(id) {
+            c.down_alarm_removed = false;
             c.down_camera_removed = false;
+            c.expected_changed = false;
         }
     }
 
@@ -426,7 +489,11 @@ impl Monitor {
         };
         match link {
             Link::Device(d) if !c.devices.iter().any(|x| &x.id == d) => Ending::DeviceRemoved,
-            Link::Video if c.down_camera_removed => Ending::CameraRemoved,
+            Link::AlarmNetworking if c.down_alarm_removed => {
+                Ending::DownDeviceRemoved(DeviceKind::Alarm)
+            }
+            Link::Video if c.down_camera_removed => Ending::DownDeviceRemoved(DeviceKind::Camera),
+            Link::AlarmNetworking | Link::Video if c.expected_changed => Ending::ExpectedChanged,
             _ => Ending::Restored,
         }
     }
@@ -436,6 +503,7 @@ impl Monitor {
         match link {
             Link::Gateway => AlertKind::Gateway,
             Link::Video => AlertKind::Video,
+            Link::AlarmNetworking => AlertKind::AlarmNetworking,
             Link::Device(d) => self
                 .campuses
                 .get(id)
@@ -751,7 +819,7 @@ impl Monitor {
     pub(super) fn quiet_until(&self, a: &Alert, now: Timestamp) -> Option<Timestamp> {
         let device = match a.kind {
             AlertKind::Alarm | AlertKind::Camera => a.device.as_ref(),
-            AlertKind::Gateway | AlertKind::Video => None,
+            AlertKind::Gateway | AlertKind::AlarmNetworking | AlertKind::Video => None,
         };
         self.maintenance
             .values()

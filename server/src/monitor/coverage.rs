@@ -25,11 +25,16 @@ pub fn networked(
     if !online {
         return (false, false);
     }
-    let need = |expected: u32, fraction: f64| ((expected as f64 * fraction).ceil() as u64).max(1);
     (
-        reachable.0 >= need(expected.0, fractions.0),
-        reachable.1 >= need(expected.1, fractions.1),
+        reachable.0 >= needed(expected.0, fractions.0),
+        reachable.1 >= needed(expected.1, fractions.1),
     )
+}
+
+/// How many reachable devices of a kind networking needs: `ceil(fraction × expected)`,
+/// and never fewer than one.
+pub fn needed(expected: u32, fraction: f64) -> u64 {
+    ((expected as f64 * fraction).ceil() as u64).max(1)
 }
 
 /// What one campus adds to the counts of every region node above it.

@@ -58,10 +58,13 @@ struct Campus {
     /// The epoch of the last birth applied (after a restart: the stored epoch).
     birth_epoch: u64,
     rebirth: RebirthTrack,
-    /// A birth just left out a camera that was still down: a video alert that ends now
-    /// ends because of that, not because video came back. Cleared by the next
-    /// reconciliation.
+    /// A birth just left out an alarm device (a camera) that was still down, or the
+    /// registry changed the campus's expected devices: an alarm (video) networking alert
+    /// that ends now ends because of that, not because the devices came back. Cleared by
+    /// the next reconciliation.
+    down_alarm_removed: bool,
     down_camera_removed: bool,
+    expected_changed: bool,
 }
 
 impl Campus {
@@ -79,7 +82,9 @@ impl Campus {
             links: HashMap::new(),
             birth_epoch: 0,
             rebirth: RebirthTrack::default(),
+            down_alarm_removed: false,
             down_camera_removed: false,
+            expected_changed: false,
         }
     }
 
@@ -299,6 +304,8 @@ impl Monitor {
                 if let Some(set) = self.by_county.get_mut(&old.region) {
                     set.remove(&e.campus);
                 }
+                c.expected_changed = (old.expected_alarms, old.expected_cameras)
+                    != (e.expected_alarms, e.expected_cameras);
             }
             c.registry = Some(e.clone());
             c.region = e.region;
@@ -409,11 +416,10 @@ impl Monitor {
                 },
             })
             .collect();
-        let down_camera_removed = previous
-            .values()
-            .any(|d| d.kind == DeviceKind::Camera && d.still_down());
+        let down_removed = |kind| previous.values().any(|d| d.kind == kind && d.still_down());
+        c.down_alarm_removed = down_removed(DeviceKind::Alarm);
+        c.down_camera_removed = down_removed(DeviceKind::Camera);
         c.devices = devices;
-        c.down_camera_removed = down_camera_removed;
         out.changes.push(Change::Inventory {
             campus: b.campus.clone(),
             devices: c.devices.clone(),

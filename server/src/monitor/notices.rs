@@ -41,7 +41,8 @@ impl Monitor {
             AlertKind::Gateway => "Gateway offline".to_string(),
             AlertKind::Alarm => "Alarm link down".to_string(),
             AlertKind::Camera => "Camera down".to_string(),
-            AlertKind::Video => "Video monitoring down".to_string(),
+            AlertKind::AlarmNetworking => "Alarm networking lost".to_string(),
+            AlertKind::Video => "Video networking lost".to_string(),
         };
         let device = a
             .device
@@ -73,10 +74,22 @@ impl Monitor {
                 " The device was removed from the gateway's inventory at {at} without having \
                  been seen up; its link is no longer monitored."
             )),
-            (NoticeKind::AlertResolved, Ending::CameraRemoved) => detail.push_str(&format!(
-                " A camera that was down was removed from the gateway's inventory at {at}; \
-                 too few of the cameras still monitored are down for a video alert. No camera \
-                 was seen up."
+            (NoticeKind::AlertResolved, Ending::DownDeviceRemoved(kind)) => {
+                let what = match kind {
+                    DeviceKind::Alarm => "An alarm device",
+                    DeviceKind::Camera => "A camera",
+                };
+                detail.push_str(&format!(
+                    " {what} that was down was removed from the gateway's inventory at {at}; \
+                     with those still monitored the campus could not be networked even if all \
+                     were up (an installation gap, shown by the coverage figures). None was \
+                     seen up."
+                ))
+            }
+            (NoticeKind::AlertResolved, Ending::ExpectedChanged) => detail.push_str(&format!(
+                " The registry changed the devices the campus is expected to have at {at}; \
+                 by the new figures its outage no longer takes it out of coverage. None was \
+                 seen up."
             )),
             (NoticeKind::AlertResolved, Ending::CampusRemoved) => detail.push_str(&format!(
                 " The campus was removed from the registry at {at} without having been seen \

@@ -18,8 +18,9 @@ fn a_link_becomes_an_alert_only_after_its_hold_down_and_a_blip_is_never_told() {
     assert!(notices(&down.changes).is_empty());
     assert!(open_alerts(&m).is_empty(), "within the hold-down");
     assert!(notices(&m.expire(t(60))).is_empty());
+    // The camera, and the campus's video: two cameras expected, both needed.
     let opened = notices(&m.expire(t(61)));
-    assert_eq!(kinds(&opened), [NoticeKind::AlertOpened]);
+    assert_eq!(kinds(&opened), [NoticeKind::AlertOpened; 2]);
     assert_eq!(opened[0].severity, Severity::Warning);
     assert!(
         opened[0].title.contains("Camera down"),
@@ -27,8 +28,15 @@ fn a_link_becomes_an_alert_only_after_its_hold_down_and_a_blip_is_never_told() {
         opened[0].title
     );
     assert_eq!(opened[0].path, "/console/campuses/c1");
-    let a = m.active_alerts().next().unwrap();
-    assert_eq!((a.since, a.opened_at), (t(1), t(61)));
+    assert_eq!(opened[1].severity, Severity::Critical);
+    assert!(
+        opened[1].title.contains("Video networking lost"),
+        "{}",
+        opened[1].title
+    );
+    for a in m.active_alerts() {
+        assert_eq!((a.since, a.opened_at), (t(1), t(61)));
+    }
 
     let up = m.apply(
         &event_at(
@@ -41,7 +49,7 @@ fn a_link_becomes_an_alert_only_after_its_hold_down_and_a_blip_is_never_told() {
         ),
         t(90),
     );
-    assert_eq!(kinds(&notices(&up.changes)), [NoticeKind::AlertResolved]);
+    assert_eq!(kinds(&notices(&up.changes)), [NoticeKind::AlertResolved; 2]);
 
     // Down for 30 s and back: no alert, nothing told.
     m.apply(
@@ -76,79 +84,143 @@ fn a_link_becomes_an_alert_only_after_its_hold_down_and_a_blip_is_never_told() {
 }
 
 #[test]
-fn the_alarm_link_and_a_campus_video_are_critical_and_one_camera_a_warning() {
-    let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 3)]);
-    m.apply(&birth("c1", "150102", 1, cameras(3)), t(0));
-    let alarm = m.apply(
-        &event(
+fn a_campus_out_of_alarm_or_video_coverage_is_critical_and_one_device_a_warning() {
+    // Five cameras expected: coverage needs ceil(0.8 x 5) = 4 of them up.
+    let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 5)]);
+    m.apply(&birth("c1", "150102", 1, cameras(5)), t(0));
+    let down = |m: &mut Monitor, n: u64, device: &str, at: i64| {
+        let e = event(
             "c1",
             "150102",
-            101,
-            "alarm-1",
+            n,
+            device,
             DeviceState::Up,
             DeviceState::Down,
-        ),
-        t(1),
-    );
-    let n = notices(&alarm.changes);
+        );
+        notices(&m.apply(&e, t(at)).changes)
+    };
+    let summary = |ns: &[Notice]| -> Vec<(String, Severity)> {
+        ns.iter()
+            .map(|n| {
+                let link = n.device.as_ref().map(|d| d.to_string());
+                (link.or(n.link.clone()).unwrap(), n.severity)
+            })
+            .collect()
+    };
+    let n = down(&mut m, 101, "alarm-1", 1);
     assert_eq!(
-        (n[0].kind, n[0].severity),
-        (NoticeKind::AlertOpened, Severity::Critical)
+        summary(&n),
+        [
+            ("alarm-1".into(), Severity::Warning),
+            ("alarm_networking".into(), Severity::Critical)
+        ]
     );
-    assert!(n[0].title.starts_with("Alarm link down"));
-
-    let one = m.apply(
-        &event(
-            "c1",
-            "150102",
-            102,
-            "cam-1",
-            DeviceState::Up,
-            DeviceState::Down,
-        ),
-        t(2),
-    );
-    assert_eq!(notices(&one.changes)[0].severity, Severity::Warning);
-    // Two of three cameras: more than half, the campus's video is down.
-    let two = m.apply(
-        &event(
-            "c1",
-            "150102",
-            103,
-            "cam-2",
-            DeviceState::Up,
-            DeviceState::Down,
-        ),
-        t(3),
-    );
-    let n = notices(&two.changes);
-    let video: Vec<_> = n
-        .iter()
-        .filter(|n| n.link.as_deref() == Some("video"))
-        .collect();
-    assert_eq!(video.len(), 1, "{n:?}");
-    assert_eq!(video[0].severity, Severity::Critical);
+    assert!(n[0].title.starts_with("Alarm link down"), "{}", n[0].title);
     assert!(
-        video[0].detail.contains("2 of 3 cameras down"),
+        n[1].title.starts_with("Alarm networking lost"),
         "{}",
-        video[0].detail
+        n[1].title
     );
-    // One back: the video alert resolves, the other camera's stays.
-    let back = m.apply(
-        &event(
-            "c1",
-            "150102",
-            104,
-            "cam-2",
-            DeviceState::Down,
-            DeviceState::Up,
-        ),
-        t(4),
+    assert_eq!(m.coverage().total(None, None).alarm_networked, 0);
+
+    // One camera of five: still video networked, a warning only.
+    let n = down(&mut m, 102, "cam-1", 2);
+    assert_eq!(summary(&n), [("cam-1".into(), Severity::Warning)]);
+    assert_eq!(m.coverage().total(None, None).video_networked, 1);
+    // Two: three of five up, below the four coverage needs: the campus's video.
+    let n = down(&mut m, 103, "cam-2", 3);
+    assert_eq!(
+        summary(&n),
+        [
+            ("cam-2".into(), Severity::Warning),
+            ("video".into(), Severity::Critical)
+        ]
     );
-    let n = notices(&back.changes);
-    assert_eq!(n.len(), 2, "{n:?}");
+    assert!(
+        n[1].detail
+            .contains("2 of 5 cameras down; 4 of 5 expected must be up"),
+        "{}",
+        n[1].detail
+    );
+    assert_eq!(n[1].since, n[0].since, "since the camera that tipped it");
+    assert_eq!(m.coverage().total(None, None).video_networked, 0);
+    // A third: nothing new for the campus.
+    let n = down(&mut m, 104, "cam-3", 4);
+    assert_eq!(summary(&n), [("cam-3".into(), Severity::Warning)]);
+
+    // Two back: four of five up, networked again; the video alert resolves with them.
+    let mut n = Vec::new();
+    for (id, cam) in [(105, "cam-2"), (106, "cam-3")] {
+        let e = event("c1", "150102", id, cam, DeviceState::Down, DeviceState::Up);
+        n.extend(notices(&m.apply(&e, t(10)).changes));
+    }
+    assert_eq!(
+        summary(&n),
+        [
+            ("cam-2".into(), Severity::Warning),
+            ("cam-3".into(), Severity::Warning),
+            ("video".into(), Severity::Critical)
+        ]
+    );
     assert!(n.iter().all(|n| n.kind == NoticeKind::AlertResolved));
-    assert_eq!(m.active_alerts().count(), 2, "alarm-1 and cam-1");
+    assert_eq!(m.coverage().total(None, None).video_networked, 1);
+    let open: Vec<_> = open_alerts(&m).into_iter().map(|a| a.2).collect();
+    assert_eq!(
+        open,
+        [
+            AlertKind::Alarm,
+            AlertKind::AlarmNetworking,
+            AlertKind::Camera
+        ],
+        "alarm-1, cam-1 and the campus's alarm networking"
+    );
+}
+
+#[test]
+fn a_campus_that_cannot_be_networked_with_every_device_up_has_no_networking_alert() {
+    // Four cameras expected, coverage needs four; the gateway watches two.
+    let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 4)]);
+    m.apply(&birth("c1", "150102", 1, cameras(2)), t(0));
+    assert_eq!(m.coverage().total(None, None).video_networked, 0);
+    let e = event(
+        "c1",
+        "150102",
+        101,
+        "cam-1",
+        DeviceState::Up,
+        DeviceState::Down,
+    );
+    let n = notices(&m.apply(&e, t(1)).changes);
+    assert_eq!(kinds(&n), [NoticeKind::AlertOpened]);
+    assert_eq!(n[0].severity, Severity::Warning, "the camera only");
+    // The registry is corrected to the two cameras installed: now its outage takes the
+    // campus out of video coverage.
+    let changes = m.set_registry(
+        &[entry("c1", "150102", SchoolType::Primary, 1, 2)],
+        false,
+        t(5),
+    );
+    let n = notices(&changes);
+    assert_eq!(kinds(&n), [NoticeKind::AlertOpened]);
+    assert_eq!(n[0].link.as_deref(), Some("video"));
+    assert_eq!(n[0].since, t(1));
+    // Back to four expected: the video alert ends, saying why, not "Restored".
+    let n = notices(&m.set_registry(
+        &[entry("c1", "150102", SchoolType::Primary, 1, 4)],
+        false,
+        t(9),
+    ));
+    assert_eq!(kinds(&n), [NoticeKind::AlertResolved]);
+    assert!(
+        n[0].title.starts_with("No longer monitored: "),
+        "{}",
+        n[0].title
+    );
+    assert!(
+        n[0].detail.contains("The registry changed"),
+        "{}",
+        n[0].detail
+    );
 }
 
 #[test]
@@ -281,12 +353,13 @@ fn a_flapping_link_is_told_once_and_resolves_once_stable() {
         ));
         told.extend(notices(&m.expire(t(6 + i * 5))));
     }
-    assert_eq!(kinds(&told), [NoticeKind::AlertFlapping], "{told:#?}");
-    assert!(m.active_alerts().next().unwrap().flapping);
+    // The alarm device, and the campus's alarm networking that follows it.
+    assert_eq!(kinds(&told), [NoticeKind::AlertFlapping; 2], "{told:#?}");
+    assert!(m.active_alerts().all(|a| a.flapping));
     // Up since t(120) (the last change): resolved once stable for the window.
     assert!(notices(&m.expire(t(120 + 599))).is_empty());
     let told = notices(&m.expire(t(120 + 600)));
-    assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
+    assert_eq!(kinds(&told), [NoticeKind::AlertResolved; 2]);
     assert_eq!(m.active_alerts().count(), 0);
 }
 
@@ -434,9 +507,11 @@ fn inside_a_maintenance_window_nothing_is_told_and_a_link_still_down_at_its_end_
     );
     assert!(notices(&m.apply(&back, morning - TimeDelta::minutes(30)).changes).is_empty());
     assert!(notices(&m.expire(morning - TimeDelta::seconds(1))).is_empty());
+    // cam-2, and the campus's video: one of its two cameras is not enough.
     let told = notices(&m.expire(morning));
-    assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
+    assert_eq!(kinds(&told), [NoticeKind::AlertOpened; 2]);
     assert_eq!(told[0].device.as_ref().map(|d| d.as_str()), Some("cam-2"));
+    assert_eq!(told[1].link.as_deref(), Some("video"));
 }
 
 #[test]
@@ -504,7 +579,11 @@ fn gateways_dropping_in_a_regional_window_are_told_as_an_incident_only_if_still_
     m2.remove_maintenance(w.id, night + TimeDelta::minutes(10))
         .unwrap();
     let told = notices(&m2.expire(night + TimeDelta::minutes(10)));
-    assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
+    assert_eq!(
+        kinds(&told),
+        [NoticeKind::AlertOpened; 2],
+        "cam-1 and video"
+    );
     assert_eq!(
         m2.remove_maintenance(w.id, night),
         Err(maintenance::MaintenanceError::NotFound(w.id))

@@ -198,15 +198,18 @@ fn a_device_outage_raises_one_alert_and_its_recovery_resolves_it() {
         ),
         t(1),
     );
+    // Video coverage needs ceil(0.8 x 2) = 2 cameras: lost, and alerted as such.
     assert_eq!(
         open_alerts(&m),
-        [(
-            "c1".to_string(),
-            Some("cam-1".to_string()),
-            AlertKind::Camera
-        )]
+        [
+            (
+                "c1".to_string(),
+                Some("cam-1".to_string()),
+                AlertKind::Camera
+            ),
+            ("c1".to_string(), None, AlertKind::Video)
+        ]
     );
-    // Video coverage needs ceil(0.8 x 2) = 2 cameras: lost.
     assert_eq!(m.coverage().total(None, None).video_networked, 0);
     assert_eq!(m.coverage().total(None, None).alarm_networked, 1);
     m.apply(

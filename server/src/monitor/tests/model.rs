@@ -12,8 +12,9 @@
 //! The model is written from the rules in `docs/decisions.md`, not from the monitor:
 //! - a device's outage starts when it is reported down and ends only when it is
 //!   reported up; `unknown` in between changes nothing;
-//! - a campus's video is down while two of its three cameras are in an outage, since the
-//!   second of them went down;
+//! - a campus's video networking is down while two of its three cameras are in an outage
+//!   (coverage needs two of the three up), since the second of them went down; its alarm
+//!   networking while its one alarm device is;
 //! - an alert opens once its outage has lasted the hold-down, the gateway is online and
 //!   the link is reported down at that moment (the gateway's alert: once it has been
 //!   offline for its hold-down); it ends when the outage ends;
@@ -40,8 +41,10 @@ const DEVICES: [(&str, DeviceKind); 4] = [
 const HOLD_GATEWAY: i64 = 30;
 const HOLD_ALARM: i64 = 10;
 const HOLD_CAMERA: i64 = 60;
-/// Two of the three cameras down is a video alert (more than half).
+/// Two of the three cameras down is a video alert: coverage (`video_fraction` 0.5) needs
+/// two of the three up.
 const VIDEO_NEEDED: usize = 2;
+const ALARM_NETWORKING: &str = "alarm_networking";
 
 fn settings() -> Settings {
     Settings {
@@ -50,17 +53,17 @@ fn settings() -> Settings {
             hold_down_alarm: TimeDelta::seconds(HOLD_ALARM),
             hold_down_camera: TimeDelta::seconds(HOLD_CAMERA),
             flap_changes: 1_000_000,
-            video_down_fraction: 0.5,
             incident_min_gateways: 1_000_000,
             group_wait: TimeDelta::zero(),
             ..AlertRules::default()
         },
         missed_heartbeats: 1_000_000,
+        video_fraction: 0.5,
         ..Settings::default()
     }
 }
 
-/// What an alert is about: `gateway`, `video` or a device id.
+/// What an alert is about: `gateway`, `video`, `alarm_networking` or a device id.
 type LinkName = String;
 
 fn link_name(i: Option<usize>, video: bool) -> LinkName {
@@ -200,6 +203,10 @@ impl ModelCampus {
         let seen = (1..4)
             .filter(|i| self.reported[*i] == Some(DeviceState::Down))
             .count();
+        if let Some(since) = self.outage[0] {
+            let seen = self.reported[0] == Some(DeviceState::Down);
+            down.insert(ALARM_NETWORKING.into(), (since, online && seen));
+        }
         if cameras.len() >= VIDEO_NEEDED {
             down.insert(
                 link_name(None, true),
@@ -212,7 +219,7 @@ impl ModelCampus {
     fn hold_down(link: &str) -> TimeDelta {
         TimeDelta::seconds(match link {
             "gateway" => HOLD_GATEWAY,
-            "alarm-1" => HOLD_ALARM,
+            "alarm-1" | ALARM_NETWORKING => HOLD_ALARM,
             _ => HOLD_CAMERA,
         })
     }
@@ -299,6 +306,7 @@ fn alert_link(a: &Alert) -> LinkName {
     match (&a.device, a.kind) {
         (Some(d), _) => d.to_string(),
         (None, AlertKind::Video) => "video".into(),
+        (None, AlertKind::AlarmNetworking) => ALARM_NETWORKING.into(),
         (None, _) => "gateway".into(),
     }
 }

@@ -65,6 +65,17 @@ fn campus() -> Monitor {
     m
 }
 
+/// What each notice is about: its kind and its link (a device id, or the campus-level
+/// link: `gateway`, `alarm_networking`, `video`).
+fn told(ns: &[Notice]) -> Vec<(NoticeKind, String)> {
+    ns.iter()
+        .map(|n| {
+            let link = n.device.as_ref().map(|d| d.to_string());
+            (n.kind, link.or(n.link.clone()).unwrap_or_default())
+        })
+        .collect()
+}
+
 fn alert_ids(m: &Monitor) -> Vec<(u64, AlertKind, AlertState)> {
     m.active_alerts().map(|a| (a.id, a.kind, a.state)).collect()
 }
@@ -73,10 +84,23 @@ fn alert_ids(m: &Monitor) -> Vec<(u64, AlertKind, AlertState)> {
 fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_it_again() {
     let mut m = campus();
     let down = ev(101, "alarm-1", (Up, Down), t(10));
-    let told = notices(&m.apply(&down, t(10)).changes);
-    assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
+    let opened = notices(&m.apply(&down, t(10)).changes);
+    assert_eq!(
+        told(&opened),
+        [
+            (NoticeKind::AlertOpened, "alarm-1".into()),
+            (NoticeKind::AlertOpened, "alarm_networking".into())
+        ],
+        "the device, and the campus out of alarm coverage"
+    );
     let first = alert_ids(&m);
-    assert_eq!(first, [(1, AlertKind::Alarm, AlertState::Open)]);
+    assert_eq!(
+        first,
+        [
+            (1, AlertKind::Alarm, AlertState::Open),
+            (2, AlertKind::AlarmNetworking, AlertState::Open)
+        ]
+    );
 
     for round in 0..3 {
         let at = t(100 + round * 100);
@@ -95,14 +119,19 @@ fn an_agent_restart_while_the_alarm_link_stays_down_neither_resolves_nor_tells_i
         assert!(notices(&changes).is_empty(), "{:#?}", notices(&changes));
         assert_eq!(alert_ids(&m), first);
     }
-    let a = m.active_alerts().next().unwrap();
-    assert_eq!(a.since, t(10), "down since it first went down");
+    assert!(
+        m.active_alerts().all(|a| a.since == t(10)),
+        "down since it first went down"
+    );
 
     let up = ev(110, "alarm-1", (Down, Up), t(500));
-    let told = notices(&m.apply(&up, t(500)).changes);
-    assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
-    assert!(told[0].title.starts_with("Restored: "), "{}", told[0].title);
-    assert_eq!(told[0].alert_id, Some(1));
+    let resolved = notices(&m.apply(&up, t(500)).changes);
+    assert_eq!(kinds(&resolved), [NoticeKind::AlertResolved; 2]);
+    assert!(
+        resolved.iter().all(|n| n.title.starts_with("Restored: ")),
+        "{resolved:#?}"
+    );
+    assert_eq!(resolved[0].alert_id, Some(1));
 }
 
 #[test]
@@ -113,8 +142,11 @@ fn a_restarted_agent_that_finds_the_link_up_resolves_its_alert() {
     restart(&mut m, "c1", 1, &CAMPUS, t(20), TimeDelta::seconds(2));
     let up = ev(102, "alarm-1", (Unknown, Up), t(23));
     let told = notices(&m.apply(&up, t(23)).changes);
-    assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
-    assert!(told[0].detail.contains("Back since"), "{}", told[0].detail);
+    assert_eq!(kinds(&told), [NoticeKind::AlertResolved; 2]);
+    assert!(
+        told.iter().all(|n| n.detail.contains("Back since")),
+        "{told:#?}"
+    );
     assert!(m.active_alerts().next().is_none());
 }
 
@@ -128,9 +160,16 @@ fn a_hold_down_under_way_goes_on_counting_from_the_first_drop_across_an_agent_re
     let again = ev(102, "cam-1", (Unknown, Down), t(125));
     assert!(notices(&m.apply(&again, t(125)).changes).is_empty());
     assert!(notices(&m.expire(t(129))).is_empty());
-    let told = notices(&m.expire(t(130)));
-    assert_eq!(kinds(&told), [NoticeKind::AlertOpened], "30 s after t(100)");
-    assert_eq!(m.active_alerts().next().unwrap().since, t(100));
+    let opened = notices(&m.expire(t(130)));
+    assert_eq!(
+        told(&opened),
+        [
+            (NoticeKind::AlertOpened, "cam-1".into()),
+            (NoticeKind::AlertOpened, "video".into())
+        ],
+        "30 s after t(100)"
+    );
+    assert!(m.active_alerts().all(|a| a.since == t(100)));
 }
 
 #[test]
@@ -164,8 +203,12 @@ fn a_link_unknown_after_a_drop_opens_no_alert_until_it_is_reported_down_again() 
     // Reported down: its hold-down ended long ago, so it opens at once.
     let again = ev(102, "cam-1", (Unknown, Down), t(601));
     let told = notices(&m.apply(&again, t(601)).changes);
-    assert_eq!(kinds(&told), [NoticeKind::AlertOpened]);
-    assert_eq!(told[0].since, t(100));
+    assert_eq!(
+        kinds(&told),
+        [NoticeKind::AlertOpened; 2],
+        "cam-1 and video"
+    );
+    assert!(told.iter().all(|n| n.since == t(100)), "{told:#?}");
 }
 
 #[test]
@@ -263,7 +306,7 @@ fn a_device_that_leaves_the_inventory_ends_its_alert_saying_so_never_restored() 
     // The installer takes the alarm out of the agent's configuration.
     let without: Vec<DeviceReport> = cameras(3).into_iter().skip(1).collect();
     let told = notices(&m.apply(&birth("c1", "150102", 2, without), t(50)).changes);
-    assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
+    assert_eq!(kinds(&told), [NoticeKind::AlertResolved; 2]);
     assert!(
         told[0]
             .title
@@ -271,14 +314,23 @@ fn a_device_that_leaves_the_inventory_ends_its_alert_saying_so_never_restored() 
         "{}",
         told[0].title
     );
+    // With no alarm device left, the campus cannot be alarm networked at all: an
+    // installation gap, not a dropped link.
     assert!(
-        told[0]
-            .detail
-            .contains("removed from the gateway's inventory"),
+        told[1]
+            .title
+            .starts_with("No longer monitored: Alarm networking lost"),
         "{}",
-        told[0].detail
+        told[1].title
     );
-    assert!(!told[0].detail.contains("Back since"));
+    for n in &told {
+        assert!(
+            n.detail.contains("removed from the gateway's inventory"),
+            "{}",
+            n.detail
+        );
+        assert!(!n.detail.contains("Back since"));
+    }
 }
 
 #[test]
@@ -289,7 +341,8 @@ fn a_down_camera_that_leaves_the_inventory_ends_the_video_alert_saying_so() {
         m.apply(&e, t(10));
     }
     m.expire(t(40));
-    // cam-2 is taken out: one camera of two down is not a video alert.
+    // cam-2 is taken out: with two cameras left the campus cannot have the three the
+    // registry expects, so it is no dropped link that keeps it out of video coverage.
     let mut devices = cameras(3);
     devices.remove(2);
     devices[1].state = DeviceState::Down;
@@ -298,7 +351,7 @@ fn a_down_camera_that_leaves_the_inventory_ends_the_video_alert_saying_so() {
     titles.sort();
     assert_eq!(titles.len(), 2, "{titles:?}");
     assert!(titles[0].starts_with("No longer monitored: Camera down"));
-    assert!(titles[1].starts_with("No longer monitored: Video monitoring down"));
+    assert!(titles[1].starts_with("No longer monitored: Video networking lost"));
     assert_eq!(open_alerts(&m).len(), 1, "cam-1 stays down");
 }
 
@@ -308,13 +361,15 @@ fn a_campus_that_leaves_the_registry_ends_its_alerts_saying_so() {
     let down = ev(101, "alarm-1", (Up, Down), t(10));
     m.apply(&down, t(10));
     let told = notices(&m.set_registry(&[], true, t(20)));
-    assert_eq!(kinds(&told), [NoticeKind::AlertResolved]);
-    assert!(told[0].title.starts_with("No longer monitored: "));
-    assert!(
-        told[0].detail.contains("removed from the registry"),
-        "{}",
-        told[0].detail
-    );
+    assert_eq!(kinds(&told), [NoticeKind::AlertResolved; 2]);
+    for n in &told {
+        assert!(n.title.starts_with("No longer monitored: "), "{}", n.title);
+        assert!(
+            n.detail.contains("removed from the registry"),
+            "{}",
+            n.detail
+        );
+    }
 }
 
 #[test]
@@ -327,7 +382,13 @@ fn a_rebirth_with_the_link_still_down_changes_nothing() {
     devices[0].since = Some(t(10));
     let out = m.apply(&birth("c1", "150102", 1, devices), t(20));
     assert!(notices(&out.changes).is_empty());
-    assert_eq!(alert_ids(&m), [(1, AlertKind::Alarm, AlertState::Open)]);
+    assert_eq!(
+        alert_ids(&m),
+        [
+            (1, AlertKind::Alarm, AlertState::Open),
+            (2, AlertKind::AlarmNetworking, AlertState::Open)
+        ]
+    );
 }
 
 #[test]
@@ -372,6 +433,10 @@ fn a_report_of_down_again_within_the_same_second_does_not_move_the_outage_start(
     m.apply(&restarted("c1", 2, &CAMPUS), ms(300));
     m.apply(&ev(102, "cam-1", (Unknown, Down), ms(500)), ms(500));
     assert!(notices(&m.expire(t(39))).is_empty());
-    assert_eq!(kinds(&notices(&m.expire(t(40)))), [NoticeKind::AlertOpened]);
-    assert_eq!(m.active_alerts().next().unwrap().since, t(10));
+    assert_eq!(
+        kinds(&notices(&m.expire(t(40)))),
+        [NoticeKind::AlertOpened; 2],
+        "cam-1 and video"
+    );
+    assert!(m.active_alerts().all(|a| a.since == t(10)));
 }

@@ -137,9 +137,11 @@ impl Store {
                         Ok(k) => k,
                         Err(e) => return Some(Err(e.into())),
                     };
-                    // Only gateway, alarm and camera rows are links: a campus's video is
-                    // derived from its cameras, never a transition of its own.
-                    let kind = AlertKind::parse(&kind).filter(|k| *k != AlertKind::Video)?;
+                    // Only gateway, alarm and camera rows are links: a campus's alarm and
+                    // video networking are derived from its devices, never transitions of
+                    // their own.
+                    let kind = AlertKind::parse(&kind)
+                        .filter(|k| !matches!(k, AlertKind::Video | AlertKind::AlarmNetworking))?;
                     Some((|| -> Result<Transition, StoreError> {
                         let device: Option<String> = r.try_get("device")?;
                         Ok(Transition {
