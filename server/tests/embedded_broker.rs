@@ -76,6 +76,18 @@ fn drive(mut eventloop: EventLoop) -> (mpsc::UnboundedReceiver<Seen>, JoinHandle
     (rx, driver)
 }
 
+/// A clean-session client `id` subscribed to `filter` at `qos` (SUBACK received).
+async fn subscriber(broker: &EmbeddedBroker, id: &str, filter: &str, qos: QoS) -> Client {
+    let (mut sub, _) = connect(options(broker, id, true)).await;
+    sub.subscribe(filter, qos).await;
+    sub
+}
+
+/// A Last Will at QoS 1.
+fn will(topic: &str, payload: &str, retain: bool) -> LastWill {
+    LastWill::new(topic, payload, QoS::AtLeastOnce, retain)
+}
+
 /// Connects and waits for the CONNACK; returns it with the client.
 async fn connect(opts: MqttOptions) -> (Client, rumqttc::ConnAck) {
     let (client, eventloop) = AsyncClient::new(opts, 100);
@@ -111,6 +123,15 @@ impl Client {
                 Err(_) => panic!("nothing matching arrived within {DEADLINE:?}"),
             }
         }
+    }
+
+    /// The next incoming publish, whatever its topic.
+    async fn next_publish(&mut self) -> Publish {
+        self.expect(|p| match p {
+            Packet::Publish(p) => Some(p.clone()),
+            _ => None,
+        })
+        .await
     }
 
     async fn expect_publish(&mut self, topic: &str) -> Publish {
@@ -166,8 +187,7 @@ async fn qos1_round_trip_with_plus_wildcard() {
     assert!(broker.url().starts_with("mqtt://127.0.0.1:"));
     assert!(broker.is_running());
 
-    let (mut sub, _) = connect(options(&broker, "rt-sub", true)).await;
-    sub.subscribe("cw/v1/+/+/heartbeat", QoS::AtLeastOnce).await;
+    let mut sub = subscriber(&broker, "rt-sub", "cw/v1/+/+/heartbeat", QoS::AtLeastOnce).await;
     let (mut publ, _) = connect(options(&broker, "rt-pub", true)).await;
 
     publ.publish_acked("cw/v1/east/gw-1/heartbeat", b"beat-1".to_vec(), false)
@@ -183,12 +203,7 @@ async fn qos1_round_trip_with_plus_wildcard() {
         .await;
     publ.publish_acked("cw/v1/west/gw-2/heartbeat", b"beat-2".to_vec(), false)
         .await;
-    let next = sub
-        .expect(|p| match p {
-            Packet::Publish(p) => Some(p.clone()),
-            _ => None,
-        })
-        .await;
+    let next = sub.next_publish().await;
     assert_eq!(next.topic, "cw/v1/west/gw-2/heartbeat");
 }
 
@@ -230,8 +245,7 @@ async fn retained_message_reaches_a_later_subscriber() {
         .await;
     publ.disconnect().await;
 
-    let (mut late, _) = connect(options(&broker, "ret-late", true)).await;
-    late.subscribe("cw/v1/+/+/state", QoS::AtLeastOnce).await;
+    let mut late = subscriber(&broker, "ret-late", "cw/v1/+/+/state", QoS::AtLeastOnce).await;
     let got = late.expect_publish("cw/v1/east/gw-1/state").await;
     assert_eq!(&got.payload[..], b"online");
     assert!(
@@ -243,8 +257,7 @@ async fn retained_message_reaches_a_later_subscriber() {
     let (mut publ, _) = connect(options(&broker, "ret-pub", true)).await;
     publ.publish_acked("cw/v1/east/gw-1/state", b"offline".to_vec(), true)
         .await;
-    let (mut later, _) = connect(options(&broker, "ret-later", true)).await;
-    later.subscribe("cw/v1/+/+/state", QoS::AtLeastOnce).await;
+    let mut later = subscriber(&broker, "ret-later", "cw/v1/+/+/state", QoS::AtLeastOnce).await;
     let got = later.expect_publish("cw/v1/east/gw-1/state").await;
     assert_eq!(&got.payload[..], b"offline");
 }
@@ -252,17 +265,16 @@ async fn retained_message_reaches_a_later_subscriber() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_will_is_published_when_a_client_dies() {
     let broker = start_broker().await;
-    let (mut watcher, _) = connect(options(&broker, "will-watcher", true)).await;
-    watcher.subscribe("cw/v1/+/+/state", QoS::AtLeastOnce).await;
+    let mut watcher =
+        subscriber(&broker, "will-watcher", "cw/v1/+/+/state", QoS::AtLeastOnce).await;
 
-    let mut opts = options(&broker, "will-victim", true);
-    opts.set_last_will(LastWill::new(
-        "cw/v1/east/victim/state",
-        "offline",
-        QoS::AtLeastOnce,
+    let victim = connect_with_will(
+        &broker,
+        "will-victim",
         true,
-    ));
-    let (victim, _) = connect(opts).await;
+        will("cw/v1/east/victim/state", "offline", true),
+    )
+    .await;
 
     // Aborting the task drops the event loop and with it the socket, without DISCONNECT:
     // what the broker sees when an agent process is killed.
@@ -278,9 +290,13 @@ async fn last_will_is_published_when_a_client_dies() {
     eprintln!("last will arrived {delay:?} after the client's socket was dropped");
 
     // The will was retained: a later subscriber sees the offline state.
-    let (mut late, _) = connect(options(&broker, "will-late", true)).await;
-    late.subscribe("cw/v1/east/victim/state", QoS::AtLeastOnce)
-        .await;
+    let mut late = subscriber(
+        &broker,
+        "will-late",
+        "cw/v1/east/victim/state",
+        QoS::AtLeastOnce,
+    )
+    .await;
     let got = late.expect_publish("cw/v1/east/victim/state").await;
     assert_eq!(&got.payload[..], b"offline");
     assert!(got.retain);
@@ -289,17 +305,15 @@ async fn last_will_is_published_when_a_client_dies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_disconnect_does_not_publish_the_will() {
     let broker = start_broker().await;
-    let (mut watcher, _) = connect(options(&broker, "nowill-watcher", true)).await;
-    watcher.subscribe("cw/nowill/#", QoS::AtLeastOnce).await;
+    let mut watcher = subscriber(&broker, "nowill-watcher", "cw/nowill/#", QoS::AtLeastOnce).await;
 
-    let mut opts = options(&broker, "nowill-client", true);
-    opts.set_last_will(LastWill::new(
-        "cw/nowill/state",
-        "offline",
-        QoS::AtLeastOnce,
-        false,
-    ));
-    let (client, _) = connect(opts).await;
+    let client = connect_with_will(
+        &broker,
+        "nowill-client",
+        true,
+        will("cw/nowill/state", "offline", false),
+    )
+    .await;
     client.disconnect().await;
 
     // A marker published afterwards arrives; a will would have been routed before it.
@@ -307,21 +321,14 @@ async fn clean_disconnect_does_not_publish_the_will() {
     marker
         .publish_acked("cw/nowill/marker", b"m".to_vec(), false)
         .await;
-    let first = watcher
-        .expect(|p| match p {
-            Packet::Publish(p) => Some(p.topic.clone()),
-            _ => None,
-        })
-        .await;
+    let first = watcher.next_publish().await.topic;
     assert_eq!(first, "cw/nowill/marker");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_session_gets_qos1_messages_sent_while_offline() {
     let broker = start_broker().await;
-    let (mut sub, _) = connect(options(&broker, "persist-sub", false)).await;
-    sub.subscribe("cw/v1/+/+/alarm", QoS::AtLeastOnce).await;
-    sub.disconnect().await;
+    leave_a_session(&broker, "persist-sub", "cw/v1/+/+/alarm").await;
 
     let (mut publ, _) = connect(options(&broker, "persist-pub", true)).await;
     for i in 0..5 {
@@ -355,32 +362,73 @@ async fn persistent_session_gets_qos1_messages_sent_while_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clean_session_reconnect_starts_fresh() {
     let broker = start_broker().await;
-    let (mut sub, _) = connect(options(&broker, "fresh-sub", false)).await;
-    sub.subscribe("cw/fresh/+", QoS::AtLeastOnce).await;
-    sub.disconnect().await;
+    leave_a_session(&broker, "fresh-sub", "cw/fresh/+").await;
 
     let (sub, ack) = connect(options(&broker, "fresh-sub", true)).await;
     assert!(!ack.session_present);
     drop(sub);
 }
 
-/// Connects `id` with a will whose payload is `will`, and waits for the CONNACK.
-async fn connect_with_will(broker: &EmbeddedBroker, id: &str, clean: bool, will: &str) -> Client {
+/// Connects `id` with `will`, and waits for the CONNACK.
+async fn connect_with_will(
+    broker: &EmbeddedBroker,
+    id: &str,
+    clean: bool,
+    will: LastWill,
+) -> Client {
     let mut opts = options(broker, id, clean);
-    opts.set_last_will(LastWill::new("cw/dup/will", will, QoS::AtLeastOnce, false));
+    opts.set_last_will(will);
     connect(opts).await.0
+}
+
+/// Subscribes `id` to `filter` with clean_session=false and disconnects: a session the
+/// broker keeps.
+async fn leave_a_session(broker: &EmbeddedBroker, id: &str, filter: &str) {
+    let (mut sub, _) = connect(options(broker, id, false)).await;
+    sub.subscribe(filter, QoS::AtLeastOnce).await;
+    sub.disconnect().await;
+}
+
+/// A watcher of `cw/dup/#` (`{prefix}-watcher`), then two connections with the same
+/// client id `{prefix}-gw` and clean_session `clean`, each with a will on `cw/dup/will`
+/// (`first-gone`, `second-gone`). The broker closes the first; the second publishes
+/// `cw/dup/data`. Returns the payloads the watcher saw up to and including that data,
+/// the watcher, and the second connection.
+async fn take_over(
+    broker: &EmbeddedBroker,
+    prefix: &str,
+    clean: bool,
+) -> (Vec<String>, Client, Client) {
+    let mut watcher = subscriber(
+        broker,
+        &format!("{prefix}-watcher"),
+        "cw/dup/#",
+        QoS::AtLeastOnce,
+    )
+    .await;
+    let gw = format!("{prefix}-gw");
+    let mut first =
+        connect_with_will(broker, &gw, clean, will("cw/dup/will", "first-gone", false)).await;
+    let mut second = connect_with_will(
+        broker,
+        &gw,
+        clean,
+        will("cw/dup/will", "second-gone", false),
+    )
+    .await;
+    first.expect_closed().await;
+    second
+        .publish_acked("cw/dup/data", b"from-second".to_vec(), false)
+        .await;
+    let seen = payloads_until(&mut watcher, "cw/dup/data").await;
+    (seen, watcher, second)
 }
 
 /// Payloads of the publishes `watcher` sees up to and including the one on `last_topic`.
 async fn payloads_until(watcher: &mut Client, last_topic: &str) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
-        let p = watcher
-            .expect(|p| match p {
-                Packet::Publish(p) => Some(p.clone()),
-                _ => None,
-            })
-            .await;
+        let p = watcher.next_publish().await;
         seen.push(String::from_utf8_lossy(&p.payload).into_owned());
         if p.topic == last_topic {
             return seen;
@@ -393,22 +441,10 @@ async fn payloads_until(watcher: &mut Client, last_topic: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_connection_with_same_client_id_takes_over() {
     let broker = start_broker().await;
-    let (mut watcher, _) = connect(options(&broker, "dup-watcher", true)).await;
-    watcher.subscribe("cw/dup/#", QoS::AtLeastOnce).await;
-
-    let mut first = connect_with_will(&broker, "dup-gw", false, "first-gone").await;
-    let mut second = connect_with_will(&broker, "dup-gw", false, "second-gone").await;
-
     // The broker drops the first connection and the second one works...
-    first.expect_closed().await;
-    second
-        .publish_acked("cw/dup/data", b"from-second".to_vec(), false)
-        .await;
+    let (seen, mut watcher, second) = take_over(&broker, "dup", false).await;
     // ...with no will published for the takeover (it would be routed before the data).
-    assert_eq!(
-        payloads_until(&mut watcher, "cw/dup/data").await,
-        ["from-second"]
-    );
+    assert_eq!(seen, ["from-second"]);
 
     // The surviving connection's will fires when it dies.
     second.driver.abort();
@@ -423,17 +459,9 @@ async fn second_connection_with_same_client_id_takes_over() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rumqttd_defect_clean_session_takeover_misfires_the_will() {
     let broker = start_broker().await;
-    let (mut watcher, _) = connect(options(&broker, "misfire-watcher", true)).await;
-    watcher.subscribe("cw/dup/#", QoS::AtLeastOnce).await;
-
-    let mut first = connect_with_will(&broker, "misfire-gw", true, "first-gone").await;
-    let mut second = connect_with_will(&broker, "misfire-gw", true, "second-gone").await;
-    first.expect_closed().await;
-    second
-        .publish_acked("cw/dup/data", b"from-second".to_vec(), false)
-        .await;
+    let (seen, mut watcher, second) = take_over(&broker, "misfire", true).await;
     assert_eq!(
-        payloads_until(&mut watcher, "cw/dup/data").await,
+        seen,
         ["second-gone", "from-second"],
         "the live connection's will is published on takeover"
     );
@@ -462,8 +490,7 @@ async fn port_taken_falls_back_to_a_free_port_or_fails_clearly() {
     assert_ne!(second.url(), first.url());
 
     // The fallback broker is a separate, working broker.
-    let (mut sub, _) = connect(options(&second, "fb-sub", true)).await;
-    sub.subscribe("cw/fb/+", QoS::AtLeastOnce).await;
+    let mut sub = subscriber(&second, "fb-sub", "cw/fb/+", QoS::AtLeastOnce).await;
     let (mut publ, _) = connect(options(&second, "fb-pub", true)).await;
     publ.publish_acked("cw/fb/x", b"via-fallback".to_vec(), false)
         .await;
@@ -517,16 +544,10 @@ async fn retained_state_of_many_topics_reaches_a_qos0_wildcard_subscriber() {
     let broker = start_broker().await;
     publish_retained_states(&broker, N).await;
 
-    let (mut sub, _) = connect(options(&broker, "many-sub-qos0", true)).await;
-    sub.subscribe("cw/many/+/state", QoS::AtMostOnce).await;
+    let mut sub = subscriber(&broker, "many-sub-qos0", "cw/many/+/state", QoS::AtMostOnce).await;
     let mut topics = std::collections::HashSet::new();
     while topics.len() < N {
-        let p = sub
-            .expect(|p| match p {
-                Packet::Publish(p) => Some(p.clone()),
-                _ => None,
-            })
-            .await;
+        let p = sub.next_publish().await;
         assert!(p.retain);
         topics.insert(p.topic);
     }
@@ -540,8 +561,13 @@ async fn rumqttd_limit_qos1_subscription_gets_at_most_100_retained() {
     let broker = start_broker().await;
     publish_retained_states(&broker, 150).await;
 
-    let (mut sub, _) = connect(options(&broker, "many-sub-qos1", true)).await;
-    sub.subscribe("cw/many/+/state", QoS::AtLeastOnce).await;
+    let mut sub = subscriber(
+        &broker,
+        "many-sub-qos1",
+        "cw/many/+/state",
+        QoS::AtLeastOnce,
+    )
+    .await;
     // Retained messages are forwarded once, right after the SUBSCRIBE; a live publish
     // afterwards is queued behind them, so counting up to it counts them all.
     let (mut marker, _) = connect(options(&broker, "many-marker", true)).await;
@@ -550,12 +576,7 @@ async fn rumqttd_limit_qos1_subscription_gets_at_most_100_retained() {
         .await;
     let mut retained = 0;
     loop {
-        let p = sub
-            .expect(|p| match p {
-                Packet::Publish(p) => Some(p.clone()),
-                _ => None,
-            })
-            .await;
+        let p = sub.next_publish().await;
         if p.topic == "cw/many/marker/state" {
             break;
         }

@@ -191,14 +191,7 @@ fn heartbeats(
             of = epoch;
             let county = RegionCode::parse(COUNTY).unwrap();
             let hb = heartbeat(&campus, county, epoch, seq, states, last_event_id);
-            let _ = client
-                .publish(
-                    hb.topic().to_string(),
-                    rumqttc::QoS::AtMostOnce,
-                    false,
-                    hb.encode(),
-                )
-                .await;
+            let _ = campuswatch_testkit::mqtt::send(&client, &hb).await;
         }
     })
 }

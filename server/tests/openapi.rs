@@ -9,13 +9,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use campuswatch_protocol::{
-    DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, SchoolType,
-};
+use campuswatch_protocol::{DeviceInfo, DeviceKind, DeviceReport, DeviceState, SchoolType};
 use campuswatch_server::config::{AlertsConfig, ServerConfig};
 use campuswatch_server::ServerHandle;
+use campuswatch_testkit::{device, wait_until};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -356,16 +355,10 @@ fn response_schema<'a>(d: &'a Value, path: &str) -> &'a Value {
 
 const COUNTY: &str = "150102";
 
+/// [`device`], with `latency` as its only measurement if any, and the identity of an up
+/// camera.
 fn report(id: &str, kind: DeviceKind, state: DeviceState, latency: Option<f64>) -> DeviceReport {
     DeviceReport {
-        id: DeviceId::parse(id).unwrap(),
-        kind,
-        probe: "tcp".into(),
-        target: "10.1.2.3:5000".into(),
-        required: kind == DeviceKind::Alarm,
-        state,
-        since: Some(chrono::Utc::now()),
-        cause: (state == DeviceState::Down).then(|| "connection refused".to_string()),
         measurements: latency
             .map(|l| [("latency_ms".to_string(), l)].into_iter().collect())
             .unwrap_or_default(),
@@ -377,6 +370,7 @@ fn report(id: &str, kind: DeviceKind, state: DeviceState, latency: Option<f64>) 
             serial: Some("DS-2CD2143G2-I20220101AAWRJ12345678".into()),
             hardware: Some("88".into()),
         }),
+        ..device(id, kind, state)
     }
 }
 
@@ -387,12 +381,37 @@ async fn get(http: &reqwest::Client, server: &ServerHandle, path: &str) -> (u16,
     (status, resp.json().await.expect("the API answers JSON"))
 }
 
-async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !ok().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// POSTs a registry of one campus, `c-4` in `region`, to `{base}/api/v1/registry{query}`:
+/// the answer is `status`, with the body the document gives for it (what differs goes
+/// to `errs`).
+async fn post_registry(
+    http: &reqwest::Client,
+    d: &Value,
+    base: &str,
+    query: &str,
+    region: &str,
+    status: u16,
+    errs: &mut Vec<String>,
+) {
+    let resp = http
+        .post(format!("{base}/api/v1/registry{query}"))
+        .header("content-type", "text/csv")
+        .body(format!(
+            "id,name,region,school_type,expected_alarms,expected_cameras\nc-4,Four,{region},primary,1,1\n"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), status);
+    let body: Value = resp.json().await.unwrap();
+    check(
+        d,
+        &d["paths"]["/api/v1/registry"]["post"]["responses"][status.to_string()]["content"]
+            ["application/json"]["schema"],
+        &body,
+        &format!("POST /api/v1/registry ({status})"),
+        errs,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,6 +468,7 @@ async fn get_responses_have_exactly_the_documented_fields() {
     let http = reqwest::Client::new();
     wait_until(
         "c-1 online with host health, x-9 seen, an open alert and events",
+        DEADLINE,
         async || {
             let (_, c1) = get(&http, &server, "/api/v1/campuses/c-1").await;
             let (x9, _) = get(&http, &server, "/api/v1/campuses/x-9").await;
@@ -796,40 +816,9 @@ async fn get_responses_have_exactly_the_documented_fields() {
     assert_eq!(served, d, "the server serves the generated document");
 
     // A registry import: 422 with lines for a bad file, 200 for a good one.
-    let bad = http
-        .post(format!("{base}/api/v1/registry"))
-        .header("content-type", "text/csv")
-        .body("id,name,region,school_type,expected_alarms,expected_cameras\nc-4,Four,150100,primary,1,1\n")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status().as_u16(), 422);
-    let body: Value = bad.json().await.unwrap();
-    let post = &d["paths"]["/api/v1/registry"]["post"];
     let mut errs = Vec::new();
-    check(
-        &d,
-        &post["responses"]["422"]["content"]["application/json"]["schema"],
-        &body,
-        "POST /api/v1/registry (422)",
-        &mut errs,
-    );
-    let good = http
-        .post(format!("{base}/api/v1/registry?mode=upsert"))
-        .header("content-type", "text/csv")
-        .body("id,name,region,school_type,expected_alarms,expected_cameras\nc-4,Four,150102,primary,1,1\n")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(good.status().as_u16(), 200);
-    let body: Value = good.json().await.unwrap();
-    check(
-        &d,
-        &post["responses"]["200"]["content"]["application/json"]["schema"],
-        &body,
-        "POST /api/v1/registry (200)",
-        &mut errs,
-    );
+    post_registry(&http, &d, &base, "", "150100", 422, &mut errs).await;
+    post_registry(&http, &d, &base, "?mode=upsert", "150102", 200, &mut errs).await;
     assert!(errs.is_empty(), "{}", errs.join("\n"));
 
     server.stop().await;

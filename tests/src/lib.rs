@@ -1,9 +1,9 @@
 //! Support for the end-to-end tests and benchmarks: a broker (the machine's Mosquitto
 //! when `CAMPUSWATCH_TEST_MQTT_URL` says so, else an embedded one on a free port), a
-//! server on port 0, a gateway driven by hand, a webhook receiver, and reading the
-//! server's API. What the agent's and the server's own tests use too (protocol message
-//! builders, a TCP proxy that can freeze or cut a gateway's link, TCP devices that go
-//! down and up, waiting on conditions with a deadline) is `campuswatch_testkit`'s, and
+//! server on port 0, a webhook receiver, and reading the server's API. What the agent's
+//! and the server's own tests use too (protocol message builders, a gateway driven by
+//! hand over MQTT, a TCP proxy that can freeze or cut a gateway's link, TCP devices that
+//! go down and up, waiting on conditions with a deadline) is `campuswatch_testkit`'s, and
 //! the registry fixture `campuswatch_server::testing`'s; both are re-exported here.
 
 pub mod bench;
@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub use campuswatch_server::testing::entry as registry_entry;
 pub use campuswatch_testkit::{
     birth, death, device, event, heartbeat, inventory, wait_for, wait_until, FlappingDevice,
-    LinkMode, LinkProxy, TcpDevice,
+    LinkMode, LinkProxy, RawGateway, TcpDevice,
 };
 
 /// A broker for a test.
@@ -263,149 +263,6 @@ pub async fn all_events(server: &ServerHandle, campus: &str) -> Vec<serde_json::
     }
     all.retain(|e| e["event_id"].is_u64());
     all
-}
-
-/// A hand-driven gateway: a plain MQTT client speaking the protocol from
-/// docs/PROTOCOL.md, as `mosquitto_pub` would. Used where a test needs exact control
-/// over epochs and messages.
-pub struct RawGateway {
-    pub client: rumqttc::AsyncClient,
-    pub campus: campuswatch_protocol::CampusId,
-    pub region: campuswatch_protocol::RegionCode,
-    pub epoch: u64,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl RawGateway {
-    /// Connects with the Last Will of `epoch` and waits for the CONNACK.
-    pub async fn connect(broker: SocketAddr, campus: &str, region: &str, epoch: u64) -> RawGateway {
-        let o = rumqttc::MqttOptions::new(
-            format!("cw-{campus}"),
-            broker.ip().to_string(),
-            broker.port(),
-        );
-        Self::connect_with(o, campus, region, epoch).await
-    }
-
-    /// `connect` with the broker address, client id, credentials and TLS of `o` (for
-    /// example from `campuswatch_mqtt::BrokerLogin::options`).
-    pub async fn connect_with(
-        mut o: rumqttc::MqttOptions,
-        campus: &str,
-        region: &str,
-        epoch: u64,
-    ) -> RawGateway {
-        use campuswatch_protocol::{CampusId, DeathReason, RegionCode};
-        let campus = CampusId::parse(campus).expect("campus id");
-        let region = RegionCode::parse(region).expect("region");
-        let will = death(&campus, region, epoch, DeathReason::ConnectionLost);
-        o.set_keep_alive(Duration::from_secs(5))
-            // As the agent does: on rumqttd a takeover of a clean session breaks the will.
-            .set_clean_session(false)
-            // Large enough for the oversized payloads of the bad-input tests.
-            .set_max_packet_size(1 << 20, 1 << 20)
-            .set_last_will(rumqttc::LastWill::new(
-                will.topic().to_string(),
-                will.encode(),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-            ));
-        let (client, mut el) = rumqttc::AsyncClient::new(o, 64);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut tx = Some(tx);
-            loop {
-                match el.poll().await {
-                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(());
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(10), rx)
-            .await
-            .expect("gateway connects within 10 s")
-            .expect("connection task alive");
-        RawGateway {
-            client,
-            campus,
-            region,
-            epoch,
-            tasks: vec![task],
-        }
-    }
-
-    pub async fn publish(&self, msg: &campuswatch_protocol::Message) {
-        let qos = match msg {
-            campuswatch_protocol::Message::Heartbeat(_) => rumqttc::QoS::AtMostOnce,
-            _ => rumqttc::QoS::AtLeastOnce,
-        };
-        self.client
-            .publish(msg.topic().to_string(), qos, false, msg.encode())
-            .await
-            .expect("publish queued");
-    }
-
-    /// Publishes raw bytes on a topic (for bad-input tests).
-    pub async fn publish_raw(&self, topic: &str, payload: Vec<u8>) {
-        self.client
-            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
-            .await
-            .expect("publish queued");
-    }
-
-    /// A birth of this gateway's epoch with the given devices, saying heartbeats come
-    /// every 300 ms (as the end-to-end agents send them).
-    pub fn birth(
-        &self,
-        devices: Vec<campuswatch_protocol::DeviceReport>,
-    ) -> campuswatch_protocol::Message {
-        let mut born = birth(&self.campus, self.region, self.epoch, devices);
-        if let campuswatch_protocol::Message::Birth(b) = &mut born {
-            b.agent_version = "raw".into();
-            b.config_digest = "raw".into();
-            b.heartbeat_interval_ms = 300;
-        }
-        born
-    }
-
-    /// Sends heartbeats every `interval` until killed.
-    pub fn start_heartbeats(&mut self, interval: Duration) {
-        let (client, campus, region, epoch) = (
-            self.client.clone(),
-            self.campus.clone(),
-            self.region,
-            self.epoch,
-        );
-        self.tasks.push(tokio::spawn(async move {
-            let mut seq = 0;
-            let mut tick = tokio::time::interval(interval);
-            loop {
-                tick.tick().await;
-                seq += 1;
-                let hb = heartbeat(&campus, region, epoch, seq, "", 0);
-                let _ = client
-                    .publish(
-                        hb.topic().to_string(),
-                        rumqttc::QoS::AtMostOnce,
-                        false,
-                        hb.encode(),
-                    )
-                    .await;
-            }
-        }));
-    }
-
-    /// Drops the connection without a word: the broker publishes the Last Will.
-    pub fn kill(self) {
-        for t in self.tasks {
-            t.abort();
-        }
-    }
 }
 
 /// A webhook receiver on a free loopback port, as an operator's alerting endpoint would be:

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use campuswatch_protocol::{DeviceKind as K, DeviceState as S, SchoolType};
+use campuswatch_protocol::{DeviceKind as K, DeviceReport, DeviceState as S, SchoolType};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::ServerHandle;
 use campuswatch_tests::*;
@@ -16,30 +16,43 @@ use campuswatch_tests::*;
 const WAIT: Duration = Duration::from_secs(30);
 const HEARTBEAT: Duration = Duration::from_millis(300);
 
-/// The server of `county`, telling `sink`; gateway alerts are gathered for a second.
-fn config(
-    broker: &TestBroker,
-    dir: &std::path::Path,
-    county: &str,
-    sink: &WebhookSink,
-) -> ServerConfig {
-    config_at(&broker.url, dir, county, sink)
+/// A webhook receiver standing for the duty channel, and the server of `county` on the
+/// broker at `broker_url` telling it; gateway alerts are gathered for a second. `adjust`
+/// changes the config before the server starts.
+struct Watch {
+    sink: WebhookSink,
+    /// The server's config, to start it again on the same data.
+    cfg: ServerConfig,
+    server: ServerHandle,
+    _dir: tempfile::TempDir,
 }
 
-/// [`config`] with the broker at `url`.
-fn config_at(url: &str, dir: &std::path::Path, county: &str, sink: &WebhookSink) -> ServerConfig {
-    let mut cfg = server_config(dir, url, county);
-    cfg.notify.channels = vec![sink.channel()];
-    cfg.alerts.group_wait = Duration::from_secs(1);
-    cfg.alerts.incident_min_gateways = 5;
-    cfg
+impl Watch {
+    async fn start(
+        broker_url: &str,
+        county: &str,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Watch {
+        let sink = WebhookSink::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = server_config(dir.path(), broker_url, county);
+        cfg.notify.channels = vec![sink.channel()];
+        cfg.alerts.group_wait = Duration::from_secs(1);
+        cfg.alerts.incident_min_gateways = 5;
+        adjust(&mut cfg);
+        let server = start_server(cfg.clone()).await;
+        Watch {
+            sink,
+            cfg,
+            server,
+            _dir: dir,
+        }
+    }
 }
 
-fn campuses(county: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("t{county}-{i:03}")).collect()
-}
-
-async fn register(server: &ServerHandle, county: &str, ids: &[String]) {
+/// Registers `n` kindergartens of `county`, `t{county}-000` on; their ids.
+async fn register(server: &ServerHandle, county: &str, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("t{county}-{i:03}")).collect();
     let registry = ids
         .iter()
         .map(|id| registry_entry(id, county, SchoolType::Kindergarten, 1, 1))
@@ -48,22 +61,53 @@ async fn register(server: &ServerHandle, county: &str, ids: &[String]) {
         .import_registry(registry, false)
         .await
         .expect("registry import");
+    ids
 }
 
-/// Connects gateways for `ids` under `epoch`: a birth, then heartbeats.
+/// An alarm and a camera, both up.
+fn alarm_and_camera() -> Vec<DeviceReport> {
+    vec![
+        device("alarm-1", K::Alarm, S::Up),
+        device("cam-1", K::Camera, S::Up),
+    ]
+}
+
+/// Connects gateways for `ids` under `epoch`, each of [`alarm_and_camera`].
 async fn online(broker: &TestBroker, county: &str, epoch: u64, ids: &[String]) -> Vec<RawGateway> {
     let mut gateways = Vec::new();
     for id in ids {
-        let mut g = RawGateway::connect(broker.addr(), id, county, epoch).await;
-        g.publish(&g.birth(vec![
-            device("alarm-1", K::Alarm, S::Up),
-            device("cam-1", K::Camera, S::Up),
-        ]))
-        .await;
-        g.start_heartbeats(HEARTBEAT);
-        gateways.push(g);
+        gateways.push(
+            RawGateway::online(
+                broker.addr(),
+                id,
+                county,
+                epoch,
+                alarm_and_camera(),
+                HEARTBEAT,
+            )
+            .await,
+        );
     }
     gateways
+}
+
+/// [`online`] under epoch 1, and waits until the server sees every one reporting.
+async fn reporting(
+    broker: &TestBroker,
+    server: &ServerHandle,
+    county: &str,
+    ids: &[String],
+) -> Vec<RawGateway> {
+    let gateways = online(broker, county, 1, ids).await;
+    wait_reporting(server, county, ids.len() as u64).await;
+    gateways
+}
+
+/// Drops the gateways' connections without a word (each one's Last Will is published).
+fn kill(gateways: Vec<RawGateway>) {
+    for g in gateways {
+        g.kill();
+    }
 }
 
 async fn wait_reporting(server: &ServerHandle, county: &str, want: u64) {
@@ -87,19 +131,15 @@ async fn wait_kinds(sink: &WebhookSink, want: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_county_that_drops_at_once_is_one_notice_and_its_recovery_another() {
     let county = "150302";
-    let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(config(&broker, dir.path(), county, &sink)).await;
-    let ids = campuses(county, 100);
-    register(&server, county, &ids).await;
-    let gateways = online(&broker, county, 1, &ids).await;
-    wait_reporting(&server, county, 100).await;
+    let Watch {
+        sink, server, _dir, ..
+    } = Watch::start(&broker.url, county, |_| {}).await;
+    let ids = register(&server, county, 100).await;
+    let gateways = reporting(&broker, &server, county, &ids).await;
 
     // The county's network drops: every gateway's connection is lost at once.
-    for g in gateways {
-        g.kill();
-    }
+    kill(gateways);
     wait_kinds(&sink, &["incident_opened"]).await;
     let told = &sink.bodies()[0];
     assert_eq!(told["campuses"].as_array().map(Vec::len), Some(100));
@@ -117,9 +157,7 @@ async fn a_county_that_drops_at_once_is_one_notice_and_its_recovery_another() {
         get_json(&server, "/api/v1/alerts?state=open").await["alerts"],
         serde_json::json!([])
     );
-    for g in gateways {
-        g.kill();
-    }
+    kill(gateways);
     server.stop().await;
 }
 
@@ -127,21 +165,20 @@ async fn a_county_that_drops_at_once_is_one_notice_and_its_recovery_another() {
 async fn a_server_restarted_mid_incident_neither_repeats_nor_loses_a_notice_nor_flags_anyone_falsely(
 ) {
     let county = "150303";
-    let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(&broker, dir.path(), county, &sink);
-    let server = start_server(cfg.clone()).await;
-    let ids = campuses(county, 12);
-    register(&server, county, &ids).await;
+    let Watch {
+        sink,
+        cfg,
+        server,
+        _dir,
+    } = Watch::start(&broker.url, county, |_| {}).await;
+    let ids = register(&server, county, 12).await;
     let (dropping, staying) = ids.split_at(8);
     let gateways = online(&broker, county, 1, dropping).await;
     let _staying = online(&broker, county, 1, staying).await;
     wait_reporting(&server, county, 12).await;
 
-    for g in gateways {
-        g.kill();
-    }
+    kill(gateways);
     wait_kinds(&sink, &["incident_opened"]).await;
 
     // The server is stopped and started again while the incident is open; the gateways
@@ -166,19 +203,17 @@ async fn a_server_restarted_mid_incident_neither_repeats_nor_loses_a_notice_nor_
     // The recovery is told once.
     let back = online(&broker, county, 2, dropping).await;
     wait_kinds(&sink, &["incident_opened", "incident_resolved"]).await;
-    for g in back {
-        g.kill();
-    }
+    kill(back);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_behind_which_forty_cameras_go_dark_is_told_once() {
     let county = "150304";
-    let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(config(&broker, dir.path(), county, &sink)).await;
+    let Watch {
+        sink, server, _dir, ..
+    } = Watch::start(&broker.url, county, |_| {}).await;
     let id = format!("t{county}-big");
     server
         .import_registry(
@@ -187,11 +222,9 @@ async fn a_gateway_behind_which_forty_cameras_go_dark_is_told_once() {
         )
         .await
         .unwrap();
-    let mut g = RawGateway::connect(broker.addr(), &id, county, 1).await;
     let mut devices = vec![device("alarm-1", K::Alarm, S::Up)];
     devices.extend((1..=40).map(|i| device(&format!("cam-{i}"), K::Camera, S::Up)));
-    g.publish(&g.birth(devices)).await;
-    g.start_heartbeats(HEARTBEAT);
+    let g = RawGateway::online(broker.addr(), &id, county, 1, devices, HEARTBEAT).await;
     wait_reporting(&server, county, 1).await;
     g.kill();
     wait_kinds(&sink, &["alert_opened"]).await;
@@ -208,19 +241,17 @@ async fn a_gateway_behind_which_forty_cameras_go_dark_is_told_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_cut_off_from_the_broker_flags_no_campus_and_says_it_could_not_see() {
     let county = "150402";
-    let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
     let link = LinkProxy::start(broker.addr()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(&broker, dir.path(), county, &sink);
     // The server reaches the broker through a link the test can cut.
-    cfg.mqtt.url = link.url();
-    cfg.alerts.monitoring_grace = Duration::from_secs(1);
-    let server = start_server(cfg).await;
-    let ids = campuses(county, 6);
-    register(&server, county, &ids).await;
-    let gateways = online(&broker, county, 1, &ids).await;
-    wait_reporting(&server, county, 6).await;
+    let Watch {
+        sink, server, _dir, ..
+    } = Watch::start(&link.url(), county, |cfg| {
+        cfg.alerts.monitoring_grace = Duration::from_secs(1);
+    })
+    .await;
+    let ids = register(&server, county, 6).await;
+    let gateways = reporting(&broker, &server, county, &ids).await;
 
     // Three seconds without the broker: more than three stale windows of these gateways.
     link.set(LinkMode::Cut);
@@ -236,26 +267,23 @@ async fn a_server_cut_off_from_the_broker_flags_no_campus_and_says_it_could_not_
         "no campus is flagged for the time the server could not see"
     );
     wait_reporting(&server, county, 6).await;
-    for g in gateways {
-        g.kill();
-    }
+    kill(gateways);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_link_flapping_every_second_is_told_once() {
     let county = "150403";
-    let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(&broker, dir.path(), county, &sink);
-    // Never down long enough to be an alert on its own.
-    cfg.alerts.hold_down_alarm = Duration::from_secs(60);
-    let server = start_server(cfg).await;
-    let ids = campuses(county, 1);
-    register(&server, county, &ids).await;
-    let gateways = online(&broker, county, 1, &ids).await;
-    wait_reporting(&server, county, 1).await;
+    let Watch {
+        sink, server, _dir, ..
+    } = Watch::start(&broker.url, county, |cfg| {
+        // Never down long enough to be an alert on its own.
+        cfg.alerts.hold_down_alarm = Duration::from_secs(60);
+    })
+    .await;
+    let ids = register(&server, county, 1).await;
+    let gateways = reporting(&broker, &server, county, &ids).await;
     let g = &gateways[0];
     for i in 0..10u64 {
         let (from, to) = if i % 2 == 0 {
@@ -283,9 +311,7 @@ async fn an_alarm_link_flapping_every_second_is_told_once() {
     );
     let alerts = get_json(&server, "/api/v1/alerts?state=open").await;
     assert_eq!(alerts["alerts"][0]["flapping"], true);
-    for g in gateways {
-        g.kill();
-    }
+    kill(gateways);
     server.stop().await;
 }
 
@@ -326,16 +352,18 @@ async fn read_events(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_console_hears_of_a_dropped_link_at_once_and_only_for_its_region() {
     let (county, other) = ("150502", "150521");
-    let sink = WebhookSink::start().await;
     let broker = TestBroker::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(&broker, dir.path(), county, &sink);
-    cfg.mqtt.regions = vec![county.to_string(), other.to_string()];
-    let server = start_server(cfg).await;
-    let mine = campuses(county, 1);
-    let theirs = campuses(other, 1);
-    register(&server, county, &mine).await;
-    register(&server, other, &theirs).await;
+    let Watch {
+        sink: _sink,
+        server,
+        _dir,
+        ..
+    } = Watch::start(&broker.url, county, |cfg| {
+        cfg.mqtt.regions = vec![county.to_string(), other.to_string()];
+    })
+    .await;
+    let mine = register(&server, county, 1).await;
+    let theirs = register(&server, other, 1).await;
 
     let mut stream = reqwest::Client::new()
         .get(format!(
@@ -352,16 +380,8 @@ async fn an_open_console_hears_of_a_dropped_link_at_once_and_only_for_its_region
         .starts_with("text/event-stream"));
 
     // The other county's gateway comes and goes first; then ours comes and drops.
-    let far = online(&broker, other, 1, &theirs).await;
-    wait_reporting(&server, other, 1).await;
-    for g in far {
-        g.kill();
-    }
-    let gateways = online(&broker, county, 1, &mine).await;
-    wait_reporting(&server, county, 1).await;
-    for g in gateways {
-        g.kill();
-    }
+    kill(reporting(&broker, &server, other, &theirs).await);
+    kill(reporting(&broker, &server, county, &mine).await);
     let events = read_events(&mut stream, |ev| ev.iter().any(|(k, _)| k == "alert")).await;
     assert!(
         events.iter().all(|(_, e)| e["region"] == county),
@@ -628,10 +648,25 @@ fn opened_alert(sink: &WebhookSink, link: &str, device: &str) -> u64 {
     told["alert_id"].as_u64().expect("an alert id")
 }
 
+/// The open alert of `cam-1`, once there is one.
+async fn camera_alert(server: &ServerHandle) -> serde_json::Value {
+    wait_for("the camera alert", WAIT, || async {
+        let (_, all) = open_alerts(server).await;
+        all["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["device"] == "cam-1")
+            .cloned()
+    })
+    .await
+}
+
 /// `alert` is down since `dropped`, the first drop of its link, and opened a hold-down
 /// after it. The server keeps an outage that went through `unknown` to the second
 /// (docs/decisions.md), so `since` may be `dropped` to the second; never later.
-fn counted_from_the_first_drop(
+/// Then its opening is the one notice told.
+async fn counted_from_the_first_drop_and_told(
+    sink: &WebhookSink,
     alert: &serde_json::Value,
     dropped: chrono::DateTime<chrono::Utc>,
     hold_down: Duration,
@@ -645,6 +680,11 @@ fn counted_from_the_first_drop(
     assert!(
         time(&alert["opened_at"]) >= since + hold_down,
         "opened after the hold-down: {alert:#}"
+    );
+    wait_kinds(sink, &["alert_opened"]).await;
+    assert_eq!(
+        Some(opened_alert(sink, "camera", "cam-1")),
+        alert["id"].as_u64()
     );
 }
 
@@ -662,12 +702,16 @@ struct Duty {
 impl Duty {
     async fn start(broker_url: &str, county: &str, cameras: u32, camera_hold: Duration) -> Duty {
         let id = format!("t{county}-gw");
-        let sink = WebhookSink::start().await;
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = config_at(broker_url, dir.path(), county, &sink);
-        cfg.alerts.hold_down_gateway = Duration::from_secs(30);
-        cfg.alerts.hold_down_camera = camera_hold;
-        let server = start_server(cfg.clone()).await;
+        let Watch {
+            sink,
+            cfg,
+            server,
+            _dir,
+        } = Watch::start(broker_url, county, |cfg| {
+            cfg.alerts.hold_down_gateway = Duration::from_secs(30);
+            cfg.alerts.hold_down_camera = camera_hold;
+        })
+        .await;
         server
             .import_registry(
                 vec![registry_entry(&id, county, SchoolType::Primary, 1, cameras)],
@@ -680,7 +724,7 @@ impl Duty {
             sink,
             cfg,
             server,
-            _dir: dir,
+            _dir,
         }
     }
 }
@@ -727,6 +771,24 @@ impl AlarmDown {
             _dir: dir,
         }
     }
+
+    /// The link comes back and that is told once ([`restored_once`]); then the agent is
+    /// killed.
+    async fn recover(&mut self, server: &ServerHandle, sink: &WebhookSink, id: &str) {
+        self.alarm.up().await;
+        restored_once(server, sink, id, self.alert_id).await;
+        self.agent.kill().await;
+    }
+
+    /// [`told_once_and_still_open`] of this alert.
+    async fn told_once_and_still_open(
+        &self,
+        server: &ServerHandle,
+        sink: &WebhookSink,
+        after: &str,
+    ) {
+        told_once_and_still_open(server, sink, self.alert_id, self.since, after).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -737,24 +799,18 @@ async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_nev
         id, sink, server, ..
     } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
     // The alarm link drops, and stays down until the end of the test.
-    let AlarmDown {
-        mut alarm,
-        mut agent,
-        alert_id,
-        since,
-        _dir,
-    } = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
+    let mut down = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
 
     // The agent is killed (its Last Will takes the gateway offline) and started again two
     // seconds later, twice. Each time its birth lists the alarm `unknown`, and its first
     // probes report `unknown → down`.
     for restart in 1..=2 {
         let epoch = campus(&server, &id).await["gateway"]["epoch"].as_u64();
-        agent.kill().await;
+        down.agent.kill().await;
         let killed = tokio::time::Instant::now();
         wait_gateway(&server, &id, "offline").await;
         tokio::time::sleep_until(killed + Duration::from_secs(2)).await;
-        agent.spawn();
+        down.agent.spawn();
         wait_for("the restarted agent's unknown → down", WAIT, || async {
             let v = campus(&server, &id).await;
             let again = transitions(&server, &id, "alarm-1")
@@ -769,14 +825,8 @@ async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_nev
                 .then_some(())
         })
         .await;
-        told_once_and_still_open(
-            &server,
-            &sink,
-            alert_id,
-            since,
-            &format!("after restart {restart}"),
-        )
-        .await;
+        down.told_once_and_still_open(&server, &sink, &format!("after restart {restart}"))
+            .await;
     }
     let history: Vec<String> = transitions(&server, &id, "alarm-1")
         .await
@@ -788,9 +838,7 @@ async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_nev
         ["unknown→up", "up→down", "unknown→down", "unknown→down"]
     );
 
-    alarm.up().await;
-    restored_once(&server, &sink, &id, alert_id).await;
-    agent.kill().await;
+    down.recover(&server, &sink, &id).await;
     server.stop().await;
 }
 
@@ -838,15 +886,7 @@ async fn a_camera_hold_down_goes_on_counting_from_the_first_drop_across_an_agent
 
     // The alert opens a hold-down after the first drop, not after the restart's
     // `unknown → down`.
-    let alert = wait_for("the camera alert", WAIT, || async {
-        let (_, all) = open_alerts(&server).await;
-        all["alerts"]
-            .as_array()?
-            .iter()
-            .find(|a| a["device"] == "cam-1")
-            .cloned()
-    })
-    .await;
+    let alert = camera_alert(&server).await;
     // The history follows the live state by one commit.
     let history = wait_for("the restart's transition stored", WAIT, || async {
         let t: Vec<String> = transitions(&server, &id, "cam-1")
@@ -862,12 +902,7 @@ async fn a_camera_hold_down_goes_on_counting_from_the_first_drop_across_an_agent
         ["unknown→up", "up→down", "unknown→down"],
         "the restarted agent reported the camera unknown, then down"
     );
-    counted_from_the_first_drop(&alert, dropped, hold_down);
-    wait_kinds(&sink, &["alert_opened"]).await;
-    assert_eq!(
-        Some(opened_alert(&sink, "camera", "cam-1")),
-        alert["id"].as_u64()
-    );
+    counted_from_the_first_drop_and_told(&sink, &alert, dropped, hold_down).await;
     agent.kill().await;
     server.stop().await;
 }
@@ -883,13 +918,7 @@ async fn a_server_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
         server,
         _dir,
     } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
-    let AlarmDown {
-        mut alarm,
-        mut agent,
-        alert_id,
-        since,
-        _dir,
-    } = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
+    let mut down = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
 
     // The server is stopped and started again on the same data; the agent keeps running.
     server.stop().await;
@@ -906,11 +935,10 @@ async fn a_server_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
             .then_some(())
     })
     .await;
-    told_once_and_still_open(&server, &sink, alert_id, since, "after the restart").await;
+    down.told_once_and_still_open(&server, &sink, "after the restart")
+        .await;
 
-    alarm.up().await;
-    restored_once(&server, &sink, &id, alert_id).await;
-    agent.kill().await;
+    down.recover(&server, &sink, &id).await;
     server.stop().await;
 }
 
@@ -927,13 +955,7 @@ async fn a_broker_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
         return;
     };
     let Duty { sink, server, .. } = Duty::start(&broker.url(), county, 0, Duration::ZERO).await;
-    let AlarmDown {
-        mut alarm,
-        mut agent,
-        alert_id,
-        since,
-        _dir,
-    } = AlarmDown::start(&server, &sink, &id, county, &broker.url()).await;
+    let mut down = AlarmDown::start(&server, &sink, &id, county, &broker.url()).await;
 
     // The broker is restarted (it saves its sessions and queues, and reads them back),
     // then crashes and is started again; the server and the agent reconnect each time.
@@ -959,12 +981,11 @@ async fn a_broker_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
             },
         )
         .await;
-        told_once_and_still_open(&server, &sink, alert_id, since, &format!("after {how}")).await;
+        down.told_once_and_still_open(&server, &sink, &format!("after {how}"))
+            .await;
     }
 
-    alarm.up().await;
-    restored_once(&server, &sink, &id, alert_id).await;
-    agent.kill().await;
+    down.recover(&server, &sink, &id).await;
     server.stop().await;
 }
 
@@ -994,13 +1015,7 @@ async fn a_camera_left_unknown_by_an_agent_restart_keeps_its_hold_down_across_a_
     };
 
     // The gateway's camera drops (event 1).
-    let mut g = RawGateway::connect(broker.addr(), &id, county, 1).await;
-    g.publish(&g.birth(vec![
-        device("alarm-1", K::Alarm, S::Up),
-        device("cam-1", K::Camera, S::Up),
-    ]))
-    .await;
-    g.start_heartbeats(HEARTBEAT);
+    let g = RawGateway::online(broker.addr(), &id, county, 1, alarm_and_camera(), HEARTBEAT).await;
     wait_device(&server, &id, "cam-1", "up").await;
     g.publish(&event(&g, 1, S::Up)).await;
     wait_device(&server, &id, "cam-1", "down").await;
@@ -1041,21 +1056,8 @@ async fn a_camera_left_unknown_by_an_agent_restart_keeps_its_hold_down_across_a_
     }
     g.publish(&event(&g, 2, S::Unknown)).await;
 
-    let alert = wait_for("the camera alert", WAIT, || async {
-        let (_, all) = open_alerts(&server).await;
-        all["alerts"]
-            .as_array()?
-            .iter()
-            .find(|a| a["device"] == "cam-1")
-            .cloned()
-    })
-    .await;
-    counted_from_the_first_drop(&alert, dropped, hold_down);
-    wait_kinds(&sink, &["alert_opened"]).await;
-    assert_eq!(
-        Some(opened_alert(&sink, "camera", "cam-1")),
-        alert["id"].as_u64()
-    );
+    let alert = camera_alert(&server).await;
+    counted_from_the_first_drop_and_told(&sink, &alert, dropped, hold_down).await;
     g.kill();
     server.stop().await;
 }

@@ -55,12 +55,9 @@ impl Env {
         )
     }
 
-    /// A server logged in as `server` over TLS, watching `county`, with `registry`.
-    async fn server(
-        &self,
-        county: &str,
-        registry: Vec<campuswatch_server::registry::RegistryEntry>,
-    ) -> ServerHandle {
+    /// A server logged in as `server` over TLS, watching `county`, with `campuses` in its
+    /// registry (primary schools of one alarm and no camera).
+    async fn server(&self, county: &str, campuses: &[&str]) -> ServerHandle {
         let data = self.dir.path().join(format!("server-{county}"));
         let mut cfg = server_config(&data, &self.broker.password_url(), county);
         cfg.mqtt.username = "server".into();
@@ -69,6 +66,10 @@ impl Env {
         cfg.validate("test")
             .expect("the server's TLS settings are valid");
         let server = start_server(cfg).await;
+        let registry = campuses
+            .iter()
+            .map(|c| registry_entry(c, county, SchoolType::Primary, 1, 0))
+            .collect();
         server
             .import_registry(registry, false)
             .await
@@ -172,12 +173,7 @@ async fn a_campus_with_its_password_and_the_ca_reports_over_tls() {
     let Some(env) = Env::start(Env::good_cert, &[(a, "a-secret")]) else {
         return;
     };
-    let server = env
-        .server(
-            county,
-            vec![registry_entry(a, county, SchoolType::Primary, 1, 0)],
-        )
-        .await;
+    let server = env.server(county, &[a]).await;
     let state = tempfile::tempdir().unwrap();
     let cfg = agent_config(a, county, &env.login(a, "a-secret"), state.path()).await;
     cfg.validate().expect("the agent's TLS settings are valid");
@@ -234,12 +230,7 @@ async fn a_wrong_password_is_refused_and_the_agent_says_why() {
     let Some(env) = Env::start(Env::good_cert, &[(a, "right")]) else {
         return;
     };
-    let server = env
-        .server(
-            county,
-            vec![registry_entry(a, county, SchoolType::Primary, 1, 0)],
-        )
-        .await;
+    let server = env.server(county, &[a]).await;
     let state = tempfile::tempdir().unwrap();
     let cfg = agent_config(a, county, &env.login(a, "wrong"), state.path()).await;
 
@@ -296,15 +287,7 @@ async fn the_broker_drops_what_a_campus_publishes_under_another_campus() {
     let Some(env) = Env::start(Env::good_cert, &[(a, "a-secret"), (b, "b-secret")]) else {
         return;
     };
-    let server = env
-        .server(
-            county,
-            vec![
-                registry_entry(a, county, SchoolType::Primary, 1, 0),
-                registry_entry(b, county, SchoolType::Primary, 1, 0),
-            ],
-        )
-        .await;
+    let server = env.server(county, &[a, b]).await;
     let login = env.login(a, "a-secret");
     let gw =
         RawGateway::connect_with(login.options(format!("cw-{a}")).unwrap(), a, county, 7).await;
@@ -421,15 +404,7 @@ async fn client_certificates_authenticate_campuses_and_bad_ones_are_refused() {
     let Some(env) = Env::start(Env::good_cert, &[]) else {
         return;
     };
-    let server = env
-        .server(
-            county,
-            vec![
-                registry_entry(a, county, SchoolType::Primary, 1, 0),
-                registry_entry(b, county, SchoolType::Primary, 1, 0),
-            ],
-        )
-        .await;
+    let server = env.server(county, &[a, b]).await;
     let cert_login = |files: Option<&CertFiles>| BrokerLogin {
         url: env.broker.cert_url(),
         ca_file: env.pki.ca_file().display().to_string(),

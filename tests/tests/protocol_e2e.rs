@@ -8,6 +8,8 @@ use campuswatch_protocol::{DeviceKind as K, DeviceState as S, Message, SchoolTyp
 use campuswatch_tests::*;
 
 const WAIT: Duration = Duration::from_secs(15);
+/// How often the gateways played here send heartbeats.
+const HEARTBEAT: Duration = Duration::from_millis(300);
 
 async fn gateway_state(server: &campuswatch_server::ServerHandle, id: &str) -> Option<String> {
     let v = get_json(server, &format!("/api/v1/campuses/{id}")).await;
@@ -29,6 +31,16 @@ fn healthy() -> Vec<campuswatch_protocol::DeviceReport> {
     ]
 }
 
+/// A [`Fixture`] of `county` with `ids` registered, each a primary school of one alarm and
+/// two cameras.
+async fn primaries(county: &str, ids: &[&str]) -> Fixture {
+    let registry = ids
+        .iter()
+        .map(|i| registry_entry(i, county, SchoolType::Primary, 1, 2))
+        .collect();
+    Fixture::start(county, registry).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_last_will_of_an_old_epoch_never_marks_a_live_gateway_offline() {
     let county = "150121";
@@ -38,20 +50,14 @@ async fn a_late_last_will_of_an_old_epoch_never_marks_a_live_gateway_offline() {
         server,
         dir: _dir,
         ..
-    } = Fixture::start(
-        county,
-        vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
-    )
-    .await;
+    } = primaries(county, &[id]).await;
 
     let old = RawGateway::connect(broker.addr(), id, county, 41).await;
     old.publish(&old.birth(healthy())).await;
     wait_state(&server, id, "online").await;
     old.kill();
     // The gateway reconnects with a new epoch (and is online again) ...
-    let mut new = RawGateway::connect(broker.addr(), id, county, 42).await;
-    new.publish(&new.birth(healthy())).await;
-    new.start_heartbeats(Duration::from_millis(300));
+    let new = RawGateway::online(broker.addr(), id, county, 42, healthy(), HEARTBEAT).await;
     wait_for("epoch 42 to be applied", WAIT, || async {
         let v = get_json(&server, &format!("/api/v1/campuses/{id}")).await;
         (v["gateway"]["epoch"] == 42 && v["gateway_state"] == "online").then_some(())
@@ -134,7 +140,7 @@ async fn coverage_is_exact_with_never_seen_and_unregistered_campuses() {
     stray.publish(&stray.birth(healthy())).await;
     // Heartbeats keep them online however slowly the assertions below run.
     for g in [&mut ok, &mut noalarm, &mut stray] {
-        g.start_heartbeats(Duration::from_millis(300));
+        g.start_heartbeats(HEARTBEAT);
     }
     wait_for("three campuses seen", WAIT, || async {
         let v = get_json(&server, "/api/v1/campuses").await;
@@ -223,14 +229,8 @@ async fn bad_input_is_counted_and_dropped_without_changing_coverage() {
         server,
         dir: _dir,
         ..
-    } = Fixture::start(
-        county,
-        vec![registry_entry(id, county, SchoolType::Primary, 1, 2)],
-    )
-    .await;
-    let mut gw = RawGateway::connect(broker.addr(), id, county, 1).await;
-    gw.publish(&gw.birth(healthy())).await;
-    gw.start_heartbeats(Duration::from_millis(300));
+    } = primaries(county, &[id]).await;
+    let gw = RawGateway::online(broker.addr(), id, county, 1, healthy(), HEARTBEAT).await;
     wait_state(&server, id, "online").await;
     let before = get_json(&server, &format!("/api/v1/coverage?region={county}")).await;
 
@@ -343,22 +343,15 @@ async fn a_registry_import_with_bad_rows_is_refused_whole_with_line_numbers() {
 async fn a_server_restart_restores_state_and_raises_no_false_alerts() {
     let county = "150125";
     let ids = ["t150125-a", "t150125-b", "t150125-c"];
-    let registry = ids
-        .iter()
-        .map(|i| registry_entry(i, county, SchoolType::Primary, 1, 2))
-        .collect();
     let Fixture {
         broker,
         server,
         cfg,
         dir: _dir,
-    } = Fixture::start(county, registry).await;
+    } = primaries(county, &ids).await;
     let mut gateways = Vec::new();
     for id in ids {
-        let mut g = RawGateway::connect(broker.addr(), id, county, 1).await;
-        g.publish(&g.birth(healthy())).await;
-        g.start_heartbeats(Duration::from_millis(300));
-        gateways.push(g);
+        gateways.push(RawGateway::online(broker.addr(), id, county, 1, healthy(), HEARTBEAT).await);
     }
     for id in ids {
         wait_state(&server, id, "online").await;

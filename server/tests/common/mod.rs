@@ -5,9 +5,8 @@
 pub mod browser;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use campuswatch_protocol::{CampusId, DeviceReport, Message, RegionCode};
+use campuswatch_protocol::{CampusId, DeviceReport, RegionCode};
 
 use campuswatch_server::config::{AuthConfig, EmbeddedConfig, MqttConfig, ServerConfig};
 
@@ -57,20 +56,10 @@ pub fn broker_addr(server: &campuswatch_server::ServerHandle) -> SocketAddr {
         .expect("broker URL is host:port")
 }
 
-/// A plain MQTT client of the broker at `broker`, its event loop polled in the
-/// background (reconnecting after 50 ms when the connection drops).
-pub fn mqtt_client(broker: SocketAddr, id: &str, capacity: usize) -> rumqttc::AsyncClient {
-    let o = rumqttc::MqttOptions::new(id, broker.ip().to_string(), broker.port());
-    let (client, mut el) = rumqttc::AsyncClient::new(o, capacity);
-    tokio::spawn(async move {
-        loop {
-            if el.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    });
-    client
-}
+/// A plain MQTT client of a broker, and publishing a message on its own topic at least
+/// once: `campuswatch_testkit`'s.
+#[allow(unused_imports)]
+pub use campuswatch_testkit::mqtt::{client as mqtt_client, publish};
 
 /// A registry entry named "Campus {id}" (`openapi.rs` and `readback.rs` call it so).
 #[allow(unused_imports)]
@@ -108,17 +97,4 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .json()
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"))
-}
-
-/// Publishes `message` on its own topic, at least once.
-pub async fn publish(client: &rumqttc::AsyncClient, message: &Message) {
-    client
-        .publish(
-            message.topic().to_string(),
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            message.encode(),
-        )
-        .await
-        .unwrap();
 }

@@ -63,14 +63,12 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut gateways = Vec::new();
     for id in &ids {
-        let mut g = RawGateway::connect(broker.addr(), id, COUNTY, 1).await;
-        g.publish(&g.birth(vec![
+        let devices = vec![
             device("alarm-1", DeviceKind::Alarm, DeviceState::Up),
             device("cam-1", DeviceKind::Camera, DeviceState::Up),
-        ]))
-        .await;
-        g.start_heartbeats(Duration::from_millis(300));
-        gateways.push(g);
+        ];
+        let heartbeats = Duration::from_millis(300);
+        gateways.push(RawGateway::online(broker.addr(), id, COUNTY, 1, devices, heartbeats).await);
     }
     let live = format!("http://{}/api/v1/live", server.http_addr());
 
