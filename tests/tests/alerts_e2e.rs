@@ -303,14 +303,27 @@ async fn an_alarm_link_flapping_every_second_is_told_once() {
         .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    wait_kinds(&sink, &["alert_flapping"]).await;
-    let told = &sink.bodies()[0];
+    // The alarm device, and the campus's alarm networking that follows it.
+    wait_kinds(&sink, &["alert_flapping", "alert_flapping"]).await;
+    let mut told: Vec<_> = sink
+        .bodies()
+        .iter()
+        .map(|b| (b["link"].clone(), b["severity"].clone()))
+        .collect();
+    told.sort_by_key(|(l, _)| l.to_string());
     assert_eq!(
-        (told["link"].as_str(), told["severity"].as_str()),
-        (Some("alarm"), Some("critical"))
+        told,
+        [
+            (serde_json::json!("alarm"), serde_json::json!("warning")),
+            (
+                serde_json::json!("alarm_networking"),
+                serde_json::json!("critical")
+            )
+        ]
     );
     let alerts = get_json(&server, "/api/v1/alerts?state=open").await;
     assert_eq!(alerts["alerts"][0]["flapping"], true);
+    assert_eq!(alerts["alerts"][1]["flapping"], true);
     kill(gateways);
     server.stop().await;
 }
@@ -579,47 +592,60 @@ fn notice_ids(sink: &WebhookSink) -> Vec<String> {
         .collect()
 }
 
-/// The opening of `alert_id` is all that was told (after a settling wait, as in
-/// [`wait_kinds`]), and it is the one open alert, down since `since` (in milliseconds).
+/// The ids of notices `suffix` (`opened`, `resolved`) of `alert_ids`.
+fn said(alert_ids: &[u64], suffix: &str) -> Vec<String> {
+    alert_ids
+        .iter()
+        .map(|a| format!("alert-{a}-{suffix}"))
+        .collect()
+}
+
+/// The openings of `alert_ids` are all that was told (after a settling wait, as in
+/// [`wait_kinds`]), and they are the open alerts, down since `since` (in milliseconds).
 async fn told_once_and_still_open(
     server: &ServerHandle,
     sink: &WebhookSink,
-    alert_id: u64,
+    alert_ids: &[u64],
     since: i64,
     after: &str,
 ) {
-    wait_kinds(sink, &["alert_opened"]).await;
+    wait_kinds(sink, &vec!["alert_opened"; alert_ids.len()]).await;
+    let mut told = notice_ids(sink);
+    told.sort();
     assert_eq!(
-        notice_ids(sink),
-        [format!("alert-{alert_id}-opened")],
+        told,
+        said(alert_ids, "opened"),
         "{after}: {:#?}",
         sink.bodies()
     );
-    let (open, all) = open_alerts(server).await;
-    assert_eq!(
-        open,
-        [(alert_id, since)],
-        "{after}: the same alert, open: {all:#}"
-    );
+    let (mut open, all) = open_alerts(server).await;
+    open.sort();
+    let want: Vec<(u64, i64)> = alert_ids.iter().map(|a| (*a, since)).collect();
+    assert_eq!(open, want, "{after}: the same alerts, open: {all:#}");
 }
 
-/// The link comes back: exactly one more notice, its resolution, saying "Restored".
-async fn restored_once(server: &ServerHandle, sink: &WebhookSink, id: &str, alert_id: u64) {
-    wait_kinds(sink, &["alert_opened", "alert_resolved"]).await;
-    assert_eq!(
-        notice_ids(sink),
-        [
-            format!("alert-{alert_id}-opened"),
-            format!("alert-{alert_id}-resolved")
-        ]
-    );
-    let resolved = &sink.bodies()[1];
-    assert!(
-        resolved["title"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("Restored: ")),
-        "{resolved:#}"
-    );
+/// The link comes back: exactly one more notice per alert, its resolution, saying
+/// "Restored".
+async fn restored_once(server: &ServerHandle, sink: &WebhookSink, id: &str, alert_ids: &[u64]) {
+    let n = alert_ids.len();
+    let mut kinds = vec!["alert_opened"; n];
+    kinds.extend(vec!["alert_resolved"; n]);
+    wait_kinds(sink, &kinds).await;
+    let mut told = notice_ids(sink);
+    let resolved_told = told.split_off(n);
+    told.sort();
+    assert_eq!(told, said(alert_ids, "opened"));
+    let mut resolved_told = resolved_told;
+    resolved_told.sort();
+    assert_eq!(resolved_told, said(alert_ids, "resolved"));
+    for resolved in &sink.bodies()[n..] {
+        assert!(
+            resolved["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Restored: ")),
+            "{resolved:#}"
+        );
+    }
     // And the history holds that one alert for the whole outage.
     let history = wait_for("the resolution stored", WAIT, || async {
         let all = get_json(server, &format!("/api/v1/alerts?state=all&campus={id}")).await;
@@ -629,20 +655,25 @@ async fn restored_once(server: &ServerHandle, sink: &WebhookSink, id: &str, aler
             .then_some(list)
     })
     .await;
-    let ids: Vec<u64> = history.iter().filter_map(|a| a["id"].as_u64()).collect();
-    assert_eq!(ids, [alert_id], "one alert for one outage: {history:#?}");
+    let mut ids: Vec<u64> = history.iter().filter_map(|a| a["id"].as_u64()).collect();
+    ids.sort();
+    assert_eq!(
+        ids, alert_ids,
+        "one alert per link for one outage: {history:#?}"
+    );
 }
 
-/// The first notice: an opening of an alert about `device`; its alert id.
-fn opened_alert(sink: &WebhookSink, link: &str, device: &str) -> u64 {
-    let told = &sink.bodies()[0];
+/// The notice of an opening of an alert about `link` (and `device`, for a device's); its
+/// alert id.
+fn opened_alert(sink: &WebhookSink, link: &str, device: Option<&str>) -> u64 {
+    let bodies = sink.bodies();
+    let told = bodies
+        .iter()
+        .find(|b| b["link"].as_str() == Some(link))
+        .unwrap_or_else(|| panic!("no notice about {link}: {bodies:#?}"));
     assert_eq!(
-        (
-            told["kind"].as_str(),
-            told["link"].as_str(),
-            told["device"].as_str()
-        ),
-        (Some("alert_opened"), Some(link), Some(device)),
+        (told["kind"].as_str(), told["device"].as_str()),
+        (Some("alert_opened"), device),
         "{told:#}"
     );
     told["alert_id"].as_u64().expect("an alert id")
@@ -681,11 +712,13 @@ async fn counted_from_the_first_drop_and_told(
         time(&alert["opened_at"]) >= since + hold_down,
         "opened after the hold-down: {alert:#}"
     );
-    wait_kinds(sink, &["alert_opened"]).await;
+    // The camera, and the campus's video: its one expected camera is down.
+    wait_kinds(sink, &["alert_opened", "alert_opened"]).await;
     assert_eq!(
-        Some(opened_alert(sink, "camera", "cam-1")),
+        Some(opened_alert(sink, "camera", Some("cam-1"))),
         alert["id"].as_u64()
     );
+    opened_alert(sink, "video", None);
 }
 
 /// A server of `county` whose duty channel is a webhook, with one registered campus,
@@ -735,8 +768,9 @@ impl Duty {
 struct AlarmDown {
     alarm: TcpDevice,
     agent: AgentProcess,
-    /// The alert's id and since when (in milliseconds).
-    alert_id: u64,
+    /// The alerts' ids (the alarm device's, and the campus's alarm networking: its one
+    /// alarm is down) and since when (in milliseconds).
+    alert_ids: Vec<u64>,
     since: i64,
     _dir: tempfile::TempDir,
 }
@@ -760,13 +794,16 @@ impl AlarmDown {
         );
         wait_device(duty_server, id, "alarm-1", "up").await;
         alarm.down().await;
-        wait_kinds(sink, &["alert_opened"]).await;
-        let alert_id = opened_alert(sink, "alarm", "alarm-1");
+        wait_kinds(sink, &["alert_opened", "alert_opened"]).await;
+        let alert_ids = vec![
+            opened_alert(sink, "alarm", Some("alarm-1")),
+            opened_alert(sink, "alarm_networking", None),
+        ];
         let since = open_alerts(duty_server).await.0[0].1;
         AlarmDown {
             alarm,
             agent,
-            alert_id,
+            alert_ids,
             since,
             _dir: dir,
         }
@@ -776,7 +813,7 @@ impl AlarmDown {
     /// killed.
     async fn recover(&mut self, server: &ServerHandle, sink: &WebhookSink, id: &str) {
         self.alarm.up().await;
-        restored_once(server, sink, id, self.alert_id).await;
+        restored_once(server, sink, id, &self.alert_ids).await;
         self.agent.kill().await;
     }
 
@@ -787,7 +824,7 @@ impl AlarmDown {
         sink: &WebhookSink,
         after: &str,
     ) {
-        told_once_and_still_open(server, sink, self.alert_id, self.since, after).await;
+        told_once_and_still_open(server, sink, &self.alert_ids, self.since, after).await;
     }
 }
 
@@ -796,7 +833,11 @@ async fn an_agent_restarted_while_its_alarm_link_stays_down_is_told_once_and_nev
     let county = "150305";
     let broker = TestBroker::start().await;
     let Duty {
-        id, sink, server, ..
+        id,
+        sink,
+        server,
+        _dir,
+        ..
     } = Duty::start(&broker.url, county, 0, Duration::ZERO).await;
     // The alarm link drops, and stays down until the end of the test.
     let mut down = AlarmDown::start(&server, &sink, &id, county, &broker.url).await;
@@ -848,7 +889,11 @@ async fn a_camera_hold_down_goes_on_counting_from_the_first_drop_across_an_agent
     let hold_down = Duration::from_secs(3);
     let broker = TestBroker::start().await;
     let Duty {
-        id, sink, server, ..
+        id,
+        sink,
+        server,
+        _dir,
+        ..
     } = Duty::start(&broker.url, county, 1, hold_down).await;
     let alarm = TcpDevice::start().await;
     let mut camera = TcpDevice::start().await;
@@ -954,7 +999,9 @@ async fn a_broker_restarted_while_an_alarm_link_stays_down_tells_it_once_and_kee
     else {
         return;
     };
-    let Duty { sink, server, .. } = Duty::start(&broker.url(), county, 0, Duration::ZERO).await;
+    let Duty {
+        sink, server, _dir, ..
+    } = Duty::start(&broker.url(), county, 0, Duration::ZERO).await;
     let mut down = AlarmDown::start(&server, &sink, &id, county, &broker.url()).await;
 
     // The broker is restarted (it saves its sessions and queues, and reads them back),
