@@ -63,20 +63,124 @@ function esc(s) {
 
 function pct(rate) { return rate == null ? "–" : (rate * 100).toFixed(1) + "%"; }
 
-function bar(rate) {
-  const w = rate == null ? 0 : Math.round(rate * 80);
-  return `<span class="bar${rate != null && rate < 0.9 ? " low" : ""}" style="width:${w}px"></span>`;
+/** The colour step of a rate: 0 % is the loudest (`r0`), then below 50 %, 80 %, 90 %,
+ *  98 %, and the rest (`r5`); `rn` when there is no rate. One scale for tables, tiles
+ *  and the map, so that 76.9 % and 89.7 % never look the same and 0 % is never blank. */
+function step(rate) {
+  if (rate == null) return "rn";
+  if (rate <= 0) return "r0";
+  if (rate < 0.5) return "r1";
+  if (rate < 0.8) return "r2";
+  if (rate < 0.9) return "r3";
+  if (rate < 0.98) return "r4";
+  return "r5";
 }
 
-/** The UTC offset reports and daily history are kept in (the API's default, China
- *  Standard Time): report pages ask for it and show times in it, whatever the browser's
- *  zone. */
-const REPORT_OFFSET = "+08:00";
-const REPORT_OFFSET_MS = 8 * 3600 * 1000;
+/** A rate's bar: always drawn (a 0 % bar is a full-height red stub), coloured by step. */
+function bar(rate) {
+  const w = rate == null ? 0 : Math.max(Math.round(rate * 60), 3);
+  return `<span class="bar ${step(rate)}" style="width:${w}px"></span>`;
+}
+
+/** A table cell of a rate: its step's colour, its bar and its figure. */
+function rateCell(rate, extra) {
+  return `<td class="rate ${step(rate)}" data-rate="${rate == null ? "" : rate}">${bar(rate)}${extra == null ? "" : extra + " "}<b>${pct(rate)}</b></td>`;
+}
+
+// ---- sortable tables ---------------------------------------------------------------------
+
+/** Each sortable table's order, by table id, kept across live redraws: `{ key, desc }`. */
+const SORTS = {};
+
+/** A sortable table: `columns` are `{ key, label, value(row), cell(row) }` (`value` is
+ *  what sorts: a number or a text); clicking a header sorts by it, again reverses. Rows
+ *  with no value sort last either way. `order` is the initial `{ key, desc }`. */
+function sortable(id, columns, rows, order, attrs) {
+  const o = SORTS[id] || (SORTS[id] = Object.assign({}, order));
+  const col = columns.find(c => c.key === o.key) || columns[0];
+  const sorted = rows.slice().sort((a, b) => {
+    const x = col.value(a), y = col.value(b);
+    if (x == null || x === "") return y == null || y === "" ? 0 : 1;
+    if (y == null || y === "") return -1;
+    const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), locale());
+    return o.desc ? -c : c;
+  });
+  const head = columns.map(c => {
+    const here = c.key === col.key;
+    return `<th data-sort="${c.key}"${here ? ` aria-sort="${o.desc ? "descending" : "ascending"}" class="sorted"` : ""}><button type="button">${c.label}${here ? (o.desc ? " ▼" : " ▲") : ""}</button></th>`;
+  }).join("");
+  return `<table id="${id}" class="sortable"><thead><tr>${head}</tr></thead><tbody>
+    ${sorted.length ? sorted.map(r => `<tr${attrs ? " " + attrs(r) : ""}>${columns.map(c => c.cell(r)).join("")}</tr>`).join("")
+      : `<tr><td colspan="${columns.length}">${t("none")}</td></tr>`}</tbody></table>`;
+}
+
+// A header of a sortable table sorts it (the page draws it again in the new order).
+document.addEventListener("click", ev => {
+  const th = ev.target.closest("table.sortable th[data-sort]");
+  if (!th) return;
+  const id = th.closest("table").id, key = th.dataset.sort, o = SORTS[id];
+  if (o.key === key) o.desc = !o.desc; else { o.key = key; o.desc = false; }
+  render(false);
+});
+
+/** The server's time zone (its `time_zone` setting, told by GET /api/v1/session). Every
+ *  time on every page is shown in it, as `2026-12-05 08:22:23`: the browser's own zone
+ *  never changes what is shown. */
+let zone = "Asia/Shanghai";
+let zoneFormat = null;
+
+/** The wall-clock fields of instant `ms` in the server's zone, as numbers. */
+function zoned(ms) {
+  if (!zoneFormat || zoneFormat.zone !== zone) {
+    zoneFormat = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
+    zoneFormat.zone = zone;
+  }
+  const p = {};
+  for (const part of zoneFormat.formatToParts(new Date(ms))) p[part.type] = Number(part.value);
+  return p;
+}
+
+/** How far the server's zone is ahead of UTC at instant `ms`, in milliseconds. */
+function zoneOffset(ms) {
+  const p = zoned(ms);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(ms / 1000) * 1000;
+}
+
+/** The zone's offset at `ms` as the API writes it: `+08:00`. */
+function offsetText(ms) {
+  const m = Math.round(zoneOffset(ms) / 60000), a = Math.abs(m);
+  return (m < 0 ? "-" : "+") + String(Math.floor(a / 60)).padStart(2, "0") + ":" + String(a % 60).padStart(2, "0");
+}
+
+const two = n => String(n).padStart(2, "0");
+
+/** A time (an API timestamp or milliseconds) as `2026-12-05 08:22:23` in the server's
+ *  zone; `–` when there is none. */
+function when(ts) {
+  const ms = typeof ts === "number" ? ts : Date.parse(ts);
+  if (ts == null || isNaN(ms)) return "–";
+  const p = zoned(ms);
+  return `${p.year}-${two(p.month)}-${two(p.day)} ${two(p.hour)}:${two(p.minute)}:${two(p.second)}`;
+}
+
+/** The same to the minute: `2026-12-05 08:22`. */
+function whenMinute(ts) { return ts == null ? "–" : when(ts).slice(0, 16); }
+
+/** The day of a time in the server's zone: `2026-12-05`. */
+function dayOf(ts) { return ts == null ? "–" : when(ts).slice(0, 10); }
+
+/** The first midnight of the server's zone after instant `ms`. */
+function nextMidnight(ms) {
+  const p = zoned(ms);
+  const local = Date.UTC(p.year, p.month - 1, p.day + 1);
+  // Local midnight as an instant: take off the offset in force then.
+  return local - zoneOffset(local - zoneOffset(ms));
+}
 
 function locale() { return lang === "zh" ? "zh-CN" : "en-GB"; }
-
-function when(ts) { return ts == null ? "–" : new Date(ts).toLocaleString(locale()); }
 
 /** A duration in milliseconds, in words: "3 h 12 min". */
 function span(ms) {
@@ -154,18 +258,46 @@ function drawNav() {
     .join("");
 }
 
+/** What the page on show last loaded, to draw it again without asking the server (a
+ *  sort, a filter, the language): `{ key, data }`. */
+let loaded = null;
+
+/** Replaces what `html` changes in `main`: each top-level element with an id is put in
+ *  only if it differs from the one on show, so a live refresh leaves the rest (and the
+ *  field being typed in, and the scroll position) alone. */
+function patch(main, html) {
+  const next = document.createElement("div");
+  next.innerHTML = html;
+  const fresh = [...next.children];
+  const same = fresh.length === main.children.length && fresh.every((el, i) => el.id && main.children[i].id === el.id);
+  if (!same) { main.innerHTML = html; return; }
+  fresh.forEach((el, i) => {
+    const old = main.children[i];
+    if (old.outerHTML !== el.outerHTML) old.replaceWith(el);
+  });
+}
+
 let rendering = null;
-async function render() {
+/** Draws the current page; with `reload` false, from what it last loaded. */
+async function render(reload = true) {
   if (!me) return;
   drawNav();
   const main = document.getElementById("page");
   const spec = PAGES[current.name];
+  const key = current.name + "|" + current.arg + "|" + location.search;
   // A live refresh redraws the page: keep the field being typed in focused.
   const active = document.activeElement && document.activeElement.id ? document.activeElement : null;
   const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
   const run = (async () => {
     try {
-      await spec.render(main, current.arg);
+      if (spec.load) {
+        if (reload || !loaded || loaded.key !== key) loaded = { key, data: await spec.load(current.arg) };
+        if (rendering !== run) return;
+        patch(main, spec.draw(loaded.data, current.arg));
+        if (spec.wire) spec.wire(main, loaded.data, current.arg);
+      } else {
+        await spec.render(main, current.arg);
+      }
       const again = active && document.getElementById(active.id);
       if (again && again !== active) {
         again.focus();
@@ -192,8 +324,16 @@ window.addEventListener("popstate", () => { route(); render(); });
 
 // ---- live updates --------------------------------------------------------------------
 
-let pending = null;
-function soon() { if (!pending) pending = setTimeout(() => { pending = null; render(); }, 300); }
+/** Live changes load the page again at most once every `CALM_MS` (the first at once):
+ *  a busy network's stream of changes costs the server a few requests a minute per open
+ *  console, and the page does not flicker. */
+const CALM_MS = 10000;
+let pending = null, lastLoad = 0;
+function soon() {
+  if (pending) return;
+  const wait = Math.max(300, lastLoad + CALM_MS - Date.now());
+  pending = setTimeout(() => { pending = null; lastLoad = Date.now(); render(); }, wait);
+}
 
 function listen() {
   const badge = document.getElementById("link");
@@ -234,6 +374,7 @@ async function start() {
   route();
   translate();
   try { me = await api("/api/v1/session"); } catch (e) { return; }
+  if (me.time_zone) zone = me.time_zone;
   document.getElementById("who").textContent = me.name === "anonymous" ? "" : me.name;
   document.getElementById("signout").hidden = me.name === "anonymous";
   document.getElementById("signin").hidden = true;

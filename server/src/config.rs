@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub id: String,
     /// Where the SQLite database and other state live.
     pub data_dir: PathBuf,
+    /// The time zone (an IANA name) of every time the console shows and of the days the
+    /// reports count. Default `Asia/Shanghai`.
+    pub time_zone: String,
     pub http: HttpConfig,
     pub mqtt: MqttConfig,
     pub database: DatabaseConfig,
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
         Self {
             id: "main".into(),
             data_dir: PathBuf::from("campuswatch-data"),
+            time_zone: "Asia/Shanghai".into(),
             http: HttpConfig::default(),
             mqtt: MqttConfig::default(),
             database: DatabaseConfig::default(),
@@ -393,6 +397,11 @@ impl AlertsConfig {
 }
 
 impl ServerConfig {
+    /// The configured time zone (`time_zone`, checked by `validate`).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
     /// Defaults, then `file` (if any), then the environment; validated.
     pub fn load(file: Option<&Path>) -> Result<ServerConfig, ConfigError> {
         Self::load_from(file, None)
@@ -416,6 +425,15 @@ impl ServerConfig {
             key: key.to_string(),
             message,
         };
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "time_zone",
+                format!(
+                    "{:?} is not a time zone name such as Asia/Shanghai or Asia/Urumqi",
+                    self.time_zone
+                ),
+            ));
+        }
         if self.id.is_empty()
             || !self
                 .id
@@ -698,6 +716,20 @@ mod tests {
         let f = write("[mqtt]\nurl = \"http://broker\"\n");
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("mqtt.url"), "{err}");
+    }
+
+    #[test]
+    fn the_time_zone_is_a_zone_name_and_asia_shanghai_by_default() {
+        assert_eq!(ServerConfig::default().zone(), chrono_tz::Asia::Shanghai);
+        let f = write("time_zone = \"Asia/Urumqi\"\n");
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        assert_eq!(cfg.zone(), chrono_tz::Asia::Urumqi);
+        let f = write("time_zone = \"+08:00\"\n");
+        let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("time_zone") && err.contains("Asia/Shanghai"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -58,8 +58,20 @@ async fn index() -> Response {
 }
 
 async fn script(Path(name): Path<String>) -> Response {
-    match SCRIPTS.iter().find(|(n, _)| *n == name) {
-        Some((_, body)) => asset("text/javascript; charset=utf-8", body),
+    if let Some((_, body)) = SCRIPTS.iter().find(|(n, _)| *n == name) {
+        return asset("text/javascript; charset=utf-8", body);
+    }
+    // A province's tile map: `tiles-150000.json`.
+    let tiles = name
+        .strip_prefix("tiles-")
+        .and_then(|rest| rest.strip_suffix(".json"))
+        .and_then(crate::regions::tiles);
+    match tiles.and_then(|t| serde_json::to_string(&t).ok()) {
+        Some(json) => {
+            let mut r = asset("application/json", "");
+            *r.body_mut() = json.into();
+            r
+        }
         None => (StatusCode::NOT_FOUND, "no such console asset").into_response(),
     }
 }

@@ -294,7 +294,7 @@ pub async fn start_with_clock(
             alarm_fraction: config.coverage.alarm_fraction,
             video_fraction: config.coverage.video_fraction,
         },
-        reports::CHINA_STANDARD_TIME,
+        reports::zone_offset(config.zone(), clock.now()),
         config.history.raw_days,
         shutdown.child_token(),
     ));
@@ -310,6 +310,7 @@ pub async fn start_with_clock(
         live,
         shutdown: shutdown.child_token(),
         peers: peers::Peers::new(&config.cluster),
+        time_zone: config.zone(),
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

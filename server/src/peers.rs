@@ -41,6 +41,9 @@ pub struct PeerChild {
     pub code: String,
     pub name: String,
     pub level: String,
+    /// Whether it came with its parent (asked for with `level`).
+    #[serde(default, deserialize_with = "present")]
+    pub parent: bool,
     #[serde(flatten)]
     pub block: CoverageBlock,
 }
@@ -100,4 +103,9 @@ pub fn add(a: &CoverageBlock, b: &CoverageBlock) -> CoverageBlock {
     let mut sum = Contribution::of(a);
     sum.add(&Contribution::of(b));
     sum.block()
+}
+
+/// True when the field is there (whatever it holds).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }

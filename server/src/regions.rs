@@ -140,6 +140,54 @@ impl RegionNames {
     }
 }
 
+/// Tile maps compiled in, by province: `code,row,col`, one equal tile per county in its
+/// rough position (row 0 north, column 0 west), made by `server/data/tiles/make_tiles.py`
+/// from GeoNames seat positions (CC BY 4.0; see `server/data/tiles/README.md`).
+const BUILTIN_TILES: &[(&str, &str)] = &[("150000", include_str!("../data/tiles-150000.csv"))];
+
+/// One county's tile, with the names the console shows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tile {
+    pub code: String,
+    pub name: String,
+    pub name_en: String,
+    /// The county's city (prefecture or league).
+    pub city: String,
+    pub city_en: String,
+    pub row: u32,
+    pub col: u32,
+}
+
+/// The tile map of `province` (a province code), if one is compiled in.
+pub fn tiles(province: &str) -> Option<Vec<Tile>> {
+    let (_, text) = BUILTIN_TILES.iter().find(|(p, _)| *p == province)?;
+    let names = RegionNames::builtin();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for row in reader.records() {
+        // Part of the source tree, checked by a unit test: a bad row is skipped, not fatal.
+        let Ok(row) = row else { continue };
+        let (Some(code), Some(r), Some(c)) = (row.get(0), row.get(1), row.get(2)) else {
+            continue;
+        };
+        let (Ok(code), Ok(r), Ok(c)) = (RegionCode::parse(code), r.parse(), c.parse()) else {
+            continue;
+        };
+        let region = names.get(&code);
+        let city = code.city().and_then(|c| names.get(&c));
+        out.push(Tile {
+            code: code.to_string(),
+            name: region.map_or_else(|| code.to_string(), |r| r.name.clone()),
+            name_en: region.map_or_else(|| code.to_string(), |r| r.name_en.clone()),
+            city: city.map(|r| r.name.clone()).unwrap_or_default(),
+            city_en: city.map(|r| r.name_en.clone()).unwrap_or_default(),
+            row: r,
+            col: c,
+        });
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -247,5 +295,27 @@ mod tests {
         assert!(RegionNames::from_csv(missing).is_err());
         let empty_name = "code,name,name_en\n150100,,A\n";
         assert!(RegionNames::from_csv(empty_name).is_err());
+    }
+
+    #[test]
+    fn every_county_of_the_table_has_one_tile_of_its_own_and_no_other_does() {
+        for (province, _) in BUILTIN_TILES {
+            let tiles = tiles(province).unwrap();
+            let counties: Vec<String> = RegionNames::builtin()
+                .iter()
+                .filter(|r| {
+                    r.level() == RegionLevel::County && r.code.province().to_string() == *province
+                })
+                .map(|r| r.code.to_string())
+                .collect();
+            let mut codes: Vec<String> = tiles.iter().map(|t| t.code.clone()).collect();
+            codes.sort();
+            assert_eq!(codes, counties, "one tile per county of {province}");
+            let cells: std::collections::BTreeSet<(u32, u32)> =
+                tiles.iter().map(|t| (t.row, t.col)).collect();
+            assert_eq!(cells.len(), tiles.len(), "two counties on one cell");
+            assert!(tiles.iter().all(|t| !t.city.is_empty() && t.name != t.code));
+        }
+        assert_eq!(tiles("110000"), None);
     }
 }

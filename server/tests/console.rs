@@ -86,7 +86,7 @@ async fn the_console_shows_the_registered_figures_in_chinese_and_in_english() {
     .unwrap();
     assert!(zh.contains("<h2 id=\"area\">全部地区</h2>"), "{zh}");
     assert!(
-        zh.contains("data-figure=\"registered\"><span>登记</span><b>3</b>"),
+        zh.contains("data-figure=\"registered\"><span>在册校园</span><b>3</b>"),
         "{zh}"
     );
     assert!(
@@ -100,7 +100,10 @@ async fn the_console_shows_the_registered_figures_in_chinese_and_in_english() {
     })
     .await
     .unwrap();
-    assert!(en.contains("<span>Registered</span><b>2</b>"), "{en}");
+    assert!(
+        en.contains("<span>Registered campuses</span><b>2</b>"),
+        "{en}"
+    );
     assert!(
         en.contains("k-1 幼儿园") && en.contains("k-2 幼儿园"),
         "{en}"

@@ -8,7 +8,7 @@ texts({
     "campus-not-found": "未找到校园", "campus-not-found-why": "该校园未登记也从未上报，或不在您的管辖范围内：",
     "back-overview": "返回总览", "is-registered": "已登记", "not-registered": "未登记（不计入联网率）",
     "expected": "应接入", "gateway": "网关", "state": "状态", "since-time": "开始时间",
-    "reason": "原因", "last-heartbeat": "最近心跳", "agent-version": "代理版本", "epoch": "会话序号",
+    "reason": "原因", "last-heartbeat": "最近心跳", "agent-version": "代理版本", "epoch": "上线次数",
     "first-seen": "首次上报", "host-health": "主机状况", "cpu": "CPU", "memory": "内存", "disk": "磁盘",
     "uptime": "运行时长", "gateway-flag": "网关不在线：其设备状态未知", "devices": "设备",
     "device": "设备", "measurements": "测量值", "identity": "型号与固件", "firmware": "固件",
@@ -253,9 +253,9 @@ function drawTimeline(c, events, now) {
   const H = TOP + bands.length * (BAND + GAP) + 22;
   const x = ms => L + (ms - start) / (now - start) * (W - L - R);
   const ticks = [];
-  const day = new Date(start); day.setHours(24, 0, 0, 0);
-  for (; day.getTime() < now; day.setDate(day.getDate() + 1)) ticks.push(day.getTime());
-  const fmtDay = ms => new Date(ms).toLocaleDateString(locale(), { month: "2-digit", day: "2-digit" });
+  // Midnights of the server's zone, labelled with their day.
+  for (let day = nextMidnight(start); day < now; day = nextMidnight(day)) ticks.push(day);
+  const fmtDay = ms => dayOf(ms).slice(5);
   const svg = `<svg id="timeline-chart" viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${t("timeline")}">
     ${ticks.map(ms => `<line class="tick" x1="${x(ms).toFixed(1)}" x2="${x(ms).toFixed(1)}" y1="${TOP - 4}" y2="${H - 20}"/>
       <text class="axis" x="${x(ms).toFixed(1)}" y="${H - 6}" text-anchor="middle">${fmtDay(ms)}</text>`).join("")}

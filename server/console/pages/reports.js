@@ -18,7 +18,7 @@ texts({
     "not-networked": "未全部联网的校园", "nn-missing": "未联网", "nn-gateway": "网关未上报",
     "nn-before": "早于", "nn-hours-at": "已持续", "nn-hours-period": "期内未全部联网",
     "csv-availability": "可用率 CSV", "csv-coverage": "联网率 CSV",
-    "csv-not-networked": "未联网校园 CSV", "utc8": "北京时间（UTC+08:00）",
+    "csv-not-networked": "未联网校园 CSV", "zone-note": "时间均按 %1（UTC%2）",
     "rep-campuses": "校园",
   },
   "en": {
@@ -33,7 +33,7 @@ texts({
     "not-networked": "Campuses not fully networked", "nn-missing": "Not networked", "nn-gateway": "gateway not reporting",
     "nn-before": "before", "nn-hours-at": "For", "nn-hours-period": "Not fully networked in the period",
     "csv-availability": "Availability CSV", "csv-coverage": "Coverage CSV",
-    "csv-not-networked": "Not networked CSV", "utc8": "China Standard Time (UTC+08:00)",
+    "csv-not-networked": "Not networked CSV", "zone-note": "Times in %1 (UTC%2)",
     "rep-campuses": "Campuses",
   },
 });
@@ -81,20 +81,16 @@ function coverageQuery(s) {
   if (s.cov === "period") return periodQuery(s);
   const p = new URLSearchParams();
   if (s.region) p.set("region", s.region);
-  if (s.at) p.set("at", (s.at.length === 16 ? s.at + ":00" : s.at) + REPORT_OFFSET);
+  if (s.at) p.set("at", (s.at.length === 16 ? s.at + ":00" : s.at) + offsetText(Date.now()));
   return p;
 }
 
-/** A time as "2027-03-01 21:00" in China Standard Time, whatever the browser's zone. */
-function cst(ts) {
-  return ts == null ? "–" : new Date(Date.parse(ts) + REPORT_OFFSET_MS).toISOString().slice(0, 16).replace("T", " ");
-}
 
 /** A period as its local days ("2027-03-01", "2027-03-01 – 2027-03-07"), or its times. */
 function periodText(from, to) {
-  const a = cst(from), b = cst(to);
+  const a = whenMinute(from), b = whenMinute(to);
   if (!a.endsWith(" 00:00") || !b.endsWith(" 00:00")) return `${a} – ${b}`;
-  const last = cst(new Date(Date.parse(to) - 1).toISOString()).slice(0, 10);
+  const last = whenMinute(new Date(Date.parse(to) - 1).toISOString()).slice(0, 10);
   return a.slice(0, 10) === last ? last : `${a.slice(0, 10)} – ${last}`;
 }
 
@@ -131,7 +127,7 @@ async function renderReports(main) {
   const crumbs = area ? [`<a href="${reportHref(Object.assign({}, s, { region: "" }))}" data-nav>${t("all")}</a>`]
     .concat(area.path.map(r => `<a href="${reportHref(Object.assign({}, s, { region: r.code }))}" data-nav>${esc(r.name)}</a>`))
     .concat(area.region ? [`<span>${esc(area.region.name)}</span>`] : []) : [];
-  const shownDate = s.date || (av ? cst(av.from).slice(0, 10) : "");
+  const shownDate = s.date || (av ? whenMinute(av.from).slice(0, 10) : "");
   main.innerHTML = `
     <section id="report-controls">
       <nav id="crumbs">${crumbs.join(" › ")}</nav>
@@ -148,7 +144,7 @@ async function renderReports(main) {
     </section>
     ${failure ? `<p class="error" id="report-error">${t("failed")}: ${esc(failure.message)}</p>` : `
     <h2 id="report-title">${t("rep-title")} · ${esc(regionName)} · ${esc(periodText(av.from, av.to))}</h2>
-    <p id="report-zone">${t("utc8")}</p>
+    <p id="report-zone">${fill(t("zone-note"), esc(zone), offsetText(Date.now()))}</p>
     ${drawAvailability(av, s)}
     ${drawCoverageReport(cov, s)}`}`;
   const form = document.getElementById("report-form");
@@ -234,7 +230,7 @@ function drawCoverageReport(c, s) {
   missing.set("table", "not_networked");
   const over = c.at == null;
   return `<section id="coverage">
-    <h2>${t("coverage-report")}: ${over ? fill(t("cov-period-title"), esc(periodText(c.from, c.to))) : fill(t("cov-at-title"), cst(c.at))}</h2>
+    <h2>${t("coverage-report")}: ${over ? fill(t("cov-period-title"), esc(periodText(c.from, c.to))) : fill(t("cov-at-title"), whenMinute(c.at))}</h2>
     ${over ? `<p class="note">${t("cov-avg-note")}</p>` : ""}
     <table id="cov-regions"><thead>${coverageHeadRow("region")}</thead><tbody>
       <tr class="node" data-code="${esc(node.code || "")}"><td>${node.code ? esc(node.name) : t("all")}</td>${coverageRowCells(node)}</tr>
@@ -249,7 +245,7 @@ function drawCoverageReport(c, s) {
       <th>${t("nn-missing")}</th><th>${t("since")}</th><th>${over ? t("nn-hours-period") : t("nn-hours-at")}</th></tr></thead><tbody>
       ${c.not_networked.length ? c.not_networked.map(n => `<tr data-campus="${esc(n.id)}"><td>${esc(n.name)} <small>${esc(n.id)}</small></td>
         <td>${esc(n.region_name)}</td><td>${t(n.school_type)}</td><td>${missingLinks(n)}</td>
-        <td>${n.since == null ? "–" : (n.since_at_least ? t("nn-before") + " " : "") + cst(n.since)}</td>
+        <td>${n.since == null ? "–" : (n.since_at_least ? t("nn-before") + " " : "") + whenMinute(n.since)}</td>
         <td>${span(n.hours * 3600000)}</td></tr>`).join("") : `<tr><td colspan="6">${t("none")}</td></tr>`}
     </tbody></table>
     <p class="downloads"><a id="csv-coverage" href="/api/v1/reports/coverage?${summary}" download>${t("csv-coverage")}</a>

@@ -42,9 +42,9 @@ async function renderTrend(main) {
   const region = q.get("region") || "";
   const weeks = WEEK_CHOICES.includes(Number(q.get("weeks"))) ? Number(q.get("weeks")) : 4;
   // Whole days that are over, in the history's time zone: yesterday back.
-  const today = new Date(Date.now() + REPORT_OFFSET_MS).toISOString().slice(0, 10);
+  const today = dayOf(Date.now());
   const to = addDays(today, -1), from = addDays(to, 1 - 7 * weeks);
-  const ask = new URLSearchParams({ from, to, utc_offset: REPORT_OFFSET });
+  const ask = new URLSearchParams({ from, to, utc_offset: offsetText(Date.now()) });
   if (region) ask.set("region", region);
   const r = await api("/api/v1/reports/coverage/daily?" + ask.toString());
   // The API leaves out days it has no rows for and gives null rates for days nobody was

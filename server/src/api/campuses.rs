@@ -36,6 +36,15 @@ pub(super) struct CampusesQuery {
     /// Only campuses of this school type.
     #[param(value_type = Option<schemas::SchoolType>)]
     school_type: Option<String>,
+    /// `false`: only registered campuses not fully networked (alarm and video); `true`:
+    /// only those that are.
+    networked: Option<bool>,
+    /// `id` (the default): in campus id order. `worst`: the worst first: gateways not
+    /// heard (offline, stale), then campuses reporting without alarm and video, without
+    /// alarm, without video, then those never seen, then the fully networked; longest in
+    /// their state first.
+    #[param(value_type = Option<String>, example = "worst")]
+    sort: Option<String>,
     /// Page size; larger values are capped at 10000.
     #[param(default = 100)]
     limit: Option<u32>,
@@ -155,7 +164,7 @@ fn summary(c: &CampusView<'_>) -> CampusSummary {
 pub(super) struct CampusList {
     /// Campuses matching the filters, before `limit` and `offset`.
     total: usize,
-    /// In campus id order.
+    /// In campus id order, or worst first (`sort=worst`).
     campuses: Vec<CampusSummary>,
 }
 
@@ -198,17 +207,35 @@ pub(super) async fn campuses(
             })
         })
         .transpose()?;
+    let worst = match q.sort.as_deref() {
+        None | Some("id") => false,
+        Some("worst") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "sort {other:?}: use id or worst"
+            )))
+        }
+    };
     let limit = q.limit.unwrap_or(100).min(10_000) as usize;
     let offset = q.offset.unwrap_or(0) as usize;
     let m = s.monitor();
-    let matching: Vec<_> = m
+    let fully = |c: &CampusView<'_>| c.alarm_networked && c.video_networked;
+    let mut matching: Vec<_> = m
         .campuses()
         .into_iter()
         .filter(|c| region.is_none_or(|r| c.region.is_within(&r)))
         .filter(|c| state.is_none_or(|st| c.gateway.state == st))
         .filter(|c| q.registered.is_none_or(|r| c.registry.is_some() == r))
         .filter(|c| school_type.is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t)))
+        .filter(|c| {
+            q.networked
+                .is_none_or(|n| c.registry.is_some() && fully(c) == n)
+        })
         .collect();
+    if worst {
+        // A stable sort: campus id order within a tier and time.
+        matching.sort_by_key(|c| (badness(c), c.gateway.since));
+    }
     Ok(Json(CampusList {
         total: matching.len(),
         campuses: matching
@@ -218,6 +245,20 @@ pub(super) async fn campuses(
             .map(summary)
             .collect(),
     }))
+}
+
+/// How bad a campus's state is, worst first (see `sort=worst`).
+fn badness(c: &CampusView<'_>) -> u8 {
+    match c.gateway.state {
+        GatewayState::Offline | GatewayState::Stale => 0,
+        GatewayState::Online => match (c.alarm_networked, c.video_networked) {
+            (false, false) => 1,
+            (false, true) => 2,
+            (true, false) => 3,
+            (true, true) => 5,
+        },
+        GatewayState::NeverSeen => 4,
+    }
 }
 
 /// What the server knows of a campus's gateway.

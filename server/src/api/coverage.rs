@@ -31,6 +31,11 @@ pub(super) struct CoverageQuery {
     #[serde(default)]
     #[param(default = false)]
     local: bool,
+    /// `city` or `county`: `children` lists every region of that level below the node
+    /// (every county of a province, to rank them or draw them on a map), each with its
+    /// `parent`, instead of the node's direct children.
+    #[param(value_type = Option<String>, example = "county")]
+    level: Option<String>,
 }
 
 /// A region node.
@@ -57,6 +62,18 @@ pub(super) fn region_info(code: RegionCode) -> RegionInfo {
         code: code.to_string(),
         name: RegionNames::builtin().name(&code),
         level: level_name(code.level()),
+    }
+}
+
+/// A region's coverage as a child block; with `parent`, the region above it too.
+fn child_block(code: RegionCode, block: CoverageBlock, parent: bool) -> ChildBlock {
+    let info = region_info(code);
+    ChildBlock {
+        code: info.code,
+        name: info.name,
+        level: info.level,
+        parent: code.parent().filter(|_| parent).map(region_info),
+        block,
     }
 }
 
@@ -108,6 +125,9 @@ struct ChildBlock {
     /// `province` (children of the whole area), `city`, `county`, or `campus`.
     #[schema(schema_with = child_level)]
     level: &'static str,
+    /// The region above it, when asked for with `level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<RegionInfo>,
     #[serde(flatten)]
     block: CoverageBlock,
 }
@@ -150,6 +170,26 @@ pub(super) async fn coverage(
         .as_deref()
         .map(parse_school_type)
         .transpose()?;
+    let level = match q.level.as_deref() {
+        None => None,
+        Some("city") => Some(RegionLevel::City),
+        Some("county") => Some(RegionLevel::County),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "level {other:?}: use city or county"
+            )))
+        }
+    };
+    if let (Some(l), Some(r)) = (level, region) {
+        if r.level() == RegionLevel::County
+            || (l == RegionLevel::City && r.level() != RegionLevel::Province)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "level {}: there is no such level below region {r}",
+                level_name(l)
+            )));
+        }
+    }
     let at = s.clock.now();
     let mut answer = {
         let m = s.monitor();
@@ -164,6 +204,11 @@ pub(super) async fn coverage(
             })
             .collect();
         let children = match region {
+            _ if level.is_some() => cov
+                .regions_at(region, level.unwrap_or(RegionLevel::County))
+                .into_iter()
+                .map(|code| child_block(code, cov.total(Some(code), school_type).block(), true))
+                .collect(),
             Some(r) if r.level() == RegionLevel::County => m
                 .county_campuses(&r)
                 .into_iter()
@@ -174,20 +219,13 @@ pub(super) async fn coverage(
                     code: c.id.to_string(),
                     name: c.registry.map(|e| e.name.clone()).unwrap_or_default(),
                     level: "campus",
+                    parent: None,
                     block: c.contribution.block(),
                 })
                 .collect(),
             _ => cov
                 .child_regions(region)
-                .map(|child| {
-                    let info = region_info(child);
-                    ChildBlock {
-                        code: info.code,
-                        name: info.name,
-                        level: info.level,
-                        block: cov.total(Some(child), school_type).block(),
-                    }
-                })
+                .map(|child| child_block(child, cov.total(Some(child), school_type).block(), false))
                 .collect(),
         };
         let mut path: Vec<RegionInfo> = region
@@ -214,6 +252,9 @@ pub(super) async fn coverage(
         }
         if let Some(t) = school_type {
             query.push(("school_type", t.as_str().to_string()));
+        }
+        if let Some(l) = level {
+            query.push(("level", level_name(l).to_string()));
         }
         let others = s.peers.coverage(&query).await.map_err(|e| {
             ApiError::Unavailable(format!(
@@ -252,10 +293,17 @@ impl CoverageResponse {
                         "county" => "county",
                         _ => "campus",
                     };
+                    let parent = theirs
+                        .parent
+                        .then(|| RegionCode::parse(&theirs.code).ok())
+                        .flatten()
+                        .and_then(|c| c.parent())
+                        .map(region_info);
                     self.children.push(ChildBlock {
                         code: theirs.code,
                         name: theirs.name,
                         level,
+                        parent,
                         block: theirs.block,
                     });
                     appended = true;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The servers of the other partitions (coverage of the whole area).
     pub peers: crate::peers::Peers,
+    /// The time zone of the times the console and the reports show (`time_zone`).
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl AppState {

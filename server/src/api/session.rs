@@ -34,14 +34,19 @@ pub(super) struct SessionInfo {
     /// The region subtree the user sees; null = everything.
     #[schema(required, value_type = Option<schemas::RegionCode>)]
     scope: Option<RegionCode>,
+    /// The server's time zone (`time_zone`, an IANA name): the console shows every time
+    /// in it, whatever the browser's own.
+    #[schema(example = "Asia/Shanghai")]
+    time_zone: String,
 }
 
-impl From<&Principal> for SessionInfo {
-    fn from(p: &Principal) -> Self {
+impl SessionInfo {
+    fn new(p: &Principal, s: &AppState) -> Self {
         Self {
             name: p.name.clone(),
             role: p.role,
             scope: p.scope,
+            time_zone: s.time_zone.name().to_string(),
         }
     }
 }
@@ -101,7 +106,7 @@ pub(super) async fn sign_in(
     );
     Ok((
         [(header::SET_COOKIE, cookie)],
-        Json(SessionInfo::from(&principal)),
+        Json(SessionInfo::new(&principal, &s)),
     )
         .into_response())
 }
@@ -124,8 +129,8 @@ fn dummy_hash() -> &'static str {
         (status = 401, response = Unauthorized),
     ),
 )]
-pub(super) async fn who_am_i(caller: Caller) -> Json<SessionInfo> {
-    Json(SessionInfo::from(&caller.0))
+pub(super) async fn who_am_i(State(s): State<AppState>, caller: Caller) -> Json<SessionInfo> {
+    Json(SessionInfo::new(&caller.0, &s))
 }
 
 /// Sign out

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use campuswatch_protocol::{RegionCode, SchoolType};
+use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType};
 use serde::{Deserialize, Serialize};
 
 /// The coverage rule: whether a campus is alarm networked and video networked, given
@@ -222,6 +222,29 @@ impl CoverageIndex {
     /// Region nodes directly below `node` that hold registered campuses.
     pub fn child_regions(&self, node: Option<RegionCode>) -> impl Iterator<Item = RegionCode> + '_ {
         self.children.get(&node).into_iter().flatten().copied()
+    }
+
+    /// Region nodes of `level` below `node` (or `node` itself, if it is of that level)
+    /// that hold registered campuses, in code order: every county of a province, say.
+    pub fn regions_at(&self, node: Option<RegionCode>, level: RegionLevel) -> Vec<RegionCode> {
+        if let Some(n) = node {
+            if n.level() == level {
+                return vec![n];
+            }
+            if n.level() == RegionLevel::County {
+                return Vec::new();
+            }
+        }
+        let mut out = Vec::new();
+        for child in self.child_regions(node) {
+            if child.level() == level {
+                out.push(child);
+            } else {
+                out.extend(self.regions_at(Some(child), level));
+            }
+        }
+        out.sort();
+        out
     }
 }
 

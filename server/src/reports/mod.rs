@@ -15,9 +15,8 @@ pub use availability::{
 };
 pub use period::{parse_utc_offset, Period, PeriodError};
 
-/// The default local time of reports: +08:00, China Standard Time.
-pub const CHINA_STANDARD_TIME: chrono::FixedOffset = match chrono::FixedOffset::east_opt(8 * 3600) {
-    Some(o) => o,
-    // Evaluated at compile time: a bad constant fails the build, never a run.
-    None => panic!("+08:00 is a valid UTC offset"),
-};
+/// The UTC offset of time zone `tz` at `at` (the days a report counts are the zone's).
+pub fn zone_offset(tz: chrono_tz::Tz, at: campuswatch_protocol::Timestamp) -> chrono::FixedOffset {
+    use chrono::{Offset, TimeZone};
+    tz.offset_from_utc_datetime(&at.naive_utc()).fix()
+}

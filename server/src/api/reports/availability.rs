@@ -30,7 +30,7 @@ pub(in crate::api) struct AvailabilityQuery {
     #[param(example = "2026-12-01")]
     to: Option<String>,
     /// Local time for days, weeks and months: +HH:MM or -HH:MM (percent-encode `+` as
-    /// %2B). Default +08:00.
+    /// %2B). Default: the server's `time_zone` (+08:00 for Asia/Shanghai).
     #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
     utc_offset: Option<String>,
     /// `json` (default) or `csv` (UTF-8 with a byte order mark, so Excel shows Chinese
@@ -169,7 +169,7 @@ pub(in crate::api) async fn availability(
     // Within the caller's region scope (its whole scope when no region is asked for).
     let region = caller.region(region)?;
     let csv = format_csv(q.format.as_deref())?;
-    let tz = offset(q.utc_offset.as_deref())?;
+    let tz = offset(q.utc_offset.as_deref(), &s)?;
     let period = Period::resolve(
         q.period.as_deref(),
         q.date.as_deref(),

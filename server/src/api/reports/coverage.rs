@@ -33,7 +33,7 @@ pub(in crate::api) struct CoverageReportQuery {
     #[param(example = "2026-12-01")]
     to: Option<String>,
     /// Local time for days, weeks and months: +HH:MM or -HH:MM (percent-encode `+` as
-    /// %2B). Default +08:00.
+    /// %2B). Default: the server's `time_zone` (+08:00 for Asia/Shanghai).
     #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
     utc_offset: Option<String>,
     /// `json` (default) or `csv` (UTF-8 with a byte order mark, so Excel shows Chinese
@@ -235,7 +235,7 @@ pub(in crate::api) async fn coverage(
             )))
         }
     };
-    let tz = offset(q.utc_offset.as_deref())?;
+    let tz = offset(q.utc_offset.as_deref(), &s)?;
     let now = s.clock.now();
     let over_period = q.period.is_some() || q.from.is_some() || q.to.is_some();
     if over_period && q.at.is_some() {

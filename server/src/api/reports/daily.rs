@@ -20,8 +20,8 @@ pub(in crate::api) struct DailyQuery {
     /// Last local date (inclusive); default yesterday.
     #[param(value_type = Option<schemas::Date>)]
     to: Option<String>,
-    /// Local time for days: +HH:MM or -HH:MM (percent-encode `+` as %2B). Default
-    /// +08:00.
+    /// Local time for days: +HH:MM or -HH:MM (percent-encode `+` as %2B). Default: the
+    /// server's `time_zone` (+08:00 for Asia/Shanghai).
     #[param(value_type = Option<schemas::UtcOffset>, inline, example = "+08:00")]
     utc_offset: Option<String>,
 }
@@ -76,7 +76,7 @@ pub(in crate::api) async fn coverage_daily(
     let (region, school_type) = node(q.region.as_deref(), q.school_type.as_deref())?;
     // Within the caller's region scope (its whole scope when no region is asked for).
     let region = caller.region(region)?;
-    let tz = offset(q.utc_offset.as_deref())?;
+    let tz = offset(q.utc_offset.as_deref(), &s)?;
     let now = s.clock.now();
     let today = now.with_timezone(&tz).date_naive();
     let yesterday = today.pred_opt().unwrap_or(today);

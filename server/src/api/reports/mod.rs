@@ -49,8 +49,15 @@ fn node(
     ))
 }
 
-fn offset(s: Option<&str>) -> Result<FixedOffset, ApiError> {
-    Ok(parse_utc_offset(s.unwrap_or("+08:00"))?)
+/// The UTC offset asked for, or the server's time zone's now.
+fn offset(s: Option<&str>, state: &AppState) -> Result<FixedOffset, ApiError> {
+    match s {
+        Some(s) => Ok(parse_utc_offset(s)?),
+        None => Ok(crate::reports::zone_offset(
+            state.time_zone,
+            state.clock.now(),
+        )),
+    }
 }
 
 fn offset_text(tz: FixedOffset) -> String {

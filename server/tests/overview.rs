@@ -1,0 +1,264 @@
+//! What the console's overview asks for, against a running server with sign-in on: every
+//! county below a node with its city (`coverage?level=`), the campuses not networked
+//! worst first (`campuses?networked=false&sort=worst`), the server's time zone, and the
+//! province's tile map; each as an administrator, a viewer scoped to one city, and
+//! nobody.
+
+mod common;
+
+use campuswatch_protocol::{DeviceKind, DeviceState, RegionCode, SchoolType};
+use campuswatch_server::auth::{hash_password, Role};
+use campuswatch_server::testing::entry;
+use campuswatch_testkit::{device, wait_until};
+use serde_json::{json, Value};
+
+struct Session {
+    base: String,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Session {
+    async fn sign_in(base: &str, name: &str) -> Session {
+        let http = reqwest::Client::new();
+        let resp = http
+            .post(format!("{base}/api/v1/session"))
+            .json(&json!({"name": name, "password": format!("{name} password")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{name} signs in");
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string);
+        Session {
+            base: base.to_string(),
+            http,
+            cookie,
+        }
+    }
+
+    fn nobody(base: &str) -> Session {
+        Session {
+            base: base.to_string(),
+            http: reqwest::Client::new(),
+            cookie: None,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `(code, parent code)` of each child of a coverage answer.
+    async fn regions(&self, path: &str) -> Vec<(String, String)> {
+        let (status, v) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        v["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                (s(&c["code"]), s(&c["parent"]["code"]))
+            })
+            .collect()
+    }
+
+    async fn campus_ids(&self, path: &str) -> Vec<String> {
+        let (status, v) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        v["campuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_callers_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(common::signed_in(dir.path()), listener)
+        .await
+        .unwrap();
+    server
+        .import_registry(
+            vec![
+                entry("a-full", "150102", SchoolType::Primary, 1, 1),
+                entry("a-noalarm", "150102", SchoolType::Primary, 1, 1),
+                entry("a-never", "150105", SchoolType::Kindergarten, 1, 1),
+                entry("b-novideo", "150203", SchoolType::Secondary, 1, 1),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let hohhot = Some(RegionCode::parse("150100").unwrap());
+    for (name, role, scope) in [
+        ("admin", Role::Admin, None),
+        ("hohhot", Role::Viewer, hohhot),
+    ] {
+        let hash = hash_password(&format!("{name} password")).unwrap();
+        server
+            .store
+            .put_user(name, &hash, role, scope, now)
+            .await
+            .unwrap();
+    }
+    let broker = common::broker_addr(&server);
+    let alarm = |s| device("alarm-1", DeviceKind::Alarm, s);
+    let camera = |s| device("cam-1", DeviceKind::Camera, s);
+    let mut gateways = Vec::new();
+    for (id, county, devices) in [
+        (
+            "a-full",
+            "150102",
+            vec![alarm(DeviceState::Up), camera(DeviceState::Up)],
+        ),
+        (
+            "a-noalarm",
+            "150102",
+            vec![alarm(DeviceState::Down), camera(DeviceState::Up)],
+        ),
+        (
+            "b-novideo",
+            "150203",
+            vec![alarm(DeviceState::Up), camera(DeviceState::Down)],
+        ),
+    ] {
+        gateways.push(common::gateway(broker, id, county, devices).await);
+    }
+    let base = format!("http://{}", server.http_addr());
+    let admin = Session::sign_in(&base, "admin").await;
+    wait_until(
+        "three gateways reporting",
+        std::time::Duration::from_secs(20),
+        async || admin.get("/api/v1/coverage").await.1["reporting"] == 3,
+    )
+    .await;
+
+    // Every county of the whole area, and every city, each with the region above it.
+    assert_eq!(
+        admin.regions("/api/v1/coverage?level=county").await,
+        pairs(&[
+            ("150102", "150100"),
+            ("150105", "150100"),
+            ("150203", "150200")
+        ])
+    );
+    assert_eq!(
+        admin.regions("/api/v1/coverage?level=city").await,
+        pairs(&[("150100", "150000"), ("150200", "150000")])
+    );
+    assert_eq!(
+        admin
+            .regions("/api/v1/coverage?level=county&region=150100")
+            .await,
+        pairs(&[("150102", "150100"), ("150105", "150100")])
+    );
+    let (_, counties) = admin.get("/api/v1/coverage?level=county").await;
+    let xincheng = &counties["children"][0];
+    assert_eq!(
+        (
+            xincheng["registered"].as_u64(),
+            xincheng["fully_networked"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{xincheng}"
+    );
+    for bad in [
+        "/api/v1/coverage?level=street",
+        "/api/v1/coverage?level=county&region=150102",
+        "/api/v1/coverage?level=city&region=150100",
+    ] {
+        let (status, body) = admin.get(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("level")),
+            "{body}"
+        );
+    }
+
+    // Not networked, worst first: no alarm, no video, then never seen.
+    assert_eq!(
+        admin
+            .campus_ids("/api/v1/campuses?networked=false&sort=worst")
+            .await,
+        ["a-noalarm", "b-novideo", "a-never"]
+    );
+    assert_eq!(
+        admin.campus_ids("/api/v1/campuses?networked=true").await,
+        ["a-full"]
+    );
+    assert_eq!(
+        admin.get("/api/v1/campuses?sort=longest").await.0,
+        400,
+        "an unknown order"
+    );
+
+    // A viewer of Hohhot: its counties and campuses only, and nothing above or beside.
+    let viewer = Session::sign_in(&base, "hohhot").await;
+    assert_eq!(
+        viewer.regions("/api/v1/coverage?level=county").await,
+        pairs(&[("150102", "150100"), ("150105", "150100")])
+    );
+    assert_eq!(
+        viewer
+            .campus_ids("/api/v1/campuses?networked=false&sort=worst")
+            .await,
+        ["a-noalarm", "a-never"]
+    );
+    for other in [
+        "/api/v1/coverage?level=county&region=150000",
+        "/api/v1/coverage?level=county&region=150200",
+        "/api/v1/campuses?networked=false&sort=worst&region=150203",
+    ] {
+        assert_eq!(viewer.get(other).await.0, 403, "{other}");
+    }
+
+    // Every page shows times in the server's zone, which the session says.
+    let (_, me) = viewer.get("/api/v1/session").await;
+    assert_eq!(me["time_zone"], "Asia/Shanghai", "{me}");
+
+    // Nobody signed in: none of it, but the console's own assets, the map among them.
+    let nobody = Session::nobody(&base);
+    assert_eq!(nobody.get("/api/v1/coverage?level=county").await.0, 401);
+    assert_eq!(
+        nobody
+            .get("/api/v1/campuses?networked=false&sort=worst")
+            .await
+            .0,
+        401
+    );
+    let (status, tiles) = nobody.get("/console/assets/tiles-150000.json").await;
+    assert_eq!(status, 200);
+    let tiles = tiles.as_array().unwrap();
+    assert_eq!(tiles.len(), 103, "one tile per county of Inner Mongolia");
+    let xincheng = tiles.iter().find(|t| t["code"] == "150102").unwrap();
+    assert_eq!(
+        (xincheng["name"].as_str(), xincheng["city"].as_str()),
+        (Some("新城区"), Some("呼和浩特市"))
+    );
+    assert_eq!(nobody.get("/console/assets/tiles-110000.json").await.0, 404);
+    drop(gateways);
+    server.stop().await;
+}
