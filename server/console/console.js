@@ -28,6 +28,7 @@ texts({
     "stale": "失联", "never_seen": "从未上报", "up": "正常", "down": "掉线",
     "degraded": "降级", "unknown": "未知", "maintenance": "维护中",
     "kindergarten": "幼儿园", "primary": "小学", "secondary": "中学", "other": "其他",
+    "sound-on": "声音提示", "new-critical": "新的严重报警", "dismiss": "关闭",
   },
   "en": {
     "title": "Campus safety network monitor", "sign-in": "Sign in", "sign-out": "Sign out",
@@ -40,7 +41,8 @@ texts({
     "stale": "stale", "never_seen": "never seen", "up": "up", "down": "down",
     "degraded": "degraded", "unknown": "unknown", "maintenance": "maintenance",
     "kindergarten": "Kindergarten", "primary": "Primary", "secondary": "Secondary",
-    "other": "Other",
+    "other": "Other", "sound-on": "Sound", "new-critical": "New critical alert",
+    "dismiss": "Dismiss",
   },
 });
 
@@ -342,6 +344,7 @@ function listen() {
   es.onerror = () => { badge.classList.add("lost"); badge.dataset.t = "live-lost"; badge.textContent = t("live-lost"); };
   for (const kind of ["transition", "alert", "incident", "registry", "resync"]) {
     es.addEventListener(kind, ev => {
+      if (kind === "alert") try { maybePopup(JSON.parse(ev.data).data); } catch (e) { /* not JSON */ }
       const spec = PAGES[current.name];
       if (kind !== "resync" && spec.events && !spec.events.includes(kind)) return;
       if (kind !== "resync" && spec.concerns) {
@@ -352,6 +355,81 @@ function listen() {
       soon();
     });
   }
+}
+
+// ---- new critical alerts: a popup, and a sound if the operator turned it on ----------
+
+/** Acknowledges alert `id` as the signed-in user (with sign-in on, the server records
+ *  the user whatever `by` says). */
+async function acknowledgeAlert(id, comment) {
+  return post(`/api/v1/alerts/${id}/ack`, comment ? { by: me.name, comment } : { by: me.name });
+}
+
+/** Alerts already popped up (or on show), by id. */
+const popped = new Set();
+
+function soundOn() { return localStorage.getItem("cw-sound") === "1"; }
+
+/** Two short tones, made by the browser itself (nothing to fetch). */
+function chime() {
+  try {
+    const ctx = new (window.AudioContext || window.webkitAudioContext)();
+    [0, 0.35].forEach(at => {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 880;
+      g.gain.setValueAtTime(0.25, ctx.currentTime + at);
+      g.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + at + 0.3);
+      o.connect(g).connect(ctx.destination);
+      o.start(ctx.currentTime + at);
+      o.stop(ctx.currentTime + at + 0.3);
+    });
+  } catch (e) { /* no audio here */ }
+}
+
+/** A live alert change: a critical alert that has just opened and been told pops up. */
+function maybePopup(a) {
+  if (!a || a.state !== "open" || a.severity !== "critical" || !a.notified || popped.has(a.id)) return;
+  if (Date.now() - Date.parse(a.opened_at) > 5 * 60e3) return;
+  popped.add(a.id);
+  let box = document.getElementById("popups");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "popups";
+    box.setAttribute("role", "alert");
+    document.body.appendChild(box);
+  }
+  const card = document.createElement("div");
+  card.className = "popup";
+  card.dataset.popup = a.id;
+  card.innerHTML = `<b>${t("new-critical")}</b>
+    <a href="/console/campus/${encodeURIComponent(a.campus)}${keep()}" data-nav>${esc(a.campus)}</a>
+    <span>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""} · ${when(a.since)}</span>
+    <span>${esc(a.cause)}</span>
+    <div>${canDo("operator") ? `<button type="button" data-popup-ack>${t("ack")}</button>` : ""}
+      <button type="button" data-popup-close>${t("dismiss")}</button></div>`;
+  card.querySelector("[data-popup-close]").onclick = () => card.remove();
+  const ack = card.querySelector("[data-popup-ack]");
+  if (ack) ack.onclick = async () => {
+    ack.disabled = true;
+    try { await acknowledgeAlert(a.id); card.remove(); soon(); } catch (e) { ack.disabled = false; }
+  };
+  box.prepend(card);
+  if (soundOn()) chime();
+}
+
+/** The header's sound switch. */
+function drawSound() {
+  let label = document.getElementById("sound");
+  if (!label) {
+    label = document.createElement("label");
+    label.id = "sound";
+    document.getElementById("lang").before(label);
+  }
+  label.innerHTML = `<input type="checkbox"${soundOn() ? " checked" : ""}> ${t("sound-on")}`;
+  label.querySelector("input").onchange = ev => {
+    localStorage.setItem("cw-sound", ev.target.checked ? "1" : "0");
+    if (ev.target.checked) chime();
+  };
 }
 
 // ---- the frame: language, sign-in, sign-out -------------------------------------------
@@ -379,6 +457,7 @@ async function start() {
   document.getElementById("signout").hidden = me.name === "anonymous";
   document.getElementById("signin").hidden = true;
   document.getElementById("page").hidden = false;
+  drawSound();
   await render();
   // `live=off`: a still snapshot (for printing, or a browser that must finish loading).
   if (params.get("live") !== "off") listen();
@@ -392,6 +471,7 @@ document.getElementById("lang").onclick = () => {
     history.replaceState(null, "", location.pathname + "?" + params.toString());
   }
   translate();
+  if (me) drawSound();
   render();
 };
 

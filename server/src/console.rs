@@ -14,6 +14,7 @@ const STYLE: &str = include_str!("../console/console.css");
 const SCRIPTS: &[(&str, &str)] = &[
     ("console.js", include_str!("../console/console.js")),
     ("overview.js", include_str!("../console/pages/overview.js")),
+    ("alarms.js", include_str!("../console/pages/alarms.js")),
     ("campus.js", include_str!("../console/pages/campus.js")),
     ("trend.js", include_str!("../console/pages/trend.js")),
     ("registry.js", include_str!("../console/pages/registry.js")),

@@ -235,6 +235,82 @@ async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_calle
         assert_eq!(viewer.get(other).await.0, 403, "{other}");
     }
 
+    // The alarm centre's filters and its CSV: a-noalarm's alarm device (a warning) and
+    // its campus out of alarm coverage (critical), nothing of another city for a viewer.
+    let kinds = |v: &Value| -> Vec<String> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, critical) = admin
+        .get("/api/v1/alerts?state=open&severity=critical")
+        .await;
+    assert_eq!(kinds(&critical), ["alarm_networking"], "{critical}");
+    assert_eq!(critical["alerts"][0]["region_name"], "新城区");
+    assert_eq!(critical["alerts"][0]["city_name"], "呼和浩特市");
+    let (_, unacked) = admin
+        .get("/api/v1/alerts?state=open&acknowledged=false")
+        .await;
+    assert_eq!(unacked["alerts"].as_array().unwrap().len(), 2, "{unacked}");
+    let (_, acked) = admin
+        .get("/api/v1/alerts?state=open&acknowledged=true")
+        .await;
+    assert_eq!(kinds(&acked), Vec::<String>::new());
+    for bad in [
+        "/api/v1/alerts?severity=loud",
+        "/api/v1/alerts?format=xml",
+        "/api/v1/events?severity=critical",
+        "/api/v1/events?format=csv",
+    ] {
+        assert_eq!(admin.get(bad).await.0, 400, "{bad}");
+    }
+    let csv = |who: &Session| {
+        let mut req = who
+            .http
+            .get(format!("{}/api/v1/alerts?state=open&format=csv", who.base));
+        if let Some(c) = &who.cookie {
+            req = req.header("cookie", c);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let kind = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            (status, kind, resp.text().await.unwrap_or_default())
+        }
+    };
+    let (status, kind, text) = csv(&admin).await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert!(
+        lines[0].starts_with("id,severity,state,kind,campus,campus_name,region,region_name"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 3, "a header and two alerts: {text}");
+    assert!(
+        text.contains("a-noalarm") && text.contains("新城区"),
+        "{text}"
+    );
+    // Times in the server's zone, as the console writes them: `2026-12-05 08:22:23`.
+    let since = lines[1].split(',').nth(9).unwrap();
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(since, "%Y-%m-%d %H:%M:%S").is_ok(),
+        "{since}"
+    );
+    let (_, _, theirs) = csv(&viewer).await;
+    assert!(
+        theirs.contains("a-noalarm") && !theirs.contains("b-novideo"),
+        "{theirs}"
+    );
+    assert_eq!(csv(&Session::nobody(&base)).await.0, 401);
+
     // Every page shows times in the server's zone, which the session says.
     let (_, me) = viewer.get("/api/v1/session").await;
     assert_eq!(me["time_zone"], "Asia/Shanghai", "{me}");

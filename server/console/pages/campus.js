@@ -5,8 +5,8 @@
 
 texts({
   "zh": {
-    "campus-not-found": "未找到校园", "campus-not-found-why": "该校园未登记也从未上报，或不在您的管辖范围内：",
-    "back-overview": "返回总览", "is-registered": "已登记", "not-registered": "未登记（不计入联网率）",
+    "campus-not-found": "未找到校园", "campus-not-found-why": "该校园不在名册中也从未上报，或不在您的管辖范围内：",
+    "back-overview": "返回总览", "is-registered": "在册", "not-registered": "不在名册中（不计入联网率）",
     "expected": "应接入", "gateway": "网关", "state": "状态", "since-time": "开始时间",
     "reason": "原因", "last-heartbeat": "最近心跳", "agent-version": "代理版本", "epoch": "上线次数",
     "first-seen": "首次上报", "host-health": "主机状况", "cpu": "CPU", "memory": "内存", "disk": "磁盘",

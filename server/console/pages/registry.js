@@ -6,14 +6,14 @@
 
 texts({
   "zh": {
-    "registry": "校园登记", "reg-size": "登记规模", "reg-by-region": "按地区",
-    "reg-list": "已登记校园", "reg-id": "编号", "reg-expected-alarms": "应有报警设备",
+    "registry": "校园名册", "reg-size": "名册规模", "reg-by-region": "按地区",
+    "reg-list": "名册内校园", "reg-id": "编号", "reg-expected-alarms": "应有报警设备",
     "reg-expected-cameras": "应有摄像机", "reg-gateway": "网关状态", "reg-prev": "上一页",
     "reg-next": "下一页", "reg-range": "第 %1–%2 所，共 %3 所", "reg-all-types": "全部类型",
-    "unreg": "在上报但未登记的校园",
-    "unreg-note": "这些校园的网关在上报，但不在登记表中，因此不计入联网率。请逐一核实：属于应联网校园的，加入登记表；否则停用其网关。",
+    "unreg": "在上报但不在名册中的校园",
+    "unreg-note": "这些校园的网关在上报，但不在名册中，因此不计入联网率。请逐一核实：属于应联网校园的，加入名册；否则停用其网关。",
     "unreg-more": "仅显示前 %1 所，共 %2 所。", "first-seen": "首次上报",
-    "state-since": "状态开始", "last-heartbeat": "最后心跳", "import": "导入登记表",
+    "state-since": "状态开始", "last-heartbeat": "最后心跳", "import": "导入名册",
     "import-file": "CSV 文件", "import-mode": "方式",
     "mode-upsert": "追加或更新（保留文件中没有的校园）",
     "mode-replace": "整体替换（删除文件中没有的校园）", "import-go": "导入",
@@ -25,11 +25,11 @@ texts({
     "col-school_type": "kindergarten、primary、secondary、other（或 幼儿园、小学、中学、其他）",
     "col-expected_alarms": "应有一键报警设备数，0–1024",
     "col-expected_cameras": "应有摄像机数，0–1024", "line": "行", "problem": "问题",
-    "import-ok": "已导入 %1 所校园（%2）。登记表现有 %3 所校园。", "done-upsert": "追加或更新",
+    "import-ok": "已导入 %1 所校园（%2）。名册现有 %3 所校园。", "done-upsert": "追加或更新",
     "done-replace": "整体替换",
     "import-refused": "文件有 %1 处错误，未导入任何校园。请改正以下各行后重新导入。",
     "import-failed": "导入失败", "import-choose": "请先选择文件", "import-busy": "正在导入……",
-    "download-csv": "下载当前登记表（CSV）",
+    "download-csv": "下载当前名册（CSV）",
   },
   "en": {
     "registry": "Registry", "reg-size": "Registry size", "reg-by-region": "By region",

@@ -14,7 +14,7 @@ texts({
     "rep-show": "查询", "print": "打印", "availability": "可用率",
     "avail-note": "按时间加权：各校园正常时间占统计时间的比例（维护时段和服务器停机时间不计），再按校园平均。",
     "observed-hours": "统计校园小时数", "coverage-report": "联网率", "cov-at-title": "时刻 %1",
-    "cov-period-title": "%1 平均", "cov-avg-note": "统计周期内平均：数量 = 比例 × 登记数。",
+    "cov-period-title": "%1 平均", "cov-avg-note": "统计周期内平均：数量 = 比例 × 在册校园数。",
     "not-networked": "未全部联网的校园", "nn-missing": "未联网", "nn-gateway": "网关未上报",
     "nn-before": "早于", "nn-hours-at": "已持续", "nn-hours-period": "期内未全部联网",
     "csv-availability": "可用率 CSV", "csv-coverage": "联网率 CSV",

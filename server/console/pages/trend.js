@@ -6,7 +6,7 @@
 texts({
   "zh": {
     "trend": "趋势", "trend-title": "联网率趋势", "whole-area": "全部地区", "weeks": "周",
-    "last-weeks": "最近", "day": "日期", "registered-campuses": "登记校园",
+    "last-weeks": "最近", "day": "日期", "registered-campuses": "在册校园",
     "observed-campuses": "有记录校园", "reporting-rate": "上报率", "alarm-rate": "一键报警联网率",
     "video-rate": "视频联网率", "full-rate": "全部联网率", "no-history": "无历史数据",
     "trend-note": "每日数值为当日全天的时间加权平均（北京时间）；无历史数据的日期留空。",

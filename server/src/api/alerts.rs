@@ -2,6 +2,7 @@
 //! acknowledgement, and the events (stored transitions).
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use campuswatch_protocol::{CampusId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use super::schemas;
 use super::AppState;
 use crate::auth::Role;
 use crate::ingest::{ask_engine, Inbound};
+use crate::model::Severity;
 use crate::monitor::{AckError, Alert, AlertKind, AlertState, Monitor};
 use crate::store::{Filter, StoredTransition};
 
@@ -36,13 +38,23 @@ pub(super) struct HistoryQuery {
     /// Only this kind of link.
     #[param(value_type = Option<AlertKind>)]
     kind: Option<String>,
+    /// Alerts only: only this severity.
+    #[param(value_type = Option<Severity>)]
+    severity: Option<String>,
+    /// Alerts only: `true` for acknowledged alerts, `false` for those nobody has.
+    acknowledged: Option<bool>,
+    /// Alerts only: `csv` for a CSV file of the alerts (times in the server's
+    /// `time_zone`), else JSON.
+    #[param(value_type = Option<String>, example = "csv")]
+    format: Option<String>,
     /// RFC 3339 time, inclusive. Percent-encode a `+` in the offset (or use `Z`).
     #[param(value_type = Option<String>, format = DateTime, example = "2025-01-01T00:00:00Z")]
     since: Option<Timestamp>,
     /// RFC 3339 time, exclusive. Percent-encode a `+` in the offset (or use `Z`).
     #[param(value_type = Option<String>, format = DateTime)]
     until: Option<Timestamp>,
-    /// Page size; larger values are capped at 1000.
+    /// Page size; larger values are capped at 1000 (10000 for open and suppressed
+    /// alerts, which come from the live state).
     #[param(default = 100)]
     limit: Option<u32>,
     /// Rows to skip.
@@ -50,14 +62,16 @@ pub(super) struct HistoryQuery {
     offset: Option<u32>,
 }
 
-/// The parameters of the event list: those of the alert list but `state`.
+/// The parameters of the event list: those of the alert list but these.
 struct EventQuery;
+
+const ALERTS_ONLY: [&str; 4] = ["state", "severity", "acknowledged", "format"];
 
 impl IntoParams for EventQuery {
     fn into_params(parameter_in: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         HistoryQuery::into_params(parameter_in)
             .into_iter()
-            .filter(|p| p.name != "state")
+            .filter(|p| !ALERTS_ONLY.contains(&p.name.as_str()))
             .collect()
     }
 }
@@ -81,6 +95,16 @@ impl HistoryQuery {
                 })
                 .transpose()?,
             state: None,
+            severity: self
+                .severity
+                .as_deref()
+                .map(|v| {
+                    Severity::parse(v).ok_or_else(|| {
+                        ApiError::BadRequest(format!("severity {v:?}: use {}", Severity::choices()))
+                    })
+                })
+                .transpose()?,
+            acknowledged: self.acknowledged,
             since: self.since,
             until: self.until,
             limit: self.limit.unwrap_or(100).min(1000),
@@ -103,6 +127,29 @@ pub(super) struct AlertItem {
     /// Registered name of the campus; null for an unregistered campus.
     #[schema(required)]
     campus_name: Option<String>,
+    /// The name of the alert's county (its code when the server does not know it).
+    region_name: String,
+    /// The name of the county's city; null when the server does not know it.
+    #[schema(required)]
+    city_name: Option<String>,
+}
+
+impl AlertItem {
+    fn new(alert: Alert, m: &Monitor) -> AlertItem {
+        let names = crate::regions::RegionNames::builtin();
+        AlertItem {
+            campus_name: m
+                .campus(alert.campus.as_str())
+                .and_then(|c| c.registry.map(|r| r.name.clone())),
+            region_name: names.name(&alert.region),
+            city_name: alert
+                .region
+                .city()
+                .and_then(|c| names.get(&c))
+                .map(|r| r.name.clone()),
+            alert,
+        }
+    }
 }
 
 /// List alerts
@@ -117,7 +164,10 @@ pub(super) struct AlertItem {
     tag = "alerts",
     params(HistoryQuery),
     responses(
-        (status = 200, description = "A page of alerts.", body = AlertList),
+        (status = 200, description = "A page of alerts (CSV with `format=csv`: one row per alert).", content(
+            (AlertList = "application/json"),
+            (String = "text/csv; charset=utf-8"),
+        )),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -128,7 +178,16 @@ pub(super) async fn alerts(
     State(s): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<HistoryQuery>,
-) -> Result<Json<AlertList>, ApiError> {
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "format {other:?}: use json or csv"
+            )))
+        }
+    };
     let mut f = q.filter()?;
     f.region = caller.region(f.region)?;
     f.state = match q.state.as_deref() {
@@ -140,20 +199,76 @@ pub(super) async fn alerts(
     // Alerts not yet resolved come from the live state, so they always agree with the
     // campus and coverage endpoints; history (resolved, all) comes from the store.
     let rows = match f.state {
-        Some(AlertState::Open | AlertState::Suppressed) => active_alerts(&s.monitor(), &f),
+        Some(AlertState::Open | AlertState::Suppressed) => {
+            f.limit = q.limit.unwrap_or(100).min(10_000);
+            active_alerts(&s.monitor(), &f)
+        }
         _ => s.store.alerts(&f).await?,
     };
-    let m = s.monitor();
-    let alerts = rows
-        .into_iter()
-        .map(|a| AlertItem {
-            campus_name: m
-                .campus(a.campus.as_str())
-                .and_then(|c| c.registry.map(|r| r.name.clone())),
-            alert: a,
-        })
-        .collect();
-    Ok(Json(AlertList { alerts }))
+    let alerts: Vec<AlertItem> = {
+        let m = s.monitor();
+        rows.into_iter().map(|a| AlertItem::new(a, &m)).collect()
+    };
+    if csv {
+        return alerts_csv(&alerts, s.time_zone);
+    }
+    Ok(Json(AlertList { alerts }).into_response())
+}
+
+/// The alerts as a CSV file: one row each, times in the server's zone.
+fn alerts_csv(alerts: &[AlertItem], tz: chrono_tz::Tz) -> Result<Response, ApiError> {
+    let time = |t: Option<Timestamp>| {
+        t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
+    let mut w = super::reports::csv_writer();
+    let header = [
+        "id",
+        "severity",
+        "state",
+        "kind",
+        "campus",
+        "campus_name",
+        "region",
+        "region_name",
+        "device",
+        "since",
+        "opened_at",
+        "resolved_at",
+        "cause",
+        "acknowledged_by",
+        "acknowledged_at",
+        "flapping",
+    ];
+    let bad = |e: csv::Error| ApiError::Internal(format!("writing the CSV: {e}"));
+    w.write_record(header).map_err(bad)?;
+    for item in alerts {
+        let a = &item.alert;
+        let ack = a.acknowledged.as_ref();
+        w.write_record([
+            a.id.to_string(),
+            a.severity.as_str().to_string(),
+            a.state.as_str().to_string(),
+            a.kind.as_str().to_string(),
+            a.campus.to_string(),
+            item.campus_name.clone().unwrap_or_default(),
+            a.region.to_string(),
+            item.region_name.clone(),
+            a.device.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+            time(Some(a.since)),
+            time(Some(a.opened_at)),
+            time(a.resolved_at),
+            a.cause.clone().unwrap_or_default(),
+            ack.map(|k| k.by.clone()).unwrap_or_default(),
+            time(ack.map(|k| k.at)),
+            a.flapping.to_string(),
+        ])
+        .map_err(bad)?;
+    }
+    Ok(super::reports::csv_response(
+        "alerts.csv",
+        super::reports::finish_csv(w)?,
+    ))
 }
 
 /// An acknowledgement.
@@ -229,11 +344,8 @@ pub(super) async fn acknowledge(
         AckError::NotActive(_) => ApiError::NotFound(e.to_string()),
         AckError::NoName | AckError::CommentTooLong => ApiError::BadRequest(e.to_string()),
     })?;
-    let campus_name = s
-        .monitor()
-        .campus(alert.campus.as_str())
-        .and_then(|c| c.registry.map(|r| r.name.clone()));
-    Ok(Json(AlertItem { alert, campus_name }))
+    let item = AlertItem::new(alert, &s.monitor());
+    Ok(Json(item))
 }
 
 /// The live alerts matching `f`, in the store's order (newest first).
@@ -244,6 +356,11 @@ fn active_alerts(m: &Monitor, f: &Filter) -> Vec<Alert> {
         .filter(|a| f.campus.as_ref().is_none_or(|c| &a.campus == c))
         .filter(|a| f.region.is_none_or(|r| a.region.is_within(&r)))
         .filter(|a| f.kind.is_none_or(|k| a.kind == k))
+        .filter(|a| f.severity.is_none_or(|sev| a.severity == sev))
+        .filter(|a| {
+            f.acknowledged
+                .is_none_or(|ack| a.acknowledged.is_some() == ack)
+        })
         .filter(|a| f.since.is_none_or(|t| a.since >= t))
         .filter(|a| f.until.is_none_or(|t| a.since < t))
         .cloned()
@@ -285,7 +402,7 @@ pub(super) async fn events(
     caller: Caller,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<EventList>, ApiError> {
-    if q.state.is_some() {
+    if q.state.is_some() || q.severity.is_some() || q.acknowledged.is_some() || q.format.is_some() {
         return Err(ApiError::BadRequest(
             "events take campus, region, kind, since, until, limit, offset".into(),
         ));

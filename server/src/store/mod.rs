@@ -82,6 +82,10 @@ pub struct Filter {
     pub region: Option<RegionCode>,
     pub kind: Option<AlertKind>,
     pub state: Option<AlertState>,
+    /// Alerts only: of this severity.
+    pub severity: Option<Severity>,
+    /// Alerts only: acknowledged (`true`) or not.
+    pub acknowledged: Option<bool>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     pub limit: u32,
@@ -649,6 +653,18 @@ impl Store {
             push_common(&mut qb, f, "since");
             if let Some(s) = f.state {
                 qb.push(" AND state = ").push_bind(s.as_str());
+            }
+            if let Some(s) = f.severity {
+                qb.push(" AND severity = ").push_bind(s.as_str());
+            }
+            match f.acknowledged {
+                Some(true) => {
+                    qb.push(" AND acked_by IS NOT NULL");
+                }
+                Some(false) => {
+                    qb.push(" AND acked_by IS NULL");
+                }
+                None => {}
             }
             if active_only {
                 qb.push(" AND state <> 'resolved' ORDER BY id");

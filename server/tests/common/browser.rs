@@ -289,6 +289,40 @@ impl Browser {
         .await;
     }
 
+    /// Sizes the window (CSS pixels), as a 1440×900 screen or a 390×844 phone.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// Writes what the window shows now to `name`.png in the folder a person looks at
+    /// (`CAMPUSWATCH_SCREENSHOTS`, else `target/screenshots`), and whether the page
+    /// scrolls sideways (which it must not, on any screen).
+    pub async fn screenshot(&self, name: &str) -> bool {
+        use base64::Engine;
+        let dir = std::env::var_os("CAMPUSWATCH_SCREENSHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
+            });
+        std::fs::create_dir_all(&dir).expect("the screenshots folder");
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("a PNG in base64");
+        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("the screenshot written");
+        self.eval(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+            json!([]),
+        )
+        .await
+            == json!(true)
+    }
+
     /// Whether the first element matching `css` is laid out (shown) now.
     pub async fn shown(&self, css: &str) -> bool {
         self.eval(

@@ -81,7 +81,7 @@ fn child_of(node: Option<RegionCode>, region: RegionCode) -> Option<RegionCode> 
     region.lineage().find(|c| c.parent() == node)
 }
 
-fn csv_response(filename: &str, body: Vec<u8>) -> Response {
+pub(in crate::api) fn csv_response(filename: &str, body: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -97,11 +97,11 @@ fn csv_response(filename: &str, body: Vec<u8>) -> Response {
 
 /// A CSV writer whose output starts with the UTF-8 byte order mark, so Excel opens
 /// Chinese names correctly.
-fn csv_writer() -> csv::Writer<Vec<u8>> {
+pub(in crate::api) fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec())
 }
 
-fn finish_csv(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
+pub(in crate::api) fn finish_csv(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
     w.into_inner()
         .map_err(|e| ApiError::Internal(format!("CSV: {e}")))
 }

@@ -1,0 +1,207 @@
+//! The alarm centre and the popup of new critical alerts, in real headless Chromium: the
+//! counts per severity, the alerts grouped by campus, a critical alert that pops up live
+//! and is acknowledged from the popup, the filters, the history, a viewer of another
+//! city; and screenshots of the overview and the alarm centre in both languages, on a
+//! 1440×900 screen and a 390×844 phone, none of which scrolls sideways.
+
+mod common;
+
+use campuswatch_protocol::{CampusId, DeviceKind, DeviceState, RegionCode, SchoolType};
+use campuswatch_server::auth::{hash_password, Role};
+use campuswatch_server::testing::entry;
+use campuswatch_testkit::{device, event};
+use common::browser::Browser;
+
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+async fn sign_in(b: &Browser, base: &str, name: &str) {
+    b.goto(&format!("{base}/console")).await;
+    b.type_into("#signin input[name=name]", name).await;
+    b.type_into("#signin input[name=password]", &format!("{name} password"))
+        .await;
+    b.click("#signin button[type=submit]").await;
+    b.find("#totals .total").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_centre() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(common::signed_in(dir.path()), listener)
+        .await
+        .unwrap();
+    server
+        .import_registry(
+            vec![
+                entry("k-1", "150102", SchoolType::Kindergarten, 1, 1),
+                entry("b-1", "150203", SchoolType::Primary, 1, 1),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    for (name, role, scope) in [
+        ("duty", Role::Operator, None),
+        ("hohhot", Role::Viewer, Some("150100")),
+    ] {
+        let hash = hash_password(&format!("{name} password")).unwrap();
+        let scope = scope.map(|s| RegionCode::parse(s).unwrap());
+        server
+            .store
+            .put_user(name, &hash, role, scope, now)
+            .await
+            .unwrap();
+    }
+    // k-1 fully networked; b-1's alarm is down: its device's warning and its campus's
+    // critical alarm networking alert, at once.
+    let broker = common::broker_addr(&server);
+    let up = |k, id| device(id, k, DeviceState::Up);
+    let k1 = common::gateway(
+        broker,
+        "k-1",
+        "150102",
+        vec![
+            up(DeviceKind::Alarm, "alarm-1"),
+            up(DeviceKind::Camera, "cam-1"),
+        ],
+    )
+    .await;
+    let b1 = common::gateway(
+        broker,
+        "b-1",
+        "150203",
+        vec![
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Down),
+            up(DeviceKind::Camera, "cam-1"),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+
+    sign_in(&b, &base, "duty").await;
+    b.goto(&format!("{base}/console/alarms")).await;
+    b.wait_for_text("#alarm-counts", "1 严重").await;
+    assert!(b.text("#alarm-counts").await.contains("1 警告"));
+    let groups = b.text("#alarm-groups").await;
+    assert!(
+        groups.contains("b-1")
+            && groups.contains("报警联网")
+            && groups.contains("一键报警 alarm-1"),
+        "{groups}"
+    );
+    assert!(groups.contains("包头市"), "the region column: {groups}");
+
+    // k-1's alarm drops: a popup, wherever the operator is, acknowledged from there.
+    b.click("#sound input").await;
+    common::publish(
+        &k1,
+        &event(
+            &CampusId::parse("k-1").unwrap(),
+            RegionCode::parse("150102").unwrap(),
+            1,
+            1,
+            "alarm-1",
+            DeviceKind::Alarm,
+            (DeviceState::Up, DeviceState::Down),
+        ),
+    )
+    .await;
+    let popup = b.wait_for_text("#popups .popup", "k-1").await;
+    assert!(
+        popup.contains("新的严重报警") && popup.contains("报警联网"),
+        "{popup}"
+    );
+    b.click("#popups .popup button[data-popup-ack]").await;
+    let acked = campuswatch_testkit::wait_for("the acknowledgement", DEADLINE, || async {
+        let (_, open) = b
+            .fetch("/api/v1/alerts?state=open&campus=k-1&kind=alarm_networking")
+            .await;
+        let by = open["alerts"][0]["acknowledged"]["by"].clone();
+        (by == "duty").then_some(by)
+    })
+    .await;
+    assert_eq!(acked, "duty");
+    assert!(
+        !b.shown("#popups .popup").await,
+        "the popup went once acknowledged"
+    );
+    b.wait_for_text("#alarm-counts", "2 严重").await;
+
+    // The critical ones only, at the press of their count.
+    b.click("#alarm-counts button[data-severity=critical]")
+        .await;
+    b.wait_for_text("#al-severity", "严重").await;
+    let groups = b.wait_for_text("#alarm-groups", "k-1").await;
+    assert!(
+        !groups.contains("一键报警 alarm-1"),
+        "warnings left out: {groups}"
+    );
+
+    // b-1's alarm is back: its alerts go to the history.
+    common::publish(
+        &b1,
+        &event(
+            &CampusId::parse("b-1").unwrap(),
+            RegionCode::parse("150203").unwrap(),
+            1,
+            1,
+            "alarm-1",
+            DeviceKind::Alarm,
+            (DeviceState::Down, DeviceState::Up),
+        ),
+    )
+    .await;
+    b.click("#alarm-tabs button[data-tab=history]").await;
+    campuswatch_testkit::wait_until("b-1 in the history", DEADLINE, async || {
+        b.click("#alarm-tabs button[data-tab=history]").await;
+        b.text("#history-rows").await.contains("b-1")
+    })
+    .await;
+    let csv = b
+        .eval(
+            "return document.querySelector('#al-csv').getAttribute('href');",
+            serde_json::json!([]),
+        )
+        .await;
+    assert!(
+        csv.as_str()
+            .is_some_and(|h| h.contains("state=resolved") && h.contains("format=csv")),
+        "{csv}"
+    );
+
+    // Screenshots, in both languages, on a screen and a phone.
+    b.click("#alarm-tabs button[data-tab=open]").await;
+    for (lang, suffix) in [("zh", ""), ("en", "&lang=en")] {
+        for (w, h, screen) in [(1440, 900, "screen"), (390, 844, "phone")] {
+            b.resize(w, h).await;
+            for page in ["", "alarms"] {
+                b.goto(&format!("{base}/console/{page}?live=off{suffix}"))
+                    .await;
+                b.find("body[data-ready='1']").await;
+                let name = format!(
+                    "{}-{lang}-{screen}",
+                    if page.is_empty() { "overview" } else { page }
+                );
+                assert!(!b.screenshot(&name).await, "{name} scrolls sideways");
+            }
+        }
+    }
+    b.resize(1440, 900).await;
+
+    // A viewer of Hohhot: its alerts only.
+    b.click("#signout").await;
+    b.find("#signin").await;
+    sign_in(&b, &base, "hohhot").await;
+    b.goto(&format!("{base}/console/alarms")).await;
+    let groups = b.wait_for_text("#alarm-groups", "k-1").await;
+    assert!(!groups.contains("b-1"), "another city's campus: {groups}");
+    assert!(
+        !b.shown("button[data-ack-alert]").await,
+        "a viewer may not acknowledge"
+    );
+    server.stop().await;
+}
