@@ -182,6 +182,25 @@ function nextMidnight(ms) {
   return local - zoneOffset(local - zoneOffset(ms));
 }
 
+/** The names of the divisions the server knows (`/console/assets/regions.json`), by
+ *  code: `{ name, name_en }`. */
+const REGIONS = new Map();
+
+async function loadRegionNames() {
+  try {
+    const resp = await fetch("/console/assets/regions.json", { credentials: "same-origin" });
+    if (resp.ok) for (const r of await resp.json()) REGIONS.set(r.code, r);
+  } catch (e) { /* names as the API gives them */ }
+}
+
+/** A region's name in the console's language; `fallback` (the API's name) or the code
+ *  when the table does not know it. */
+function rname(code, fallback) {
+  const r = REGIONS.get(code);
+  if (!r) return fallback || code;
+  return lang === "en" && r.name_en ? r.name_en : r.name;
+}
+
 function locale() { return lang === "zh" ? "zh-CN" : "en-GB"; }
 
 /** A duration in milliseconds, in words: "3 h 12 min". */
@@ -453,6 +472,7 @@ async function start() {
   translate();
   try { me = await api("/api/v1/session"); } catch (e) { return; }
   if (me.time_zone) zone = me.time_zone;
+  await loadRegionNames();
   document.getElementById("who").textContent = me.name === "anonymous" ? "" : me.name;
   document.getElementById("signout").hidden = me.name === "anonymous";
   document.getElementById("signin").hidden = true;

@@ -15,6 +15,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("console.js", include_str!("../console/console.js")),
     ("overview.js", include_str!("../console/pages/overview.js")),
     ("alarms.js", include_str!("../console/pages/alarms.js")),
+    ("wall.js", include_str!("../console/pages/wall.js")),
     ("campus.js", include_str!("../console/pages/campus.js")),
     ("trend.js", include_str!("../console/pages/trend.js")),
     ("registry.js", include_str!("../console/pages/registry.js")),
@@ -61,6 +62,18 @@ async fn index() -> Response {
 async fn script(Path(name): Path<String>) -> Response {
     if let Some((_, body)) = SCRIPTS.iter().find(|(n, _)| *n == name) {
         return asset("text/javascript; charset=utf-8", body);
+    }
+    if name == "regions.json" {
+        // Every division's names, for the console to show them in either language.
+        let json = serde_json::to_string(
+            &crate::regions::RegionNames::builtin()
+                .iter()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".into());
+        let mut r = asset("application/json", "");
+        *r.body_mut() = json.into();
+        return r;
     }
     // A province's tile map: `tiles-150000.json`.
     let tiles = name

@@ -148,19 +148,14 @@ async fn an_operator_signs_in_drills_down_acknowledges_and_sees_a_drop_live() {
         )
         .await
         .unwrap();
-    let now = chrono::Utc::now();
-    for (name, role, scope) in [
-        ("duty", Role::Operator, None),
-        ("baotou", Role::Operator, Some("150203")),
-    ] {
-        let hash = hash_password(&format!("{name} password")).unwrap();
-        let scope = scope.map(|s| RegionCode::parse(s).unwrap());
-        server
-            .store
-            .put_user(name, &hash, role, scope, now)
-            .await
-            .unwrap();
-    }
+    common::add_users(
+        &server,
+        &[
+            ("duty", Role::Operator, None),
+            ("baotou", Role::Operator, Some("150203")),
+        ],
+    )
+    .await;
     // k-1 fully networked; p-1 reports its alarm down (an alert at once); k-2 and b-1
     // have no gateway yet.
     let broker = common::broker_addr(&server);

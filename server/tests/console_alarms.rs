@@ -7,7 +7,7 @@
 mod common;
 
 use campuswatch_protocol::{CampusId, DeviceKind, DeviceState, RegionCode, SchoolType};
-use campuswatch_server::auth::{hash_password, Role};
+use campuswatch_server::auth::Role;
 use campuswatch_server::testing::entry;
 use campuswatch_testkit::{device, event};
 use common::browser::Browser;
@@ -29,10 +29,7 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = campuswatch_server::start(common::signed_in(dir.path()), listener)
-        .await
-        .unwrap();
+    let server = common::start_signed_in(dir.path()).await;
     server
         .import_registry(
             vec![
@@ -43,19 +40,14 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
         )
         .await
         .unwrap();
-    let now = chrono::Utc::now();
-    for (name, role, scope) in [
-        ("duty", Role::Operator, None),
-        ("hohhot", Role::Viewer, Some("150100")),
-    ] {
-        let hash = hash_password(&format!("{name} password")).unwrap();
-        let scope = scope.map(|s| RegionCode::parse(s).unwrap());
-        server
-            .store
-            .put_user(name, &hash, role, scope, now)
-            .await
-            .unwrap();
-    }
+    common::add_users(
+        &server,
+        &[
+            ("duty", Role::Operator, None),
+            ("hohhot", Role::Viewer, Some("150100")),
+        ],
+    )
+    .await;
     // k-1 fully networked; b-1's alarm is down: its device's warning and its campus's
     // critical alarm networking alert, at once.
     let broker = common::broker_addr(&server);
@@ -203,5 +195,65 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
         !b.shown("button[data-ack-alert]").await,
         "a viewer may not acknowledge"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallboard_shows_the_area_without_controls_and_outlives_a_server_restart() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in(dir.path()).await;
+    server
+        .import_registry(
+            vec![
+                entry("k-1", "150102", SchoolType::Kindergarten, 1, 1),
+                entry("b-1", "150203", SchoolType::Primary, 1, 1),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    common::add_users(&server, &[("wall", Role::Viewer, None)]).await;
+    let broker = common::broker_addr(&server);
+    let _b1 = common::gateway(
+        broker,
+        "b-1",
+        "150203",
+        vec![
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Down),
+            device("cam-1", DeviceKind::Camera, DeviceState::Up),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    sign_in(&b, &base, "wall").await;
+    b.goto(&format!("{base}/console/wall")).await;
+    // The whole area first: no controls, the figures and the newest critical alert.
+    let area = b.wait_for_text("#wall-area", "全部地区").await;
+    assert_eq!(area, "全部地区");
+    assert!(!b.shown("header").await, "full screen: no header");
+    assert!(!b.shown("#wall button").await, "no controls");
+    b.wait_for_text("#wall-alerts", "Campus b-1").await;
+    assert!(b.text("#wall-age").await.contains("数据时间"));
+    for lang in ["zh", "en"] {
+        b.resize(1440, 900).await;
+        b.goto(&format!("{base}/console/wall?lang={lang}")).await;
+        b.find("#wall-area").await;
+        assert!(!b.screenshot(&format!("wall-{lang}-screen")).await);
+    }
+
+    // The server goes away: the wall keeps its figures, dimmed, saying how old.
+    let addr = server.http_addr();
+    server.stop().await;
+    b.wait_for_text("#wall-age", "Server not reachable").await;
+    assert!(b.shown("#wall.lost").await);
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let server = campuswatch_server::start(common::signed_in(dir.path()), listener)
+        .await
+        .unwrap();
+    b.wait_for_text("#wall-age", "Figures as of").await;
+    assert!(!b.shown("#wall.lost").await, "back to full colour");
     server.stop().await;
 }

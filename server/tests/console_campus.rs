@@ -194,7 +194,9 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
         .contains("clock drift 0.4 s"));
     let facts = browser.text("#campus-facts").await;
     assert!(
-        facts.contains("Kindergarten") && facts.contains("Registered") && facts.contains("新城区"),
+        facts.contains("Kindergarten")
+            && facts.contains("Registered")
+            && facts.contains("Xincheng District"),
         "{facts}"
     );
 
@@ -276,7 +278,7 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
 
     // Back to the campus's county in the overview.
     browser.click("#crumbs a[data-region='150102']").await;
-    browser.wait_for_text("#area", "新城区").await;
+    browser.wait_for_text("#area", "Xincheng District").await;
     assert!(browser
         .url()
         .await

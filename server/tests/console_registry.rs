@@ -413,7 +413,7 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
         ["3", "2 (66.7%)", "2 (66.7%)", "1 (33.3%)", "1 (33.3%)"]
     );
     assert_eq!(
-        row(&cov, "呼和浩特市")[1..],
+        row(&cov, "Hohhot")[1..],
         ["2", "1 (50.0%)", "1 (50.0%)", "0 (0.0%)", "0 (0.0%)"]
     );
     let missing = rows(&browser, "#not-networked").await;
@@ -421,7 +421,7 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
     assert_eq!(
         row(&missing, "c-1")[1..],
         [
-            "新城区",
+            "Xincheng District",
             "Primary",
             "video networking",
             "2027-03-01 20:00",

@@ -6,8 +6,8 @@
 
 mod common;
 
-use campuswatch_protocol::{DeviceKind, DeviceState, RegionCode, SchoolType};
-use campuswatch_server::auth::{hash_password, Role};
+use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType};
+use campuswatch_server::auth::Role;
 use campuswatch_server::testing::entry;
 use campuswatch_testkit::{device, wait_until};
 use serde_json::{json, Value};
@@ -95,10 +95,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_callers_scope() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = campuswatch_server::start(common::signed_in(dir.path()), listener)
-        .await
-        .unwrap();
+    let server = common::start_signed_in(dir.path()).await;
     server
         .import_registry(
             vec![
@@ -111,19 +108,14 @@ async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_calle
         )
         .await
         .unwrap();
-    let now = chrono::Utc::now();
-    let hohhot = Some(RegionCode::parse("150100").unwrap());
-    for (name, role, scope) in [
-        ("admin", Role::Admin, None),
-        ("hohhot", Role::Viewer, hohhot),
-    ] {
-        let hash = hash_password(&format!("{name} password")).unwrap();
-        server
-            .store
-            .put_user(name, &hash, role, scope, now)
-            .await
-            .unwrap();
-    }
+    common::add_users(
+        &server,
+        &[
+            ("admin", Role::Admin, None),
+            ("hohhot", Role::Viewer, Some("150100")),
+        ],
+    )
+    .await;
     let broker = common::broker_addr(&server);
     let alarm = |s| device("alarm-1", DeviceKind::Alarm, s);
     let camera = |s| device("cam-1", DeviceKind::Camera, s);

@@ -91,7 +91,10 @@ function campusGroups(alerts) {
 
 /** An alert's county with its city, as the API names them. */
 function regionLabel(a) {
-  return [a.city_name, a.region_name].filter(Boolean).join(" ") || a.region;
+  const city = a.region.slice(0, 4) + "00";
+  return lang === "en"
+    ? [rname(a.region, a.region_name), rname(city, a.city_name)].filter(Boolean).join(", ")
+    : [rname(city, a.city_name), rname(a.region, a.region_name)].filter(Boolean).join(" ");
 }
 
 function severityCounts(alerts) {

@@ -74,12 +74,12 @@ async function renderCampus(main, id) {
   ]);
   const county = cov && cov.region ? cov.region : { code: c.region, name: c.region };
   const crumbs = (cov ? cov.path : []).concat([county])
-    .map(r => `<a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(r.name)}</a>`);
+    .map(r => `<a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(rname(r.code, r.name))}</a>`);
   main.innerHTML = `
     <section id="campus" data-campus="${esc(c.id)}">
       <nav id="crumbs">${crumbs.join(" › ")}</nav>
       <h2 id="campus-name">${esc(c.name || c.id)}</h2>
-      <p id="campus-facts">${esc(c.id)} · ${esc(county.name)} (${esc(c.region)})${c.school_type ? " · " + t(c.school_type) : ""} ·
+      <p id="campus-facts">${esc(c.id)} · ${esc(rname(county.code, county.name))} (${esc(c.region)})${c.school_type ? " · " + t(c.school_type) : ""} ·
         ${c.registered ? `${t("is-registered")} · ${t("expected")}: ${t("kind-alarm")} ${c.expected_alarms} · ${t("kind-camera")} ${c.expected_cameras}` : `<span class="warning">${t("not-registered")}</span>`}</p>
     </section>
     ${drawGateway(c.gateway)}

@@ -83,14 +83,15 @@ async function loadOverview() {
 function drawOverview(d) {
   const c = d.c;
   const crumbs = [`<a href="/console/${keep()}" data-nav>${t("all")}</a>`]
-    .concat(c.path.map(r => `<a href="/console/${keep({ region: r.code })}" data-nav>${esc(r.name)}</a>`))
-    .concat(c.region ? [`<span>${esc(c.region.name)}</span>`] : []);
+    .concat(c.path.map(r => `<a href="/console/${keep({ region: r.code })}" data-nav>${esc(rname(r.code, r.name))}</a>`))
+    .concat(c.region ? [`<span>${esc(rname(c.region.code, c.region.name))}</span>`] : []);
   const totals = [`<div class="total" data-figure="registered"><span>${t("registered")}</span><b>${c.registered}</b></div>`]
     .concat(FIGURES.map(([k, n, r]) => `<div class="total ${step(c[r])}" data-figure="${k}"><span>${t(k)}</span><b>${c[n]}</b>${bar(c[r])}${pct(c[r])}</div>`));
   return `
     <section id="overview">
       <nav id="crumbs">${crumbs.join(" › ")}</nav>
-      <h2 id="area">${c.region ? esc(c.region.name) : t("all")}</h2>
+      <h2 id="area">${c.region ? esc(rname(c.region.code, c.region.name)) : t("all")}</h2>
+      <a id="to-wall" class="note" href="/console/wall${keep()}">${t("wall")}</a>
       <p id="as-of" class="note">${t("as-of")} ${when(c.at)}</p>
       <div id="totals" class="totals">${totals.join("")}</div>
     </section>
@@ -105,7 +106,7 @@ function drawOverview(d) {
       <h3>${c.region && c.region.level === "county" ? t("campuses-of") : t("children")}</h3>
       ${sortable("children", coverageColumns("name", ch => ch.level === "campus"
         ? `<a href="/console/campus/${encodeURIComponent(ch.code)}${keep()}" data-nav>${esc(ch.name || ch.code)}</a>`
-        : `<a href="/console/${keep({ region: ch.code })}" data-nav data-region="${esc(ch.code)}">${esc(ch.name)}</a>`, ch => ch.name || ch.code),
+        : `<a href="/console/${keep({ region: ch.code })}" data-nav data-region="${esc(ch.code)}">${esc(rname(ch.code, ch.name))}</a>`, ch => ch.name || ch.code),
         c.children, { key: "code", desc: false }, ch => `data-code="${esc(ch.code)}"`)}
     </section>
     <section id="types-sec">
@@ -147,8 +148,8 @@ function drawWorstRegions(regions) {
     <h3>${t("worst-regions")}</h3>
     <div class="filters" role="group">${["missing", "rate"].map(b => `<button type="button" data-worst-by="${b}"${b === worstBy ? ' class="here" aria-pressed="true"' : ""}>${t("by-" + b)}</button>`).join("")}</div>
     <ol class="ranked">${rows.length ? rows.map(r => `<li data-rank="${esc(r.code)}">
-      <a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(r.name)}</a>
-      ${r.parent ? `<small>${esc(r.parent.name)}</small>` : ""}
+      <a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(rname(r.code, r.name))}</a>
+      ${r.parent ? `<small>${esc(rname(r.parent.code, r.parent.name))}</small>` : ""}
       <span class="missing">${r.registered - r.fully_networked} / ${r.registered}</span>
       <span class="chip ${step(r.fully_networked_rate)}">${pct(r.fully_networked_rate)}</span></li>`).join("")
       : `<li>${t("no-worst")}</li>`}</ol></div>`;
@@ -177,7 +178,7 @@ function drawWorstCampuses(list) {
 function regionName(code) {
   const d = loaded && loaded.data;
   const known = d && (d.ranked.concat(d.c.children, d.c.path)).find(r => r.code === code);
-  return known ? known.name : code;
+  return rname(code, known ? known.name : code);
 }
 
 function drawIncidents(list) {
@@ -292,7 +293,7 @@ function shownProvince(c) {
 /** The tile map of the node's counties, coloured by `mapMeasure`; counties outside the
  *  node are dimmed, those without registered campuses grey. Each tile names its county and
  *  figures on hover and drills down on click. */
-function drawMap(tiles, counties, node) {
+function drawMap(tiles, counties, node, controls = true) {
   if (!tiles || !tiles.length) return "";
   const S = 30, byCode = new Map(counties.map(r => [r.code, r]));
   const rows = Math.max(...tiles.map(x => x.row)) + 1, cols = Math.max(...tiles.map(x => x.col)) + 1;
@@ -323,7 +324,7 @@ function drawMap(tiles, counties, node) {
   });
   return `<div id="map-sec">
     <div class="map-head"><h3>${t("map")}</h3>
-      <div class="filters" role="group">${FIGURES.map(([k]) => `<button type="button" data-measure="${k}"${k === mapMeasure ? ' class="here" aria-pressed="true"' : ""}>${t(k)}</button>`).join("")}</div></div>
+      ${controls ? `<div class="filters" role="group">${FIGURES.map(([k]) => `<button type="button" data-measure="${k}"${k === mapMeasure ? ' class="here" aria-pressed="true"' : ""}>${t(k)}</button>`).join("")}</div>` : `<span>${t(mapMeasure)}</span>`}</div>
     <svg id="map" viewBox="0 0 ${cols * S} ${rows * S}" role="img" aria-label="${t("map")}">
       ${cells.join("")}<path class="city-edge" d="${edges.join("")}"/>${cities.join("")}
     </svg>

@@ -115,17 +115,17 @@ function campusLink(id) {
 
 function drawSize(c, type) {
   const crumbs = [`<a href="${registryHref({})}" data-nav>${t("all")}</a>`]
-    .concat(c.path.map(r => `<a href="${registryHref({ region: r.code })}" data-nav>${esc(r.name)}</a>`))
-    .concat(c.region ? [`<span>${esc(c.region.name)}</span>`] : []);
+    .concat(c.path.map(r => `<a href="${registryHref({ region: r.code })}" data-nav>${esc(rname(r.code, r.name))}</a>`))
+    .concat(c.region ? [`<span>${esc(rname(c.region.code, c.region.name))}</span>`] : []);
   const regions = c.children.filter(ch => ch.level !== "campus");
   const types = c.school_types.filter(s => s.registered > 0);
   return `<nav id="crumbs">${crumbs.join(" › ")}</nav>
-    <h2>${t("reg-size")}: ${c.region ? esc(c.region.name) : t("all")}</h2>
+    <h2>${t("reg-size")}: ${c.region ? esc(rname(c.region.code, c.region.name)) : t("all")}</h2>
     <div class="totals"><div class="total" data-figure="registered"><span>${t("registered")}</span><b id="registered-total">${c.registered}</b></div></div>
     <a id="registry-csv" class="download" href="/api/v1/registry?format=csv" download="registry.csv">${t("download-csv")}</a>
     ${regions.length ? `<h3>${t("reg-by-region")}</h3>
     <table id="registry-regions"><thead><tr><th>${t("region")}</th><th>${t("registered")}</th><th>${t("reporting")}</th></tr></thead><tbody>
-      ${regions.map(ch => `<tr data-code="${esc(ch.code)}"><td><a href="${registryHref({ region: ch.code, school_type: type })}" data-nav>${esc(ch.name)}</a></td>
+      ${regions.map(ch => `<tr data-code="${esc(ch.code)}"><td><a href="${registryHref({ region: ch.code, school_type: type })}" data-nav>${esc(rname(ch.code, ch.name))}</a></td>
         <td>${ch.registered}</td><td>${ch.reporting} (${pct(ch.reporting_rate)})</td></tr>`).join("")}
     </tbody></table>` : ""}
     <h3>${t("by-school-type")}</h3>

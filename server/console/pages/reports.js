@@ -123,10 +123,10 @@ async function renderReports(main) {
     if (e.message === "unauthorized") throw e;
     failure = e;
   }
-  const regionName = area && area.region ? area.region.name : t("all");
+  const regionName = area && area.region ? rname(area.region.code, area.region.name) : t("all");
   const crumbs = area ? [`<a href="${reportHref(Object.assign({}, s, { region: "" }))}" data-nav>${t("all")}</a>`]
-    .concat(area.path.map(r => `<a href="${reportHref(Object.assign({}, s, { region: r.code }))}" data-nav>${esc(r.name)}</a>`))
-    .concat(area.region ? [`<span>${esc(area.region.name)}</span>`] : []) : [];
+    .concat(area.path.map(r => `<a href="${reportHref(Object.assign({}, s, { region: r.code }))}" data-nav>${esc(rname(r.code, r.name))}</a>`))
+    .concat(area.region ? [`<span>${esc(rname(area.region.code, area.region.name))}</span>`] : []) : [];
   const shownDate = s.date || (av ? whenMinute(av.from).slice(0, 10) : "");
   main.innerHTML = `
     <section id="report-controls">
@@ -191,7 +191,7 @@ function drawAvailability(av, s) {
     <h2>${t("availability")}: ${esc(periodText(av.from, av.to))}</h2>
     <p class="note">${t("avail-note")}</p>
     <table id="avail-regions"><thead>${availabilityHead("region")}</thead><tbody>
-      <tr class="node" data-code="${esc(av.region ? av.region.code : "")}"><td>${av.region ? esc(av.region.name) : t("all")}</td><td>${av.registered}</td>
+      <tr class="node" data-code="${esc(av.region ? av.region.code : "")}"><td>${av.region ? esc(rname(av.region.code, av.region.name)) : t("all")}</td><td>${av.registered}</td>
         <td>${av.observed_campus_hours.toFixed(1)}</td>${figureCells(av)}</tr>
       ${av.children.map(c => `<tr data-code="${esc(c.code)}"><td><a href="${reportHref(Object.assign({}, s, { region: c.code }))}" data-nav>${esc(c.name)}</a></td>
         <td>${c.registered}</td><td>${c.observed_campus_hours.toFixed(1)}</td>${figureCells(c)}</tr>`).join("")}
@@ -234,7 +234,7 @@ function drawCoverageReport(c, s) {
     ${over ? `<p class="note">${t("cov-avg-note")}</p>` : ""}
     <table id="cov-regions"><thead>${coverageHeadRow("region")}</thead><tbody>
       <tr class="node" data-code="${esc(node.code || "")}"><td>${node.code ? esc(node.name) : t("all")}</td>${coverageRowCells(node)}</tr>
-      ${children.map(r => `<tr data-code="${esc(r.code)}"><td><a href="${reportHref(Object.assign({}, s, { region: r.code }))}" data-nav>${esc(r.name)}</a></td>${coverageRowCells(r)}</tr>`).join("")}
+      ${children.map(r => `<tr data-code="${esc(r.code)}"><td><a href="${reportHref(Object.assign({}, s, { region: r.code }))}" data-nav>${esc(rname(r.code, r.name))}</a></td>${coverageRowCells(r)}</tr>`).join("")}
     </tbody></table>
     <h3>${t("by-school-type")}</h3>
     <table id="cov-types"><thead>${coverageHeadRow("school-type")}</thead><tbody>
@@ -244,7 +244,7 @@ function drawCoverageReport(c, s) {
     <table id="not-networked"><thead><tr><th>${t("campus")}</th><th>${t("region")}</th><th>${t("school-type")}</th>
       <th>${t("nn-missing")}</th><th>${t("since")}</th><th>${over ? t("nn-hours-period") : t("nn-hours-at")}</th></tr></thead><tbody>
       ${c.not_networked.length ? c.not_networked.map(n => `<tr data-campus="${esc(n.id)}"><td>${esc(n.name)} <small>${esc(n.id)}</small></td>
-        <td>${esc(n.region_name)}</td><td>${t(n.school_type)}</td><td>${missingLinks(n)}</td>
+        <td>${esc(rname(n.region, n.region_name))}</td><td>${t(n.school_type)}</td><td>${missingLinks(n)}</td>
         <td>${n.since == null ? "–" : (n.since_at_least ? t("nn-before") + " " : "") + whenMinute(n.since)}</td>
         <td>${span(n.hours * 3600000)}</td></tr>`).join("") : `<tr><td colspan="6">${t("none")}</td></tr>`}
     </tbody></table>

@@ -56,7 +56,7 @@ async function renderTrend(main) {
     const extra = region ? { region, weeks: w } : { weeks: w };
     return `<a href="/console/trend${keep(extra)}" data-nav data-weeks="${w}"${w === weeks ? ' class="here"' : ""}>${w} ${t("weeks")}</a>`;
   });
-  const area = r.region ? r.region.name : t("whole-area");
+  const area = r.region ? rname(r.region.code, r.region.name) : t("whole-area");
   main.innerHTML = `
     <section id="trend" data-from="${from}" data-to="${to}">
       <h2 id="trend-area">${t("trend-title")} · ${esc(area)}</h2>

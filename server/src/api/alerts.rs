@@ -179,15 +179,7 @@ pub(super) async fn alerts(
     caller: Caller,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Response, ApiError> {
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "format {other:?}: use json or csv"
-            )))
-        }
-    };
+    let csv = super::reports::format_csv(q.format.as_deref())?;
     let mut f = q.filter()?;
     f.region = caller.region(f.region)?;
     f.state = match q.state.as_deref() {

@@ -98,3 +98,31 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"))
 }
+
+/// A server with sign-in on (`signed_in`), listening on a free port.
+#[allow(dead_code)]
+pub async fn start_signed_in(dir: &std::path::Path) -> campuswatch_server::ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    campuswatch_server::start(signed_in(dir), listener)
+        .await
+        .unwrap()
+}
+
+/// Adds users to `server`, each `(name, role, scope)` with the password
+/// "{name} password".
+#[allow(dead_code)]
+pub async fn add_users(
+    server: &campuswatch_server::ServerHandle,
+    users: &[(&str, campuswatch_server::auth::Role, Option<&str>)],
+) {
+    let now = chrono::Utc::now();
+    for (name, role, scope) in users {
+        let hash = campuswatch_server::auth::hash_password(&format!("{name} password")).unwrap();
+        let scope = scope.map(|s| RegionCode::parse(s).unwrap());
+        server
+            .store
+            .put_user(name, &hash, *role, scope, now)
+            .await
+            .unwrap();
+    }
+}

@@ -110,7 +110,8 @@ fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(String::new, |x| format!("{x:.6}"))
 }
 
-fn format_csv(format: Option<&str>) -> Result<bool, ApiError> {
+/// Whether `format` asks for CSV (`csv`) rather than JSON (none, or `json`).
+pub(in crate::api) fn format_csv(format: Option<&str>) -> Result<bool, ApiError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
