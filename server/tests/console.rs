@@ -13,7 +13,7 @@ mod common;
 use std::process::Command;
 
 use campuswatch_protocol::{CampusId, DeviceKind, DeviceState, RegionCode, SchoolType};
-use campuswatch_server::auth::{hash_password, Role};
+use campuswatch_server::auth::Role;
 use campuswatch_server::registry::RegistryEntry;
 use campuswatch_server::testing;
 use campuswatch_testkit::{device, event};
