@@ -181,7 +181,7 @@ async fn an_administrator_imports_the_registry_in_the_console_and_a_viewer_only_
     browser.wait_for_text("#registered-total", "5").await;
     assert_eq!(server.store.registry().await.unwrap().len(), 5);
     let regions = rows(&browser, "#registry-regions").await;
-    assert_eq!(row(&regions, "内蒙古自治区")[1], "5");
+    assert_eq!(row(&regions, "Inner Mongolia Autonomous Region")[1], "5");
     let listed = browser.text("#registered").await;
     assert!(
         listed.contains("150203-S-0001") && listed.contains("昆都仑区第一中学"),
@@ -378,7 +378,10 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
         ))
         .await;
     let title = browser.wait_for_text("#report-title", "2027-03-01").await;
-    assert!(title.contains("内蒙古自治区"), "{title}");
+    assert!(
+        title.contains("Inner Mongolia Autonomous Region"),
+        "{title}"
+    );
 
     // Availability: the mean over campuses, link by link.
     let cities = rows(&browser, "#avail-regions").await;
@@ -387,11 +390,11 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
         ["3", "72.0", "58.3%", "58.3%", "55.6%", "55.6%"]
     );
     assert_eq!(
-        row(&cities, "呼和浩特市")[1..],
+        row(&cities, "Hohhot")[1..],
         ["2", "48.0", "37.5%", "37.5%", "33.3%", "33.3%"]
     );
     assert_eq!(
-        row(&cities, "包头市")[1..],
+        row(&cities, "Baotou")[1..],
         ["1", "24.0", "100.0%", "100.0%", "100.0%", "100.0%"]
     );
     let types = rows(&browser, "#avail-types").await;
@@ -431,7 +434,7 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
     assert_eq!(
         row(&missing, "c-2")[1..],
         [
-            "新城区",
+            "Xincheng District",
             "Kindergarten",
             "gateway not reporting",
             "before 2027-01-29 21:00",
@@ -476,7 +479,9 @@ async fn the_reports_page_shows_a_known_day_links_its_csv_and_prints_only_the_re
 
     // Down to the county: its campuses, and the address keeps the report's state.
     browser.click("#avail-regions a").await;
-    browser.wait_for_text("#avail-regions", "新城区").await;
+    browser
+        .wait_for_text("#avail-regions", "Xincheng District")
+        .await;
     browser.click("#avail-regions a").await;
     browser.find("#avail-campuses").await;
     let url = browser.url().await;

@@ -206,6 +206,20 @@ async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_calle
         400,
         "an unknown order"
     );
+    // Found by id or registered name, whatever the case.
+    assert_eq!(
+        admin.campus_ids("/api/v1/campuses?q=NOALARM").await,
+        ["a-noalarm"]
+    );
+    assert_eq!(
+        admin.campus_ids("/api/v1/campuses?q=campus%20b-").await,
+        ["b-novideo"]
+    );
+    let long = "x".repeat(201);
+    assert_eq!(
+        admin.get(&format!("/api/v1/campuses?q={long}")).await.0,
+        400
+    );
 
     // A viewer of Hohhot: its counties and campuses only, and nothing above or beside.
     let viewer = Session::sign_in(&base, "hohhot").await;
@@ -218,6 +232,11 @@ async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_calle
             .campus_ids("/api/v1/campuses?networked=false&sort=worst")
             .await,
         ["a-noalarm", "a-never"]
+    );
+    assert_eq!(
+        viewer.campus_ids("/api/v1/campuses?q=campus").await,
+        ["a-full", "a-never", "a-noalarm"],
+        "found within Hohhot only"
     );
     for other in [
         "/api/v1/coverage?level=county&region=150000",

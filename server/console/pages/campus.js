@@ -15,7 +15,7 @@ texts({
     "serial": "序列号", "hardware": "硬件版本", "required": "必需", "last-reported": "最后上报",
     "campus-alerts": "当前告警", "sev-critical": "严重", "sev-warning": "警告", "sev-info": "提示",
     "alert-open": "未恢复", "alert-suppressed": "已抑制", "acked": "已确认", "flaps": "频繁波动",
-    "for-time": "持续", "timeline": "最近7天", "transitions": "状态变化", "time": "时间",
+    "for-time": "持续", "timeline": "时间线", "span-24h": "24小时", "span-7d": "7天", "span-30d": "30天", "transitions": "状态变化", "time": "时间",
     "change": "变化", "no-data": "无数据", "more-transitions": "仅显示最新的部分记录，共",
     "m-latency_ms": "延迟", "m-first_keyframe_ms": "首个关键帧", "m-frame_rate": "帧率",
     "m-bitrate_kbps": "码率", "m-http_status": "HTTP状态", "m-sip_status": "SIP状态",
@@ -36,7 +36,7 @@ texts({
     "hardware": "hardware", "required": "required", "last-reported": "last reported",
     "campus-alerts": "Active alerts", "sev-critical": "critical", "sev-warning": "warning",
     "sev-info": "info", "alert-open": "open", "alert-suppressed": "suppressed",
-    "acked": "acknowledged", "flaps": "flapping", "for-time": "For", "timeline": "Last 7 days",
+    "acked": "acknowledged", "flaps": "flapping", "for-time": "For", "timeline": "Timeline", "span-24h": "24 h", "span-7d": "7 days", "span-30d": "30 days",
     "transitions": "Transitions", "time": "Time", "change": "Change", "no-data": "no data",
     "more-transitions": "Showing the newest transitions only; total",
     "m-latency_ms": "latency", "m-first_keyframe_ms": "first keyframe", "m-frame_rate": "frame rate",
@@ -48,7 +48,10 @@ texts({
 });
 
 /** How far back the timeline looks. */
-const TIMELINE_MS = 7 * 86400000;
+/** The timeline's spans (`?span=`), the default first: a 3-minute outage is visible at
+ *  24 h. */
+const SPANS = { "7d": 7 * 86400000, "24h": 86400000, "30d": 30 * 86400000 };
+let TIMELINE_MS = SPANS["7d"];
 /** The events API's largest page, and how many pages the timeline reads at most. */
 const EVENTS_PAGE = 1000, EVENTS_PAGES = 20;
 /** How many transitions the list shows (the bands show them all). */
@@ -68,6 +71,8 @@ async function renderCampus(main, id) {
     return;
   }
   const now = Date.now();
+  const spanKey = SPANS[new URLSearchParams(location.search).get("span")] ? new URLSearchParams(location.search).get("span") : "7d";
+  TIMELINE_MS = SPANS[spanKey];
   const [cov, events] = await Promise.all([
     api("/api/v1/coverage?region=" + encodeURIComponent(c.region)).catch(() => null),
     campusEvents(c.id, now - TIMELINE_MS),
@@ -270,7 +275,9 @@ function drawTimeline(c, events, now) {
   const legend = [["online", "up"], ["stale", "degraded"], ["offline", "down"], ["unknown"], ["never_seen"]]
     .map(group => `<span><i class="swatch st-${group[0]}"></i>${group.map(t).join(" / ")}</span>`).join("");
   const shown = events.slice(0, LIST_MAX);
-  return `<section id="timeline"><h3>${t("timeline")}</h3>
+  const chosen = new URLSearchParams(location.search).get("span") || "7d";
+  const spans = Object.keys(SPANS).sort((a, b) => SPANS[a] - SPANS[b]).map(k => `<a href="/console/campus/${encodeURIComponent(c.id)}${keep(k === "7d" ? {} : { span: k })}" data-nav data-span="${k}"${k === chosen ? ' class="here"' : ""}>${t("span-" + k)}</a>`).join(" ");
+  return `<section id="timeline"><h3>${t("timeline")}</h3><p class="filters" id="timeline-spans">${spans}</p>
     ${svg}
     <div class="legend">${legend}<span><i class="swatch band-bg"></i>${t("no-data")}</span></div>
     <h4>${t("transitions")}</h4>

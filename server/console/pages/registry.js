@@ -6,7 +6,7 @@
 
 texts({
   "zh": {
-    "registry": "校园名册", "reg-size": "名册规模", "reg-by-region": "按地区",
+    "registry": "校园名册", "reg-search": "按名称或编号查找", "reg-search-go": "查找", "reg-size": "名册规模", "reg-by-region": "按地区",
     "reg-list": "名册内校园", "reg-id": "编号", "reg-expected-alarms": "应有报警设备",
     "reg-expected-cameras": "应有摄像机", "reg-gateway": "网关状态", "reg-prev": "上一页",
     "reg-next": "下一页", "reg-range": "第 %1–%2 所，共 %3 所", "reg-all-types": "全部类型",
@@ -32,7 +32,7 @@ texts({
     "download-csv": "下载当前名册（CSV）",
   },
   "en": {
-    "registry": "Registry", "reg-size": "Registry size", "reg-by-region": "By region",
+    "registry": "Registry", "reg-search": "Find by name or id", "reg-search-go": "Find", "reg-size": "Registry size", "reg-by-region": "By region",
     "reg-list": "Registered campuses", "reg-id": "ID", "reg-expected-alarms": "Alarm devices expected",
     "reg-expected-cameras": "Cameras expected", "reg-gateway": "Gateway", "reg-prev": "Previous",
     "reg-next": "Next", "reg-range": "%1–%2 of %3", "reg-all-types": "All types",
@@ -73,11 +73,12 @@ async function renderRegistry(main) {
   const q = new URLSearchParams(location.search);
   const region = q.get("region") || "";
   const type = q.get("school_type") || "";
+  const search = q.get("q") || "";
   const pageNo = Math.max(1, Math.floor(Number(q.get("page"))) || 1);
   const inRegion = region ? "&region=" + encodeURIComponent(region) : "";
   const [cov, listed, unreg] = await Promise.all([
     api("/api/v1/coverage" + (region ? "?region=" + encodeURIComponent(region) : "")),
-    api(`/api/v1/campuses?registered=true${inRegion}${type ? "&school_type=" + type : ""}&limit=${REGISTRY_PAGE}&offset=${(pageNo - 1) * REGISTRY_PAGE}`),
+    api(`/api/v1/campuses?registered=true${inRegion}${type ? "&school_type=" + type : ""}${search ? "&q=" + encodeURIComponent(search) : ""}&limit=${REGISTRY_PAGE}&offset=${(pageNo - 1) * REGISTRY_PAGE}`),
     api(`/api/v1/campuses?registered=false${inRegion}&limit=${UNREGISTERED_SHOWN}`),
   ]);
   // The import form is drawn once per visit (and language), not on every live refresh,
@@ -98,7 +99,12 @@ async function renderRegistry(main) {
   document.getElementById("unregistered").innerHTML = drawUnregistered(unreg);
   document.getElementById("registered-list").innerHTML = drawRegistered(listed, q, pageNo, type);
   document.getElementById("reg-type").onchange = ev => {
-    const next = { region, school_type: ev.target.value };
+    const next = { region, school_type: ev.target.value, q: search };
+    go("/console/registry" + keep(Object.fromEntries(Object.entries(next).filter(([, v]) => v))));
+  };
+  document.getElementById("reg-search").onsubmit = ev => {
+    ev.preventDefault();
+    const next = { region, school_type: type, q: ev.target.elements.q.value.trim() };
     go("/console/registry" + keep(Object.fromEntries(Object.entries(next).filter(([, v]) => v))));
   };
   drawImportResult();
@@ -149,7 +155,7 @@ function drawUnregistered(list) {
 
 function drawRegistered(list, q, pageNo, type) {
   const first = (pageNo - 1) * REGISTRY_PAGE;
-  const to = n => registryHref({ region: q.get("region"), school_type: type, page: n > 1 ? String(n) : "" });
+  const to = n => registryHref({ region: q.get("region"), school_type: type, q: q.get("q") || "", page: n > 1 ? String(n) : "" });
   const pages = [
     pageNo > 1 ? `<a id="reg-prev" href="${to(pageNo - 1)}" data-nav>${t("reg-prev")}</a>` : "",
     first + list.campuses.length < list.total ? `<a id="reg-next" href="${to(pageNo + 1)}" data-nav>${t("reg-next")}</a>` : "",
@@ -157,11 +163,12 @@ function drawRegistered(list, q, pageNo, type) {
   return `<h2>${t("reg-list")}</h2>
     <div class="filters">
       <select id="reg-type">${["", "kindergarten", "primary", "secondary", "other"].map(s => `<option value="${s}"${s === type ? " selected" : ""}>${s ? t(s) : t("reg-all-types")}</option>`).join("")}</select>
+      <form id="reg-search"><input id="reg-q" name="q" type="search" placeholder="${t("reg-search")}" value="${esc(q.get("q") || "")}"> <button type="submit">${t("reg-search-go")}</button></form>
       <span id="reg-range">${list.total ? fill(t("reg-range"), first + 1, first + list.campuses.length, list.total) : ""}</span> ${pages}
     </div>
     <table id="registered"><thead><tr><th>${t("reg-id")}</th><th>${t("name")}</th><th>${t("region")}</th><th>${t("school-type")}</th>
       <th>${t("reg-expected-alarms")}</th><th>${t("reg-expected-cameras")}</th><th>${t("reg-gateway")}</th></tr></thead><tbody>
-    ${list.campuses.length ? list.campuses.map(c => `<tr data-campus="${esc(c.id)}"><td>${campusLink(c.id)}</td><td>${esc(c.name)}</td><td>${esc(c.region)}</td>
+    ${list.campuses.length ? list.campuses.map(c => `<tr data-campus="${esc(c.id)}"><td>${campusLink(c.id)}</td><td>${esc(c.name)}</td><td>${esc(rname(c.region))}</td>
       <td>${t(c.school_type)}</td><td>${c.expected_alarms}</td><td>${c.expected_cameras}</td><td>${t(c.gateway_state)}</td></tr>`).join("")
       : `<tr><td colspan="7">${t("none")}</td></tr>`}
     </tbody></table>`;

@@ -193,7 +193,7 @@ function drawAvailability(av, s) {
     <table id="avail-regions"><thead>${availabilityHead("region")}</thead><tbody>
       <tr class="node" data-code="${esc(av.region ? av.region.code : "")}"><td>${av.region ? esc(rname(av.region.code, av.region.name)) : t("all")}</td><td>${av.registered}</td>
         <td>${av.observed_campus_hours.toFixed(1)}</td>${figureCells(av)}</tr>
-      ${av.children.map(c => `<tr data-code="${esc(c.code)}"><td><a href="${reportHref(Object.assign({}, s, { region: c.code }))}" data-nav>${esc(c.name)}</a></td>
+      ${av.children.map(c => `<tr data-code="${esc(c.code)}"><td><a href="${reportHref(Object.assign({}, s, { region: c.code }))}" data-nav>${esc(rname(c.code, c.name))}</a></td>
         <td>${c.registered}</td><td>${c.observed_campus_hours.toFixed(1)}</td>${figureCells(c)}</tr>`).join("")}
     </tbody></table>
     <h3>${t("by-school-type")}</h3>
@@ -233,7 +233,7 @@ function drawCoverageReport(c, s) {
     <h2>${t("coverage-report")}: ${over ? fill(t("cov-period-title"), esc(periodText(c.from, c.to))) : fill(t("cov-at-title"), whenMinute(c.at))}</h2>
     ${over ? `<p class="note">${t("cov-avg-note")}</p>` : ""}
     <table id="cov-regions"><thead>${coverageHeadRow("region")}</thead><tbody>
-      <tr class="node" data-code="${esc(node.code || "")}"><td>${node.code ? esc(node.name) : t("all")}</td>${coverageRowCells(node)}</tr>
+      <tr class="node" data-code="${esc(node.code || "")}"><td>${node.code ? esc(rname(node.code, node.name)) : t("all")}</td>${coverageRowCells(node)}</tr>
       ${children.map(r => `<tr data-code="${esc(r.code)}"><td><a href="${reportHref(Object.assign({}, s, { region: r.code }))}" data-nav>${esc(rname(r.code, r.name))}</a></td>${coverageRowCells(r)}</tr>`).join("")}
     </tbody></table>
     <h3>${t("by-school-type")}</h3>

@@ -39,6 +39,9 @@ pub(super) struct CampusesQuery {
     /// `false`: only registered campuses not fully networked (alarm and video); `true`:
     /// only those that are.
     networked: Option<bool>,
+    /// Only campuses whose id or registered name contains this text (ignoring case).
+    #[param(example = "第一小学")]
+    q: Option<String>,
     /// `id` (the default): in campus id order. `worst`: the worst first: gateways not
     /// heard (offline, stale), then campuses reporting without alarm and video, without
     /// alarm, without video, then those never seen, then the fully networked; longest in
@@ -220,6 +223,21 @@ pub(super) async fn campuses(
     let offset = q.offset.unwrap_or(0) as usize;
     let m = s.monitor();
     let fully = |c: &CampusView<'_>| c.alarm_networked && c.video_networked;
+    let text =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase);
+    if text.as_ref().is_some_and(|t| t.len() > 200) {
+        return Err(ApiError::BadRequest("q: at most 200 bytes".into()));
+    }
+    let found = |c: &CampusView<'_>| {
+        text.as_ref().is_none_or(|t| {
+            c.id.as_str().to_lowercase().contains(t)
+                || c.registry
+                    .is_some_and(|e| e.name.to_lowercase().contains(t))
+        })
+    };
     let mut matching: Vec<_> = m
         .campuses()
         .into_iter()
@@ -231,6 +249,7 @@ pub(super) async fn campuses(
             q.networked
                 .is_none_or(|n| c.registry.is_some() && fully(c) == n)
         })
+        .filter(found)
         .collect();
     if worst {
         // A stable sort: campus id order within a tier and time.
