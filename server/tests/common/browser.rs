@@ -281,10 +281,16 @@ impl Browser {
     /// Renders the page for `media` ("print", or "" for the screen again), as the print
     /// dialog and print to PDF do, through Chromium's DevTools protocol.
     pub async fn emulate_media(&self, media: &str) {
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": media }))
+            .await;
+    }
+
+    /// Runs a command of Chromium's DevTools protocol (`Emulation.setTimezoneOverride`…).
+    pub async fn cdp(&self, cmd: &str, params: Value) {
         self.call(
             reqwest::Method::POST,
             "/goog/cdp/execute",
-            Some(json!({ "cmd": "Emulation.setEmulatedMedia", "params": { "media": media } })),
+            Some(json!({ "cmd": cmd, "params": params })),
         )
         .await;
     }
