@@ -17,3 +17,11 @@ impl Clock for SystemClock {
         chrono::Utc::now()
     }
 }
+
+/// A time as people read it in notices and messages, in the server's `time_zone`, with
+/// the zone's offset: `2026-12-05 08:22:23 (UTC+08:00)`.
+pub fn local_time(t: Timestamp, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S (UTC%:z)")
+        .to_string()
+}

@@ -29,8 +29,8 @@ pub struct ServerConfig {
     pub id: String,
     /// Where the SQLite database and other state live.
     pub data_dir: PathBuf,
-    /// The time zone (an IANA name) of every time the console shows and of the days the
-    /// reports count. Default `Asia/Shanghai`.
+    /// The time zone (an IANA name) of every time the console shows, the notices give
+    /// and the CSVs write, and of the days the reports count. Default `Asia/Shanghai`.
     pub time_zone: String,
     pub http: HttpConfig,
     pub mqtt: MqttConfig,

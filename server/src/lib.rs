@@ -208,6 +208,7 @@ pub async fn start_with_clock(
             .unwrap_or(chrono::TimeDelta::hours(1)),
         rebirth_rate: config.liveness.rebirth_rate,
         partition: config.regions(),
+        time_zone: config.zone(),
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
     let monitor = Arc::new(RwLock::new(Monitor::restore(
@@ -243,6 +244,7 @@ pub async fn start_with_clock(
     let dispatcher = notify::Dispatcher::new(
         store.clone(),
         &config.notify,
+        config.zone(),
         clock.clone(),
         metrics.clone(),
     )

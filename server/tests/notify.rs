@@ -238,6 +238,7 @@ impl Setup {
         Dispatcher::new(
             self.store.clone(),
             &self.config,
+            chrono_tz::Asia::Shanghai,
             self.clock.clone(),
             self.metrics.clone(),
         )
@@ -380,7 +381,7 @@ async fn wecom_gets_markdown_and_its_errcode_is_checked() {
         "{content}"
     );
     assert!(
-        content.contains("> Since: 2027-03-01 07:57:00 UTC"),
+        content.contains("> Since: 2027-03-01 15:57:00 (UTC+08:00)"),
         "{content}"
     );
     assert!(
@@ -725,7 +726,10 @@ async fn an_email_has_the_title_as_subject_and_the_detail_and_link_in_its_body()
         ),
         "{data}"
     );
-    assert!(data.contains("Since:    2027-03-01 07:57:00 UTC"), "{data}");
+    assert!(
+        data.contains("Since:    2027-03-01 15:57:00 (UTC+08:00)"),
+        "{data}"
+    );
     assert!(data.contains("No ACK to the DC-09 link test."), "{data}");
     assert!(
         data.contains("https://console.example/console/campuses/150102-P-0005"),

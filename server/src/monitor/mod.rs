@@ -649,7 +649,12 @@ impl Monitor {
         let mut changes = Vec::new();
         if let Some(lost) = self.broker_lost.take() {
             if self.monitoring_told {
-                changes.push(Change::Notice(notices::monitoring_notice(lost, now, false)));
+                changes.push(Change::Notice(notices::monitoring_notice(
+                    lost,
+                    now,
+                    false,
+                    self.settings.time_zone,
+                )));
             }
         }
         self.monitoring_told = false;
@@ -682,7 +687,12 @@ impl Monitor {
                 if !self.monitoring_told && now - lost >= self.settings.alerts.monitoring_grace =>
             {
                 self.monitoring_told = true;
-                vec![Change::Notice(notices::monitoring_notice(lost, now, true))]
+                vec![Change::Notice(notices::monitoring_notice(
+                    lost,
+                    now,
+                    true,
+                    self.settings.time_zone,
+                ))]
             }
             _ => Vec::new(),
         }

@@ -3,6 +3,7 @@
 
 use super::alerts::{Ending, Incident};
 use super::*;
+use crate::clock::local_time;
 use crate::model::{CampusRef, Notice, NoticeKind, Severity};
 
 impl Monitor {
@@ -57,15 +58,16 @@ impl Monitor {
             NoticeKind::AlertFlapping => format!("Flapping: {what}: {place}{device}"),
             _ => format!("{what}: {place}{device}"),
         };
+        let tz = self.settings.time_zone;
         let mut detail = format!(
             "Region {}. Down since {}.",
             a.region,
-            a.since.format("%Y-%m-%d %H:%M:%S UTC")
+            local_time(a.since, tz)
         );
         if let Some(cause) = &a.cause {
             detail.push_str(&format!(" Cause: {cause}."));
         }
-        let at = now.format("%Y-%m-%d %H:%M:%S UTC");
+        let at = local_time(now, tz);
         match (kind, ending) {
             (NoticeKind::AlertResolved, Ending::Restored) => {
                 detail.push_str(&format!(" Back since {at}."))
@@ -167,16 +169,14 @@ impl Monitor {
         } else {
             String::new()
         };
+        let tz = self.settings.time_zone;
         let mut detail = format!(
             "Since {}: {}{more}.",
-            inc.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            local_time(inc.since, tz),
             listed.join(", ")
         );
         if kind == NoticeKind::IncidentResolved {
-            detail.push_str(&format!(
-                " All back since {}.",
-                now.format("%Y-%m-%d %H:%M:%S UTC")
-            ));
+            detail.push_str(&format!(" All back since {}.", local_time(now, tz)));
         }
         Notice {
             id: format!(
@@ -207,8 +207,13 @@ impl Monitor {
 }
 
 /// The server cannot see the campuses since `lost` (`degraded`), or can again.
-pub(super) fn monitoring_notice(lost: Timestamp, now: Timestamp, degraded: bool) -> Notice {
-    let since = lost.format("%Y-%m-%d %H:%M:%S UTC");
+pub(super) fn monitoring_notice(
+    lost: Timestamp,
+    now: Timestamp,
+    degraded: bool,
+    tz: chrono_tz::Tz,
+) -> Notice {
+    let since = local_time(lost, tz);
     let (kind, severity, title, detail, suffix) = if degraded {
         (
             NoticeKind::MonitoringDegraded,
@@ -229,7 +234,7 @@ pub(super) fn monitoring_notice(lost: Timestamp, now: Timestamp, degraded: bool)
             format!(
                 "Interrupted from {since} to {}. Gateways get a full heartbeat window before \
                  any is judged silent.",
-                now.format("%Y-%m-%d %H:%M:%S UTC")
+                local_time(now, tz)
             ),
             "restored",
         )

@@ -41,6 +41,8 @@ pub struct Settings {
     /// belong to other servers: their registry entries and stored state are left out, so
     /// that partitions' figures add up to the whole area's.
     pub partition: Vec<RegionCode>,
+    /// The zone of the times notices give (`time_zone`).
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             rebirth_max_interval: TimeDelta::hours(1),
             rebirth_rate: 100,
             partition: Vec::new(),
+            time_zone: chrono_tz::Asia::Shanghai,
         }
     }
 }

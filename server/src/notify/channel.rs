@@ -40,6 +40,8 @@ pub struct Outgoing<'a> {
     /// problem, whose labels it takes). One for a notice; the folded ones for a summary.
     pub alerts: &'a [(Notice, Notice)],
     pub console_url: &'a str,
+    /// The zone of the times the message gives (`time_zone`).
+    pub zone: chrono_tz::Tz,
     pub now: Timestamp,
     /// Alertmanager only: when a firing alert lapses unless sent again.
     pub firing_until: Timestamp,
@@ -238,7 +240,7 @@ impl Channel {
                     b = b.to(m.clone());
                 }
                 let msg = b
-                    .body(format::email_text(n, &link))
+                    .body(format::email_text(n, &link, out.zone))
                     .map_err(|e| SendError(format!("cannot build the e-mail: {e}")))?;
                 mailer
                     .send(msg)
@@ -270,7 +272,7 @@ impl Channel {
                             .collect();
                         (Value::Array(alerts), url.clone())
                     }
-                    ChannelKind::Wecom => (format::wecom_body(n, &link), url.clone()),
+                    ChannelKind::Wecom => (format::wecom_body(n, &link, out.zone), url.clone()),
                     ChannelKind::Dingtalk => {
                         let mut u = url::Url::parse(url)
                             .map_err(|e| SendError(format!("bad robot URL: {e}")))?;
@@ -283,7 +285,7 @@ impl Channel {
                                     &format::dingtalk_sign(secret.expose(), stamp),
                                 );
                         }
-                        (format::dingtalk_body(n, &link), u.to_string())
+                        (format::dingtalk_body(n, &link, out.zone), u.to_string())
                     }
                     ChannelKind::Smtp => {
                         return Err(SendError("an smtp channel without a mailer".into()))

@@ -81,6 +81,7 @@ struct Worker {
 struct Round<'a> {
     store: &'a Store,
     settings: &'a NotifyConfig,
+    zone: chrono_tz::Tz,
     metrics: &'a Metrics,
     clock: &'a dyn Clock,
 }
@@ -88,6 +89,8 @@ struct Round<'a> {
 pub struct Dispatcher {
     store: Store,
     settings: NotifyConfig,
+    /// The zone of the times messages give (`time_zone`).
+    zone: chrono_tz::Tz,
     workers: Vec<Worker>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -100,6 +103,7 @@ impl Dispatcher {
     pub async fn new(
         store: Store,
         config: &NotifyConfig,
+        zone: chrono_tz::Tz,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Result<Dispatcher, NotifyError> {
@@ -135,6 +139,7 @@ impl Dispatcher {
         Ok(Dispatcher {
             store,
             settings,
+            zone,
             workers,
             clock,
             metrics,
@@ -148,6 +153,7 @@ impl Dispatcher {
         let round = Round {
             store: &self.store,
             settings: &self.settings,
+            zone: self.zone,
             metrics: &self.metrics,
             clock: self.clock.as_ref(),
         };
@@ -339,7 +345,7 @@ impl Worker {
     ) -> Result<Due, NotifyError> {
         let name = &self.channel.name;
         let folded: Vec<Notice> = rest.iter().map(|d| d.notice.clone()).collect();
-        let summary = format::summary_notice(name, &folded, now);
+        let summary = format::summary_notice(name, &folded, now, r.zone);
         let ids: Vec<String> = folded.iter().map(|n| n.id.clone()).collect();
         let give_up_at = now + delta(r.settings.give_up_after);
         let n = r
@@ -386,6 +392,7 @@ impl Worker {
             notice: &d.notice,
             alerts: &alerts,
             console_url: &r.settings.console_url,
+            zone: r.zone,
             now,
             firing_until: now + delta(r.settings.alertmanager_resend) * 4,
         };
@@ -446,6 +453,7 @@ impl Worker {
             notice: latest,
             alerts: &firing,
             console_url: &r.settings.console_url,
+            zone: r.zone,
             now,
             firing_until: now + delta(r.settings.alertmanager_resend) * 4,
         };

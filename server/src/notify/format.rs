@@ -70,10 +70,7 @@ pub fn place(n: &Notice) -> String {
     s
 }
 
-/// A time as operators read it.
-pub fn human_time(t: Timestamp) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
+use crate::clock::local_time;
 
 /// The generic webhook's JSON (one object per notice).
 pub fn webhook_body(n: &Notice, link: &str) -> Value {
@@ -173,7 +170,7 @@ pub fn alertmanager_alert(
 }
 
 /// The markdown both group robots show.
-pub fn markdown(n: &Notice, link: &str) -> String {
+pub fn markdown(n: &Notice, link: &str, tz: chrono_tz::Tz) -> String {
     let mark = match (n.kind.is_resolution(), n.severity) {
         (true, _) => "RESOLVED",
         (false, Severity::Critical) => "CRITICAL",
@@ -182,9 +179,9 @@ pub fn markdown(n: &Notice, link: &str) -> String {
     };
     let mut s = format!("**[{mark}] {}**\n\n", escape_md(&n.title));
     let _ = writeln!(s, "> Where: {}", escape_md(&place(n)));
-    let _ = writeln!(s, "> Since: {}", human_time(n.since));
+    let _ = writeln!(s, "> Since: {}", local_time(n.since, tz));
     if n.kind.is_resolution() {
-        let _ = writeln!(s, "> Resolved: {}", human_time(n.at));
+        let _ = writeln!(s, "> Resolved: {}", local_time(n.at, tz));
     }
     s.push('\n');
     for line in n.detail.lines().filter(|l| !l.trim().is_empty()) {
@@ -214,14 +211,14 @@ fn truncate_utf8(s: &mut String, max: usize) {
 }
 
 /// WeCom group robot: `{"msgtype":"markdown","markdown":{"content":…}}`.
-pub fn wecom_body(n: &Notice, link: &str) -> Value {
-    json!({"msgtype": "markdown", "markdown": {"content": markdown(n, link)}})
+pub fn wecom_body(n: &Notice, link: &str, tz: chrono_tz::Tz) -> Value {
+    json!({"msgtype": "markdown", "markdown": {"content": markdown(n, link, tz)}})
 }
 
 /// DingTalk group robot: `{"msgtype":"markdown","markdown":{"title":…,"text":…}}`. The
 /// title is what the chat list shows.
-pub fn dingtalk_body(n: &Notice, link: &str) -> Value {
-    json!({"msgtype": "markdown", "markdown": {"title": n.title, "text": markdown(n, link)}})
+pub fn dingtalk_body(n: &Notice, link: &str, tz: chrono_tz::Tz) -> Value {
+    json!({"msgtype": "markdown", "markdown": {"title": n.title, "text": markdown(n, link, tz)}})
 }
 
 /// DingTalk's signature: base64(HMAC-SHA256(key = secret, message = "{timestamp}\n{secret}")).
@@ -237,12 +234,12 @@ pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
 }
 
 /// The plain-text body of an e-mail; its subject is the title.
-pub fn email_text(n: &Notice, link: &str) -> String {
+pub fn email_text(n: &Notice, link: &str, tz: chrono_tz::Tz) -> String {
     let mut s = format!("{}\n\n", n.title);
     let _ = writeln!(s, "Where:    {}", place(n));
-    let _ = writeln!(s, "Since:    {}", human_time(n.since));
+    let _ = writeln!(s, "Since:    {}", local_time(n.since, tz));
     if n.kind.is_resolution() {
-        let _ = writeln!(s, "Resolved: {}", human_time(n.at));
+        let _ = writeln!(s, "Resolved: {}", local_time(n.at, tz));
     }
     let _ = writeln!(s, "Severity: {}", n.severity.as_str());
     if !n.detail.trim().is_empty() {
@@ -257,7 +254,12 @@ const SUMMARY_LISTED: usize = 5;
 
 /// The summary that stands in for `folded` notices a channel's rate limit held back:
 /// "37 more notices: …" with counts by kind and severity and the first few titles.
-pub fn summary_notice(channel: &str, folded: &[Notice], now: Timestamp) -> Notice {
+pub fn summary_notice(
+    channel: &str,
+    folded: &[Notice],
+    now: Timestamp,
+    tz: chrono_tz::Tz,
+) -> Notice {
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     let mut by_severity: BTreeMap<Severity, usize> = BTreeMap::new();
     for n in folded {
@@ -282,7 +284,7 @@ pub fn summary_notice(channel: &str, folded: &[Notice], now: Timestamp) -> Notic
         ),
     );
     for n in folded.iter().take(SUMMARY_LISTED) {
-        let _ = writeln!(detail, "- {} (since {})", n.title, human_time(n.since));
+        let _ = writeln!(detail, "- {} (since {})", n.title, local_time(n.since, tz));
     }
     if folded.len() > SUMMARY_LISTED {
         let _ = writeln!(
@@ -383,7 +385,11 @@ mod tests {
 
     #[test]
     fn the_markdown_says_what_where_since_when_and_links() {
-        let m = markdown(&alarm_down(), "http://c/console/campuses/150102-K-0003");
+        let m = markdown(
+            &alarm_down(),
+            "http://c/console/campuses/150102-K-0003",
+            chrono_tz::Asia::Shanghai,
+        );
         assert!(
             m.starts_with("**[CRITICAL] Alarm link down: No. 3 Kindergarten"),
             "{m}"
@@ -394,7 +400,10 @@ mod tests {
             ),
             "{m}"
         );
-        assert!(m.contains("> Since: 2027-01-15 08:00:00 UTC"), "{m}");
+        assert!(
+            m.contains("> Since: 2027-01-15 16:00:00 (UTC+08:00)"),
+            "{m}"
+        );
         assert!(
             m.contains("No answer to DC-09 link test.\nGateway online.\n"),
             "{m}"
@@ -409,7 +418,7 @@ mod tests {
     fn long_markdown_is_cut_on_a_character_boundary_and_keeps_its_link() {
         let mut n = alarm_down();
         n.detail = "网络中断。".repeat(2000);
-        let m = markdown(&n, "http://c/x");
+        let m = markdown(&n, "http://c/x", chrono_tz::Asia::Shanghai);
         assert!(m.len() <= MARKDOWN_MAX_BYTES, "{}", m.len());
         assert!(m.ends_with("[Open in the console](http://c/x)"));
     }
@@ -454,7 +463,7 @@ mod tests {
             }
             folded.push(n);
         }
-        let s = summary_notice("wecom-ops", &folded, t(100));
+        let s = summary_notice("wecom-ops", &folded, t(100), chrono_tz::Asia::Shanghai);
         assert_eq!(s.kind, NoticeKind::Summary);
         assert_eq!(s.severity, Severity::Critical);
         assert!(s.title.starts_with("8 more notices"), "{}", s.title);
