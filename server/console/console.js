@@ -29,6 +29,9 @@ texts({
     "degraded": "降级", "unknown": "未知", "maintenance": "维护中",
     "kindergarten": "幼儿园", "primary": "小学", "secondary": "中学", "other": "其他",
     "sound-on": "声音提示", "new-critical": "新的严重报警", "dismiss": "关闭",
+    "err-bad_request": "请求有误", "err-not_found": "未找到", "err-bad_registry": "名册文件有误，未导入",
+    "err-unavailable": "服务暂不可用", "err-unauthorized": "请先登录", "err-forbidden": "无权执行此操作",
+    "err-method_not_allowed": "不支持的操作", "err-too_large": "内容过大", "err-internal": "服务器内部错误",
   },
   "en": {
     "title": "Campus safety network monitor", "sign-in": "Sign in", "sign-out": "Sign out",
@@ -42,7 +45,11 @@ texts({
     "degraded": "degraded", "unknown": "unknown", "maintenance": "maintenance",
     "kindergarten": "Kindergarten", "primary": "Primary", "secondary": "Secondary",
     "other": "Other", "sound-on": "Sound", "new-critical": "New critical alert",
-    "dismiss": "Dismiss",
+    "dismiss": "Dismiss", "err-bad_request": "Bad request", "err-not_found": "Not found",
+    "err-bad_registry": "The registry file has errors; nothing was imported",
+    "err-unavailable": "Not available now", "err-unauthorized": "Please sign in",
+    "err-forbidden": "You may not do this", "err-method_not_allowed": "Not supported",
+    "err-too_large": "Too large", "err-internal": "Internal error of the server",
   },
 });
 
@@ -226,7 +233,12 @@ async function api(path, options) {
   if (resp.status === 401) { showSignIn(); throw new Error("unauthorized"); }
   if (!resp.ok) {
     let message = path + ": " + resp.status, body = null;
-    try { body = await resp.json(); message = body.error || message; } catch (e) { /* not JSON */ }
+    try {
+      body = await resp.json();
+      // The error's code, in the console's language; the server's words as the detail.
+      const said = body.code && TEXT[lang]["err-" + body.code];
+      message = !said ? body.error || message : lang === "zh" ? `${said}（${body.error}）` : `${said} (${body.error})`;
+    } catch (e) { /* not JSON */ }
     const err = new Error(message);
     err.status = resp.status;
     // The whole answer too: a refused registry import lists its bad lines in it.

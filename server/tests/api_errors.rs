@@ -65,7 +65,8 @@ impl Api {
         }
     }
 
-    /// Sends `req` and checks that the answer is `{"error": "..."}` as `application/json`.
+    /// Sends `req` and checks that the answer is `{"error": "...", "code": "..."}` as
+    /// `application/json`, with the code of its status that the console translates.
     async fn error(&self, what: &str, req: reqwest::RequestBuilder) -> Answer {
         let resp = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
         let status = resp.status();
@@ -84,9 +85,20 @@ impl Api {
         let obj = body.as_object().expect("an object");
         assert_eq!(
             obj.keys().collect::<Vec<_>>(),
-            ["error"],
+            ["code", "error"],
             "{what}: {status} {body}"
         );
+        let code = match status.as_u16() {
+            400 => "bad_request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            413 => "too_large",
+            503 => "unavailable",
+            other => panic!("{what}: status {other}"),
+        };
+        assert_eq!(body["code"], code, "{what}: {status} {body}");
         let error = body["error"].as_str().expect("a string").to_string();
         assert!(!error.is_empty(), "{what}: an empty error");
         Answer {

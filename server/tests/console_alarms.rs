@@ -195,6 +195,10 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
         !b.shown("button[data-ack-alert]").await,
         "a viewer may not acknowledge"
     );
+    // Another city's overview: the API's refusal, said in the console's language.
+    b.goto(&format!("{base}/console/?region=150203")).await;
+    let said = b.wait_for_text("#page .error", "无权执行此操作").await;
+    assert!(said.contains("150203"), "the server's detail too: {said}");
     server.stop().await;
 }
 

@@ -33,8 +33,27 @@ pub enum ApiError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
+    code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     lines: Option<&'a [LineError]>,
+}
+
+impl ApiError {
+    /// The error's stable code, which the console translates (the `error` text is the
+    /// detail, in English).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRegistry(_) => "bad_registry",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Internal(_) => "internal",
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -64,7 +83,16 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        (status, Json(ErrorBody { error: &msg, lines })).into_response()
+        let code = self.code();
+        (
+            status,
+            Json(ErrorBody {
+                error: &msg,
+                code,
+                lines,
+            }),
+        )
+            .into_response()
     }
 }
 

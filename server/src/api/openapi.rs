@@ -21,8 +21,13 @@ use super::schemas;
     reason = "the shape of `ApiError`'s answer, for the document"
 )]
 pub(super) struct ErrorDoc {
-    /// What went wrong, in words meant for the operator.
+    /// What went wrong, in words meant for the operator (English).
     error: String,
+    /// What kind of error, for a client to say in its own language: `bad_request`,
+    /// `not_found`, `bad_registry`, `unavailable`, `unauthorized`, `forbidden`,
+    /// `method_not_allowed`, `too_large` or `internal`.
+    #[schema(example = "forbidden")]
+    code: String,
 }
 
 /// A registry file with bad rows: nothing was imported. Every bad row is listed (at most
@@ -35,6 +40,8 @@ pub(super) struct ErrorDoc {
 pub(super) struct RegistryImportError {
     /// Says how many rows are bad and that nothing was imported.
     error: String,
+    /// `bad_registry`.
+    code: String,
     lines: Vec<crate::registry::LineError>,
 }
 
