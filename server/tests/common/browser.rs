@@ -50,7 +50,7 @@ impl Browser {
     /// profile. None outside CI when either is not installed.
     pub async fn start() -> Option<Browser> {
         let chromium = chromium()?;
-        let Some(driver) = installed(DRIVER) else {
+        let Some(driver_bin) = installed(DRIVER) else {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "ChromeDriver is not installed: .ci/run must install Debian's chromium-driver"
@@ -58,32 +58,42 @@ impl Browser {
             eprintln!("ChromeDriver not installed: console click-through test not run");
             return None;
         };
-        let mut driver = Driver(
-            Command::new(driver)
-                .arg("--port=0")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("ChromeDriver starts"),
-        );
-        // "ChromeDriver was started successfully on port 34473." (an earlier line says
-        // "Starting ChromeDriver … on port 0": the port asked for, not the one taken).
-        let stdout = driver.0.stdout.take().unwrap();
-        let (port, said) = tokio::task::spawn_blocking(move || {
-            let mut said = Vec::new();
-            let port = BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .inspect(|line| said.push(line.clone()))
-                .find_map(|line| {
-                    line.split_once("started successfully on port ")
-                        .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok())
-                });
-            (port, said)
-        })
-        .await
-        .unwrap();
-        let port = port.unwrap_or_else(|| panic!("ChromeDriver names no port; it said {said:?}"));
+        // ChromeDriver asked for port 0 now and then gives up ("IPv4 port not available"):
+        // start it again, a few times, before calling that a failure.
+        let mut attempts = 0;
+        let (driver, port) = loop {
+            attempts += 1;
+            let mut driver = Driver(
+                Command::new(driver_bin)
+                    .arg("--port=0")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("ChromeDriver starts"),
+            );
+            // "ChromeDriver was started successfully on port 34473." (an earlier line says
+            // "Starting ChromeDriver … on port 0": the port asked for, not the one taken).
+            let stdout = driver.0.stdout.take().unwrap();
+            let (port, said) = tokio::task::spawn_blocking(move || {
+                let mut said = Vec::new();
+                let port = BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .inspect(|line| said.push(line.clone()))
+                    .find_map(|line| {
+                        line.split_once("started successfully on port ")
+                            .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok())
+                    });
+                (port, said)
+            })
+            .await
+            .unwrap();
+            match port {
+                Some(port) => break (driver, port),
+                None if attempts < 5 => continue,
+                None => panic!("ChromeDriver names no port; it said {said:?}"),
+            }
+        };
         let profile = tempfile::tempdir().unwrap();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");

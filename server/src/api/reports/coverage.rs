@@ -191,7 +191,8 @@ pub(in crate::api) struct CoverageReport {
     school_type: Option<SchoolType>,
     /// The node, then the node per school type, then its children.
     rows: Vec<CoverageRow>,
-    /// The campuses not fully networked (at the end, or at some time of the period).
+    /// The campuses not fully networked (at the end, or at some time of the period), the
+    /// longest first.
     not_networked: Vec<NotNetworked>,
 }
 
@@ -324,7 +325,7 @@ pub(in crate::api) async fn coverage(
             .map(|(code, ms)| coverage_row(Some(code), school_type, &ms)),
     );
     let names = RegionNames::builtin();
-    let not_networked: Vec<NotNetworked> = all
+    let mut not_networked: Vec<NotNetworked> = all
         .iter()
         .filter(|c| match at {
             Some(_) => !(c.end.alarm && c.end.video),
@@ -351,6 +352,8 @@ pub(in crate::api) async fn coverage(
             }
         })
         .collect();
+    // The longest out of full networking first: where to send someone.
+    not_networked.sort_by(|a, b| b.hours.total_cmp(&a.hours).then_with(|| a.id.cmp(&b.id)));
     if csv {
         let mut w = csv_writer();
         let mut write = || -> Result<(), csv::Error> {
