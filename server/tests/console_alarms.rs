@@ -170,13 +170,17 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
     for (lang, suffix) in [("zh", ""), ("en", "&lang=en")] {
         for (w, h, screen) in [(1440, 900, "screen"), (390, 844, "phone")] {
             b.resize(w, h).await;
-            for page in ["", "alarms"] {
+            for page in ["", "alarms", "campus/k-1"] {
                 b.goto(&format!("{base}/console/{page}?live=off{suffix}"))
                     .await;
                 b.find("body[data-ready='1']").await;
                 let name = format!(
                     "{}-{lang}-{screen}",
-                    if page.is_empty() { "overview" } else { page }
+                    if page.is_empty() {
+                        "overview"
+                    } else {
+                        &page[..page.find('/').unwrap_or(page.len())]
+                    }
                 );
                 assert!(!b.screenshot(&name).await, "{name} scrolls sideways");
             }

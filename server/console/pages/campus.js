@@ -172,6 +172,12 @@ function identity(info) {
   return [head].concat(rest).filter(Boolean).join("<br>");
 }
 
+/** A cell that may hold nothing ("–"): so marked, a phone leaves it out of the card. */
+function optional(html, cls) {
+  const classes = [cls, html === "–" ? "none" : ""].filter(Boolean).join(" ");
+  return `<td${classes ? ` class="${classes}"` : ""}>${html}</td>`;
+}
+
 function drawDevices(list) {
   return `<section id="devices"><h3>${t("devices")}</h3><table>
     <thead><tr><th>${t("device")}</th><th>${t("state")}</th><th>${t("since-time")}</th><th>${t("reason")}</th><th>${t("measurements")}</th><th>${t("identity")}</th></tr></thead>
@@ -179,10 +185,10 @@ function drawDevices(list) {
       <td><b>${esc(d.id)}</b> ${t("kind-" + d.kind)}${d.required ? ` <small>${t("required")}</small>` : ""}
         ${d.probe ? `<br><small>${esc(d.probe)} ${esc(d.target)}</small>` : ""}</td>
       <td>${stateCell(d.state)}${d.state !== d.reported_state ? `<br><small>${t("last-reported")}: ${t(d.reported_state)}</small>` : ""}</td>
-      <td>${when(d.since)}</td>
-      <td>${esc(d.cause || "–")}</td>
-      <td class="measurements">${measurements(d.measurements || {})}</td>
-      <td>${identity(d.info)}</td></tr>`).join("")
+      ${optional(when(d.since))}
+      ${optional(esc(d.cause || "–"))}
+      ${optional(measurements(d.measurements || {}), "measurements")}
+      ${optional(identity(d.info))}</tr>`).join("")
     : `<tr><td colspan="6">${t("none")}</td></tr>`}</tbody></table></section>`;
 }
 

@@ -91,7 +91,8 @@ function drawOverview(d) {
     <section id="overview">
       <nav id="crumbs">${crumbs.join(" › ")}</nav>
       <h2 id="area">${c.region ? esc(rname(c.region.code, c.region.name)) : t("all")}</h2>
-      <a id="to-wall" class="note" href="/console/wall${keep()}">${t("wall")}</a>
+      <p class="note links"><a id="to-trend" href="/console/trend${keep(c.region ? { region: c.region.code } : {})}" data-nav>${t("trend")}</a>
+        · <a id="to-wall" href="/console/wall${keep()}">${t("wall")}</a></p>
       <p id="as-of" class="note">${t("as-of")} ${when(c.at)}</p>
       <div id="totals" class="totals">${totals.join("")}</div>
     </section>
