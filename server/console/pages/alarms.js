@@ -50,24 +50,26 @@ async function loadAlarms() {
     q.set("offset", alarmView.page * HISTORY_PAGE);
     return { history: (await api("/api/v1/alerts?" + q)).alerts };
   }
-  const q = alarmQuery("open");
-  q.set("limit", 10000);
-  // The counts on top are of every open alert in the area, whatever the filters.
+  // Every open alert of the area, once: the counts on top are of them all, and the
+  // filters pick from them here (the CSV link asks the server with the same filters).
   const all = new URLSearchParams({ state: "open", limit: 10000 });
   const region = new URLSearchParams(location.search).get("region");
   if (region) all.set("region", region);
-  const [shown, every] = await Promise.all([api("/api/v1/alerts?" + q), api("/api/v1/alerts?" + all)]);
-  return { open: shown.alerts, every: every.alerts };
+  return { every: (await api("/api/v1/alerts?" + all)).alerts };
 }
 
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
 
-/** The open alerts, filtered by age and text, grouped by campus and sorted. */
+/** The open alerts, filtered, grouped by campus and sorted. */
 function campusGroups(alerts) {
   const text = alarmView.text.trim().toLowerCase();
   const minAge = AGES[alarmView.age] || 0, now = Date.now();
+  const acked = alarmView.ack === "ack-yes" ? true : alarmView.ack === "ack-no" ? false : null;
   const groups = new Map();
   for (const a of alerts) {
+    if (alarmView.severity && a.severity !== alarmView.severity) continue;
+    if (alarmView.kind && a.kind !== alarmView.kind) continue;
+    if (acked != null && !!a.acknowledged !== acked) continue;
     if (minAge && now - Date.parse(a.since) < minAge) continue;
     if (text && ![a.campus, a.campus_name, a.device, a.cause, regionLabel(a)].some(v => v && String(v).toLowerCase().includes(text))) continue;
     const g = groups.get(a.campus) || { campus: a.campus, name: a.campus_name || a.campus, region: a.region, place: regionLabel(a), alerts: [] };
@@ -133,7 +135,7 @@ function drawAlarms(d) {
     </section>`;
   }
   const n = severityCounts(d.every);
-  const groups = campusGroups(d.open);
+  const groups = campusGroups(d.every);
   const pages = Math.max(1, Math.ceil(groups.length / CAMPUSES_PER_PAGE));
   alarmView.page = Math.min(alarmView.page, pages - 1);
   const shown = groups.slice(alarmView.page * CAMPUSES_PER_PAGE, (alarmView.page + 1) * CAMPUSES_PER_PAGE);
@@ -170,18 +172,16 @@ function pager(page, pages) {
 }
 
 function wireAlarms(main) {
+  // The open tab filters what it loaded; the history asks the server for each page.
+  const history = alarmView.tab === "history";
   const set = (key, value, reload) => { alarmView[key] = value; alarmView.page = 0; render(reload); };
   main.querySelectorAll("#alarm-tabs button").forEach(b => b.onclick = () => set("tab", b.dataset.tab, true));
-  const on = (id, key, reload) => { const el = document.getElementById(id); if (el) el.onchange = ev => set(key, ev.target.value, reload); };
-  on("al-severity", "severity", true);
-  on("al-kind", "kind", true);
-  on("al-ack", "ack", true);
-  on("al-age", "age", false);
-  on("al-sort", "sort", false);
+  const on = (id, key) => { const el = document.getElementById(id); if (el) el.onchange = ev => set(key, ev.target.value, history); };
+  for (const [id, key] of [["al-severity", "severity"], ["al-kind", "kind"], ["al-ack", "ack"], ["al-age", "age"], ["al-sort", "sort"]]) on(id, key);
   const text = document.getElementById("al-text");
   text.oninput = ev => { alarmView.text = ev.target.value; alarmView.page = 0; render(false); };
-  main.querySelectorAll("#alarm-counts button[data-severity]").forEach(b => b.onclick = () => set("severity", alarmView.severity === b.dataset.severity ? "" : b.dataset.severity, true));
-  main.querySelectorAll("#alarm-counts button[data-ack]").forEach(b => b.onclick = () => set("ack", alarmView.ack ? "" : b.dataset.ack, true));
+  main.querySelectorAll("#alarm-counts button[data-severity]").forEach(b => b.onclick = () => set("severity", alarmView.severity === b.dataset.severity ? "" : b.dataset.severity, false));
+  main.querySelectorAll("#alarm-counts button[data-ack]").forEach(b => b.onclick = () => set("ack", alarmView.ack ? "" : b.dataset.ack, false));
   main.querySelectorAll("#pager button").forEach(b => b.onclick = () => {
     alarmView.page = Math.max(0, alarmView.page + Number(b.dataset.page));
     render(alarmView.tab === "history");

@@ -169,17 +169,10 @@ function drawWorstCampuses(list) {
     <h3>${t("worst-campuses")} <small>${list.total}</small></h3>
     <ol class="ranked">${list.campuses.length ? list.campuses.map(c => `<li data-campus="${esc(c.id)}">
       <a href="/console/campus/${encodeURIComponent(c.id)}${keep()}" data-nav>${esc(c.name || c.id)}</a>
-      <small>${esc(regionName(c.region))}</small>
+      <small>${esc(rname(c.region))}</small>
       <span class="${c.gateway_state === "never_seen" ? "warning" : "critical"}">${campusTrouble(c)}</span>
       <small>${c.since ? t("duration") + " " + span(Date.now() - Date.parse(c.since)) : ""}</small></li>`).join("")
       : `<li>${t("no-worst")}</li>`}</ol></div>`;
-}
-
-/** A region's name as the overview knows it (from its coverage answers), else its code. */
-function regionName(code) {
-  const d = loaded && loaded.data;
-  const known = d && (d.ranked.concat(d.c.children, d.c.path)).find(r => r.code === code);
-  return rname(code, known ? known.name : code);
 }
 
 function drawIncidents(list) {

@@ -67,7 +67,7 @@ function startWallTimers() {
 }
 
 function wallAge() {
-  const at = whenMinute(wall.last.c.at) + when(wall.last.c.at).slice(16);
+  const at = when(wall.last.c.at);
   if (wall.lostSince) return fill(t("wall-lost"), at);
   const s = Math.max(0, Math.round((Date.now() - wall.last.loadedAt) / 1000));
   return fill(t("wall-age"), at, fill(t("seconds"), s));

@@ -203,13 +203,13 @@ pub(super) async fn coverage(
                 block: cov.total(region, Some(t)).block(),
             })
             .collect();
-        let children = match region {
-            _ if level.is_some() => cov
-                .regions_at(region, level.unwrap_or(RegionLevel::County))
+        let children = match (level, region) {
+            (Some(level), _) => cov
+                .regions_at(region, level)
                 .into_iter()
                 .map(|code| child_block(code, cov.total(Some(code), school_type).block(), true))
                 .collect(),
-            Some(r) if r.level() == RegionLevel::County => m
+            (None, Some(r)) if r.level() == RegionLevel::County => m
                 .county_campuses(&r)
                 .into_iter()
                 .filter(|c| {
