@@ -104,6 +104,10 @@ pub struct MqttConfig {
     /// Longest delay between reconnection attempts. Default `60s`.
     #[serde(with = "humantime_serde")]
     pub reconnect_delay_max: Duration,
+    /// The newest payload schema version the server reads. Fields of newer versions
+    /// are left out (version 3: no cause codes), so an agent upgraded before its server
+    /// keeps being understood. 2 to 4; default 4.
+    pub schema_version: u32,
 }
 
 impl Default for MqttConfig {
@@ -118,6 +122,7 @@ impl Default for MqttConfig {
             keepalive: Duration::from_secs(10),
             reconnect_delay_min: Duration::from_secs(10),
             reconnect_delay_max: Duration::from_secs(60),
+            schema_version: campuswatch_protocol::SCHEMA_VERSION,
         }
     }
 }
@@ -151,6 +156,18 @@ impl MqttConfig {
             return Err(Invalid::new(
                 "mqtt.reconnect_delay_min",
                 "must be longer than zero and not longer than mqtt.reconnect_delay_max",
+            ));
+        }
+        let versions =
+            campuswatch_protocol::BASE_SCHEMA_VERSION..=campuswatch_protocol::SCHEMA_VERSION;
+        if !versions.contains(&self.schema_version) {
+            return Err(Invalid::new(
+                "mqtt.schema_version",
+                format!(
+                    "must be {} to {} (the newest version the server reads)",
+                    versions.start(),
+                    versions.end()
+                ),
             ));
         }
         Ok(())

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use campuswatch_protocol::{DeviceInfo, DeviceState, Measurements, Timestamp};
+use campuswatch_protocol::{CauseCode, DeviceInfo, DeviceState, Measurements, Timestamp};
 
 use crate::probe::{ProbeResult, ProbeStatus};
 
@@ -41,6 +41,7 @@ pub struct Transition {
     pub to: DeviceState,
     pub at: Timestamp,
     pub cause: Option<String>,
+    pub cause_code: Option<CauseCode>,
     pub measurements: Measurements,
     /// The device's identity, when the probe that caused the transition learned it.
     pub info: Option<DeviceInfo>,
@@ -139,10 +140,21 @@ impl Hysteresis {
         while self.recent.front().is_some_and(|t| at - *t > FLAP_WINDOW) {
             self.recent.pop_front();
         }
-        let cause = if to == DeviceState::Up {
-            None
+        let (cause, code) = if to == DeviceState::Up {
+            (None, None)
         } else {
-            result.cause.clone()
+            (result.cause.clone(), result.cause_code.clone())
+        };
+        // A flapping device keeps its cause's code, with the count of changes added
+        // (`device.flapping` when there is none).
+        let code = if self.recent.len() >= FLAP_TRANSITIONS {
+            let changes = self.recent.len() as u64;
+            Some(
+                code.unwrap_or_else(|| CauseCode::new("device.flapping"))
+                    .with("flapping", changes),
+            )
+        } else {
+            code
         };
         let cause = if self.recent.len() >= FLAP_TRANSITIONS {
             let flapping = format!(
@@ -162,6 +174,7 @@ impl Hysteresis {
             to,
             at,
             cause,
+            cause_code: code,
             measurements: result.measurements.clone(),
             info: result.info.clone(),
         }

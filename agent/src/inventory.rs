@@ -57,6 +57,7 @@ fn unknown(d: &crate::config::DeviceConfig) -> DeviceReport {
         state: DeviceState::Unknown,
         since: None,
         cause: None,
+        cause_code: None,
         measurements: Measurements::new(),
         info: None,
     }
@@ -151,6 +152,7 @@ impl Inventory {
             d.state = t.to;
             d.since = Some(t.at);
             d.cause = t.cause.clone();
+            d.cause_code = t.cause_code.clone();
             d.measurements = t.measurements.clone();
             if t.info.is_some() {
                 d.info = t.info.clone();
@@ -180,6 +182,7 @@ impl Inventory {
                     report.state = prev.state;
                     report.since = prev.since;
                     report.cause = prev.cause;
+                    report.cause_code = prev.cause_code;
                     report.measurements = prev.measurements;
                     report.info = prev.info;
                 }
@@ -228,6 +231,7 @@ mod tests {
             to,
             at: chrono::Utc::now(),
             cause: None,
+            cause_code: None,
             measurements: Measurements::new(),
             info: None,
         }

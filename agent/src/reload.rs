@@ -154,6 +154,10 @@ pub fn mqtt_changes(old: &MqttConfig, new: &MqttConfig) -> (Vec<&'static str>, V
             "mqtt.reconnect_delay_max",
             old.reconnect_delay_max == new.reconnect_delay_max,
         ),
+        (
+            "mqtt.schema_version",
+            old.schema_version == new.schema_version,
+        ),
     ] {
         if !same {
             later.push(key);

@@ -222,7 +222,7 @@ mod tests {
     fn a_request_of_an_old_version_another_campus_or_epoch_0_is_refused() {
         for (bad, reason) in [
             (REQUEST.replace("\"v\":3", "\"v\":2"), "version"),
-            (REQUEST.replace("\"v\":3", "\"v\":4"), "version"),
+            (REQUEST.replace("\"v\":3", "\"v\":5"), "version"),
             (
                 REQUEST.replace("\"campus\":\"150102-K-0001\"", "\"campus\":\"x\""),
                 "topic_mismatch",

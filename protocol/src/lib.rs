@@ -5,12 +5,14 @@
 //! `docs/PROTOCOL.md` is the normative text; this crate is its executable form. It does
 //! no I/O, so both sides and every test agree on one definition of a valid message.
 
+pub mod cause;
 pub mod command;
 pub mod ids;
 pub mod message;
 pub mod model;
 pub mod topic;
 
+pub use cause::{CauseCode, CauseParam, CAUSE_CODE_SCHEMA_VERSION, CODES as CAUSE_CODES};
 pub use command::{
     decode_command, Command, CommandKind, CommandTopic, Rebirth, COMMAND_SCHEMA_VERSION,
 };

@@ -1,6 +1,6 @@
 //! Payloads of the campus topics and their validation.
 //!
-//! Every payload is a JSON object with `"v"` (the schema version, 1 to 3) and the campus
+//! Every payload is a JSON object with `"v"` (the schema version, 1 to 4) and the campus
 //! and region it speaks for;
 //! [`decode`] checks the size bound, the schema version, unknown fields, the match between
 //! topic and payload, and the bounds of every field, so a server can count and drop bad
@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cause::{check_cause_code, CauseCode, CAUSE_CODE_SCHEMA_VERSION};
 use crate::ids::{CampusId, DeviceId, RegionCode};
 use crate::model::{DeviceKind, DeviceState};
 use crate::topic::{CampusTopic, MessageKind};
@@ -18,8 +19,8 @@ use crate::topic::{CampusTopic, MessageKind};
 /// The newest payload schema version this crate knows; it reads every version from
 /// [`OLDEST_SCHEMA_VERSION`] to this one. Version 2 added device identity
 /// ([`DeviceInfo`]); version 3 added the birth's `dropped_events` and the server's
-/// commands ([`crate::command`]).
-pub const SCHEMA_VERSION: u32 = 3;
+/// commands ([`crate::command`]); version 4 added `cause_code` ([`CauseCode`]).
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest payload schema version this crate still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 /// The version a gateway writes unless a message carries a field of a newer one (see
@@ -72,11 +73,22 @@ impl Birth {
     /// The lowest schema version that can carry this birth: a gateway writes it, so a
     /// server that does not know version 3 yet still reads every birth without drops.
     pub fn needed_version(&self) -> u32 {
-        if self.dropped_events > 0 {
+        if self.devices.iter().any(|d| d.cause_code.is_some()) {
+            CAUSE_CODE_SCHEMA_VERSION
+        } else if self.dropped_events > 0 {
             3
         } else {
             BASE_SCHEMA_VERSION
         }
+    }
+
+    /// The birth without cause codes, for a server that reads only up to version 3.
+    pub fn without_cause_codes(mut self) -> Self {
+        for d in &mut self.devices {
+            d.cause_code = None;
+        }
+        self.v = self.needed_version();
+        self
     }
 }
 
@@ -98,6 +110,9 @@ pub struct DeviceReport {
     pub since: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The cause as a code with parameters, for consoles in any language. Schema version 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_code: Option<CauseCode>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measurements: Measurements,
     /// What the device says it is, once a probe has asked it (ONVIF). Schema version 2.
@@ -225,12 +240,26 @@ pub struct Event {
     pub to: DeviceState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The cause as a code with parameters. Schema version 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_code: Option<CauseCode>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measurements: Measurements,
     /// The device's identity when the probe that caused the transition learned it.
     /// Schema version 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<DeviceInfo>,
+}
+
+impl Event {
+    /// The lowest schema version that can carry this event (see [`Birth::needed_version`]).
+    pub fn needed_version(&self) -> u32 {
+        if self.cause_code.is_some() {
+            CAUSE_CODE_SCHEMA_VERSION
+        } else {
+            BASE_SCHEMA_VERSION
+        }
+    }
 }
 
 /// `online` / `offline`, retained on the server's state topic.
@@ -328,6 +357,7 @@ impl Message {
                     check_text("probe", &d.probe)?;
                     check_text("target", &d.target)?;
                     check_opt_text("cause", &d.cause)?;
+                    check_cause_code(b.v, &d.cause_code)?;
                     check_measurements(&d.measurements)?;
                     check_info(b.v, &d.info)?;
                 }
@@ -365,6 +395,7 @@ impl Message {
                     return Err(invalid("event from and to are the same state"));
                 }
                 check_opt_text("cause", &e.cause)?;
+                check_cause_code(e.v, &e.cause_code)?;
                 check_measurements(&e.measurements)?;
                 check_info(e.v, &e.info)
             }
@@ -540,6 +571,7 @@ mod tests {
             from: DeviceState::Up,
             to: DeviceState::Down,
             cause: Some("connection refused".into()),
+            cause_code: None,
             measurements: [("latency_ms".to_string(), 1.5)].into(),
             info: None,
         });
@@ -556,6 +588,48 @@ mod tests {
             });
         }
         assert_eq!(decode(&ev.topic(), &with_info.encode()).unwrap(), with_info);
+    }
+
+    #[test]
+    fn cause_codes_need_version_4_and_travel_next_to_the_text() {
+        let json = r#"{"v":4,"campus":"c-1","region":"150102","id":7,"epoch":3,
+            "at":"2026-11-29T08:00:00Z","device":"cam-1","kind":"camera","from":"up","to":"down",
+            "cause":"HTTP 404, expected 200",
+            "cause_code":{"code":"http.status","params":{"got":404,"expected":"200"}}}"#;
+        let Message::Event(e) = decode(&topic("event"), json.as_bytes()).unwrap() else {
+            panic!("not an event")
+        };
+        let code = e.cause_code.clone().unwrap();
+        assert_eq!(code.to_string(), "http.status{expected=200,got=404}");
+        assert_eq!(e.needed_version(), 4);
+        // An older version cannot carry one; a bad code is refused, not acted on.
+        let old = json.replace("\"v\":4", "\"v\":3");
+        assert_eq!(
+            decode(&topic("event"), old.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "invalid"
+        );
+        let bad = json.replace("http.status", "HTTP STATUS");
+        assert_eq!(
+            decode(&topic("event"), bad.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "invalid"
+        );
+        let unknown = json.replace("\"params\"", "\"args\"");
+        assert_eq!(
+            decode(&topic("event"), unknown.as_bytes())
+                .unwrap_err()
+                .reason(),
+            "malformed"
+        );
+        // Without a code the event stays version 2, and so does a birth.
+        let plain = Event {
+            cause_code: None,
+            ..e.clone()
+        };
+        assert_eq!(plain.needed_version(), BASE_SCHEMA_VERSION);
     }
 
     #[test]
@@ -584,10 +658,10 @@ mod tests {
                 "v{v}"
             );
         }
-        let v4 = HEARTBEAT.replace("\"v\":1", "\"v\":4");
+        let v5 = HEARTBEAT.replace("\"v\":1", "\"v\":5");
         assert_eq!(
-            decode(&topic("heartbeat"), v4.as_bytes()).unwrap_err(),
-            DecodeError::Version(4)
+            decode(&topic("heartbeat"), v5.as_bytes()).unwrap_err(),
+            DecodeError::Version(5)
         );
         let v0 = HEARTBEAT.replace("\"v\":1", "\"v\":0");
         assert_eq!(

@@ -42,6 +42,7 @@ fn device(
         state: DeviceState::Up,
         since: Some(chrono::Utc::now()),
         cause: None,
+        cause_code: None,
         measurements: measurements
             .iter()
             .map(|(k, v)| (k.to_string(), *v))
@@ -213,6 +214,7 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
         from: DeviceState::Up,
         to: DeviceState::Down,
         cause: Some("connection refused".into()),
+        cause_code: None,
         measurements: BTreeMap::from([("latency_ms".to_string(), 3000.0)]),
         info: None,
     });

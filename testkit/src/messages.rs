@@ -3,14 +3,28 @@
 //! Change a field with struct update syntax or a `match` on the message when it matters.
 
 use campuswatch_protocol::{
-    Birth, CampusId, Death, DeathReason, DeviceId, DeviceKind, DeviceReport, DeviceState, Event,
-    Heartbeat, HostHealth, Message, RegionCode, BASE_SCHEMA_VERSION,
+    Birth, CampusId, CauseCode, Death, DeathReason, DeviceId, DeviceKind, DeviceReport,
+    DeviceState, Event, Heartbeat, HostHealth, Message, RegionCode, BASE_SCHEMA_VERSION,
 };
+
+/// The cause of a device that is down in these messages: "connection refused", code
+/// `tcp.refused`, as an agent reports it.
+fn refused(state: DeviceState) -> (Option<String>, Option<CauseCode>) {
+    if state == DeviceState::Down {
+        (
+            Some("connection refused".to_string()),
+            Some(CauseCode::new("tcp.refused")),
+        )
+    } else {
+        (None, None)
+    }
+}
 
 /// A device as a birth reports it, probed over TCP at `10.1.2.3:5000`: required when it
 /// is an alarm, in `state` since now, 4 ms of latency measured, and "connection refused"
-/// as the cause when it is down.
+/// (`tcp.refused`) as the cause when it is down.
 pub fn device(id: &str, kind: DeviceKind, state: DeviceState) -> DeviceReport {
+    let (cause, cause_code) = refused(state);
     DeviceReport {
         id: DeviceId::parse(id).expect("device id"),
         kind,
@@ -19,7 +33,8 @@ pub fn device(id: &str, kind: DeviceKind, state: DeviceState) -> DeviceReport {
         required: kind == DeviceKind::Alarm,
         state,
         since: Some(chrono::Utc::now()),
-        cause: (state == DeviceState::Down).then(|| "connection refused".to_string()),
+        cause,
+        cause_code,
         measurements: [("latency_ms".to_string(), 4.0)].into_iter().collect(),
         info: None,
     }
@@ -102,7 +117,7 @@ pub fn heartbeat(
 }
 
 /// Event `id` of session `epoch`, now: `device` went `from → to`; a drop has the cause
-/// "connection refused".
+/// "connection refused" (`tcp.refused`), and the event the version that carries it.
 pub fn event(
     campus: &CampusId,
     region: RegionCode,
@@ -112,7 +127,8 @@ pub fn event(
     kind: DeviceKind,
     (from, to): (DeviceState, DeviceState),
 ) -> Message {
-    Message::Event(Event {
+    let (cause, cause_code) = refused(to);
+    let mut e = Event {
         v: BASE_SCHEMA_VERSION,
         campus: campus.clone(),
         region,
@@ -123,10 +139,13 @@ pub fn event(
         kind,
         from,
         to,
-        cause: (to == DeviceState::Down).then(|| "connection refused".to_string()),
+        cause,
+        cause_code,
         measurements: Default::default(),
         info: None,
-    })
+    };
+    e.v = e.needed_version();
+    Message::Event(e)
 }
 
 /// The death of session `epoch`, for `reason` (a Last Will says `ConnectionLost`).

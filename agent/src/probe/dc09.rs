@@ -8,13 +8,14 @@
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Instant;
 
+use campuswatch_protocol::CauseCode;
 use campuswatch_service::{Invalid, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::settings::{ProbedDevice, Transport};
 use super::tcp::connect_cause;
-use super::{Probe, ProbeFuture, ProbeResult};
+use super::{Cause, Probe, ProbeFuture, ProbeResult};
 use crate::dc09::{AesKey, Frame, MAX_FRAME_BYTES};
 use crate::supervision::Category;
 
@@ -63,7 +64,7 @@ impl Dc09Probe {
     }
 
     /// The frame as it goes on the wire: sealed when there is a key.
-    fn wire(&self, frame: &Frame) -> Result<Vec<u8>, String> {
+    fn wire(&self, frame: &Frame) -> Result<Vec<u8>, Cause> {
         let Some(key) = &self.key else {
             return Ok(frame.encode());
         };
@@ -74,10 +75,10 @@ impl Dc09Probe {
         stamped
             .encrypt(key, &mut rand::rng())
             .map(|f| f.encode())
-            .map_err(|e| format!("DC-09: cannot encrypt the frame ({e})"))
+            .map_err(|e| coded("encrypt", format!("DC-09: cannot encrypt the frame ({e})")))
     }
 
-    async fn exchange(&self, frame: &Frame) -> Result<Vec<u8>, String> {
+    async fn exchange(&self, frame: &Frame) -> Result<Vec<u8>, Cause> {
         let wire = self.wire(frame)?;
         match self.transport {
             Transport::Tcp => {
@@ -87,7 +88,7 @@ impl Dc09Probe {
                 stream
                     .write_all(&wire)
                     .await
-                    .map_err(|e| format!("sending the frame failed: {e}"))?;
+                    .map_err(|e| coded("send", format!("sending the frame failed: {e}")))?;
                 let mut answer = Vec::with_capacity(64);
                 let mut buf = [0u8; 256];
                 // An answer is one frame, ending in CR.
@@ -95,13 +96,19 @@ impl Dc09Probe {
                     let n = stream
                         .read(&mut buf)
                         .await
-                        .map_err(|e| format!("reading the answer failed: {e}"))?;
+                        .map_err(|e| coded("read", format!("reading the answer failed: {e}")))?;
                     if n == 0 {
-                        return Err("the receiver closed the connection without answering".into());
+                        return Err(coded(
+                            "closed",
+                            "the receiver closed the connection without answering",
+                        ));
                     }
                     answer.extend_from_slice(&buf[..n]);
                     if answer.len() > MAX_FRAME_BYTES {
-                        return Err("the receiver's answer is not a DC-09 frame (too long)".into());
+                        return Err(coded(
+                            "bad_answer",
+                            "the receiver's answer is not a DC-09 frame (too long)",
+                        ));
                     }
                 }
                 Ok(answer)
@@ -111,7 +118,7 @@ impl Dc09Probe {
                 socket
                     .send(&wire)
                     .await
-                    .map_err(|e| format!("sending the frame failed: {e}"))?;
+                    .map_err(|e| coded("send", format!("sending the frame failed: {e}")))?;
                 let mut buf = vec![0u8; MAX_FRAME_BYTES];
                 let n = socket.recv(&mut buf).await.map_err(|e| connect_cause(&e))?;
                 buf.truncate(n);
@@ -157,7 +164,10 @@ fn judge(
         Err(e) => {
             return ProbeResult::fail(
                 elapsed,
-                format!("DC-09: the receiver's answer is not a valid frame ({e})"),
+                coded(
+                    "bad_answer",
+                    format!("DC-09: the receiver's answer is not a valid frame ({e})"),
+                ),
             )
         }
     };
@@ -166,18 +176,24 @@ fn judge(
         return ProbeResult::fail(
             elapsed,
             if key.is_some() {
-                "DC-09 NAK: the receiver rejected the encrypted frame — check the AES key and the gateway's clock"
+                Cause::new(CauseCode::new("dc09.nak").with("encrypted", 1u16),
+                "DC-09 NAK: the receiver rejected the encrypted frame — check the AES key and the gateway's clock")
             } else {
-                "DC-09 NAK: the receiver refused the frame (check the gateway's clock and the account)"
+                coded("nak", "DC-09 NAK: the receiver refused the frame (check the gateway's clock and the account)")
             },
         );
     }
     if answer.seq != sent.seq {
         return ProbeResult::fail(
             elapsed,
-            format!(
-                "DC-09: the answer is for frame {:04}, not {:04}",
-                answer.seq, sent.seq
+            Cause::new(
+                CauseCode::new("dc09.wrong_sequence")
+                    .with("got", u32::from(answer.seq))
+                    .with("expected", u32::from(sent.seq)),
+                format!(
+                    "DC-09: the answer is for frame {:04}, not {:04}",
+                    answer.seq, sent.seq
+                ),
             ),
         );
     }
@@ -187,20 +203,20 @@ fn judge(
             Err(e) => {
                 return ProbeResult::fail(
                     elapsed,
-                    format!("DC-09: the receiver's encrypted {} does not open with our AES key ({e}) — check that the gateway and the centre use the same key", answer.id),
+                    coded("wrong_key", format!("DC-09: the receiver's encrypted {} does not open with our AES key ({e}) — check that the gateway and the centre use the same key", answer.id)),
                 )
             }
         },
         (Some(_), false) if answer.id == "ACK" => {
             return ProbeResult::fail(
                 elapsed,
-                "DC-09: the receiver answered an encrypted frame with an ACK in clear — it is not set up for encryption on this account (check the key at the centre)",
+                coded("clear_ack", "DC-09: the receiver answered an encrypted frame with an ACK in clear — it is not set up for encryption on this account (check the key at the centre)"),
             )
         }
         (None, true) => {
             return ProbeResult::fail(
                 elapsed,
-                format!("DC-09: the receiver answered encrypted (*{}) — set the account's AES key", answer.id),
+                coded("key_needed", format!("DC-09: the receiver answered encrypted (*{}) — set the account's AES key", answer.id)),
             )
         }
         _ => answer,
@@ -209,13 +225,21 @@ fn judge(
         "ACK" => ProbeResult::ok(elapsed),
         "DUH" => ProbeResult::fail(
             elapsed,
-            "DC-09 DUH: the receiver did not understand the frame (check account, prefix and receiver number)",
+            coded("duh", "DC-09 DUH: the receiver did not understand the frame (check account, prefix and receiver number)"),
         ),
         other => ProbeResult::fail(
             elapsed,
-            format!("DC-09: unexpected answer {other:?} instead of ACK"),
+            Cause::new(
+                CauseCode::new("dc09.unexpected_answer").with("got", other),
+                format!("DC-09: unexpected answer {other:?} instead of ACK"),
+            ),
         ),
     }
+}
+
+/// A cause of code `dc09.{code}`.
+pub(crate) fn coded(code: &str, text: impl Into<String>) -> Cause {
+    Cause::new(CauseCode::new(format!("dc09.{code}")), text)
 }
 
 /// A dc09 probe's keys. An explicit device `interval` must let a failed path be reported

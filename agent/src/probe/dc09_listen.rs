@@ -19,12 +19,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use campuswatch_protocol::CauseCode;
 use campuswatch_service::{Invalid, Secret};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::settings::{ProbedDevice, Transport};
-use super::{Probe, ProbeFuture, ProbeResult};
+use super::{Cause, Probe, ProbeFuture, ProbeResult};
 use crate::dc09::{within_window, AesKey, Frame, MAX_FRAME_BYTES};
 use crate::supervision::Category;
 
@@ -301,19 +302,29 @@ impl Probe for Dc09ListenProbe {
                 }
                 Some(at) => ProbeResult::fail(
                     Duration::ZERO,
-                    format!(
-                        "DC-09: no supervision frame from panel {} for {}s (window {}s): check the panel's link{refused}",
-                        self.account,
-                        at.elapsed().as_secs(),
-                        self.window.as_secs()
+                    Cause::new(
+                        CauseCode::new("dc09.silent")
+                            .with("account", self.account.as_str())
+                            .with("seconds", at.elapsed().as_secs())
+                            .with("window", self.window.as_secs()),
+                        format!(
+                            "DC-09: no supervision frame from panel {} for {}s (window {}s): check the panel's link{refused}",
+                            self.account,
+                            at.elapsed().as_secs(),
+                            self.window.as_secs()
+                        ),
                     ),
                 ),
                 None => ProbeResult::fail(
                     Duration::ZERO,
-                    format!(
-                        "DC-09: no supervision frame from panel {} yet: check the panel polls {}{refused}",
-                        self.account,
-                        l.local_addr()
+                    Cause::new(
+                        CauseCode::new("dc09.never_polled")
+                            .with("account", self.account.as_str()),
+                        format!(
+                            "DC-09: no supervision frame from panel {} yet: check the panel polls {}{refused}",
+                            self.account,
+                            l.local_addr()
+                        ),
                     ),
                 ),
             }

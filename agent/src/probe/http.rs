@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use campuswatch_service::Invalid;
 
-use super::{tcp::connect_cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError};
+use campuswatch_protocol::CauseCode;
+
+use super::{tcp::connect_cause, Cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError};
 
 /// Most of a body read when looking for `body_contains`: status pages are small, and a
 /// camera that streams video on that URL must not keep the probe reading forever.
@@ -72,7 +74,12 @@ impl HttpProbe {
         let mut result = if !self.status_ok(status) {
             ProbeResult::fail(
                 started.elapsed(),
-                format!("HTTP status {status} (expected {})", self.expected()),
+                Cause::new(
+                    CauseCode::new("http.status")
+                        .with("got", status)
+                        .with("expected", self.expected()),
+                    format!("HTTP status {status} (expected {})", self.expected()),
+                ),
             )
         } else if let Some(needle) = &self.body_contains {
             let mut body = Vec::new();
@@ -95,7 +102,10 @@ impl HttpProbe {
                 Ok(true) => ProbeResult::ok(started.elapsed()),
                 Ok(false) => ProbeResult::fail(
                     started.elapsed(),
-                    format!("response body does not contain {needle:?}"),
+                    Cause::new(
+                        CauseCode::new("http.body_mismatch").with("expected", needle.as_str()),
+                        format!("response body does not contain {needle:?}"),
+                    ),
                 ),
                 Err(e) => ProbeResult::fail(started.elapsed(), self.cause(&e)),
             }
@@ -111,15 +121,17 @@ impl HttpProbe {
         result
     }
 
-    fn cause(&self, e: &reqwest::Error) -> String {
+    fn cause(&self, e: &reqwest::Error) -> Cause {
         request_cause(e, self.timeout)
     }
 }
 
-/// Words an installer can act on for a failed request.
-pub(super) fn request_cause(e: &reqwest::Error, timeout: Duration) -> String {
+/// Words an installer can act on for a failed request, and their code: a failed
+/// connect's (`tcp.*`), `probe.timeout`, `http.tls`, `http.connect`, `http.read` or
+/// `http.request`.
+pub(super) fn request_cause(e: &reqwest::Error, timeout: Duration) -> Cause {
     if e.is_timeout() {
-        return ProbeResult::timed_out(timeout).cause.unwrap_or_default();
+        return Cause::timed_out(timeout);
     }
     // The useful words are at the bottom of the chain (an io::Error, a TLS alert).
     let mut source = e.source();
@@ -137,16 +149,28 @@ pub(super) fn request_cause(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_connect() {
         let lower = detail.to_ascii_lowercase();
         if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-            return format!(
-                "TLS handshake failed: {detail} (set insecure_tls = true for a self-signed camera)"
+            return Cause::new(
+                CauseCode::new("http.tls"),
+                format!(
+                    "TLS handshake failed: {detail} (set insecure_tls = true for a self-signed camera)"
+                ),
             );
         }
-        return format!("cannot connect: {detail}");
+        return Cause::new(
+            CauseCode::new("http.connect"),
+            format!("cannot connect: {detail}"),
+        );
     }
     if e.is_body() || e.is_decode() {
-        return format!("error reading the response: {detail}");
+        return Cause::new(
+            CauseCode::new("http.read"),
+            format!("error reading the response: {detail}"),
+        );
     }
-    format!("request failed: {detail}")
+    Cause::new(
+        CauseCode::new("http.request"),
+        format!("request failed: {detail}"),
+    )
 }
 
 /// One client per TLS mode, shared by every HTTP probe in the process: building a client

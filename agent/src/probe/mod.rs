@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use campuswatch_protocol::{DeviceInfo, Measurements};
+use campuswatch_protocol::{CauseCode, DeviceInfo, Measurements};
 
 pub use settings::{ProbeConfig, ProbedDevice, Transport};
 
@@ -51,6 +51,9 @@ pub struct ProbeResult {
     pub latency: Duration,
     /// Why it failed or is degraded, in words an installer can act on.
     pub cause: Option<String>,
+    /// The same as a code with parameters (schema version 4), for consoles in any
+    /// language; [`probe_once`] gives a cause without one the code `{probe}.failed`.
+    pub cause_code: Option<CauseCode>,
     /// Numbers for the server: `latency_ms`, `http_status`, …
     pub measurements: Measurements,
     /// What the device said it is (ONVIF), for the inventory.
@@ -63,16 +66,19 @@ impl ProbeResult {
             status: ProbeStatus::Ok,
             latency,
             cause: None,
+            cause_code: None,
             measurements: latency_ms(latency),
             info: None,
         }
     }
 
-    pub fn fail(latency: Duration, cause: impl Into<String>) -> Self {
+    pub fn fail(latency: Duration, cause: impl Into<Cause>) -> Self {
+        let cause = cause.into();
         Self {
             status: ProbeStatus::Fail,
             latency,
-            cause: Some(cause.into()),
+            cause: Some(cause.text),
+            cause_code: cause.code,
             measurements: Measurements::new(),
             info: None,
         }
@@ -80,10 +86,62 @@ impl ProbeResult {
 
     /// The result of a probe that did not finish within `timeout`.
     pub fn timed_out(timeout: Duration) -> Self {
-        Self::fail(
-            timeout,
+        Self::fail(timeout, Cause::timed_out(timeout))
+    }
+
+    /// Sets the cause, text and code.
+    pub fn set_cause(&mut self, cause: Cause) {
+        self.cause = Some(cause.text);
+        self.cause_code = cause.code;
+    }
+}
+
+/// Why a probe failed or found the device impaired: words an installer can act on and,
+/// where the probe knows it, the stable code consoles translate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub text: String,
+    pub code: Option<CauseCode>,
+}
+
+impl Cause {
+    pub fn new(code: CauseCode, text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            code: Some(code),
+        }
+    }
+
+    /// A step that did not finish within `timeout`.
+    pub fn timed_out(timeout: Duration) -> Self {
+        Self::new(
+            CauseCode::new("probe.timeout").with("ms", timeout.as_millis() as u64),
             format!("timed out after {}", humantime::format_duration(timeout)),
         )
+    }
+
+    /// The same cause with `prefix: ` before its words (`ONVIF: …`); the code stays.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.text = format!("{prefix}: {}", self.text);
+        self
+    }
+}
+
+impl From<String> for Cause {
+    fn from(text: String) -> Self {
+        Self { text, code: None }
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(text: &str) -> Self {
+        text.to_string().into()
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -252,28 +310,45 @@ fn aes_key(
     .transpose()
 }
 
-/// Runs `probe` once, bounded by its budget for `timeout`.
+/// Runs `probe` once, bounded by its budget for `timeout`. A cause the probe gave no
+/// code gets `{probe}.failed` (or `.degraded`), so every cause has one.
 pub async fn probe_once(probe: &dyn Probe, timeout: Duration) -> ProbeResult {
-    let Some(budget) = probe.budget(timeout) else {
-        return probe.probe().await;
+    let mut result = match probe.budget(timeout) {
+        None => probe.probe().await,
+        Some(budget) => match tokio::time::timeout(budget, probe.probe()).await {
+            Ok(r) => r,
+            Err(_) => ProbeResult::timed_out(budget),
+        },
     };
-    match tokio::time::timeout(budget, probe.probe()).await {
-        Ok(r) => r,
-        Err(_) => ProbeResult::timed_out(budget),
+    if result.cause.is_some() && result.cause_code.is_none() {
+        let what = match result.status {
+            ProbeStatus::Degraded => "degraded",
+            _ => "failed",
+        };
+        result.cause_code = Some(CauseCode::new(format!("{}.{what}", probe.kind())));
     }
+    debug_assert!(
+        result.cause_code.as_ref().is_none_or(CauseCode::is_known),
+        "a cause code missing from the protocol's list: {:?}",
+        result.cause_code
+    );
+    result
 }
 
 /// A UDP socket connected to `target` (`host:port` or `[v6]:port`), for request/answer
 /// probes; errors are in an installer's words.
-pub(crate) async fn connected_udp(target: &str) -> Result<tokio::net::UdpSocket, String> {
+pub(crate) async fn connected_udp(target: &str) -> Result<tokio::net::UdpSocket, Cause> {
     let bind = if target.starts_with('[') {
         "[::]:0"
     } else {
         "0.0.0.0:0"
     };
-    let socket = tokio::net::UdpSocket::bind(bind)
-        .await
-        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    let socket = tokio::net::UdpSocket::bind(bind).await.map_err(|e| {
+        Cause::new(
+            CauseCode::new("gateway.socket"),
+            format!("cannot open a UDP socket: {e}"),
+        )
+    })?;
     socket
         .connect(target)
         .await

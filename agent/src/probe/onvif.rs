@@ -11,10 +11,10 @@ use base64::Engine as _;
 use chrono::{NaiveDate, TimeDelta, Utc};
 use sha1::{Digest, Sha1};
 
-use campuswatch_protocol::{DeviceInfo, MAX_INFO_BYTES};
+use campuswatch_protocol::{CauseCode, DeviceInfo, MAX_INFO_BYTES};
 
 use super::http::{client_for, request_cause};
-use super::{Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
+use super::{Cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
 
 const DEVICE_NS: &str = "http://www.onvif.org/ver10/device/wsdl";
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
@@ -47,7 +47,7 @@ impl OnvifProbe {
         })
     }
 
-    async fn call(&self, body: &str, header: &str) -> Result<String, String> {
+    async fn call(&self, body: &str, header: &str) -> Result<String, Cause> {
         let envelope = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
              <s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\">{header}\
@@ -68,18 +68,26 @@ impl OnvifProbe {
             .await
             .map_err(|e| request_cause(&e, self.timeout))?;
         if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err("the answer is too large for an ONVIF response".into());
+            return Err(bad_answer(
+                "the answer is too large for an ONVIF response".into(),
+            ));
         }
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if let Some(fault) = fault(&text) {
-            return Err(fault);
+            return Err(Cause::new(CauseCode::new("onvif.fault"), fault));
         }
         if status == 401 {
-            return Err("HTTP 401 Unauthorized: check the camera's ONVIF user and password".into());
+            return Err(Cause::new(
+                CauseCode::new("onvif.unauthorized"),
+                "HTTP 401 Unauthorized: check the camera's ONVIF user and password",
+            ));
         }
         if status != 200 {
-            return Err(format!(
-                "HTTP status {status} from the ONVIF device service"
+            return Err(Cause::new(
+                CauseCode::new("http.status")
+                    .with("got", status)
+                    .with("expected", "200"),
+                format!("HTTP status {status} from the ONVIF device service"),
             ));
         }
         Ok(text)
@@ -93,10 +101,10 @@ impl OnvifProbe {
                 "",
             )
             .await
-            .and_then(|xml| utc_time(&xml))
+            .and_then(|xml| utc_time(&xml).map_err(bad_answer))
         {
             Ok(t) => t,
-            Err(cause) => return ProbeResult::fail(started.elapsed(), format!("ONVIF: {cause}")),
+            Err(cause) => return ProbeResult::fail(started.elapsed(), cause.prefixed("ONVIF")),
         };
         let drift = clock - Utc::now().naive_utc();
         // Stamp the token with the camera's own time, as ONVIF clients do, so a drifting
@@ -112,10 +120,10 @@ impl OnvifProbe {
                 &header,
             )
             .await
-            .and_then(|xml| device_information(&xml))
+            .and_then(|xml| device_information(&xml).map_err(bad_answer))
         {
             Ok(i) => i,
-            Err(cause) => return ProbeResult::fail(started.elapsed(), format!("ONVIF: {cause}")),
+            Err(cause) => return ProbeResult::fail(started.elapsed(), cause.prefixed("ONVIF")),
         };
         tracing::debug!(url = %self.url, ?info, "ONVIF device answered.");
         let drift_s = drift.num_milliseconds() as f64 / 1000.0;
@@ -124,14 +132,23 @@ impl OnvifProbe {
         r.measurements.insert("clock_drift_s".into(), drift_s);
         if drift.abs() > TimeDelta::from_std(self.max_drift).unwrap_or(TimeDelta::MAX) {
             r.status = ProbeStatus::Degraded;
-            r.cause = Some(format!(
-                "camera clock is {:+.0}s off the gateway's (more than {}s): set its time server",
-                drift_s,
-                self.max_drift.as_secs()
+            r.set_cause(Cause::new(
+                CauseCode::new("onvif.clock_drift")
+                    .with("seconds", drift_s.round())
+                    .with("max", self.max_drift.as_secs()),
+                format!(
+                    "camera clock is {:+.0}s off the gateway's (more than {}s): set its time server",
+                    drift_s,
+                    self.max_drift.as_secs()
+                ),
             ));
         }
         r
     }
+}
+
+fn bad_answer(text: String) -> Cause {
+    Cause::new(CauseCode::new("onvif.bad_answer"), text)
 }
 
 /// The WS-Security header with a UsernameToken password digest:

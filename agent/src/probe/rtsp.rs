@@ -21,7 +21,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use campuswatch_protocol::Measurements;
+use campuswatch_protocol::{CauseCode, Measurements};
 use campuswatch_service::{redact, Invalid};
 use futures_util::StreamExt;
 use retina::client::{
@@ -33,7 +33,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::settings::Transport;
-use super::{millis, Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
+use super::{millis, Cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError, ProbeStatus};
 
 /// The gateway's limit on RTSP stream checks running at once, shared by all its cameras.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub struct StreamCheck {
 #[derive(Debug, Clone)]
 struct StreamVerdict {
     status: ProbeStatus,
-    cause: Option<String>,
+    cause: Option<Cause>,
     measurements: Measurements,
 }
 
@@ -180,27 +180,23 @@ impl RtspProbe {
 
     async fn run(&self) -> ProbeResult {
         let started = Instant::now();
-        let fail = |cause: String| ProbeResult::fail(started.elapsed(), cause);
+        let fail = |cause: Cause| ProbeResult::fail(started.elapsed(), cause);
         let session = match tokio::time::timeout(
             self.timeout,
             Session::describe(self.url.clone(), self.options()),
         )
         .await
         {
-            Err(_) => {
-                return fail(format!(
-                    "no answer to DESCRIBE within {}: the camera is hung or overloaded",
-                    humantime::format_duration(self.timeout)
-                ))
-            }
+            Err(_) => return fail(no_answer("DESCRIBE", self.timeout)),
             Ok(Err(e)) => return fail(cause("DESCRIBE", &e, self.transport)),
             Ok(Ok(s)) => s,
         };
         let latency = started.elapsed();
         let Some(video) = session.streams().iter().position(|s| s.media() == "video") else {
-            return fail(
-                "the camera describes no video stream at this URL: check the stream path".into(),
-            );
+            return fail(Cause::new(
+                CauseCode::new("rtsp.no_video"),
+                "the camera describes no video stream at this URL: check the stream path",
+            ));
         };
         let mut result = ProbeResult::ok(latency);
 
@@ -222,7 +218,9 @@ impl RtspProbe {
         };
         if let Some(v) = verdict {
             result.status = v.status;
-            result.cause = v.cause;
+            if let Some(c) = v.cause {
+                result.set_cause(c);
+            }
             result.measurements.extend(v.measurements);
         }
         result
@@ -234,7 +232,7 @@ impl RtspProbe {
         video: usize,
         check: StreamCheck,
     ) -> StreamVerdict {
-        let down = |cause: String| StreamVerdict {
+        let down = |cause: Cause| StreamVerdict {
             status: ProbeStatus::Fail,
             cause: Some(cause),
             measurements: Measurements::new(),
@@ -243,12 +241,7 @@ impl RtspProbe {
             Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
             Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
         };
-        let timed_out = |step: &str| {
-            format!(
-                "no answer to {step} within {}: the camera is hung or overloaded",
-                humantime::format_duration(self.timeout)
-            )
-        };
+        let timed_out = |step: &str| no_answer(step, self.timeout);
         match tokio::time::timeout(
             self.timeout,
             session.setup(video, SetupOptions::default().transport(transport)),
@@ -278,7 +271,10 @@ impl RtspProbe {
             match tokio::time::timeout_at(deadline, frames.next()).await {
                 Err(_) => break,
                 Ok(None) => {
-                    ended = Some("the camera ended the stream".to_string());
+                    ended = Some(Cause::new(
+                        CauseCode::new("rtsp.stream_ended"),
+                        "the camera ended the stream",
+                    ));
                     break;
                 }
                 Ok(Some(Err(e))) => {
@@ -337,16 +333,20 @@ impl FrameCount {
 
     /// The verdict on a stream watched for `span` after `PLAY`; `ended` says why the
     /// stream stopped early, if it did.
-    fn judge(&self, span: Duration, check: StreamCheck, ended: Option<String>) -> StreamVerdict {
+    fn judge(&self, span: Duration, check: StreamCheck, ended: Option<Cause>) -> StreamVerdict {
         let window = humantime::format_duration(check.window);
+        let window_s = check.window.as_secs_f64();
         let Some(first) = self.first_frame else {
             return StreamVerdict {
                 status: ProbeStatus::Fail,
                 cause: Some(match ended {
-                    Some(why) => format!("no video frames: {why}"),
-                    None => format!(
-                        "no video frames within {window} after PLAY: the camera accepts the \
-                         session but its encoder sends nothing"
+                    Some(why) => why.prefixed("no video frames"),
+                    None => Cause::new(
+                        CauseCode::new("rtsp.no_frames").with("seconds", window_s),
+                        format!(
+                            "no video frames within {window} after PLAY: the camera accepts the \
+                             session but its encoder sends nothing"
+                        ),
                     ),
                 }),
                 measurements: [("frame_rate".to_string(), 0.0)].into(),
@@ -370,18 +370,24 @@ impl FrameCount {
         }
         let mut problems = Vec::new();
         if self.keyframes == 0 {
-            problems.push(format!(
-                "no keyframe within {window}: lost packets, or a keyframe interval longer than \
-                 the check window (stream_window)"
+            problems.push(Cause::new(
+                CauseCode::new("rtsp.no_keyframe").with("seconds", window_s),
+                format!(
+                    "no keyframe within {window}: lost packets, or a keyframe interval longer \
+                     than the check window (stream_window)"
+                ),
             ));
         }
         if let Some(min) = check.min_frame_rate.filter(|min| frame_rate < *min) {
-            problems.push(format!(
-                "frame rate {frame_rate} fps is below the required {min} fps"
+            problems.push(Cause::new(
+                CauseCode::new("rtsp.low_frame_rate")
+                    .with("fps", frame_rate)
+                    .with("min", min),
+                format!("frame rate {frame_rate} fps is below the required {min} fps"),
             ));
         }
         if let Some(why) = ended {
-            problems.push(format!("the stream stopped early: {why}"));
+            problems.push(why.prefixed("the stream stopped early"));
         }
         StreamVerdict {
             status: if problems.is_empty() {
@@ -389,36 +395,86 @@ impl FrameCount {
             } else {
                 ProbeStatus::Degraded
             },
-            cause: (!problems.is_empty()).then(|| problems.join("; ")),
+            cause: joined(problems),
             measurements,
         }
     }
 }
 
-/// A failed RTSP step in an installer's words.
-fn cause(step: &str, e: &retina::Error, transport: Transport) -> String {
+/// Several problems as one cause: their words joined, the first one's code (the most
+/// telling: keyframes, then frame rate, then an early end).
+fn joined(problems: Vec<Cause>) -> Option<Cause> {
+    let code = problems.first()?.code.clone();
+    let text = problems
+        .into_iter()
+        .map(|c| c.text)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(Cause { text, code })
+}
+
+/// No answer to an RTSP request within the timeout.
+fn no_answer(step: &str, timeout: Duration) -> Cause {
+    Cause::new(
+        CauseCode::new("rtsp.no_answer")
+            .with("step", step)
+            .with("ms", timeout.as_millis() as u64),
+        format!(
+            "no answer to {step} within {}: the camera is hung or overloaded",
+            humantime::format_duration(timeout)
+        ),
+    )
+}
+
+/// A failed RTSP step in an installer's words, and its code: `rtsp.unauthorized`,
+/// `rtsp.forbidden`, `rtsp.not_found`, `rtsp.bandwidth`, `rtsp.transport`,
+/// `rtsp.unavailable`, `rtsp.status{status,step}`, a failed connect's `tcp.*`,
+/// `rtsp.credentials_needed`, else `rtsp.failed{step}`.
+fn cause(step: &str, e: &retina::Error, transport: Transport) -> Cause {
     let text = e.to_string();
     let first_line = text.lines().next().unwrap_or_default().trim();
+    let coded = |code: &str, text: String| Cause::new(CauseCode::new(format!("rtsp.{code}")), text);
     match e.status_code() {
-        Some(401) => "RTSP 401 Unauthorized: check the camera's user and password".into(),
-        Some(403) => {
-            "RTSP 403 Forbidden: the camera's user may not view this stream (check its rights)"
-                .into()
-        }
-        Some(404) => "RTSP 404 Not Found: check the stream path in the URL".into(),
-        Some(453) => "RTSP 453 Not Enough Bandwidth: the camera serves too many viewers".into(),
-        Some(461) => format!(
-            "RTSP 461 Unsupported Transport: the camera refuses RTP over {}; try the other \
-             transport",
-            match transport {
-                Transport::Tcp => "TCP",
-                Transport::Udp => "UDP",
-            }
+        Some(401) => coded(
+            "unauthorized",
+            "RTSP 401 Unauthorized: check the camera's user and password".into(),
         ),
-        Some(503) => "RTSP 503 Service Unavailable: the camera is busy (too many viewers, or \
-                      restarting its stream)"
-            .into(),
-        Some(code) => format!("RTSP {code} in answer to {step}"),
+        Some(403) => coded(
+            "forbidden",
+            "RTSP 403 Forbidden: the camera's user may not view this stream (check its rights)"
+                .into(),
+        ),
+        Some(404) => coded(
+            "not_found",
+            "RTSP 404 Not Found: check the stream path in the URL".into(),
+        ),
+        Some(453) => coded(
+            "bandwidth",
+            "RTSP 453 Not Enough Bandwidth: the camera serves too many viewers".into(),
+        ),
+        Some(461) => coded(
+            "transport",
+            format!(
+                "RTSP 461 Unsupported Transport: the camera refuses RTP over {}; try the other \
+             transport",
+                match transport {
+                    Transport::Tcp => "TCP",
+                    Transport::Udp => "UDP",
+                }
+            ),
+        ),
+        Some(503) => coded(
+            "unavailable",
+            "RTSP 503 Service Unavailable: the camera is busy (too many viewers, or \
+             restarting its stream)"
+                .into(),
+        ),
+        Some(code) => Cause::new(
+            CauseCode::new("rtsp.status")
+                .with("status", code)
+                .with("step", step),
+            format!("RTSP {code} in answer to {step}"),
+        ),
         None => {
             // The RTSP client reports socket errors as text ending in "(os error N)".
             let os_error = first_line
@@ -427,9 +483,15 @@ fn cause(step: &str, e: &retina::Error, transport: Transport) -> String {
             match os_error {
                 Some(n) => super::tcp::connect_cause(&std::io::Error::from_raw_os_error(n)),
                 None if first_line.contains("credentials") || first_line.contains("uthenticat") => {
-                    format!("the camera asks for a user and password: {first_line}")
+                    coded(
+                        "credentials_needed",
+                        format!("the camera asks for a user and password: {first_line}"),
+                    )
                 }
-                None => format!("{step} failed: {first_line}"),
+                None => Cause::new(
+                    CauseCode::new("rtsp.failed").with("step", step),
+                    format!("{step} failed: {first_line}"),
+                ),
             }
         }
     }
@@ -533,10 +595,14 @@ mod tests {
     fn a_slow_stream_is_degraded_and_says_by_how_much() {
         let v = steady(5, 5, 3).judge(Duration::from_millis(3120), CHECK, None);
         assert_eq!(v.status, ProbeStatus::Degraded);
-        assert!(v
-            .cause
-            .unwrap()
+        let cause = v.cause.unwrap();
+        assert!(cause
+            .text
             .contains("frame rate 5 fps is below the required 10 fps"));
+        assert_eq!(
+            cause.code.unwrap().to_string(),
+            "rtsp.low_frame_rate{fps=5.0,min=10.0}"
+        );
     }
 
     #[test]
@@ -547,7 +613,12 @@ mod tests {
         }
         let v = c.judge(Duration::from_millis(3100), CHECK, None);
         assert_eq!(v.status, ProbeStatus::Degraded);
-        assert!(v.cause.unwrap().contains("no keyframe within 3s"));
+        let cause = v.cause.unwrap();
+        assert!(cause.text.contains("no keyframe within 3s"));
+        assert_eq!(
+            cause.code.unwrap().to_string(),
+            "rtsp.no_keyframe{seconds=3.0}"
+        );
         assert!(!v.measurements.contains_key("first_keyframe_ms"));
     }
 
@@ -563,16 +634,15 @@ mod tests {
         let c = FrameCount::default();
         let v = c.judge(Duration::from_secs(3), CHECK, None);
         assert_eq!(v.status, ProbeStatus::Fail);
-        assert!(v.cause.unwrap().contains("no video frames within 3s"));
-        let v = c.judge(
-            Duration::from_secs(1),
-            CHECK,
-            Some("the camera ended the stream".into()),
+        assert!(v.cause.unwrap().text.contains("no video frames within 3s"));
+        let ended = Cause::new(
+            CauseCode::new("rtsp.stream_ended"),
+            "the camera ended the stream",
         );
-        assert_eq!(
-            v.cause.as_deref(),
-            Some("no video frames: the camera ended the stream")
-        );
+        let v = c.judge(Duration::from_secs(1), CHECK, Some(ended));
+        let cause = v.cause.unwrap();
+        assert_eq!(cause.text, "no video frames: the camera ended the stream");
+        assert_eq!(cause.code.unwrap().code, "rtsp.stream_ended");
     }
 
     #[test]

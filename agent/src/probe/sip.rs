@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+use campuswatch_protocol::CauseCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::settings::Transport;
 use super::tcp::connect_cause;
-use super::{Probe, ProbeFuture, ProbeResult};
+use super::{Cause, Probe, ProbeFuture, ProbeResult};
 
 /// Largest SIP response read.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024;
@@ -56,7 +57,7 @@ impl SipProbe {
         )
     }
 
-    async fn exchange(&self) -> Result<u16, String> {
+    async fn exchange(&self) -> Result<u16, Cause> {
         let cseq = self.cseq.fetch_add(1, Ordering::Relaxed) + 1;
         let call_id = format!("{:x}@campuswatch", rand::random::<u64>());
         match self.transport {
@@ -64,7 +65,7 @@ impl SipProbe {
                 let socket = super::connected_udp(&self.target).await?;
                 let local = socket
                     .local_addr()
-                    .map_err(|e| format!("no local address: {e}"))?;
+                    .map_err(|e| Cause::from(format!("no local address: {e}")))?;
                 let req = self.request(local, &call_id, cseq);
                 socket
                     .send(req.as_bytes())
@@ -75,7 +76,7 @@ impl SipProbe {
                     let n = socket.recv(&mut buf).await.map_err(|e| connect_cause(&e))?;
                     // Provisional (1xx) answers and strays are skipped; the timeout
                     // around the probe bounds the wait.
-                    if let Some(code) = final_status(&buf[..n], &call_id)? {
+                    if let Some(code) = final_status(&buf[..n], &call_id).map_err(bad_answer)? {
                         return Ok(code);
                     }
                 }
@@ -86,40 +87,47 @@ impl SipProbe {
                     .map_err(|e| connect_cause(&e))?;
                 let local = stream
                     .local_addr()
-                    .map_err(|e| format!("no local address: {e}"))?;
+                    .map_err(|e| Cause::from(format!("no local address: {e}")))?;
                 let req = self.request(local, &call_id, cseq);
                 stream
                     .write_all(req.as_bytes())
                     .await
-                    .map_err(|e| format!("sending the request failed: {e}"))?;
+                    .map_err(|e| Cause::from(format!("sending the request failed: {e}")))?;
                 let mut data = Vec::with_capacity(512);
                 let mut buf = [0u8; 1024];
                 loop {
                     let n = stream
                         .read(&mut buf)
                         .await
-                        .map_err(|e| format!("reading the response failed: {e}"))?;
+                        .map_err(|e| Cause::from(format!("reading the response failed: {e}")))?;
                     if n == 0 {
-                        return Err(
-                            "the device closed the connection without a SIP response".into()
-                        );
+                        return Err(Cause::new(
+                            CauseCode::new("sip.closed"),
+                            "the device closed the connection without a SIP response",
+                        ));
                     }
                     data.extend_from_slice(&buf[..n]);
                     // Responses on a stream are delimited by the blank line (OPTIONS
                     // answers may carry a body, which is not needed here).
                     while let Some(end) = find(&data, b"\r\n\r\n") {
                         let message: Vec<u8> = data.drain(..end + 4).collect();
-                        if let Some(code) = final_status(&message, &call_id)? {
+                        if let Some(code) = final_status(&message, &call_id).map_err(bad_answer)? {
                             return Ok(code);
                         }
                     }
                     if data.len() > MAX_RESPONSE_BYTES {
-                        return Err("the device's answer is not a SIP response (too long)".into());
+                        return Err(bad_answer(
+                            "the device's answer is not a SIP response (too long)".into(),
+                        ));
                     }
                 }
             }
         }
     }
+}
+
+fn bad_answer(text: String) -> Cause {
+    Cause::new(CauseCode::new("sip.bad_answer"), text)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -175,7 +183,7 @@ impl Probe for SipProbe {
                     r.measurements.insert("sip_status".into(), f64::from(code));
                     r
                 }
-                Err(cause) => ProbeResult::fail(started.elapsed(), format!("SIP: {cause}")),
+                Err(cause) => ProbeResult::fail(started.elapsed(), cause.prefixed("SIP")),
             }
         })
     }

@@ -5,8 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use campuswatch_protocol::CauseCode;
+
 use super::http::{client_for, request_cause};
-use super::{Probe, ProbeFuture, ProbeResult, ProbeSetupError};
+use super::{Cause, Probe, ProbeFuture, ProbeResult, ProbeSetupError};
 
 /// Largest snapshot read; a 4K JPEG is well under this.
 const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
@@ -33,7 +35,7 @@ impl SnapshotProbe {
 
     async fn run(&self) -> ProbeResult {
         let started = Instant::now();
-        let fail = |cause: String| ProbeResult::fail(started.elapsed(), cause);
+        let fail = |cause: Cause| ProbeResult::fail(started.elapsed(), cause);
         let mut resp = match self
             .client
             .get(&self.url)
@@ -46,13 +48,18 @@ impl SnapshotProbe {
         };
         let status = resp.status().as_u16();
         if status == 401 {
-            return fail(
-                "HTTP 401 Unauthorized: check the camera's user and password in the snapshot URL"
-                    .into(),
-            );
+            return fail(Cause::new(
+                CauseCode::new("http.unauthorized"),
+                "HTTP 401 Unauthorized: check the camera's user and password in the snapshot URL",
+            ));
         }
         if status != 200 {
-            return fail(format!("HTTP status {status} (expected 200 with a JPEG)"));
+            return fail(Cause::new(
+                CauseCode::new("http.status")
+                    .with("got", status)
+                    .with("expected", "200"),
+                format!("HTTP status {status} (expected 200 with a JPEG)"),
+            ));
         }
         let mut body = Vec::new();
         loop {
@@ -60,9 +67,13 @@ impl SnapshotProbe {
                 Ok(Some(chunk)) => {
                     body.extend_from_slice(&chunk);
                     if body.len() > MAX_SNAPSHOT_BYTES {
-                        return fail(format!(
-                            "the snapshot is larger than {} MiB: not a still image",
-                            MAX_SNAPSHOT_BYTES >> 20
+                        return fail(Cause::new(
+                            CauseCode::new("snapshot.too_large")
+                                .with("mib", MAX_SNAPSHOT_BYTES >> 20),
+                            format!(
+                                "the snapshot is larger than {} MiB: not a still image",
+                                MAX_SNAPSHOT_BYTES >> 20
+                            ),
                         ));
                     }
                 }
@@ -79,7 +90,10 @@ impl SnapshotProbe {
                 r.measurements.insert("bytes".into(), body.len() as f64);
                 r
             }
-            Err(why) => fail(format!("the snapshot is not a usable JPEG: {why}")),
+            Err(why) => fail(Cause::new(
+                CauseCode::new("snapshot.not_jpeg"),
+                format!("the snapshot is not a usable JPEG: {why}"),
+            )),
         }
     }
 }

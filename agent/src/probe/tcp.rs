@@ -7,7 +7,9 @@ use std::time::Instant;
 use campuswatch_service::Invalid;
 use tokio::net::TcpStream;
 
-use super::{Probe, ProbeFuture, ProbeResult};
+use campuswatch_protocol::CauseCode;
+
+use super::{Cause, Probe, ProbeFuture, ProbeResult};
 
 /// Connects to `target` (`host:port`).
 #[derive(Debug, Clone)]
@@ -42,26 +44,34 @@ impl Probe for TcpProbe {
     }
 }
 
-/// Words an installer can act on for a failed connect.
-pub fn connect_cause(e: &io::Error) -> String {
+/// Words an installer can act on for a failed connect, and their code (`tcp.refused`,
+/// `tcp.unreachable`, `tcp.network_unreachable`, `tcp.timeout`, `tcp.reset`,
+/// `tcp.address`, `tcp.resolve`, else `tcp.error`).
+pub fn connect_cause(e: &io::Error) -> Cause {
     use io::ErrorKind::*;
-    match e.kind() {
-        ConnectionRefused => "connection refused (nothing listens on that port)".into(),
-        HostUnreachable => "no route to host (device off, unplugged or on another network)".into(),
-        NetworkUnreachable => "network unreachable (check the gateway's routes)".into(),
-        TimedOut => "timed out while connecting".into(),
-        ConnectionReset => "connection reset by the device".into(),
-        AddrNotAvailable => "address not available on this gateway".into(),
+    const NO_ROUTE: &str = "no route to host (device off, unplugged or on another network)";
+    const NO_NET: &str = "network unreachable (check the gateway's routes)";
+    let (code, text) = match e.kind() {
+        ConnectionRefused => (
+            "refused",
+            "connection refused (nothing listens on that port)".into(),
+        ),
+        HostUnreachable => ("unreachable", NO_ROUTE.into()),
+        NetworkUnreachable => ("network_unreachable", NO_NET.into()),
+        TimedOut => ("timeout", "timed out while connecting".into()),
+        ConnectionReset => ("reset", "connection reset by the device".into()),
+        AddrNotAvailable => ("address", "address not available on this gateway".into()),
         _ => match e.raw_os_error() {
             // EHOSTUNREACH / ENETUNREACH on kernels where std maps them to Other.
-            Some(113) => "no route to host (device off, unplugged or on another network)".into(),
-            Some(101) => "network unreachable (check the gateway's routes)".into(),
+            Some(113) => ("unreachable", NO_ROUTE.into()),
+            Some(101) => ("network_unreachable", NO_NET.into()),
             _ if e.to_string().contains("failed to lookup address") => {
-                format!("cannot resolve the host name ({e})")
+                ("resolve", format!("cannot resolve the host name ({e})"))
             }
-            _ => e.to_string(),
+            _ => ("error", e.to_string()),
         },
-    }
+    };
+    Cause::new(CauseCode::new(format!("tcp.{code}")), text)
 }
 
 /// `probe.target` (of a tcp, sip or dc09 probe; a dc09_listen probe's `listen`): a
@@ -108,6 +118,7 @@ mod tests {
                 .starts_with("connection refused"),
             "{r:?}"
         );
+        assert_eq!(r.cause_code, Some(CauseCode::new("tcp.refused")));
     }
 
     #[tokio::test]
@@ -117,5 +128,30 @@ mod tests {
             .await;
         assert_eq!(r.status, ProbeStatus::Fail);
         assert!(r.cause.as_deref().unwrap().contains("resolve"), "{r:?}");
+        assert_eq!(r.cause_code, Some(CauseCode::new("tcp.resolve")));
+    }
+
+    /// A probe that fails without saying what code its cause has.
+    struct Uncoded;
+
+    impl Probe for Uncoded {
+        fn kind(&self) -> &'static str {
+            "sip"
+        }
+        fn target(&self) -> &str {
+            "10.0.0.1:5060"
+        }
+        fn probe(&self) -> ProbeFuture<'_> {
+            Box::pin(async { ProbeResult::fail(std::time::Duration::ZERO, "odd answer") })
+        }
+    }
+
+    #[tokio::test]
+    async fn every_cause_gets_a_code_and_a_timeout_says_how_long() {
+        let r = crate::probe::probe_once(&Uncoded, std::time::Duration::from_secs(1)).await;
+        assert_eq!(r.cause_code, Some(CauseCode::new("sip.failed")));
+        assert_eq!(r.cause.as_deref(), Some("odd answer"));
+        let r = ProbeResult::timed_out(std::time::Duration::from_millis(1500));
+        assert_eq!(r.cause_code.unwrap().to_string(), "probe.timeout{ms=1500}");
     }
 }

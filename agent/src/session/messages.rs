@@ -21,9 +21,16 @@ impl Session {
             devices: snap.devices,
             dropped_events: self.spool.dropped_total(),
         };
-        // Version 3 only when it says something version 2 cannot: older servers keep
-        // reading the births of gateways that never dropped an event.
+        // Version 3 or 4 only when it says something version 2 cannot (drops, cause
+        // codes), and never newer than the server reads: older servers keep reading it.
         birth.v = birth.needed_version();
+        if self.config.mqtt.schema_version < CAUSE_CODE_SCHEMA_VERSION {
+            birth = birth.without_cause_codes();
+        }
+        if self.config.mqtt.schema_version < 3 {
+            birth.dropped_events = 0;
+            birth.v = birth.needed_version();
+        }
         birth
     }
 

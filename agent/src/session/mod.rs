@@ -55,7 +55,8 @@ use campuswatch_mqtt::{Diagnosis, SetupError};
 use campuswatch_protocol::message::MAX_TEXT_BYTES;
 use campuswatch_protocol::{
     decode_command, Birth, CampusTopic, Command, CommandKind, CommandTopic, Death, DeathReason,
-    Event, Heartbeat, Message, MessageKind, BASE_SCHEMA_VERSION, MAX_PAYLOAD_BYTES,
+    Event, Heartbeat, Message, MessageKind, BASE_SCHEMA_VERSION, CAUSE_CODE_SCHEMA_VERSION,
+    MAX_PAYLOAD_BYTES,
 };
 use rand::Rng;
 use rumqttc::{
@@ -611,8 +612,16 @@ impl Session {
             from: tr.from,
             to: tr.to,
             cause: tr.cause.clone().map(|c| truncate_text(c, MAX_TEXT_BYTES)),
+            cause_code: tr
+                .cause_code
+                .clone()
+                .filter(|_| self.config.mqtt.schema_version >= CAUSE_CODE_SCHEMA_VERSION),
             measurements: tr.measurements.clone(),
             info: tr.info.clone(),
+        };
+        let event = Event {
+            v: event.needed_version(),
+            ..event
         };
         let dropped_before = self.spool.dropped_total();
         if let Err(e) = self.spool.append(event) {

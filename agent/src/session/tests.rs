@@ -59,12 +59,19 @@ fn a_ca_file_without_certificates_is_refused_with_its_key() {
 /// A session over a fresh state dir with one device and two spooled events, and a
 /// connection whose event loop is never polled (requests just queue up).
 fn session_with_two_events(dir: &std::path::Path) -> (Session, Conn, EventLoop, [u64; 2]) {
-    session_with_two_events_bounded(dir, crate::config::SpoolConfig::default())
+    session_with_two_events_for(
+        dir,
+        crate::config::SpoolConfig::default(),
+        campuswatch_protocol::SCHEMA_VERSION,
+    )
 }
 
-fn session_with_two_events_bounded(
+/// The same with a bounded spool, for a server that reads payloads up to
+/// `schema_version`.
+fn session_with_two_events_for(
     dir: &std::path::Path,
     spool: crate::config::SpoolConfig,
+    schema_version: u32,
 ) -> (Session, Conn, EventLoop, [u64; 2]) {
     use crate::config::{DeviceConfig, ProbeConfig};
     use crate::hysteresis::Transition;
@@ -72,6 +79,7 @@ fn session_with_two_events_bounded(
     let mut c = config("mqtt://127.0.0.1:1");
     c.state_dir = dir.to_path_buf();
     c.spool = spool;
+    c.mqtt.schema_version = schema_version;
     c.devices.push(DeviceConfig::new(
         DeviceId::parse("alarm-1").unwrap(),
         DeviceKind::Alarm,
@@ -102,7 +110,9 @@ fn session_with_two_events_bounded(
                 from,
                 to,
                 at: chrono::Utc::now(),
-                cause: None,
+                cause: (to == DeviceState::Down).then(|| "connection refused".into()),
+                cause_code: (to == DeviceState::Down)
+                    .then(|| campuswatch_protocol::CauseCode::new("tcp.refused")),
                 measurements: Default::default(),
                 // The first probe learned the device's identity.
                 info: (to == DeviceState::Up).then(|| campuswatch_protocol::DeviceInfo {
@@ -142,6 +152,38 @@ fn sent(pkid: u16) -> MqttEvent {
 
 fn puback(pkid: u16) -> MqttEvent {
     MqttEvent::Incoming(Packet::PubAck(rumqttc::PubAck::new(pkid)))
+}
+
+#[tokio::test]
+async fn cause_codes_travel_in_events_and_births_unless_the_server_reads_only_version_3() {
+    let code = |c: &Option<campuswatch_protocol::CauseCode>| c.as_ref().map(|c| c.to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _conn, _eventloop, _) = session_with_two_events(dir.path());
+    let events: Vec<_> = s.spool.unacked().cloned().collect();
+    // Up carries no cause and stays version 2; down carries its code in version 4.
+    assert_eq!((events[0].v, code(&events[0].cause_code)), (2, None));
+    assert_eq!(
+        (events[1].v, code(&events[1].cause_code).as_deref()),
+        (4, Some("tcp.refused"))
+    );
+    let birth = s.birth_message(1);
+    assert_eq!(birth.v, 4);
+    assert_eq!(
+        code(&birth.devices[0].cause_code).as_deref(),
+        Some("tcp.refused")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _conn, _eventloop, _) = session_with_two_events_for(dir.path(), Default::default(), 3);
+    let events: Vec<_> = s.spool.unacked().cloned().collect();
+    assert_eq!((events[1].v, code(&events[1].cause_code)), (2, None));
+    assert_eq!(events[1].cause.as_deref(), Some("connection refused"));
+    let birth = s.birth_message(1);
+    assert_eq!((birth.v, code(&birth.devices[0].cause_code)), (2, None));
+    assert_eq!(
+        birth.devices[0].cause.as_deref(),
+        Some("connection refused")
+    );
 }
 
 #[tokio::test]
@@ -270,8 +312,9 @@ async fn a_rebirth_request_of_this_session_is_answered_at_most_once_per_gap() {
 
 #[tokio::test]
 async fn a_birth_reports_spool_drops_as_version_3_and_is_version_2_without() {
+    // For a server that reads version 3: the down device's cause code is left out.
     let dir = tempfile::tempdir().unwrap();
-    let (s, _conn, _eventloop, _) = session_with_two_events(dir.path());
+    let (s, _conn, _eventloop, _) = session_with_two_events_for(dir.path(), Default::default(), 3);
     let b = s.birth_message(5);
     assert_eq!((b.v, b.dropped_events), (BASE_SCHEMA_VERSION, 0));
     let json = String::from_utf8(Message::Birth(b).encode()).unwrap();
@@ -282,7 +325,7 @@ async fn a_birth_reports_spool_drops_as_version_3_and_is_version_2_without() {
         max_events: 1,
         ..Default::default()
     };
-    let (s, _conn, _eventloop, [_, kept]) = session_with_two_events_bounded(dir.path(), bounded);
+    let (s, _conn, _eventloop, [_, kept]) = session_with_two_events_for(dir.path(), bounded, 3);
     assert_eq!(s.spool.unacked().map(|e| e.id).collect::<Vec<_>>(), [kept]);
     let b = s.birth_message(5);
     assert_eq!((b.v, b.dropped_events, b.last_event_id), (3, 1, kept));
@@ -370,6 +413,7 @@ async fn heartbeats_stay_small_for_64_cameras_and_2_alarms_and_births_carry_the_
             },
             at: chrono::Utc::now(),
             cause: (i % 16 == 5).then(|| "no answer to DESCRIBE within 5s".to_string()),
+            cause_code: None,
             measurements,
             info: camera.then(|| DeviceInfo {
                 manufacturer: Some("HIKVISION".into()),

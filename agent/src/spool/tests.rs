@@ -31,6 +31,7 @@ fn event(spool: &mut Spool) -> Event {
         from: DeviceState::Up,
         to: DeviceState::Down,
         cause: Some("connection refused".into()),
+        cause_code: None,
         measurements: Default::default(),
         info: None,
     }

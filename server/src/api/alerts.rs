@@ -228,6 +228,7 @@ fn alerts_csv(alerts: &[AlertItem], tz: chrono_tz::Tz) -> Result<Response, ApiEr
         "opened_at",
         "resolved_at",
         "cause",
+        "cause_code",
         "acknowledged_by",
         "acknowledged_at",
         "flapping",
@@ -251,6 +252,10 @@ fn alerts_csv(alerts: &[AlertItem], tz: chrono_tz::Tz) -> Result<Response, ApiEr
             time(Some(a.opened_at)),
             time(a.resolved_at),
             a.cause.clone().unwrap_or_default(),
+            a.cause_code
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             ack.map(|k| k.by.clone()).unwrap_or_default(),
             time(ack.map(|k| k.at)),
             a.flapping.to_string(),

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::Json;
 use campuswatch_protocol::{
-    CampusId, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth, Measurements,
-    SchoolType, Timestamp,
+    CampusId, CauseCode, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth,
+    Measurements, SchoolType, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -291,6 +291,10 @@ struct GatewayDetail {
     /// Why it is in `state` (for example `connection lost`); null if not known.
     #[schema(required)]
     cause: Option<String>,
+    /// The same as a code (`gateway.connection_lost`, `gateway.shutdown`,
+    /// `gateway.no_heartbeat`); null if not known.
+    #[schema(required, value_type = Option<schemas::doc::CauseCode>)]
+    cause_code: Option<CauseCode>,
     /// Session epoch; the agent increments it before every connect.
     epoch: u64,
     /// When the last heartbeat arrived.
@@ -345,6 +349,9 @@ struct DeviceDetail {
     /// Why, if the agent said.
     #[schema(required)]
     cause: Option<String>,
+    /// The same as a code with parameters, if the agent sent one (schema version 4).
+    #[schema(required, value_type = Option<schemas::doc::CauseCode>)]
+    cause_code: Option<CauseCode>,
     #[schema(value_type = schemas::Measurements)]
     measurements: Measurements,
     /// What the device says it is (ONVIF device information), once a probe has learned
@@ -401,6 +408,7 @@ pub(super) async fn campus(
             state: g.state,
             since: g.since,
             cause: g.cause.clone(),
+            cause_code: g.cause_code.clone(),
             epoch: g.epoch,
             last_heartbeat: g.last_heartbeat,
             health: g.health,
@@ -423,7 +431,8 @@ pub(super) async fn campus(
                 state: c.device_state(d),
                 reported_state: d.state,
                 since: d.since,
-                cause: d.cause.clone(),
+                cause: d.cause.as_deref().map(String::from),
+                cause_code: d.cause_code.as_deref().cloned(),
                 measurements: d.measurements.clone(),
                 info: d.info.as_deref().cloned(),
             })

@@ -224,6 +224,20 @@ pub(super) mod doc {
     use super::{CampusId, DeviceId, Measurements, RegionCode, Weekday};
     use crate::model::{AlertKind, AlertState, Severity};
 
+    /// A cause as a stable code with parameters: the part that judged, then what it found
+    /// (`tcp.refused`, `http.status` with `got` and `expected`, `rtsp.unauthorized`,
+    /// `dc09.nak`, `gateway.no_heartbeat` with `seconds`, `campus.video_down` with `down`,
+    /// `monitored`, `needed` and `expected`). docs/PROTOCOL.md §4.1 lists every code; a
+    /// reader that does not know one shows `cause` instead.
+    #[derive(ToSchema)]
+    pub(in crate::api) struct CauseCode {
+        code: String,
+        /// Parameters by name, each a number or a string; absent when there are none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>, nullable = false)]
+        params: Option<()>,
+    }
+
     /// Host health measured on the gateway.
     #[derive(ToSchema)]
     pub(in crate::api) struct HostHealth {
@@ -292,9 +306,13 @@ pub(super) mod doc {
         /// When the dropped link became an alert (after its hold-down time).
         #[schema(value_type = String, format = DateTime)]
         opened_at: (),
-        /// Why, if known.
+        /// Why, if known, in English words.
         #[schema(required)]
         cause: Option<String>,
+        /// The same as a stable code with parameters, for saying it in any language; null
+        /// when the agent sent none (agents before protocol schema version 4).
+        #[schema(required)]
+        cause_code: Option<CauseCode>,
         /// When the alert was resolved; null while open or suppressed.
         #[schema(required, value_type = Option<String>, format = DateTime)]
         resolved_at: (),
@@ -457,9 +475,12 @@ pub(super) mod doc {
         /// keep their times).
         #[schema(value_type = String, format = DateTime)]
         at: (),
-        /// Why, if known.
+        /// Why, if known, in English words.
         #[schema(required)]
         cause: Option<String>,
+        /// The same as a stable code with parameters; null when none was sent.
+        #[schema(required)]
+        cause_code: Option<CauseCode>,
         /// The agent's event id; null for gateway transitions.
         #[schema(required)]
         event_id: Option<u64>,

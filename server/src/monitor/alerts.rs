@@ -203,6 +203,7 @@ struct Down {
     kind: AlertKind,
     since: Timestamp,
     cause: Option<String>,
+    cause_code: Option<CauseCode>,
     /// Known only from before the gateway stopped reporting: kept, not told.
     suppressed: bool,
     /// Reported down, then `unknown` (its agent restarted, or its gateway came back, and
@@ -265,10 +266,10 @@ fn networking_down(
         .iter()
         .filter(|d| d.state == DeviceState::Down)
         .count();
-    let what = if kind == DeviceKind::Alarm {
-        "alarm devices"
+    let (what, code) = if kind == DeviceKind::Alarm {
+        ("alarm devices", "campus.alarm_down")
     } else {
-        "cameras"
+        ("cameras", "campus.video_down")
     };
     Some(Down {
         kind: if kind == DeviceKind::Alarm {
@@ -282,6 +283,13 @@ fn networking_down(
             outages.len(),
             devices.len(),
         )),
+        cause_code: Some(
+            CauseCode::new(code)
+                .with("down", outages.len())
+                .with("monitored", devices.len())
+                .with("needed", need)
+                .with("expected", expected),
+        ),
         suppressed: false,
         // Out only because of devices not reported since they were down.
         unseen: networked(devices.len() as u64 - reported_down as u64),
@@ -302,6 +310,7 @@ impl Monitor {
                     kind: AlertKind::Gateway,
                     since: c.gateway.since.unwrap_or(now),
                     cause: c.gateway.cause.clone(),
+                    cause_code: c.gateway.cause_code.clone(),
                     suppressed: false,
                     unseen: false,
                 },
@@ -324,7 +333,16 @@ impl Monitor {
                     kind: d.kind.into(),
                     since: outage_since(d),
                     // `unknown` says nothing of why it went down.
-                    cause: if unseen { None } else { d.cause.clone() },
+                    cause: if unseen {
+                        None
+                    } else {
+                        d.cause.as_deref().map(String::from)
+                    },
+                    cause_code: if unseen {
+                        None
+                    } else {
+                        d.cause_code.as_deref().cloned()
+                    },
                     suppressed: !online,
                     unseen,
                 },
@@ -436,6 +454,7 @@ impl Monitor {
                         kind: self.link_kind(id, &link),
                         since: track.changes.front().copied().unwrap_or(now),
                         cause: Some("flapping".into()),
+                        cause_code: Some(CauseCode::new("link.flapping")),
                         suppressed: false,
                         unseen: false,
                     };
@@ -451,7 +470,8 @@ impl Monitor {
                     } else {
                         AlertState::Open
                     };
-                    self.update_alert(alert_id, state, d.cause.clone(), flapping, now, changes);
+                    let cause = d.cause.clone().map(|t| (t, d.cause_code.clone()));
+                    self.update_alert(alert_id, state, cause, flapping, now, changes);
                 }
                 (Some(alert_id), None) => {
                     let is_flapping = self.alerts.get(&alert_id).is_some_and(|a| a.flapping);
@@ -535,6 +555,7 @@ impl Monitor {
             since: d.since,
             opened_at: now,
             cause: d.cause.clone(),
+            cause_code: d.cause_code.clone(),
             resolved_at: None,
             acknowledged: None,
             flapping,
@@ -573,11 +594,15 @@ impl Monitor {
         &mut self,
         alert_id: u64,
         state: AlertState,
-        cause: Option<String>,
+        cause: Option<(String, Option<CauseCode>)>,
         flapping: bool,
         now: Timestamp,
         changes: &mut Vec<Change>,
     ) {
+        let (cause, cause_code) = match cause {
+            Some((text, code)) => (Some(text), code),
+            None => (None, None),
+        };
         let Some(a) = self.alerts.get(&alert_id) else {
             return;
         };
@@ -600,6 +625,7 @@ impl Monitor {
         a.state = state;
         if cause.is_some() {
             a.cause = cause;
+            a.cause_code = cause_code;
         }
         if starts_flapping {
             a.flapping = true;

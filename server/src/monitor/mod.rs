@@ -19,8 +19,8 @@ mod types;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use campuswatch_protocol::{
-    Birth, CampusId, Death, DeviceId, DeviceKind, DeviceState, Event, GatewayState, Heartbeat,
-    Measurements, Message, RegionCode, SchoolType, Timestamp,
+    Birth, CampusId, CauseCode, Death, DeviceId, DeviceKind, DeviceState, Event, GatewayState,
+    Heartbeat, Measurements, Message, RegionCode, SchoolType, Timestamp,
 };
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
@@ -406,7 +406,8 @@ impl Monitor {
                 required: d.required,
                 state: d.state,
                 since: d.since,
-                cause: d.cause.clone(),
+                cause: d.cause.as_deref().map(Box::from),
+                cause_code: d.cause_code.clone().map(Box::new),
                 measurements: d.measurements.clone(),
                 info: d.info.clone().map(Box::new),
                 down_since: match previous.remove(&d.id).filter(|p| p.kind == d.kind) {
@@ -444,14 +445,16 @@ impl Monitor {
             out.ignored = Some(Ignored::SessionEnded);
             return;
         }
-        let cause = match d.reason {
-            campuswatch_protocol::DeathReason::Shutdown => "agent shut down",
-            campuswatch_protocol::DeathReason::ConnectionLost => "connection lost",
+        let (code, text) = match d.reason {
+            campuswatch_protocol::DeathReason::Shutdown => ("gateway.shutdown", "agent shut down"),
+            campuswatch_protocol::DeathReason::ConnectionLost => {
+                ("gateway.connection_lost", "connection lost")
+            }
         };
         self.set_gateway_state(
             &d.campus,
             GatewayState::Offline,
-            Some(cause.to_string()),
+            Some((text.to_string(), CauseCode::new(code))),
             now,
             out,
         );
@@ -504,6 +507,7 @@ impl Monitor {
             to: e.to.as_str().to_string(),
             at: e.at,
             cause: e.cause.clone(),
+            cause_code: e.cause_code.clone(),
             event_id: Some(e.id),
             measurements: e.measurements.clone(),
         }));
@@ -517,7 +521,8 @@ impl Monitor {
                 d.down_since = d.outage_after(e.to, Some(e.at));
                 d.state = e.to;
                 d.since = Some(e.at);
-                d.cause = e.cause.clone();
+                d.cause = e.cause.as_deref().map(Box::from);
+                d.cause_code = e.cause_code.clone().map(Box::new);
                 d.measurements = e.measurements.clone();
                 if e.info.is_some() {
                     d.info = e.info.clone().map(Box::new);
@@ -534,7 +539,8 @@ impl Monitor {
                     required: e.kind == DeviceKind::Alarm,
                     state: e.to,
                     since: Some(e.at),
-                    cause: e.cause.clone(),
+                    cause: e.cause.as_deref().map(Box::from),
+                    cause_code: e.cause_code.clone().map(Box::new),
                     measurements: e.measurements.clone(),
                     info: e.info.clone().map(Box::new),
                     down_since: (e.to == DeviceState::Down).then(|| Second::floor(e.at)),
@@ -567,10 +573,11 @@ impl Monitor {
         &mut self,
         id: &CampusId,
         to: GatewayState,
-        cause: Option<String>,
+        cause: Option<(String, CauseCode)>,
         now: Timestamp,
         out: &mut Outcome,
     ) {
+        let (cause, cause_code) = cause.unzip();
         let Some(c) = self.campuses.get_mut(id) else {
             return;
         };
@@ -579,6 +586,7 @@ impl Monitor {
             c.gateway.state = to;
             c.gateway.since = Some(now);
             c.gateway.cause = cause.clone();
+            c.gateway.cause_code = cause_code.clone();
             out.changes.push(Change::Transition(Transition {
                 campus: id.clone(),
                 region: c.region,
@@ -588,6 +596,7 @@ impl Monitor {
                 to: to.as_str().to_string(),
                 at: now,
                 cause,
+                cause_code,
                 event_id: None,
                 measurements: Measurements::new(),
             }));
@@ -621,9 +630,10 @@ impl Monitor {
         let mut out = Outcome::default();
         for id in due {
             let window = self.window(&self.campuses[&id].gateway);
-            let cause = format!(
-                "no heartbeat for {}s",
-                (window.num_milliseconds() as f64 / 1000.0)
+            let seconds = window.num_milliseconds() as f64 / 1000.0;
+            let cause = (
+                format!("no heartbeat for {seconds}s"),
+                CauseCode::new("gateway.no_heartbeat").with("seconds", seconds),
             );
             self.set_gateway_state(&id, GatewayState::Stale, Some(cause), now, &mut out);
             if let Some(c) = self.campuses.get_mut(&id) {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use campuswatch_protocol::{
-    CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth,
+    CampusId, CauseCode, DeviceId, DeviceInfo, DeviceKind, DeviceState, GatewayState, HostHealth,
     Measurements, RegionCode, Timestamp,
 };
 use chrono::TimeDelta;
@@ -104,6 +104,9 @@ pub struct Alert {
     /// When it became an alert (after its hold-down time).
     pub opened_at: Timestamp,
     pub cause: Option<String>,
+    /// The cause as a code with parameters, for consoles in any language.
+    #[serde(default)]
+    pub cause_code: Option<CauseCode>,
     pub resolved_at: Option<Timestamp>,
     pub acknowledged: Option<Acknowledgement>,
     /// The link changes state again and again (see `AlertRules::flap_changes`).
@@ -121,6 +124,8 @@ pub struct GatewayRecord {
     /// When it entered `state`.
     pub since: Option<Timestamp>,
     pub cause: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_code: Option<CauseCode>,
     pub epoch: u64,
     pub last_heartbeat: Option<Timestamp>,
     pub health: Option<HostHealth>,
@@ -142,6 +147,7 @@ impl GatewayRecord {
             state: GatewayState::NeverSeen,
             since: None,
             cause: None,
+            cause_code: None,
             epoch: 0,
             last_heartbeat: None,
             health: None,
@@ -167,7 +173,11 @@ pub struct DeviceRecord {
     /// As reported by the agent; see [`CampusView::device_state`] for what users see.
     pub state: DeviceState,
     pub since: Option<Timestamp>,
-    pub cause: Option<String>,
+    /// Exact size, as `probe` and `target`.
+    pub cause: Option<Box<str>>,
+    /// The cause's code (schema version 4 agents). Boxed, as `info` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_code: Option<Box<CauseCode>>,
     pub measurements: Measurements,
     /// What the device says it is (manufacturer, model, firmware, …), once known. Boxed:
     /// most devices never say, and a province holds millions of these records.
@@ -256,6 +266,7 @@ pub struct Transition {
     pub to: String,
     pub at: Timestamp,
     pub cause: Option<String>,
+    pub cause_code: Option<CauseCode>,
     /// The agent's event id (None for gateway transitions).
     pub event_id: Option<u64>,
     pub measurements: Measurements,

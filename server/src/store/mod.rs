@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use campuswatch_protocol::{
-    CampusId, DeviceId, Measurements, RegionCode, RegionLevel, SchoolType, Timestamp,
+    CampusId, CauseCode, DeviceId, Measurements, RegionCode, RegionLevel, SchoolType, Timestamp,
 };
 use campuswatch_service::redact;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -255,14 +255,20 @@ impl Store {
                     .map(|t| serde_json::to_string(&t.measurements))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| corrupt("measurements", e))?;
-                let rows: Vec<_> = run.iter().zip(measurements).collect();
-                // 11 parameters a row: far below either database's limit per statement.
+                let codes = run
+                    .iter()
+                    .map(|t| t.cause_code.as_ref().map(serde_json::to_string).transpose())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| corrupt("cause_code", e))?;
+                let rows: Vec<_> = run.iter().zip(measurements).zip(codes).collect();
+                // 12 parameters a row: far below either database's limit per statement.
                 for chunk in rows.chunks(500) {
                     let mut qb = QueryBuilder::<Db>::new(
                         "INSERT INTO transitions (campus, region, device, kind, from_state,
-                           to_state, at, cause, event_id, measurements, received_at) ",
+                           to_state, at, cause, event_id, measurements, received_at,
+                           cause_code) ",
                     );
-                    qb.push_values(chunk, |mut b, (t, m)| {
+                    qb.push_values(chunk, |mut b, ((t, m), code)| {
                         b.push_bind(t.campus.as_str())
                             .push_bind(t.region.as_str())
                             .push_bind(t.device.as_ref().map(|d| d.as_str()))
@@ -273,7 +279,8 @@ impl Store {
                             .push_bind(t.cause.as_deref())
                             .push_bind(t.event_id.map(|i| i as i64))
                             .push_bind(m.as_str())
-                            .push_bind(now);
+                            .push_bind(now)
+                            .push_bind(code.as_deref());
                     });
                     // A redelivered event (even twice in one run) is stored once.
                     qb.push(" ON CONFLICT DO NOTHING");
@@ -336,13 +343,20 @@ impl Store {
                     Change::Transition(_) => {}
                     Change::Alert(a) => {
                         let ack = a.acknowledged.as_ref();
+                        let code = a
+                            .cause_code
+                            .as_ref()
+                            .map(serde_json::to_string)
+                            .transpose()
+                            .map_err(|e| corrupt("cause_code", e))?;
                         sqlx::query(
                             "INSERT INTO alerts (id, campus, region, device, kind, state, since,
                                cause, resolved_at, updated_at, severity, opened_at, acked_by,
-                               acked_at, ack_comment, flapping, notified, incident)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                               acked_at, ack_comment, flapping, notified, incident, cause_code)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
                              ON CONFLICT (id) DO UPDATE SET state = excluded.state,
-                               cause = excluded.cause, resolved_at = excluded.resolved_at,
+                               cause = excluded.cause, cause_code = excluded.cause_code,
+                               resolved_at = excluded.resolved_at,
                                updated_at = excluded.updated_at, acked_by = excluded.acked_by,
                                acked_at = excluded.acked_at, ack_comment = excluded.ack_comment,
                                flapping = excluded.flapping, notified = excluded.notified,
@@ -366,6 +380,7 @@ impl Store {
                         .bind(a.flapping)
                         .bind(a.notified)
                         .bind(a.incident.map(|i| i as i64))
+                        .bind(code)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -596,7 +611,7 @@ impl Store {
         with_db!(self.pool(), |pool| {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT id, campus, region, device, kind, from_state, to_state, at, cause, event_id,
-                   measurements, received_at FROM transitions WHERE 1 = 1",
+                   measurements, received_at, cause_code FROM transitions WHERE 1 = 1",
             );
             push_common(&mut qb, f, "at");
             qb.push(" ORDER BY at DESC, id DESC LIMIT ")
@@ -621,6 +636,7 @@ impl Store {
                             to: r.try_get("to_state")?,
                             at: parse_ts(r.try_get("at")?)?,
                             cause: r.try_get("cause")?,
+                            cause_code: parse_code(r.try_get("cause_code")?)?,
                             event_id: event_id.map(|i| i as u64),
                             measurements: match m {
                                 Some(m) => serde_json::from_str::<Measurements>(&m)
@@ -647,7 +663,7 @@ impl Store {
             let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                 "SELECT id, campus, region, device, kind, state, since, cause, resolved_at,
                    severity, opened_at, acked_by, acked_at, ack_comment, flapping, notified,
-                   incident
+                   incident, cause_code
                  FROM alerts WHERE 1 = 1",
             );
             push_common(&mut qb, f, "since");
@@ -756,6 +772,7 @@ fn alert_row(r: &impl Cols) -> Result<Alert, StoreError> {
             .transpose()?
             .unwrap_or(since),
         cause: r.col("cause")?,
+        cause_code: parse_code(r.col("cause_code")?)?,
         resolved_at: resolved.as_deref().map(parse_ts).transpose()?,
         acknowledged: match (acked_by, acked_at) {
             (Some(by), Some(at)) => Some(Acknowledgement {
@@ -850,6 +867,11 @@ fn parse_device(s: &str) -> Result<DeviceId, StoreError> {
 
 fn parse_region(s: String) -> Result<RegionCode, StoreError> {
     RegionCode::parse(&s).map_err(|e| corrupt("region", e))
+}
+
+fn parse_code(s: Option<String>) -> Result<Option<CauseCode>, StoreError> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt("cause_code", e)))
+        .transpose()
 }
 
 fn count(v: i64) -> Result<u32, StoreError> {

@@ -53,6 +53,7 @@ fn birth(id: &str) -> Message {
                 state: DeviceState::Up,
                 since: Some(t(0)),
                 cause: None,
+                cause_code: None,
                 measurements: Measurements::new(),
                 info: (*d == "cam-1").then(|| DeviceInfo {
                     model: Some("DS-2CD2143G2-I".into()),
@@ -67,7 +68,7 @@ fn birth(id: &str) -> Message {
 
 fn cam_down(id: &str, event_id: u64) -> Message {
     Message::Event(Event {
-        v: 1,
+        v: 4,
         campus: CampusId::parse(id).unwrap(),
         region: RegionCode::parse("150102").unwrap(),
         id: event_id,
@@ -78,6 +79,7 @@ fn cam_down(id: &str, event_id: u64) -> Message {
         from: DeviceState::Up,
         to: DeviceState::Down,
         cause: Some("connection refused".into()),
+        cause_code: Some(campuswatch_protocol::CauseCode::new("tcp.refused")),
         measurements: [("latency_ms".to_string(), 2.0)].into(),
         info: None,
     })
@@ -123,6 +125,32 @@ async fn state_written_by_the_monitor_comes_back_after_a_restart(db: &TestDb) {
     assert_eq!(open.len(), 2);
     assert_eq!(open[0].device.as_ref().unwrap().as_str(), "cam-2");
     assert_eq!(open[1].kind, AlertKind::Video);
+    // Their causes' codes come back, as does the device's.
+    let code = |c: Option<&campuswatch_protocol::CauseCode>| c.map(ToString::to_string);
+    assert_eq!(
+        code(open[0].cause_code.as_ref()).as_deref(),
+        Some("tcp.refused")
+    );
+    assert_eq!(
+        code(open[1].cause_code.as_ref()).as_deref(),
+        Some("campus.video_down{down=1,expected=2,monitored=2,needed=2}")
+    );
+    assert_eq!(
+        code(c1.devices[2].cause_code.as_deref()).as_deref(),
+        Some("tcp.refused")
+    );
+    let events = store
+        .transitions(&crate::store::Filter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let coded: Vec<_> = events
+        .iter()
+        .filter_map(|e| code(e.transition.cause_code.as_ref()))
+        .collect();
+    assert_eq!(coded, ["tcp.refused"]);
     // New alerts after a restart get fresh ids.
     assert_eq!(r.coverage().total(None, None).video_networked, 0);
 }

@@ -74,6 +74,7 @@ pub fn transition(
         to: to.into(),
         at,
         cause: None,
+        cause_code: None,
         event_id: device.map(|_| event_id),
         measurements: Default::default(),
     }

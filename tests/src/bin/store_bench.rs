@@ -50,6 +50,7 @@ fn event(i: usize) -> Change {
         to: to.into(),
         at: Utc::now() + TimeDelta::milliseconds(i as i64),
         cause: Some("no RTP packets within 2 s".into()),
+        cause_code: None,
         event_id: Some(i as u64 + 1),
         measurements: Measurements::from([("latency_ms".to_string(), 12.5)]),
     })

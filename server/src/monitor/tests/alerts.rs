@@ -589,3 +589,53 @@ fn gateways_dropping_in_a_regional_window_are_told_as_an_incident_only_if_still_
         Err(maintenance::MaintenanceError::NotFound(w.id))
     );
 }
+
+#[test]
+fn every_alert_carries_its_cause_as_a_code_consoles_can_translate() {
+    use campuswatch_protocol::CauseCode;
+    let mut m = monitor_with(&[entry("c1", "150102", SchoolType::Primary, 1, 2)]);
+    m.apply(&healthy("c1", "150102", 1), t(0));
+    // The agent's code travels to the device alert.
+    let Message::Event(mut e) = event(
+        "c1",
+        "150102",
+        101,
+        "cam-1",
+        DeviceState::Up,
+        DeviceState::Down,
+    ) else {
+        unreachable!()
+    };
+    e.v = 4;
+    e.cause = Some("HTTP status 404 (expected 200)".into());
+    e.cause_code = Some(
+        CauseCode::new("http.status")
+            .with("got", 404u16)
+            .with("expected", "200"),
+    );
+    m.apply(&Message::Event(e), t(1));
+    let code = |m: &Monitor, kind: AlertKind| {
+        m.active_alerts()
+            .find(|a| a.kind == kind)
+            .and_then(|a| a.cause_code.as_ref().map(ToString::to_string))
+    };
+    assert_eq!(
+        code(&m, AlertKind::Camera).as_deref(),
+        Some("http.status{expected=200,got=404}")
+    );
+    // The server's own causes are coded too: the campus out of video coverage…
+    assert_eq!(
+        code(&m, AlertKind::Video).as_deref(),
+        Some("campus.video_down{down=1,expected=2,monitored=2,needed=2}")
+    );
+    // …and a gateway whose connection was lost.
+    m.apply(&death("c1", "150102", 1), t(2));
+    let later = t(600);
+    m.expire(later);
+    assert_eq!(
+        code(&m, AlertKind::Gateway).as_deref(),
+        Some("gateway.connection_lost")
+    );
+    let g = &m.campus("c1").unwrap().gateway;
+    assert_eq!(g.cause.as_deref(), Some("connection lost"));
+}

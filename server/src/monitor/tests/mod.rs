@@ -25,6 +25,7 @@ fn dev(id: &str, kind: DeviceKind, state: DeviceState) -> DeviceReport {
         state,
         since: Some(t(0)),
         cause: None,
+        cause_code: None,
         measurements: Measurements::new(),
         info: None,
     }
@@ -112,6 +113,7 @@ fn event(
         from,
         to,
         cause: Some("connection refused".into()),
+        cause_code: None,
         measurements: Measurements::new(),
         info: None,
     })

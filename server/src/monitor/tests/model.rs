@@ -145,6 +145,7 @@ impl Agent {
             from: self.reported[i],
             to,
             cause: (to == DeviceState::Down).then(|| "connection refused".into()),
+            cause_code: None,
             measurements: Measurements::new(),
             info: None,
         });

@@ -153,6 +153,7 @@ impl Store {
                             to: r.try_get("to_state")?,
                             at: parse_ts(r.try_get("at")?)?,
                             cause: None,
+                            cause_code: None,
                             event_id: None,
                             measurements: Default::default(),
                         })

@@ -1,0 +1,321 @@
+//! Cause codes: why a device is down or degraded, as a stable code with parameters
+//! (`tcp.refused`, `http.status{got, expected}`), so a console can say it in the
+//! operator's language. Schema version 4 carries one next to the free-text `cause`,
+//! which stays for people reading a log and for servers that know no codes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{invalid, DecodeError};
+
+/// The schema version in which cause codes appeared.
+pub const CAUSE_CODE_SCHEMA_VERSION: u32 = 4;
+/// Longest code, in bytes.
+pub const MAX_CODE_BYTES: usize = 64;
+/// Most parameters one cause carries.
+pub const MAX_CAUSE_PARAMS: usize = 8;
+/// Longest text parameter, in bytes.
+pub const MAX_PARAM_BYTES: usize = 128;
+
+/// A cause as a code and its parameters. Codes are dot-separated lower-case words: the
+/// probe or part that judged (`tcp`, `rtsp`, `dc09`, `gateway`, `campus`), then what it
+/// found. `docs/PROTOCOL.md` §4.1 lists the codes and their parameters; a reader that does
+/// not know a code shows the free-text cause instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CauseCode {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, CauseParam>,
+}
+
+/// One parameter's value: a number (a status, a count, milliseconds) or a short text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CauseParam {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+impl CauseCode {
+    /// A code without parameters.
+    pub fn new(code: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            params: BTreeMap::new(),
+        }
+    }
+
+    /// The same code with one more parameter.
+    pub fn with(mut self, name: &str, value: impl Into<CauseParam>) -> Self {
+        self.params.insert(name.to_string(), value.into());
+        self
+    }
+
+    /// The probe or part that judged: the code's first word.
+    pub fn source(&self) -> &str {
+        self.code.split('.').next().unwrap_or_default()
+    }
+
+    /// Checks the bounds of the code and its parameters.
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        let word = |w: &str| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if self.code.len() > MAX_CODE_BYTES || !self.code.split('.').all(word) {
+            return Err(invalid(format!(
+                "cause_code.code must be dot-separated words of a-z, 0-9 and _, at most {MAX_CODE_BYTES} bytes"
+            )));
+        }
+        if self.params.len() > MAX_CAUSE_PARAMS {
+            return Err(invalid(format!(
+                "cause_code.params must have at most {MAX_CAUSE_PARAMS} entries"
+            )));
+        }
+        for (name, value) in &self.params {
+            if name.len() > 32 || !word(name) {
+                return Err(invalid(
+                    "cause_code.params names must be 1 to 32 bytes of a-z, 0-9 and _",
+                ));
+            }
+            if let CauseParam::Text(t) = value {
+                if t.len() > MAX_PARAM_BYTES || t.chars().any(char::is_control) {
+                    return Err(invalid(format!(
+                        "cause_code.params.{name} must be at most {MAX_PARAM_BYTES} bytes without control characters"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CauseCode {
+    /// `http.status{expected=200,got=404}`: the form logs and CSVs use.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.code)?;
+        if self.params.is_empty() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        for (i, (name, value)) in self.params.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match value {
+                CauseParam::Number(n) => write!(f, "{name}={n}")?,
+                CauseParam::Text(t) => write!(f, "{name}={t}")?,
+            }
+        }
+        f.write_str("}")
+    }
+}
+
+impl From<&str> for CauseParam {
+    fn from(s: &str) -> Self {
+        CauseParam::Text(s.to_string())
+    }
+}
+
+impl From<String> for CauseParam {
+    fn from(s: String) -> Self {
+        CauseParam::Text(s)
+    }
+}
+
+macro_rules! integer_params {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CauseParam {
+            fn from(n: $t) -> Self {
+                CauseParam::Number(n.into())
+            }
+        }
+    )*};
+}
+integer_params!(u16, u32, u64, i64, usize);
+
+impl From<f64> for CauseParam {
+    /// Rounded to 0.1 (a frame rate, a drift in seconds); a value that is not finite
+    /// becomes its text.
+    fn from(x: f64) -> Self {
+        serde_json::Number::from_f64((x * 10.0).round() / 10.0)
+            .map(CauseParam::Number)
+            .unwrap_or_else(|| CauseParam::Text(x.to_string()))
+    }
+}
+
+/// Every code campuswatch writes, with its parameters: the agent's probes, then the
+/// server's own judgements. Any probe's `{probe}.failed` and `{probe}.degraded` are the
+/// fallback of a cause without a more precise code. A flapping device's code carries
+/// the parameter `flapping` (state changes in the window) besides its own.
+pub const CODES: &[(&str, &[&str])] = &[
+    ("tcp.refused", &[]),
+    ("tcp.unreachable", &[]),
+    ("tcp.network_unreachable", &[]),
+    ("tcp.timeout", &[]),
+    ("tcp.reset", &[]),
+    ("tcp.address", &[]),
+    ("tcp.resolve", &[]),
+    ("tcp.error", &[]),
+    ("probe.timeout", &["ms"]),
+    ("http.status", &["got", "expected"]),
+    ("http.body_mismatch", &["expected"]),
+    ("http.unauthorized", &[]),
+    ("http.tls", &[]),
+    ("http.connect", &[]),
+    ("http.read", &[]),
+    ("http.request", &[]),
+    ("rtsp.unauthorized", &[]),
+    ("rtsp.forbidden", &[]),
+    ("rtsp.not_found", &[]),
+    ("rtsp.bandwidth", &[]),
+    ("rtsp.transport", &[]),
+    ("rtsp.unavailable", &[]),
+    ("rtsp.status", &["status", "step"]),
+    ("rtsp.credentials_needed", &[]),
+    ("rtsp.failed", &["step"]),
+    ("rtsp.no_answer", &["step", "ms"]),
+    ("rtsp.no_video", &[]),
+    ("rtsp.no_frames", &["seconds"]),
+    ("rtsp.no_keyframe", &["seconds"]),
+    ("rtsp.low_frame_rate", &["fps", "min"]),
+    ("rtsp.stream_ended", &[]),
+    ("snapshot.too_large", &["mib"]),
+    ("snapshot.not_jpeg", &[]),
+    ("onvif.fault", &[]),
+    ("onvif.unauthorized", &[]),
+    ("onvif.bad_answer", &[]),
+    ("onvif.clock_drift", &["seconds", "max"]),
+    ("dc09.nak", &["encrypted"]),
+    ("dc09.duh", &[]),
+    ("dc09.wrong_sequence", &["got", "expected"]),
+    ("dc09.wrong_key", &[]),
+    ("dc09.clear_ack", &[]),
+    ("dc09.key_needed", &[]),
+    ("dc09.unexpected_answer", &["got"]),
+    ("dc09.bad_answer", &[]),
+    ("dc09.closed", &[]),
+    ("dc09.send", &[]),
+    ("dc09.read", &[]),
+    ("dc09.encrypt", &[]),
+    ("dc09.silent", &["account", "seconds", "window"]),
+    ("dc09.never_polled", &["account"]),
+    ("sip.closed", &[]),
+    ("sip.bad_answer", &[]),
+    ("gateway.socket", &[]),
+    ("device.flapping", &["flapping"]),
+    // The server's own.
+    ("gateway.connection_lost", &[]),
+    ("gateway.shutdown", &[]),
+    ("gateway.no_heartbeat", &["seconds"]),
+    (
+        "campus.alarm_down",
+        &["down", "monitored", "needed", "expected"],
+    ),
+    (
+        "campus.video_down",
+        &["down", "monitored", "needed", "expected"],
+    ),
+    ("link.flapping", &[]),
+];
+
+impl CauseCode {
+    /// Whether campuswatch writes this code (see [`CODES`]), a probe's fallback included.
+    pub fn is_known(&self) -> bool {
+        CODES.iter().any(|(c, _)| *c == self.code)
+            || self
+                .code
+                .rsplit_once('.')
+                .is_some_and(|(_, what)| what == "failed" || what == "degraded")
+    }
+}
+
+/// Checks an optional code and that the message's version can carry it.
+pub(crate) fn check_cause_code(v: u32, code: &Option<CauseCode>) -> Result<(), DecodeError> {
+    match code {
+        None => Ok(()),
+        Some(_) if v < CAUSE_CODE_SCHEMA_VERSION => Err(invalid(format!(
+            "cause_code needs schema version {CAUSE_CODE_SCHEMA_VERSION}"
+        ))),
+        Some(c) => c.validate(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_print_with_their_parameters_and_read_back() {
+        let c = CauseCode::new("http.status")
+            .with("got", 404u16)
+            .with("expected", "200");
+        assert_eq!(c.to_string(), "http.status{expected=200,got=404}");
+        assert_eq!(c.source(), "http");
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            r#"{"code":"http.status","params":{"expected":"200","got":404}}"#
+        );
+        assert_eq!(serde_json::from_str::<CauseCode>(&json).unwrap(), c);
+        assert_eq!(
+            CauseParam::from(14.96),
+            CauseParam::Number(serde_json::Number::from_f64(15.0).unwrap())
+        );
+    }
+
+    #[test]
+    fn bad_codes_and_parameters_are_refused() {
+        let ok = CauseCode::new("rtsp.low_frame_rate").with("fps", 3.2);
+        assert!(ok.validate().is_ok());
+        for bad in [
+            CauseCode::new(""),
+            CauseCode::new("Tcp.Refused"),
+            CauseCode::new("tcp..refused"),
+            CauseCode::new("tcp.refused "),
+            CauseCode::new("x".repeat(65)),
+            CauseCode::new("tcp.refused").with("Port", 1u16),
+            CauseCode::new("tcp.refused").with("host", "a\nb"),
+            CauseCode::new("tcp.refused").with("host", "h".repeat(129)),
+            (0..9).fold(CauseCode::new("tcp.refused"), |c, i| {
+                c.with(&format!("p{i}"), 1u16)
+            }),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert!(check_cause_code(3, &Some(ok.clone())).is_err());
+        assert!(check_cause_code(4, &Some(ok)).is_ok());
+        assert!(check_cause_code(1, &None).is_ok());
+    }
+
+    #[test]
+    fn generated_garbage_never_panics() {
+        // Every byte string of a few shapes either parses and validates, or is refused.
+        let pieces = [
+            "\"code\":\"a\"",
+            "\"code\":1",
+            "\"params\":{}",
+            "\"params\":{\"a\":null}",
+            "\"params\":{\"a\":[1]}",
+            "\"params\":{\"a\":1e400}",
+            "\"params\":{\"a\":\"\\u0000\"}",
+            "\"extra\":true",
+        ];
+        for mask in 0u32..(1 << pieces.len()) {
+            let body: Vec<&str> = pieces
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, p)| *p)
+                .collect();
+            let json = format!("{{{}}}", body.join(","));
+            if let Ok(c) = serde_json::from_str::<CauseCode>(&json) {
+                let _ = c.validate();
+            }
+        }
+    }
+}
