@@ -99,7 +99,7 @@ texts({
     "reason-bad_region": "Region code “{value}” is not six digits (such as 150102)",
     "reason-not_county": "{value} is the code of {level}; a campus is registered in its county-level division (district, county, banner or county-level city), such as 150102",
     "reason-unknown_school_type": "Unknown school type “{value}”; use kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)",
-    "reason-bad_count": "Must be a whole number from 0 to {max}, not “{value}”",
+    "reason-bad_count": "Must be a whole number from 0 to {max}; “{value}” is not",
     "reason-more_errors": "And {count} more error(s) from this line on, not listed",
     "level-city": "a city (prefecture or league)", "level-province": "a province",
   },
