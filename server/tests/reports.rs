@@ -70,3 +70,108 @@ async fn the_time_between_two_server_runs_is_left_out_of_availability() {
     assert_eq!((g.counted_ms, g.up_ms), (4 * 3_600_000, 0));
     assert_eq!(g.availability(), Some(0.0));
 }
+
+fn time(v: &serde_json::Value) -> Timestamp {
+    at(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+}
+
+/// The not-networked list's entry of `id` in a coverage report.
+fn not_networked<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["not_networked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campus_never_seen_is_out_since_it_was_registered_never_since_before() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server starts long before the campus is registered, and a later import (the
+    // whole registry again) does not make it newer.
+    let clock = ManualClock::new(at("2027-03-01T00:00:00Z"));
+    let first = start(dir.path(), clock.clone()).await;
+    first
+        .import_registry(
+            vec![entry("old", "150102", SchoolType::Primary, 1, 1)],
+            false,
+        )
+        .await
+        .unwrap();
+    clock.set(at("2027-04-10T08:00:00Z"));
+    let registry = vec![
+        entry("old", "150102", SchoolType::Primary, 1, 1),
+        entry("new", "150102", SchoolType::Primary, 1, 1),
+    ];
+    first.import_registry(registry.clone(), true).await.unwrap();
+    clock.set(at("2027-04-12T08:00:00Z"));
+    first.import_registry(registry, true).await.unwrap();
+    first.stop().await;
+
+    // Three days after "new" was registered, after a restart.
+    clock.set(at("2027-04-13T08:00:00Z"));
+    let server = start(dir.path(), clock.clone()).await;
+    let base = format!("http://{}", server.http_addr());
+    let http = reqwest::Client::new();
+    let report = common::get_json(&http, &format!("{base}/api/v1/reports/coverage")).await;
+    let new = not_networked(&report, "new");
+    assert_eq!(new["since_registered"], true, "{new}");
+    assert_eq!(new["since_at_least"], false, "{new}");
+    assert_eq!(time(&new["since"]), at("2027-04-10T08:00:00Z"), "{new}");
+    assert_eq!(
+        time(&new["registered_at"]),
+        at("2027-04-10T08:00:00Z"),
+        "{new}"
+    );
+    assert_eq!(new["hours"], 72.0, "{new}");
+    // Registered 43 days ago, beyond the report's 31-day look back: still since it was
+    // registered, with the date, not "at least since" the look back.
+    let old = not_networked(&report, "old");
+    assert_eq!(old["since_registered"], true, "{old}");
+    assert_eq!(time(&old["since"]), at("2027-03-01T00:00:00Z"), "{old}");
+    assert_eq!(old["hours"], 43.0 * 24.0 + 8.0, "{old}");
+
+    // The campus list says when each was registered.
+    let list = common::get_json(&http, &format!("{base}/api/v1/campuses?networked=false")).await;
+    let dates: Vec<(&str, Timestamp)> = list["campuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), time(&c["registered_at"])))
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            ("new", at("2027-04-10T08:00:00Z")),
+            ("old", at("2027-03-01T00:00:00Z"))
+        ]
+    );
+
+    // And so does the CSV.
+    let csv = http
+        .get(format!(
+            "{base}/api/v1/reports/coverage?format=csv&table=not_networked"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let new_row: Vec<&str> = lines
+        .find(|l| l.starts_with("new,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(new_row[column("since_registered")], "true", "{csv}");
+    assert_eq!(
+        at(new_row[column("registered_at")]),
+        at("2027-04-10T08:00:00Z"),
+        "{csv}"
+    );
+    server.stop().await;
+}
