@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use campuswatch_protocol::{SchoolType, Timestamp};
+use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType, Timestamp};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::reports::{AvailabilityRules, Period};
 use campuswatch_server::testing::{entry, ManualClock};
@@ -173,5 +173,76 @@ async fn a_campus_never_seen_is_out_since_it_was_registered_never_since_before()
         at("2027-04-10T08:00:00Z"),
         "{csv}"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_history_gives_today_so_far_when_asked_up_to_today() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10:00 in Beijing: the server starts, with one campus online and one never seen.
+    let clock = ManualClock::new(at("2027-03-01T02:00:00Z"));
+    let server = start(dir.path(), clock.clone()).await;
+    server
+        .import_registry(
+            vec![
+                entry("on", "150102", SchoolType::Primary, 1, 1),
+                entry("off", "150102", SchoolType::Primary, 1, 1),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    let broker = common::broker_addr(&server);
+    let gateway = common::gateway(
+        broker,
+        "on",
+        "150102",
+        vec![
+            campuswatch_testkit::device("alarm-1", DeviceKind::Alarm, DeviceState::Up),
+            campuswatch_testkit::device("cam-1", DeviceKind::Camera, DeviceState::Up),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let http = reqwest::Client::new();
+    campuswatch_testkit::wait_for(
+        "the gateway online",
+        std::time::Duration::from_secs(20),
+        || async {
+            let c = common::get_json(&http, &format!("{base}/api/v1/campuses/on")).await;
+            (c["gateway_state"] == "online").then_some(())
+        },
+    )
+    .await;
+    // Two hours later (the server's own alive mark is older: asking marks it now).
+    clock.set(at("2027-03-01T04:00:00Z"));
+    let daily = common::get_json(
+        &http,
+        &format!("{base}/api/v1/reports/coverage/daily?from=2027-02-27&to=2027-03-01"),
+    )
+    .await;
+    let today = &daily["today"];
+    assert_eq!(today["date"], "2027-03-01", "{daily}");
+    assert_eq!(time(&daily["today_as_of"]), at("2027-03-01T04:00:00Z"));
+    assert_eq!(today["registered"], 2, "{daily}");
+    assert_eq!(today["observed"], 2, "{daily}");
+    // "on" reported nearly all of the two hours the server watched, "off" none.
+    let rate = today["reporting_rate"].as_f64().unwrap();
+    assert!(rate > 0.45 && rate <= 0.5, "{daily}");
+    assert_eq!(today["fully_networked_rate"], today["reporting_rate"]);
+    // Days that are over are in `days`; today is not one of them.
+    assert!(
+        daily["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["date"] != "2027-03-01"),
+        "{daily}"
+    );
+    // Up to yesterday (the default): no today.
+    let daily = common::get_json(&http, &format!("{base}/api/v1/reports/coverage/daily")).await;
+    assert_eq!(daily["today"], serde_json::Value::Null, "{daily}");
+    assert_eq!(daily["today_as_of"], serde_json::Value::Null, "{daily}");
+    drop(gateway);
     server.stop().await;
 }

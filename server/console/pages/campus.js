@@ -82,10 +82,10 @@ async function renderCampus(main, id) {
     .map(r => `<a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(rname(r.code, r.name))}</a>`);
   main.innerHTML = `
     <section id="campus" data-campus="${esc(c.id)}">
-      <nav id="crumbs">${crumbs.join(" › ")}</nav>
+      <nav id="crumbs">${crumbs.join(" › ")} <a id="to-trend" class="note" href="/console/trend${keep({ region: county.code })}" data-nav>${t("trend")}</a></nav>
       <h2 id="campus-name">${esc(c.name || c.id)}</h2>
       <p id="campus-facts">${esc(c.id)} · ${esc(rname(county.code, county.name))} (${esc(c.region)})${c.school_type ? " · " + t(c.school_type) : ""} ·
-        ${c.registered ? `${t("is-registered")} · ${t("expected")}: ${t("kind-alarm")} ${c.expected_alarms} · ${t("kind-camera")} ${c.expected_cameras}` : `<span class="warning">${t("not-registered")}</span>`}</p>
+        ${c.registered ? `${t("is-registered")}${c.registered_at ? " " + dayOf(c.registered_at) : ""} · ${t("expected")}: ${t("kind-alarm")} ${c.expected_alarms} · ${t("kind-camera")} ${c.expected_cameras}` : `<span class="warning">${t("not-registered")}</span>`}</p>
     </section>
     ${drawGateway(c.gateway, c)}
     ${drawDevices(c.device_list)}

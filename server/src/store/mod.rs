@@ -894,7 +894,7 @@ fn count(v: i64) -> Result<u32, StoreError> {
 mod users;
 pub use users::UserInfo;
 mod reports;
-pub use reports::{keep_coverage_daily, keep_server_run, DailyCoverage};
+pub use reports::{keep_coverage_daily, keep_server_run, local_midnight, DailyCoverage};
 mod retention;
 pub use retention::HistoryHorizon;
 
