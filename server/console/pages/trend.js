@@ -87,7 +87,9 @@ async function renderTrend(main) {
 }
 
 function drawTrendChart(days, asOf) {
-  const W = 900, H = 300, L = 50, R = 30, T = 12, B = 36;
+  // A narrower drawing on a phone, so that its lettering is not shrunk out of reading.
+  const narrow = window.innerWidth < 760;
+  const W = narrow ? 440 : 900, H = narrow ? 260 : 300, L = 50, R = 30, T = 12, B = 36;
   const n = days.length;
   const x = i => L + (n > 1 ? i / (n - 1) : 0.5) * (W - L - R);
   const y = rate => T + (1 - rate) * (H - T - B);
@@ -95,7 +97,7 @@ function drawTrendChart(days, asOf) {
     <text class="axis" x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v * 100}%</text>`).join("");
   // Date labels a week apart (2 days apart over 2 weeks, 2 weeks over 12), ending on the
   // last day.
-  const step = n <= 14 ? 2 : 7 * Math.ceil(n / 56);
+  const step = (n <= 15 ? 2 : 7 * Math.ceil(n / 57)) * (narrow ? 2 : 1);
   const labels = days.map((d, i) => ((n - 1 - i) % step === 0
     ? `<line class="tick" x1="${x(i)}" x2="${x(i)}" y1="${H - B}" y2="${H - B + 4}"/><text class="axis" x="${x(i)}" y="${H - B + 18}" text-anchor="middle">${d.date.slice(5)}</text>`
     : "")).join("");
