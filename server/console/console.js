@@ -32,6 +32,8 @@ texts({
     "err-bad_request": "请求有误", "err-not_found": "未找到", "err-bad_registry": "名册文件有误，未导入",
     "err-unavailable": "服务暂不可用", "err-unauthorized": "请先登录", "err-forbidden": "无权执行此操作",
     "err-method_not_allowed": "不支持的操作", "err-too_large": "内容过大", "err-internal": "服务器内部错误",
+    "since-registered": "自列入名册起", "since-registered-at": "自 %1 列入名册起",
+    "since-registered-for": "自 %1 列入名册起，已 %2",
   },
   "en": {
     "title": "Campus safety network monitor", "sign-in": "Sign in", "sign-out": "Sign out",
@@ -50,6 +52,8 @@ texts({
     "err-unavailable": "Not available now", "err-unauthorized": "Please sign in",
     "err-forbidden": "You may not do this", "err-method_not_allowed": "Not supported",
     "err-too_large": "Too large", "err-internal": "Internal error of the server",
+    "since-registered": "since it was registered", "since-registered-at": "since it was registered on %1",
+    "since-registered-for": "since it was registered on %1: %2",
   },
 });
 

@@ -313,6 +313,7 @@ pub async fn start_with_clock(
         shutdown: shutdown.child_token(),
         peers: peers::Peers::new(&config.cluster),
         time_zone: config.zone(),
+        server_run: run,
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {

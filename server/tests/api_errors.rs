@@ -228,3 +228,56 @@ async fn the_frameworks_errors_are_json_errors_too() {
 
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_registry_file_gives_each_line_a_stable_code_with_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, api) = Api::start(dir.path()).await;
+    let file = "id,name,region,school_type,expected_alarms,expected_cameras\n\
+                k-1,新城区第一幼儿园,150102,kindergarten,1,8\n\
+                k-2,新城区第二幼儿园,150100,kindergarten,1,8\n\
+                k-3,新城区第三幼儿园,150102,college,1,8\n\
+                k-1,重复,150102,primary,two,8\n";
+    let resp = api
+        .request(Method::POST, "/api/v1/registry", true)
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "bad_registry", "{body}");
+    let lines: Vec<Value> = body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| json!([l["line"], l["column"], l["code"], l["params"]]))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!([3, "region", "not_county", {"value": "150100", "level": "city"}]),
+            json!([4, "school_type", "unknown_school_type", {"value": "college"}]),
+            json!([5, "expected_alarms", "bad_count", {"value": "two", "max": "1024"}]),
+            json!([5, "id", "duplicate_id", {"id": "k-1", "first_line": "2"}]),
+        ],
+        "{body}"
+    );
+    // Every line keeps its English words.
+    let all = body["lines"].as_array().unwrap();
+    assert!(
+        all.iter()
+            .all(|l| !l["message"].as_str().unwrap().is_empty()),
+        "{body}"
+    );
+    assert!(
+        all[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("150100 is the code of a city"),
+        "{body}"
+    );
+    assert_eq!(server.store.registry().await.unwrap().len(), 0);
+    server.stop().await;
+}

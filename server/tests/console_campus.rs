@@ -378,14 +378,14 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
     assert!(title.contains("联网率趋势"), "{title}");
     assert_eq!(browser.text("header nav a.here").await, "趋势");
 
-    // Four weeks by default: 28 days up to yesterday, newest first.
+    // Four weeks by default: 28 days up to yesterday and today so far, newest first.
     let dates = browser
         .eval(
             "return [...document.querySelectorAll('#trend-days tbody tr')].map(r => r.dataset.date);",
             json!([]),
         )
         .await;
-    let expected: Vec<String> = (1..=28).map(|n| day(n).to_string()).collect();
+    let expected: Vec<String> = (0..=28).map(|n| day(n).to_string()).collect();
     assert_eq!(dates, json!(expected));
     // Yesterday and the day before that, with the figures the history gives: t-1 fully
     // networked but for 12 h of camera, t-2 never seen.
@@ -405,6 +405,23 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
     assert_eq!(cells(day(1)).await, whole(day(1), "50.0%", "50.0%"));
     assert_eq!(cells(day(2)).await, whole(day(2), "25.0%", "25.0%"));
     assert_eq!(cells(day(3)).await, whole(day(3), "50.0%", "50.0%"));
+    // Today so far, labelled so: the server has run since it started a moment ago
+    // (not since midnight, when the seeded run ended), t-1 networked and t-2 never seen.
+    let now = cells(day(0)).await;
+    let label = now[0].as_str().unwrap();
+    assert!(
+        label.starts_with(&day(0).to_string()) && label.contains("今天（截至"),
+        "{now}"
+    );
+    assert_eq!(
+        now.as_array().unwrap()[1..],
+        whole(day(0), "50.0%", "50.0%").as_array().unwrap()[1..]
+    );
+    let note = browser.text("#trend-note").await;
+    assert!(
+        note.contains("北京时间，UTC+08:00") && note.contains("“今天”为当日零时至"),
+        "{note}"
+    );
     // Before the server ran: no history, a gap, not 0%.
     assert_eq!(
         cells(day(4)).await,
@@ -432,6 +449,7 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
                 [day(3).to_string(), rates[0]],
                 [day(2).to_string(), rates[1]],
                 [day(1).to_string(), rates[2]],
+                [day(0).to_string(), 0.5],
             ],
             "moves": 1,
         })
@@ -449,7 +467,15 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
     for name in ["上报率", "一键报警联网率", "视频联网率", "全部联网率"] {
         assert!(legend.contains(name), "{name} in {legend}");
     }
-    // Axis labels: the rates, and dates about a week apart ending yesterday.
+    // Today's point is hollow, apart from the line of whole days.
+    let hollow = browser
+        .eval(
+            "return [...document.querySelectorAll('#trend-chart circle[data-today]')].map(c => c.getAttribute('fill'));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(hollow, json!(["#fff", "#fff", "#fff", "#fff"]));
+    // Axis labels: the rates, and dates a week apart ending today.
     let labels = browser
         .eval(
             "return [...document.querySelectorAll('#trend-chart text')].map(t => t.textContent);",
@@ -457,7 +483,7 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
         )
         .await;
     let mut expected: Vec<String> = ["0%", "25%", "50%", "75%", "100%"].map(String::from).into();
-    expected.extend([22, 15, 8, 1].map(|n| day(n).format("%m-%d").to_string()));
+    expected.extend([28, 21, 14, 7, 0].map(|n| day(n).format("%m-%d").to_string()));
     assert_eq!(labels, json!(expected));
 
     // Eight weeks: 56 days, the same three with history.
@@ -472,7 +498,7 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
             json!([]),
         )
         .await;
-    assert_eq!(rows, json!("3/56"));
+    assert_eq!(rows, json!("4/57"));
     assert!(browser.url().await.ends_with("/console/trend?weeks=8"));
 
     // A campus of another county is not there for this user.

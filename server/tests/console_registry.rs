@@ -154,9 +154,28 @@ async fn an_administrator_imports_the_registry_in_the_console_and_a_viewer_only_
     );
     assert_eq!(errors[1][..2], ["4", "school_type"]);
     assert!(
-        errors[1][2].contains("unknown school type \"college\""),
+        errors[1][2].contains("Unknown school type “college”"),
         "{errors:?}"
     );
+    // The same reasons in Chinese, from their codes.
+    browser.click("#lang").await;
+    browser
+        .wait_for_text("#import-result", "未导入任何校园")
+        .await;
+    let errors = rows(&browser, "#import-errors").await;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0][2].contains("150100 是地级市（盟）的代码") && errors[0][2].contains("县级行政区"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1][2].contains("未知的学校类型“college”"),
+        "{errors:?}"
+    );
+    browser.click("#lang").await;
+    browser
+        .wait_for_text("#import-result", "nothing was imported")
+        .await;
     assert_eq!(server.store.registry().await.unwrap().len(), 2);
     assert_eq!(browser.text("#registered-total").await, "2");
 

@@ -631,8 +631,8 @@ async fn get_responses_have_exactly_the_documented_fields() {
     }
 
     // The reports see the registry: a county lists its campuses, the coverage report
-    // counts c-1 as reporting and c-2 (never seen) as not networked since at least the
-    // start of its look-back.
+    // counts c-1 as reporting and c-2 (never seen) as not networked since it was
+    // registered.
     let (_, county) = get(
         &http,
         &server,
@@ -655,7 +655,9 @@ async fn get_responses_have_exactly_the_documented_fields() {
         .iter()
         .find(|c| c["id"] == "c-2")
         .expect("c-2 is not networked");
-    assert_eq!(c2["since_at_least"], true);
+    assert_eq!(c2["since_at_least"], false);
+    assert_eq!(c2["since_registered"], true);
+    assert_eq!(c2["since"], c2["registered_at"]);
     assert_eq!(c2["reporting"], false);
     let (_, daily) = get(&http, &server, "/api/v1/reports/coverage/daily").await;
     assert_eq!(daily["days"].as_array().map(Vec::len), Some(30));
@@ -667,7 +669,7 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ),
         (
             "/api/v1/reports/coverage?format=csv&table=not_networked",
-            "id,name,region,region_name,school_type,reporting,alarm_networked,video_networked,since,since_at_least,hours",
+            "id,name,region,region_name,school_type,reporting,alarm_networked,video_networked,since,since_at_least,hours,since_registered,registered_at",
         ),
     ] {
         let resp = http

@@ -82,12 +82,12 @@ async function renderCampus(main, id) {
     .map(r => `<a href="/console/${keep({ region: r.code })}" data-nav data-region="${esc(r.code)}">${esc(rname(r.code, r.name))}</a>`);
   main.innerHTML = `
     <section id="campus" data-campus="${esc(c.id)}">
-      <nav id="crumbs">${crumbs.join(" › ")}</nav>
+      <nav id="crumbs">${crumbs.join(" › ")} <a id="to-trend" class="note" href="/console/trend${keep({ region: county.code })}" data-nav>${t("trend")}</a></nav>
       <h2 id="campus-name">${esc(c.name || c.id)}</h2>
       <p id="campus-facts">${esc(c.id)} · ${esc(rname(county.code, county.name))} (${esc(c.region)})${c.school_type ? " · " + t(c.school_type) : ""} ·
-        ${c.registered ? `${t("is-registered")} · ${t("expected")}: ${t("kind-alarm")} ${c.expected_alarms} · ${t("kind-camera")} ${c.expected_cameras}` : `<span class="warning">${t("not-registered")}</span>`}</p>
+        ${c.registered ? `${t("is-registered")}${c.registered_at ? " " + dayOf(c.registered_at) : ""} · ${t("expected")}: ${t("kind-alarm")} ${c.expected_alarms} · ${t("kind-camera")} ${c.expected_cameras}` : `<span class="warning">${t("not-registered")}</span>`}</p>
     </section>
-    ${drawGateway(c.gateway)}
+    ${drawGateway(c.gateway, c)}
     ${drawDevices(c.device_list)}
     ${drawCampusAlerts(c.alerts)}
     ${drawTimeline(c, events, now)}`;
@@ -115,8 +115,11 @@ function ms(v) { return (v >= 100 ? String(Math.round(v)) : String(+v.toFixed(1)
 
 function percent(v) { return v == null ? "–" : v.toFixed(1) + "%"; }
 
-function drawGateway(g) {
+function drawGateway(g, c) {
   const flagged = g.state !== "online";
+  // Never seen: out of coverage since it was registered, never since before that.
+  const never = g.state === "never_seen" && c && c.registered_at
+    ? fill(t("since-registered-for"), dayOf(c.registered_at), span(Date.now() - Date.parse(c.registered_at))) : "";
   const h = g.health;
   const facts = [
     ["state", stateCell(g.state)],
@@ -133,7 +136,7 @@ function drawGateway(g) {
   ] : [];
   return `<section id="gateway" class="${flagged ? "flagged" : ""}" data-state="${esc(g.state)}">
     <h3>${t("gateway")}</h3>
-    ${flagged ? `<p class="flag">${t(g.state)} · ${t("gateway-flag")}</p>` : ""}
+    ${flagged ? `<p class="flag">${t(g.state)}${never ? (lang === "zh" ? `（${esc(never)}）` : ` (${esc(never)})`) : ""} · ${t("gateway-flag")}</p>` : ""}
     <dl class="facts">${facts.map(([k, v]) => `<div data-fact="${k}"><dt>${t(k)}</dt><dd>${v}</dd></div>`).join("")}</dl>
     ${health.length ? `<h4>${t("host-health")}</h4>
     <dl class="facts" id="health">${health.map(([k, v]) => `<div data-fact="${k}"><dt>${t(k)}</dt><dd>${v}</dd></div>`).join("")}</dl>` : ""}

@@ -164,6 +164,15 @@ function campusTrouble(c) {
   return !c.alarm_networked ? t("no-alarm") : t("no-video");
 }
 
+/** For how long a campus has been as it is; a campus never seen has been out since it
+ *  was registered, and says so with the date. */
+function campusFor(c) {
+  if (c.gateway_state === "never_seen" && c.registered_at) {
+    return fill(t("since-registered-for"), dayOf(c.registered_at), span(Date.now() - Date.parse(c.registered_at)));
+  }
+  return c.since ? t("duration") + " " + span(Date.now() - Date.parse(c.since)) : "";
+}
+
 function drawWorstCampuses(list) {
   return `<div id="worst-campuses">
     <h3>${t("worst-campuses")} <small>${list.total}</small></h3>
@@ -171,7 +180,7 @@ function drawWorstCampuses(list) {
       <a href="/console/campus/${encodeURIComponent(c.id)}${keep()}" data-nav>${esc(c.name || c.id)}</a>
       <small>${esc(rname(c.region))}</small>
       <span class="${c.gateway_state === "never_seen" ? "warning" : "critical"}">${campusTrouble(c)}</span>
-      <small>${c.since ? t("duration") + " " + span(Date.now() - Date.parse(c.since)) : ""}</small></li>`).join("")
+      <small>${campusFor(c)}</small></li>`).join("")
       : `<li>${t("no-worst")}</li>`}</ol></div>`;
 }
 

@@ -30,6 +30,29 @@ texts({
     "import-refused": "文件有 %1 处错误，未导入任何校园。请改正以下各行后重新导入。",
     "import-failed": "导入失败", "import-choose": "请先选择文件", "import-busy": "正在导入……",
     "download-csv": "下载当前名册（CSV）",
+    "reason-empty_file": "文件是空的；第一行应为表头 {expected}",
+    "reason-no_header": "第一行应为表头；应有的列为 {expected}（顺序不限）",
+    "reason-header_not_utf8": "表头第 {position} 列不是 UTF-8 编码；应有的列为 {expected}",
+    "reason-duplicate_column": "表头中“{column}”列出现了两次",
+    "reason-unnamed_column": "表头第 {position} 列没有列名；应有的列为 {expected}",
+    "reason-unknown_column": "未知的列“{name}”；应有的列为 {expected}（顺序不限）",
+    "reason-missing_columns": "缺少列 {columns}；应有的列为 {expected}（顺序不限）",
+    "reason-unreadable": "无法读取文件（{detail}）",
+    "reason-too_many_rows": "超过 {max} 行；请把名册分成几个文件",
+    "reason-too_many_fields": "有 {fields} 个字段，但表头只有 {columns} 列（名称中含逗号时须用英文双引号括起）",
+    "reason-too_few_fields": "只有 {fields} 个字段，但表头有 {columns} 列",
+    "reason-duplicate_id": "校园编号 {id} 重复：第 {first_line} 行已使用",
+    "reason-not_utf8": "不是 UTF-8 编码；请把文件存为 UTF-8（Excel 中另存为“CSV UTF-8”）",
+    "reason-bad_id": "校园编号“{value}”不合规：应为 1–64 个字母、数字或 - _ .，且不以 . 开头",
+    "reason-empty_name": "名称为空",
+    "reason-name_too_long": "名称有 {chars} 个字，最多 {max} 个",
+    "reason-name_control_character": "名称中含有换行等控制字符",
+    "reason-bad_region": "行政区划代码“{value}”不是 6 位数字（如 150102）",
+    "reason-not_county": "{value} 是{level}的代码；校园应登记在所在的县级行政区（区、县、旗或县级市），如 150102",
+    "reason-unknown_school_type": "未知的学校类型“{value}”；请填 幼儿园、小学、中学、其他（或 kindergarten、primary、secondary、other）",
+    "reason-bad_count": "应为 0 到 {max} 的整数，而不是“{value}”",
+    "reason-more_errors": "自此行起还有 {count} 处错误，未逐一列出",
+    "level-city": "地级市（盟）", "level-province": "省级行政区",
   },
   "en": {
     "registry": "Registry", "reg-search": "Find by name or id", "reg-search-go": "Find", "reg-size": "Registry size", "reg-by-region": "By region",
@@ -56,6 +79,29 @@ texts({
     "import-refused": "The file has %1 error(s): nothing was imported. Correct these lines and import it again.",
     "import-failed": "Import failed", "import-choose": "Choose a file first", "import-busy": "Importing…",
     "download-csv": "Download the registry (CSV)",
+    "reason-empty_file": "The file is empty; the first row must be the header {expected}",
+    "reason-no_header": "The first row must be the header; the columns are {expected} (in any order)",
+    "reason-header_not_utf8": "Header column {position} is not UTF-8; the columns are {expected}",
+    "reason-duplicate_column": "Column “{column}” appears twice in the header",
+    "reason-unnamed_column": "Header column {position} has no name; the columns are {expected}",
+    "reason-unknown_column": "Unknown column “{name}”; the columns are {expected} (in any order)",
+    "reason-missing_columns": "Missing column(s) {columns}; the columns are {expected} (in any order)",
+    "reason-unreadable": "The file cannot be read ({detail})",
+    "reason-too_many_rows": "More than {max} rows; split the registry into several files",
+    "reason-too_many_fields": "{fields} fields but the header has {columns} columns (a name containing a comma must be in double quotes)",
+    "reason-too_few_fields": "Only {fields} field(s) but the header has {columns} columns",
+    "reason-duplicate_id": "Duplicate campus ID {id}: already used on line {first_line}",
+    "reason-not_utf8": "Not UTF-8; save the file as UTF-8 (in Excel: “CSV UTF-8”)",
+    "reason-bad_id": "Campus ID “{value}” must be 1 to 64 letters, digits or - _ . and not start with .",
+    "reason-empty_name": "The name is empty",
+    "reason-name_too_long": "The name has {chars} characters; at most {max} are allowed",
+    "reason-name_control_character": "The name contains a control character such as a line break",
+    "reason-bad_region": "Region code “{value}” is not six digits (such as 150102)",
+    "reason-not_county": "{value} is the code of {level}; a campus is registered in its county-level division (district, county, banner or county-level city), such as 150102",
+    "reason-unknown_school_type": "Unknown school type “{value}”; use kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)",
+    "reason-bad_count": "Must be a whole number from 0 to {max}; “{value}” is not",
+    "reason-more_errors": "And {count} more error(s) from this line on, not listed",
+    "level-city": "a city (prefecture or league)", "level-province": "a province",
   },
 });
 
@@ -197,6 +243,22 @@ function importSection() {
   </section>`;
 }
 
+/** A refused line's reason in the console's language, from its code and parameters
+ *  (docs/api.md, "Registry import errors"); the server's English words for a code this
+ *  console does not know. */
+function lineReason(l) {
+  const text = l.code && TEXT[lang]["reason-" + l.code];
+  if (!text) return l.message;
+  const p = l.params || {};
+  return text.replace(/\{(\w+)\}/g, (all, name) => {
+    if (!(name in p)) return all;
+    const v = String(p[name]);
+    if (name === "level") return t("level-" + v);
+    // Lists of columns read better spaced out.
+    return name === "expected" || name === "columns" ? v.split(",").join(", ") : v;
+  });
+}
+
 function drawImportResult() {
   const box = document.getElementById("import-result");
   if (!box || !importResult) return;
@@ -208,7 +270,7 @@ function drawImportResult() {
   } else if (r.lines) {
     box.innerHTML = `<p id="import-refused" class="error">${esc(r.file)}: ${fill(t("import-refused"), r.lines.length)}</p>
       <table id="import-errors"><thead><tr><th>${t("line")}</th><th>${t("column")}</th><th>${t("problem")}</th></tr></thead><tbody>
-      ${r.lines.map(l => `<tr data-line="${l.line}"><td>${l.line}</td><td>${esc(l.column || "–")}</td><td>${esc(l.message)}</td></tr>`).join("")}
+      ${r.lines.map(l => `<tr data-line="${l.line}"><td>${l.line}</td><td>${esc(l.column || "–")}</td><td data-code="${esc(l.code || "")}">${esc(lineReason(l))}</td></tr>`).join("")}
       </tbody></table>`;
   } else {
     box.innerHTML = `<p id="import-failed" class="error">${t("import-failed")}: ${esc(r.error)}</p>`;

@@ -245,7 +245,7 @@ function drawCoverageReport(c, s) {
       <th>${t("nn-missing")}</th><th>${t("since")}</th><th>${over ? t("nn-hours-period") : t("nn-hours-at")}</th></tr></thead><tbody>
       ${c.not_networked.length ? c.not_networked.map(n => `<tr data-campus="${esc(n.id)}"><td>${esc(n.name)} <small>${esc(n.id)}</small></td>
         <td>${esc(rname(n.region, n.region_name))}</td><td>${t(n.school_type)}</td><td>${missingLinks(n)}</td>
-        <td>${n.since == null ? "–" : (n.since_at_least ? t("nn-before") + " " : "") + whenMinute(n.since)}</td>
+        <td${n.since_registered ? " data-since-registered" : ""}>${n.since == null ? "–" : n.since_registered ? fill(t("since-registered-at"), whenMinute(n.since)) : (n.since_at_least ? t("nn-before") + " " : "") + whenMinute(n.since)}</td>
         <td>${span(n.hours * 3600000)}</td></tr>`).join("") : `<tr><td colspan="6">${t("none")}</td></tr>`}
     </tbody></table>
     <p class="downloads"><a id="csv-coverage" href="/api/v1/reports/coverage?${summary}" download>${t("csv-coverage")}</a>

@@ -16,8 +16,12 @@ texts({
   },
 });
 
-/** How long each region stays on the wall, and how often its figures are read again. */
-const WALL_TURN_MS = 30000;
+/** How long each region stays on the wall (`?turn=` seconds, 1 to 3600; 30 by default),
+ *  and how often its figures are read again. */
+const WALL_TURN_MS = (() => {
+  const s = Number(params.get("turn"));
+  return Number.isFinite(s) && s >= 1 && s <= 3600 ? Math.round(s * 1000) : 30000;
+})();
 const WALL_RELOAD_MS = 10000;
 
 /** The wall's state: the regions it turns between, which one is on, its last figures. */
@@ -78,7 +82,7 @@ function drawWall(d) {
   const totals = FIGURES.map(([k, n, r]) => `<div class="total ${step(c[r])}" data-figure="${k}"><span>${t(k)}</span><b>${pct(c[r])}</b><small>${c[n]} / ${c.registered}</small></div>`);
   const worst = d.ranked.filter(r => r.registered > r.fully_networked)
     .sort((a, b) => (b.registered - b.fully_networked) - (a.registered - a.fully_networked)).slice(0, 8);
-  return `<section id="wall" class="${wall.lostSince ? "lost" : ""}">
+  return `<section id="wall" class="${wall.lostSince ? "lost" : ""}" data-region="${c.region ? esc(c.region.code) : ""}">
     <div class="wall-head"><h2 id="wall-area">${c.region ? esc(rname(c.region.code, c.region.name)) : t("all")}</h2>
       <span id="wall-age">${wallAge()}</span></div>
     <div id="totals" class="totals">${totals.join("")}</div>

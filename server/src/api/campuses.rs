@@ -94,6 +94,10 @@ struct CampusSummary {
     /// Whether the campus is in the registry (only registered campuses count in
     /// coverage).
     registered: bool,
+    /// When the campus entered the registry: a campus never seen has not been networked
+    /// since then. Null for an unregistered campus.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
+    registered_at: Option<Timestamp>,
     /// Alarm devices the registry expects; null for an unregistered campus.
     #[schema(required)]
     expected_alarms: Option<u32>,
@@ -150,6 +154,7 @@ fn summary(c: &CampusView<'_>) -> CampusSummary {
         region: c.region.to_string(),
         school_type: c.registry.map(|r| r.school_type),
         registered: c.registry.is_some(),
+        registered_at: c.registered_at,
         expected_alarms: c.registry.map(|r| r.expected_alarms),
         expected_cameras: c.registry.map(|r| r.expected_cameras),
         gateway_state: c.gateway.state,

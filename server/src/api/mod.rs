@@ -53,6 +53,9 @@ pub struct AppState {
     pub peers: crate::peers::Peers,
     /// The time zone of the times the console and the reports show (`time_zone`).
     pub time_zone: chrono_tz::Tz,
+    /// This server's run ([`crate::store::Store::start_server_run`]): a figure "so far"
+    /// marks it alive up to the moment it is computed.
+    pub server_run: i64,
 }
 
 impl AppState {

@@ -579,8 +579,16 @@ pub(super) mod doc {
         /// error is about the whole row or file.
         #[schema(required)]
         column: Option<String>,
-        /// What is wrong and how to fix it.
+        /// What is wrong and how to fix it, in English.
         message: String,
+        /// The reason's stable code, for a client to say it in its own language with
+        /// `params` (see docs/api.md, "Registry import errors").
+        #[schema(example = "not_county")]
+        code: String,
+        /// The values the reason speaks of, by name, as text (for `not_county`: `value`,
+        /// the code, and `level`, `city` or `province`).
+        #[schema(example = json!({"value": "150100", "level": "city"}))]
+        params: std::collections::BTreeMap<String, String>,
     }
 
     /// One change, as sent in a server-sent event's data.

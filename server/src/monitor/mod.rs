@@ -43,6 +43,8 @@ struct Campus {
     id: CampusId,
     /// None for a campus that reports but is not registered: listed, never counted.
     registry: Option<RegistryEntry>,
+    /// When it entered the registry (while it is in it).
+    registered_at: Option<Timestamp>,
     region: RegionCode,
     gateway: GatewayRecord,
     devices: Vec<DeviceRecord>,
@@ -72,6 +74,7 @@ impl Campus {
         Self {
             id,
             registry: None,
+            registered_at: None,
             region,
             gateway: GatewayRecord::never_seen(),
             devices: Vec::new(),
@@ -186,6 +189,8 @@ impl Monitor {
                 .entry(entry.campus.clone())
                 .or_insert_with(|| Campus::new(entry.campus.clone(), entry.region));
             c.region = entry.region;
+            // Stores from before the registration time was kept know the last import's.
+            c.registered_at = snap.registered_at.get(&entry.campus).copied();
             c.registry = Some(entry);
         }
         for (id, region, gw) in gateways {
@@ -284,6 +289,7 @@ impl Monitor {
             for id in gone {
                 self.withdraw(&id);
                 if let Some(c) = self.campuses.get_mut(&id) {
+                    c.registered_at = None;
                     if let Some(r) = c.registry.take() {
                         if let Some(set) = self.by_county.get_mut(&r.region) {
                             set.remove(&id);
@@ -306,6 +312,9 @@ impl Monitor {
                 }
                 c.expected_changed = (old.expected_alarms, old.expected_cameras)
                     != (e.expected_alarms, e.expected_cameras);
+            }
+            if c.registry.is_none() {
+                c.registered_at = Some(now);
             }
             c.registry = Some(e.clone());
             c.region = e.region;
@@ -865,6 +874,7 @@ impl Monitor {
             id: &c.id,
             region: c.region,
             registry: c.registry.as_ref(),
+            registered_at: c.registered_at,
             gateway: &c.gateway,
             devices: &c.devices,
             alarm_networked: c.contribution.alarm_networked > 0,

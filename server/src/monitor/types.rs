@@ -382,6 +382,8 @@ pub struct CampusView<'a> {
     pub id: &'a CampusId,
     pub region: RegionCode,
     pub registry: Option<&'a RegistryEntry>,
+    /// When it entered the registry; `None` when it is not registered.
+    pub registered_at: Option<Timestamp>,
     pub gateway: &'a GatewayRecord,
     pub devices: &'a [DeviceRecord],
     pub alarm_networked: bool,
@@ -419,6 +421,8 @@ pub struct MonitorCounters {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub registry: Vec<RegistryEntry>,
+    /// When each registered campus entered the registry.
+    pub registered_at: std::collections::HashMap<CampusId, Timestamp>,
     pub gateways: Vec<(CampusId, RegionCode, GatewayRecord)>,
     pub devices: Vec<(CampusId, DeviceRecord)>,
     /// Alerts not yet resolved.

@@ -14,7 +14,7 @@ mod csv_write;
 mod demo;
 
 pub use csv_read::{
-    parse_csv, LineError, MAX_DEVICE_COUNT, MAX_NAME_CHARS, MAX_REPORTED_ERRORS, MAX_ROWS,
+    parse_csv, LineError, Reason, MAX_DEVICE_COUNT, MAX_NAME_CHARS, MAX_REPORTED_ERRORS, MAX_ROWS,
 };
 pub use csv_write::to_csv;
 pub use demo::demo_registry;

@@ -4,6 +4,7 @@
 //! [`Change`]s applied in one transaction, so many events cost one commit (group commit)
 //! and a QoS 1 message is acknowledged only after the batch holding it is durable.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -470,15 +471,32 @@ impl Store {
             let now = ts(now);
             let mut tx = pool.begin().await?;
             if replace {
-                sqlx::query("DELETE FROM registry")
-                    .execute(&mut *tx)
+                // Only the campuses that leave: those that stay keep when they were
+                // registered.
+                let keep: HashSet<&str> = entries.iter().map(|e| e.campus.as_str()).collect();
+                let listed: Vec<String> = sqlx::query_scalar("SELECT campus FROM registry")
+                    .fetch_all(&mut *tx)
                     .await?;
+                let gone: Vec<&String> = listed
+                    .iter()
+                    .filter(|c| !keep.contains(c.as_str()))
+                    .collect();
+                for chunk in gone.chunks(500) {
+                    let mut qb: QueryBuilder<Db> =
+                        QueryBuilder::new("DELETE FROM registry WHERE campus IN (");
+                    let mut list = qb.separated(", ");
+                    for c in chunk {
+                        list.push_bind(c.as_str());
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await?;
+                }
             }
             // Multi-row inserts: a 100,000-row registry is a few hundred statements.
             for chunk in entries.chunks(500) {
                 let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                     "INSERT INTO registry (campus, name, region, school_type, expected_alarms,
-                       expected_cameras, updated_at) ",
+                       expected_cameras, updated_at, registered_at) ",
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.campus.as_str())
@@ -487,6 +505,7 @@ impl Store {
                         .push_bind(e.school_type.as_str())
                         .push_bind(e.expected_alarms as i64)
                         .push_bind(e.expected_cameras as i64)
+                        .push_bind(&now)
                         .push_bind(&now);
                 });
                 qb.push(
@@ -528,10 +547,25 @@ impl Store {
         })
     }
 
+    /// When each registered campus entered the registry.
+    pub async fn registered_at(&self) -> Result<HashMap<CampusId, Timestamp>, StoreError> {
+        with_db!(self.pool(), |pool| {
+            let rows = sqlx::query(
+                "SELECT campus, COALESCE(registered_at, updated_at) AS at FROM registry",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((parse_id(r.try_get("campus")?)?, parse_ts(r.try_get("at")?)?)))
+                .collect()
+        })
+    }
+
     /// Everything the monitor needs to resume after a restart.
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         with_db!(self.pool(), |pool| {
             let registry = self.registry().await?;
+            let registered_at = self.registered_at().await?;
             let gateways = sqlx::query("SELECT campus, region, record FROM gateways")
                 .fetch_all(pool)
                 .await?
@@ -578,6 +612,7 @@ impl Store {
                     .await?;
             Ok(Snapshot {
                 registry,
+                registered_at,
                 gateways,
                 devices,
                 alerts,
@@ -881,7 +916,7 @@ fn count(v: i64) -> Result<u32, StoreError> {
 mod users;
 pub use users::UserInfo;
 mod reports;
-pub use reports::{keep_coverage_daily, keep_server_run, DailyCoverage};
+pub use reports::{keep_coverage_daily, keep_server_run, local_midnight, DailyCoverage};
 mod retention;
 pub use retention::HistoryHorizon;
 

@@ -166,6 +166,14 @@ struct NotNetworked {
     /// The outage began before the report looked back (31 days at a point in time, the
     /// period's start over a period).
     since_at_least: bool,
+    /// The campus has not been fully networked at any time since it was registered (its
+    /// gateway never reported by the end of the report, or the outage began no later than
+    /// its registration): `since` is then `registered_at`, never a time before the campus
+    /// was registered.
+    since_registered: bool,
+    /// When the campus entered the registry.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
+    registered_at: Option<Timestamp>,
     /// Hours not fully networked: since `since` at a point in time; counted hours within
     /// the period over a period.
     hours: f64,
@@ -325,6 +333,20 @@ pub(in crate::api) async fn coverage(
             .map(|(code, ms)| coverage_row(Some(code), school_type, &ms)),
     );
     let names = RegionNames::builtin();
+    let registered_at = s.store.registered_at().await?;
+    // When each campus's gateway first reported, as the monitor knows it.
+    let first_seen: BTreeMap<String, Option<Timestamp>> = {
+        let m = s.monitor();
+        all.iter()
+            .map(|c| {
+                let seen = m
+                    .campus(c.campus.as_str())
+                    .and_then(|v| v.gateway.first_seen);
+                (c.campus.to_string(), seen)
+            })
+            .collect()
+    };
+    let end = at.unwrap_or(period.to);
     let mut not_networked: Vec<NotNetworked> = all
         .iter()
         .filter(|c| match at {
@@ -332,9 +354,28 @@ pub(in crate::api) async fn coverage(
             None => c.fully.up_ms < c.fully.counted_ms,
         })
         .map(|c| {
-            let since = c.end.not_fully_since;
+            let registered = registered_at.get(&c.campus).copied();
+            let never_seen = first_seen
+                .get(c.campus.as_str())
+                .copied()
+                .flatten()
+                .is_none_or(|seen| seen >= end);
+            // Out of coverage since it was registered: said so, with that time, rather
+            // than "at least since" the start of the look back (which may be before the
+            // campus, or the server, existed).
+            let since_registered = match (registered, c.end.not_fully_since) {
+                (Some(r), Some(since)) => r <= end && (never_seen || since <= r),
+                _ => false,
+            };
+            let since = if since_registered {
+                registered
+            } else {
+                c.end.not_fully_since
+            };
             let hours = match at {
-                Some(at) => since.map_or(0.0, |s| (at - s).num_milliseconds() as f64 / 3.6e6),
+                Some(at) => {
+                    since.map_or(0.0, |s| (at - s).num_milliseconds().max(0) as f64 / 3.6e6)
+                }
                 None => (c.fully.counted_ms - c.fully.up_ms) as f64 / 3.6e6,
             };
             NotNetworked {
@@ -347,7 +388,9 @@ pub(in crate::api) async fn coverage(
                 alarm_networked: c.end.alarm,
                 video_networked: c.end.video,
                 since,
-                since_at_least: since == Some(period.from),
+                since_at_least: !since_registered && since == Some(period.from),
+                since_registered,
+                registered_at: registered,
                 hours,
             }
         })
@@ -370,6 +413,8 @@ pub(in crate::api) async fn coverage(
                     "since",
                     "since_at_least",
                     "hours",
+                    "since_registered",
+                    "registered_at",
                 ])?;
                 for n in &not_networked {
                     w.write_record([
@@ -384,6 +429,8 @@ pub(in crate::api) async fn coverage(
                         n.since.map_or_else(String::new, crate::store::ts),
                         n.since_at_least.to_string(),
                         format!("{:.3}", n.hours),
+                        n.since_registered.to_string(),
+                        n.registered_at.map_or_else(String::new, crate::store::ts),
                     ])?;
                 }
             } else {

@@ -17,7 +17,8 @@ pub(in crate::api) struct DailyQuery {
     /// First local date (inclusive); default 30 days before `to`.
     #[param(value_type = Option<schemas::Date>)]
     from: Option<String>,
-    /// Last local date (inclusive); default yesterday.
+    /// Last local date (inclusive); default yesterday. Today or later: the answer's
+    /// `today` holds today so far.
     #[param(value_type = Option<schemas::Date>)]
     to: Option<String>,
     /// Local time for days: +HH:MM or -HH:MM (percent-encode `+` as %2B). Default: the
@@ -41,6 +42,13 @@ pub(in crate::api) struct DailyResponse {
     utc_offset: String,
     /// Days that are over, oldest first; days with no registered campus are left out.
     days: Vec<DailyCoverage>,
+    /// Today so far (from its start to `today_as_of`), when the range reaches today;
+    /// null otherwise. Not final: it changes until the day is over.
+    #[schema(required)]
+    today: Option<DailyCoverage>,
+    /// The time `today`'s figures run to; null without `today`.
+    #[schema(required, value_type = Option<String>, format = DateTime)]
+    today_as_of: Option<Timestamp>,
 }
 
 fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
@@ -51,7 +59,7 @@ fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
 /// Daily coverage history
 ///
 /// One row per local day that is over: registered campuses and the average numbers
-/// reporting and networked over the day. Days not yet stored are computed from the
+/// reporting and networked over the day; with `to` today (or later), also today so far. Days not yet stored are computed from the
 /// transition history on demand; the server stores each day a few minutes after it
 /// ends.
 #[utoipa::path(
@@ -115,10 +123,25 @@ pub(in crate::api) async fn coverage_daily(
         .store
         .coverage_daily(region, school_type, from, last, tz)
         .await?;
+    // Today so far, when asked for: this server is alive now (its run's last mark may be
+    // up to half a minute old), and the figures run to now.
+    let today_so_far = match crate::store::local_midnight(today, tz) {
+        Some(midnight) if from <= today && to >= today => {
+            s.store.server_alive(s.server_run, now).await?;
+            Some(
+                s.store
+                    .coverage_so_far(region, school_type, today, midnight, now, rules)
+                    .await?,
+            )
+        }
+        _ => None,
+    };
     Ok(Json(DailyResponse {
         region: region.map(region_info),
         school_type,
         utc_offset: offset_text(tz),
         days,
+        today_as_of: today_so_far.as_ref().map(|_| now),
+        today: today_so_far,
     }))
 }

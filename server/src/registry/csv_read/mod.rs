@@ -1,7 +1,7 @@
 //! Reading a registry CSV file: every row checked, all or nothing, with every bad row
 //! reported by the line number an editor shows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use campuswatch_protocol::{CampusId, RegionCode, RegionLevel, SchoolType};
@@ -32,7 +32,261 @@ pub struct LineError {
     pub line: u64,
     /// The column (as named in [`COLUMNS`], or as written for an unknown header column).
     pub column: Option<String>,
+    /// The reason in English words, with how to fix it.
     pub message: String,
+    /// The reason's stable code ([`Reason::code`]), which the console says in its own
+    /// language with `params`.
+    pub code: &'static str,
+    /// The values the reason speaks of, by name (see docs/api.md).
+    pub params: BTreeMap<&'static str, String>,
+}
+
+impl LineError {
+    fn new(line: u64, column: Option<String>, reason: Reason) -> LineError {
+        LineError {
+            line,
+            column,
+            message: reason.to_string(),
+            code: reason.code(),
+            params: reason.params(),
+        }
+    }
+}
+
+/// Why a line of a registry file is refused. Each has a stable code and named parameters,
+/// so that a console can say it in its own language; `Display` says it in English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The file has no row at all.
+    EmptyFile,
+    /// The first row names none of the columns: the header was left out.
+    NoHeader,
+    /// A header column (1-based `position`) is not UTF-8.
+    HeaderNotUtf8 {
+        position: usize,
+    },
+    /// A column appears twice in the header.
+    DuplicateColumn {
+        column: String,
+    },
+    /// A header column (1-based `position`) is empty.
+    UnnamedColumn {
+        position: usize,
+    },
+    /// A header column that is not one of [`COLUMNS`].
+    UnknownColumn {
+        name: String,
+    },
+    /// Columns missing from the header.
+    MissingColumns {
+        columns: Vec<&'static str>,
+    },
+    /// The CSV reader could not read on (`detail` in its words).
+    Unreadable {
+        detail: String,
+    },
+    /// More data rows than [`MAX_ROWS`].
+    TooManyRows {
+        max: usize,
+    },
+    /// More fields than the header has columns.
+    TooManyFields {
+        fields: usize,
+        columns: usize,
+    },
+    /// Fewer fields than the header has columns.
+    TooFewFields {
+        fields: usize,
+        columns: usize,
+    },
+    /// A campus id used on an earlier line.
+    DuplicateId {
+        id: String,
+        first_line: u64,
+    },
+    /// A field that is not UTF-8.
+    NotUtf8,
+    /// A campus id with characters or a length that are not allowed.
+    BadId {
+        value: String,
+    },
+    EmptyName,
+    NameTooLong {
+        chars: usize,
+        max: usize,
+    },
+    NameControlCharacter,
+    /// Not a six-digit division code.
+    BadRegion {
+        value: String,
+    },
+    /// The code of a city or province, not of a county-level division.
+    NotCounty {
+        code: String,
+        level: &'static str,
+    },
+    UnknownSchoolType {
+        value: String,
+    },
+    /// A device count that is not a whole number from 0 to `max`.
+    BadCount {
+        value: String,
+        max: u32,
+    },
+    /// The errors beyond [`MAX_REPORTED_ERRORS`], summed up.
+    MoreErrors {
+        count: u64,
+    },
+}
+
+impl Reason {
+    /// The stable code (documented in docs/api.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::EmptyFile => "empty_file",
+            Reason::NoHeader => "no_header",
+            Reason::HeaderNotUtf8 { .. } => "header_not_utf8",
+            Reason::DuplicateColumn { .. } => "duplicate_column",
+            Reason::UnnamedColumn { .. } => "unnamed_column",
+            Reason::UnknownColumn { .. } => "unknown_column",
+            Reason::MissingColumns { .. } => "missing_columns",
+            Reason::Unreadable { .. } => "unreadable",
+            Reason::TooManyRows { .. } => "too_many_rows",
+            Reason::TooManyFields { .. } => "too_many_fields",
+            Reason::TooFewFields { .. } => "too_few_fields",
+            Reason::DuplicateId { .. } => "duplicate_id",
+            Reason::NotUtf8 => "not_utf8",
+            Reason::BadId { .. } => "bad_id",
+            Reason::EmptyName => "empty_name",
+            Reason::NameTooLong { .. } => "name_too_long",
+            Reason::NameControlCharacter => "name_control_character",
+            Reason::BadRegion { .. } => "bad_region",
+            Reason::NotCounty { .. } => "not_county",
+            Reason::UnknownSchoolType { .. } => "unknown_school_type",
+            Reason::BadCount { .. } => "bad_count",
+            Reason::MoreErrors { .. } => "more_errors",
+        }
+    }
+
+    /// The values the reason speaks of, by name. Every reason of a header row also has
+    /// `expected`: the column names, comma-separated.
+    pub fn params(&self) -> BTreeMap<&'static str, String> {
+        let expected = || ("expected", COLUMNS.join(","));
+        let p: Vec<(&'static str, String)> = match self {
+            Reason::EmptyFile | Reason::NoHeader => vec![expected()],
+            Reason::HeaderNotUtf8 { position } | Reason::UnnamedColumn { position } => {
+                vec![("position", position.to_string()), expected()]
+            }
+            Reason::DuplicateColumn { column } => vec![("column", column.clone())],
+            Reason::UnknownColumn { name } => vec![("name", name.clone()), expected()],
+            Reason::MissingColumns { columns } => {
+                vec![("columns", columns.join(",")), expected()]
+            }
+            Reason::Unreadable { detail } => vec![("detail", detail.clone())],
+            Reason::TooManyRows { max } => vec![("max", max.to_string())],
+            Reason::TooManyFields { fields, columns }
+            | Reason::TooFewFields { fields, columns } => {
+                vec![
+                    ("fields", fields.to_string()),
+                    ("columns", columns.to_string()),
+                ]
+            }
+            Reason::DuplicateId { id, first_line } => {
+                vec![("id", id.clone()), ("first_line", first_line.to_string())]
+            }
+            Reason::NotUtf8 | Reason::EmptyName | Reason::NameControlCharacter => vec![],
+            Reason::BadId { value }
+            | Reason::BadRegion { value }
+            | Reason::UnknownSchoolType { value } => vec![("value", value.clone())],
+            Reason::NameTooLong { chars, max } => {
+                vec![("chars", chars.to_string()), ("max", max.to_string())]
+            }
+            Reason::NotCounty { code, level } => {
+                vec![("value", code.clone()), ("level", level.to_string())]
+            }
+            Reason::BadCount { value, max } => {
+                vec![("value", value.clone()), ("max", max.to_string())]
+            }
+            Reason::MoreErrors { count } => vec![("count", count.to_string())],
+        };
+        p.into_iter().collect()
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let expected = format!("expected columns are {} (in any order)", COLUMNS.join(", "));
+        match self {
+            Reason::EmptyFile => write!(
+                f,
+                "the file is empty; the first row must be the header {}",
+                COLUMNS.join(",")
+            ),
+            Reason::NoHeader => write!(f, "the first row must be the header; {expected}"),
+            Reason::HeaderNotUtf8 { position } => {
+                write!(f, "header column {position} is not valid UTF-8; {expected}")
+            }
+            Reason::DuplicateColumn { column } => {
+                write!(f, "column {column:?} appears twice in the header")
+            }
+            Reason::UnnamedColumn { position } => {
+                write!(f, "header column {position} has no name; {expected}")
+            }
+            Reason::UnknownColumn { name } => write!(f, "unknown column {name:?}; {expected}"),
+            Reason::MissingColumns { columns } => {
+                write!(f, "missing column(s) {}; {expected}", columns.join(", "))
+            }
+            Reason::Unreadable { detail } => f.write_str(detail),
+            Reason::TooManyRows { max } => {
+                write!(f, "more than {max} rows; split the registry into several files")
+            }
+            Reason::TooManyFields { fields, columns } => write!(
+                f,
+                "{fields} fields but the header has {columns} columns (a name containing a comma must be in double quotes)"
+            ),
+            Reason::TooFewFields { fields, columns } => write!(
+                f,
+                "only {fields} field(s) but the header has {columns} columns"
+            ),
+            Reason::DuplicateId { id, first_line } => {
+                write!(f, "duplicate id {id}: already used on line {first_line}")
+            }
+            Reason::NotUtf8 => f.write_str(
+                "not valid UTF-8; save the file as UTF-8 (in Excel: \"CSV UTF-8\")",
+            ),
+            Reason::BadId { value } => write!(
+                f,
+                "campus id {value:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' or '.', not starting with '.'"
+            ),
+            Reason::EmptyName => f.write_str("the name is empty"),
+            Reason::NameTooLong { chars, max } => write!(
+                f,
+                "the name is {chars} characters long; at most {max} are allowed"
+            ),
+            Reason::NameControlCharacter => {
+                f.write_str("the name contains a control character such as a line break")
+            }
+            Reason::BadRegion { value } => write!(
+                f,
+                "region code {value:?} is not six digits (an administrative division code such as 150102)"
+            ),
+            Reason::NotCounty { code, level } => write!(
+                f,
+                "{code} is the code of {}; a campus is registered in its county-level division (district, county, banner or county-level city), such as 150102",
+                if *level == "city" { "a city (prefecture or league)" } else { "a province" }
+            ),
+            Reason::UnknownSchoolType { value } => write!(
+                f,
+                "unknown school type {value:?}; use kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)"
+            ),
+            Reason::BadCount { value, max } => {
+                write!(f, "must be a whole number from 0 to {max}, not {value:?}")
+            }
+            Reason::MoreErrors { count } => {
+                write!(f, "and {count} more error(s) from this line on, not listed")
+            }
+        }
+    }
 }
 
 impl fmt::Display for LineError {
@@ -69,16 +323,7 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
 
     let header = loop {
         match reader.read_byte_record(&mut record) {
-            Ok(false) => {
-                return Err(vec![LineError {
-                    line: 1,
-                    column: None,
-                    message: format!(
-                        "the file is empty; the first row must be the header {}",
-                        COLUMNS.join(",")
-                    ),
-                }])
-            }
+            Ok(false) => return Err(vec![LineError::new(1, None, Reason::EmptyFile)]),
             Ok(true) if is_blank(&record) => continue,
             Ok(true) => break Header::parse(&record, lines.line_of(&record))?,
             Err(e) => return Err(vec![lines.reader_error(&e)]),
@@ -97,7 +342,7 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
                 // Reading a byte slice with flexible rows cannot fail today; if a future
                 // csv version does, the rest of the file cannot be trusted either.
                 let e = lines.reader_error(&e);
-                errors.push(e.line, None, e.message);
+                errors.push(e.line, None, Reason::Unreadable { detail: e.message });
                 break;
             }
         }
@@ -108,28 +353,17 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
         let line = lines.line_of(&record);
         rows += 1;
         if rows > max_rows {
-            errors.push(
-                line,
-                None,
-                format!("more than {max_rows} rows; split the registry into several files"),
-            );
+            errors.push(line, None, Reason::TooManyRows { max: max_rows });
             break;
         }
         if record.len() != header.width {
-            let message = if record.len() > header.width {
-                format!(
-                    "{} fields but the header has {} columns (a name containing a comma must be in double quotes)",
-                    record.len(),
-                    header.width
-                )
+            let (fields, columns) = (record.len(), header.width);
+            let reason = if fields > columns {
+                Reason::TooManyFields { fields, columns }
             } else {
-                format!(
-                    "only {} field(s) but the header has {} columns",
-                    record.len(),
-                    header.width
-                )
+                Reason::TooFewFields { fields, columns }
             };
-            errors.push(line, None, message);
+            errors.push(line, None, reason);
             continue;
         }
         let row = parse_row(&record, &header, line, &mut errors);
@@ -138,7 +372,10 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
                 errors.push(
                     line,
                     Some("id"),
-                    format!("duplicate id {id}: already used on line {first}"),
+                    Reason::DuplicateId {
+                        id: id.to_string(),
+                        first_line: *first,
+                    },
                 );
                 continue;
             }
@@ -167,7 +404,6 @@ struct Header {
 
 impl Header {
     fn parse(record: &csv::ByteRecord, line: u64) -> Result<Header, Vec<LineError>> {
-        let expected = format!("expected columns are {} (in any order)", COLUMNS.join(", "));
         let mut at: [Option<usize>; 6] = [None; 6];
         let mut errors = Vec::new();
         let mut unknown = Vec::new();
@@ -175,43 +411,35 @@ impl Header {
         for (i, raw) in record.iter().enumerate() {
             let Ok(text) = std::str::from_utf8(raw) else {
                 undecodable = true;
-                errors.push(LineError {
+                errors.push(LineError::new(
                     line,
-                    column: None,
-                    message: format!("header column {} is not valid UTF-8; {expected}", i + 1),
-                });
+                    None,
+                    Reason::HeaderNotUtf8 { position: i + 1 },
+                ));
                 continue;
             };
             let name = text.trim().to_lowercase();
             match COLUMNS.iter().position(|c| *c == name) {
-                Some(k) if at[k].is_some() => errors.push(LineError {
+                Some(k) if at[k].is_some() => errors.push(LineError::new(
                     line,
-                    column: Some(name.clone()),
-                    message: format!("column {name:?} appears twice in the header"),
-                }),
+                    Some(name.clone()),
+                    Reason::DuplicateColumn { column: name },
+                )),
                 Some(k) => at[k] = Some(i),
                 None => unknown.push((i, text.trim().to_string())),
             }
         }
         if at.iter().all(Option::is_none) {
             // Nothing recognised: most likely the header row was left out and this is data.
-            return Err(vec![LineError {
-                line,
-                column: None,
-                message: format!("the first row must be the header; {expected}"),
-            }]);
+            return Err(vec![LineError::new(line, None, Reason::NoHeader)]);
         }
         for (i, name) in unknown {
-            let message = if name.is_empty() {
-                format!("header column {} has no name; {expected}", i + 1)
+            let reason = if name.is_empty() {
+                Reason::UnnamedColumn { position: i + 1 }
             } else {
-                format!("unknown column {name:?}; {expected}")
+                Reason::UnknownColumn { name: name.clone() }
             };
-            errors.push(LineError {
-                line,
-                column: Some(name),
-                message,
-            });
+            errors.push(LineError::new(line, Some(name), reason));
         }
         let missing: Vec<&str> = COLUMNS
             .iter()
@@ -222,11 +450,11 @@ impl Header {
         // A column that could not be decoded is likely one of the missing ones; saying it
         // is missing as well would only repeat the problem.
         if !missing.is_empty() && !undecodable {
-            errors.push(LineError {
+            errors.push(LineError::new(
                 line,
-                column: None,
-                message: format!("missing column(s) {}; {expected}", missing.join(", ")),
-            });
+                None,
+                Reason::MissingColumns { columns: missing },
+            ));
         }
         match at {
             [Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)] if errors.is_empty() => {
@@ -270,26 +498,22 @@ fn parse_row(record: &csv::ByteRecord, header: &Header, line: u64, errors: &mut 
     for (k, column) in COLUMNS.iter().enumerate() {
         let raw = record.get(header.at[k]).unwrap_or_default();
         let Ok(text) = std::str::from_utf8(raw) else {
-            errors.push(
-                line,
-                Some(column),
-                "not valid UTF-8; save the file as UTF-8 (in Excel: \"CSV UTF-8\")".to_string(),
-            );
+            errors.push(line, Some(column), Reason::NotUtf8);
             continue;
         };
         let value = text.trim();
         let result = match k {
             0 => CampusId::parse(value)
                 .map(|v| row.campus = Some(v))
-                .map_err(|e| e.to_string()),
+                .map_err(|_| Reason::BadId {
+                    value: value.to_string(),
+                }),
             1 => check_name(value).map(|()| row.name = Some(value.to_string())),
             2 => parse_county(value).map(|v| row.region = Some(v)),
             3 => parse_school_type(value)
                 .map(|v| row.school_type = Some(v))
-                .ok_or_else(|| {
-                    format!(
-                        "unknown school type {value:?}; use kindergarten, primary, secondary or other (or 幼儿园, 小学, 中学, 其他)"
-                    )
+                .ok_or_else(|| Reason::UnknownSchoolType {
+                    value: value.to_string(),
                 }),
             _ => parse_count(value).map(|v| {
                 if k == 4 {
@@ -299,39 +523,43 @@ fn parse_row(record: &csv::ByteRecord, header: &Header, line: u64, errors: &mut 
                 }
             }),
         };
-        if let Err(message) = result {
-            errors.push(line, Some(column), message);
+        if let Err(reason) = result {
+            errors.push(line, Some(column), reason);
         }
     }
     row
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), Reason> {
     let chars = name.chars().count();
     if chars == 0 {
-        Err("the name is empty".to_string())
+        Err(Reason::EmptyName)
     } else if chars > MAX_NAME_CHARS {
-        Err(format!(
-            "the name is {chars} characters long; at most {MAX_NAME_CHARS} are allowed"
-        ))
+        Err(Reason::NameTooLong {
+            chars,
+            max: MAX_NAME_CHARS,
+        })
     } else if name.chars().any(char::is_control) {
         // A line break or tab inside a quoted name would break every list it is shown in.
-        Err("the name contains a control character such as a line break".to_string())
+        Err(Reason::NameControlCharacter)
     } else {
         Ok(())
     }
 }
 
-fn parse_county(value: &str) -> Result<RegionCode, String> {
-    let code = RegionCode::parse(value).map_err(|e| e.to_string())?;
+fn parse_county(value: &str) -> Result<RegionCode, Reason> {
+    let code = RegionCode::parse(value).map_err(|_| Reason::BadRegion {
+        value: value.to_string(),
+    })?;
     let level = match code.level() {
         RegionLevel::County => return Ok(code),
-        RegionLevel::City => "a city (prefecture or league)",
-        RegionLevel::Province => "a province",
+        RegionLevel::City => "city",
+        RegionLevel::Province => "province",
     };
-    Err(format!(
-        "{code} is the code of {level}; a campus is registered in its county-level division (district, county, banner or county-level city), such as 150102"
-    ))
+    Err(Reason::NotCounty {
+        code: code.to_string(),
+        level,
+    })
 }
 
 /// Accepts the English names and the Chinese ones a school office would type.
@@ -345,12 +573,13 @@ fn parse_school_type(value: &str) -> Option<SchoolType> {
     })
 }
 
-fn parse_count(value: &str) -> Result<u32, String> {
+fn parse_count(value: &str) -> Result<u32, Reason> {
     match value.parse::<u32>() {
         Ok(n) if n <= MAX_DEVICE_COUNT => Ok(n),
-        _ => Err(format!(
-            "must be a whole number from 0 to {MAX_DEVICE_COUNT}, not {value:?}"
-        )),
+        _ => Err(Reason::BadCount {
+            value: value.to_string(),
+            max: MAX_DEVICE_COUNT,
+        }),
     }
 }
 
@@ -392,11 +621,13 @@ impl<'a> LineCounter<'a> {
             Some(p) => self.line_at(p.byte()),
             None => self.line,
         };
-        LineError {
+        LineError::new(
             line,
-            column: None,
-            message: e.to_string(),
-        }
+            None,
+            Reason::Unreadable {
+                detail: e.to_string(),
+            },
+        )
     }
 
     /// The line of the first byte at or after `from` that is not a line break: where the
@@ -430,13 +661,10 @@ struct Errors {
 }
 
 impl Errors {
-    fn push(&mut self, line: u64, column: Option<&str>, message: String) {
+    fn push(&mut self, line: u64, column: Option<&str>, reason: Reason) {
         if self.list.len() < MAX_REPORTED_ERRORS {
-            self.list.push(LineError {
-                line,
-                column: column.map(str::to_string),
-                message,
-            });
+            self.list
+                .push(LineError::new(line, column.map(str::to_string), reason));
         } else {
             if self.more == 0 {
                 self.first_more_line = line;
@@ -451,14 +679,11 @@ impl Errors {
 
     fn finish(mut self) -> Vec<LineError> {
         if self.more > 0 {
-            self.list.push(LineError {
-                line: self.first_more_line,
-                column: None,
-                message: format!(
-                    "and {} more error(s) from this line on, not listed",
-                    self.more
-                ),
-            });
+            self.list.push(LineError::new(
+                self.first_more_line,
+                None,
+                Reason::MoreErrors { count: self.more },
+            ));
         }
         self.list
     }

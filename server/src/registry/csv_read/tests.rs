@@ -225,6 +225,60 @@ fn region_must_be_a_county_not_a_city_or_province() {
 }
 
 #[test]
+fn every_reason_has_its_code_and_the_values_it_names() {
+    let params = |e: &LineError| {
+        e.params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let e = only_error(&csv(&["150102-K-0001,a,150100,primary,1,8"]));
+    assert_eq!(
+        (e.code, params(&e).as_str()),
+        ("not_county", "level=city value=150100")
+    );
+    let e = only_error(&csv(&["150102-K-0001,a,150102,university,1,8"]));
+    assert_eq!(
+        (e.code, params(&e).as_str()),
+        ("unknown_school_type", "value=university")
+    );
+    let e = only_error(&csv(&["150102-K-0001,a,150102,primary,two,8"]));
+    assert_eq!(
+        (e.code, params(&e).as_str()),
+        ("bad_count", "max=1024 value=two")
+    );
+    let e = only_error(&csv(&["a b,a,150102,primary,1,8"]));
+    assert_eq!((e.code, params(&e).as_str()), ("bad_id", "value=a b"));
+    let e = only_error(&csv(&["x,a,1501,primary,1,8"]));
+    assert_eq!((e.code, params(&e).as_str()), ("bad_region", "value=1501"));
+    let e = only_error(&csv(&["x,a,150102,primary,1"]));
+    assert_eq!(
+        (e.code, params(&e).as_str()),
+        ("too_few_fields", "columns=6 fields=5")
+    );
+    let e = only_error(&csv(&["x,a,150102,primary,1,8", "x,b,150102,primary,1,8"]));
+    assert_eq!(
+        (e.code, params(&e).as_str()),
+        ("duplicate_id", "first_line=2 id=x")
+    );
+    let e = only_error(b"id,name,region,school_type,expected_alarms\n");
+    assert_eq!(e.code, "missing_columns");
+    assert_eq!(e.params["columns"], "expected_cameras");
+    let e = only_error(b"");
+    assert_eq!(e.code, "empty_file");
+    // The message is the same reason in words.
+    assert_eq!(
+        Reason::NotCounty {
+            code: "150100".into(),
+            level: "city"
+        }
+        .to_string(),
+        only_error(&csv(&["150102-K-0001,a,150100,primary,1,8"])).message
+    );
+}
+
+#[test]
 fn malformed_region_code_is_reported() {
     for code in ["15010", "15010x", "000102", ""] {
         let row = format!("150102-K-0001,a,{code},primary,1,8");

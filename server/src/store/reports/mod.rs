@@ -243,7 +243,7 @@ pub struct DailyCoverage {
 }
 
 /// The start of local `day` at `tz`.
-pub(super) fn local_midnight(day: NaiveDate, tz: FixedOffset) -> Option<Timestamp> {
+pub fn local_midnight(day: NaiveDate, tz: FixedOffset) -> Option<Timestamp> {
     day.and_time(chrono::NaiveTime::MIN)
         .and_local_timezone(tz)
         .single()
@@ -386,6 +386,59 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// The coverage of local `day` so far: from its start `from` to `now`, computed from
+    /// the transitions as [`Store::ensure_coverage_daily`] computes a whole day, for a
+    /// region node (or the whole area) and one school type or all. Not stored: it changes
+    /// until the day is over.
+    pub async fn coverage_so_far(
+        &self,
+        region: Option<RegionCode>,
+        school_type: Option<SchoolType>,
+        day: NaiveDate,
+        from: Timestamp,
+        now: Timestamp,
+        rules: AvailabilityRules,
+    ) -> Result<DailyCoverage, StoreError> {
+        let campuses = self
+            .availability(
+                region,
+                Period {
+                    from,
+                    to: now.max(from),
+                },
+                rules,
+            )
+            .await?;
+        let (mut registered, mut observed, mut sums) = (0u64, 0u64, [0.0f64; 4]);
+        for c in campuses
+            .iter()
+            .filter(|c| school_type.is_none_or(|t| c.school_type == t))
+        {
+            registered += 1;
+            if c.gateway.counted_ms > 0 {
+                observed += 1;
+                for (sum, t) in sums.iter_mut().zip([c.gateway, c.alarm, c.video, c.fully]) {
+                    *sum += t.availability().unwrap_or(0.0);
+                }
+            }
+        }
+        let rate = |i: usize| (observed > 0).then(|| sums[i] / observed as f64);
+        let count = |x: Option<f64>| x.map(|x| x * registered as f64);
+        Ok(DailyCoverage {
+            date: day,
+            registered,
+            observed,
+            reporting: count(rate(0)),
+            alarm_networked: count(rate(1)),
+            video_networked: count(rate(2)),
+            fully_networked: count(rate(3)),
+            reporting_rate: rate(0),
+            alarm_networked_rate: rate(1),
+            video_networked_rate: rate(2),
+            fully_networked_rate: rate(3),
         })
     }
 
