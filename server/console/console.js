@@ -439,7 +439,7 @@ function maybePopup(a) {
   card.innerHTML = `<b>${t("new-critical")}</b>
     <a href="/console/campus/${encodeURIComponent(a.campus)}${keep()}" data-nav>${esc(a.campus)}</a>
     <span>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""} · ${when(a.since)}</span>
-    <span>${esc(a.cause)}</span>
+    <span>${causeText(a)}</span>
     <div>${canDo("operator") ? `<button type="button" data-popup-ack>${t("ack")}</button>` : ""}
       <button type="button" data-popup-close>${t("dismiss")}</button></div>`;
   card.querySelector("[data-popup-close]").onclick = () => card.remove();

@@ -13,6 +13,7 @@ const STYLE: &str = include_str!("../console/console.css");
 /// The scripts: the core first, then one per page (each registers itself with the core).
 const SCRIPTS: &[(&str, &str)] = &[
     ("console.js", include_str!("../console/console.js")),
+    ("causes.js", include_str!("../console/causes.js")),
     ("overview.js", include_str!("../console/pages/overview.js")),
     ("alarms.js", include_str!("../console/pages/alarms.js")),
     ("wall.js", include_str!("../console/pages/wall.js")),
@@ -97,6 +98,33 @@ async fn style() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cause_code_is_said_in_both_languages_and_documented() {
+        let causes = SCRIPTS.iter().find(|(n, _)| *n == "causes.js").unwrap().1;
+        let (zh, en) = causes.split_once("  en: {").unwrap();
+        let protocol = include_str!("../../docs/PROTOCOL.md");
+        for (code, params) in campuswatch_protocol::CAUSE_CODES {
+            let key = format!("\"{code}\":");
+            assert!(zh.contains(&key), "{code} has no Chinese text");
+            assert!(en.contains(&key), "{code} has no English text");
+            assert!(
+                protocol.contains(&format!("`{code}`")),
+                "{code} is not in PROTOCOL.md"
+            );
+            // Each parameter the text names is one the code has.
+            for text in [zh, en] {
+                let line = text[text.find(&key).unwrap()..].lines().next().unwrap();
+                for name in line.split('{').skip(1).filter_map(|s| s.split_once('}')) {
+                    let name = name.0;
+                    assert!(
+                        params.contains(&name) || (name == "s" && params.contains(&"ms")),
+                        "{code}'s text names {{{name}}}, not one of {params:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_console_fetches_nothing_from_outside_the_server() {

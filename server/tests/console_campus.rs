@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use campuswatch_protocol::{
-    CampusId, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Event, Message,
-    RegionCode, SchoolType, Timestamp, SCHEMA_VERSION,
+    CampusId, CauseCode, DeviceId, DeviceInfo, DeviceKind, DeviceReport, DeviceState, Event,
+    Message, RegionCode, SchoolType, Timestamp, SCHEMA_VERSION,
 };
 use campuswatch_server::auth::{hash_password, Role};
 use campuswatch_server::config::{AlertsConfig, ServerConfig};
@@ -213,8 +213,12 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
         kind: DeviceKind::Camera,
         from: DeviceState::Up,
         to: DeviceState::Down,
-        cause: Some("connection refused".into()),
-        cause_code: None,
+        cause: Some("HTTP status 404 (expected 200)".into()),
+        cause_code: Some(
+            CauseCode::new("http.status")
+                .with("got", 404u16)
+                .with("expected", "200"),
+        ),
         measurements: BTreeMap::from([("latency_ms".to_string(), 3000.0)]),
         info: None,
     });
@@ -229,7 +233,7 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
         .unwrap();
 
     let cam2 = browser.wait_for_text("tr[data-device=cam-2]", "down").await;
-    assert!(cam2.contains("connection refused"), "{cam2}");
+    assert!(cam2.contains("HTTP status 404 (expected 200)"), "{cam2}");
     let alerts = browser.wait_for_text("#campus-alerts", "cam-2").await;
     assert!(
         alerts.contains("camera cam-2") && alerts.contains("open"),
@@ -249,7 +253,7 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
     assert!(
         rows[0].contains("cam-2 camera")
             && rows[0].contains("up → down")
-            && rows[0].contains("connection refused")
+            && rows[0].contains("HTTP status 404 (expected 200)")
             && rows[0].contains("latency 3000 ms"),
         "{rows:?}"
     );
@@ -286,6 +290,23 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
         .await
         .ends_with("/console/?region=150102&lang=en"));
     assert!(browser.text("#children").await.contains("新城区第一幼儿园"));
+
+    // In Chinese the cause is said from its code, with the agent's words on hover.
+    browser
+        .goto(&format!("{base}/console/campus/k-1?lang=zh"))
+        .await;
+    let said = "HTTP 状态码 404（应为 200）";
+    let cam2 = browser.wait_for_text("tr[data-device=cam-2]", said).await;
+    assert!(!cam2.contains("HTTP status"), "{cam2}");
+    browser.wait_for_text("#campus-alerts", said).await;
+    browser.wait_for_text("#transitions", said).await;
+    let hover = browser
+        .eval(
+            "return document.querySelector('tr[data-device=cam-2] span[title]').title;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(hover, json!("HTTP status 404 (expected 200)"));
     server.stop().await;
 }
 

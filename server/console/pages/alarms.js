@@ -129,7 +129,7 @@ function drawAlarms(d) {
       ${d.history.length ? d.history.map(a => `<tr data-alert="${a.id}" class="sev-${esc(a.severity)}"><td class="${esc(a.severity)}">${t(a.severity)}</td>
         <td><a href="/console/campus/${encodeURIComponent(a.campus)}${keep()}" data-nav>${esc(a.campus_name || a.campus)}</a></td>
         <td>${esc(regionLabel(a))}</td><td>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""}</td>
-        <td>${when(a.since)}</td><td>${when(a.resolved_at)}</td><td>${span(Date.parse(a.resolved_at) - Date.parse(a.since))}</td><td>${esc(a.cause)}</td></tr>`).join("")
+        <td>${when(a.since)}</td><td>${when(a.resolved_at)}</td><td>${span(Date.parse(a.resolved_at) - Date.parse(a.since))}</td><td>${causeText(a)}</td></tr>`).join("")
         : `<tr><td colspan="8">${t("none")}</td></tr>`}</tbody></table>
       ${pager(alarmView.page + 1, d.history.length === HISTORY_PAGE ? alarmView.page + 2 : alarmView.page + 1)}
     </section>`;
@@ -156,7 +156,7 @@ function drawAlarms(d) {
       <table><tbody>${g.alerts.map(a => `<tr data-alert="${a.id}" class="sev-${esc(a.severity)}">
         <td class="${esc(a.severity)}">${t(a.severity)}${a.flapping ? ` <small>${t("flapping")}</small>` : ""}</td>
         <td>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""}</td>
-        <td>${when(a.since)}</td><td>${esc(a.cause)}</td>
+        <td>${when(a.since)}</td><td>${causeText(a)}</td>
         <td class="ack">${a.acknowledged ? `<span class="acked">${t("acked-by")}${esc(a.acknowledged.by)}</span>`
           : operator ? `<button type="button" data-ack-alert="${a.id}">${t("ack")}</button>` : ""}</td></tr>`).join("")}</tbody></table>
     </article>`).join("") : `<p>${t("none")}</p>`}</div>

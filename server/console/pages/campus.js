@@ -124,7 +124,7 @@ function drawGateway(g, c) {
   const facts = [
     ["state", stateCell(g.state)],
     ["since-time", when(g.since)],
-    ["reason", esc(g.cause || "–")],
+    ["reason", causeText(g, "–")],
     ["last-heartbeat", when(g.last_heartbeat)],
     ["agent-version", esc(g.agent_version || "–")],
     ["epoch", g.epoch ? String(g.epoch) : "–"],
@@ -189,7 +189,7 @@ function drawDevices(list) {
         ${d.probe ? `<br><small>${esc(d.probe)} ${esc(d.target)}</small>` : ""}</td>
       <td>${stateCell(d.state)}${d.state !== d.reported_state ? `<br><small>${t("last-reported")}: ${t(d.reported_state)}</small>` : ""}</td>
       ${optional(when(d.since))}
-      ${optional(esc(d.cause || "–"))}
+      ${optional(causeText(d, "–"))}
       ${optional(measurements(d.measurements || {}), "measurements")}
       ${optional(identity(d.info))}</tr>`).join("")
     : `<tr><td colspan="6">${t("none")}</td></tr>`}</tbody></table></section>`;
@@ -203,7 +203,7 @@ function drawCampusAlerts(alerts) {
       <td>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""}</td>
       <td>${t("alert-" + a.state)}${a.acknowledged ? ` · ${t("acked")} ${esc(a.acknowledged.by)}` : ""}</td>
       <td>${when(a.since)}<br><small>${t("for-time")} ${span(Date.now() - Date.parse(a.since))}</small></td>
-      <td>${esc(a.cause || "")}</td></tr>`).join("")
+      <td>${causeText(a)}</td></tr>`).join("")
     : `<tr><td>${t("none")}</td></tr>`}</tbody></table></section>`;
 }
 
@@ -296,7 +296,7 @@ function drawTimeline(c, events, now) {
       <td>${when(e.at)}</td>
       <td>${e.device ? `${esc(e.device)} ${t("kind-" + e.kind)}` : t("gateway")}</td>
       <td>${stateCell(e.from)} → ${stateCell(e.to)}</td>
-      <td>${esc(e.cause || "–")}</td>
+      <td>${causeText(e, "–")}</td>
       <td class="measurements">${measurements(e.measurements || {})}</td></tr>`).join("")
     : `<tr><td colspan="5">${t("none")}</td></tr>`}</tbody></table></section>`;
 }

@@ -206,7 +206,7 @@ function alertRows(alerts) {
       <td><a href="/console/campus/${encodeURIComponent(r.campus)}${keep()}" data-nav>${esc(r.campus_name || r.campus)}</a></td>
       <td>${t("kind-" + r.kind)}${r.device ? " " + esc(r.device) : ""}</td>
       <td>${when(r.since)}<br><small>${t("duration")} ${span(Date.now() - Date.parse(r.since))}</small></td>
-      <td>${esc(r.cause)}</td>
+      <td>${causeText(r)}</td>
       <td class="ack">${r.acknowledged
         ? `<span class="acked">${t("acked-by")}${esc(r.acknowledged.by)}</span>`
         : !operator ? ""
