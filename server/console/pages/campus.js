@@ -8,7 +8,7 @@ texts({
     "campus-not-found": "未找到校园", "campus-not-found-why": "该校园不在名册中也从未上报，或不在您的管辖范围内：",
     "back-overview": "返回总览", "is-registered": "在册", "not-registered": "不在名册中（不计入联网率）",
     "expected": "应接入", "gateway": "网关", "state": "状态", "since-time": "开始时间",
-    "reason": "原因", "last-heartbeat": "最近心跳", "agent-version": "代理版本", "epoch": "上线次数",
+    "reason": "原因", "last-heartbeat": "最近心跳", "agent-version": "监测程序版本",
     "first-seen": "首次上报", "host-health": "主机状况", "cpu": "CPU", "memory": "内存", "disk": "磁盘",
     "uptime": "运行时长", "gateway-flag": "网关不在线：其设备状态未知", "devices": "设备",
     "device": "设备", "measurements": "测量值", "identity": "型号与固件", "firmware": "固件",
@@ -28,7 +28,7 @@ texts({
     "back-overview": "Back to the overview", "is-registered": "Registered",
     "not-registered": "Not registered (not counted in coverage)", "expected": "Expected",
     "gateway": "Gateway", "state": "State", "since-time": "Since", "reason": "Cause",
-    "last-heartbeat": "Last heartbeat", "agent-version": "Agent version", "epoch": "Epoch",
+    "last-heartbeat": "Last heartbeat", "agent-version": "Agent version",
     "first-seen": "First seen", "host-health": "Host health", "cpu": "CPU", "memory": "Memory",
     "disk": "Disk", "uptime": "Uptime", "gateway-flag": "Gateway not online: its devices' states are unknown",
     "devices": "Devices", "device": "Device", "measurements": "Measurements",
@@ -127,7 +127,6 @@ function drawGateway(g, c) {
     ["reason", causeText(g, "–")],
     ["last-heartbeat", when(g.last_heartbeat)],
     ["agent-version", esc(g.agent_version || "–")],
-    ["epoch", g.epoch ? String(g.epoch) : "–"],
     ["first-seen", when(g.first_seen)],
   ];
   const health = h ? [
