@@ -8,8 +8,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::message::{invalid, DecodeError};
-
 /// The schema version in which cause codes appeared.
 pub const CAUSE_CODE_SCHEMA_VERSION: u32 = 4;
 /// Longest code, in bytes.
@@ -59,34 +57,34 @@ impl CauseCode {
         self.code.split('.').next().unwrap_or_default()
     }
 
-    /// Checks the bounds of the code and its parameters.
-    pub fn validate(&self) -> Result<(), DecodeError> {
+    /// Checks the bounds of the code and its parameters; the error says which is broken.
+    pub fn validate(&self) -> Result<(), String> {
         let word = |w: &str| {
             !w.is_empty()
                 && w.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         if self.code.len() > MAX_CODE_BYTES || !self.code.split('.').all(word) {
-            return Err(invalid(format!(
+            return Err(format!(
                 "cause_code.code must be dot-separated words of a-z, 0-9 and _, at most {MAX_CODE_BYTES} bytes"
-            )));
+            ));
         }
         if self.params.len() > MAX_CAUSE_PARAMS {
-            return Err(invalid(format!(
+            return Err(format!(
                 "cause_code.params must have at most {MAX_CAUSE_PARAMS} entries"
-            )));
+            ));
         }
         for (name, value) in &self.params {
             if name.len() > 32 || !word(name) {
-                return Err(invalid(
-                    "cause_code.params names must be 1 to 32 bytes of a-z, 0-9 and _",
-                ));
+                return Err(
+                    "cause_code.params names must be 1 to 32 bytes of a-z, 0-9 and _".into(),
+                );
             }
             if let CauseParam::Text(t) = value {
                 if t.len() > MAX_PARAM_BYTES || t.chars().any(char::is_control) {
-                    return Err(invalid(format!(
+                    return Err(format!(
                         "cause_code.params.{name} must be at most {MAX_PARAM_BYTES} bytes without control characters"
-                    )));
+                    ));
                 }
             }
         }
@@ -234,17 +232,6 @@ impl CauseCode {
     }
 }
 
-/// Checks an optional code and that the message's version can carry it.
-pub(crate) fn check_cause_code(v: u32, code: &Option<CauseCode>) -> Result<(), DecodeError> {
-    match code {
-        None => Ok(()),
-        Some(_) if v < CAUSE_CODE_SCHEMA_VERSION => Err(invalid(format!(
-            "cause_code needs schema version {CAUSE_CODE_SCHEMA_VERSION}"
-        ))),
-        Some(c) => c.validate(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,9 +274,6 @@ mod tests {
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
-        assert!(check_cause_code(3, &Some(ok.clone())).is_err());
-        assert!(check_cause_code(4, &Some(ok)).is_ok());
-        assert!(check_cause_code(1, &None).is_ok());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::cause::{check_cause_code, CauseCode, CAUSE_CODE_SCHEMA_VERSION};
+use crate::cause::{CauseCode, CAUSE_CODE_SCHEMA_VERSION};
 use crate::ids::{CampusId, DeviceId, RegionCode};
 use crate::model::{DeviceKind, DeviceState};
 use crate::topic::{CampusTopic, MessageKind};
@@ -464,6 +464,17 @@ fn check_info(v: u32, info: &Option<DeviceInfo>) -> Result<(), DecodeError> {
         None => Ok(()),
         Some(_) if v < 2 => Err(invalid("info needs schema version 2")),
         Some(i) => i.validate(),
+    }
+}
+
+/// Checks an optional cause code and that the message's version can carry it.
+fn check_cause_code(v: u32, code: &Option<CauseCode>) -> Result<(), DecodeError> {
+    match code {
+        None => Ok(()),
+        Some(_) if v < CAUSE_CODE_SCHEMA_VERSION => Err(invalid(format!(
+            "cause_code needs schema version {CAUSE_CODE_SCHEMA_VERSION}"
+        ))),
+        Some(c) => c.validate().map_err(invalid),
     }
 }
 

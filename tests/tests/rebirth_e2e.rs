@@ -109,21 +109,21 @@ async fn a_view_that_disagrees_with_the_heartbeat_digest_is_repaired_by_a_rebirt
     let intruder = RawGateway::connect(fixture.broker.addr(), "t150224-intruder", county, 1).await;
     let mut alarm = campuswatch_tests::device("alarm-1", DeviceKind::Alarm, DeviceState::Down);
     alarm.cause = Some("injected".into());
-    intruder
-        .publish(&Message::Birth(Birth {
-            v: BASE_SCHEMA_VERSION,
-            campus: CampusId::parse(id).unwrap(),
-            region: RegionCode::parse(county).unwrap(),
-            epoch,
-            at: chrono::Utc::now(),
-            agent_version: "intruder".into(),
-            config_digest: "-".into(),
-            heartbeat_interval_ms: 300,
-            last_event_id,
-            devices: vec![alarm],
-            dropped_events: 0,
-        }))
-        .await;
+    let mut birth = Birth {
+        v: BASE_SCHEMA_VERSION,
+        campus: CampusId::parse(id).unwrap(),
+        region: RegionCode::parse(county).unwrap(),
+        epoch,
+        at: chrono::Utc::now(),
+        agent_version: "intruder".into(),
+        config_digest: "-".into(),
+        heartbeat_interval_ms: 300,
+        last_event_id,
+        devices: vec![alarm],
+        dropped_events: 0,
+    };
+    birth.v = birth.needed_version();
+    intruder.publish(&Message::Birth(birth)).await;
     wait_for("the digest mismatch to be noticed", WAIT, || async {
         metric(
             &fixture.server,
