@@ -54,6 +54,8 @@ pub enum TopicError {
     Id { topic: String, source: IdError },
     #[error("topic {0:?} ends in an unknown message kind")]
     Kind(String),
+    #[error("topic {0:?} names a city or province; a campus reports under its county's code")]
+    NotCounty(String),
 }
 
 /// A parsed campus topic.
@@ -110,11 +112,11 @@ pub(crate) fn split_campus_topic<'t>(
         topic: topic.to_string(),
         source,
     };
-    Ok((
-        RegionCode::parse(region).map_err(id_err)?,
-        CampusId::parse(campus).map_err(id_err)?,
-        kind,
-    ))
+    let region = RegionCode::parse(region).map_err(id_err)?;
+    if region.level() != crate::ids::RegionLevel::County {
+        return Err(TopicError::NotCounty(topic.to_string()));
+    }
+    Ok((region, CampusId::parse(campus).map_err(id_err)?, kind))
 }
 
 impl fmt::Display for CampusTopic {
@@ -174,6 +176,9 @@ mod tests {
             "cw/v1/150102//birth",
             "cw/v1/150102/c1/status",
             "cw/v1/server/main/state",
+            // Campuses report under their county, never a city or the province.
+            "cw/v1/150100/150100-K-1/heartbeat",
+            "cw/v1/150000/150000-K-1/birth",
             "",
         ] {
             assert!(CampusTopic::parse(bad).is_err(), "{bad:?}");
