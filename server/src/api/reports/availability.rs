@@ -1,6 +1,7 @@
 //! `GET /api/v1/reports/availability`: time-weighted availability over a period.
 
 use super::*;
+use crate::csv_cell::text;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -245,7 +246,7 @@ pub(in crate::api) async fn availability(
             for (code, name, level, f) in rows {
                 w.write_record([
                     code,
-                    name,
+                    text(&name),
                     level.to_string(),
                     f.registered.to_string(),
                     format!("{:.3}", f.observed_campus_hours),
@@ -258,7 +259,7 @@ pub(in crate::api) async fn availability(
             for c in &campuses {
                 w.write_record([
                     c.id.clone(),
-                    c.name.clone(),
+                    text(&c.name),
                     "campus".to_string(),
                     "1".to_string(),
                     format!("{:.3}", c.observed_hours),

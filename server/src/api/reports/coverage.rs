@@ -2,6 +2,7 @@
 //! with the campuses not networked.
 
 use super::*;
+use crate::csv_cell::text;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -419,9 +420,9 @@ pub(in crate::api) async fn coverage(
                 for n in &not_networked {
                     w.write_record([
                         n.id.clone(),
-                        n.name.clone(),
+                        text(&n.name),
                         n.region.clone(),
-                        n.region_name.clone(),
+                        text(&n.region_name),
                         n.school_type.as_str().to_string(),
                         n.reporting.to_string(),
                         n.alarm_networked.to_string(),
@@ -452,7 +453,7 @@ pub(in crate::api) async fn coverage(
                 for r in &rows {
                     w.write_record([
                         r.code.clone().unwrap_or_default(),
-                        r.name.clone(),
+                        text(&r.name),
                         r.level.to_string(),
                         r.school_type.map_or("all", |t| t.as_str()).to_string(),
                         r.registered.to_string(),

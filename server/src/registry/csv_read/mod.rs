@@ -508,7 +508,11 @@ fn parse_row(record: &csv::ByteRecord, header: &Header, line: u64, errors: &mut 
                 .map_err(|_| Reason::BadId {
                     value: value.to_string(),
                 }),
-            1 => check_name(value).map(|()| row.name = Some(value.to_string())),
+            1 => {
+                // A name written protected from spreadsheets comes back as it was.
+                let value = crate::csv_cell::read_text(value);
+                check_name(value).map(|()| row.name = Some(value.to_string()))
+            }
             2 => parse_county(value).map(|v| row.region = Some(v)),
             3 => parse_school_type(value)
                 .map(|v| row.school_type = Some(v))
