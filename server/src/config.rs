@@ -617,14 +617,23 @@ impl ServerConfig {
     }
 
     /// This configuration with every secret replaced by `***`: passwords, the DingTalk
-    /// secret, credentials in the broker URL and the query values of channel URLs (robot
-    /// keys and tokens).
+    /// secret, the cluster's token, credentials in the broker's, the database's and the
+    /// peers' URLs, and the query values of channel and database URLs (robot keys, tokens,
+    /// `?password=`).
     pub fn masked(&self) -> ServerConfig {
         let mut c = self.clone();
-        if !c.mqtt.password.is_empty() {
-            c.mqtt.password = "***".into();
+        for secret in [&mut c.mqtt.password, &mut c.cluster.token] {
+            if !secret.is_empty() {
+                *secret = "***".into();
+            }
         }
         c.mqtt.url = redact::url(&c.mqtt.url);
+        if !c.database.url.is_empty() {
+            c.database.url = redact::url_and_query(&c.database.url);
+        }
+        for peer in &mut c.cluster.peers {
+            *peer = redact::url_and_query(peer);
+        }
         for ch in &mut c.notify.channels {
             if !ch.url.is_empty() {
                 ch.url = redact::url_and_query(&ch.url);
@@ -666,6 +675,42 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/server.example.toml");
         let cfg = ServerConfig::load(Some(Path::new(path))).unwrap();
         assert_eq!(cfg, ServerConfig::default());
+    }
+
+    #[test]
+    fn no_secret_reaches_the_printed_configuration() {
+        let f = write(
+            "[mqtt]\nurl = \"mqtts://srv:mqtt-url-secret@broker.example:8883\"\n\
+             password = \"mqtt-password-secret\"\n\
+             [database]\nurl = \"postgres://cw:db-url-secret@db.example/cw?password=db-query-secret\"\n\
+             [cluster]\npeers = [\"http://viewer:peer-secret@cw-b:8080\"]\ntoken = \"cluster-token-secret\"\n\
+             [[notify.channels]]\nname = \"ding\"\ntype = \"dingtalk\"\n\
+             url = \"https://oapi.dingtalk.com/robot/send?access_token=robot-secret\"\n\
+             secret = \"SECsigning-secret\"\n",
+        );
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        let printed = cfg.to_masked_toml();
+        for secret in [
+            "mqtt-url-secret",
+            "mqtt-password-secret",
+            "db-url-secret",
+            "db-query-secret",
+            "peer-secret",
+            "cluster-token-secret",
+            "robot-secret",
+            "signing-secret",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in:\n{printed}");
+        }
+        // What is not secret stays, to check the configuration by.
+        for kept in [
+            "broker.example:8883",
+            "db.example/cw",
+            "cw-b:8080",
+            "oapi.dingtalk.com",
+        ] {
+            assert!(printed.contains(kept), "{kept} missing in:\n{printed}");
+        }
     }
 
     #[test]

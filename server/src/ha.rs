@@ -63,7 +63,7 @@ impl Leadership {
                 Ok(false) => {}
                 Err(e) => {
                     conn = None;
-                    warn!(database = %redact::url(url), error = %e, "Standby: cannot reach PostgreSQL to take the active lock; trying again.");
+                    warn!(database = %redact::url_and_query(url), error = %e, "Standby: cannot reach PostgreSQL to take the active lock; trying again.");
                 }
             }
             tokio::select! {

@@ -220,7 +220,7 @@ pub async fn start_with_clock(
     info!(
         registered = restored.0,
         gateways = restored.1,
-        database = %campuswatch_service::redact::url(&config.database_url()),
+        database = %campuswatch_service::redact::url_and_query(&config.database_url()),
         "State restored from the store."
     );
 
