@@ -184,3 +184,103 @@ async fn csv_files_neutralise_formulas_and_the_registry_reads_its_own_back() {
     assert_eq!(v["name"], evil);
     server.stop().await;
 }
+
+/// An operator scoped to one city may plan and withdraw windows of their city only: a
+/// province-wide window is theirs to read, not to withdraw; and a window is stored as
+/// planned by whoever is signed in, whatever the request says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_is_changed_within_the_callers_scope_and_named_after_them() {
+    use campuswatch_server::auth::Role;
+    use serde_json::{json, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in(dir.path()).await;
+    common::add_users(
+        &server,
+        &[
+            ("admin", Role::Admin, None),
+            ("baotou-duty", Role::Operator, Some("150200")),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let sign_in = |name: &'static str| {
+        let base = base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/api/v1/session"))
+                .json(&json!({"name": name, "password": format!("{name} password")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            // The session cookie on every request of this client, as a browser sends it.
+            let cookie = r.headers()["set-cookie"].to_str().unwrap();
+            let cookie = cookie.split(';').next().unwrap().to_string();
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert("cookie", cookie.parse().unwrap());
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap()
+        }
+    };
+    let admin = sign_in("admin").await;
+    let duty = sign_in("baotou-duty").await;
+    let window = |region: &str| {
+        json!({"scope": "region", "region": region, "created_by": "admin",
+               "schedule": {"repeat": "once", "start": "2030-01-01T00:00:00Z",
+                            "end": "2030-01-02T00:00:00Z"}})
+    };
+    let plan = |http: &reqwest::Client, body: Value| {
+        let (http, url) = (http.clone(), format!("{base}/api/v1/maintenance"));
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, province) = plan(&admin, window("150000")).await;
+    assert_eq!(status, 201, "{province}");
+    // The city's operator sees the province's window, and may not withdraw it.
+    let id = province["id"].as_u64().unwrap();
+    let list = common::get_json(&duty, &format!("{base}/api/v1/maintenance")).await;
+    assert!(list.to_string().contains(&format!("\"id\":{id}")), "{list}");
+    let r = duty
+        .delete(format!("{base}/api/v1/maintenance/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "forbidden");
+    let list = common::get_json(&admin, &format!("{base}/api/v1/maintenance")).await;
+    assert!(
+        list.to_string().contains(&format!("\"id\":{id}")),
+        "still there: {list}"
+    );
+    // Their own city's window: planned under their own name, and theirs to withdraw.
+    let (status, own) = plan(&duty, window("150200")).await;
+    assert_eq!(status, 201, "{own}");
+    assert_eq!(own["created_by"], "baotou-duty");
+    let r = duty
+        .delete(format!("{base}/api/v1/maintenance/{}", own["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Another city's window stays unknown to them.
+    let (_, hohhot) = plan(&admin, window("150100")).await;
+    let r = duty
+        .delete(format!("{base}/api/v1/maintenance/{}", hohhot["id"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The admin withdraws the province's.
+    let r = admin
+        .delete(format!("{base}/api/v1/maintenance/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    server.stop().await;
+}

@@ -33,9 +33,10 @@ pub(super) struct MaintenanceRequest {
     /// Why, or what is done meanwhile.
     #[schema(max_length = 1000)]
     comment: Option<String>,
-    /// Who planned it.
+    /// Who planned it, when sign-in is off (there is no user to name then). With sign-in
+    /// on it is ignored: a window is stored as planned by the signed-in user.
     #[schema(min_length = 1, max_length = 64)]
-    created_by: String,
+    created_by: Option<String>,
 }
 
 fn china_standard_time() -> i32 {
@@ -249,6 +250,24 @@ fn campus_region(s: &AppState, campus: &CampusId) -> Option<RegionCode> {
     s.monitor().campus(campus.as_str()).map(|c| c.region)
 }
 
+/// Refuses a window that covers campuses outside the caller's scope: the rule for
+/// planning one and for withdrawing it.
+fn check_within_scope(s: &AppState, caller: &Caller, scope: &Scope) -> Result<(), ApiError> {
+    let allowed = match scope {
+        Scope::Region { region } => caller.sees(region),
+        Scope::Campus { campus } | Scope::Device { campus, .. } => {
+            campus_region(s, campus).is_some_and(|r| caller.sees(&r))
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the window covers campuses outside your scope".into(),
+        ))
+    }
+}
+
 /// Whether a window concerns campuses the caller sees: one of theirs, or a region that
 /// contains their scope.
 fn window_visible(s: &AppState, caller: &Caller, w: &Maintenance) -> bool {
@@ -289,17 +308,16 @@ pub(super) async fn add_maintenance(
 ) -> Result<(StatusCode, Json<MaintenanceItem>), ApiError> {
     caller.require(Role::Operator)?;
     let now = s.clock.now();
-    let allowed = match &r.scope {
-        Scope::Region { region } => caller.sees(region),
-        Scope::Campus { campus } | Scope::Device { campus, .. } => {
-            campus_region(&s, campus).is_some_and(|r| caller.sees(&r))
-        }
+    check_within_scope(&s, &caller, &r.scope)?;
+    // Who planned it is who is signed in, never what the request says.
+    let created_by = if s.auth.enabled {
+        caller.0.name.clone()
+    } else {
+        r.created_by
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| caller.0.name.clone())
     };
-    if !allowed {
-        return Err(ApiError::Forbidden(
-            "the window covers campuses outside your scope".into(),
-        ));
-    }
     let window = Maintenance {
         id: 0,
         scope: r.scope,
@@ -309,7 +327,7 @@ pub(super) async fn add_maintenance(
             .comment
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty()),
-        created_by: r.created_by.trim().to_string(),
+        created_by,
         created_at: now,
     };
     let window = submit_maintenance(&s, MaintenanceOp::Add(window))
@@ -324,7 +342,8 @@ pub(super) async fn add_maintenance(
 /// Withdraw a maintenance window
 ///
 /// What the window kept quiet and is still down is told now. The window stays in
-/// history. Needs the `operator` role.
+/// history. Needs the `operator` role, and the window must cover only campuses within the
+/// caller's scope (403 for one that reaches beyond it).
 #[utoipa::path(
     delete,
     path = "/api/v1/maintenance/{id}",
@@ -348,17 +367,16 @@ pub(super) async fn remove_maintenance(
 ) -> Result<StatusCode, ApiError> {
     let id = parse_number("window id", &id)?;
     caller.require(Role::Operator)?;
-    let visible = s
+    let window = s
         .monitor()
         .maintenance_windows()
         .find(|w| w.id == id)
         .cloned()
-        .is_some_and(|w| window_visible(&s, &caller, &w));
-    if !visible {
-        return Err(ApiError::NotFound(format!(
-            "maintenance window {id} does not exist"
-        )));
-    }
+        .filter(|w| window_visible(&s, &caller, w))
+        .ok_or_else(|| ApiError::NotFound(format!("maintenance window {id} does not exist")))?;
+    // The rule of planning one: a window reaching beyond the caller's scope (a province's,
+    // seen by a city's operator) is theirs to read, not to withdraw.
+    check_within_scope(&s, &caller, &window.scope)?;
     submit_maintenance(&s, MaintenanceOp::Remove(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
