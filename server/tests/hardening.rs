@@ -203,29 +203,8 @@ async fn maintenance_is_changed_within_the_callers_scope_and_named_after_them() 
     )
     .await;
     let base = format!("http://{}", server.http_addr());
-    let sign_in = |name: &'static str| {
-        let base = base.clone();
-        async move {
-            let r = reqwest::Client::new()
-                .post(format!("{base}/api/v1/session"))
-                .json(&json!({"name": name, "password": format!("{name} password")}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            // The session cookie on every request of this client, as a browser sends it.
-            let cookie = r.headers()["set-cookie"].to_str().unwrap();
-            let cookie = cookie.split(';').next().unwrap().to_string();
-            let mut headers = reqwest::header::HeaderMap::new();
-            headers.insert("cookie", cookie.parse().unwrap());
-            reqwest::Client::builder()
-                .default_headers(headers)
-                .build()
-                .unwrap()
-        }
-    };
-    let admin = sign_in("admin").await;
-    let duty = sign_in("baotou-duty").await;
+    let admin = signed_in(&base, "admin").await;
+    let duty = signed_in(&base, "baotou-duty").await;
     let window = |region: &str| {
         json!({"scope": "region", "region": region, "created_by": "admin",
                "schedule": {"repeat": "once", "start": "2030-01-01T00:00:00Z",
@@ -283,4 +262,99 @@ async fn maintenance_is_changed_within_the_callers_scope_and_named_after_them() 
         .unwrap();
     assert_eq!(r.status(), 204);
     server.stop().await;
+}
+
+/// An administrator scoped to one city cannot move another city's campus into theirs by
+/// importing a row for it, and the answer counts only their own campuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_import_cannot_take_another_citys_campus_nor_count_it() {
+    use campuswatch_protocol::SchoolType;
+    use campuswatch_server::auth::Role;
+    use campuswatch_server::testing::entry;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in(dir.path()).await;
+    server
+        .import_registry(
+            vec![
+                entry("h-1", "150102", SchoolType::Primary, 1, 1),
+                entry("b-1", "150203", SchoolType::Primary, 1, 1),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    common::add_users(
+        &server,
+        &[
+            ("admin", Role::Admin, None),
+            ("hohhot-admin", Role::Admin, Some("150100")),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let hohhot = signed_in(&base, "hohhot-admin").await;
+    let admin = signed_in(&base, "admin").await;
+    let import = |csv: &'static str| {
+        let (http, url) = (hohhot.clone(), format!("{base}/api/v1/registry"));
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    // Baotou's campus, re-registered under a Hohhot county: refused, nothing changes.
+    let (status, body) = import(
+        "id,name,region,school_type,expected_alarms,expected_cameras\n\
+         h-2,New school,150102,primary,1,1\n\
+         b-1,Taken,150102,primary,1,1\n",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "forbidden");
+    let b1 = common::get_json(&admin, &format!("{base}/api/v1/campuses/b-1")).await;
+    assert_eq!(
+        (&b1["region"], &b1["name"]),
+        (&"150203".into(), &"Campus b-1".into())
+    );
+    let h2 = admin
+        .get(format!("{base}/api/v1/campuses/h-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h2.status(), 404, "nothing of the file was imported");
+    // Their own campuses: imported, and counted within Hohhot only (not the province's 3).
+    let (status, body) = import(
+        "id,name,region,school_type,expected_alarms,expected_cameras\n\
+         h-2,New school,150102,primary,1,1\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["registered"], 2, "{body}");
+    server.stop().await;
+}
+
+/// A client that sends `name`'s session cookie with every request, as a browser would.
+async fn signed_in(base: &str, name: &str) -> reqwest::Client {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"name": name, "password": format!("{name} password")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{name} signs in");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.split(';').next().unwrap().parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }

@@ -44,7 +44,7 @@ pub(super) struct ImportResult {
     /// The import mode used.
     #[schema(schema_with = import_mode)]
     mode: &'static str,
-    /// Registered campuses after the import.
+    /// Registered campuses after the import, within the caller's scope.
     registered: u64,
 }
 
@@ -76,8 +76,9 @@ async fn submit_registry(
 /// accepted; blank rows are skipped; names containing commas must be double-quoted. At
 /// most 1,000,000 rows and 64 MiB. `mode=upsert` (the default) adds and updates
 /// campuses; `mode=replace` also removes campuses not in the file. Needs the `admin`
-/// role; an administrator of one region imports only campuses of that region and cannot
-/// replace the whole registry.
+/// role; an administrator of one region imports only campuses of that region (a campus
+/// registered in another region cannot be moved into theirs) and cannot replace the
+/// whole registry. `registered` counts the campuses within the caller's scope.
 #[utoipa::path(
     post,
     path = "/api/v1/registry",
@@ -124,6 +125,22 @@ pub(super) async fn import_registry(
             outside.campus, outside.region
         )));
     }
+    // A row may not take a campus of another region into the caller's: the campus as
+    // registered now must be theirs too.
+    {
+        let m = s.monitor();
+        let elsewhere = entries.iter().find(|e| {
+            m.campus(e.campus.as_str())
+                .and_then(|c| c.registry)
+                .is_some_and(|r| !caller.sees(&r.region))
+        });
+        if let Some(e) = elsewhere {
+            return Err(ApiError::Forbidden(format!(
+                "campus {} is registered outside your scope; nothing was imported",
+                e.campus
+            )));
+        }
+    }
     if replace && caller.0.scope.is_some() {
         return Err(ApiError::Forbidden(
             "replacing the whole registry needs an administrator of every region".into(),
@@ -131,7 +148,12 @@ pub(super) async fn import_registry(
     }
     let imported = entries.len();
     submit_registry(&s.inbound, entries, replace).await?;
-    let registered = s.monitor().coverage().total(None, None).registered;
+    // Counted within the caller's scope: the figure outside it is not theirs to read.
+    let registered = s
+        .monitor()
+        .coverage()
+        .total(caller.0.scope, None)
+        .registered;
     Ok(Json(ImportResult {
         imported,
         mode,
