@@ -27,6 +27,9 @@ pub const DROP_REASONS: [&str; 7] = [
     "outside_partition",
 ];
 
+/// Why the HTTP API refused a request as an attack on its edges (`cw_http_refused_total`).
+pub const HTTP_REFUSALS: [&str; 1] = ["cross_origin"];
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     received: [AtomicU64; 4],
@@ -41,6 +44,7 @@ pub struct Metrics {
     /// Sources already logged per drop reason; bounded so garbage cannot grow it forever.
     logged: Mutex<HashSet<(String, &'static str)>>,
     pub deliveries: DeliveryCounters,
+    http_refused: [AtomicU64; HTTP_REFUSALS.len()],
 }
 
 /// What happened to notice deliveries, per channel.
@@ -129,6 +133,20 @@ impl Metrics {
             .iter()
             .position(|r| *r == reason)
             .map_or(0, |i| self.dropped[i].load(Ordering::Relaxed))
+    }
+
+    /// Counts a request the API refused for `reason` (one of [`HTTP_REFUSALS`]).
+    pub fn http_refused(&self, reason: &'static str) {
+        if let Some(i) = HTTP_REFUSALS.iter().position(|r| *r == reason) {
+            self.http_refused[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn http_refused_count(&self, reason: &str) -> u64 {
+        HTTP_REFUSALS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.http_refused[i].load(Ordering::Relaxed))
     }
 
     /// Renders every metric in the Prometheus text format (0.0.4), encoded by
@@ -233,6 +251,15 @@ impl Metrics {
         ] {
             families.push(Family::counter(name, help, single(Value::Int(load(v)))));
         }
+        families.push(Family::counter(
+            "cw_http_refused",
+            "HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin).",
+            HTTP_REFUSALS
+                .iter()
+                .zip(&self.http_refused)
+                .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
+                .collect(),
+        ));
         families.push(Family::counter(
             "cw_store_batch_seconds",
             "Time spent committing store batches.",
@@ -479,6 +506,9 @@ cw_acks_sent_total 0
 # HELP cw_broker_disconnects_total Times the server lost its broker connection.
 # TYPE cw_broker_disconnects_total counter
 cw_broker_disconnects_total 0
+# HELP cw_http_refused_total HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin).
+# TYPE cw_http_refused_total counter
+cw_http_refused_total{reason="cross_origin"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

@@ -358,3 +358,98 @@ async fn signed_in(base: &str, name: &str) -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// A page of another origin (here another port of the same host: the same site, so the
+/// `SameSite=Strict` cookie goes along) posts a registry that would replace the real one
+/// while an administrator is signed in: refused, counted and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_another_origin_cannot_change_anything_with_the_admins_cookie() {
+    use campuswatch_protocol::SchoolType;
+    use campuswatch_server::testing::entry;
+    use common::browser::Browser;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in(dir.path()).await;
+    server
+        .import_registry(
+            vec![entry("k-1", "150102", SchoolType::Kindergarten, 1, 1)],
+            false,
+        )
+        .await
+        .unwrap();
+    common::add_users(
+        &server,
+        &[("admin", campuswatch_server::auth::Role::Admin, None)],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    // The attacker's page, served from another port.
+    let page = format!(
+        "<!doctype html><title>win a prize</title><script>
+         fetch('{base}/api/v1/registry?mode=replace', {{method: 'POST', mode: 'no-cors',
+           credentials: 'include', headers: {{'Content-Type': 'text/plain'}},
+           body: 'id,name,region,school_type,expected_alarms,expected_cameras\\nx-1,Forged,150102,primary,1,1\\n'}})
+           .then(() => document.title = 'sent', e => document.title = 'failed ' + e);
+         </script>"
+    );
+    let attacker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let attacker_url = format!("http://{}/", attacker.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = attacker.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = conn.write_all(answer.as_bytes()).await;
+        }
+    });
+    // The administrator signs in to the console, then opens the attacker's page.
+    b.goto(&format!("{base}/console")).await;
+    b.type_into("#signin input[name=name]", "admin").await;
+    b.type_into("#signin input[name=password]", "admin password")
+        .await;
+    b.click("#signin button[type=submit]").await;
+    b.find("#totals .total").await;
+    b.goto(&attacker_url).await;
+    wait_for("the forged request to be sent", WAIT, || async {
+        let title = b
+            .eval("return document.title;", serde_json::json!([]))
+            .await;
+        (title != "win a prize").then_some(title)
+    })
+    .await;
+    wait_for("the refusal to be counted", WAIT, || async {
+        (server.metrics.http_refused_count("cross_origin") >= 1).then_some(())
+    })
+    .await;
+    // The registry is as it was: k-1, and no forged campus.
+    b.goto(&format!("{base}/console")).await;
+    b.find("#totals .total").await;
+    let (status, registry) = b.fetch("/api/v1/registry").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = registry
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["campus"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["k-1"]);
+    // The console's own changes still pass: the same origin.
+    let ack = b
+        .eval(
+            "return fetch('/api/v1/maintenance', {method: 'POST', credentials: 'same-origin',
+               headers: {'Content-Type': 'application/json'},
+               body: JSON.stringify({scope: 'region', region: '150102', schedule: {repeat: 'once',
+                 start: '2030-01-01T00:00:00Z', end: '2030-01-02T00:00:00Z'}})})
+               .then(r => r.status);",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(ack, 201);
+    server.stop().await;
+}

@@ -24,6 +24,7 @@ mod incidents;
 mod live;
 mod maintenance;
 mod openapi;
+mod origin;
 mod registry;
 mod reports;
 mod router;

@@ -24,6 +24,10 @@ pub fn router(state: AppState) -> Router {
     api.method_not_allowed_fallback(method_not_allowed)
         .merge(crate::console::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::origin::same_origin,
+        ))
         .with_state(state)
 }
 
