@@ -72,12 +72,37 @@ impl Default for ServerConfig {
 pub struct HttpConfig {
     /// Address the API listens on.
     pub listen: SocketAddr,
+    /// Most connections open at once; more are closed as they arrive (counted in
+    /// `cw_http_refused_total{reason="connection_limit"}`). Each open console holds one
+    /// for its live stream. Default 4096.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers once its connection is ready for
+    /// one; also how long a kept-alive connection may sit idle. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Longest wait for the next part of a request's body (a registry file). Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The bounds the server holds HTTP clients to.
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -425,6 +450,17 @@ impl ServerConfig {
             key: key.to_string(),
             message,
         };
+        if self.http.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1".into()));
+        }
+        for (key, t) in [
+            ("http.header_timeout", self.http.header_timeout),
+            ("http.body_timeout", self.http.body_timeout),
+        ] {
+            if t.is_zero() {
+                return Err(invalid(key, "must be longer than zero".into()));
+            }
+        }
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(invalid(
                 "time_zone",

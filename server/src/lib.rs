@@ -13,6 +13,7 @@ pub mod config;
 pub mod console;
 pub mod csv_cell;
 pub mod ha;
+pub mod http;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
@@ -315,16 +316,16 @@ pub async fn start_with_clock(
         peers: peers::Peers::new(&config.cluster),
         time_zone: config.zone(),
         server_run: run,
+        sign_in_throttle: Default::default(),
     });
     let http_shutdown = shutdown.clone();
-    let http_task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
-        {
-            warn!(error = %e, "HTTP server stopped with an error.");
-        }
-    });
+    let http_task = tokio::spawn(http::serve(
+        listener,
+        app,
+        config.http.limits(),
+        metrics.clone(),
+        http_shutdown,
+    ));
     info!(http = %http_addr, broker = %campuswatch_service::redact::url(&broker_url), "campuswatch server started.");
     Ok(ServerHandle {
         http_addr,

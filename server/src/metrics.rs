@@ -28,7 +28,7 @@ pub const DROP_REASONS: [&str; 7] = [
 ];
 
 /// Why the HTTP API refused a request as an attack on its edges (`cw_http_refused_total`).
-pub const HTTP_REFUSALS: [&str; 1] = ["cross_origin"];
+pub const HTTP_REFUSALS: [&str; 3] = ["cross_origin", "connection_limit", "sign_in_throttled"];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -253,7 +253,7 @@ impl Metrics {
         }
         families.push(Family::counter(
             "cw_http_refused",
-            "HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin).",
+            "HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures).",
             HTTP_REFUSALS
                 .iter()
                 .zip(&self.http_refused)
@@ -506,9 +506,11 @@ cw_acks_sent_total 0
 # HELP cw_broker_disconnects_total Times the server lost its broker connection.
 # TYPE cw_broker_disconnects_total counter
 cw_broker_disconnects_total 0
-# HELP cw_http_refused_total HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin).
+# HELP cw_http_refused_total HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures).
 # TYPE cw_http_refused_total counter
 cw_http_refused_total{reason="cross_origin"} 0
+cw_http_refused_total{reason="connection_limit"} 0
+cw_http_refused_total{reason="sign_in_throttled"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

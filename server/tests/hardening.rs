@@ -453,3 +453,155 @@ async fn a_page_of_another_origin_cannot_change_anything_with_the_admins_cookie(
     assert_eq!(ack, 201);
     server.stop().await;
 }
+
+/// A client that sends half a request and waits, or opens connection after connection,
+/// cannot hold the server's sockets: headers must come within `http.header_timeout`, a
+/// body's parts within `http.body_timeout`, and connections beyond
+/// `http.max_connections` are closed as they arrive; requests of others go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_connections_are_capped() {
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::local_config(dir.path());
+    cfg.http.header_timeout = Duration::from_millis(500);
+    cfg.http.body_timeout = Duration::from_millis(500);
+    cfg.http.max_connections = 3;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(cfg, listener).await.unwrap();
+    let addr = server.http_addr();
+    // Until the server closes it (read gives 0 or fails): what it said, and when.
+    async fn until_closed(s: &mut TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(WAIT, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => panic!("the server kept the connection open for {WAIT:?}"),
+            }
+        }
+        (
+            String::from_utf8_lossy(&got).into_owned(),
+            started.elapsed(),
+        )
+    }
+
+    // Half the headers, then nothing: closed after the header timeout.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let (_, took) = until_closed(&mut slow).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // The headers, and a tenth of the body they announce: the request fails, the
+    // connection ends.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"name\":",
+    )
+    .await
+    .unwrap();
+    let (answer, took) = until_closed(&mut slow).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(!answer.starts_with("HTTP/1.1 2"), "{answer}");
+
+    // Three idle connections hold every slot: a fourth is closed at once, and counted.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    wait_for(
+        "the connection beyond the cap to be closed",
+        WAIT,
+        || async {
+            let mut extra = TcpStream::connect(addr).await.unwrap();
+            let _ = extra
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n")
+                .await;
+            let (answer, _) = until_closed(&mut extra).await;
+            answer.is_empty().then_some(())
+        },
+    )
+    .await;
+    assert!(server.metrics.http_refused_count("connection_limit") >= 1);
+    // Once they go, others are served again.
+    drop(idle);
+    let health = wait_for(
+        "a request served after the idle ones left",
+        WAIT,
+        || async { reqwest::get(format!("http://{addr}/healthz")).await.ok() },
+    )
+    .await;
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}
+
+/// Guessing a password: after 5 failures of a name (or 20 from one address) every attempt
+/// waits, twice as long each time, before it is even checked: `429` with `Retry-After`,
+/// counted; the right password works again once the wait is over. On the server's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_passwords_is_slowed_down_per_name_and_per_address() {
+    use campuswatch_server::auth::Role;
+    use campuswatch_server::testing::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(campuswatch_testkit::at("2027-03-01T00:00:00Z"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start_with_clock(
+        common::signed_in(dir.path()),
+        listener,
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    common::add_users(&server, &[("admin", Role::Admin, None)]).await;
+    let url = format!("http://{}/api/v1/session", server.http_addr());
+    let http = reqwest::Client::new();
+    let attempt = |name: &str, password: &str| {
+        let req = http
+            .post(&url)
+            .json(&serde_json::json!({"name": name, "password": password}));
+        async move {
+            let r = req.send().await.unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), retry)
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("admin", "guess").await, (401, None));
+    }
+    // Even the right password waits now, and the refusal is counted.
+    assert_eq!(
+        attempt("admin", "admin password").await,
+        (429, Some("1".into()))
+    );
+    assert_eq!(server.metrics.http_refused_count("sign_in_throttled"), 1);
+    // A second later it is checked again; one more failure doubles the wait.
+    clock.advance(chrono::TimeDelta::seconds(1));
+    assert_eq!(attempt("admin", "guess").await.0, 401);
+    assert_eq!(
+        attempt("admin", "admin password").await,
+        (429, Some("2".into()))
+    );
+    clock.advance(chrono::TimeDelta::seconds(2));
+    assert_eq!(attempt("admin", "admin password").await.0, 200);
+    // A success clears the name's count, not the address's: 7 failures of its 20.
+    assert_eq!(attempt("admin", "guess").await.0, 401);
+    // Spraying other names from the same address: the 20th failure, then every name
+    // waits, the right one too.
+    for i in 0..13 {
+        assert_eq!(
+            attempt(&format!("user{i}"), "guess").await.0,
+            401,
+            "user{i}"
+        );
+    }
+    assert_eq!(attempt("admin", "admin password").await.0, 429);
+    server.stop().await;
+}

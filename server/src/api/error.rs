@@ -26,6 +26,8 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// The body is larger than the route accepts.
     TooLarge(String),
+    /// Too many failed attempts: try again after this many seconds (`Retry-After`).
+    TooManyRequests(String, u64),
     /// Logged in full, shown to the client as a generic message.
     Internal(String),
 }
@@ -51,6 +53,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::TooLarge(_) => "too_large",
+            ApiError::TooManyRequests(..) => "too_many_requests",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -74,6 +77,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone(), None),
             ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m.clone(), None),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone(), None),
+            ApiError::TooManyRequests(m, _) => (StatusCode::TOO_MANY_REQUESTS, m.clone(), None),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "API request failed.");
                 (
@@ -84,7 +88,7 @@ impl IntoResponse for ApiError {
             }
         };
         let code = self.code();
-        (
+        let mut response = (
             status,
             Json(ErrorBody {
                 error: &msg,
@@ -92,7 +96,13 @@ impl IntoResponse for ApiError {
                 lines,
             }),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::TooManyRequests(_, secs) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -30,6 +30,7 @@ mod reports;
 mod router;
 mod schemas;
 mod session;
+pub mod throttle;
 
 pub use caller::Caller;
 pub use error::ApiError;
@@ -57,6 +58,8 @@ pub struct AppState {
     /// This server's run ([`crate::store::Store::start_server_run`]): a figure "so far"
     /// marks it alive up to the moment it is computed.
     pub server_run: i64,
+    /// Sign-in failures by name and address ([`throttle`]).
+    pub sign_in_throttle: Arc<throttle::SignInThrottle>,
 }
 
 impl AppState {

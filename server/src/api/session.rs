@@ -1,7 +1,7 @@
 //! Sessions and tokens: sign-in, who-am-i and sign-out for the console (a session
 //! cookie), and API tokens for scripts.
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -66,11 +66,13 @@ impl SessionInfo {
         (status = 200, description = "Signed in.", body = SessionInfo),
         (status = 400, response = BadRequest),
         (status = 401, description = "Wrong name or password.", body = super::openapi::ErrorDoc),
+        (status = 429, description = "Too many failed sign-ins for this name or from this address: try again after `Retry-After` seconds (1 s after the 5th failure of a name or the 20th of an address, doubling up to 15 min).", body = super::openapi::ErrorDoc),
         (status = 500, response = Internal),
     ),
 )]
 pub(super) async fn sign_in(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     ApiJson(body): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
     if !s.auth.enabled {
@@ -78,15 +80,30 @@ pub(super) async fn sign_in(
             "sign-in is off on this server (auth.enabled = false)".into(),
         ));
     }
-    let found = s.store.login_user(body.name.trim()).await?;
+    let name = body.name.trim();
+    let address = Some(peer.ip());
+    let throttle = &s.sign_in_throttle;
+    if let Some(wait) = throttle.wait(name, address, s.clock.now()) {
+        s.metrics.http_refused("sign_in_throttled");
+        let secs = wait.num_seconds().max(1) as u64;
+        tracing::warn!(user = %name, %peer, retry_after_s = secs, "Sign-in refused: too many failed attempts (see cw_http_refused_total).");
+        return Err(ApiError::TooManyRequests(
+            format!("too many failed sign-ins; try again in {secs} s"),
+            secs,
+        ));
+    }
+    let found = s.store.login_user(name).await?;
     // The same work whether or not the user exists, so timing tells nothing.
     let hash = found
         .as_ref()
         .map_or_else(|| dummy_hash().to_string(), |(_, h)| h.clone());
-    let ok = crate::auth::verify_password(&body.password, &hash);
+    let ok = verify_bounded(body.password, hash).await?;
     let Some((principal, _)) = found.filter(|_| ok) else {
+        throttle.failed(name, address, s.clock.now());
+        tracing::warn!(user = %name, %peer, "Failed sign-in: wrong name or password.");
         return Err(ApiError::Unauthorized("wrong name or password".into()));
     };
+    throttle.succeeded(name);
     let now = s.clock.now();
     let ttl =
         chrono::TimeDelta::from_std(s.auth.session_ttl).unwrap_or(chrono::TimeDelta::hours(12));
@@ -109,6 +126,24 @@ pub(super) async fn sign_in(
         Json(SessionInfo::new(&principal, &s)),
     )
         .into_response())
+}
+
+/// Checks a password off the async workers, a few at a time: Argon2 takes tens of
+/// milliseconds of a core on purpose, and a burst of sign-ins must not slow every other
+/// request down.
+async fn verify_bounded(password: String, hash: String) -> Result<bool, ApiError> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(1, 4))
+    });
+    let _permit = slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(format!("checking the password: {e}")))
 }
 
 fn dummy_hash() -> &'static str {
