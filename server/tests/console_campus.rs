@@ -165,7 +165,8 @@ async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_l
         assert!(health.contains(figure), "{figure} in:\n{health}");
     }
     assert_eq!(browser.text("[data-fact=agent-version] dd").await, "test");
-    assert_eq!(browser.text("[data-fact=epoch] dd").await, "1");
+    // Not the epoch: a protocol counter, not a count of anything an operator knows.
+    assert!(!browser.shown("[data-fact=epoch]").await);
     let flagged = browser
         .eval(
             "return document.getElementById('gateway').classList.contains('flagged');",
@@ -443,10 +444,10 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
         note.contains("北京时间，UTC+08:00") && note.contains("“今天”为当日零时至"),
         "{note}"
     );
-    // Before the server ran: no history, a gap, not 0%.
+    // Before the history began: nothing computed or stored, a gap, not 0%.
     assert_eq!(
         cells(day(4)).await,
-        json!([day(4).to_string(), "2", "0", "无历史数据"])
+        json!([day(4).to_string(), "–", "–", "无历史数据"])
     );
 
     // The chart: a point per series on each day with history and none elsewhere, one

@@ -605,3 +605,72 @@ async fn guessing_passwords_is_slowed_down_per_name_and_per_address() {
     assert_eq!(attempt("admin", "admin password").await.0, 429);
     server.stop().await;
 }
+
+/// A viewer asking for the daily history of a year long before the server existed, or
+/// in another time zone's days, makes the server neither compute nor store anything:
+/// other offsets are refused, days before the history began are gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_history_is_bounded_to_the_servers_zone_and_its_own_past() {
+    use campuswatch_protocol::SchoolType;
+    use campuswatch_server::auth::Role;
+    use campuswatch_server::testing::entry;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in(dir.path()).await;
+    server
+        .import_registry(
+            (0..50)
+                .map(|i| entry(&format!("c-{i}"), "150102", SchoolType::Primary, 1, 1))
+                .collect(),
+            false,
+        )
+        .await
+        .unwrap();
+    common::add_users(&server, &[("viewer", Role::Viewer, None)]).await;
+    let base = format!("http://{}", server.http_addr());
+    let viewer = signed_in(&base, "viewer").await;
+    let get = |path: String| {
+        let viewer = viewer.clone();
+        async move {
+            let r = viewer.get(path).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let daily = format!("{base}/api/v1/reports/coverage/daily");
+    // Another offset than the server's zone (Asia/Shanghai, +08:00): refused, named.
+    for offset in ["%2B00:00", "-05:00", "%2B09:00"] {
+        let (status, body) = get(format!(
+            "{daily}?from=2026-01-01&to=2026-06-30&utc_offset={offset}"
+        ))
+        .await;
+        assert_eq!(status, 400, "{offset}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("Asia/Shanghai"),
+            "{body}"
+        );
+    }
+    // A year before the server existed: answered, with no day computed or stored.
+    let (status, body) = get(format!("{daily}?from=2020-01-01&to=2020-12-31")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["days"], serde_json::json!([]), "{body}");
+    let (status, body) = get(format!(
+        "{daily}?from=2020-01-01&to=2020-12-31&utc_offset=%2B08:00"
+    ))
+    .await;
+    assert_eq!((status, &body["days"]), (200, &serde_json::json!([])));
+    let stored = server
+        .store
+        .coverage_daily(
+            None,
+            None,
+            chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(2020, 12, 31).unwrap(),
+            chrono::FixedOffset::east_opt(8 * 3600).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "{} days stored", stored.len());
+    server.stop().await;
+}

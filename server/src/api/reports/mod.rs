@@ -49,14 +49,27 @@ fn node(
     ))
 }
 
-/// The UTC offset asked for, or the server's time zone's now.
+/// The UTC offset asked for, or the server's time zone's now. Only the zone's own
+/// offsets (two where it keeps summer time) are accepted: days of another offset are
+/// other days, each computed from the whole history and stored, which a caller could
+/// otherwise have the server do for every offset there is.
 fn offset(s: Option<&str>, state: &AppState) -> Result<FixedOffset, ApiError> {
-    match s {
-        Some(s) => Ok(parse_utc_offset(s)?),
-        None => Ok(crate::reports::zone_offset(
+    let now = state.clock.now();
+    let zone = |t| crate::reports::zone_offset(state.time_zone, t);
+    let Some(s) = s else {
+        return Ok(zone(now));
+    };
+    let asked = parse_utc_offset(s)?;
+    // The zone's offsets over the last year.
+    let allowed = [0, 91, 182, 273].map(|d| zone(now - chrono::TimeDelta::days(d)));
+    if allowed.contains(&asked) {
+        Ok(asked)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "utc_offset {s}: this server reports the days of {} (UTC{}); leave utc_offset out",
             state.time_zone,
-            state.clock.now(),
-        )),
+            offset_text(zone(now))
+        )))
     }
 }
 

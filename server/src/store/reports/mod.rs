@@ -53,6 +53,26 @@ impl Store {
     }
 
     /// The server's runs that overlap `[from, to)`, oldest first.
+    /// When the history began: the first server run on this store or the first
+    /// transition in it (stores older than the record of runs), if either is there.
+    pub async fn history_start(&self) -> Result<Option<Timestamp>, StoreError> {
+        let (run, transition): (Option<String>, Option<String>) = with_db!(self.pool(), |pool| {
+            let run = sqlx::query_scalar("SELECT MIN(started_at) FROM server_runs")
+                .fetch_one(pool)
+                .await?;
+            let transition = sqlx::query_scalar("SELECT MIN(at) FROM transitions")
+                .fetch_one(pool)
+                .await?;
+            (run, transition)
+        });
+        let first = [run, transition]
+            .into_iter()
+            .flatten()
+            .map(|t| parse_ts(&t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(first.into_iter().min())
+    }
+
     pub async fn server_runs(
         &self,
         from: Timestamp,
@@ -277,6 +297,11 @@ impl Store {
             .await?
             .is_some_and(|h| from < h.raw_from)
         {
+            return Ok(());
+        }
+        // Nor is a day over before the history began: there is nothing to compute, and
+        // storing a row per campus for it would only grow the store.
+        if self.history_start().await?.is_none_or(|first| to <= first) {
             return Ok(());
         }
         let (have_coverage, have_campuses) = with_db!(self.pool(), |pool| {
