@@ -327,11 +327,15 @@ async function render(reload = true) {
   // A live refresh redraws the page: keep the field being typed in focused.
   const active = document.activeElement && document.activeElement.id ? document.activeElement : null;
   const caret = active && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null;
+  // This drawing's mark: a newer one started meanwhile draws instead. Set before the
+  // drawing starts, which may finish without waiting (the page's data already loaded).
+  const mine = {};
+  rendering = mine;
   const run = (async () => {
     try {
       if (spec.load) {
         if (reload || !loaded || loaded.key !== key) loaded = { key, data: await spec.load(current.arg) };
-        if (rendering !== run) return;
+        if (rendering !== mine) return;
         patch(main, spec.draw(loaded.data, current.arg));
         if (spec.wire) spec.wire(main, loaded.data, current.arg);
       } else {
@@ -346,10 +350,9 @@ async function render(reload = true) {
       if (e.message !== "unauthorized") main.innerHTML = `<p class="error">${t("failed")}: ${esc(e.message)}</p>`;
     }
   })();
-  rendering = run;
   await run;
   document.body.dataset.page = current.name;
-  if (rendering === run) document.body.dataset.ready = "1";
+  if (rendering === mine) document.body.dataset.ready = "1";
 }
 
 // Console links (`data-nav`) change the page without reloading.

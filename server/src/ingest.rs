@@ -120,6 +120,10 @@ pub struct MqttSettings {
     pub regions: Vec<RegionCode>,
 }
 
+/// The largest packet MQTT 3.1.1 can carry: a remaining length of 268,435,455 bytes and a
+/// fixed header of at most 5.
+const MQTT_MAX_PACKET_BYTES: usize = 268_435_455 + 5;
+
 fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
     let mut o = s.login.options(format!("cw-server-{}", s.server_id))?;
     o.set_keep_alive(s.keepalive)
@@ -128,9 +132,12 @@ fn mqtt_options(s: &MqttSettings) -> Result<MqttOptions, MqttSetupError> {
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_inflight(s.inflight)
-        // Bigger than any valid payload, so an oversized one is counted and dropped by
-        // us rather than breaking the connection (brokers should cap it too).
-        .set_max_packet_size(4 * MAX_PAYLOAD_BYTES, 4 * MAX_PAYLOAD_BYTES)
+        // Any packet MQTT can carry is read, so an oversized payload is counted, acknowledged
+        // and dropped by us: a smaller bound would make the client break the connection on
+        // it, and the broker deliver it again after every reconnect, for ever. Brokers
+        // should refuse such payloads first (Mosquitto `message_size_limit`, EMQX
+        // `mqtt.max_packet_size`; docs/broker-security.md).
+        .set_max_packet_size(MQTT_MAX_PACKET_BYTES, 4 * MAX_PAYLOAD_BYTES)
         .set_request_channel_capacity(4096);
     let offline = serde_json::to_vec(&ServerState {
         v: BASE_SCHEMA_VERSION,

@@ -126,7 +126,17 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
     // The critical ones only, at the press of their count.
     b.click("#alarm-counts button[data-severity=critical]")
         .await;
-    b.wait_for_text("#al-severity", "严重").await;
+    // The filter shows it (a select's text is all its options: ask for its value).
+    campuswatch_testkit::wait_for("the severity filter set", DEADLINE, || async {
+        let v = b
+            .eval(
+                "const s = document.getElementById('al-severity'); return s ? s.value : null;",
+                serde_json::json!([]),
+            )
+            .await;
+        (v == "critical").then_some(())
+    })
+    .await;
     let groups = b.wait_for_text("#alarm-groups", "k-1").await;
     assert!(
         !groups.contains("一键报警 alarm-1"),

@@ -101,8 +101,8 @@ impl RawGateway {
         o.set_keep_alive(Duration::from_secs(5))
             // As the agent does: on rumqttd a takeover of a clean session breaks the will.
             .set_clean_session(false)
-            // Large enough for the oversized payloads of the bad-input tests.
-            .set_max_packet_size(1 << 20, 1 << 20)
+            // Large enough for the oversized payloads of the bad-input tests (10 MB).
+            .set_max_packet_size(1 << 20, 1 << 24)
             .set_last_will(LastWill::new(
                 will.topic().to_string(),
                 will.encode(),
@@ -147,8 +147,13 @@ impl RawGateway {
 
     /// Publishes raw bytes on a topic (for bad-input tests).
     pub async fn publish_raw(&self, topic: &str, payload: Vec<u8>) {
+        self.publish_raw_at(topic, payload, QoS::AtLeastOnce).await;
+    }
+
+    /// [`RawGateway::publish_raw`] at `qos`.
+    pub async fn publish_raw_at(&self, topic: &str, payload: Vec<u8>, qos: QoS) {
         self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .publish(topic, qos, false, payload)
             .await
             .expect("publish queued");
     }
