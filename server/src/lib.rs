@@ -154,7 +154,9 @@ async fn bootstrap_admin(
     Ok(())
 }
 
-/// Writes `text` to a new file readable by its owner only.
+/// Writes `text` to a file readable by its owner only. A file already there (left by
+/// an earlier start, or put there by someone else) is made private before the secret
+/// goes in: `mode` applies only to a file the open creates.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -164,7 +166,13 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)?.write_all(text.as_bytes())
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())
 }
 
 /// Starts a server with the wall clock.

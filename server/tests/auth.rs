@@ -255,13 +255,20 @@ async fn a_new_server_makes_its_first_administrator_with_a_password_only_its_use
         ..common::local_config(dir.path())
     };
     assert!(cfg.auth.enabled, "sign-in is on by default");
+    let file = dir
+        .path()
+        .join(campuswatch_server::FIRST_ADMIN_PASSWORD_FILE);
+    // A world-readable file of that name is already there (left over, or planted): the
+    // password must not go into it as it is.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&file, "old\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = campuswatch_server::start(cfg.clone(), listener)
         .await
         .unwrap();
-    let file = dir
-        .path()
-        .join(campuswatch_server::FIRST_ADMIN_PASSWORD_FILE);
     let password = std::fs::read_to_string(&file).expect("the password file is written");
     let password = password.trim();
     assert!(password.len() >= 20, "{password:?}");

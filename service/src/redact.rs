@@ -55,6 +55,45 @@ fn unparsed(raw: &str) -> String {
     }
 }
 
+/// Query keys whose values are secrets in cameras' and devices' URLs (`?pwd=`,
+/// `?password=`, `?auth=`, `?token=`, `?access_key=`, …), compared in lower case.
+const SECRET_KEYS: [&str; 9] = [
+    "pass", "pwd", "token", "key", "secret", "auth", "sign", "cred", "sid",
+];
+
+/// A device's URL as an operator may see it: [`url`]'s masking, and the values of query
+/// keys that name a secret (`snapshot.jpg?user=admin&pwd=12345` becomes
+/// `snapshot.jpg?user=admin&pwd=***`); everything else as written.
+pub fn device_url(raw: &str) -> String {
+    let shown = url(raw);
+    let Some((head, query)) = shown.split_once('?') else {
+        return shown;
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _))
+                if SECRET_KEYS
+                    .iter()
+                    .any(|s| k.to_ascii_lowercase().contains(s)) =>
+            {
+                format!("{k}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    let mut out = format!("{head}?{}", masked.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
 /// `raw` with its password and every query value replaced by `***`, as the `url` crate
 /// writes it; a URL that does not parse is not shown at all.
 pub fn url_and_query(raw: &str) -> String {
@@ -74,6 +113,27 @@ pub fn url_and_query(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_device_url_queries_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            device_url("http://10.0.0.4/cgi-bin/snapshot.cgi?channel=1&user=admin&pwd=12345"),
+            "http://10.0.0.4/cgi-bin/snapshot.cgi?channel=1&user=admin&pwd=***"
+        );
+        assert_eq!(
+            device_url("http://admin:pw@cam/ISAPI/picture?Auth=YWRtaW4=&PassWord=x#top"),
+            "http://admin:***@cam/ISAPI/picture?Auth=***&PassWord=***#top"
+        );
+        assert_eq!(
+            device_url("http://10.0.0.5/status?access_key=k&loginToken=t&sid=9"),
+            "http://10.0.0.5/status?access_key=***&loginToken=***&sid=***"
+        );
+        assert_eq!(
+            device_url("http://10.0.0.6/status"),
+            "http://10.0.0.6/status"
+        );
+        assert_eq!(device_url("http://10.0.0.6/s?x"), "http://10.0.0.6/s?x");
+    }
 
     #[test]
     fn broker_passwords_never_reach_the_log() {

@@ -25,7 +25,10 @@ use rcgen::{
 pub const ACL: &str = "\
 # Every campus: only its own topics (birth, death, heartbeat, event), in any region,
 # and the server's rebirth requests to it.
-pattern write cw/v1/+/%u/+
+pattern write cw/v1/+/%u/birth
+pattern write cw/v1/+/%u/death
+pattern write cw/v1/+/%u/heartbeat
+pattern write cw/v1/+/%u/event
 pattern read cw/v1/+/%u/cmd/rebirth
 
 # The server: reads every campus, writes its retained online/offline state and the

@@ -335,6 +335,38 @@ async fn the_broker_drops_what_a_campus_publishes_under_another_campus() {
     server.stop().await;
 }
 
+/// A campus whose id is a server's id cannot write that server's retained state, nor
+/// anything but its four kinds of message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campus_named_like_a_server_cannot_write_the_servers_state() {
+    let county = "150184";
+    let Some(env) = Env::start(Env::good_cert, &[("main", "main-secret")]) else {
+        return;
+    };
+    let login = env.login("main", "main-secret");
+    let gw = RawGateway::connect_with(
+        login.options("cw-main".to_string()).unwrap(),
+        "main",
+        county,
+        1,
+    )
+    .await;
+    gw.publish_raw(
+        "cw/v1/server/main/state",
+        b"{\"v\":2,\"server\":\"main\",\"state\":\"offline\"}".to_vec(),
+    )
+    .await;
+    env.broker
+        .wait_for_log(&["Denied PUBLISH", "cw-main", "cw/v1/server/main/state"])
+        .await;
+    gw.publish_raw(&format!("cw/v1/{county}/main/status"), b"{}".to_vec())
+        .await;
+    env.broker
+        .wait_for_log(&["Denied PUBLISH", "cw-main", "main/status"])
+        .await;
+    gw.kill();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_untrusted_or_misnamed_broker_certificate_is_refused_with_the_reason() {
     let (county, a) = ("150184", "t150184-a");

@@ -238,7 +238,7 @@ impl ProbeConfig {
             ProbeConfig::Http { url, .. }
             | ProbeConfig::Snapshot { url, .. }
             | ProbeConfig::Onvif { url, .. }
-            | ProbeConfig::Rtsp { url, .. } => redact::url(url),
+            | ProbeConfig::Rtsp { url, .. } => redact::device_url(url),
             ProbeConfig::Dc09 { target, .. } | ProbeConfig::Sip { target, .. } => target.clone(),
             ProbeConfig::Dc09Listen { listen, .. } => listen.clone(),
             ProbeConfig::Icmp { host } => host.clone(),
@@ -313,4 +313,21 @@ pub struct ProbedDevice<'a> {
     pub timeout: Duration,
     /// Failed probes before the device is down, in effect.
     pub down_after: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cameras_password_never_shows_in_its_target_in_the_user_info_or_the_query() {
+        let snapshot = ProbeConfig::Snapshot {
+            url: "http://admin:pw1@10.0.0.4/cgi-bin/snapshot.cgi?channel=1&pwd=12345".into(),
+            insecure_tls: false,
+        };
+        assert_eq!(
+            snapshot.target(),
+            "http://admin:***@10.0.0.4/cgi-bin/snapshot.cgi?channel=1&pwd=***"
+        );
+    }
 }
