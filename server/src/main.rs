@@ -70,6 +70,11 @@ enum RegistryCommand {
         replace: bool,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// An administrator's API token, for a running server with sign-in on (make one
+        /// with `POST /api/v1/tokens`). Better given in the environment than on the
+        /// command line, where other users of the host can read it.
+        #[arg(long, env = "CAMPUSWATCH_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -137,10 +142,11 @@ async fn real_main() -> anyhow::Result<()> {
                     file,
                     replace,
                     config,
+                    token,
                 },
         } => {
             let cfg = ServerConfig::load(config.as_deref())?;
-            import(&cfg, &file, replace).await?;
+            import(&cfg, &file, replace, token.as_deref()).await?;
         }
         Command::User {
             command:
@@ -366,7 +372,12 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpList
 
 /// Imports through the running server's API when it answers (so its coverage updates at
 /// once), else straight into the store it would read at start.
-async fn import(cfg: &ServerConfig, file: &std::path::Path, replace: bool) -> anyhow::Result<()> {
+async fn import(
+    cfg: &ServerConfig,
+    file: &std::path::Path,
+    replace: bool,
+    token: Option<&str>,
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let entries = match registry::parse_csv(&bytes) {
         Ok(e) => e,
@@ -398,7 +409,14 @@ async fn import(cfg: &ServerConfig, file: &std::path::Path, replace: bool) -> an
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
         .build()?;
-    match client.post(&url).body(bytes).send().await {
+    let mut request = client
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "text/csv")
+        .body(bytes);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
         Ok(resp) if resp.status().is_success() => {
             println!(
                 "Imported {} campuses through the running server at {}.",
@@ -406,6 +424,14 @@ async fn import(cfg: &ServerConfig, file: &std::path::Path, replace: bool) -> an
                 cfg.http.listen
             );
             Ok(())
+        }
+        Ok(resp) if resp.status() == reqwest::StatusCode::UNAUTHORIZED && token.is_none() => {
+            bail!(
+                "the server at {} has sign-in on: give an administrator's API token in \
+                 CAMPUSWATCH_TOKEN (or --token); make one with POST /api/v1/tokens \
+                 (docs/api.md, \"Signing in and tokens\")",
+                cfg.http.listen
+            )
         }
         Ok(resp) => {
             let status = resp.status();

@@ -674,3 +674,71 @@ async fn report_history_is_bounded_to_the_servers_zone_and_its_own_past() {
     assert!(stored.is_empty(), "{} days stored", stored.len());
     server.stop().await;
 }
+
+/// The documented `registry import` command works with sign-in on: with an
+/// administrator's API token in `CAMPUSWATCH_TOKEN`; without one it says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_import_command_signs_in_with_a_token() {
+    use campuswatch_server::auth::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in(dir.path()).await;
+    common::add_users(&server, &[("admin", Role::Admin, None)]).await;
+    let base = format!("http://{}", server.http_addr());
+    let admin = signed_in(&base, "admin").await;
+    let token: serde_json::Value = admin
+        .post(format!("{base}/api/v1/tokens"))
+        .json(&serde_json::json!({"name": "registry import"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let config = dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!("[http]\nlisten = \"{}\"\n", server.http_addr()),
+    )
+    .unwrap();
+    let csv = dir.path().join("campuses.csv");
+    std::fs::write(
+        &csv,
+        "id,name,region,school_type,expected_alarms,expected_cameras\nk-9,Kindergarten 9,150102,kindergarten,1,2\n",
+    )
+    .unwrap();
+    let run = move |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_campuswatch-server"));
+        cmd.args(["registry", "import", "--config"])
+            .arg(&config)
+            .arg(&csv)
+            .env_remove("CAMPUSWATCH_TOKEN");
+        if let Some(t) = token {
+            cmd.env("CAMPUSWATCH_TOKEN", t);
+        }
+        cmd.output().unwrap()
+    };
+    let refused = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run(None)
+    })
+    .await
+    .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("CAMPUSWATCH_TOKEN"), "{said}");
+    let done = tokio::task::spawn_blocking(move || run(Some(&token)))
+        .await
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let v = common::get_json(&admin, &format!("{base}/api/v1/campuses/k-9")).await;
+    assert_eq!(v["name"], "Kindergarten 9");
+    // The token never shows in what the command printed.
+    let printed = String::from_utf8_lossy(&done.stdout);
+    assert!(!printed.contains("cwt_"), "{printed}");
+    server.stop().await;
+}
