@@ -29,19 +29,12 @@ async fn a_new_critical_alert_pops_up_live_and_is_acknowledged_from_the_alarm_ce
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start_signed_in(dir.path()).await;
-    server
-        .import_registry(
-            vec![
-                entry("k-1", "150102", SchoolType::Kindergarten, 1, 1),
-                entry("b-1", "150203", SchoolType::Primary, 1, 1),
-            ],
-            false,
-        )
-        .await
-        .unwrap();
-    common::add_users(
-        &server,
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![
+            entry("k-1", "150102", SchoolType::Kindergarten, 1, 1),
+            entry("b-1", "150203", SchoolType::Primary, 1, 1),
+        ],
         &[
             ("duty", Role::Operator, None),
             ("hohhot", Role::Viewer, Some("150100")),

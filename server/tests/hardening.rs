@@ -203,8 +203,8 @@ async fn maintenance_is_changed_within_the_callers_scope_and_named_after_them() 
     )
     .await;
     let base = format!("http://{}", server.http_addr());
-    let admin = signed_in(&base, "admin").await;
-    let duty = signed_in(&base, "baotou-duty").await;
+    let admin = common::cookie_client(&base, "admin").await;
+    let duty = common::cookie_client(&base, "baotou-duty").await;
     let window = |region: &str| {
         json!({"scope": "region", "region": region, "created_by": "admin",
                "schedule": {"repeat": "once", "start": "2030-01-01T00:00:00Z",
@@ -272,19 +272,12 @@ async fn a_scoped_import_cannot_take_another_citys_campus_nor_count_it() {
     use campuswatch_server::auth::Role;
     use campuswatch_server::testing::entry;
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start_signed_in(dir.path()).await;
-    server
-        .import_registry(
-            vec![
-                entry("h-1", "150102", SchoolType::Primary, 1, 1),
-                entry("b-1", "150203", SchoolType::Primary, 1, 1),
-            ],
-            false,
-        )
-        .await
-        .unwrap();
-    common::add_users(
-        &server,
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![
+            entry("h-1", "150102", SchoolType::Primary, 1, 1),
+            entry("b-1", "150203", SchoolType::Primary, 1, 1),
+        ],
         &[
             ("admin", Role::Admin, None),
             ("hohhot-admin", Role::Admin, Some("150100")),
@@ -292,8 +285,8 @@ async fn a_scoped_import_cannot_take_another_citys_campus_nor_count_it() {
     )
     .await;
     let base = format!("http://{}", server.http_addr());
-    let hohhot = signed_in(&base, "hohhot-admin").await;
-    let admin = signed_in(&base, "admin").await;
+    let hohhot = common::cookie_client(&base, "hohhot-admin").await;
+    let admin = common::cookie_client(&base, "admin").await;
     let import = |csv: &'static str| {
         let (http, url) = (hohhot.clone(), format!("{base}/api/v1/registry"));
         async move {
@@ -341,24 +334,6 @@ async fn a_scoped_import_cannot_take_another_citys_campus_nor_count_it() {
     server.stop().await;
 }
 
-/// A client that sends `name`'s session cookie with every request, as a browser would.
-async fn signed_in(base: &str, name: &str) -> reqwest::Client {
-    let r = reqwest::Client::new()
-        .post(format!("{base}/api/v1/session"))
-        .json(&serde_json::json!({"name": name, "password": format!("{name} password")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{name} signs in");
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("cookie", cookie.split(';').next().unwrap().parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
 /// A page of another origin (here another port of the same host: the same site, so the
 /// `SameSite=Strict` cookie goes along) posts a registry that would replace the real one
 /// while an administrator is signed in: refused, counted and nothing changes.
@@ -372,16 +347,9 @@ async fn a_page_of_another_origin_cannot_change_anything_with_the_admins_cookie(
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start_signed_in(dir.path()).await;
-    server
-        .import_registry(
-            vec![entry("k-1", "150102", SchoolType::Kindergarten, 1, 1)],
-            false,
-        )
-        .await
-        .unwrap();
-    common::add_users(
-        &server,
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![entry("k-1", "150102", SchoolType::Kindergarten, 1, 1)],
         &[("admin", campuswatch_server::auth::Role::Admin, None)],
     )
     .await;
@@ -627,7 +595,7 @@ async fn report_history_is_bounded_to_the_servers_zone_and_its_own_past() {
         .unwrap();
     common::add_users(&server, &[("viewer", Role::Viewer, None)]).await;
     let base = format!("http://{}", server.http_addr());
-    let viewer = signed_in(&base, "viewer").await;
+    let viewer = common::cookie_client(&base, "viewer").await;
     let get = |path: String| {
         let viewer = viewer.clone();
         async move {
@@ -684,7 +652,7 @@ async fn the_registry_import_command_signs_in_with_a_token() {
     let server = common::start_signed_in(dir.path()).await;
     common::add_users(&server, &[("admin", Role::Admin, None)]).await;
     let base = format!("http://{}", server.http_addr());
-    let admin = signed_in(&base, "admin").await;
+    let admin = common::cookie_client(&base, "admin").await;
     let token: serde_json::Value = admin
         .post(format!("{base}/api/v1/tokens"))
         .json(&serde_json::json!({"name": "registry import"}))

@@ -95,21 +95,14 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_callers_scope() {
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start_signed_in(dir.path()).await;
-    server
-        .import_registry(
-            vec![
-                entry("a-full", "150102", SchoolType::Primary, 1, 1),
-                entry("a-noalarm", "150102", SchoolType::Primary, 1, 1),
-                entry("a-never", "150105", SchoolType::Kindergarten, 1, 1),
-                entry("b-novideo", "150203", SchoolType::Secondary, 1, 1),
-            ],
-            false,
-        )
-        .await
-        .unwrap();
-    common::add_users(
-        &server,
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![
+            entry("a-full", "150102", SchoolType::Primary, 1, 1),
+            entry("a-noalarm", "150102", SchoolType::Primary, 1, 1),
+            entry("a-never", "150105", SchoolType::Kindergarten, 1, 1),
+            entry("b-novideo", "150203", SchoolType::Secondary, 1, 1),
+        ],
         &[
             ("admin", Role::Admin, None),
             ("hohhot", Role::Viewer, Some("150100")),

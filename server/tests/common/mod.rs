@@ -108,6 +108,39 @@ pub async fn start_signed_in(dir: &std::path::Path) -> campuswatch_server::Serve
         .unwrap()
 }
 
+/// A server with sign-in on, `registry` imported and `users` added (as [`add_users`]).
+#[allow(dead_code)]
+pub async fn start_signed_in_with(
+    dir: &std::path::Path,
+    registry: Vec<campuswatch_server::registry::RegistryEntry>,
+    users: &[(&str, campuswatch_server::auth::Role, Option<&str>)],
+) -> campuswatch_server::ServerHandle {
+    let server = start_signed_in(dir).await;
+    server.import_registry(registry, false).await.unwrap();
+    add_users(&server, users).await;
+    server
+}
+
+/// A client that sends `name`'s session cookie (password "{name} password") with every
+/// request, as a browser would.
+#[allow(dead_code)]
+pub async fn cookie_client(base: &str, name: &str) -> reqwest::Client {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"name": name, "password": format!("{name} password")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{name} signs in");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("cookie", cookie.split(';').next().unwrap().parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// Adds users to `server`, each `(name, role, scope)` with the password
 /// "{name} password".
 #[allow(dead_code)]
