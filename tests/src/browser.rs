@@ -183,20 +183,26 @@ impl Browser {
             .collect())
     }
 
-    /// The browser's renderer processes (Chromium's `--type=renderer` under this
-    /// driver), by pid.
+    /// The renderer processes of the browser's pages (Chromium's `--type=renderer` under
+    /// this driver, not the one of its own user interface, `--top-chrome-webui`, which a
+    /// headless Chromium starts too), by pid.
     pub fn renderers(&self) -> Vec<u32> {
         descendants(self.driver.pid())
             .into_iter()
             .filter(|pid| {
                 std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
+                    .map(|c| {
+                        let c = String::from_utf8_lossy(&c);
+                        c.contains("--type=renderer")
+                            && !c.contains("--top-chrome-webui")
+                            && !c.contains("--extension-process")
+                    })
                     .unwrap_or(false)
             })
             .collect()
     }
 
-    /// The resident memory of the browser's renderer processes together, kB.
+    /// The resident memory of the pages' renderer processes together, kB.
     pub fn renderer_rss_kb(&self) -> u64 {
         self.renderers()
             .into_iter()

@@ -5,8 +5,8 @@
 //! - the overview (`/console/`) and the alarm centre (`/console/alarms`, 2,000 open
 //!   alerts): the time from navigation start until the page is *usable*, over many loads;
 //! - the wallboard (`/console/wall`): the browser's memory (JS heap and DOM from
-//!   Chromium's `Performance.getMetrics`, the renderer processes' resident memory from
-//!   `/proc`) while gateways flip devices every few seconds, for `--seconds`.
+//!   Chromium's `Performance.getMetrics`, the resident memory of the page's renderer
+//!   process and of the whole browser from `/proc`) while gateways flip devices every few seconds, for `--seconds`.
 //!
 //! A page is *usable* when what it is for is on the screen: for the overview, the worst
 //! regions, the worst campuses and the map's county tiles are in the document and a frame
@@ -917,7 +917,7 @@ fn report_wall(runs: &[(&Site, WallRun)]) {
             ("JS heap used, MB (start/end after GC)", |m| m.heap_mb),
             ("DOM nodes", |m| m.nodes),
             ("JS event listeners", |m| m.listeners),
-            ("renderer processes' RSS, MB", |m| m.renderer_mb),
+            ("page's renderer RSS, MB", |m| m.renderer_mb),
             ("all browser processes' RSS, MB", |m| m.browser_mb),
         ];
         for (label, f) in rows {
