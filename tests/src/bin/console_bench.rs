@@ -6,7 +6,9 @@
 //!   alerts): the time from navigation start until the page is *usable*, over many loads;
 //! - the wallboard (`/console/wall`): the browser's memory (JS heap and DOM from
 //!   Chromium's `Performance.getMetrics`, the resident memory of the page's renderer
-//!   process and of the whole browser from `/proc`) while gateways flip devices every few seconds, for `--seconds`.
+//!   process and of the whole browser from `/proc`) for `--seconds`, while devices drop
+//!   for a few seconds and come back, campus after campus (alarm links opening and
+//!   resolving critical alerts, cameras changing state).
 //!
 //! A page is *usable* when what it is for is on the screen: for the overview, the worst
 //! regions, the worst campuses and the map's county tiles are in the document and a frame
@@ -74,13 +76,16 @@ struct Args {
     /// How often the wallboard's memory is sampled, in seconds.
     #[arg(long, default_value_t = 10)]
     sample_every: u64,
-    /// Gateways flipping a device (an alarm link or a camera, down then up) while the
-    /// wallboard is watched.
-    #[arg(long, default_value_t = 40)]
-    flappers: usize,
-    /// How often each of them flips.
+    /// Devices down at any one time while the wallboard is watched, each on a campus of
+    /// its own, by turns an alarm link and a camera: one drops every `--down-for` /
+    /// `--down` and comes back up `--down-for` later (2 × down / down-for transitions a
+    /// second), walking through every campus that is up, so that each alarm link that
+    /// drops is a new critical alert, not one link flapping.
+    #[arg(long, default_value_t = 20)]
+    down: usize,
+    /// How long each of them stays down.
     #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
-    flip_every: Duration,
+    down_for: Duration,
     /// Heartbeat interval of every gateway (the agent's default).
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     heartbeat_interval: Duration,
@@ -555,40 +560,41 @@ impl Site {
         }
     }
 
-    /// `flappers` gateways that are up each flip one device (by turns an alarm link and
-    /// a camera) down and up again every `every`, until `stop`.
-    fn flip(&self, flappers: usize, every: Duration, stop: CancellationToken) {
-        let chosen: Vec<(usize, usize)> = {
+    /// Devices drop and come back up as `--down` and `--down-for` say, until `stop`.
+    fn flip(&self, down: usize, down_for: Duration, stop: CancellationToken) {
+        let pool: Vec<usize> = {
             let gws = lock(&self.gateways);
             (0..gws.len())
                 .filter(|&i| gws[i].online && gws[i].states.iter().all(|s| *s == DeviceState::Up))
-                .take(flappers)
-                .enumerate()
-                .map(|(n, i)| (i, if n % 2 == 0 { 1 } else { DEVICES - 1 }))
                 .collect()
         };
         let (gateways, links) = (self.gateways.clone(), self.links.clone());
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every / chosen.len().max(1) as u32);
-            loop {
-                for &(i, d) in &chosen {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tick.tick() => {}
+            let mut tick = tokio::time::interval(down_for / down.max(1) as u32);
+            let mut now_down = std::collections::VecDeque::new();
+            for (n, &i) in pool.iter().cycle().enumerate() {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let mut changes = Vec::new();
+                {
+                    let mut gws = lock(&gateways);
+                    if now_down.len() >= down.max(1) {
+                        if let Some((j, d)) = now_down.pop_front() {
+                            let g: &mut Gateway = &mut gws[j];
+                            changes.extend(g.change(d, DeviceState::Up).map(|m| (m, g.link)));
+                        }
                     }
-                    let (msg, link) = {
-                        let mut gws = lock(&gateways);
-                        let g = &mut gws[i];
-                        let to = if g.states[d] == DeviceState::Up {
-                            DeviceState::Down
-                        } else {
-                            DeviceState::Up
-                        };
-                        (g.change(d, to), g.link)
-                    };
-                    if let Some(msg) = msg {
-                        let _ = send(&links[link], &msg).await;
+                    let d = if n % 2 == 0 { 1 } else { DEVICES - 1 };
+                    let g = &mut gws[i];
+                    if let Some(m) = g.change(d, DeviceState::Down) {
+                        changes.push((m, g.link));
+                        now_down.push_back((i, d));
                     }
+                }
+                for (msg, link) in changes {
+                    let _ = send(&links[link], &msg).await;
                 }
             }
         });
@@ -855,7 +861,7 @@ async fn watch_wall(site: &Site, args: &Args) -> anyhow::Result<WallRun> {
         .as_f64()
         .unwrap_or(f64::NAN);
     let flips = CancellationToken::new();
-    site.flip(args.flappers, args.flip_every, flips.clone());
+    site.flip(args.down, args.down_for, flips.clone());
     let events_before = lock(&site.gateways)
         .iter()
         .map(|g| g.last_event_id)
