@@ -700,7 +700,8 @@ async fn usable(browser: &Browser, within: Duration) -> anyhow::Result<Value> {
 /// One page's loads: each a fresh navigation (the browser's cache warm from the first,
 /// not counted).
 struct Loads {
-    /// The first load's, into a browser cache that is empty.
+    /// The first load's, just after signing in (the page's scripts already cached by
+    /// the sign-in page): not counted.
     first_ms: f64,
     usable_ms: Vec<f64>,
     dom_content_loaded_ms: Vec<f64>,
@@ -850,7 +851,7 @@ struct WallRun {
     transitions: u64,
 }
 
-/// Opens the wallboard, lets gateways flip devices, samples the browser's memory.
+/// Opens the wallboard, lets devices drop and come back, samples the browser's memory.
 async fn watch_wall(site: &Site, args: &Args) -> anyhow::Result<WallRun> {
     let browser = Browser::start(1920, 1080).await?;
     watch_usable(&browser).await?;
