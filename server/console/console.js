@@ -405,8 +405,14 @@ async function acknowledgeAlert(id, comment) {
   return post(`/api/v1/alerts/${id}/ack`, comment ? { by: me.name, comment } : { by: me.name });
 }
 
-/** Alerts already popped up (or on show), by id. */
-const popped = new Set();
+/** Alerts already popped up (or on show): id → when it opened (ms). One older than
+ *  `POPUP_MAX_AGE_MS` never pops up, so its id is forgotten: a console left alone (a
+ *  wallboard) holds only the last few minutes' ids. */
+const popped = new Map();
+const POPUP_MAX_AGE_MS = 5 * 60e3;
+/** Popups on show at most, the newest; older ones go (the alarm centre lists them all),
+ *  so an unattended console does not pile up one per alert. */
+const POPUPS_SHOWN = 5;
 
 function soundOn() { return localStorage.getItem("cw-sound") === "1"; }
 
@@ -429,8 +435,10 @@ function chime() {
 /** A live alert change: a critical alert that has just opened and been told pops up. */
 function maybePopup(a) {
   if (!a || a.state !== "open" || a.severity !== "critical" || !a.notified || popped.has(a.id)) return;
-  if (Date.now() - Date.parse(a.opened_at) > 5 * 60e3) return;
-  popped.add(a.id);
+  const now = Date.now(), opened = Date.parse(a.opened_at) || now;
+  if (now - opened > POPUP_MAX_AGE_MS) return;
+  for (const [id, at] of popped) if (now - at > POPUP_MAX_AGE_MS) popped.delete(id);
+  popped.set(a.id, opened);
   let box = document.getElementById("popups");
   if (!box) {
     box = document.createElement("div");
@@ -454,6 +462,7 @@ function maybePopup(a) {
     try { await acknowledgeAlert(a.id); card.remove(); soon(); } catch (e) { ack.disabled = false; }
   };
   box.prepend(card);
+  while (box.children.length > POPUPS_SHOWN) box.lastElementChild.remove();
   if (soundOn()) chime();
 }
 

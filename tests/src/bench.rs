@@ -1,13 +1,16 @@
 //! What the benchmark programs share: a program built next to them, run as a child
 //! process that is killed when dropped; the CPU time and memory of a process from /proc;
 //! percentiles; the open-files limit; a campus's device inventory and heartbeat as a
-//! gateway sends them; one sample of the server's `/metrics`; and the lines of its live
-//! event stream.
+//! gateway sends them; one sample of the server's `/metrics`; the lines of its live
+//! event stream; and the load benchmark's registry, which the console benchmark shows too.
 
 use std::path::PathBuf;
 use std::process::Child;
 
 use anyhow::Context;
+use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
+use campuswatch_server::regions::RegionNames;
+use campuswatch_server::registry::RegistryEntry;
 
 /// A campus's device inventory and heartbeat as a gateway sends them.
 pub use campuswatch_testkit::{heartbeat, inventory};
@@ -180,6 +183,73 @@ impl SseLines {
         }
         out
     }
+}
+
+// ---- the load benchmark's registry ------------------------------------------------------
+
+/// `counties` county codes of the built-in region table, from Ordos on (the end-to-end
+/// tests use Hohhot's and Baotou's counties, which may share the broker).
+pub fn bench_counties(counties: usize) -> anyhow::Result<Vec<RegionCode>> {
+    let first_city = RegionCode::parse("150600")?;
+    let all: Vec<RegionCode> = RegionNames::builtin()
+        .counties()
+        .map(|r| r.code)
+        .filter(|c| {
+            c.city()
+                .is_some_and(|city| city.as_str() >= first_city.as_str())
+        })
+        .collect();
+    anyhow::ensure!(
+        counties >= 1 && counties <= all.len(),
+        "--counties {counties}: the built-in region table has {} counties from Ordos on",
+        all.len()
+    );
+    Ok(all.into_iter().take(counties).collect())
+}
+
+/// The school type of the `n`th campus of a county: 35 % kindergartens, 40 % primary,
+/// 20 % secondary, 5 % other.
+pub fn school_type(n: usize) -> SchoolType {
+    match n % 20 {
+        0..7 => SchoolType::Kindergarten,
+        7..15 => SchoolType::Primary,
+        15..19 => SchoolType::Secondary,
+        _ => SchoolType::Other,
+    }
+}
+
+/// The load benchmark's registry: `campuses` spread evenly over `counties` (the `n`th
+/// campus of a county is `{county}-{K|P|S|O}-{n:04}`), each expecting `alarms` alarm
+/// links and `cameras` cameras.
+pub fn registry(
+    counties: &[RegionCode],
+    campuses: usize,
+    alarms: u32,
+    cameras: u32,
+) -> anyhow::Result<Vec<RegistryEntry>> {
+    let names = RegionNames::builtin();
+    (0..campuses)
+        .map(|i| {
+            let county = counties[i % counties.len()];
+            let n = i / counties.len() + 1;
+            let t = school_type(n);
+            let letter = match t {
+                SchoolType::Kindergarten => 'K',
+                SchoolType::Primary => 'P',
+                SchoolType::Secondary => 'S',
+                SchoolType::Other => 'O',
+            };
+            let id = format!("{county}-{letter}-{n:04}");
+            Ok(RegistryEntry {
+                campus: CampusId::parse(&id).with_context(|| format!("campus id {id}"))?,
+                name: format!("{} {} school {n}", names.name(&county), t.as_str()),
+                region: county,
+                school_type: t,
+                expected_alarms: alarms,
+                expected_cameras: cameras,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! the registry fixture `campuswatch_server::testing`'s; both are re-exported here.
 
 pub mod bench;
+pub mod browser;
 pub mod mosquitto;
 
 use std::net::SocketAddr;

@@ -35,14 +35,14 @@ use anyhow::{bail, Context};
 use campuswatch_protocol::{
     campus_filters, decode_command, Birth, CampusId, Command as ServerCommand, CommandKind,
     CommandTopic, Death, DeathReason, DeviceReport, DeviceState, Message, MessageKind, RegionCode,
-    SchoolType, BASE_SCHEMA_VERSION,
+    BASE_SCHEMA_VERSION,
 };
 use campuswatch_server::config::ServerConfig;
-use campuswatch_server::regions::RegionNames;
 use campuswatch_server::registry::{to_csv, RegistryEntry};
 use campuswatch_tests::bench::{
-    heartbeat, inventory, open_files_limit_of, percentile, process_sample, raise_open_files_limit,
-    sample_value, sibling_program, ProcessSample, Running, SseLines,
+    bench_counties, heartbeat, inventory, open_files_limit_of, percentile, process_sample,
+    raise_open_files_limit, registry, sample_value, sibling_program, ProcessSample, Running,
+    SseLines,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -279,68 +279,6 @@ async fn forget_session(broker: &Broker, client_id: &str) -> anyhow::Result<()> 
 }
 
 // ---- the registry -----------------------------------------------------------------------
-
-/// `counties` county codes of the built-in region table, from Ordos on (the end-to-end
-/// tests use Hohhot's and Baotou's counties, which may share the broker).
-fn bench_counties(counties: usize) -> anyhow::Result<Vec<RegionCode>> {
-    let first_city = RegionCode::parse("150600")?;
-    let all: Vec<RegionCode> = RegionNames::builtin()
-        .counties()
-        .map(|r| r.code)
-        .filter(|c| {
-            c.city()
-                .is_some_and(|city| city.as_str() >= first_city.as_str())
-        })
-        .collect();
-    anyhow::ensure!(
-        counties >= 1 && counties <= all.len(),
-        "--counties {counties}: the built-in region table has {} counties from Ordos on",
-        all.len()
-    );
-    Ok(all.into_iter().take(counties).collect())
-}
-
-/// The school type of the `n`th campus of a county: 35 % kindergartens, 40 % primary,
-/// 20 % secondary, 5 % other.
-fn school_type(n: usize) -> SchoolType {
-    match n % 20 {
-        0..7 => SchoolType::Kindergarten,
-        7..15 => SchoolType::Primary,
-        15..19 => SchoolType::Secondary,
-        _ => SchoolType::Other,
-    }
-}
-
-fn registry(
-    counties: &[RegionCode],
-    campuses: usize,
-    alarms: u32,
-    cameras: u32,
-) -> anyhow::Result<Vec<RegistryEntry>> {
-    let names = RegionNames::builtin();
-    (0..campuses)
-        .map(|i| {
-            let county = counties[i % counties.len()];
-            let n = i / counties.len() + 1;
-            let t = school_type(n);
-            let letter = match t {
-                SchoolType::Kindergarten => 'K',
-                SchoolType::Primary => 'P',
-                SchoolType::Secondary => 'S',
-                SchoolType::Other => 'O',
-            };
-            let id = format!("{county}-{letter}-{n:04}");
-            Ok(RegistryEntry {
-                campus: CampusId::parse(&id).with_context(|| format!("campus id {id}"))?,
-                name: format!("{} {} school {n}", names.name(&county), t.as_str()),
-                region: county,
-                school_type: t,
-                expected_alarms: alarms,
-                expected_cameras: cameras,
-            })
-        })
-        .collect()
-}
 
 // ---- the server process -------------------------------------------------------------------
 
