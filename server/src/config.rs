@@ -280,6 +280,12 @@ pub struct AuthConfig {
     /// Mark the session cookie `Secure` (sent over HTTPS and to localhost only). Turn off
     /// only behind a plain-HTTP closed network that cannot do otherwise.
     pub secure_cookies: bool,
+    /// How long an API token lasts when its request names no lifetime. Default `90days`.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// The longest lifetime a token may be given. Default `365days`.
+    #[serde(with = "humantime_serde")]
+    pub token_max_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -288,6 +294,8 @@ impl Default for AuthConfig {
             enabled: true,
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: true,
+            token_ttl: Duration::from_secs(90 * 86_400),
+            token_max_ttl: Duration::from_secs(365 * 86_400),
         }
     }
 }
@@ -450,6 +458,12 @@ impl ServerConfig {
             key: key.to_string(),
             message,
         };
+        if self.auth.token_ttl.is_zero() || self.auth.token_ttl > self.auth.token_max_ttl {
+            return Err(invalid(
+                "auth.token_ttl",
+                "must be longer than zero and not longer than auth.token_max_ttl".into(),
+            ));
+        }
         if self.http.max_connections == 0 {
             return Err(invalid("http.max_connections", "must be at least 1".into()));
         }

@@ -710,3 +710,55 @@ async fn the_registry_import_command_signs_in_with_a_token() {
     assert!(!printed.contains("cwt_"), "{printed}");
     server.stop().await;
 }
+
+/// API tokens expire: 90 days unless the request asks for fewer (at most 365), on the
+/// server's clock; a new password ends every token and session the old one opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_and_a_new_password_ends_them() {
+    use campuswatch_server::auth::Role;
+    use campuswatch_server::testing::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(campuswatch_testkit::at("2027-03-01T00:00:00Z"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start_with_clock(
+        common::signed_in(dir.path()),
+        listener,
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    common::add_users(&server, &[("admin", Role::Admin, None)]).await;
+    let base = format!("http://{}", server.http_addr());
+    let admin = common::cookie_client(&base, "admin").await;
+    let make = |body: serde_json::Value| {
+        let (admin, url) = (admin.clone(), format!("{base}/api/v1/tokens"));
+        async move {
+            let r = admin.post(url).json(&body).send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    for days in [0, 366] {
+        let (status, body) = make(serde_json::json!({"name": "x", "days": days})).await;
+        assert_eq!(status, 400, "{days}: {body}");
+    }
+    let (status, long) = make(serde_json::json!({"name": "nightly export"})).await;
+    assert_eq!(status, 201, "{long}");
+    assert_eq!(long["expires_at"], "2027-05-30T00:00:00Z");
+    let (_, short) = make(serde_json::json!({"name": "one week", "days": 7})).await;
+    let works = |token: &serde_json::Value| {
+        let req = reqwest::Client::new()
+            .get(format!("{base}/api/v1/coverage"))
+            .bearer_auth(token["token"].as_str().unwrap());
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!((works(&long).await, works(&short).await), (200, 200));
+    clock.advance(chrono::TimeDelta::days(8));
+    assert_eq!((works(&long).await, works(&short).await), (200, 401));
+    // The admin's password is changed: the long one ends too.
+    common::add_users(&server, &[("admin", Role::Admin, None)]).await;
+    assert_eq!(works(&long).await, 401);
+    server.stop().await;
+}

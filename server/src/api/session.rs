@@ -206,6 +206,10 @@ pub(super) struct TokenRequest {
     /// What the token is for ("nightly coverage export").
     #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// How many days it lasts; default `auth.token_ttl` (90 days), at most
+    /// `auth.token_max_ttl` (365 days).
+    #[schema(minimum = 1)]
+    days: Option<u32>,
 }
 
 /// A new API token.
@@ -215,6 +219,9 @@ pub(super) struct TokenCreated {
     name: String,
     /// The token itself: shown this once, kept by the server only as a hash.
     token: String,
+    /// When it stops working.
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: campuswatch_protocol::Timestamp,
 }
 
 /// Create an API token
@@ -250,10 +257,35 @@ pub(super) async fn create_token(
             "name the token (1 to 100 characters)".into(),
         ));
     }
+    let max =
+        chrono::TimeDelta::from_std(s.auth.token_max_ttl).unwrap_or(chrono::TimeDelta::days(365));
+    let ttl = match body.days {
+        None => chrono::TimeDelta::from_std(s.auth.token_ttl).unwrap_or(max),
+        Some(d) => {
+            let asked = chrono::TimeDelta::days(i64::from(d));
+            if d == 0 || asked > max {
+                return Err(ApiError::BadRequest(format!(
+                    "days: 1 to {} (auth.token_max_ttl)",
+                    max.num_days()
+                )));
+            }
+            asked
+        }
+    };
+    let now = s.clock.now();
+    let expires_at = now + ttl;
     let (token, stored) = crate::auth::new_secret("cwt_");
     let id = s
         .store
-        .create_token(&stored, caller.0.user_id, &name, s.clock.now())
+        .create_token(&stored, caller.0.user_id, &name, now, expires_at)
         .await?;
-    Ok((StatusCode::CREATED, Json(TokenCreated { id, name, token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            id,
+            name,
+            token,
+            expires_at,
+        }),
+    ))
 }

@@ -568,12 +568,17 @@ async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &
     );
     let (token, stored) = new_secret("cwt_");
     store
-        .create_token(&stored, id, "nightly report", t(0))
+        .create_token(&stored, id, "nightly report", t(0), t(100_000))
         .await
         .unwrap();
     assert_eq!(
         store.principal_for(&token, t(99_999)).await.unwrap(),
-        Some(p)
+        Some(p.clone())
+    );
+    assert_eq!(
+        store.principal_for(&token, t(100_000)).await.unwrap(),
+        None,
+        "the token expired"
     );
     assert_eq!(store.principal_for("cwt_guess", t(10)).await.unwrap(), None);
 
@@ -593,4 +598,29 @@ async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &
     let listed = store.users().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "wang.li");
+
+    // A new password ends every session and token the old one opened.
+    let (session, stored) = new_secret("cws_");
+    store
+        .create_session(&stored, id, t(0), t(3600))
+        .await
+        .unwrap();
+    let (token, stored) = new_secret("cwt_");
+    store
+        .create_token(&stored, id, "export", t(0), t(100_000))
+        .await
+        .unwrap();
+    assert_eq!(store.principal_for(&token, t(10)).await.unwrap(), Some(p));
+    store
+        .put_user(
+            "wang.li",
+            &hash_password("another long password").unwrap(),
+            Role::Operator,
+            Some(county),
+            t(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.principal_for(&session, t(30)).await.unwrap(), None);
+    assert_eq!(store.principal_for(&token, t(30)).await.unwrap(), None);
 }

@@ -42,6 +42,19 @@ impl Store {
             .bind(ts(now))
             .fetch_one(pool)
             .await?;
+            // A new password (or role, or scope) ends whatever the old one opened: every
+            // session and token of the user.
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(ts(now))
+            .bind(id)
+            .execute(pool)
+            .await?;
             Ok(id)
         })
     }
@@ -138,34 +151,39 @@ impl Store {
                  UNION ALL
                  SELECT u.id, u.name, u.role, u.scope FROM api_tokens t
                    JOIN users u ON u.id = t.user_id
-                 WHERE t.secret_hash = $3 AND t.revoked_at IS NULL AND u.disabled = FALSE",
+                 WHERE t.secret_hash = $3 AND t.revoked_at IS NULL AND t.expires_at > $4
+                   AND u.disabled = FALSE",
             )
             .bind(&hash)
             .bind(ts(now))
             .bind(&hash)
+            .bind(ts(now))
             .fetch_optional(pool)
             .await?;
             row.map(|r| principal(&r)).transpose()
         })
     }
 
-    /// Records an API token of `user_id` under the secret whose hash is `stored`.
+    /// Records an API token of `user_id` under the secret whose hash is `stored`, valid
+    /// until `expires`.
     pub async fn create_token(
         &self,
         stored: &str,
         user_id: i64,
         name: &str,
         now: Timestamp,
+        expires: Timestamp,
     ) -> Result<i64, StoreError> {
         with_db!(self.pool(), |pool| {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO api_tokens (secret_hash, user_id, name, created_at)
-                 VALUES ($1, $2, $3, $4) RETURNING id",
+                "INSERT INTO api_tokens (secret_hash, user_id, name, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
             )
             .bind(stored)
             .bind(user_id)
             .bind(name)
             .bind(ts(now))
+            .bind(ts(expires))
             .fetch_one(pool)
             .await?;
             Ok(id)
