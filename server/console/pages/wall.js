@@ -43,7 +43,7 @@ async function loadWall() {
     const level = c.region && c.region.level === "county" ? null : "county";
     const [ranked, alerts] = await Promise.all([
       level ? api(`/api/v1/coverage?level=${level}${and}`) : Promise.resolve({ children: [] }),
-      api(`/api/v1/alerts?state=open&severity=critical&limit=10000${and}`),
+      api(`/api/v1/alerts?state=open&severity=critical&limit=8${and}`),
     ]);
     const province = shownProvince(c);
     const tiles = province ? await provinceTiles(province) : null;
