@@ -211,6 +211,22 @@ impl Browser {
             .sum()
     }
 
+    /// The proportional share (PSS, from `/proc/PID/smaps_rollup`) of the pages' renderer
+    /// processes together, kB: their resident memory with each page shared with other
+    /// processes (Chromium's code, fonts) counted in part. What the page costs the machine.
+    pub fn renderer_pss_kb(&self) -> u64 {
+        self.renderers()
+            .into_iter()
+            .filter_map(|pid| {
+                let roll = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+                roll.lines()
+                    .find_map(|l| l.strip_prefix("Pss:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .sum()
+    }
+
     /// The resident memory of every process of the browser together (the driver not
     /// counted), kB.
     pub fn browser_rss_kb(&self) -> u64 {

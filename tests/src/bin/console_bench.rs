@@ -808,6 +808,7 @@ struct Memory {
     nodes: f64,
     listeners: f64,
     renderer_mb: f64,
+    renderer_pss_mb: f64,
     browser_mb: f64,
 }
 
@@ -820,6 +821,7 @@ impl Memory {
             nodes: get("Nodes"),
             listeners: get("JSEventListeners"),
             renderer_mb: browser.renderer_rss_kb() as f64 / 1024.0,
+            renderer_pss_mb: browser.renderer_pss_kb() as f64 / 1024.0,
             browser_mb: browser.browser_rss_kb() as f64 / 1024.0,
         })
     }
@@ -838,6 +840,7 @@ impl Memory {
             nodes: self.nodes.max(o.nodes),
             listeners: self.listeners.max(o.listeners),
             renderer_mb: self.renderer_mb.max(o.renderer_mb),
+            renderer_pss_mb: self.renderer_pss_mb.max(o.renderer_pss_mb),
             browser_mb: self.browser_mb.max(o.browser_mb),
         }
     }
@@ -920,11 +923,12 @@ fn report_wall(runs: &[(&Site, WallRun)]) {
             "", "start", "max", "end", "end/start"
         );
         type Figure = fn(&Memory) -> f64;
-        let rows: [(&str, Figure); 5] = [
+        let rows: [(&str, Figure); 6] = [
             ("JS heap used, MB (start/end after GC)", |m| m.heap_mb),
             ("DOM nodes", |m| m.nodes),
             ("JS event listeners", |m| m.listeners),
             ("page's renderer RSS, MB", |m| m.renderer_mb),
+            ("page's renderer PSS, MB", |m| m.renderer_pss_mb),
             ("all browser processes' RSS, MB", |m| m.browser_mb),
         ];
         for (label, f) in rows {
