@@ -5,7 +5,6 @@
 //! that opens connections and sends a byte now and then holds the server's sockets for
 //! ever. The live stream (`/api/v1/live`) is a response, not a request: it is not cut.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,12 +85,4 @@ pub async fn serve(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN) => {}
     }
-}
-
-/// The peer's address of a request served by [`serve`].
-pub fn peer(parts: &axum::http::request::Parts) -> Option<SocketAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
 }

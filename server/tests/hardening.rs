@@ -517,14 +517,7 @@ async fn guessing_passwords_is_slowed_down_per_name_and_per_address() {
     use campuswatch_server::testing::ManualClock;
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(campuswatch_testkit::at("2027-03-01T00:00:00Z"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = campuswatch_server::start_with_clock(
-        common::signed_in(dir.path()),
-        listener,
-        clock.clone(),
-    )
-    .await
-    .unwrap();
+    let server = common::start_signed_in_at(dir.path(), clock.clone()).await;
     common::add_users(&server, &[("admin", Role::Admin, None)]).await;
     let url = format!("http://{}/api/v1/session", server.http_addr());
     let http = reqwest::Client::new();
@@ -719,14 +712,7 @@ async fn tokens_expire_and_a_new_password_ends_them() {
     use campuswatch_server::testing::ManualClock;
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(campuswatch_testkit::at("2027-03-01T00:00:00Z"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = campuswatch_server::start_with_clock(
-        common::signed_in(dir.path()),
-        listener,
-        clock.clone(),
-    )
-    .await
-    .unwrap();
+    let server = common::start_signed_in_at(dir.path(), clock.clone()).await;
     common::add_users(&server, &[("admin", Role::Admin, None)]).await;
     let base = format!("http://{}", server.http_addr());
     let admin = common::cookie_client(&base, "admin").await;

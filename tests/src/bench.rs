@@ -12,6 +12,27 @@ use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
 use campuswatch_server::regions::RegionNames;
 use campuswatch_server::registry::RegistryEntry;
 
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Starts the clock that [`progress`] lines count from (else its first line does).
+pub fn start_progress() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// A progress line on stderr, with the time since the start; the figures go to stdout.
+pub fn progress(what: impl std::fmt::Display) {
+    let t = STARTED
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64();
+    eprintln!("[{t:7.1} s] {what}");
+}
+
+/// A benchmark's shared state, even after a task panicked holding it.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A campus's device inventory and heartbeat as a gateway sends them.
 pub use campuswatch_testkit::{heartbeat, inventory};
 

@@ -108,6 +108,18 @@ pub async fn start_signed_in(dir: &std::path::Path) -> campuswatch_server::Serve
         .unwrap()
 }
 
+/// A server with sign-in on whose clock the test sets.
+#[allow(dead_code)]
+pub async fn start_signed_in_at(
+    dir: &std::path::Path,
+    clock: std::sync::Arc<campuswatch_server::testing::ManualClock>,
+) -> campuswatch_server::ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    campuswatch_server::start_with_clock(signed_in(dir), listener, clock)
+        .await
+        .unwrap()
+}
+
 /// A server with sign-in on, `registry` imported and `users` added (as [`add_users`]).
 #[allow(dead_code)]
 pub async fn start_signed_in_with(

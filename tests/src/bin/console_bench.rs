@@ -41,7 +41,9 @@ use campuswatch_server::config::{AuthConfig, EmbeddedConfig, ServerConfig};
 use campuswatch_server::monitor::AlertState;
 use campuswatch_server::ServerHandle;
 use campuswatch_testkit::mqtt::{client, send};
-use campuswatch_tests::bench::{bench_counties, percentile, registry};
+use campuswatch_tests::bench::{
+    bench_counties, lock, percentile, progress, registry, start_progress,
+};
 use campuswatch_tests::browser::Browser;
 use campuswatch_tests::{birth, death, event, heartbeat, inventory, start_server};
 use clap::Parser;
@@ -102,22 +104,10 @@ const USER: &str = "province";
 const PASSWORD: &str = "province password";
 const PROVINCE: &str = "150000";
 
-static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-/// A progress line on stderr, with the time since the start; the figures go to stdout.
-fn progress(what: impl std::fmt::Display) {
-    let t = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64();
-    eprintln!("[{t:7.1} s] {what}");
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    STARTED.get_or_init(Instant::now);
+    start_progress();
     for part in &args.only {
         anyhow::ensure!(
             ["overview", "alarms", "wall"].contains(&part.as_str()),

@@ -40,9 +40,9 @@ use campuswatch_protocol::{
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::registry::{to_csv, RegistryEntry};
 use campuswatch_tests::bench::{
-    bench_counties, heartbeat, inventory, open_files_limit_of, percentile, process_sample,
-    raise_open_files_limit, registry, sample_value, sibling_program, ProcessSample, Running,
-    SseLines,
+    bench_counties, heartbeat, inventory, lock, open_files_limit_of, percentile, process_sample,
+    progress, raise_open_files_limit, registry, sample_value, sibling_program, start_progress,
+    ProcessSample, Running, SseLines,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -127,18 +127,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 // ---- progress ---------------------------------------------------------------------------
-
-static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-/// A progress line on stderr, with the time since the start; the figures go to stdout.
-fn progress(what: impl std::fmt::Display) {
-    let t = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64();
-    eprintln!("[{t:7.1} s] {what}");
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 // ---- the broker -----------------------------------------------------------------------
 
@@ -1237,7 +1225,7 @@ impl Reading {
 }
 
 async fn run(args: Args, files: u64) -> anyhow::Result<()> {
-    STARTED.get_or_init(Instant::now);
+    start_progress();
     anyhow::ensure!(
         args.alarms >= 1 && args.devices > args.alarms,
         "--devices must exceed --alarms (at least one alarm and one camera)"
