@@ -2,11 +2,12 @@
 //! refused and why, whether the broker refused the user name and password or the client
 //! certificate, or whether nothing answers at all — and which key to look at.
 //!
-//! rumqttc reports TLS failures as I/O errors wrapping a `rustls::Error`, at the
-//! handshake (the broker's certificate) or at the first read after it (with TLS 1.3 the
-//! broker judges the client certificate after the client finished the handshake, so its
-//! refusal arrives as an alert while the client waits for the CONNACK). So the error's
-//! whole chain is searched, through the `io::Error`s' inner errors.
+//! TLS failures are I/O errors wrapping a `rustls::Error`, at the handshake (the broker's
+//! certificate) or at the first read after it (with TLS 1.3 the broker judges the client
+//! certificate after the client finished the handshake, so its refusal arrives as an
+//! alert while the client waits for the CONNACK). The TLS carrier ([`crate::tunnel`])
+//! keeps the last one of a login; otherwise the error's whole chain is searched, through
+//! the `io::Error`s' inner errors.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -110,6 +111,16 @@ impl BrokerLogin {
     /// Explains why connecting to the broker failed. Meant for failures before the
     /// CONNACK; a connection lost later is better told as such, with the error itself.
     pub fn diagnose(&self, e: &ConnectionError) -> Diagnosis {
+        // With TLS rumqttc only sees its socket close; how the connection to the broker
+        // failed is known to the carrier. A refusal by the broker in MQTT is rumqttc's.
+        let carried;
+        let e = match crate::tunnel::failure(self) {
+            Some(f) if !matches!(e, ConnectionError::ConnectionRefused(_)) => {
+                carried = ConnectionError::Io(f.to_io());
+                &carried
+            }
+            _ => e,
+        };
         let at = self
             .endpoint()
             .map(|e| e.to_string())
@@ -130,11 +141,6 @@ impl BrokerLogin {
         }
         if let Some(StateError::ConnectionAborted) = find::<StateError>(e) {
             return self.closed(&at);
-        }
-        if let ConnectionError::Tls(rumqttc::TlsError::DNSName(_)) = e {
-            return action(format!(
-                "the host of mqtt.url ({at}) is neither a DNS name nor an IP address, so its certificate cannot be checked"
-            ));
         }
         outage(format!("connecting to {at} failed: {e}"))
     }

@@ -11,10 +11,11 @@
 
 mod diagnose;
 mod tls;
+mod tunnel;
 
 use std::fmt;
 
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rumqttc::{MqttOptions, Transport};
 
 pub use diagnose::Diagnosis;
 
@@ -42,7 +43,7 @@ impl SetupError {
 
 /// How to reach and log in to the broker: the `[mqtt]` keys agent and server share.
 /// Empty strings are unset keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct BrokerLogin {
     /// `mqtt://host:1883` or `mqtts://host:8883`, optionally with `user:password@`.
     pub url: String,
@@ -161,16 +162,27 @@ impl BrokerLogin {
 
     /// rumqttc options for `client_id`: address, credentials and, for `mqtts://`, TLS.
     /// The caller adds what is its own (keepalive, Last Will, session, in-flight window).
+    ///
+    /// With TLS, rumqttc is pointed at this process's private socket for the login, from
+    /// which the connection is carried to the broker over TLS ([`tunnel`]).
     pub fn options(&self, client_id: impl Into<String>) -> Result<MqttOptions, SetupError> {
         let (endpoint, tls) = self.checked()?;
-        let mut o = MqttOptions::new(client_id, endpoint.host, endpoint.port);
+        let mut o = match tls {
+            None => MqttOptions::new(client_id, endpoint.host, endpoint.port),
+            Some(config) => {
+                let socket = tunnel::socket(self, endpoint, config).map_err(|e| {
+                    SetupError::new(
+                        "mqtt.url",
+                        format!("cannot prepare the TLS connection to the broker: {e}"),
+                    )
+                })?;
+                let mut o = MqttOptions::new(client_id, socket.to_string_lossy(), 0);
+                o.set_transport(Transport::Unix);
+                o
+            }
+        };
         if let Some((user, pass)) = self.credentials() {
             o.set_credentials(user, pass);
-        }
-        if let Some(config) = tls {
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-                std::sync::Arc::new(config),
-            )));
         }
         Ok(o)
     }

@@ -1,10 +1,12 @@
 //! The rustls client configuration for `mqtts://`: the ring provider, the system's roots
 //! plus `mqtt.ca_file`, and the client certificate of `mqtt.client_cert_file` /
 //! `mqtt.client_key_file`. rustls verifies the broker's chain and that its certificate
-//! names the host of `mqtt.url` (rumqttc hands it that host as the server name).
+//! names the host of `mqtt.url` (the TLS carrier hands it that host as the server name).
+//! PEM is read by rustls-pki-types.
 
 use std::sync::Arc;
 
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::{BrokerLogin, SetupError};
@@ -31,7 +33,7 @@ fn read(key: &'static str, path: &str) -> Result<Vec<u8>, SetupError> {
 /// Every certificate in a PEM file; an error names the key and the file.
 fn certificates(key: &'static str, path: &str) -> Result<Vec<CertificateDer<'static>>, SetupError> {
     let pem = read(key, path)?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SetupError::new(key, format!("{path:?} is not a readable PEM file: {e}")))?;
     if certs.is_empty() {
@@ -48,13 +50,13 @@ fn certificates(key: &'static str, path: &str) -> Result<Vec<CertificateDer<'sta
 fn private_key(path: &str) -> Result<PrivateKeyDer<'static>, SetupError> {
     const KEY: &str = "mqtt.client_key_file";
     let pem = read(KEY, path)?;
-    match rustls_pemfile::private_key(&mut pem.as_slice()) {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) if pem.windows(9).any(|w| w == b"ENCRYPTED") => Err(SetupError::new(
+    match PrivateKeyDer::from_pem_slice(&pem) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) if pem.windows(9).any(|w| w == b"ENCRYPTED") => Err(SetupError::new(
             KEY,
             format!("{path:?} holds an encrypted private key; the agent cannot ask for its passphrase, so store it decrypted (openssl pkey -in KEY -out KEY.plain) and readable by the service's user only"),
         )),
-        Ok(None) => Err(SetupError::new(
+        Err(pem::Error::NoItemsFound) => Err(SetupError::new(
             KEY,
             format!("{path:?} holds no PEM private key (PKCS#8 \"PRIVATE KEY\", PKCS#1 \"RSA PRIVATE KEY\" or SEC1 \"EC PRIVATE KEY\")"),
         )),

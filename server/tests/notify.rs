@@ -658,15 +658,13 @@ async fn smtp_sink() -> (SocketAddr, mpsc::UnboundedReceiver<Mail>) {
 /// The test CA's certificate for localhost, as a TLS acceptor.
 fn localhost_tls() -> tokio_rustls::TlsAcceptor {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-    let certs =
-        rustls_pemfile::certs(&mut &std::fs::read(format!("{dir}/smtp-cert.pem")).unwrap()[..])
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-    let key = rustls_pemfile::private_key(
-        &mut &std::fs::read(format!("{dir}/smtp-key.pem")).unwrap()[..],
-    )
-    .unwrap()
-    .unwrap();
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(format!("{dir}/smtp-cert.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/smtp-key.pem")).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
