@@ -633,6 +633,44 @@ async fn report_history_is_bounded_to_the_servers_zone_and_its_own_past() {
         .await
         .unwrap();
     assert!(stored.is_empty(), "{} days stored", stored.len());
+
+    // Every role meets the same bounds, and a user of another city is refused the
+    // county's history before any day is computed.
+    common::add_users(
+        &server,
+        &[
+            ("operator", Role::Operator, None),
+            ("admin", Role::Admin, None),
+            ("baotou", Role::Admin, Some("150200")),
+        ],
+    )
+    .await;
+    for name in ["operator", "admin", "baotou"] {
+        let client = common::cookie_client(&base, name).await;
+        let r = client
+            .get(format!(
+                "{daily}?from=2026-01-01&to=2026-01-31&utc_offset=-05:00"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{name}");
+        let r = client
+            .get(format!("{daily}?from=2024-01-01&to=2026-01-31"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{name}: more than 366 days");
+    }
+    let baotou = common::cookie_client(&base, "baotou").await;
+    let r = baotou
+        .get(format!(
+            "{daily}?from=2020-01-01&to=2020-12-31&region=150102"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "another city's county");
     server.stop().await;
 }
 
