@@ -10,32 +10,28 @@ use super::{corrupt, parse_region, parse_ts, region_pattern, ts, Cols, Store, St
 use crate::monitor::Acknowledgement;
 
 /// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     /// A registry file imported (its counts in the details).
-    #[serde(rename = "registry.import")]
     RegistryImport,
     /// A user added (`campuswatch-server user add`).
-    #[serde(rename = "user.create")]
     UserCreate,
     /// An existing user's password, role and scope set again (`user add` of a name that
     /// exists): their sessions and tokens end.
-    #[serde(rename = "user.password")]
     UserPassword,
-    #[serde(rename = "user.disable")]
     UserDisable,
-    #[serde(rename = "user.enable")]
     UserEnable,
-    #[serde(rename = "token.create")]
     TokenCreate,
-    #[serde(rename = "token.revoke")]
     TokenRevoke,
-    #[serde(rename = "maintenance.create")]
     MaintenanceCreate,
-    #[serde(rename = "maintenance.delete")]
     MaintenanceDelete,
-    #[serde(rename = "alert.acknowledge")]
     AlertAcknowledge,
+}
+
+impl Serialize for AuditAction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl AuditAction {
