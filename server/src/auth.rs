@@ -54,6 +54,9 @@ pub struct Principal {
     pub role: Role,
     /// The region subtree the user sees; `None` = everything.
     pub scope: Option<RegionCode>,
+    /// The API token the request came with (its id); `None` for a session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<i64>,
 }
 
 impl Principal {
@@ -65,6 +68,17 @@ impl Principal {
 
     pub fn may(&self, needed: Role) -> bool {
         self.role >= needed
+    }
+
+    /// Whether a user whose scope is `theirs` is within this user's scope: an
+    /// administrator manages (disables, lists and revokes the tokens of) those users
+    /// only. A user of everything is within the scope of a user of everything alone.
+    pub fn covers(&self, theirs: Option<RegionCode>) -> bool {
+        match (self.scope, theirs) {
+            (None, _) => true,
+            (Some(own), Some(theirs)) => theirs.is_within(&own),
+            (Some(_), None) => false,
+        }
     }
 }
 
@@ -153,6 +167,7 @@ mod tests {
             name: "hohhot".into(),
             role: Role::Operator,
             scope: Some(RegionCode::parse("150100").unwrap()),
+            token: None,
         };
         assert!(p.sees(&county));
         assert!(!p.sees(&other_city));
@@ -161,8 +176,10 @@ mod tests {
             "not the whole province"
         );
         assert!(p.may(Role::Viewer) && p.may(Role::Operator) && !p.may(Role::Admin));
+        assert!(p.covers(Some(county)) && !p.covers(Some(other_city)) && !p.covers(None));
         let all = Principal { scope: None, ..p };
         assert!(all.sees(&other_city));
+        assert!(all.covers(None) && all.covers(Some(other_city)));
     }
 
     #[test]

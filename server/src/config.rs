@@ -205,13 +205,23 @@ pub struct HistoryConfig {
     /// days are rolled up per campus, and availability reports of those days come from
     /// the roll-ups. 0: kept for ever.
     pub raw_days: u32,
+    /// Days the audit log of administrative actions is kept; older entries are removed.
+    /// At least 180 (six months, what China's Cybersecurity Law asks of network logs).
+    /// 0: kept for ever.
+    pub audit_days: u32,
 }
 
 impl Default for HistoryConfig {
     fn default() -> Self {
-        Self { raw_days: 400 }
+        Self {
+            raw_days: 400,
+            audit_days: 400,
+        }
     }
 }
+
+/// The least `history.audit_days` (other than 0).
+pub const MIN_AUDIT_DAYS: u32 = 180;
 
 /// The least `history.raw_days` (other than 0): the campus page's timeline and the
 /// reports of the current month read raw history.
@@ -612,6 +622,15 @@ impl ServerConfig {
                 format!(
                     "{} is fewer than {MIN_RAW_DAYS} days (0 keeps the raw history for ever)",
                     self.history.raw_days
+                ),
+            ));
+        }
+        if self.history.audit_days != 0 && self.history.audit_days < MIN_AUDIT_DAYS {
+            return Err(invalid(
+                "history.audit_days",
+                format!(
+                    "{} is fewer than {MIN_AUDIT_DAYS} days (0 keeps the audit log for ever)",
+                    self.history.audit_days
                 ),
             ));
         }

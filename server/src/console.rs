@@ -21,6 +21,8 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("trend.js", include_str!("../console/pages/trend.js")),
     ("registry.js", include_str!("../console/pages/registry.js")),
     ("reports.js", include_str!("../console/pages/reports.js")),
+    ("access.js", include_str!("../console/pages/access.js")),
+    ("audit.js", include_str!("../console/pages/audit.js")),
 ];
 
 /// The console's routes: `/console` (and any page below it, which the script draws),

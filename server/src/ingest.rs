@@ -497,8 +497,12 @@ impl Engine {
                         let result = m.acknowledge(alert, &by, comment, now);
                         if let Ok(a) = &result {
                             changes.push(Change::Alert(a.clone()));
-                        }
-                        if let Ok(a) = &result {
+                            if let Some(ack) = &a.acknowledged {
+                                changes.push(Change::Acknowledged {
+                                    alert,
+                                    ack: ack.clone(),
+                                });
+                            }
                             info!(alert, campus = %a.campus, by = %by, "Alert acknowledged.");
                         }
                         ack_replies.push((reply, result));

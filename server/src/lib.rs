@@ -146,6 +146,18 @@ async fn bootstrap_admin(
     store
         .put_user(FIRST_ADMIN, &hash, auth::Role::Admin, None, now)
         .await?;
+    store
+        .record_audit(&store::NewAudit {
+            at: now,
+            actor: "local".into(),
+            token: None,
+            action: store::AuditAction::UserCreate,
+            target: FIRST_ADMIN.into(),
+            region: None,
+            details: serde_json::json!({"role": "admin", "scope": null, "first": true}),
+            source: None,
+        })
+        .await?;
     warn!(
         user = FIRST_ADMIN,
         password_file = %file.display(),
@@ -307,7 +319,7 @@ pub async fn start_with_clock(
             video_fraction: config.coverage.video_fraction,
         },
         reports::zone_offset(config.zone(), clock.now()),
-        config.history.raw_days,
+        config.history.clone(),
         shutdown.child_token(),
     ));
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::registry;
-use campuswatch_server::store::Store;
+use campuswatch_server::store::{AuditAction, NewAudit, Store};
 use campuswatch_service::{logs, notify, signals, Watchdog};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -99,6 +99,19 @@ enum UserCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Disable a user: they cannot sign in, and their sessions and API tokens end at
+    /// once (enabling them again revives none).
+    Disable {
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Cancels the token on Ctrl-C or SIGTERM.
@@ -176,8 +189,17 @@ async fn real_main() -> anyhow::Result<()> {
                 campuswatch_server::auth::hash_password(password.trim_end_matches(['\r', '\n']))
                     .map_err(anyhow::Error::msg)?;
             let store = campuswatch_server::store::Store::open(&cfg.database_url()).await?;
+            let existed = store.users().await?.iter().any(|u| u.name == name);
+            let now = chrono::Utc::now();
+            store.put_user(&name, &hash, role, scope, now).await?;
+            let action = if existed {
+                AuditAction::UserPassword
+            } else {
+                AuditAction::UserCreate
+            };
+            let details = serde_json::json!({"role": role.as_str(), "scope": scope});
             store
-                .put_user(&name, &hash, role, scope, chrono::Utc::now())
+                .record_audit(&local_audit(now, action, &name, scope, details))
                 .await?;
             println!(
                 "User {name} is {} of {}.",
@@ -185,6 +207,12 @@ async fn real_main() -> anyhow::Result<()> {
                 scope.map_or_else(|| "every region".to_string(), |s| format!("region {s}"))
             );
         }
+        Command::User {
+            command: UserCommand::Disable { name, config },
+        } => set_disabled(config, &name, true).await?,
+        Command::User {
+            command: UserCommand::Enable { name, config },
+        } => set_disabled(config, &name, false).await?,
         Command::User {
             command: UserCommand::List { config },
         } => {
@@ -453,4 +481,58 @@ async fn import(
         }
         Err(e) => Err(e).context(format!("cannot reach the server at {url}")),
     }
+}
+
+/// An audit entry of the command line: the actor is `local`.
+fn local_audit(
+    at: campuswatch_protocol::Timestamp,
+    action: AuditAction,
+    user: &str,
+    scope: Option<campuswatch_protocol::RegionCode>,
+    details: serde_json::Value,
+) -> NewAudit {
+    NewAudit {
+        at,
+        actor: "local".into(),
+        token: None,
+        action,
+        target: user.to_string(),
+        region: scope,
+        details,
+        source: None,
+    }
+}
+
+/// `user disable` and `user enable`.
+async fn set_disabled(config: Option<PathBuf>, name: &str, disabled: bool) -> anyhow::Result<()> {
+    let cfg = ServerConfig::load(config.as_deref())?;
+    let store = campuswatch_server::store::Store::open(&cfg.database_url()).await?;
+    let user = store
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.name == name)
+        .with_context(|| format!("there is no user {name:?} (see `user list`)"))?;
+    let now = chrono::Utc::now();
+    if user.disabled != disabled {
+        store.set_user_disabled(user.id, disabled, now).await?;
+        let action = if disabled {
+            AuditAction::UserDisable
+        } else {
+            AuditAction::UserEnable
+        };
+        let details = serde_json::json!({"user_id": user.id});
+        store
+            .record_audit(&local_audit(now, action, name, user.scope, details))
+            .await?;
+    }
+    println!(
+        "User {name} is {}.",
+        if disabled {
+            "disabled: their sessions and tokens ended"
+        } else {
+            "enabled"
+        }
+    );
+    Ok(())
 }

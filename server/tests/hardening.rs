@@ -786,3 +786,583 @@ async fn tokens_expire_and_a_new_password_ends_them() {
     assert_eq!(works(&long).await, 401);
     server.stop().await;
 }
+
+/// The status and JSON body (`null` if none) of a request.
+async fn answer(req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// A token made by `http`'s user.
+async fn make_token(base: &str, http: &reqwest::Client, name: &str) -> (i64, String) {
+    let (status, t) = answer(
+        http.post(format!("{base}/api/v1/tokens"))
+            .json(&serde_json::json!({ "name": name })),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    (
+        t["id"].as_i64().unwrap(),
+        t["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// What a bearer token is answered for a read.
+async fn bearer_status(base: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/session"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The ids of the users, by name, as the administrator of everything lists them.
+async fn user_ids(base: &str, admin: &reqwest::Client) -> std::collections::HashMap<String, i64> {
+    let v = common::get_json(admin, &format!("{base}/api/v1/users")).await;
+    v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_string(),
+                u["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Everyone lists and revokes their own tokens; an administrator those of the users
+/// within their scope, and no others (404, as for a token that does not exist); a
+/// revoked token is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_listed_and_revoked_by_their_user_or_an_admin_of_their_region() {
+    use campuswatch_server::auth::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![],
+        &[
+            ("admin", Role::Admin, None),
+            ("hohhot-admin", Role::Admin, Some("150100")),
+            ("baotou-admin", Role::Admin, Some("150200")),
+            ("hohhot-duty", Role::Operator, Some("150102")),
+            ("hohhot-viewer", Role::Viewer, Some("150102")),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let admin = common::cookie_client(&base, "admin").await;
+    let hohhot = common::cookie_client(&base, "hohhot-admin").await;
+    let baotou = common::cookie_client(&base, "baotou-admin").await;
+    let duty = common::cookie_client(&base, "hohhot-duty").await;
+    let viewer = common::cookie_client(&base, "hohhot-viewer").await;
+    let ids = user_ids(&base, &admin).await;
+    let (duty_token, duty_secret) = make_token(&base, &duty, "duty export").await;
+    let (viewer_token, viewer_secret) = make_token(&base, &viewer, "wallboard").await;
+    let (admin_token, admin_secret) = make_token(&base, &admin, "nightly").await;
+
+    // Each lists their own, never the secret.
+    let (status, own) = answer(viewer.get(format!("{base}/api/v1/tokens"))).await;
+    assert_eq!(status, 200, "{own}");
+    let listed = own["tokens"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{own}");
+    assert_eq!(
+        (&listed[0]["id"], &listed[0]["name"], &listed[0]["user"]),
+        (
+            &viewer_token.into(),
+            &"wallboard".into(),
+            &"hohhot-viewer".into()
+        )
+    );
+    assert!(listed[0]["expires_at"].is_string() && listed[0]["revoked_at"].is_null());
+    assert!(!own.to_string().contains("cwt_"), "{own}");
+    // A viewer or an operator asking for another's tokens: 403.
+    for who in [&viewer, &duty] {
+        let (status, _) =
+            answer(who.get(format!("{base}/api/v1/tokens?user={}", ids["admin"]))).await;
+        assert_eq!(status, 403);
+    }
+    // An administrator of another city neither lists nor revokes Hohhot's: 404.
+    let duty_url = format!("{base}/api/v1/tokens?user={}", ids["hohhot-duty"]);
+    assert_eq!(answer(baotou.get(&duty_url)).await.0, 404);
+    let revoke =
+        |http: &reqwest::Client, id: i64| http.delete(format!("{base}/api/v1/tokens/{id}"));
+    assert_eq!(answer(revoke(&baotou, duty_token)).await.0, 404);
+    // Nor does a viewer revoke an operator's, nor a city's admin the province's.
+    assert_eq!(answer(revoke(&viewer, duty_token)).await.0, 404);
+    assert_eq!(answer(revoke(&hohhot, admin_token)).await.0, 404);
+    assert_eq!(
+        answer(hohhot.get(format!("{base}/api/v1/tokens?user={}", ids["admin"])))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(bearer_status(&base, &duty_secret).await, 200, "still works");
+    assert_eq!(
+        bearer_status(&base, &admin_secret).await,
+        200,
+        "still works"
+    );
+    // Hohhot's administrator lists and revokes it: refused from then on.
+    let (status, theirs) = answer(hohhot.get(&duty_url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(theirs["tokens"][0]["id"], duty_token);
+    assert!(theirs["tokens"][0]["last_used"].is_string(), "{theirs}");
+    assert_eq!(answer(revoke(&hohhot, duty_token)).await.0, 204);
+    assert_eq!(bearer_status(&base, &duty_secret).await, 401);
+    assert_eq!(
+        answer(revoke(&hohhot, duty_token)).await.0,
+        204,
+        "again: no change"
+    );
+    let (_, theirs) = answer(hohhot.get(&duty_url)).await;
+    assert!(theirs["tokens"][0]["revoked_at"].is_string(), "{theirs}");
+    // A viewer revokes their own; the province's administrator anyone's.
+    assert_eq!(answer(revoke(&viewer, viewer_token)).await.0, 204);
+    assert_eq!(bearer_status(&base, &viewer_secret).await, 401);
+    let (other, other_secret) = make_token(&base, &hohhot, "hohhot script").await;
+    assert_eq!(answer(revoke(&admin, other)).await.0, 204);
+    assert_eq!(bearer_status(&base, &other_secret).await, 401);
+    // A token revokes itself too.
+    let (status, _) = answer(
+        reqwest::Client::new()
+            .delete(format!("{base}/api/v1/tokens/{admin_token}"))
+            .bearer_auth(&admin_secret),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(bearer_status(&base, &admin_secret).await, 401);
+    // Bad ids and parameters: 400 and 404, never a panic.
+    for (path, status) in [
+        ("/api/v1/tokens/abc", 400),
+        ("/api/v1/tokens/-1", 400),
+        ("/api/v1/tokens/99999", 404),
+        ("/api/v1/tokens/18446744073709551615", 404),
+    ] {
+        assert_eq!(
+            answer(admin.delete(format!("{base}{path}"))).await.0,
+            status,
+            "{path}"
+        );
+    }
+    for (query, status) in [("user=abc", 400), ("user=99999", 404), ("owner=1", 400)] {
+        let (got, body) = answer(admin.get(format!("{base}/api/v1/tokens?{query}"))).await;
+        assert_eq!(got, status, "{query}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    server.stop().await;
+}
+
+/// A disabled user is shut out at once: their session and token are refused and they
+/// cannot sign in; enabling them again revives neither. Only an administrator whose scope
+/// holds the user may do it, and nobody disables themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_user_is_shut_out_at_once_and_enabling_revives_nothing() {
+    use campuswatch_server::auth::Role;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![],
+        &[
+            ("admin", Role::Admin, None),
+            ("hohhot-admin", Role::Admin, Some("150100")),
+            ("hohhot-duty", Role::Operator, Some("150102")),
+            ("baotou-duty", Role::Operator, Some("150203")),
+            ("hohhot-viewer", Role::Viewer, Some("150102")),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let admin = common::cookie_client(&base, "admin").await;
+    let hohhot = common::cookie_client(&base, "hohhot-admin").await;
+    let duty = common::cookie_client(&base, "hohhot-duty").await;
+    let viewer = common::cookie_client(&base, "hohhot-viewer").await;
+    let ids = user_ids(&base, &admin).await;
+    let (_, duty_secret) = make_token(&base, &duty, "export").await;
+    let user_url = |name: &str| format!("{base}/api/v1/users/{}", ids[name]);
+    let disable = |http: &reqwest::Client, name: &str, disabled: bool| {
+        http.patch(user_url(name))
+            .json(&json!({ "disabled": disabled }))
+    };
+    // Viewers and operators neither list nor change users.
+    for who in [&viewer, &duty] {
+        assert_eq!(answer(who.get(format!("{base}/api/v1/users"))).await.0, 403);
+        assert_eq!(answer(disable(who, "hohhot-viewer", true)).await.0, 403);
+    }
+    // A city's administrator lists their city's users only, and another city's user or
+    // an administrator of everything is unknown to them.
+    let (status, listed) = answer(hohhot.get(format!("{base}/api/v1/users"))).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hohhot-admin", "hohhot-duty", "hohhot-viewer"]);
+    assert!(!listed.to_string().contains("argon2"), "{listed}");
+    assert_eq!(answer(disable(&hohhot, "baotou-duty", true)).await.0, 404);
+    assert_eq!(answer(disable(&hohhot, "admin", true)).await.0, 404);
+    let (status, body) = answer(disable(&hohhot, "hohhot-admin", true)).await;
+    assert_eq!(status, 400, "not oneself: {body}");
+    assert_eq!(
+        answer(duty.get(format!("{base}/api/v1/session"))).await.0,
+        200
+    );
+    // Disabled: the session and the token stop at once, and signing in is refused.
+    let (status, user) = answer(disable(&hohhot, "hohhot-duty", true)).await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["disabled"], true);
+    assert_eq!(
+        answer(duty.get(format!("{base}/api/v1/session"))).await.0,
+        401
+    );
+    assert_eq!(bearer_status(&base, &duty_secret).await, 401);
+    let sign_in = || {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/session"))
+            .json(&json!({"name": "hohhot-duty", "password": "hohhot-duty password"}))
+    };
+    assert_eq!(answer(sign_in()).await.0, 401);
+    // Enabled again: signing in works, the old session and token stay ended.
+    let (status, user) = answer(disable(&hohhot, "hohhot-duty", false)).await;
+    assert_eq!((status, &user["disabled"]), (200, &false.into()));
+    assert_eq!(
+        answer(duty.get(format!("{base}/api/v1/session"))).await.0,
+        401
+    );
+    assert_eq!(bearer_status(&base, &duty_secret).await, 401);
+    assert_eq!(answer(sign_in()).await.0, 200);
+    // The administrator of everything changes anyone but themselves.
+    assert_eq!(answer(disable(&admin, "baotou-duty", true)).await.0, 200);
+    assert_eq!(answer(disable(&admin, "admin", true)).await.0, 400);
+    // Bad ids and bodies: 400 and 404.
+    for (path, body, status) in [
+        ("/api/v1/users/abc", json!({"disabled": true}), 400),
+        ("/api/v1/users/99999", json!({"disabled": true}), 404),
+        (
+            "/api/v1/users/18446744073709551615",
+            json!({"disabled": true}),
+            404,
+        ),
+        (
+            &format!("/api/v1/users/{}", ids["hohhot-viewer"]),
+            json!({"disabled": "yes"}),
+            400,
+        ),
+        (
+            &format!("/api/v1/users/{}", ids["hohhot-viewer"]),
+            json!({"role": "admin"}),
+            400,
+        ),
+    ] {
+        let (got, answered) = answer(admin.patch(format!("{base}{path}")).json(&body)).await;
+        assert_eq!(got, status, "{path} {body}: {answered}");
+        assert!(answered["error"].is_string(), "{answered}");
+    }
+    server.stop().await;
+}
+
+/// A second acknowledgement keeps the first, each under the signed-in user's name
+/// whatever the request says; every administrative action is in the audit log, which an
+/// operator cannot read and an administrator reads within their scope only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_and_administrative_actions_are_kept_and_read_within_scope() {
+    use campuswatch_protocol::SchoolType;
+    use campuswatch_server::auth::Role;
+    use campuswatch_server::config::{AlertsConfig, ServerConfig};
+    use campuswatch_server::testing::entry;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let signed_in = common::signed_in(dir.path());
+    let cfg = ServerConfig {
+        alerts: AlertsConfig {
+            hold_down_gateway: Duration::ZERO,
+            hold_down_alarm: Duration::ZERO,
+            hold_down_camera: Duration::ZERO,
+            ..signed_in.alerts.clone()
+        },
+        ..signed_in
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(cfg, listener).await.unwrap();
+    server
+        .import_registry(
+            vec![
+                entry("c-1", "150102", SchoolType::Primary, 1, 2),
+                entry("b-1", "150203", SchoolType::Primary, 1, 1),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    common::add_users(
+        &server,
+        &[
+            ("admin", Role::Admin, None),
+            ("nm-admin", Role::Admin, Some("150000")),
+            ("hohhot-admin", Role::Admin, Some("150100")),
+            ("baotou-admin", Role::Admin, Some("150200")),
+            ("hohhot-duty", Role::Operator, Some("150102")),
+            ("hohhot-viewer", Role::Viewer, Some("150102")),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let admin = common::cookie_client(&base, "admin").await;
+    let province = common::cookie_client(&base, "nm-admin").await;
+    let hohhot = common::cookie_client(&base, "hohhot-admin").await;
+    let baotou = common::cookie_client(&base, "baotou-admin").await;
+    let duty = common::cookie_client(&base, "hohhot-duty").await;
+    let viewer = common::cookie_client(&base, "hohhot-viewer").await;
+    let _c1 = common::gateway(
+        common::broker_addr(&server),
+        "c-1",
+        "150102",
+        vec![
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Up),
+            device("cam-1", DeviceKind::Camera, DeviceState::Up),
+            device("cam-2", DeviceKind::Camera, DeviceState::Down),
+        ],
+    )
+    .await;
+    let alert = wait_for("c-1's camera alert", WAIT, || async {
+        let v = common::get_json(
+            &admin,
+            &format!("{base}/api/v1/alerts?state=open&kind=camera"),
+        )
+        .await;
+        v["alerts"][0]["id"].as_u64()
+    })
+    .await;
+
+    // Two acknowledgements: both kept, in order, each under its user's own name.
+    let ack = |http: &reqwest::Client, body: serde_json::Value| {
+        http.post(format!("{base}/api/v1/alerts/{alert}/ack"))
+            .json(&body)
+    };
+    let (status, first) = answer(ack(
+        &duty,
+        json!({"by": "somebody else", "comment": "on my way"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["acknowledged"]["by"], "hohhot-duty");
+    assert_eq!(
+        answer(ack(&viewer, json!({"comment": "me too"}))).await.0,
+        403
+    );
+    let (status, second) = answer(ack(&hohhot, json!({"comment": "technician called"}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        second["acknowledged"]["by"], "hohhot-admin",
+        "the alert shows the latest"
+    );
+    let acks_url = format!("{base}/api/v1/alerts/{alert}/acknowledgements");
+    let (status, acks) = answer(viewer.get(&acks_url)).await;
+    assert_eq!(status, 200, "{acks}");
+    let acks = acks["acknowledgements"].as_array().unwrap().clone();
+    assert_eq!(
+        acks.len(),
+        2,
+        "the second did not erase the first: {acks:?}"
+    );
+    assert_eq!(
+        (&acks[0]["by"], &acks[0]["comment"]),
+        (&"hohhot-duty".into(), &"on my way".into())
+    );
+    assert_eq!(
+        (&acks[1]["by"], &acks[1]["comment"]),
+        (&"hohhot-admin".into(), &"technician called".into())
+    );
+    assert_eq!(
+        answer(baotou.get(&acks_url)).await.0,
+        404,
+        "another city's alert"
+    );
+    for (path, status) in [
+        ("/api/v1/alerts/abc/acknowledgements", 400),
+        ("/api/v1/alerts/999999/acknowledgements", 404),
+        ("/api/v1/alerts/18446744073709551615/acknowledgements", 404),
+    ] {
+        assert_eq!(
+            answer(admin.get(format!("{base}{path}"))).await.0,
+            status,
+            "{path}"
+        );
+    }
+
+    // More administrative actions: an import, a window planned and withdrawn, a token
+    // made and used, a user disabled.
+    let (status, _) = answer(
+        admin
+            .post(format!("{base}/api/v1/registry"))
+            .header("content-type", "text/csv")
+            .body("id,name,region,school_type,expected_alarms,expected_cameras\nc-2,Second,150102,primary,1,1\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let window = |region: &str| {
+        json!({"scope": "region", "region": region, "created_by": "not me",
+               "schedule": {"repeat": "once", "start": "2030-01-01T00:00:00Z",
+                            "end": "2030-01-02T00:00:00Z"}})
+    };
+    let (status, planned) = answer(
+        duty.post(format!("{base}/api/v1/maintenance"))
+            .json(&window("150102")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) =
+        answer(duty.delete(format!("{base}/api/v1/maintenance/{}", planned["id"]))).await;
+    assert_eq!(status, 204);
+    let (token, secret) = make_token(&base, &baotou, "baotou script").await;
+    let (status, _) = answer(
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/maintenance"))
+            .bearer_auth(&secret)
+            .json(&window("150203")),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        answer(viewer.get(format!("{base}/api/v1/audit"))).await.0,
+        403
+    );
+    let ids = user_ids(&base, &admin).await;
+    let (status, _) = answer(
+        hohhot
+            .patch(format!("{base}/api/v1/users/{}", ids["hohhot-viewer"]))
+            .json(&json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Operators cannot read the log (nor viewers: see above).
+    assert_eq!(
+        answer(duty.get(format!("{base}/api/v1/audit"))).await.0,
+        403
+    );
+    let log = |http: &reqwest::Client, query: &str| {
+        let req = http.get(format!("{base}/api/v1/audit?{query}"));
+        let query = query.to_string();
+        async move {
+            let (status, v) = answer(req).await;
+            assert_eq!(status, 200, "{query}: {v}");
+            v["entries"].as_array().unwrap().clone()
+        }
+    };
+    let actions = |entries: &[serde_json::Value]| -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["action"].as_str().unwrap(),
+                    e["actor"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    // The administrator of everything: every action, newest first, down to the first
+    // administrator the server made (the test's users went straight to the store).
+    let all = log(&admin, "").await;
+    assert_eq!(
+        actions(&all),
+        [
+            "user.disable hohhot-admin",
+            "maintenance.create baotou-admin",
+            "token.create baotou-admin",
+            "maintenance.delete hohhot-duty",
+            "maintenance.create hohhot-duty",
+            "registry.import admin",
+            "alert.acknowledge hohhot-admin",
+            "alert.acknowledge hohhot-duty",
+            "user.create local",
+        ],
+        "{all:?}"
+    );
+    let by_token = &all[1];
+    assert_eq!(by_token["token"], token, "made with the token: {by_token}");
+    assert_eq!(by_token["region"], "150203");
+    let import = &all[5];
+    assert_eq!(import["region"], serde_json::Value::Null);
+    assert_eq!(import["details"]["imported"], 1);
+    assert_eq!(import["source"], "127.0.0.1");
+    assert_eq!(all[7]["details"]["comment"], "on my way");
+    assert_eq!(all[7]["target"], format!("alert {alert}"));
+    // A city's administrator: their city's entries; not another city's nor the whole
+    // area's. A province's: the whole area's too.
+    assert_eq!(
+        actions(&log(&hohhot, "").await),
+        [
+            "user.disable hohhot-admin",
+            "maintenance.delete hohhot-duty",
+            "maintenance.create hohhot-duty",
+            "alert.acknowledge hohhot-admin",
+            "alert.acknowledge hohhot-duty",
+        ]
+    );
+    assert_eq!(
+        actions(&log(&baotou, "").await),
+        [
+            "maintenance.create baotou-admin",
+            "token.create baotou-admin"
+        ]
+    );
+    assert_eq!(log(&province, "").await.len(), all.len());
+    // Filters and paging.
+    assert_eq!(
+        actions(&log(&admin, "action=alert.acknowledge").await),
+        [
+            "alert.acknowledge hohhot-admin",
+            "alert.acknowledge hohhot-duty"
+        ]
+    );
+    assert_eq!(log(&admin, "actor=hohhot-duty").await.len(), 3);
+    assert_eq!(
+        actions(&log(&admin, "limit=1&offset=5").await),
+        ["registry.import admin"]
+    );
+    assert_eq!(
+        log(
+            &admin,
+            "since=2000-01-01T00:00:00Z&until=2001-01-01T00:00:00Z"
+        )
+        .await
+        .len(),
+        0
+    );
+    let stamp = all[5]["at"].as_str().unwrap();
+    assert_eq!(
+        actions(&log(&admin, &format!("until={stamp}")).await),
+        [
+            "alert.acknowledge hohhot-admin",
+            "alert.acknowledge hohhot-duty",
+            "user.create local"
+        ]
+    );
+    for query in [
+        "action=user.delete",
+        "limit=0",
+        "limit=1001",
+        "limit=abc",
+        "offset=-1",
+        "since=yesterday",
+        "since=2030-01-01T00:00:00Z&until=2029-01-01T00:00:00Z",
+        "actor=",
+        "region=150100",
+    ] {
+        let (status, body) = answer(admin.get(format!("{base}/api/v1/audit?{query}"))).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    server.stop().await;
+}

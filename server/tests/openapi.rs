@@ -567,8 +567,33 @@ async fn get_responses_have_exactly_the_documented_fields() {
     let (_, listed) = get(&http, &server, "/api/v1/maintenance").await;
     assert_eq!(listed["maintenance"][0]["campus"], "c-2");
     let window_id = planned["id"].as_u64().unwrap();
+    // A user to list (with sign-in off nobody needs one, but administrators list them).
+    let hash = campuswatch_server::auth::hash_password("a long enough password").unwrap();
+    server
+        .store
+        .put_user(
+            "county-viewer",
+            &hash,
+            campuswatch_server::auth::Role::Viewer,
+            Some(campuswatch_protocol::RegionCode::parse(COUNTY).unwrap()),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let acknowledgements = format!("/api/v1/alerts/{alert_id}/acknowledgements");
     // (path asked for, path as documented)
     let cases = [
+        (
+            acknowledgements.as_str(),
+            "/api/v1/alerts/{id}/acknowledgements",
+        ),
+        ("/api/v1/users", "/api/v1/users"),
+        ("/api/v1/tokens", "/api/v1/tokens"),
+        ("/api/v1/audit", "/api/v1/audit"),
+        (
+            "/api/v1/audit?action=alert.acknowledge&limit=1",
+            "/api/v1/audit",
+        ),
         ("/healthz", "/healthz"),
         ("/api/v1/coverage", "/api/v1/coverage"),
         ("/api/v1/coverage?region=150100", "/api/v1/coverage"),
@@ -705,6 +730,14 @@ async fn get_responses_have_exactly_the_documented_fields() {
         ("/api/v1/events?state=open", "/api/v1/events", "400"),
         ("/api/v1/registry?format=xml", "/api/v1/registry", "400"),
         ("/api/v1/incidents?state=maybe", "/api/v1/incidents", "400"),
+        ("/api/v1/audit?action=nothing", "/api/v1/audit", "400"),
+        ("/api/v1/tokens?user=x", "/api/v1/tokens", "400"),
+        ("/api/v1/tokens?user=999", "/api/v1/tokens", "404"),
+        (
+            "/api/v1/alerts/999999/acknowledgements",
+            "/api/v1/alerts/{id}/acknowledgements",
+            "404",
+        ),
         (
             "/api/v1/reports/availability?period=year",
             "/api/v1/reports/availability",

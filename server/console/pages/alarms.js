@@ -12,6 +12,7 @@ texts({
     "sort-oldest": "按持续时间", "sort-region": "按地区", "sort-campus": "按校园",
     "page": "第 %1 / %2 页", "prev": "上一页", "next": "下一页", "resolved-at": "恢复时间",
     "alerts-n": "%1 条报警", "acknowledged": "已确认", "unacknowledged": "未确认",
+    "ack-history": "确认记录", "ack-history-none": "尚无确认记录",
   },
   "en": {
     "alarms": "Alarm centre", "open-tab": "Open alerts", "history-tab": "History",
@@ -22,6 +23,7 @@ texts({
     "sort-oldest": "By age", "sort-region": "By region", "sort-campus": "By campus",
     "page": "Page %1 of %2", "prev": "Previous", "next": "Next", "resolved-at": "Resolved",
     "alerts-n": "%1 alerts", "acknowledged": "Acknowledged", "unacknowledged": "Not acknowledged",
+    "ack-history": "Acknowledgements", "ack-history-none": "No acknowledgement yet",
   },
 });
 
@@ -157,11 +159,23 @@ function drawAlarms(d) {
         <td class="${esc(a.severity)}">${t(a.severity)}${a.flapping ? ` <small>${t("flapping")}</small>` : ""}</td>
         <td>${t("kind-" + a.kind)}${a.device ? " " + esc(a.device) : ""}</td>
         <td>${when(a.since)}</td><td>${causeText(a)}</td>
-        <td class="ack">${a.acknowledged ? `<span class="acked">${t("acked-by")}${esc(a.acknowledged.by)}</span>`
-          : operator ? `<button type="button" data-ack-alert="${a.id}">${t("ack")}</button>` : ""}</td></tr>`).join("")}</tbody></table>
+        <td class="ack">${a.acknowledged ? `<span class="acked">${t("acked-by")}${esc(a.acknowledged.by)}</span>
+          <button type="button" class="toggle" data-ack-history="${a.id}" aria-expanded="${ackHistory.has(a.id)}">${t("ack-history")}</button>`
+          : operator ? `<button type="button" data-ack-alert="${a.id}">${t("ack")}</button>` : ""}</td></tr>${ackRows(a.id)}`).join("")}</tbody></table>
     </article>`).join("") : `<p>${t("none")}</p>`}</div>
     ${pager(alarmView.page + 1, pages)}
   </section>`;
+}
+
+/** The alerts whose acknowledgements are on show: id → every acknowledgement, oldest
+ *  first (from the server: a second one never erases the first). */
+const ackHistory = new Map();
+
+function ackRows(id) {
+  const acks = ackHistory.get(id);
+  if (!acks) return "";
+  return `<tr class="ack-history" data-ack-history-of="${id}"><td colspan="5">${acks.length ? `<ol>${acks.map(k =>
+    `<li><b>${esc(k.by)}</b> ${when(k.at)}${k.comment ? ` · ${esc(k.comment)}` : ""}</li>`).join("")}</ol>` : t("ack-history-none")}</td></tr>`;
 }
 
 function pager(page, pages) {
@@ -185,6 +199,14 @@ function wireAlarms(main) {
   main.querySelectorAll("#pager button").forEach(b => b.onclick = () => {
     alarmView.page = Math.max(0, alarmView.page + Number(b.dataset.page));
     render(alarmView.tab === "history");
+  });
+  main.querySelectorAll("button[data-ack-history]").forEach(b => b.onclick = async () => {
+    const id = Number(b.dataset.ackHistory);
+    if (ackHistory.has(id)) { ackHistory.delete(id); render(false); return; }
+    try {
+      ackHistory.set(id, (await api(`/api/v1/alerts/${id}/acknowledgements`)).acknowledgements);
+      render(false);
+    } catch (e) { b.insertAdjacentHTML("afterend", `<span class="error">${esc(e.message)}</span>`); }
   });
   main.querySelectorAll("button[data-ack-alert]").forEach(b => b.onclick = async () => {
     b.disabled = true;

@@ -285,9 +285,10 @@ pub(super) struct AckBody {
 
 /// Acknowledge an alert
 ///
-/// Records who acknowledged an open or suppressed alert, when, and a comment. The alert
-/// stays acknowledged until it resolves; acknowledging again replaces the
-/// acknowledgement. Answered once stored. Needs the `operator` role.
+/// Records who acknowledged an open or suppressed alert (the signed-in user), when, and
+/// a comment. The alert stays acknowledged until it resolves; acknowledging again adds
+/// to its history (`GET /api/v1/alerts/{id}/acknowledgements`) and the alert shows the
+/// latest. Answered once stored. Needs the `operator` role.
 #[utoipa::path(
     post,
     path = "/api/v1/alerts/{id}/ack",
@@ -333,7 +334,7 @@ pub(super) async fn acknowledge(
     let comment = body.comment;
     let alert = ask_engine(&s.inbound, |reply| Inbound::Acknowledge {
         alert: id,
-        by,
+        by: by.clone(),
         comment,
         reply,
     })
@@ -342,8 +343,60 @@ pub(super) async fn acknowledge(
         AckError::NotActive(_) => ApiError::NotFound(e.to_string()),
         AckError::NoName | AckError::CommentTooLong => ApiError::BadRequest(e.to_string()),
     })?;
+    super::audit::record(
+        &s,
+        &caller,
+        crate::store::AuditAction::AlertAcknowledge,
+        format!("alert {id}"),
+        Some(alert.region),
+        serde_json::json!({
+            "by": by,
+            "campus": alert.campus,
+            "comment": alert.acknowledged.as_ref().and_then(|a| a.comment.clone()),
+        }),
+    )
+    .await;
     let item = AlertItem::new(alert, &s.monitor());
     Ok(Json(item))
+}
+
+/// Every acknowledgement of an alert, oldest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AcknowledgementList {
+    acknowledgements: Vec<crate::monitor::Acknowledgement>,
+}
+
+/// An alert's acknowledgements
+///
+/// Every acknowledgement of the alert (open or resolved), oldest first: who, when and
+/// their comment. Acknowledging again adds one; none is ever replaced. An alert outside
+/// the caller's scope is `404`, as one that does not exist.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts/{id}/acknowledgements",
+    operation_id = "listAcknowledgements",
+    tag = "alerts",
+    params(("id" = u64, Path, description = "Alert id.")),
+    responses(
+        (status = 200, description = "The acknowledgements, oldest first.", body = AcknowledgementList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ),
+)]
+pub(super) async fn acknowledgements(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AcknowledgementList>, ApiError> {
+    let id = parse_number("alert id", &id)?;
+    match s.store.acknowledgements(id).await? {
+        Some((region, acknowledgements)) if caller.sees(&region) => {
+            Ok(Json(AcknowledgementList { acknowledgements }))
+        }
+        _ => Err(ApiError::NotFound(format!("alert {id} does not exist"))),
+    }
 }
 
 /// The live alerts matching `f`, in the store's order (newest first).

@@ -12,8 +12,9 @@ use crate::auth::{Principal, Role};
 pub(super) const SESSION_COOKIE: &str = "cw_session";
 
 /// The signed-in user of a request: from `Authorization: Bearer <token>` or the session
-/// cookie. With `auth.enabled = false`, everyone is an administrator of everything.
-pub struct Caller(pub Principal);
+/// cookie. With `auth.enabled = false`, everyone is an administrator of everything. With
+/// the client's address, for the audit log.
+pub struct Caller(pub Principal, pub Option<std::net::IpAddr>);
 
 impl axum::extract::FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -22,13 +23,21 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
         parts: &mut axum::http::request::Parts,
         s: &AppState,
     ) -> Result<Self, ApiError> {
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
         if !s.auth.enabled {
-            return Ok(Caller(Principal {
-                user_id: 0,
-                name: "anonymous".into(),
-                role: Role::Admin,
-                scope: None,
-            }));
+            return Ok(Caller(
+                Principal {
+                    user_id: 0,
+                    name: "anonymous".into(),
+                    role: Role::Admin,
+                    scope: None,
+                    token: None,
+                },
+                address,
+            ));
         }
         let secret = bearer(&parts.headers).or_else(|| cookie(&parts.headers, SESSION_COOKIE));
         let Some(secret) = secret else {
@@ -37,7 +46,7 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
             ));
         };
         match s.store.principal_for(&secret, s.clock.now()).await? {
-            Some(p) => Ok(Caller(p)),
+            Some(p) => Ok(Caller(p, address)),
             None => Err(ApiError::Unauthorized(
                 "the session has expired or the token is not valid; sign in again".into(),
             )),

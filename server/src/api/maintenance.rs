@@ -19,6 +19,7 @@ use super::AppState;
 use crate::auth::Role;
 use crate::ingest::{ask_engine, Inbound, MaintenanceOp};
 use crate::monitor::maintenance::{Maintenance, MaintenanceError, Schedule, Scope};
+use crate::store::AuditAction;
 
 /// A window to plan: `scope` with `region`, `campus`, or `campus` and `device`.
 #[derive(Deserialize, ToSchema)]
@@ -333,6 +334,7 @@ pub(super) async fn add_maintenance(
     let window = submit_maintenance(&s, MaintenanceOp::Add(window))
         .await?
         .ok_or_else(|| ApiError::Internal("the window was not stored".into()))?;
+    audit_window(&s, &caller, AuditAction::MaintenanceCreate, &window).await;
     Ok((
         StatusCode::CREATED,
         Json(MaintenanceItem::new(window, now, false)),
@@ -378,5 +380,30 @@ pub(super) async fn remove_maintenance(
     // seen by a city's operator) is theirs to read, not to withdraw.
     check_within_scope(&s, &caller, &window.scope)?;
     submit_maintenance(&s, MaintenanceOp::Remove(id)).await?;
+    audit_window(&s, &caller, AuditAction::MaintenanceDelete, &window).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Writes a window's planning or withdrawal to the audit log, under the region it
+/// covers (a campus's or device's: the campus's county).
+async fn audit_window(s: &AppState, caller: &Caller, action: AuditAction, w: &Maintenance) {
+    let region = match &w.scope {
+        Scope::Region { region } => Some(*region),
+        Scope::Campus { campus } | Scope::Device { campus, .. } => campus_region(s, campus),
+    };
+    let details = serde_json::json!({
+        "scope": w.scope,
+        "schedule": w.schedule,
+        "comment": w.comment,
+        "created_by": w.created_by,
+    });
+    super::audit::record(
+        s,
+        caller,
+        action,
+        format!("maintenance {}", w.id),
+        region,
+        details,
+    )
+    .await;
 }

@@ -14,6 +14,7 @@ use crate::monitor::Monitor;
 use crate::store::Store;
 
 mod alerts;
+mod audit;
 mod caller;
 mod campuses;
 mod coverage;
@@ -31,6 +32,7 @@ mod router;
 mod schemas;
 mod session;
 pub mod throttle;
+mod users;
 
 pub use caller::Caller;
 pub use error::ApiError;

@@ -154,6 +154,15 @@ pub(super) async fn import_registry(
         .coverage()
         .total(caller.0.scope, None)
         .registered;
+    super::audit::record(
+        &s,
+        &caller,
+        crate::store::AuditAction::RegistryImport,
+        "registry".into(),
+        caller.0.scope,
+        serde_json::json!({"mode": mode, "imported": imported, "registered": registered}),
+    )
+    .await;
     Ok(Json(ImportResult {
         imported,
         mode,

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use super::error::{method_not_allowed, not_found};
 use super::openapi::ApiDoc;
 use super::{
-    alerts, campuses, coverage, health, incidents, live, maintenance, openapi, registry, reports,
-    session, AppState,
+    alerts, audit, campuses, coverage, health, incidents, live, maintenance, openapi, registry,
+    reports, session, users, AppState,
 };
 
 /// Largest registry CSV accepted over HTTP.
@@ -58,7 +58,12 @@ pub(super) fn documented() -> OpenApiRouter<AppState> {
             session::who_am_i,
             session::sign_out
         ))
-        .routes(routes!(session::create_token))
+        .routes(routes!(users::tokens, session::create_token))
+        .routes(routes!(users::revoke_token))
+        .routes(routes!(users::users))
+        .routes(routes!(users::change_user))
+        .routes(routes!(audit::audit))
+        .routes(routes!(alerts::acknowledgements))
         .routes(routes!(reports::availability))
         .routes(routes!(reports::coverage))
         .routes(routes!(reports::coverage_daily))

@@ -193,7 +193,8 @@ impl PartialSchema for crate::auth::Role {
         string_enum(
             [Role::Viewer, Role::Operator, Role::Admin].map(Role::as_str),
             "`viewer` reads; `operator` also acknowledges alerts and plans maintenance; \
-             `admin` also imports the registry.",
+             `admin` also imports the registry, manages users and tokens and reads the \
+             audit log.",
         )
         .into()
     }
@@ -214,6 +215,9 @@ described_by! {
     crate::registry::RegistryEntry => doc::RegistryEntry;
     crate::registry::LineError => doc::LineError;
     crate::live::LiveEvent => doc::LiveEvent;
+    crate::store::UserInfo => doc::User;
+    crate::store::TokenInfo => doc::ApiToken;
+    crate::store::AuditEntry => doc::AuditEntry;
 }
 
 /// Descriptions of the shapes of types that are not the API's own, field by field as
@@ -330,6 +334,7 @@ pub(super) mod doc {
     }
 
     /// Who acknowledged an alert, when, and why; it stays acknowledged until it resolves.
+    /// Acknowledging again adds to the alert's history of acknowledgements.
     #[derive(ToSchema)]
     pub(in crate::api) struct Acknowledgement {
         /// Who acknowledged it.
@@ -607,6 +612,71 @@ pub(super) mod doc {
         /// The transition, alert or incident, as the other endpoints show it; null for
         /// `registry`.
         data: serde_json::Value,
+    }
+
+    /// A user of the console and the API (never their password).
+    #[derive(ToSchema)]
+    pub(in crate::api) struct User {
+        id: i64,
+        name: String,
+        role: crate::auth::Role,
+        /// The region subtree the user sees; null = everything.
+        #[schema(required)]
+        scope: Option<RegionCode>,
+        /// A disabled user cannot sign in, and their sessions and tokens ended when they
+        /// were disabled.
+        disabled: bool,
+        #[schema(value_type = String, format = DateTime)]
+        created_at: (),
+    }
+
+    /// An API token (never the token itself, which was shown once, when it was made).
+    #[derive(ToSchema)]
+    pub(in crate::api) struct ApiToken {
+        id: i64,
+        /// What it is for.
+        name: String,
+        /// Whose it is: their id and name.
+        user_id: i64,
+        user: String,
+        #[schema(value_type = String, format = DateTime)]
+        created_at: (),
+        #[schema(value_type = String, format = DateTime)]
+        expires_at: (),
+        /// When it was last used (to the minute); null if never.
+        #[schema(required, value_type = Option<String>, format = DateTime)]
+        last_used: (),
+        /// When it was revoked (by its user, an administrator, a new password or the
+        /// user's disabling); null if not.
+        #[schema(required, value_type = Option<String>, format = DateTime)]
+        revoked_at: (),
+    }
+
+    /// One administrative action.
+    #[derive(ToSchema)]
+    pub(in crate::api) struct AuditEntry {
+        id: i64,
+        #[schema(value_type = String, format = DateTime)]
+        at: (),
+        /// Who did it: a user's name, or `local` (the command line, or sign-in off).
+        actor: String,
+        /// The id of the API token they acted with; null for a session or the command
+        /// line.
+        #[schema(required)]
+        token: Option<i64>,
+        action: crate::store::AuditAction,
+        /// What it was done to: a user's name, `token 4`, `maintenance 7`, `alert 12`,
+        /// `registry`.
+        target: String,
+        /// The region it concerns; null for the whole area.
+        #[schema(required)]
+        region: Option<RegionCode>,
+        /// The action's particulars (an import's counts, a token's name, a comment, …).
+        #[schema(value_type = Object)]
+        details: serde_json::Value,
+        /// The client's address; null from the command line.
+        #[schema(required)]
+        source: Option<String>,
     }
 
     fn live_kind() -> utoipa::openapi::schema::ObjectBuilder {

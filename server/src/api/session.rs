@@ -279,6 +279,15 @@ pub(super) async fn create_token(
         .store
         .create_token(&stored, caller.0.user_id, &name, now, expires_at)
         .await?;
+    super::audit::record(
+        &s,
+        &caller,
+        crate::store::AuditAction::TokenCreate,
+        format!("token {id}"),
+        caller.0.scope,
+        serde_json::json!({"name": name, "expires_at": expires_at}),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(TokenCreated {

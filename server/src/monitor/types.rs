@@ -295,6 +295,8 @@ pub enum Change {
     Transition(Transition),
     /// An alert was opened or changed state.
     Alert(Alert),
+    /// An alert was acknowledged (again): kept in its history of acknowledgements.
+    Acknowledged { alert: u64, ack: Acknowledgement },
     /// A regional incident was opened or changed.
     Incident(Incident),
     /// A maintenance window was planned.

@@ -385,6 +385,18 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    Change::Acknowledged { alert, ack } => {
+                        sqlx::query(
+                            "INSERT INTO alert_acks (alert, by_name, at, comment)
+                             VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(*alert as i64)
+                        .bind(&ack.by)
+                        .bind(ts(ack.at))
+                        .bind(ack.comment.as_deref())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     Change::Incident(i) => {
                         let campuses = serde_json::to_string(&i.campuses)
                             .map_err(|e| corrupt("incident", e))?;
@@ -914,7 +926,9 @@ fn count(v: i64) -> Result<u32, StoreError> {
 }
 
 mod users;
-pub use users::UserInfo;
+pub use users::{TokenInfo, UserInfo, LAST_USED_STEP};
+mod audit;
+pub use audit::{AuditAction, AuditEntry, AuditFilter, NewAudit};
 mod reports;
 pub use reports::{keep_coverage_daily, keep_server_run, local_midnight, DailyCoverage};
 mod retention;

@@ -20,6 +20,9 @@ contract!(
     a_server_restarted_mid_incident_tells_nothing_twice_and_nothing_late_is_lost,
     maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_history,
     users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored,
+    tokens_are_listed_and_revoked_and_a_disabled_user_has_none,
+    every_acknowledgement_of_an_alert_is_kept,
+    the_audit_log_is_read_within_a_scope_and_by_actor_action_and_time,
 );
 
 /// A primary school with an alarm and two cameras, named in Chinese as registry names are.
@@ -530,7 +533,7 @@ async fn maintenance_windows_survive_a_restart_and_withdrawn_ones_stay_in_histor
 }
 
 async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &TestDb) {
-    use crate::auth::{hash_password, new_secret, verify_password, Role};
+    use crate::auth::{hash_password, new_secret, verify_password, Principal, Role};
     let store = db.open().await;
     assert!(!store.has_users().await.unwrap());
     let county = RegionCode::parse("150102").unwrap();
@@ -573,7 +576,10 @@ async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &
         .unwrap();
     assert_eq!(
         store.principal_for(&token, t(99_999)).await.unwrap(),
-        Some(p.clone())
+        Some(Principal {
+            token: Some(1),
+            ..p.clone()
+        })
     );
     assert_eq!(
         store.principal_for(&token, t(100_000)).await.unwrap(),
@@ -606,11 +612,17 @@ async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &
         .await
         .unwrap();
     let (token, stored) = new_secret("cwt_");
-    store
+    let token_id = store
         .create_token(&stored, id, "export", t(0), t(100_000))
         .await
         .unwrap();
-    assert_eq!(store.principal_for(&token, t(10)).await.unwrap(), Some(p));
+    assert_eq!(
+        store.principal_for(&token, t(10)).await.unwrap(),
+        Some(Principal {
+            token: Some(token_id),
+            ..p
+        })
+    );
     store
         .put_user(
             "wang.li",
@@ -623,4 +635,282 @@ async fn users_sign_in_with_sessions_and_tokens_and_only_hashes_are_stored(db: &
         .unwrap();
     assert_eq!(store.principal_for(&session, t(30)).await.unwrap(), None);
     assert_eq!(store.principal_for(&token, t(30)).await.unwrap(), None);
+}
+
+async fn tokens_are_listed_and_revoked_and_a_disabled_user_has_none(db: &TestDb) {
+    use crate::auth::{new_secret, Role};
+    let store = db.open().await;
+    let county = RegionCode::parse("150102").unwrap();
+    let id = store
+        .put_user("li.na", "hash", Role::Operator, Some(county), t(0))
+        .await
+        .unwrap();
+    let other = store
+        .put_user("zhao", "hash", Role::Viewer, None, t(0))
+        .await
+        .unwrap();
+    let mut secrets = Vec::new();
+    for name in ["export", "wallboard"] {
+        let (token, stored) = new_secret("cwt_");
+        let tid = store
+            .create_token(&stored, id, name, t(0), t(100_000))
+            .await
+            .unwrap();
+        secrets.push((tid, token));
+    }
+    let (theirs, stored) = new_secret("cwt_");
+    store
+        .create_token(&stored, other, "theirs", t(0), t(100_000))
+        .await
+        .unwrap();
+    // Listed newest first, their own only, with when each was last used.
+    let listed = store.tokens(id).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["wallboard", "export"]);
+    assert!(listed
+        .iter()
+        .all(|t| t.last_used.is_none() && t.user == "li.na"));
+    let (export, export_secret) = &secrets[0];
+    assert!(store
+        .principal_for(export_secret, t(10))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .principal_for(export_secret, t(20))
+        .await
+        .unwrap()
+        .is_some());
+    let used = store.token(*export).await.unwrap().unwrap();
+    assert_eq!(used.last_used, Some(t(10)), "written once a minute at most");
+    assert!(store
+        .principal_for(export_secret, t(75))
+        .await
+        .unwrap()
+        .is_some());
+    let used = store.token(*export).await.unwrap().unwrap();
+    assert_eq!(used.last_used, Some(t(75)));
+
+    // A revoked token stops at once, and revoking it again changes nothing.
+    assert!(store.revoke_token(*export, t(100)).await.unwrap());
+    assert!(!store.revoke_token(*export, t(200)).await.unwrap());
+    assert_eq!(
+        store.principal_for(export_secret, t(101)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.token(*export).await.unwrap().unwrap().revoked_at,
+        Some(t(100))
+    );
+    assert!(store.token(9999).await.unwrap().is_none());
+
+    // Disabling ends every session and token; enabling revives none.
+    let (session, stored) = new_secret("cws_");
+    store
+        .create_session(&stored, id, t(0), t(3600))
+        .await
+        .unwrap();
+    let (wallboard, wallboard_secret) = &secrets[1];
+    assert!(store
+        .principal_for(&session, t(110))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.set_user_disabled(id, true, t(120)).await.unwrap());
+    assert!(!store.set_user_disabled(9999, true, t(120)).await.unwrap());
+    assert_eq!(store.principal_for(&session, t(121)).await.unwrap(), None);
+    assert_eq!(
+        store.principal_for(wallboard_secret, t(121)).await.unwrap(),
+        None
+    );
+    assert!(
+        store.login_user("li.na").await.unwrap().is_none(),
+        "no sign-in"
+    );
+    assert!(store.user(id).await.unwrap().unwrap().disabled);
+    assert!(store.set_user_disabled(id, false, t(130)).await.unwrap());
+    assert!(store.login_user("li.na").await.unwrap().is_some());
+    assert_eq!(store.principal_for(&session, t(131)).await.unwrap(), None);
+    assert_eq!(
+        store.principal_for(wallboard_secret, t(131)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.token(*wallboard).await.unwrap().unwrap().revoked_at,
+        Some(t(120))
+    );
+    // Nobody else's tokens were touched.
+    assert!(store
+        .principal_for(&theirs, t(131))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn every_acknowledgement_of_an_alert_is_kept(db: &TestDb) {
+    let store = db.open().await;
+    let registry = vec![entry("c1", "150102")];
+    store.import_registry(&registry, false, t(0)).await.unwrap();
+    let mut m = Monitor::new(Settings::immediate());
+    m.set_registry(&registry, false, t(0));
+    for (msg, at) in [(birth("c1"), t(1)), (cam_down("c1", 11), t(6))] {
+        let out = m.apply(&msg, at);
+        store.apply(&out.changes, at).await.unwrap();
+    }
+    let alert = m.active_alerts().next().expect("an alert").id;
+    assert!(store
+        .acknowledgements(alert)
+        .await
+        .unwrap()
+        .unwrap()
+        .1
+        .is_empty());
+    for (by, at, comment) in [("wang", 10, Some("on my way")), ("li", 20, None)] {
+        let a = m
+            .acknowledge(alert, by, comment.map(String::from), t(at))
+            .unwrap();
+        let ack = a.acknowledged.clone().unwrap();
+        store
+            .apply(
+                &[Change::Alert(a), Change::Acknowledged { alert, ack }],
+                t(at),
+            )
+            .await
+            .unwrap();
+    }
+    let (region, acks) = store.acknowledgements(alert).await.unwrap().unwrap();
+    assert_eq!(region.as_str(), "150102");
+    let who: Vec<(&str, Timestamp, Option<&str>)> = acks
+        .iter()
+        .map(|a| (a.by.as_str(), a.at, a.comment.as_deref()))
+        .collect();
+    assert_eq!(
+        who,
+        [("wang", t(10), Some("on my way")), ("li", t(20), None)],
+        "the second did not erase the first"
+    );
+    // The alert itself shows the latest.
+    let stored = store
+        .alerts(&Filter {
+            limit: 10,
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    let acked = stored.iter().find(|a| a.id == alert).unwrap();
+    assert_eq!(acked.acknowledged.as_ref().unwrap().by, "li");
+    assert!(store.acknowledgements(alert + 100).await.unwrap().is_none());
+    assert!(store.acknowledgements(u64::MAX).await.unwrap().is_none());
+}
+
+async fn the_audit_log_is_read_within_a_scope_and_by_actor_action_and_time(db: &TestDb) {
+    let store = db.open().await;
+    let region = |r: &str| Some(RegionCode::parse(r).unwrap());
+    let entries = [
+        (1, "admin", AuditAction::RegistryImport, None),
+        (
+            2,
+            "hohhot-admin",
+            AuditAction::MaintenanceCreate,
+            region("150102"),
+        ),
+        (
+            3,
+            "baotou-admin",
+            AuditAction::TokenRevoke,
+            region("150203"),
+        ),
+        (4, "admin", AuditAction::UserDisable, region("150100")),
+        (5, "local", AuditAction::UserCreate, region("150000")),
+    ];
+    for (at, actor, action, region) in entries {
+        store
+            .record_audit(&NewAudit {
+                at: t(at),
+                actor: actor.into(),
+                token: (actor == "baotou-admin").then_some(7),
+                action,
+                target: format!("target {at}"),
+                region,
+                details: serde_json::json!({"n": at, "名": "第一小学"}),
+                source: Some("127.0.0.1".into()),
+            })
+            .await
+            .unwrap();
+    }
+    let read = |f: AuditFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .audit(&AuditFilter { limit: 100, ..f })
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.details["n"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        read(AuditFilter::default()).await,
+        [5, 4, 3, 2, 1],
+        "newest first"
+    );
+    let all = store
+        .audit(&AuditFilter {
+            limit: 1,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all[0].details["名"], "第一小学");
+    assert_eq!(
+        (all[0].action, all[0].source.as_deref()),
+        (AuditAction::UserCreate, Some("127.0.0.1"))
+    );
+    // A city's administrator: their city's entries only, not the whole area's.
+    let scoped = |r: &str| AuditFilter {
+        scope: region(r),
+        ..AuditFilter::default()
+    };
+    assert_eq!(read(scoped("150100")).await, [4, 2]);
+    assert_eq!(read(scoped("150203")).await, [3]);
+    // A province's: everything within it and the whole area's.
+    assert_eq!(read(scoped("150000")).await, [5, 4, 3, 2, 1]);
+    // Another province's: the whole area's only.
+    assert_eq!(read(scoped("110000")).await, [1]);
+    assert_eq!(
+        read(AuditFilter {
+            actor: Some("admin".into()),
+            ..AuditFilter::default()
+        })
+        .await,
+        [4, 1]
+    );
+    assert_eq!(
+        read(AuditFilter {
+            action: Some(AuditAction::TokenRevoke),
+            ..AuditFilter::default()
+        })
+        .await,
+        [3]
+    );
+    assert_eq!(
+        read(AuditFilter {
+            since: Some(t(2)),
+            until: Some(t(4)),
+            ..AuditFilter::default()
+        })
+        .await,
+        [3, 2]
+    );
+    assert_eq!(
+        read(AuditFilter {
+            offset: 3,
+            ..AuditFilter::default()
+        })
+        .await,
+        [2, 1]
+    );
+    assert_eq!(store.prune_audit(t(3)).await.unwrap(), 2);
+    assert_eq!(read(AuditFilter::default()).await, [5, 4, 3]);
 }

@@ -535,15 +535,17 @@ impl Store {
 
 /// Computes each local day's coverage history and per-campus availability once the day
 /// is over (a few minutes after local midnight, so the last alive mark of the day is
-/// stored), and keeps `raw_days` days of raw history (0: all), until `shutdown`.
+/// stored), and keeps `history.raw_days` days of raw history and `history.audit_days`
+/// of the audit log (0: all), until `shutdown`.
 pub async fn keep_coverage_daily(
     store: Store,
     clock: Arc<dyn Clock>,
     rules: AvailabilityRules,
     tz: FixedOffset,
-    raw_days: u32,
+    history: crate::config::HistoryConfig,
     shutdown: CancellationToken,
 ) {
+    let raw_days = history.raw_days;
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -567,6 +569,18 @@ pub async fn keep_coverage_daily(
                     raw_days, "Raw history older than its days removed (their roll-ups are kept)."
                 ),
                 Err(e) => warn!(error = %e, "Could not remove old raw history."),
+            }
+        }
+        if history.audit_days > 0 {
+            let before = clock.now() - TimeDelta::days(i64::from(history.audit_days));
+            match store.prune_audit(before).await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    removed = n,
+                    audit_days = history.audit_days,
+                    "Audit log entries older than their days removed."
+                ),
+                Err(e) => warn!(error = %e, "Could not remove old audit log entries."),
             }
         }
     }
