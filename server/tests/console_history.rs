@@ -282,6 +282,8 @@ async fn the_trend_registry_and_reports_pages_fit_a_screen_and_a_phone_in_both_l
         ("trend", "#trend-days tbody tr"),
         ("registry", "#registered tbody tr"),
         ("reports", "#not-networked tbody tr"),
+        ("access", "#user-rows tbody tr"),
+        ("audit", "#audit-rows"),
     ] {
         for lang in ["zh", "en"] {
             for (w, h) in [(1440, 900), (390, 844)] {
