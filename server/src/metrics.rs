@@ -28,7 +28,13 @@ pub const DROP_REASONS: [&str; 7] = [
 ];
 
 /// Why the HTTP API refused a request as an attack on its edges (`cw_http_refused_total`).
-pub const HTTP_REFUSALS: [&str; 3] = ["cross_origin", "connection_limit", "sign_in_throttled"];
+pub const HTTP_REFUSALS: [&str; 5] = [
+    "cross_origin",
+    "connection_limit",
+    "sign_in_throttled",
+    "unauthenticated",
+    "forbidden",
+];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -253,7 +259,7 @@ impl Metrics {
         }
         families.push(Family::counter(
             "cw_http_refused",
-            "HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures).",
+            "HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures; unauthenticated: no, a wrong, an expired or a revoked session or token, or a disabled user; forbidden: a role or region scope that does not allow the request).",
             HTTP_REFUSALS
                 .iter()
                 .zip(&self.http_refused)
@@ -506,11 +512,13 @@ cw_acks_sent_total 0
 # HELP cw_broker_disconnects_total Times the server lost its broker connection.
 # TYPE cw_broker_disconnects_total counter
 cw_broker_disconnects_total 0
-# HELP cw_http_refused_total HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures).
+# HELP cw_http_refused_total HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures; unauthenticated: no, a wrong, an expired or a revoked session or token, or a disabled user; forbidden: a role or region scope that does not allow the request).
 # TYPE cw_http_refused_total counter
 cw_http_refused_total{reason="cross_origin"} 0
 cw_http_refused_total{reason="connection_limit"} 0
 cw_http_refused_total{reason="sign_in_throttled"} 0
+cw_http_refused_total{reason="unauthenticated"} 0
+cw_http_refused_total{reason="forbidden"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

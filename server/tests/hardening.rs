@@ -956,6 +956,20 @@ async fn tokens_are_listed_and_revoked_by_their_user_or_an_admin_of_their_region
         assert_eq!(got, status, "{query}: {body}");
         assert!(body["error"].is_string(), "{body}");
     }
+    // Every refusal above was counted: revoked tokens as unauthenticated, another
+    // user's list asked by a viewer as forbidden.
+    assert!(server.metrics.http_refused_count("unauthenticated") >= 3);
+    assert!(server.metrics.http_refused_count("forbidden") >= 1);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cw_http_refused_total{reason=\"unauthenticated\"}"),
+        "{metrics}"
+    );
     server.stop().await;
 }
 

@@ -9,19 +9,23 @@
 //! reverse proxy the proxy must pass the `Host` the browser asked for (nginx:
 //! `proxy_set_header Host $host;`), or set `X-Forwarded-Host`.
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{ApiError, AppState};
 
 /// The middleware: passes same-origin and non-browser requests, refuses the rest (403,
-/// counted as `cw_http_refused_total{reason="cross_origin"}` and logged).
+/// counted as `cw_http_refused_total{reason="cross_origin"}` and logged). A request the
+/// API then refuses for its credentials (401) or its role or scope (403) is counted as
+/// `unauthenticated` or `forbidden` and logged with the address it came from.
 pub(super) async fn same_origin(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return refusals_counted(&s, req, next).await;
     }
     if let Some(from) = cross_origin(req.headers()) {
         s.metrics.http_refused("cross_origin");
@@ -31,7 +35,30 @@ pub(super) async fn same_origin(State(s): State<AppState>, req: Request, next: N
         )
         .into_response();
     }
-    next.run(req).await
+    refusals_counted(&s, req, next).await
+}
+
+async fn refusals_counted(s: &AppState, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let response = next.run(req).await;
+    match response.status() {
+        StatusCode::UNAUTHORIZED => {
+            s.metrics.http_refused("unauthenticated");
+            info!(%method, %path, %peer, "Refused a request without valid credentials (see cw_http_refused_total).");
+        }
+        StatusCode::FORBIDDEN => {
+            s.metrics.http_refused("forbidden");
+            warn!(%method, %path, %peer, "Refused a request its role or region scope does not allow (see cw_http_refused_total).");
+        }
+        _ => {}
+    }
+    response
 }
 
 /// Where a cross-origin request comes from, or None for a same-origin one or one that
