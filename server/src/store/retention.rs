@@ -274,10 +274,10 @@ impl Store {
         let Some(first) = first else {
             return Ok(0);
         };
-        let mut day = parse_ts(&first)?.with_timezone(&tz).date_naive();
-        while day < cut_day {
-            self.ensure_coverage_daily(day, tz, rules, now).await?;
-            day = day.succ_opt().unwrap_or(cut_day);
+        let day = parse_ts(&first)?.with_timezone(&tz).date_naive();
+        if let Some(before_cut) = cut_day.pred_opt().filter(|d| *d >= day) {
+            self.ensure_coverage_days(day, before_cut, tz, rules, now)
+                .await?;
         }
         let cut = ts(cut);
         with_db!(self.pool(), |pool| {

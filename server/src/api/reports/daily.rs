@@ -111,14 +111,9 @@ pub(in crate::api) async fn coverage_daily(
     // Only whole days that are over: today's figure is not final.
     let last = to.min(yesterday);
     let rules = rules(&s);
-    let mut day = from;
-    while day <= last {
-        s.store.ensure_coverage_daily(day, tz, rules, now).await?;
-        day = match day.succ_opt() {
-            Some(d) => d,
-            None => break,
-        };
-    }
+    s.store
+        .ensure_coverage_days(from, last, tz, rules, now)
+        .await?;
     let days = s
         .store
         .coverage_daily(region, school_type, from, last, tz)

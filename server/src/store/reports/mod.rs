@@ -284,26 +284,56 @@ impl Store {
         rules: AvailabilityRules,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let offset = i64::from(tz.local_minus_utc() / 60);
-        let (Some(from), Some(to)) = (
-            local_midnight(day, tz),
-            day.succ_opt().and_then(|d| local_midnight(d, tz)),
-        ) else {
+        self.ensure_coverage_days(day, day, tz, rules, now).await
+    }
+
+    /// [`Store::ensure_coverage_daily`] for every local day from `first` to `last`, with
+    /// the history's bounds read once.
+    pub async fn ensure_coverage_days(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        tz: FixedOffset,
+        rules: AvailabilityRules,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        // A day over before the history began is not computed: there is nothing to
+        // compute, and storing a row per campus for it would only grow the store.
+        let Some(start) = self.history_start().await? else {
             return Ok(());
         };
         // A day whose raw history is gone cannot be computed again: what is stored stays.
-        if self
-            .history_horizon()
-            .await?
-            .is_some_and(|h| from < h.raw_from)
-        {
-            return Ok(());
+        let horizon = self.history_horizon().await?.map(|h| h.raw_from);
+        let mut day = first;
+        while day <= last {
+            if let (Some(from), Some(to)) = (
+                local_midnight(day, tz),
+                day.succ_opt().and_then(|d| local_midnight(d, tz)),
+            ) {
+                if to > start && horizon.is_none_or(|h| from >= h) {
+                    self.compute_coverage_day(day, from, to, tz, rules, now)
+                        .await?;
+                }
+            }
+            day = match day.succ_opt() {
+                Some(d) => d,
+                None => break,
+            };
         }
-        // Nor is a day over before the history began: there is nothing to compute, and
-        // storing a row per campus for it would only grow the store.
-        if self.history_start().await?.is_none_or(|first| to <= first) {
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// Computes local `day` (`from`..`to`) unless it is stored already.
+    async fn compute_coverage_day(
+        &self,
+        day: NaiveDate,
+        from: Timestamp,
+        to: Timestamp,
+        tz: FixedOffset,
+        rules: AvailabilityRules,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let offset = i64::from(tz.local_minus_utc() / 60);
         let (have_coverage, have_campuses) = with_db!(self.pool(), |pool| {
             let coverage: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM coverage_daily WHERE day = $1 AND utc_offset_minutes = $2",
