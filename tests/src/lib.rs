@@ -61,6 +61,7 @@ impl TestBroker {
             fallback_to_free_port: true,
             max_connections: 20_000,
             max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+            ..EmbeddedBrokerConfig::default()
         })
         .await
         .expect("embedded broker starts");
