@@ -557,6 +557,18 @@ cw_broker_disconnects_total 0
 cw_http_refused_total{reason="cross_origin"} 0
 cw_http_refused_total{reason="connection_limit"} 0
 cw_http_refused_total{reason="sign_in_throttled"} 0
+# HELP cw_broker_refused_total Clients the embedded broker's guarded front refused and disconnected, by reason (anonymous: no user name; credentials: unknown user or wrong password; will: a Last Will outside the user's topics; publish, subscribe: a topic or filter outside them; malformed: not MQTT 3.1.1; too_large: a packet over the payload limit; tls: a failed TLS handshake; timeout: no CONNECT in time; connection_limit: beyond max connections).
+# TYPE cw_broker_refused_total counter
+cw_broker_refused_total{reason="anonymous"} 0
+cw_broker_refused_total{reason="credentials"} 0
+cw_broker_refused_total{reason="will"} 0
+cw_broker_refused_total{reason="publish"} 0
+cw_broker_refused_total{reason="subscribe"} 0
+cw_broker_refused_total{reason="malformed"} 0
+cw_broker_refused_total{reason="too_large"} 0
+cw_broker_refused_total{reason="tls"} 0
+cw_broker_refused_total{reason="timeout"} 0
+cw_broker_refused_total{reason="connection_limit"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

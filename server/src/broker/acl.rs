@@ -145,7 +145,7 @@ mod tests {
             format!("cw/v1/150102/{a}"),
             format!("cw/v2/150102/{a}/birth"),
             format!("cw/v1/+/{a}/birth"),
-            format!("cw/v1/#"),
+            "cw/v1/#".to_string(),
             "cw/v1/server/main/state".to_string(),
             String::new(),
         ] {

@@ -168,10 +168,13 @@ impl Passwords {
 /// A password file read again when it changes, so that `mosquitto_passwd` adds or
 /// withdraws a campus without a restart. A file that no longer parses keeps the last
 /// good version in force (and says why in the log).
+/// When a file was last changed, and its length: read again when either changes.
+type Stamp = Option<(SystemTime, u64)>;
+
 #[derive(Debug)]
 pub struct PasswordFile {
     path: PathBuf,
-    current: Mutex<(Option<(SystemTime, u64)>, std::sync::Arc<Passwords>)>,
+    current: Mutex<(Stamp, std::sync::Arc<Passwords>)>,
 }
 
 impl PasswordFile {
@@ -206,12 +209,12 @@ impl PasswordFile {
     }
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Stamp {
     let m = std::fs::metadata(path).ok()?;
     Some((m.modified().ok()?, m.len()))
 }
 
-fn read(path: &Path) -> Result<(Option<(SystemTime, u64)>, Passwords), String> {
+fn read(path: &Path) -> Result<(Stamp, Passwords), String> {
     let stamp = stamp(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
@@ -264,8 +267,14 @@ alice:$7$101$IRwGGO1OX6CA5FOw$lZA/EPragTWrGfxNB26AwlQYK62RaUzC43wPsujWxJ+DQYFuLn
                 "line 1 (carol): it is not a mosquitto_passwd hash",
             ),
             ("# c\nnocolon\n", "line 2: no ':'"),
-            ("dave:$7$0$AAAA$AAAA\n", "iteration count"),
-            ("dave:$7$101$!!$AAAA\n", "salt is not base64"),
+            (
+                "dave:$7$0$AAAA$AAAA\n",
+                "line 1 (dave): its iteration count",
+            ),
+            (
+                "dave:$7$101$!!$AAAA\n",
+                "line 1 (dave): its salt is not base64",
+            ),
         ] {
             let e = Passwords::parse(text).unwrap_err();
             assert!(e.starts_with(says), "{text:?}: {e}");
