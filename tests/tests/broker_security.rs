@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use campuswatch_agent::check::check_broker;
 use campuswatch_agent::probe::ProbeStatus;
-use campuswatch_agent::AgentConfig;
 use campuswatch_mqtt::BrokerLogin;
 use campuswatch_protocol::{
     CampusId, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode, SchoolType,

@@ -163,6 +163,21 @@ async fn connect(options: MqttOptions) -> (Result<(), ConnectReturnCode>, AsyncC
     (outcome, client, el)
 }
 
+/// Subscribes to `filter` and polls until the broker grants it.
+async fn subscribed(client: &AsyncClient, el: &mut EventLoop, filter: &str) {
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    loop {
+        if let Event::Incoming(Packet::SubAck(ack)) = el.poll().await.unwrap() {
+            assert_eq!(
+                ack.return_codes,
+                [rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+                "{filter}"
+            );
+            return;
+        }
+    }
+}
+
 /// Polls until the broker closes the connection; panics if it answers `packet` instead.
 async fn wait_closed(el: &mut EventLoop) {
     tokio::time::timeout(WAIT, async {
@@ -313,16 +328,7 @@ async fn strangers_wrong_passwords_wide_subscriptions_and_foreign_wills_are_refu
     )
     .await;
     assert_eq!(r, Ok(()));
-    client
-        .subscribe(format!("cw/v1/{county}/{a}/cmd/rebirth"), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    loop {
-        if let Event::Incoming(Packet::SubAck(ack)) = el.poll().await.unwrap() {
-            assert_eq!(ack.return_codes.len(), 1);
-            break;
-        }
-    }
+    subscribed(&client, &mut el, &format!("cw/v1/{county}/{a}/cmd/rebirth")).await;
     client.subscribe("cw/v1/#", QoS::AtMostOnce).await.unwrap();
     wait_closed(&mut el).await;
 
@@ -334,15 +340,7 @@ async fn strangers_wrong_passwords_wide_subscriptions_and_foreign_wills_are_refu
     )
     .await;
     assert_eq!(r, Ok(()));
-    reader
-        .subscribe(format!("cw/v1/{county}/#"), QoS::AtMostOnce)
-        .await
-        .unwrap();
-    loop {
-        if let Event::Incoming(Packet::SubAck(_)) = reader_el.poll().await.unwrap() {
-            break;
-        }
-    }
+    subscribed(&reader, &mut reader_el, &format!("cw/v1/{county}/#")).await;
     let gw = RawGateway::connect_with(
         env.login(&server, b, "b-secret")
             .options(format!("cw-{b}"))

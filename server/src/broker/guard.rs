@@ -153,15 +153,9 @@ struct Identity {
 /// Why a frame could not be read.
 #[derive(Debug)]
 enum FrameError {
-    /// The peer closed the connection between frames.
+    /// The peer closed the connection between frames, or the connection failed.
     Closed,
     Refused(Refusal, String),
-}
-
-impl From<std::io::Error> for FrameError {
-    fn from(e: std::io::Error) -> Self {
-        FrameError::Refused(Refusal::Malformed, format!("read failed: {e}"))
-    }
 }
 
 /// Accepts clients on `listener` for as long as the task runs.
@@ -345,10 +339,10 @@ impl Guard {
             }
         }
         forwarded.login = Some(Login {
+            // Without a password file nobody logged in; rumqttd wants some user name.
             username: identity
                 .as_ref()
-                .map(|i| i.user.clone())
-                .unwrap_or_default(),
+                .map_or_else(|| "anonymous".to_string(), |i| i.user.clone()),
             password: self.secret.expose().to_string(),
         });
         if write_packet(&mut up_wr, &Packet::Connect(forwarded), self.max_packet)
@@ -452,7 +446,16 @@ async fn read_frame<R: AsyncRead + Unpin>(
             }
             buf.reserve(total - buf.len());
         }
-        if rd.read_buf(buf).await? == 0 {
+        let read = match rd.read_buf(buf).await {
+            Ok(n) => n,
+            // A reset or a TLS connection cut without close_notify: the network or the
+            // client went away, which is not an attack.
+            Err(e) => {
+                debug!(error = %e, "Embedded broker: a client's connection failed.");
+                return Err(FrameError::Closed);
+            }
+        };
+        if read == 0 {
             return Err(if buf.is_empty() {
                 FrameError::Closed
             } else {
