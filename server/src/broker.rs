@@ -7,7 +7,8 @@
 //!
 //! # What rumqttd is configured for
 //!
-//! * One MQTT 3.1.1 listener, plain TCP. rumqttd serves MQTT 5 only on a *separate*
+//! * One MQTT 3.1.1 listener, plain TCP (TLS, when configured, is the guarded front's; see
+//!   [Security](#security)). rumqttd serves MQTT 5 only on a *separate*
 //!   listener (its own port); the server and the agents speak 3.1.1, so a second port
 //!   (and a second fallback dance) is not worth it.
 //! * Memory bounded: rumqttd keeps every message in an in-memory commit log per

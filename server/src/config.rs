@@ -868,13 +868,25 @@ mod tests {
         );
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("mqtt.client_key_file"), "{err}");
-        // The embedded broker has no TLS: such keys would do nothing.
+        // The server reaches its embedded broker in-process: such keys would do nothing.
         let f = write("[mqtt]\nca_file = \"/etc/cw/ca.pem\"\n");
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(
             err.contains("mqtt.ca_file") && err.contains("embedded"),
             "{err}"
         );
+        // The embedded broker's own files, and where it may listen without them.
+        for (toml, key, says) in [
+            ("tls_cert_file = \"/etc/cw/broker.crt\"", "mqtt.embedded.tls_key_file", "must be set together"),
+            ("password_file = \"/nonexistent/passwd\"", "mqtt.embedded.password_file", "/nonexistent/passwd"),
+            ("listen = \"0.0.0.0:1883\"", "mqtt.embedded.listen", "mqtt.embedded.password_file, mqtt.embedded.tls_cert_file and mqtt.embedded.tls_key_file"),
+        ] {
+            let f = write(&format!("[mqtt.embedded]\n{toml}\n"));
+            let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{toml}: {err}");
+        }
+        let f = write("[mqtt.embedded]\nlisten = \"0.0.0.0:1883\"\ninsecure = true\n");
+        ServerConfig::load(Some(f.path())).expect("insecure = true is the operator's choice");
     }
 
     #[test]
