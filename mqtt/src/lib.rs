@@ -18,6 +18,7 @@ use std::fmt;
 use rumqttc::{MqttOptions, Transport};
 
 pub use diagnose::Diagnosis;
+pub use tls::{certificates, private_key};
 
 /// The standard ports of MQTT over TCP and over TLS.
 pub const PLAIN_PORT: u16 = 1883;

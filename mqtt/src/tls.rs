@@ -30,8 +30,13 @@ fn read(key: &'static str, path: &str) -> Result<Vec<u8>, SetupError> {
     })
 }
 
-/// Every certificate in a PEM file; an error names the key and the file.
-fn certificates(key: &'static str, path: &str) -> Result<Vec<CertificateDer<'static>>, SetupError> {
+/// Every certificate in the PEM file `path` (read with rustls-pki-types' PEM reader);
+/// an error names the configuration key `key` and the file. Shared with the server's
+/// embedded broker, which reads its own certificate with it.
+pub fn certificates(
+    key: &'static str,
+    path: &str,
+) -> Result<Vec<CertificateDer<'static>>, SetupError> {
     let pem = read(key, path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
@@ -47,20 +52,21 @@ fn certificates(key: &'static str, path: &str) -> Result<Vec<CertificateDer<'sta
     Ok(certs)
 }
 
-fn private_key(path: &str) -> Result<PrivateKeyDer<'static>, SetupError> {
-    const KEY: &str = "mqtt.client_key_file";
-    let pem = read(KEY, path)?;
+/// The first private key in the PEM file `path` (PKCS#8, PKCS#1 or SEC1, not encrypted);
+/// an error names the configuration key `key` and the file.
+pub fn private_key(key: &'static str, path: &str) -> Result<PrivateKeyDer<'static>, SetupError> {
+    let pem = read(key, path)?;
     match PrivateKeyDer::from_pem_slice(&pem) {
-        Ok(key) => Ok(key),
+        Ok(k) => Ok(k),
         Err(pem::Error::NoItemsFound) if pem.windows(9).any(|w| w == b"ENCRYPTED") => Err(SetupError::new(
-            KEY,
-            format!("{path:?} holds an encrypted private key; the agent cannot ask for its passphrase, so store it decrypted (openssl pkey -in KEY -out KEY.plain) and readable by the service's user only"),
+            key,
+            format!("{path:?} holds an encrypted private key; the program cannot ask for its passphrase, so store it decrypted (openssl pkey -in KEY -out KEY.plain) and readable by the service's user only"),
         )),
         Err(pem::Error::NoItemsFound) => Err(SetupError::new(
-            KEY,
+            key,
             format!("{path:?} holds no PEM private key (PKCS#8 \"PRIVATE KEY\", PKCS#1 \"RSA PRIVATE KEY\" or SEC1 \"EC PRIVATE KEY\")"),
         )),
-        Err(e) => Err(SetupError::new(KEY, format!("{path:?} is not a readable PEM file: {e}"))),
+        Err(e) => Err(SetupError::new(key, format!("{path:?} is not a readable PEM file: {e}"))),
     }
 }
 
@@ -112,7 +118,7 @@ pub(crate) fn client_config(login: &BrokerLogin) -> Result<rustls::ClientConfig,
         )),
         (false, false) => {
             let chain = certificates("mqtt.client_cert_file", &login.client_cert_file)?;
-            let key = private_key(&login.client_key_file)?;
+            let key = private_key("mqtt.client_key_file", &login.client_key_file)?;
             builder.with_client_auth_cert(chain, key).map_err(|e| match e {
                 rustls::Error::InconsistentKeys(_) => SetupError::new(
                     "mqtt.client_key_file",

@@ -7,7 +7,8 @@
 //!
 //! # What rumqttd is configured for
 //!
-//! * One MQTT 3.1.1 listener, plain TCP. rumqttd serves MQTT 5 only on a *separate*
+//! * One MQTT 3.1.1 listener, plain TCP (TLS, when configured, is the guarded front's; see
+//!   [Security](#security)). rumqttd serves MQTT 5 only on a *separate*
 //!   listener (its own port); the server and the agents speak 3.1.1, so a second port
 //!   (and a second fallback dance) is not worth it.
 //! * Memory bounded: rumqttd keeps every message in an in-memory commit log per
@@ -62,14 +63,30 @@
 //! on a dedicated, detached std thread and stops at process exit; dropping
 //! [`EmbeddedBroker`] does not stop it.
 //!
+//! # Security
+//!
+//! With the defaults the broker listens on loopback with no authentication, as before:
+//! the demo and a newcomer need nothing. With a password file or a TLS certificate
+//! ([`BrokerSecurity`]) rumqttd moves to a loopback port of its own, reachable only with
+//! a password made at start, and the public listener belongs to the guarded front
+//! ([`guard`]): TLS, Mosquitto's password file ([`passwd`]) and the Mosquitto recipe's
+//! topic ACL ([`acl`]). Listening beyond loopback without both refuses to start unless
+//! `insecure` says so ([`BrokerError::Exposed`]).
+//!
 //! # Logging
 //!
 //! rumqttd logs through `tracing` (info per connection, error on every disconnect); the
 //! server's subscriber filters it. With no console configured it never prints to stdout.
 
-use std::collections::HashMap;
+pub mod acl;
+pub mod guard;
+pub mod passwd;
+
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -78,7 +95,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+
+use crate::metrics::Metrics;
+use guard::{Guard, InternalSecret};
 
 /// Size at which rumqttd starts a new in-memory commit-log segment (1 MiB).
 pub const MAX_SEGMENT_SIZE: usize = 1024 * 1024;
@@ -120,6 +140,60 @@ pub struct EmbeddedBrokerConfig {
     pub max_connections: usize,
     /// Maximum PUBLISH payload in bytes.
     pub max_payload_size: usize,
+    /// Who may connect and what they may do; the default is nobody checked (loopback).
+    pub security: BrokerSecurity,
+}
+
+/// The embedded broker's protection (`[mqtt.embedded]`'s `password_file`,
+/// `server_users`, `tls_cert_file`, `tls_key_file`, `insecure`).
+#[derive(Debug, Clone, Default)]
+pub struct BrokerSecurity {
+    /// A password file in `mosquitto_passwd`'s format; user name = campus id. With it,
+    /// every client must log in and is held to the topic ACL.
+    pub password_file: Option<PathBuf>,
+    /// Users of the password file with the server's ACL (read `cw/v1/#`, write the
+    /// servers' state and rebirth requests); every other user is a campus.
+    pub server_users: Vec<String>,
+    /// The broker's certificate chain and key (PEM): clients connect with TLS.
+    pub tls: Option<TlsFiles>,
+    /// Listen beyond loopback without a password file and TLS anyway.
+    pub insecure: bool,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl BrokerSecurity {
+    /// Whether the guarded front is needed (a password file or TLS).
+    pub fn guarded(&self) -> bool {
+        self.password_file.is_some() || self.tls.is_some()
+    }
+
+    /// Refuses a listener beyond loopback that lacks a password file or TLS, unless
+    /// `insecure`; the error names the keys to set.
+    pub fn check_exposure(&self, listen: SocketAddr) -> Result<(), BrokerError> {
+        if listen.ip().is_loopback()
+            || self.insecure
+            || (self.password_file.is_some() && self.tls.is_some())
+        {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        if self.password_file.is_none() {
+            missing.push("mqtt.embedded.password_file");
+        }
+        if self.tls.is_none() {
+            missing.push("mqtt.embedded.tls_cert_file and mqtt.embedded.tls_key_file");
+        }
+        Err(BrokerError::Exposed {
+            addr: listen,
+            missing: missing.join(", "),
+        })
+    }
 }
 
 impl Default for EmbeddedBrokerConfig {
@@ -131,6 +205,7 @@ impl Default for EmbeddedBrokerConfig {
             fallback_to_free_port: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_payload_size: campuswatch_protocol::MAX_PAYLOAD_BYTES,
+            security: BrokerSecurity::default(),
         }
     }
 }
@@ -151,9 +226,17 @@ pub enum BrokerError {
         #[source]
         source: io::Error,
     },
-    /// A setting is out of range.
+    /// A setting is out of range, or a file of the security settings is unusable.
     #[error("invalid embedded broker setting: {0}")]
     InvalidConfig(String),
+    /// Beyond loopback without a password file and TLS, and not `insecure`.
+    #[error(
+        "the embedded broker would listen on {addr}, beyond loopback, without authentication and TLS: \
+         anyone who reaches that port could read every campus and speak for any campus. \
+         Set {missing} (docs/broker-security.md), or listen on 127.0.0.1, \
+         or set mqtt.embedded.insecure = true to accept the risk"
+    )]
+    Exposed { addr: SocketAddr, missing: String },
     /// The OS refused to start the broker thread.
     #[error("cannot start the embedded broker thread: {0}")]
     Spawn(#[source] io::Error),
@@ -174,8 +257,22 @@ pub enum BrokerError {
 /// A running rumqttd broker. See the module documentation for its limits and lifecycle.
 #[derive(Debug)]
 pub struct EmbeddedBroker {
+    /// The public listener: rumqttd's own, or the guarded front's.
     local_addr: SocketAddr,
     thread: JoinHandle<()>,
+    /// With the guarded front: rumqttd's loopback listener and the password it wants.
+    internal: Option<(SocketAddr, InternalSecret)>,
+    tls: bool,
+    front: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for EmbeddedBroker {
+    /// Closes the public listener of the guarded front (rumqttd itself cannot stop).
+    fn drop(&mut self) {
+        if let Some(front) = &self.front {
+            front.abort();
+        }
+    }
 }
 
 impl EmbeddedBroker {
@@ -189,32 +286,110 @@ impl EmbeddedBroker {
     /// and releasing a probe socket first; another process could take it in between, in
     /// which case rumqttd's bind fails and this returns [`BrokerError::Stopped`].
     pub async fn start(cfg: EmbeddedBrokerConfig) -> Result<EmbeddedBroker, BrokerError> {
+        Self::start_with_metrics(cfg, Arc::default()).await
+    }
+
+    /// [`start`](Self::start), counting the guarded front's refusals in `metrics`.
+    pub async fn start_with_metrics(
+        cfg: EmbeddedBrokerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
         validate(&cfg)?;
-        let addr = choose_addr(cfg.listen, cfg.fallback_to_free_port)?;
-        let config = rumqttd_config(&cfg, addr);
+        let security = &cfg.security;
+        security.check_exposure(cfg.listen)?;
+        if !cfg.listen.ip().is_loopback() && security.insecure {
+            let missing = match (&security.password_file, &security.tls) {
+                (None, None) => "authentication, topic ACLs or TLS",
+                (None, Some(_)) => "authentication or topic ACLs",
+                (Some(_), None) => "TLS (passwords travel in clear)",
+                (Some(_), Some(_)) => "",
+            };
+            if !missing.is_empty() {
+                error!(
+                    listen = %cfg.listen,
+                    "INSECURE: mqtt.embedded.insecure = true: the embedded broker listens beyond loopback without {missing}. Anyone who reaches this port may read every campus's reports and speak for any campus. Set mqtt.embedded.password_file, tls_cert_file and tls_key_file (docs/broker-security.md)."
+                );
+            }
+        }
+        if !security.guarded() {
+            let addr = choose_addr(cfg.listen, cfg.fallback_to_free_port)?
+                .local_addr()
+                .map_err(|source| BrokerError::Bind {
+                    addr: cfg.listen,
+                    source,
+                })?;
+            let thread = run_rumqttd(&cfg, addr, None).await?;
+            info!(%addr, "embedded MQTT broker listening");
+            return Ok(EmbeddedBroker {
+                local_addr: addr,
+                thread,
+                internal: None,
+                tls: false,
+                front: None,
+            });
+        }
 
-        let (stopped_tx, mut stopped_rx) = oneshot::channel::<String>();
-        let thread = std::thread::Builder::new()
-            .name("mqtt-broker".to_owned())
-            .spawn(move || {
-                // Broker::new spawns the router thread; start() spawns the listener thread
-                // and blocks until it ends, which only happens when it fails (e.g. bind).
-                let mut broker = Broker::new(config);
-                let reason = match broker.start() {
-                    Ok(()) => "its listener stopped (see rumqttd's error log)".to_owned(),
-                    Err(e) => e.to_string(),
-                };
-                warn!(%addr, %reason, "embedded MQTT broker stopped");
-                // The receiver is gone once startup finished; nothing left to tell then.
-                let _ = stopped_tx.send(reason);
-            })
-            .map_err(BrokerError::Spawn)?;
+        // Every file first, so that a bad one stops the start before anything listens.
+        let passwords = security
+            .password_file
+            .as_deref()
+            .map(passwd::PasswordFile::load)
+            .transpose()
+            .map_err(|e| BrokerError::InvalidConfig(format!("mqtt.embedded.password_file: {e}")))?;
+        let tls = security.tls.as_ref().map(tls_acceptor).transpose()?;
+        let public = choose_addr(cfg.listen, cfg.fallback_to_free_port)?;
+        public
+            .set_nonblocking(true)
+            .map_err(|source| BrokerError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let public =
+            tokio::net::TcpListener::from_std(public).map_err(|source| BrokerError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let local_addr = public.local_addr().map_err(|source| BrokerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
 
-        wait_until_ready(addr, &mut stopped_rx).await?;
-        info!(%addr, "embedded MQTT broker listening");
+        let internal = choose_addr(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0), false)?
+            .local_addr()
+            .map_err(|source| BrokerError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let secret = InternalSecret::generate();
+        let thread = run_rumqttd(&cfg, internal, Some(secret.clone())).await?;
+        let guard = Guard {
+            upstream: internal,
+            secret: secret.clone(),
+            tls: tls.clone(),
+            passwords,
+            server_users: security
+                .server_users
+                .iter()
+                .cloned()
+                .collect::<HashSet<_>>(),
+            max_packet: cfg.max_payload_size + PACKET_HEADROOM,
+            connect_timeout: Duration::from_millis(u64::from(CONNECT_TIMEOUT_MS)),
+            connections: Arc::new(tokio::sync::Semaphore::new(cfg.max_connections)),
+            metrics,
+        };
+        let front = tokio::spawn(guard::serve(public, Arc::new(guard)));
+        info!(
+            %local_addr,
+            tls = tls.is_some(),
+            authentication = security.password_file.is_some(),
+            "embedded MQTT broker listening behind its guarded front"
+        );
         Ok(EmbeddedBroker {
-            local_addr: addr,
+            local_addr,
             thread,
+            internal: Some((internal, secret)),
+            tls: tls.is_some(),
+            front: Some(front),
         })
     }
 
@@ -232,7 +407,26 @@ impl EmbeddedBroker {
     /// `mqtt://HOST:PORT` for [`connect_addr`](Self::connect_addr), e.g.
     /// `mqtt://127.0.0.1:1883`. Carries no client id.
     pub fn url(&self) -> String {
-        format!("mqtt://{}", self.connect_addr())
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://{}", self.connect_addr())
+    }
+
+    /// How the server in this process reaches rumqttd: its loopback listener with the
+    /// password made at start when the guarded front is on (no TLS, no ACL: the server
+    /// is trusted), else the public listener with no login.
+    pub fn in_process_login(&self) -> campuswatch_mqtt::BrokerLogin {
+        match &self.internal {
+            Some((addr, secret)) => campuswatch_mqtt::BrokerLogin {
+                url: format!("mqtt://{addr}"),
+                username: "campuswatch-server".into(),
+                password: secret.expose().to_string(),
+                ..Default::default()
+            },
+            None => campuswatch_mqtt::BrokerLogin {
+                url: format!("mqtt://{}", self.connect_addr()),
+                ..Default::default()
+            },
+        }
     }
 
     /// False once rumqttd's threads have ended (it never stops on its own otherwise).
@@ -258,26 +452,23 @@ fn validate(cfg: &EmbeddedBrokerConfig) -> Result<(), BrokerError> {
     Ok(())
 }
 
-/// Picks the address rumqttd will bind: `listen` if it is free, else (with fallback) a free
-/// port on the same IP. Binding a std listener is the only reliable "is it taken" check;
-/// the listener is released right away so that rumqttd can bind the same address.
-fn choose_addr(listen: SocketAddr, fallback: bool) -> Result<SocketAddr, BrokerError> {
+/// Binds `listen` if it is free, else (with fallback) a free port on the same IP.
+/// Binding is the only reliable "is it taken" check. For rumqttd, which binds its
+/// listener itself, the caller takes the address and releases the listener; the guarded
+/// front keeps it.
+fn choose_addr(listen: SocketAddr, fallback: bool) -> Result<TcpListener, BrokerError> {
     match TcpListener::bind(listen) {
-        // local_addr resolves port 0 to the port the OS picked.
-        Ok(probe) => probe.local_addr().map_err(|source| BrokerError::Bind {
-            addr: listen,
-            source,
-        }),
+        Ok(bound) => Ok(bound),
         Err(e) if fallback && can_fall_back(&e) => {
-            let free = TcpListener::bind(SocketAddr::new(listen.ip(), 0))
-                .and_then(|probe| probe.local_addr())
-                .map_err(|source| BrokerError::Bind {
+            let free = TcpListener::bind(SocketAddr::new(listen.ip(), 0)).map_err(|source| {
+                BrokerError::Bind {
                     addr: listen,
                     source,
-                })?;
+                }
+            })?;
             info!(
                 requested = %listen,
-                chosen = %free,
+                chosen = ?free.local_addr().ok(),
                 reason = %e,
                 "MQTT address unavailable; embedded broker takes a free port instead"
             );
@@ -301,8 +492,71 @@ fn can_fall_back(e: &io::Error) -> bool {
     )
 }
 
-fn rumqttd_config(cfg: &EmbeddedBrokerConfig, addr: SocketAddr) -> Config {
-    let connections = ConnectionSettings {
+/// The guarded front's TLS: the configured chain and key, TLS 1.2 and 1.3, ring.
+fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, BrokerError> {
+    let invalid = |e: campuswatch_mqtt::SetupError| {
+        BrokerError::InvalidConfig(format!("{}: {}", e.key, e.message))
+    };
+    let chain = campuswatch_mqtt::certificates(
+        "mqtt.embedded.tls_cert_file",
+        &files.cert.display().to_string(),
+    )
+    .map_err(invalid)?;
+    let key = campuswatch_mqtt::private_key(
+        "mqtt.embedded.tls_key_file",
+        &files.key.display().to_string(),
+    )
+    .map_err(invalid)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BrokerError::InvalidConfig(format!("TLS setup failed: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            BrokerError::InvalidConfig(format!(
+                "mqtt.embedded.tls_key_file: {:?} cannot be used with the certificate in {:?} (mqtt.embedded.tls_cert_file): {e}",
+                files.key.display().to_string(),
+                files.cert.display().to_string()
+            ))
+        })?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Starts rumqttd on `addr` on its own thread and waits until it answers CONNECT. With
+/// `secret`, it accepts only connections whose password is that secret.
+async fn run_rumqttd(
+    cfg: &EmbeddedBrokerConfig,
+    addr: SocketAddr,
+    secret: Option<InternalSecret>,
+) -> Result<JoinHandle<()>, BrokerError> {
+    let config = rumqttd_config(cfg, addr, secret.clone());
+    let (stopped_tx, mut stopped_rx) = oneshot::channel::<String>();
+    let thread = std::thread::Builder::new()
+        .name("mqtt-broker".to_owned())
+        .spawn(move || {
+            // Broker::new spawns the router thread; start() spawns the listener thread
+            // and blocks until it ends, which only happens when it fails (e.g. bind).
+            let mut broker = Broker::new(config);
+            let reason = match broker.start() {
+                Ok(()) => "its listener stopped (see rumqttd's error log)".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            warn!(%addr, %reason, "embedded MQTT broker stopped");
+            // The receiver is gone once startup finished; nothing left to tell then.
+            let _ = stopped_tx.send(reason);
+        })
+        .map_err(BrokerError::Spawn)?;
+    wait_until_ready(addr, secret.as_ref(), &mut stopped_rx).await?;
+    Ok(thread)
+}
+
+fn rumqttd_config(
+    cfg: &EmbeddedBrokerConfig,
+    addr: SocketAddr,
+    secret: Option<InternalSecret>,
+) -> Config {
+    let mut connections = ConnectionSettings {
         connection_timeout_ms: CONNECT_TIMEOUT_MS,
         max_payload_size: cfg.max_payload_size + PACKET_HEADROOM,
         max_inflight_count: MAX_INFLIGHT_COUNT,
@@ -311,6 +565,12 @@ fn rumqttd_config(cfg: &EmbeddedBrokerConfig, addr: SocketAddr) -> Config {
         // Off: never create a commit log for a topic nobody subscribed to.
         dynamic_filters: false,
     };
+    if let Some(secret) = secret {
+        connections.set_auth_handler(move |_client_id, _user, password: String| {
+            let admitted = secret.admits(&password);
+            async move { admitted }
+        });
+    }
     let listener = ServerSettings {
         name: "campuswatch-mqtt-v4".to_owned(),
         listen: addr,
@@ -354,6 +614,7 @@ fn connect_addr(bound: SocketAddr) -> SocketAddr {
 /// router is up too, and leaves no half-open connection for rumqttd to log as an error.
 async fn wait_until_ready(
     addr: SocketAddr,
+    secret: Option<&InternalSecret>,
     stopped: &mut oneshot::Receiver<String>,
 ) -> Result<(), BrokerError> {
     let target = connect_addr(addr);
@@ -378,7 +639,7 @@ async fn wait_until_ready(
                 last_error,
             });
         }
-        match timeout(remaining, mqtt_handshake(target)).await {
+        match timeout(remaining, mqtt_handshake(target, secret)).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(e)) => {
                 debug!(%target, error = %e, "embedded broker not ready yet");
@@ -390,21 +651,19 @@ async fn wait_until_ready(
     }
 }
 
-/// One MQTT 3.1.1 CONNECT (clean session, no will) → CONNACK(accepted) → DISCONNECT.
-async fn mqtt_handshake(target: SocketAddr) -> io::Result<()> {
+/// One MQTT 3.1.1 CONNECT (clean session, no will, the internal password if any) →
+/// CONNACK(accepted) → DISCONNECT.
+async fn mqtt_handshake(target: SocketAddr, secret: Option<&InternalSecret>) -> io::Result<()> {
+    use rumqttc::mqttbytes::v4::{Connect, Login};
     let mut stream = TcpStream::connect(target).await?;
-
-    let id = PROBE_CLIENT_ID.as_bytes();
-    let mut body = Vec::with_capacity(12 + id.len());
-    body.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T']); // protocol name
-    body.push(0x04); // protocol level 3.1.1
-    body.push(0x02); // flags: clean session
-    body.extend_from_slice(&10u16.to_be_bytes()); // keep alive (s)
-    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
-    body.extend_from_slice(id);
-    // The body is < 128 bytes, so the remaining length is a single byte.
-    let mut packet = vec![0x10, body.len() as u8];
-    packet.extend_from_slice(&body);
+    let mut connect = Connect::new(PROBE_CLIENT_ID);
+    connect.keep_alive = 10;
+    connect.clean_session = true;
+    connect.login = secret.map(|s| Login::new("probe", s.expose()));
+    let mut packet = bytes::BytesMut::new();
+    connect
+        .write(&mut packet)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e:?}")))?;
     stream.write_all(&packet).await?;
 
     let mut connack = [0u8; 4];

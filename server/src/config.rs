@@ -176,6 +176,19 @@ pub struct EmbeddedConfig {
     /// If `listen` is taken (another broker on 1883, say), take a free port instead and
     /// log which.
     pub fallback_to_free_port: bool,
+    /// A password file in `mosquitto_passwd`'s format (user name = campus id). Set:
+    /// every client must log in and is held to the topic ACL of the Mosquitto recipe.
+    pub password_file: String,
+    /// Users of the password file with the server's rights (read every campus, write
+    /// the servers' state and rebirth requests): a standby server, a reader.
+    pub server_users: Vec<String>,
+    /// PEM file of the broker's certificate chain: clients connect with TLS (mqtts://).
+    pub tls_cert_file: String,
+    /// PEM file of that certificate's private key (not encrypted).
+    pub tls_key_file: String,
+    /// Listen beyond loopback without `password_file` and TLS anyway (anyone who reaches
+    /// the port may read every campus and speak for any campus).
+    pub insecure: bool,
 }
 
 impl Default for EmbeddedConfig {
@@ -183,7 +196,64 @@ impl Default for EmbeddedConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             fallback_to_free_port: true,
+            password_file: String::new(),
+            server_users: vec!["server".into()],
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            insecure: false,
         }
+    }
+}
+
+impl EmbeddedConfig {
+    /// The broker's protection as `crate::broker` takes it.
+    pub fn security(&self) -> crate::broker::BrokerSecurity {
+        let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+        crate::broker::BrokerSecurity {
+            password_file: path(&self.password_file),
+            server_users: self.server_users.clone(),
+            tls: path(&self.tls_cert_file)
+                .zip(path(&self.tls_key_file))
+                .map(|(cert, key)| crate::broker::TlsFiles { cert, key }),
+            insecure: self.insecure,
+        }
+    }
+
+    /// The files read and parsed as at start, and the rule for listening beyond loopback.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        match (self.tls_cert_file.is_empty(), self.tls_key_file.is_empty()) {
+            (false, true) => return Err(("mqtt.embedded.tls_key_file", "must be set together with mqtt.embedded.tls_cert_file: the PEM file of the certificate's private key".into())),
+            (true, false) => return Err(("mqtt.embedded.tls_cert_file", "must be set together with mqtt.embedded.tls_key_file: the PEM file of the broker's certificate".into())),
+            _ => {}
+        }
+        let security = self.security();
+        security
+            .check_exposure(self.listen)
+            .map_err(|e| ("mqtt.embedded.listen", e.to_string()))?;
+        if let Some(p) = &security.password_file {
+            crate::broker::passwd::PasswordFile::load(p)
+                .map_err(|e| ("mqtt.embedded.password_file", e))?;
+        }
+        if !self.tls_cert_file.is_empty() {
+            for (key, r) in [
+                (
+                    "mqtt.embedded.tls_cert_file",
+                    campuswatch_mqtt::certificates(
+                        "mqtt.embedded.tls_cert_file",
+                        &self.tls_cert_file,
+                    )
+                    .map(drop),
+                ),
+                (
+                    "mqtt.embedded.tls_key_file",
+                    campuswatch_mqtt::private_key("mqtt.embedded.tls_key_file", &self.tls_key_file)
+                        .map(drop),
+                ),
+            ] {
+                r.map_err(|e| (key, e.message))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -519,10 +589,14 @@ impl ServerConfig {
                 if !value.is_empty() {
                     return Err(invalid(
                         key,
-                        "is set but mqtt.url is empty (the embedded broker has no TLS): set mqtt.url to the broker, or leave this empty".into(),
+                        "is set but mqtt.url is empty (the server connects to its embedded broker in-process; the broker's own TLS is mqtt.embedded.tls_cert_file): set mqtt.url to the broker, or leave this empty".into(),
                     ));
                 }
             }
+            self.mqtt
+                .embedded
+                .validate()
+                .map_err(|(key, message)| invalid(key, message))?;
         }
         for r in &self.mqtt.regions {
             RegionCode::parse(r).map_err(|e| invalid("mqtt.regions", e.to_string()))?;
@@ -813,13 +887,25 @@ mod tests {
         );
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(err.contains("mqtt.client_key_file"), "{err}");
-        // The embedded broker has no TLS: such keys would do nothing.
+        // The server reaches its embedded broker in-process: such keys would do nothing.
         let f = write("[mqtt]\nca_file = \"/etc/cw/ca.pem\"\n");
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
         assert!(
             err.contains("mqtt.ca_file") && err.contains("embedded"),
             "{err}"
         );
+        // The embedded broker's own files, and where it may listen without them.
+        for (toml, key, says) in [
+            ("tls_cert_file = \"/etc/cw/broker.crt\"", "mqtt.embedded.tls_key_file", "must be set together"),
+            ("password_file = \"/nonexistent/passwd\"", "mqtt.embedded.password_file", "/nonexistent/passwd"),
+            ("listen = \"0.0.0.0:1883\"", "mqtt.embedded.listen", "mqtt.embedded.password_file, mqtt.embedded.tls_cert_file and mqtt.embedded.tls_key_file"),
+        ] {
+            let f = write(&format!("[mqtt.embedded]\n{toml}\n"));
+            let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{toml}: {err}");
+        }
+        let f = write("[mqtt.embedded]\nlisten = \"0.0.0.0:1883\"\ninsecure = true\n");
+        ServerConfig::load(Some(f.path())).expect("insecure = true is the operator's choice");
     }
 
     #[test]

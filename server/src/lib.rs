@@ -245,22 +245,28 @@ pub async fn start_with_clock(
         "State restored from the store."
     );
 
-    let (broker, broker_url) = if config.mqtt.url.is_empty() {
-        let b = EmbeddedBroker::start(EmbeddedBrokerConfig {
-            listen: config.mqtt.embedded.listen,
-            fallback_to_free_port: config.mqtt.embedded.fallback_to_free_port,
-            max_connections: 50_000,
-            max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
-        })
+    let metrics = Arc::new(Metrics::default());
+    // Where agents connect (`broker_url`), and how this server does.
+    let (broker, broker_url, login) = if config.mqtt.url.is_empty() {
+        let b = EmbeddedBroker::start_with_metrics(
+            EmbeddedBrokerConfig {
+                listen: config.mqtt.embedded.listen,
+                fallback_to_free_port: config.mqtt.embedded.fallback_to_free_port,
+                max_connections: 50_000,
+                max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+                security: config.mqtt.embedded.security(),
+            },
+            metrics.clone(),
+        )
         .await?;
         let url = b.url();
         info!(url = %url, "Embedded MQTT broker listening.");
-        (Some(b), url)
+        let login = b.in_process_login();
+        (Some(b), url, login)
     } else {
-        (None, config.mqtt.url.clone())
+        (None, config.mqtt.url.clone(), config.mqtt.login())
     };
 
-    let metrics = Arc::new(Metrics::default());
     // Before the engine runs, so that a bad channel stops the start and notices
     // committed from the first batch on wake the dispatcher.
     let dispatcher = notify::Dispatcher::new(
@@ -275,10 +281,7 @@ pub async fn start_with_clock(
     let (tx, rx) = mpsc::channel(16_384);
     let (client, conn_task) = ingest::spawn_connection(
         MqttSettings {
-            login: campuswatch_mqtt::BrokerLogin {
-                url: broker_url.clone(),
-                ..config.mqtt.login()
-            },
+            login,
             keepalive: config.mqtt.keepalive,
             inflight: config.mqtt.inflight,
             server_id: config.id.clone(),

@@ -36,6 +36,21 @@ pub const HTTP_REFUSALS: [&str; 5] = [
     "forbidden",
 ];
 
+/// Why the embedded broker's guarded front refused a client (`cw_broker_refused_total`);
+/// the labels of `broker::guard::Refusal`.
+pub const BROKER_REFUSALS: [&str; 10] = [
+    "anonymous",
+    "credentials",
+    "will",
+    "publish",
+    "subscribe",
+    "malformed",
+    "too_large",
+    "tls",
+    "timeout",
+    "connection_limit",
+];
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     received: [AtomicU64; 4],
@@ -51,6 +66,7 @@ pub struct Metrics {
     logged: Mutex<HashSet<(String, &'static str)>>,
     pub deliveries: DeliveryCounters,
     http_refused: [AtomicU64; HTTP_REFUSALS.len()],
+    broker_refused: [AtomicU64; BROKER_REFUSALS.len()],
 }
 
 /// What happened to notice deliveries, per channel.
@@ -127,11 +143,32 @@ impl Metrics {
             .position(|r| *r == reason)
             .unwrap_or(DROP_REASONS.len() - 1);
         self.dropped[i].fetch_add(1, Ordering::Relaxed);
+        self.first_time(source.to_string(), reason)
+    }
+
+    /// True the first time `source` is seen with `reason` (bounded, see `logged`).
+    fn first_time(&self, source: String, reason: &'static str) -> bool {
         let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
         if logged.len() >= LOGGED_CAP {
             return false;
         }
-        logged.insert((source.to_string(), reason))
+        logged.insert((source, reason))
+    }
+
+    /// Counts a client the embedded broker's front refused for `reason` (one of
+    /// [`BROKER_REFUSALS`]); true the first time for this source and reason, to log once.
+    pub fn broker_refused(&self, source: &str, reason: &'static str) -> bool {
+        if let Some(i) = BROKER_REFUSALS.iter().position(|r| *r == reason) {
+            self.broker_refused[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.first_time(format!("mqtt client {source}"), reason)
+    }
+
+    pub fn broker_refused_count(&self, reason: &str) -> u64 {
+        BROKER_REFUSALS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.broker_refused[i].load(Ordering::Relaxed))
     }
 
     pub fn dropped_count(&self, reason: &str) -> u64 {
@@ -263,6 +300,15 @@ impl Metrics {
             HTTP_REFUSALS
                 .iter()
                 .zip(&self.http_refused)
+                .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
+                .collect(),
+        ));
+        families.push(Family::counter(
+            "cw_broker_refused",
+            "Clients the embedded broker's guarded front refused and disconnected, by reason (anonymous: no user name; credentials: unknown user or wrong password; will: a Last Will outside the user's topics; publish, subscribe: a topic or filter outside them; malformed: not MQTT 3.1.1; too_large: a packet over the payload limit; tls: a failed TLS handshake; timeout: no CONNECT in time; connection_limit: beyond max connections).",
+            BROKER_REFUSALS
+                .iter()
+                .zip(&self.broker_refused)
                 .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
                 .collect(),
         ));
@@ -519,6 +565,18 @@ cw_http_refused_total{reason="connection_limit"} 0
 cw_http_refused_total{reason="sign_in_throttled"} 0
 cw_http_refused_total{reason="unauthenticated"} 0
 cw_http_refused_total{reason="forbidden"} 0
+# HELP cw_broker_refused_total Clients the embedded broker's guarded front refused and disconnected, by reason (anonymous: no user name; credentials: unknown user or wrong password; will: a Last Will outside the user's topics; publish, subscribe: a topic or filter outside them; malformed: not MQTT 3.1.1; too_large: a packet over the payload limit; tls: a failed TLS handshake; timeout: no CONNECT in time; connection_limit: beyond max connections).
+# TYPE cw_broker_refused_total counter
+cw_broker_refused_total{reason="anonymous"} 0
+cw_broker_refused_total{reason="credentials"} 0
+cw_broker_refused_total{reason="will"} 0
+cw_broker_refused_total{reason="publish"} 0
+cw_broker_refused_total{reason="subscribe"} 0
+cw_broker_refused_total{reason="malformed"} 0
+cw_broker_refused_total{reason="too_large"} 0
+cw_broker_refused_total{reason="tls"} 0
+cw_broker_refused_total{reason="timeout"} 0
+cw_broker_refused_total{reason="connection_limit"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

@@ -223,6 +223,7 @@ async fn killing_the_active_replica_mid_incident_hands_over_and_tells_each_notic
         fallback_to_free_port: false,
         max_connections: 100,
         max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+        ..EmbeddedBrokerConfig::default()
     })
     .await
     .unwrap();

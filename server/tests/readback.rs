@@ -1461,6 +1461,7 @@ async fn every_alert_incident_window_and_notice_written_is_read_back_after_a_res
         fallback_to_free_port: false,
         max_connections: 100,
         max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+        ..EmbeddedBrokerConfig::default()
     })
     .await
     .expect("embedded broker starts");

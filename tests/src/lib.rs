@@ -61,6 +61,7 @@ impl TestBroker {
             fallback_to_free_port: true,
             max_connections: 20_000,
             max_payload_size: 4 * campuswatch_protocol::MAX_PAYLOAD_BYTES,
+            ..EmbeddedBrokerConfig::default()
         })
         .await
         .expect("embedded broker starts");
@@ -114,6 +115,74 @@ pub fn agent_config(
     d.timeout = Some(Duration::from_millis(500));
     c.devices.push(d);
     c
+}
+
+/// [`agent_config`] of `campus` logging in with `login` (user, password, CA, client
+/// certificate), with one alarm device (a local TCP listener that accepts) probed every
+/// 200 ms and up after one success.
+pub async fn agent_with_login(
+    campus: &str,
+    county: &str,
+    login: &campuswatch_mqtt::BrokerLogin,
+    state: &std::path::Path,
+) -> campuswatch_agent::AgentConfig {
+    let alarm = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = alarm.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((c, _)) = alarm.accept().await {
+            drop(c);
+        }
+    });
+    let mut c = agent_config(campus, county, &login.url, state, addr);
+    c.mqtt.username = login.username.clone();
+    c.mqtt.password = login.password.clone();
+    c.mqtt.ca_file = login.ca_file.clone();
+    c.mqtt.client_cert_file = login.client_cert_file.clone();
+    c.mqtt.client_key_file = login.client_key_file.clone();
+    let device = &mut c.devices[0];
+    device.interval = Some(Duration::from_millis(200));
+    device.timeout = None;
+    device.up_after = Some(1);
+    c
+}
+
+/// The gateway state the API shows for campus `id`.
+pub async fn gateway_state(server: &ServerHandle, id: &str) -> String {
+    get_json(server, &format!("/api/v1/campuses/{id}")).await["gateway_state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What an installer does over TLS with a password: the field check must pass with
+/// `TLS, user {campus}`; then the agent runs until its campus counts as reporting with
+/// its alarm networked, within 20 s.
+pub async fn check_and_run_over_tls(
+    server: &ServerHandle,
+    cfg: campuswatch_agent::AgentConfig,
+    county: &str,
+) -> Agent {
+    cfg.validate().expect("the agent's TLS settings are valid");
+    let check = campuswatch_agent::check::check_broker(&cfg).await;
+    assert_eq!(
+        check.result,
+        campuswatch_agent::probe::ProbeStatus::Ok,
+        "{check:?}"
+    );
+    assert_eq!(check.login, format!("TLS, user {}", cfg.campus));
+    let campus = cfg.campus.to_string();
+    let agent = spawn_agent(cfg);
+    wait_for(
+        "the campus to count as reporting",
+        Duration::from_secs(20),
+        || async {
+            let c = get_json(server, &format!("/api/v1/coverage?region={county}")).await;
+            (c["reporting"] == 1 && c["alarm_networked"] == 1).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(gateway_state(server, &campus).await, "online");
+    agent
 }
 
 /// An agent running in this test's process (`campuswatch_agent::run`), until

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use campuswatch_agent::check::check_broker;
 use campuswatch_agent::probe::ProbeStatus;
-use campuswatch_agent::AgentConfig;
 use campuswatch_mqtt::BrokerLogin;
 use campuswatch_protocol::{
     CampusId, DeviceKind, DeviceState, Heartbeat, HostHealth, Message, RegionCode, SchoolType,
@@ -89,41 +88,6 @@ impl Env {
     }
 }
 
-/// An agent of `campus` with one alarm device (a local TCP listener that accepts) and
-/// the broker login of `login`.
-async fn agent_config(
-    campus: &str,
-    county: &str,
-    login: &BrokerLogin,
-    state: &std::path::Path,
-) -> AgentConfig {
-    let alarm = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = alarm.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((c, _)) = alarm.accept().await {
-            drop(c);
-        }
-    });
-    let mut c = campuswatch_tests::agent_config(campus, county, &login.url, state, addr);
-    c.mqtt.username = login.username.clone();
-    c.mqtt.password = login.password.clone();
-    c.mqtt.ca_file = login.ca_file.clone();
-    c.mqtt.client_cert_file = login.client_cert_file.clone();
-    c.mqtt.client_key_file = login.client_key_file.clone();
-    let device = &mut c.devices[0];
-    device.interval = Some(Duration::from_millis(200));
-    device.timeout = None;
-    device.up_after = Some(1);
-    c
-}
-
-async fn gateway_state(server: &ServerHandle, id: &str) -> String {
-    get_json(server, &format!("/api/v1/campuses/{id}")).await["gateway_state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 async fn wait_state(server: &ServerHandle, id: &str, want: &str) {
     wait_for(&format!("{id} to be {want}"), WAIT, || async {
         (gateway_state(server, id).await == want).then_some(())
@@ -175,21 +139,9 @@ async fn a_campus_with_its_password_and_the_ca_reports_over_tls() {
     };
     let server = env.server(county, &[a]).await;
     let state = tempfile::tempdir().unwrap();
-    let cfg = agent_config(a, county, &env.login(a, "a-secret"), state.path()).await;
-    cfg.validate().expect("the agent's TLS settings are valid");
-
-    // What the installer sees first.
-    let check = check_broker(&cfg).await;
-    assert_eq!(check.result, ProbeStatus::Ok, "{check:?}");
-    assert_eq!(check.login, format!("TLS, user {a}"));
-
-    let agent = spawn_agent(cfg);
-    wait_for("the campus to count as reporting", WAIT, || async {
-        let c = get_json(&server, &format!("/api/v1/coverage?region={county}")).await;
-        (c["reporting"] == 1 && c["alarm_networked"] == 1).then_some(())
-    })
-    .await;
-    assert_eq!(gateway_state(&server, a).await, "online");
+    let cfg = agent_with_login(a, county, &env.login(a, "a-secret"), state.path()).await;
+    // What the installer sees first, then the agent.
+    let agent = check_and_run_over_tls(&server, cfg, county).await;
     // The broker saw it log in with its user name over the TLS listener.
     env.broker
         .wait_for_log(&[&format!("as cw-{a} "), &format!("u'{a}'")])
@@ -232,7 +184,7 @@ async fn a_wrong_password_is_refused_and_the_agent_says_why() {
     };
     let server = env.server(county, &[a]).await;
     let state = tempfile::tempdir().unwrap();
-    let cfg = agent_config(a, county, &env.login(a, "wrong"), state.path()).await;
+    let cfg = agent_with_login(a, county, &env.login(a, "wrong"), state.path()).await;
 
     let check = check_broker(&cfg).await;
     assert_eq!(check.result, ProbeStatus::Fail);
@@ -407,7 +359,7 @@ async fn an_expired_untrusted_or_misnamed_broker_certificate_is_refused_with_the
         let Some(env) = Env::start(cert, &[(a, "a-secret")]) else {
             return;
         };
-        let cfg = agent_config(a, county, &env.login(a, "a-secret"), state.path()).await;
+        let cfg = agent_with_login(a, county, &env.login(a, "a-secret"), state.path()).await;
         let check = check_broker(&cfg).await;
         assert_eq!(check.result, ProbeStatus::Fail, "{case}");
         assert!(check.reason.starts_with(says), "{case}: {}", check.reason);
@@ -450,7 +402,7 @@ async fn client_certificates_authenticate_campuses_and_bad_ones_are_refused() {
     };
     let a_cert = env.pki.client("a", a, Signer::Trusted, Validity::Current);
     let state = tempfile::tempdir().unwrap();
-    let cfg = agent_config(a, county, &cert_login(Some(&a_cert)), state.path()).await;
+    let cfg = agent_with_login(a, county, &cert_login(Some(&a_cert)), state.path()).await;
     let check = check_broker(&cfg).await;
     assert_eq!(check.result, ProbeStatus::Ok, "{check:?}");
     assert_eq!(check.login, "TLS, client certificate");

@@ -21,10 +21,11 @@
 //! one; a block that is neither fails and asks for a marker.
 //!
 //! Files named by `*_file` keys (`mqtt.ca_file`, `mqtt.client_cert_file`,
-//! `mqtt.client_key_file`, an SMTP channel's `ca_file`) live on the machine the reader
+//! `mqtt.client_key_file`, `mqtt.embedded.tls_cert_file`, `tls_key_file` and
+//! `password_file`, an SMTP channel's `ca_file`) live on the machine the reader
 //! installs; the loaders read them. The test points each such key at a certificate (or,
-//! for `client_key_file`, its private key) made here, so the rest of the block is
-//! validated as written.
+//! for the key files, its private key; for `password_file`, a Mosquitto password file)
+//! made here, so the rest of the block is validated as written.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -191,6 +192,7 @@ struct Files {
     _dir: tempfile::TempDir,
     cert: PathBuf,
     key: PathBuf,
+    passwd: PathBuf,
 }
 
 impl Files {
@@ -204,10 +206,14 @@ impl Files {
         let (c, k) = (dir.path().join("doc.crt"), dir.path().join("doc.key"));
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key_pair.serialize_pem()).unwrap();
+        // A line as mosquitto_passwd 2.0 writes it.
+        let passwd = dir.path().join("mqtt-passwd");
+        std::fs::write(&passwd, "150102-K-0001:$7$101$IRwGGO1OX6CA5FOw$lZA/EPragTWrGfxNB26AwlQYK62RaUzC43wPsujWxJ+DQYFuLnFNG0oSRCiru5Nslcibb8iZ57ycP9/fls/oug==\n").unwrap();
         Files {
             _dir: dir,
             cert: c,
             key: k,
+            passwd,
         }
     }
 
@@ -224,10 +230,10 @@ impl Files {
                 }
                 // Keep a trailing comment; the value is one basic string.
                 let end = value[1..].find('"')? + 2;
-                let path = if key == "client_key_file" {
-                    &self.key
-                } else {
-                    &self.cert
+                let path = match key {
+                    "client_key_file" | "tls_key_file" => &self.key,
+                    "password_file" => &self.passwd,
+                    _ => &self.cert,
                 };
                 let indent = &line[..line.len() - trimmed.len()];
                 Some(format!(
