@@ -110,6 +110,29 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
+/// A transaction that writes. On SQLite it takes the write lock when it begins
+/// (`BEGIN IMMEDIATE`), so one that reads before it writes waits its turn under the busy
+/// timeout instead of failing with "database is locked" when another writer committed
+/// since its read; PostgreSQL's own transactions do not need it.
+pub(crate) trait BeginWrite {
+    type Db: Database;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// Runs `$body` with `$p` bound to the store's pool and `Db` naming its sqlx database
 /// type: each query is written once (with `$1`-style parameters, which both databases
 /// take) and compiled for both.
@@ -289,7 +312,7 @@ impl Store {
                 }
                 Ok(())
             }
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut i = 0;
             while i < changes.len() {
                 let change = &changes[i];
@@ -481,7 +504,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         with_db!(self.pool(), |pool| {
             let now = ts(now);
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             if replace {
                 // Only the campuses that leave: those that stay keep when they were
                 // registered.

@@ -5,6 +5,7 @@
 //! Availability over a period that reaches back before the cut adds the roll-ups of its
 //! whole days to the raw history after it, so reports keep their figures.
 
+use crate::store::BeginWrite;
 use std::collections::HashMap;
 
 use campuswatch_protocol::{RegionCode, Timestamp};
@@ -281,7 +282,7 @@ impl Store {
         }
         let cut = ts(cut);
         with_db!(self.pool(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let removed = sqlx::query(
                 "DELETE FROM transitions WHERE at < $1 AND id NOT IN (
                    SELECT t.id FROM transitions t JOIN (

@@ -1,5 +1,6 @@
 //! Users, sessions and API tokens in the store (see `crate::auth`).
 
+use crate::store::BeginWrite;
 use campuswatch_protocol::{RegionCode, Timestamp};
 use sqlx::Row;
 
@@ -147,7 +148,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         with_db!(self.pool(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let found = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                 .bind(disabled)
                 .bind(id)

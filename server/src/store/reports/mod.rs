@@ -1,6 +1,7 @@
 //! Store queries for reports: the history around a period, maintenance windows as they
 //! were, and the server's runs (written here too).
 
+use crate::store::BeginWrite;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -381,7 +382,7 @@ impl Store {
             _ => HashMap::new(),
         };
         with_db!(self.pool(), |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for ((node, school_type), (registered, observed, sums)) in
                 groups.into_iter().filter(|_| !have_coverage)
             {
