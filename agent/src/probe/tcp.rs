@@ -154,4 +154,30 @@ mod tests {
         let r = ProbeResult::timed_out(std::time::Duration::from_millis(1500));
         assert_eq!(r.cause_code.unwrap().to_string(), "probe.timeout{ms=1500}");
     }
+
+    /// A probe whose answer reader panics, as the RTSP client's SDP reader did on a
+    /// camera's malformed SDP (found by the rtsp fuzz target).
+    struct Panicking;
+
+    impl Probe for Panicking {
+        fn kind(&self) -> &'static str {
+            "rtsp"
+        }
+        fn target(&self) -> &str {
+            "rtsp://10.0.0.4/"
+        }
+        fn probe(&self) -> ProbeFuture<'_> {
+            Box::pin(async { panic!("assertion `left == right` failed") })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_panics_fails_with_the_reason_and_the_task_goes_on() {
+        for _ in 0..2 {
+            let r = crate::probe::probe_once(&Panicking, std::time::Duration::from_secs(1)).await;
+            assert_eq!(r.status, ProbeStatus::Fail);
+            assert_eq!(r.cause_code, Some(CauseCode::new("rtsp.failed")));
+            assert!(r.cause.unwrap().contains("left == right"));
+        }
+    }
 }
