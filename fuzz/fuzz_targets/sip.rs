@@ -12,15 +12,12 @@ use libfuzzer_sys::fuzz_target;
 const CALL_ID: &str = "a84b4c76e66710@campuswatch";
 
 fuzz_target!(|data: &[u8]| {
-    match sip_final_status(data, CALL_ID) {
-        Ok(Some(code)) => {
-            assert!((200..700).contains(&code), "{code}");
-            // Another call's answer is never ours.
-            let other = "b84b4c76e66710@campuswatch";
-            if !data.windows(other.len()).any(|w| w == other.as_bytes()) {
-                assert_eq!(sip_final_status(data, other), Ok(None));
-            }
+    if let Ok(Some(code)) = sip_final_status(data, CALL_ID) {
+        assert!((200..700).contains(&code), "{code}");
+        // Another call's answer is never ours.
+        let other = "b84b4c76e66710@campuswatch";
+        if !data.windows(other.len()).any(|w| w == other.as_bytes()) {
+            assert_eq!(sip_final_status(data, other), Ok(None));
         }
-        Ok(None) | Err(_) => {}
     }
 });
