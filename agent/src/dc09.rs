@@ -383,13 +383,22 @@ impl Frame {
             ));
         }
         let (header, body) = inner.split_at(8);
-        let header_text = std::str::from_utf8(header)
-            .map_err(|_| FrameError::Header(String::from_utf8_lossy(header).into_owned()))?;
-        let hex = |s: &str| u16::from_str_radix(s, 16).ok();
-        let (Some(declared_crc), Some(declared_len)) =
-            (hex(&header_text[..4]), hex(&header_text[4..]))
+        // Hex digits only: they are ASCII, so the header splits anywhere.
+        if !header.iter().all(u8::is_ascii_hexdigit) {
+            return Err(FrameError::Header(
+                String::from_utf8_lossy(header).into_owned(),
+            ));
+        }
+        let hex = |s: &[u8]| {
+            std::str::from_utf8(s)
+                .ok()
+                .and_then(|s| u16::from_str_radix(s, 16).ok())
+        };
+        let (Some(declared_crc), Some(declared_len)) = (hex(&header[..4]), hex(&header[4..]))
         else {
-            return Err(FrameError::Header(header_text.to_string()));
+            return Err(FrameError::Header(
+                String::from_utf8_lossy(header).into_owned(),
+            ));
         };
         if usize::from(declared_len) != body.len() {
             return Err(FrameError::Length {
@@ -592,6 +601,18 @@ mod tests {
             Frame::decode(&flipped),
             Err(FrameError::Crc { .. })
         ));
+    }
+
+    #[test]
+    fn a_header_of_anything_but_hex_digits_is_refused_without_a_panic() {
+        // Found by the dc09_listen fuzz target: a multi-byte character across the
+        // CRC/length boundary of the header made the frame reader panic.
+        let frame = b"\n28D\xC4\xB9034\"NULL\"0000L0#1[]\r";
+        assert!(matches!(Frame::decode(frame), Err(FrameError::Header(_))));
+        let plus = b"\n+1FD0018\"NULL\"0000R0L0#XTRM189[]\r";
+        assert!(matches!(Frame::decode(plus), Err(FrameError::Header(_))));
+        let lower_case = [&CAPTURED[..9].to_ascii_lowercase(), &CAPTURED[9..]].concat();
+        assert_eq!(Frame::decode(&lower_case), Frame::decode(CAPTURED));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod dc09;
 pub mod discover;
 mod durable;
 pub mod epoch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod hysteresis;
 pub mod inventory;

@@ -113,15 +113,27 @@ impl fmt::Display for CauseCode {
     }
 }
 
+/// A text parameter is kept within the protocol's bounds, whatever a device said: control
+/// characters become spaces and the text is cut to [`MAX_PARAM_BYTES`] (at a character
+/// boundary), so a code the agent makes never gets its message refused.
 impl From<&str> for CauseParam {
     fn from(s: &str) -> Self {
-        CauseParam::Text(s.to_string())
+        let mut text: String = s
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut end = text.len().min(MAX_PARAM_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        CauseParam::Text(text)
     }
 }
 
 impl From<String> for CauseParam {
     fn from(s: String) -> Self {
-        CauseParam::Text(s)
+        s.as_str().into()
     }
 }
 
@@ -256,6 +268,36 @@ mod tests {
     }
 
     #[test]
+    fn text_parameters_are_cut_to_the_bounds_whatever_they_were() {
+        // Found by the dc09_answer fuzz target: a receiver's answer with a 150-character
+        // id gave a parameter the server refuses, and with it the whole event.
+        let long = "A".repeat(MAX_PARAM_BYTES + 30);
+        let code = CauseCode::new("dc09.unexpected_answer").with("got", long.as_str());
+        assert_eq!(code.validate(), Ok(()));
+        assert_eq!(
+            code.params["got"],
+            CauseParam::Text("A".repeat(MAX_PARAM_BYTES))
+        );
+        let chinese = "摄".repeat(MAX_PARAM_BYTES);
+        let CauseParam::Text(cut) = CauseParam::from(chinese) else {
+            panic!("not a text")
+        };
+        assert_eq!(cut, "摄".repeat(MAX_PARAM_BYTES / 3));
+        assert_eq!(
+            CauseParam::from("a\nb\u{7f}c"),
+            CauseParam::Text("a b c".into())
+        );
+        assert_eq!(CauseParam::from("ok"), CauseParam::Text("ok".into()));
+    }
+
+    fn raw_text(host: &str) -> CauseCode {
+        let mut c = CauseCode::new("tcp.refused");
+        c.params
+            .insert("host".into(), CauseParam::Text(host.to_string()));
+        c
+    }
+
+    #[test]
     fn bad_codes_and_parameters_are_refused() {
         let ok = CauseCode::new("rtsp.low_frame_rate").with("fps", 3.2);
         assert!(ok.validate().is_ok());
@@ -266,8 +308,9 @@ mod tests {
             CauseCode::new("tcp.refused "),
             CauseCode::new("x".repeat(65)),
             CauseCode::new("tcp.refused").with("Port", 1u16),
-            CauseCode::new("tcp.refused").with("host", "a\nb"),
-            CauseCode::new("tcp.refused").with("host", "h".repeat(129)),
+            // As a received message may carry them: `with` keeps texts within bounds.
+            raw_text("a\nb"),
+            raw_text(&"h".repeat(129)),
             (0..9).fold(CauseCode::new("tcp.refused"), |c, i| {
                 c.with(&format!("p{i}"), 1u16)
             }),

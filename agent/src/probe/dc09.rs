@@ -153,7 +153,7 @@ impl Probe for Dc09Probe {
 
 /// What the receiver's answer means for the alarm link; `key` is set when the frame
 /// went out encrypted.
-fn judge(
+pub(crate) fn judge(
     sent: &Frame,
     answer: &[u8],
     key: Option<&AesKey>,
@@ -383,6 +383,25 @@ mod tests {
         // The standard's NAK names frame 0000 and no account: still a NAK for our frame.
         let r = judge(&sent, &Frame::nak(now).encode(), None, d);
         assert!(r.cause.unwrap().starts_with("DC-09 NAK"));
+    }
+
+    #[test]
+    fn an_unexpected_answer_of_any_length_gives_a_code_a_server_accepts() {
+        // Found by the dc09_answer fuzz target: the id of the answer went into the code's
+        // parameter whole, and a server refuses an event whose parameter is too long.
+        let sent = Frame {
+            seq: 7,
+            ..template()
+        };
+        let long = Frame {
+            id: "A".repeat(150),
+            ..sent.ack(chrono::NaiveDateTime::default())
+        };
+        let r = judge(&sent, &long.encode(), None, std::time::Duration::ZERO);
+        assert_eq!(r.status, ProbeStatus::Fail);
+        let code = r.cause_code.unwrap();
+        assert_eq!(code.code, "dc09.unexpected_answer");
+        assert_eq!(code.validate(), Ok(()));
     }
 
     fn key(hex_digit: char) -> AesKey {

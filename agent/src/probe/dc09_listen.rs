@@ -44,7 +44,7 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Listener {
-    fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
             last_seen: Mutex::default(),
@@ -70,7 +70,7 @@ impl Listener {
         locked(&self.last_seen).insert(account.to_string(), Instant::now());
     }
 
-    fn last(&self, account: &str) -> Option<Instant> {
+    pub(crate) fn last(&self, account: &str) -> Option<Instant> {
         locked(&self.last_seen).get(account).copied()
     }
 
@@ -89,7 +89,7 @@ impl Listener {
     }
 
     /// The answer to one received frame, recording its account when valid.
-    fn answer(&self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn answer(&self, bytes: &[u8]) -> Vec<u8> {
         let now = chrono::Utc::now().naive_utc();
         let frame = match Frame::decode(bytes) {
             Ok(f) if !f.account.is_empty() => f,
@@ -216,11 +216,8 @@ async fn serve_tcp(socket: TcpListener, l: Arc<Listener>) {
                     Ok(n) => n,
                 };
                 data.extend_from_slice(&buf[..n]);
-                // Frames end in CR; a panel may send several on one connection.
-                while let Some(end) = data.iter().position(|&b| b == b'\r') {
-                    let frame: Vec<u8> = data.drain(..=end).collect();
-                    let start = frame.iter().position(|&b| b == b'\n').unwrap_or(0);
-                    if conn.write_all(&l.answer(&frame[start..])).await.is_err() {
+                while let Some(frame) = next_frame(&mut data) {
+                    if conn.write_all(&l.answer(&frame)).await.is_err() {
                         return;
                     }
                 }
@@ -231,6 +228,17 @@ async fn serve_tcp(socket: TcpListener, l: Arc<Listener>) {
             }
         });
     }
+}
+
+/// The next frame a panel sent on a stream, taken out of `data`: frames end in CR (a
+/// panel may send several on one connection) and start at their LF, anything before it
+/// is dropped. `None` until a CR has arrived.
+pub(crate) fn next_frame(data: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = data.iter().position(|&b| b == b'\r')?;
+    let mut frame: Vec<u8> = data.drain(..=end).collect();
+    let start = frame.iter().position(|&b| b == b'\n').unwrap_or(0);
+    frame.drain(..start);
+    Some(frame)
 }
 
 async fn serve_udp(socket: UdpSocket, l: Arc<Listener>) {

@@ -14,10 +14,12 @@ pub mod snapshot;
 pub mod tcp;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
 
 use campuswatch_protocol::{CauseCode, DeviceInfo, Measurements};
+use futures_util::FutureExt;
 
 pub use settings::{ProbeConfig, ProbedDevice, Transport};
 
@@ -312,10 +314,32 @@ fn aes_key(
 
 /// Runs `probe` once, bounded by its budget for `timeout`. A cause the probe gave no
 /// code gets `{probe}.failed` (or `.degraded`), so every cause has one.
+///
+/// A probe that panics (a library reading the device's answer may, on an answer it did
+/// not expect) fails with the panic's message instead of ending the device's task, which
+/// would leave the device in its last state with nobody probing it.
 pub async fn probe_once(probe: &dyn Probe, timeout: Duration) -> ProbeResult {
+    let started = std::time::Instant::now();
+    let guarded = async {
+        match AssertUnwindSafe(probe.probe()).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(probe = probe.kind(), target = probe.target(), %message, "The probe panicked; the device is reported failed.");
+                ProbeResult::fail(
+                    started.elapsed(),
+                    format!("the device's answer could not be read (the probe failed: {message})"),
+                )
+            }
+        }
+    };
     let mut result = match probe.budget(timeout) {
-        None => probe.probe().await,
-        Some(budget) => match tokio::time::timeout(budget, probe.probe()).await {
+        None => guarded.await,
+        Some(budget) => match tokio::time::timeout(budget, guarded).await {
             Ok(r) => r,
             Err(_) => ProbeResult::timed_out(budget),
         },

@@ -177,7 +177,7 @@ pub use crate::xml::element;
 use crate::xml::escape as xml_escape;
 
 /// A SOAP fault's reason, in an installer's words where it is a known one.
-fn fault(xml: &str) -> Option<String> {
+pub(crate) fn fault(xml: &str) -> Option<String> {
     element(xml, "Fault")?;
     let reason = element(xml, "Text")
         .or_else(|| element(xml, "faultstring"))

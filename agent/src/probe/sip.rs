@@ -136,7 +136,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The status code of a final response to our request; `None` for a provisional one or
 /// a response to another call.
-fn final_status(message: &[u8], call_id: &str) -> Result<Option<u16>, String> {
+pub(crate) fn final_status(message: &[u8], call_id: &str) -> Result<Option<u16>, String> {
     let text = String::from_utf8_lossy(message);
     let mut lines = text.split("\r\n");
     let status_line = lines.next().unwrap_or_default();

@@ -131,27 +131,54 @@ mod tests {
         assert_eq!(r.cause_code, Some(CauseCode::new("tcp.resolve")));
     }
 
-    /// A probe that fails without saying what code its cause has.
-    struct Uncoded;
+    /// A probe that fails without saying what code its cause has; or, `panicking`, whose
+    /// answer reader panics, as the RTSP client's SDP reader did on a camera's malformed
+    /// SDP (found by the rtsp fuzz target).
+    struct Odd {
+        panicking: bool,
+    }
 
-    impl Probe for Uncoded {
+    const UNCODED: Odd = Odd { panicking: false };
+
+    impl Probe for Odd {
         fn kind(&self) -> &'static str {
-            "sip"
+            if self.panicking {
+                "rtsp"
+            } else {
+                "sip"
+            }
         }
         fn target(&self) -> &str {
             "10.0.0.1:5060"
         }
         fn probe(&self) -> ProbeFuture<'_> {
-            Box::pin(async { ProbeResult::fail(std::time::Duration::ZERO, "odd answer") })
+            Box::pin(async move {
+                assert!(!self.panicking, "assertion `left == right` failed");
+                ProbeResult::fail(std::time::Duration::ZERO, "odd answer")
+            })
         }
     }
 
     #[tokio::test]
     async fn every_cause_gets_a_code_and_a_timeout_says_how_long() {
-        let r = crate::probe::probe_once(&Uncoded, std::time::Duration::from_secs(1)).await;
+        let r = crate::probe::probe_once(&UNCODED, std::time::Duration::from_secs(1)).await;
         assert_eq!(r.cause_code, Some(CauseCode::new("sip.failed")));
         assert_eq!(r.cause.as_deref(), Some("odd answer"));
         let r = ProbeResult::timed_out(std::time::Duration::from_millis(1500));
         assert_eq!(r.cause_code.unwrap().to_string(), "probe.timeout{ms=1500}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_panics_fails_with_the_reason_and_the_task_goes_on() {
+        for _ in 0..2 {
+            let r = crate::probe::probe_once(
+                &Odd { panicking: true },
+                std::time::Duration::from_secs(1),
+            )
+            .await;
+            assert_eq!(r.status, ProbeStatus::Fail);
+            assert_eq!(r.cause_code, Some(CauseCode::new("rtsp.failed")));
+            assert!(r.cause.unwrap().contains("left == right"));
+        }
     }
 }
