@@ -322,7 +322,10 @@ pub async fn start_with_clock(
             video_fraction: config.coverage.video_fraction,
         },
         reports::zone_offset(config.zone(), clock.now()),
-        config.history.clone(),
+        store::Retention {
+            raw_days: config.history.raw_days,
+            audit_days: config.history.audit_days,
+        },
         shutdown.child_token(),
     ));
 

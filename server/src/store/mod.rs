@@ -953,7 +953,7 @@ pub use users::{TokenInfo, UserInfo, LAST_USED_STEP};
 mod audit;
 pub use audit::{AuditAction, AuditEntry, AuditFilter, NewAudit};
 mod reports;
-pub use reports::{keep_coverage_daily, keep_server_run, local_midnight, DailyCoverage};
+pub use reports::{keep_coverage_daily, keep_server_run, local_midnight, DailyCoverage, Retention};
 mod retention;
 pub use retention::HistoryHorizon;
 

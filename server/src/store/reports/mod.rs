@@ -564,19 +564,30 @@ impl Store {
     }
 }
 
+/// How many days of history [`keep_coverage_daily`] keeps (0: all): raw transitions and
+/// audit log entries (the `history` settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub raw_days: u32,
+    pub audit_days: u32,
+}
+
 /// Computes each local day's coverage history and per-campus availability once the day
 /// is over (a few minutes after local midnight, so the last alive mark of the day is
-/// stored), and keeps `history.raw_days` days of raw history and `history.audit_days`
-/// of the audit log (0: all), until `shutdown`.
+/// stored), and keeps `keep.raw_days` days of raw history and `keep.audit_days` of the
+/// audit log (0: all), until `shutdown`.
 pub async fn keep_coverage_daily(
     store: Store,
     clock: Arc<dyn Clock>,
     rules: AvailabilityRules,
     tz: FixedOffset,
-    history: crate::config::HistoryConfig,
+    keep: Retention,
     shutdown: CancellationToken,
 ) {
-    let raw_days = history.raw_days;
+    let Retention {
+        raw_days,
+        audit_days,
+    } = keep;
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -602,14 +613,13 @@ pub async fn keep_coverage_daily(
                 Err(e) => warn!(error = %e, "Could not remove old raw history."),
             }
         }
-        if history.audit_days > 0 {
-            let before = clock.now() - TimeDelta::days(i64::from(history.audit_days));
+        if audit_days > 0 {
+            let before = clock.now() - TimeDelta::days(i64::from(audit_days));
             match store.prune_audit(before).await {
                 Ok(0) => {}
                 Ok(n) => info!(
                     removed = n,
-                    audit_days = history.audit_days,
-                    "Audit log entries older than their days removed."
+                    audit_days, "Audit log entries older than their days removed."
                 ),
                 Err(e) => warn!(error = %e, "Could not remove old audit log entries."),
             }
