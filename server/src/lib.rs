@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod console;
 pub mod csv_cell;
+pub mod gb28181;
 pub mod ha;
 pub mod http;
 pub mod ingest;
