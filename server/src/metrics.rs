@@ -158,38 +158,25 @@ impl Metrics {
     /// Counts a client the embedded broker's front refused for `reason` (one of
     /// [`BROKER_REFUSALS`]); true the first time for this source and reason, to log once.
     pub fn broker_refused(&self, source: &str, reason: &'static str) -> bool {
-        if let Some(i) = BROKER_REFUSALS.iter().position(|r| *r == reason) {
-            self.broker_refused[i].fetch_add(1, Ordering::Relaxed);
-        }
+        bump(&BROKER_REFUSALS, &self.broker_refused, reason);
         self.first_time(format!("mqtt client {source}"), reason)
     }
 
     pub fn broker_refused_count(&self, reason: &str) -> u64 {
-        BROKER_REFUSALS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.broker_refused[i].load(Ordering::Relaxed))
+        count(&BROKER_REFUSALS, &self.broker_refused, reason)
     }
 
     pub fn dropped_count(&self, reason: &str) -> u64 {
-        DROP_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.dropped[i].load(Ordering::Relaxed))
+        count(&DROP_REASONS, &self.dropped, reason)
     }
 
     /// Counts a request the API refused for `reason` (one of [`HTTP_REFUSALS`]).
     pub fn http_refused(&self, reason: &'static str) {
-        if let Some(i) = HTTP_REFUSALS.iter().position(|r| *r == reason) {
-            self.http_refused[i].fetch_add(1, Ordering::Relaxed);
-        }
+        bump(&HTTP_REFUSALS, &self.http_refused, reason);
     }
 
     pub fn http_refused_count(&self, reason: &str) -> u64 {
-        HTTP_REFUSALS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.http_refused[i].load(Ordering::Relaxed))
+        count(&HTTP_REFUSALS, &self.http_refused, reason)
     }
 
     /// Renders every metric in the Prometheus text format (0.0.4), encoded by
@@ -228,11 +215,7 @@ impl Metrics {
             Family::counter(
                 "cw_messages_dropped",
                 "Messages dropped as bad input, by reason.",
-                DROP_REASONS
-                    .iter()
-                    .zip(&self.dropped)
-                    .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
-                    .collect(),
+                by_reason(&DROP_REASONS, &self.dropped),
             ),
             Family::counter(
                 "cw_messages_ignored",
@@ -297,20 +280,12 @@ impl Metrics {
         families.push(Family::counter(
             "cw_http_refused",
             "HTTP requests refused as attacks on the API's edges, by reason (cross_origin: a state-changing request a browser sent from another origin; connection_limit: a connection beyond http.max_connections; sign_in_throttled: a sign-in attempt after too many failures; unauthenticated: no, a wrong, an expired or a revoked session or token, or a disabled user; forbidden: a role or region scope that does not allow the request).",
-            HTTP_REFUSALS
-                .iter()
-                .zip(&self.http_refused)
-                .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
-                .collect(),
+            by_reason(&HTTP_REFUSALS, &self.http_refused),
         ));
         families.push(Family::counter(
             "cw_broker_refused",
             "Clients the embedded broker's guarded front refused and disconnected, by reason (anonymous: no user name; credentials: unknown user or wrong password; will: a Last Will outside the user's topics; publish, subscribe: a topic or filter outside them; malformed: not MQTT 3.1.1; too_large: a packet over the payload limit; tls: a failed TLS handshake; timeout: no CONNECT in time; connection_limit: beyond max connections).",
-            BROKER_REFUSALS
-                .iter()
-                .zip(&self.broker_refused)
-                .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(load(n))))
-                .collect(),
+            by_reason(&BROKER_REFUSALS, &self.broker_refused),
         ));
         families.push(Family::counter(
             "cw_store_batch_seconds",
@@ -395,6 +370,40 @@ impl Metrics {
 #[derive(Debug)]
 struct Snapshot {
     families: Vec<Family>,
+}
+
+/// Adds one to the counter of `reason` among `counters`, which `reasons` label in order;
+/// an unknown reason counts nowhere.
+fn bump(reasons: &[&str], counters: &[AtomicU64], reason: &str) {
+    if let Some(i) = reasons.iter().position(|r| *r == reason) {
+        counters[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The counter of `reason` among `counters`, which `reasons` label in order (0 for an
+/// unknown reason).
+fn count(reasons: &[&str], counters: &[AtomicU64], reason: &str) -> u64 {
+    reasons
+        .iter()
+        .position(|r| *r == reason)
+        .map_or(0, |i| counters[i].load(Ordering::Relaxed))
+}
+
+/// One sample per reason, labelled `reason`.
+fn by_reason(
+    reasons: &[&str],
+    counters: &[AtomicU64],
+) -> Vec<(Vec<(&'static str, String)>, Value)> {
+    reasons
+        .iter()
+        .zip(counters)
+        .map(|(r, n)| {
+            (
+                vec![("reason", r.to_string())],
+                Value::Int(n.load(Ordering::Relaxed)),
+            )
+        })
+        .collect()
 }
 
 /// One metric: its samples, each with its labels (none for a single sample).
