@@ -2,7 +2,8 @@
 //! protocol messages with the defaults a gateway would send, fixed times for tests that
 //! pass time in, a TCP device that goes down and up (on demand or at random), a TCP
 //! proxy standing for a gateway's network link, gateways played by plain MQTT clients,
-//! and waiting on conditions with a deadline instead of sleeping.
+//! a headless Chromium session over WebDriver, and waiting on conditions with a deadline
+//! instead of sleeping.
 //!
 //! Of the workspace it depends on the protocol crate only (and on rumqttc for its MQTT
 //! clients), so the agent and the server can both take it as a dev-dependency; what needs
@@ -14,6 +15,7 @@ pub mod mqtt;
 pub mod net;
 pub mod time;
 pub mod wait;
+pub mod webdriver;
 
 pub use messages::{birth, death, device, event, heartbeat, inventory};
 pub use mqtt::RawGateway;

@@ -4,27 +4,21 @@
 //! the page's performance metrics, a forced garbage collection. The browser's processes
 //! are found in `/proc` under the driver, so their memory can be read.
 //!
-//! The server's console tests have their own driver (`server/tests/common/browser.rs`):
-//! they click and type and panic where a test should fail; a benchmark needs answers and
-//! errors it can report, and the processes behind the page.
+//! The session itself is the testkit's (`campuswatch_testkit::webdriver`), shared with the
+//! server's console tests (`server/tests/common/browser.rs`): they click and type and
+//! panic where a test should fail; a benchmark needs answers and errors it can report,
+//! and the processes behind the page.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use anyhow::{bail, Context};
+use campuswatch_testkit::webdriver::Session;
 use serde_json::{json, Value};
 
-use crate::bench::{process_sample, Running};
+use crate::bench::process_sample;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub struct Browser {
-    driver: Running,
-    base: String,
-    http: reqwest::Client,
-    _profile: tempfile::TempDir,
+    session: Session,
 }
 
 impl Browser {
@@ -37,78 +31,16 @@ impl Browser {
                 "{bin} not found: install Debian's chromium and chromium-driver"
             );
         }
-        // ChromeDriver asked for port 0 now and then gives up: start it again, a few times.
-        let mut said = Vec::new();
-        let mut found = None;
-        for _ in 0..5 {
-            let mut child = Command::new(CHROMEDRIVER)
-                .arg("--port=0")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting chromedriver")?;
-            let stdout = child.stdout.take().context("chromedriver's output")?;
-            let driver = Running(child);
-            let (port, lines) = tokio::task::spawn_blocking(move || {
-                let mut lines = Vec::new();
-                let port = BufReader::new(stdout)
-                    .lines()
-                    .map_while(Result::ok)
-                    .inspect(|l| lines.push(l.clone()))
-                    .find_map(|l| {
-                        l.split_once("started successfully on port ")
-                            .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok())
-                    });
-                (port, lines)
-            })
-            .await?;
-            said = lines;
-            if let Some(port) = port {
-                found = Some((driver, port));
-                break;
-            }
-        }
-        let Some((driver, port)) = found else {
-            bail!("chromedriver names no port; it said {said:?}");
-        };
-        let profile = tempfile::tempdir()?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()?;
-        let base = format!("http://127.0.0.1:{port}");
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": CHROMIUM,
-                    "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--no-first-run",
-                        // A wall left alone for an hour is not a background tab.
-                        "--disable-background-timer-throttling",
-                        "--disable-renderer-backgrounding",
-                        format!("--window-size={width},{height}"),
-                        format!("--user-data-dir={}", profile.path().display()),
-                    ],
-                },
-            }}}))
-            .send()
+        let args = [
+            // A wall left alone for an hour is not a background tab.
+            "--disable-background-timer-throttling".to_string(),
+            "--disable-renderer-backgrounding".to_string(),
+            format!("--window-size={width},{height}"),
+        ];
+        let session = Session::start(CHROMIUM, CHROMEDRIVER, &args)
             .await
-            .context("chromedriver answers")?
-            .json()
-            .await?;
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .with_context(|| format!("no browser session: {answer}"))?
-            .to_string();
-        Ok(Browser {
-            driver,
-            base: format!("{base}/session/{session}"),
-            http,
-            _profile: profile,
-        })
+            .map_err(anyhow::Error::msg)?;
+        Ok(Browser { session })
     }
 
     /// A WebDriver command's value.
@@ -118,20 +50,10 @@ impl Browser {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let answer: Value = req
-            .send()
+        self.session
+            .request(method, path, body)
             .await
-            .with_context(|| format!("WebDriver {path}"))?
-            .json()
-            .await?;
-        if let Some(err) = answer["value"]["error"].as_str() {
-            bail!("WebDriver {path}: {err}: {}", answer["value"]["message"]);
-        }
-        Ok(answer["value"].clone())
+            .map_err(|(err, message)| anyhow::anyhow!("WebDriver {path}: {err}: {message}"))
     }
 
     /// Loads `url` and waits for its `load` event, as the address bar does.
@@ -187,7 +109,7 @@ impl Browser {
     /// this driver, not the one of its own user interface, `--top-chrome-webui`, which a
     /// headless Chromium starts too), by pid.
     pub fn renderers(&self) -> Vec<u32> {
-        descendants(self.driver.pid())
+        descendants(self.session.driver_pid())
             .into_iter()
             .filter(|pid| {
                 std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -230,26 +152,11 @@ impl Browser {
     /// The resident memory of every process of the browser together (the driver not
     /// counted), kB.
     pub fn browser_rss_kb(&self) -> u64 {
-        descendants(self.driver.pid())
+        descendants(self.session.driver_pid())
             .into_iter()
             .filter_map(process_sample)
             .map(|s| s.rss_kb)
             .sum()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // End the browser session (Chromium with it), then the driver when it is dropped.
-        let url = self.base.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async { reqwest::Client::new().delete(url).send().await.ok() })
-        })
-        .join();
     }
 }
 

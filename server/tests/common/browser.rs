@@ -5,9 +5,9 @@
 //! Without Chromium and ChromeDriver the tests say so and pass on a developer's machine;
 //! in CI (`CI` set) they fail.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use campuswatch_testkit::webdriver::Session;
 
 use serde_json::{json, Value};
 
@@ -39,10 +39,7 @@ pub fn chromium() -> Option<&'static str> {
 }
 
 pub struct Browser {
-    driver: Driver,
-    base: String,
-    http: reqwest::Client,
-    _profile: tempfile::TempDir,
+    session: Session,
 }
 
 impl Browser {
@@ -58,75 +55,10 @@ impl Browser {
             eprintln!("ChromeDriver not installed: console click-through test not run");
             return None;
         };
-        // ChromeDriver asked for port 0 now and then gives up ("IPv4 port not available"):
-        // start it again, a few times, before calling that a failure.
-        let mut attempts = 0;
-        let (driver, port) = loop {
-            attempts += 1;
-            let mut driver = Driver(
-                Command::new(driver_bin)
-                    .arg("--port=0")
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("ChromeDriver starts"),
-            );
-            // "ChromeDriver was started successfully on port 34473." (an earlier line says
-            // "Starting ChromeDriver … on port 0": the port asked for, not the one taken).
-            let stdout = driver.0.stdout.take().unwrap();
-            let (port, said) = tokio::task::spawn_blocking(move || {
-                let mut said = Vec::new();
-                let port = BufReader::new(stdout)
-                    .lines()
-                    .map_while(Result::ok)
-                    .inspect(|line| said.push(line.clone()))
-                    .find_map(|line| {
-                        line.split_once("started successfully on port ")
-                            .and_then(|(_, p)| p.trim_end_matches('.').trim().parse::<u16>().ok())
-                    });
-                (port, said)
-            })
+        let session = Session::start(chromium, driver_bin, &["--window-size=1280,900".into()])
             .await
-            .unwrap();
-            match port {
-                Some(port) => break (driver, port),
-                None if attempts < 5 => continue,
-                None => panic!("ChromeDriver names no port; it said {said:?}"),
-            }
-        };
-        let profile = tempfile::tempdir().unwrap();
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chromium,
-                    "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--no-first-run", "--window-size=1280,900",
-                        format!("--user-data-dir={}", profile.path().display()),
-                    ],
-                },
-            }}}))
-            .send()
-            .await
-            .expect("ChromeDriver answers")
-            .json()
-            .await
-            .unwrap();
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no browser session: {answer}"))
-            .to_string();
-        Some(Browser {
-            driver,
-            base: format!("{base}/session/{session}"),
-            http,
-            _profile: profile,
-        })
+            .unwrap_or_else(|e| panic!("{e}"));
+        Some(Browser { session })
     }
 
     /// A WebDriver command: its value, or its error's name and message.
@@ -136,21 +68,7 @@ impl Browser {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, (String, Value)> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let answer: Value = req
-            .send()
-            .await
-            .expect("ChromeDriver answers")
-            .json()
-            .await
-            .unwrap();
-        match answer["value"]["error"].as_str() {
-            Some(err) => Err((err.to_string(), answer["value"]["message"].clone())),
-            None => Ok(answer["value"].clone()),
-        }
+        self.session.request(method, path, body).await
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -359,32 +277,5 @@ impl Browser {
             self.eval("return window.__cwMarker || null;", json!([]))
                 .await
         }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // End the browser session, then the driver (which would otherwise outlive the test).
-        let url = self.base.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let _ = reqwest::Client::new().delete(url).send().await;
-            });
-        })
-        .join();
-    }
-}
-
-/// The ChromeDriver process, ended when dropped: also when starting the session fails.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
