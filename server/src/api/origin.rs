@@ -39,22 +39,24 @@ pub(super) async fn same_origin(State(s): State<AppState>, req: Request, next: N
 }
 
 async fn refusals_counted(s: &AppState, req: Request, next: Next) -> Response {
+    // Kept for the log line without allocating on every request: the URI is shared.
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| c.0.ip());
     let response = next.run(req).await;
+    let path = uri.path();
+    let peer = || peer.map(|p| p.to_string()).unwrap_or_default();
     match response.status() {
         StatusCode::UNAUTHORIZED => {
             s.metrics.http_refused("unauthenticated");
-            info!(%method, %path, %peer, "Refused a request without valid credentials (see cw_http_refused_total).");
+            info!(%method, %path, peer = %peer(), "Refused a request without valid credentials (see cw_http_refused_total).");
         }
         StatusCode::FORBIDDEN => {
             s.metrics.http_refused("forbidden");
-            warn!(%method, %path, %peer, "Refused a request its role or region scope does not allow (see cw_http_refused_total).");
+            warn!(%method, %path, peer = %peer(), "Refused a request its role or region scope does not allow (see cw_http_refused_total).");
         }
         _ => {}
     }
