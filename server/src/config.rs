@@ -43,6 +43,7 @@ pub struct ServerConfig {
     pub alerts: AlertsConfig,
     pub auth: AuthConfig,
     pub notify: NotifyConfig,
+    pub gb28181: Gb28181Config,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +63,7 @@ impl Default for ServerConfig {
             alerts: AlertsConfig::default(),
             auth: AuthConfig::default(),
             notify: NotifyConfig::default(),
+            gb28181: Gb28181Config::default(),
         }
     }
 }
@@ -437,6 +439,118 @@ impl Default for CoverageConfig {
     }
 }
 
+/// The GB/T 28181 platform (docs/gb28181.md): campus NVRs and cameras, or a lower
+/// platform in cascade, register here as to an upper platform.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gb28181Config {
+    /// Listen for GB/T 28181 devices.
+    pub enabled: bool,
+    /// Where devices register: UDP and TCP on this port.
+    pub listen: SocketAddr,
+    /// The platform's own 20-digit code (its SIP user name).
+    pub platform_id: String,
+    /// The SIP domain of digest challenges. Empty: the first 10 digits of `platform_id`.
+    pub realm: String,
+    /// The password of devices that have none of their own in `devices_file`.
+    pub password: String,
+    /// A CSV file of per-device passwords: `device_id,password` per line, optionally a
+    /// third column `keepalive_interval` in seconds. Read at start.
+    pub devices_file: String,
+    /// How often devices send keepalives, unless `devices_file` says otherwise (GB/T
+    /// 28181's default is 60 s).
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// A device is offline after this many keepalive intervals without one (GB/T
+    /// 28181's rule is 3).
+    pub missed_keepalives: u32,
+    /// The longest registration granted; a longer `Expires` is shortened to it.
+    #[serde(with = "humantime_serde")]
+    pub register_expires_max: Duration,
+    /// How often each registered device's catalog is queried (also right after it
+    /// registers).
+    #[serde(with = "humantime_serde")]
+    pub catalog_interval: Duration,
+    /// Which view says whether a campus's video is networked, in coverage and alerts:
+    /// `platform_where_present` (the GB/T 28181 view for campuses with devices in the
+    /// registry's `gb_device_ids`, the agent's for the others), `agent` or `platform`.
+    pub video_view: crate::monitor::VideoView,
+    /// Alarm-input channels (type 134) of a campus's GB/T 28181 devices must be ON too
+    /// for the campus to be alarm networked.
+    pub alarm_channels: bool,
+}
+
+impl Default for Gb28181Config {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            platform_id: "34020000002000000001".into(),
+            realm: String::new(),
+            password: String::new(),
+            devices_file: String::new(),
+            keepalive_interval: Duration::from_secs(60),
+            missed_keepalives: 3,
+            register_expires_max: Duration::from_secs(3600),
+            catalog_interval: Duration::from_secs(600),
+            video_view: crate::monitor::VideoView::PlatformWherePresent,
+            alarm_channels: false,
+        }
+    }
+}
+
+impl Gb28181Config {
+    /// The rules the monitor applies to the GB/T 28181 view.
+    pub fn rules(&self) -> crate::monitor::PlatformRules {
+        crate::monitor::PlatformRules {
+            video_view: self.video_view,
+            alarm_channels: self.alarm_channels,
+            missed_keepalives: self.missed_keepalives,
+        }
+    }
+
+    /// The SIP domain in effect.
+    pub fn realm(&self) -> String {
+        if self.realm.is_empty() {
+            self.platform_id.chars().take(10).collect()
+        } else {
+            self.realm.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        crate::gb28181::GbCode::parse(&self.platform_id)
+            .map_err(|e| ("gb28181.platform_id", e.to_string()))?;
+        if self.missed_keepalives == 0 {
+            return Err(("gb28181.missed_keepalives", "must be at least 1".into()));
+        }
+        for (key, d, min) in [
+            ("gb28181.keepalive_interval", self.keepalive_interval, 1),
+            (
+                "gb28181.register_expires_max",
+                self.register_expires_max,
+                60,
+            ),
+            ("gb28181.catalog_interval", self.catalog_interval, 10),
+        ] {
+            if d < Duration::from_secs(min) || d > Duration::from_secs(7 * 24 * 3600) {
+                return Err((key, format!("must be at least {min}s and at most 7d")));
+            }
+        }
+        if self.enabled && self.password.is_empty() && self.devices_file.is_empty() {
+            return Err((
+                "gb28181.password",
+                "set a password for devices (or gb28181.devices_file with one per device): without one, anyone who reaches the port could register as any device".into(),
+            ));
+        }
+        if self.enabled && !self.devices_file.is_empty() {
+            crate::gb28181::DeviceFile::load(Path::new(&self.devices_file))
+                .map_err(|e| ("gb28181.devices_file", e))?;
+        }
+        Ok(())
+    }
+}
+
 pub use crate::notify::settings::{ChannelConfig, ChannelKind, NotifyConfig, Secret, SmtpSecurity};
 
 /// When dropped links become alerts, and how they are grouped.
@@ -735,6 +849,9 @@ impl ServerConfig {
             }
         }
         self.notify.validate(&invalid)?;
+        self.gb28181
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         Ok(())
     }
 
@@ -765,7 +882,11 @@ impl ServerConfig {
     /// `?password=`).
     pub fn masked(&self) -> ServerConfig {
         let mut c = self.clone();
-        for secret in [&mut c.mqtt.password, &mut c.cluster.token] {
+        for secret in [
+            &mut c.mqtt.password,
+            &mut c.cluster.token,
+            &mut c.gb28181.password,
+        ] {
             if !secret.is_empty() {
                 *secret = "***".into();
             }

@@ -76,6 +76,8 @@ pub enum Inbound {
     },
     BrokerUp,
     BrokerDown,
+    /// What a GB/T 28181 device said (the listener in `gb28181`).
+    Gb(crate::gb28181::GbInput),
     /// A registry import from the API or CLI, applied in order with the messages.
     Registry {
         entries: Vec<RegistryEntry>,
@@ -391,6 +393,17 @@ impl Engine {
                     self.apply_batch(&mut batch, &mut connected, &shutdown).await;
                 }
                 _ = tick.tick() => {
+                    // GB/T 28181 devices reach the server directly, broker or not.
+                    let now = self.clock.now();
+                    let changes = self.write_monitor().expire_gb(now);
+                    for c in &changes {
+                        if let Change::GbDevice(d) = c {
+                            if d.state == crate::monitor::GbState::Offline {
+                                warn!(device = %d.id, cause = d.cause.as_deref().unwrap_or(""), "GB/T 28181 device offline.");
+                            }
+                        }
+                    }
+                    self.commit(&changes, now, &shutdown).await;
                     if connected {
                         let now = self.clock.now();
                         let changes = self.write_monitor().expire(now);
@@ -414,7 +427,12 @@ impl Engine {
                 _ = flush.tick() => flushing = true,
                 _ = std::future::ready(()), if flushing => {
                     let now = self.clock.now();
-                    let changes = self.write_monitor().take_heartbeat_updates(FLUSH_CHUNK);
+                    let changes = {
+                        let mut m = self.write_monitor();
+                        let mut c = m.take_heartbeat_updates(FLUSH_CHUNK);
+                        c.extend(m.take_gb_keepalive_updates(FLUSH_CHUNK - c.len()));
+                        c
+                    };
                     flushing = changes.len() == FLUSH_CHUNK;
                     self.commit(&changes, now, &shutdown).await;
                 }
@@ -422,7 +440,12 @@ impl Engine {
         }
         // Keep what heartbeats told us for the next start.
         let now = self.clock.now();
-        let changes = self.write_monitor().take_heartbeat_updates(usize::MAX);
+        let changes = {
+            let mut m = self.write_monitor();
+            let mut c = m.take_heartbeat_updates(usize::MAX);
+            c.extend(m.take_gb_keepalive_updates(usize::MAX));
+            c
+        };
         if let Err(e) = self.store.apply(&changes, now).await {
             warn!(error = %e, "Could not save the last heartbeat times at shutdown.");
         }
@@ -464,6 +487,11 @@ impl Engine {
                         log_changes(&out.changes, now);
                         changes.extend(out.changes);
                         acks.extend(ack);
+                    }
+                    Inbound::Gb(input) => {
+                        let out = m.apply_gb(&input, now);
+                        log_changes(&out, now);
+                        changes.extend(out);
                     }
                     Inbound::BrokerUp => {
                         changes.extend(m.on_broker_reconnected(now));

@@ -232,6 +232,7 @@ pub async fn start_with_clock(
         rebirth_rate: config.liveness.rebirth_rate,
         partition: config.regions(),
         time_zone: config.zone(),
+        platform: config.gb28181.rules(),
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
     let monitor = Arc::new(RwLock::new(Monitor::restore(

@@ -21,6 +21,13 @@ named_enum! {
         /// A campus's alarm networking as a whole: its alarm devices in an outage took it
         /// out of alarm coverage (by the coverage rule).
         AlarmNetworking => "alarm_networking",
+        /// A GB/T 28181 device registered to the server as a platform (an NVR, a camera,
+        /// a lower platform) went offline.
+        GbDevice => "gb_device",
+        /// A GB/T 28181 channel's catalog `Status` changed (history only, never an alert).
+        GbChannel => "gb_channel",
+        /// A GB/T 28181 `Alarm` notification (history only: an event of the campus).
+        GbAlarm => "gb_alarm",
     }
 }
 

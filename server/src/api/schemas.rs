@@ -375,6 +375,25 @@ pub(super) mod doc {
         #[schema(required, minimum = 0, maximum = 1)]
         fully_networked_rate: Option<f64>,
         devices: DeviceCoverage,
+        video_views: VideoViews,
+    }
+
+    /// Video networking by each view (docs/gb28181.md); `video_networked` counts the one
+    /// in force (`gb28181.video_view`).
+    #[derive(ToSchema)]
+    pub(in crate::api) struct VideoViews {
+        /// Campuses whose agent sees enough cameras up.
+        agent_networked: u64,
+        /// Campuses whose registry entry lists GB/T 28181 devices.
+        platform_campuses: u64,
+        /// Of those, campuses with enough camera channels ON on the video platform.
+        platform_networked: u64,
+        /// Cameras up on campus but not on the platform (gateway online): the uplink or
+        /// the platform registration is broken.
+        uplink_broken: u64,
+        /// Up on the platform but not seen by the agent (gateway online): the agent is
+        /// blind.
+        agent_blind: u64,
     }
 
     /// Device-level coverage per kind.

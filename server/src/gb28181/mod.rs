@@ -1,7 +1,15 @@
 //! GB/T 28181 (public-security video networking), the platform side: campus NVRs and
 //! cameras register to the server over SIP and report keepalives, catalogs and alarms.
-//! Built in steps; so far the SIP messages ([`sip`]) and REGISTER's digest
-//! authentication ([`digest`]) that the listener is built on.
+//! Built in steps; so far the SIP messages ([`sip`]), REGISTER's digest authentication
+//! ([`digest`]) and what the listener hands to the engine ([`types`]).
 
+pub mod device_file;
 pub mod digest;
 pub mod sip;
+pub mod types;
+
+pub use device_file::DeviceFile;
+pub use types::{
+    AlarmInfo, ChannelInfo, ChannelKind, ChannelStatus, CodeError, GbCode, GbInput, Registration,
+    Transport,
+};

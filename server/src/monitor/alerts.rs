@@ -77,7 +77,11 @@ impl AlertRules {
         match kind {
             AlertKind::Gateway => self.hold_down_gateway,
             AlertKind::Alarm | AlertKind::AlarmNetworking => self.hold_down_alarm,
-            AlertKind::Camera | AlertKind::Video => self.hold_down_camera,
+            AlertKind::Camera
+            | AlertKind::Video
+            | AlertKind::GbDevice
+            | AlertKind::GbChannel
+            | AlertKind::GbAlarm => self.hold_down_camera,
         }
     }
 }
@@ -88,6 +92,8 @@ impl AlertRules {
 pub(super) enum Link {
     Gateway,
     Device(DeviceId),
+    /// A GB/T 28181 device the campus's registry entry lists.
+    GbDevice(crate::gb28181::GbCode),
     AlarmNetworking,
     Video,
 }
@@ -98,6 +104,10 @@ impl Link {
             (AlertKind::Gateway, _) => Link::Gateway,
             (AlertKind::Video, _) => Link::Video,
             (AlertKind::AlarmNetworking, _) => Link::AlarmNetworking,
+            (AlertKind::GbDevice, Some(d)) => match crate::gb28181::GbCode::parse(d.as_str()) {
+                Ok(code) => Link::GbDevice(code),
+                Err(_) => Link::Device(d.clone()),
+            },
             (_, Some(d)) => Link::Device(d.clone()),
             // A device alert always names its device; treat a malformed one as video so
             // it still resolves.
@@ -108,6 +118,7 @@ impl Link {
     fn device(&self) -> Option<DeviceId> {
         match self {
             Link::Device(d) => Some(d.clone()),
+            Link::GbDevice(code) => DeviceId::parse(code.as_str()).ok(),
             _ => None,
         }
     }
@@ -194,7 +205,11 @@ pub enum AckError {
 pub fn severity_of(kind: AlertKind) -> Severity {
     match kind {
         AlertKind::Gateway | AlertKind::AlarmNetworking | AlertKind::Video => Severity::Critical,
-        AlertKind::Alarm | AlertKind::Camera => Severity::Warning,
+        AlertKind::Alarm
+        | AlertKind::Camera
+        | AlertKind::GbDevice
+        | AlertKind::GbChannel
+        | AlertKind::GbAlarm => Severity::Warning,
     }
 }
 
@@ -243,57 +258,124 @@ fn networking_down(
     now: Timestamp,
 ) -> Option<Down> {
     let devices: Vec<&DeviceRecord> = c.devices.iter().filter(|d| d.kind == kind).collect();
-    let mut outages: Vec<Timestamp> = devices
+    let outages: Vec<Timestamp> = devices
         .iter()
         .filter(|d| d.still_down())
         .map(|d| d.outage_start().unwrap_or(now))
         .collect();
-    outages.sort();
-    let not_down = (devices.len() - outages.len()) as u64;
-    let need = coverage::needed(expected, fraction);
-    let networked = |reachable: u64| reachable >= need;
-    if networked(not_down) || !networked(devices.len() as u64) {
-        return None;
-    }
-    // The outage that took it out: the campus was networked with it and the later ones up.
-    let since = outages
-        .iter()
-        .rev()
-        .enumerate()
-        .find(|(up_again, _)| networked(not_down + *up_again as u64 + 1))
-        .map_or(now, |(_, t)| *t);
     let reported_down = devices
         .iter()
         .filter(|d| d.state == DeviceState::Down)
         .count();
-    let (what, code) = if kind == DeviceKind::Alarm {
-        ("alarm devices", "campus.alarm_down")
+    let (alert, what, code) = if kind == DeviceKind::Alarm {
+        (
+            AlertKind::AlarmNetworking,
+            "alarm devices",
+            "campus.alarm_down",
+        )
     } else {
-        ("cameras", "campus.video_down")
+        (AlertKind::Video, "cameras", "campus.video_down")
     };
-    Some(Down {
-        kind: if kind == DeviceKind::Alarm {
-            AlertKind::AlarmNetworking
-        } else {
-            AlertKind::Video
-        },
-        since,
-        cause: Some(format!(
-            "{} of {} {what} down; {need} of {expected} expected must be up",
-            outages.len(),
-            devices.len(),
-        )),
-        cause_code: Some(
-            CauseCode::new(code)
-                .with("down", outages.len())
-                .with("monitored", devices.len())
-                .with("needed", need)
-                .with("expected", expected),
-        ),
-        suppressed: false,
-        // Out only because of devices not reported since they were down.
-        unseen: networked(devices.len() as u64 - reported_down as u64),
-    })
+    let units = Units {
+        monitored: devices.len(),
+        outages,
+        reported_down,
+    };
+    units.gap(expected, fraction, now, alert, what, code)
+}
+
+/// The monitored units of one kind on a campus (devices, or GB/T 28181 channels) and
+/// their outages, for [`Units::gap`].
+struct Units {
+    monitored: usize,
+    /// When each unit in an outage went down.
+    outages: Vec<Timestamp>,
+    /// Of those, the ones reported down (not merely unseen since).
+    reported_down: usize,
+}
+
+impl Units {
+    /// The rule of [`networking_down`] over any units.
+    fn gap(
+        mut self,
+        expected: u32,
+        fraction: f64,
+        now: Timestamp,
+        kind: AlertKind,
+        what: &str,
+        code: &str,
+    ) -> Option<Down> {
+        self.outages.sort();
+        let not_down = (self.monitored - self.outages.len()) as u64;
+        let need = coverage::needed(expected, fraction);
+        let networked = |reachable: u64| reachable >= need;
+        if networked(not_down) || !networked(self.monitored as u64) {
+            return None;
+        }
+        // The outage that took it out: the campus was networked with it and the later
+        // ones up.
+        let since = self
+            .outages
+            .iter()
+            .rev()
+            .enumerate()
+            .find(|(up_again, _)| networked(not_down + *up_again as u64 + 1))
+            .map_or(now, |(_, t)| *t);
+        Some(Down {
+            kind,
+            since,
+            cause: Some(format!(
+                "{} of {} {what} down; {need} of {expected} expected must be up",
+                self.outages.len(),
+                self.monitored,
+            )),
+            cause_code: Some(
+                CauseCode::new(code)
+                    .with("down", self.outages.len())
+                    .with("monitored", self.monitored)
+                    .with("needed", need)
+                    .with("expected", expected),
+            ),
+            suppressed: false,
+            // Out only because of units not reported since they were down.
+            unseen: networked(self.monitored as u64 - self.reported_down as u64),
+        })
+    }
+}
+
+/// The GB/T 28181 view's video gap of a campus: its camera channels OFF or on an offline
+/// device, by the same rule. Channels never seen in a catalog are an installation gap.
+fn platform_video_down(
+    view: &platform::PlatformView,
+    expected: u32,
+    fraction: f64,
+    now: Timestamp,
+) -> Option<Down> {
+    let known: Vec<&platform::UnitState> = view
+        .cameras
+        .iter()
+        .filter(|u| **u != platform::UnitState::Unseen)
+        .collect();
+    let outages: Vec<Timestamp> = known
+        .iter()
+        .filter_map(|u| match u {
+            platform::UnitState::Down(t) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    let units = Units {
+        monitored: known.len(),
+        reported_down: outages.len(),
+        outages,
+    };
+    units.gap(
+        expected,
+        fraction,
+        now,
+        AlertKind::Video,
+        "camera channels on the video platform",
+        "campus.platform_video_down",
+    )
 }
 
 impl Monitor {
@@ -348,6 +430,33 @@ impl Monitor {
                 },
             );
         }
+        for code in c.registry.iter().flat_map(|r| &r.gb_device_ids) {
+            let Some(d) = self.gb_device(code).map(|v| v.record) else {
+                continue;
+            };
+            if d.state == platform::GbState::Offline {
+                down.insert(
+                    Link::GbDevice(*code),
+                    Down {
+                        kind: AlertKind::GbDevice,
+                        since: d.since,
+                        cause: d.cause.clone(),
+                        cause_code: d.cause_code.clone(),
+                        suppressed: false,
+                        unseen: false,
+                    },
+                );
+            }
+        }
+        let platform_video = self.platform_video_in_force(c);
+        if let (true, Some(r)) = (platform_video, &c.registry) {
+            let view = self.platform_view(c);
+            if let Some(d) =
+                platform_video_down(&view, r.expected_cameras, self.settings.video_fraction, now)
+            {
+                down.insert(Link::Video, d);
+            }
+        }
         if let Some(r) = &c.registry {
             for (link, kind, expected, fraction) in [
                 (
@@ -363,7 +472,9 @@ impl Monitor {
                     self.settings.video_fraction,
                 ),
             ] {
-                if !online && !c.alerts.contains_key(&link) {
+                if (!online && !c.alerts.contains_key(&link))
+                    || (link == Link::Video && platform_video)
+                {
                     continue;
                 }
                 if let Some(d) = networking_down(c, kind, expected, fraction, now) {
@@ -393,6 +504,13 @@ impl Monitor {
         let rules = self.settings.alerts.clone();
         let down = self.down_links(c, now);
         let online = c.online();
+        // Links the platform hears, whatever the agent's gateway says.
+        let platform_video = self.platform_video_in_force(c);
+        let heard_directly = |link: &Link| match link {
+            Link::Gateway | Link::GbDevice(_) => true,
+            Link::Video => platform_video,
+            _ => false,
+        };
 
         // Follow each link's course. Device links are only observed while the gateway
         // reports: behind a silent gateway their state is not news.
@@ -403,8 +521,8 @@ impl Monitor {
             return;
         };
         for link in &links {
-            let observable = (matches!(link, Link::Gateway) || online)
-                && !down.get(link).is_some_and(|d| d.unseen);
+            let observable =
+                (heard_directly(link) || online) && !down.get(link).is_some_and(|d| d.unseen);
             if !observable {
                 continue;
             }
@@ -509,6 +627,14 @@ impl Monitor {
         };
         match link {
             Link::Device(d) if !c.devices.iter().any(|x| &x.id == d) => Ending::DeviceRemoved,
+            Link::GbDevice(code)
+                if !c
+                    .registry
+                    .as_ref()
+                    .is_some_and(|r| r.gb_device_ids.contains(code)) =>
+            {
+                Ending::DeviceRemoved
+            }
             Link::AlarmNetworking if c.down_alarm_removed => {
                 Ending::DownDeviceRemoved(DeviceKind::Alarm)
             }
@@ -524,6 +650,7 @@ impl Monitor {
             Link::Gateway => AlertKind::Gateway,
             Link::Video => AlertKind::Video,
             Link::AlarmNetworking => AlertKind::AlarmNetworking,
+            Link::GbDevice(_) => AlertKind::GbDevice,
             Link::Device(d) => self
                 .campuses
                 .get(id)
@@ -844,7 +971,11 @@ impl Monitor {
     /// window ends.
     pub(super) fn quiet_until(&self, a: &Alert, now: Timestamp) -> Option<Timestamp> {
         let device = match a.kind {
-            AlertKind::Alarm | AlertKind::Camera => a.device.as_ref(),
+            AlertKind::Alarm
+            | AlertKind::Camera
+            | AlertKind::GbDevice
+            | AlertKind::GbChannel
+            | AlertKind::GbAlarm => a.device.as_ref(),
             AlertKind::Gateway | AlertKind::AlarmNetworking | AlertKind::Video => None,
         };
         self.maintenance

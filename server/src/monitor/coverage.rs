@@ -49,6 +49,17 @@ pub struct Contribution {
     pub alarm_up: u64,
     pub camera_expected: u64,
     pub camera_up: u64,
+    /// Video networked by the agent's view (its cameras).
+    pub video_agent: u64,
+    /// Campuses whose registry entry lists GB/T 28181 devices.
+    pub platform_listed: u64,
+    /// Video networked by the GB/T 28181 view (channels ON on the platform).
+    pub video_platform: u64,
+    /// The agent sees the video networked, the platform does not: the uplink or the
+    /// platform registration is broken.
+    pub uplink_broken: u64,
+    /// The platform sees the video networked, the agent does not: the agent is blind.
+    pub agent_blind: u64,
 }
 
 impl Contribution {
@@ -64,6 +75,11 @@ impl Contribution {
             alarm_up: b.devices.alarm.up,
             camera_expected: b.devices.camera.expected,
             camera_up: b.devices.camera.up,
+            video_agent: b.video_views.agent_networked,
+            platform_listed: b.video_views.platform_campuses,
+            video_platform: b.video_views.platform_networked,
+            uplink_broken: b.video_views.uplink_broken,
+            agent_blind: b.video_views.agent_blind,
         }
     }
 
@@ -77,6 +93,11 @@ impl Contribution {
         self.alarm_up += o.alarm_up;
         self.camera_expected += o.camera_expected;
         self.camera_up += o.camera_up;
+        self.video_agent += o.video_agent;
+        self.platform_listed += o.platform_listed;
+        self.video_platform += o.video_platform;
+        self.uplink_broken += o.uplink_broken;
+        self.agent_blind += o.agent_blind;
     }
 
     fn sub(&mut self, o: &Contribution) {
@@ -90,6 +111,11 @@ impl Contribution {
         self.alarm_up = self.alarm_up.saturating_sub(o.alarm_up);
         self.camera_expected = self.camera_expected.saturating_sub(o.camera_expected);
         self.camera_up = self.camera_up.saturating_sub(o.camera_up);
+        self.video_agent = self.video_agent.saturating_sub(o.video_agent);
+        self.platform_listed = self.platform_listed.saturating_sub(o.platform_listed);
+        self.video_platform = self.video_platform.saturating_sub(o.video_platform);
+        self.uplink_broken = self.uplink_broken.saturating_sub(o.uplink_broken);
+        self.agent_blind = self.agent_blind.saturating_sub(o.agent_blind);
     }
 
     /// The figures users see, with rates.
@@ -117,6 +143,13 @@ impl Contribution {
                     rate: rate(self.camera_up, self.camera_expected),
                 },
             },
+            video_views: VideoViews {
+                agent_networked: self.video_agent,
+                platform_campuses: self.platform_listed,
+                platform_networked: self.video_platform,
+                uplink_broken: self.uplink_broken,
+                agent_blind: self.agent_blind,
+            },
         }
     }
 }
@@ -135,6 +168,27 @@ pub struct CoverageBlock {
     pub video_networked_rate: Option<f64>,
     pub fully_networked_rate: Option<f64>,
     pub devices: DeviceCoverage,
+    /// What each view says of video; `video_networked` counts the one in force
+    /// (`gb28181.video_view`). Absent from older partition servers' answers: zero.
+    #[serde(default)]
+    pub video_views: VideoViews,
+}
+
+/// Video networking by the agent's view and by the GB/T 28181 view, and where they
+/// disagree (docs/gb28181.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoViews {
+    /// Campuses whose agent sees enough cameras up.
+    pub agent_networked: u64,
+    /// Campuses whose registry entry lists GB/T 28181 devices.
+    pub platform_campuses: u64,
+    /// Of those, campuses with enough camera channels ON on the platform.
+    pub platform_networked: u64,
+    /// Cameras up on campus but not on the platform: the uplink or the registration is
+    /// broken.
+    pub uplink_broken: u64,
+    /// Up on the platform but not seen by the agent: the agent is blind.
+    pub agent_blind: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod alerts;
 pub mod coverage;
 pub mod maintenance;
 mod notices;
+mod platform;
 mod rebirth;
 mod types;
 
@@ -31,6 +32,11 @@ use coverage::{Contribution, CoverageIndex};
 pub use alerts::{severity_of, AckError, Acknowledgement, AlertRules, Incident, IncidentState};
 use alerts::{Link, LinkTrack};
 use maintenance::{Maintenance, MaintenanceError};
+pub use platform::{
+    GbChannel, GbDeviceRecord, GbDeviceView, GbState, PlatformCounters, PlatformRules, VideoView,
+    MAX_CHANNELS,
+};
+use platform::{GbDevice, PlatformView};
 use rebirth::{RebirthPace, RebirthTrack};
 pub use types::{
     Alert, AlertKind, AlertState, CampusView, Change, DeviceRecord, GatewayRecord, Ignored,
@@ -102,6 +108,22 @@ impl Campus {
     }
 }
 
+/// What a campus's state says of its networking (see [`Monitor::networked`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct Networked {
+    /// In force: what coverage and alerts count.
+    alarm: bool,
+    video: bool,
+    alarms_up: u64,
+    cameras_up: u64,
+    /// The agent's view of video.
+    agent_video: bool,
+    /// The GB/T 28181 view of video, for campuses whose devices the registry lists.
+    platform_video: Option<bool>,
+    /// The agent's gateway is online: its view is known.
+    agent_known: bool,
+}
+
 /// The state machine. See the module docs.
 #[derive(Debug)]
 pub struct Monitor {
@@ -130,6 +152,13 @@ pub struct Monitor {
     monitoring_told: bool,
     rebirth_pace: RebirthPace,
     counters: MonitorCounters,
+    /// GB/T 28181 devices registered (or once registered) to the server, by code.
+    gb: HashMap<crate::gb28181::GbCode, GbDevice>,
+    /// The campus each GB/T 28181 code of the registry belongs to.
+    gb_owner: HashMap<crate::gb28181::GbCode, CampusId>,
+    /// The device whose catalog lists each channel.
+    gb_channel_device: HashMap<crate::gb28181::GbCode, crate::gb28181::GbCode>,
+    platform_counters: PlatformCounters,
 }
 
 impl Monitor {
@@ -151,6 +180,10 @@ impl Monitor {
             monitoring_told: false,
             rebirth_pace: RebirthPace::default(),
             counters: MonitorCounters::default(),
+            gb: HashMap::new(),
+            gb_owner: HashMap::new(),
+            gb_channel_device: HashMap::new(),
+            platform_counters: PlatformCounters::default(),
         }
     }
 
@@ -208,6 +241,8 @@ impl Monitor {
                 c.devices.push(dev);
             }
         }
+        m.index_gb_codes();
+        m.restore_gb(snap.gb_devices, now);
         m.next_incident_id = snap.max_incident_id + 1;
         m.next_maintenance_id = snap.max_maintenance_id + 1;
         for w in snap.maintenance {
@@ -278,6 +313,22 @@ impl Monitor {
             &watched
         };
         let mut changes = Vec::new();
+        // Campuses whose GB/T 28181 channels change hands look again too.
+        let mut gb_touched: BTreeSet<CampusId> = BTreeSet::new();
+        for e in entries {
+            for code in &e.gb_device_ids {
+                gb_touched.extend(self.gb_owner.get(code).cloned());
+            }
+            if let Some(old) = self
+                .campuses
+                .get(&e.campus)
+                .and_then(|c| c.registry.as_ref())
+            {
+                for code in &old.gb_device_ids {
+                    gb_touched.extend(self.gb_owner.get(code).cloned());
+                }
+            }
+        }
         if replace {
             let keep: BTreeSet<&CampusId> = entries.iter().map(|e| &e.campus).collect();
             let gone: Vec<CampusId> = self
@@ -324,6 +375,23 @@ impl Monitor {
                 .insert(e.campus.clone());
             self.refresh(&e.campus);
             self.reconcile_alerts(&e.campus, now, &mut changes);
+        }
+        let before: BTreeSet<CampusId> = self.gb_owner.values().cloned().collect();
+        self.index_gb_codes();
+        gb_touched.extend(before);
+        gb_touched.extend(self.gb_owner.values().cloned());
+        for e in entries {
+            gb_touched.remove(&e.campus);
+        }
+        for id in entries
+            .iter()
+            .filter(|e| !e.gb_device_ids.is_empty())
+            .map(|e| e.campus.clone())
+            .chain(gb_touched)
+            .collect::<Vec<_>>()
+        {
+            self.refresh(&id);
+            self.reconcile_alerts(&id, now, &mut changes);
         }
         changes
     }
@@ -785,44 +853,82 @@ impl Monitor {
 
     // ---- derived state ----------------------------------------------------------------
 
-    fn networked(&self, c: &Campus) -> (bool, bool, u64, u64) {
+    /// What the campus's state says of its networking, by the agent's view and the
+    /// GB/T 28181 view, and which of them is in force (see `platform.rs`).
+    fn networked(&self, c: &Campus) -> Networked {
         let Some(r) = &c.registry else {
-            return (false, false, 0, 0);
+            return Networked::default();
         };
-        if !c.online() {
-            return (false, false, 0, 0);
-        }
+        let online = c.online();
         let up = |kind| {
             c.devices
                 .iter()
                 .filter(|d| d.kind == kind && d.state.is_reachable())
                 .count() as u64
         };
-        let (alarms, cameras) = (up(DeviceKind::Alarm), up(DeviceKind::Camera));
-        let (alarm, video) = coverage::networked(
-            true,
+        let (alarms, cameras) = if online {
+            (up(DeviceKind::Alarm), up(DeviceKind::Camera))
+        } else {
+            (0, 0)
+        };
+        let (agent_alarm, agent_video) = coverage::networked(
+            online,
             (r.expected_alarms, r.expected_cameras),
             (alarms, cameras),
             (self.settings.alarm_fraction, self.settings.video_fraction),
         );
-        (alarm, video, alarms, cameras)
+        let view = self.platform_view(c);
+        let platform_video = view.listed.then(|| {
+            PlatformView::on(&view.cameras)
+                >= coverage::needed(r.expected_cameras, self.settings.video_fraction)
+        });
+        let video = match (self.settings.platform.video_view, platform_video) {
+            (VideoView::Agent, _) => agent_video,
+            (VideoView::Platform, p) => p.unwrap_or(false),
+            (VideoView::PlatformWherePresent, Some(p)) => p,
+            (VideoView::PlatformWherePresent, None) => agent_video,
+        };
+        let alarm_channels_on = !self.settings.platform.alarm_channels
+            || view.alarms.iter().all(|u| *u == platform::UnitState::On);
+        Networked {
+            alarm: agent_alarm && alarm_channels_on,
+            video,
+            alarms_up: alarms,
+            cameras_up: cameras,
+            agent_video,
+            platform_video,
+            agent_known: online,
+        }
     }
 
     fn contribution(&self, c: &Campus) -> Contribution {
         let Some(r) = &c.registry else {
             return Contribution::default();
         };
-        let (alarm, video, alarms_up, cameras_up) = self.networked(c);
+        let n = self.networked(c);
+        // The views disagree only where both can be heard: the agent's gateway online
+        // and the campus's devices listed.
+        let disagree = |agent: bool| {
+            (n.agent_known
+                && n.platform_video
+                    .is_some_and(|p| p != n.agent_video && n.agent_video == agent))
+                as u64
+        };
         Contribution {
             registered: 1,
             reporting: c.online() as u64,
-            alarm_networked: alarm as u64,
-            video_networked: video as u64,
-            fully_networked: (alarm && video) as u64,
+            alarm_networked: n.alarm as u64,
+            video_networked: n.video as u64,
+            fully_networked: (n.alarm && n.video) as u64,
             alarm_expected: r.expected_alarms.into(),
-            alarm_up: alarms_up.min(r.expected_alarms.into()),
+            alarm_up: n.alarms_up.min(r.expected_alarms.into()),
             camera_expected: r.expected_cameras.into(),
-            camera_up: cameras_up.min(r.expected_cameras.into()),
+            camera_up: n.cameras_up.min(r.expected_cameras.into()),
+            video_agent: n.agent_video as u64,
+            platform_listed: n.platform_video.is_some() as u64,
+            video_platform: n.platform_video.unwrap_or(false) as u64,
+            uplink_broken: disagree(true),
+            agent_blind: disagree(false),
         }
     }
 

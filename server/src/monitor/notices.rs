@@ -44,6 +44,9 @@ impl Monitor {
             AlertKind::Camera => "Camera down".to_string(),
             AlertKind::AlarmNetworking => "Alarm networking lost".to_string(),
             AlertKind::Video => "Video networking lost".to_string(),
+            AlertKind::GbDevice => "Video platform device offline".to_string(),
+            AlertKind::GbChannel => "Video platform channel off".to_string(),
+            AlertKind::GbAlarm => "Video platform alarm".to_string(),
         };
         let device = a
             .device

@@ -43,6 +43,8 @@ pub struct Settings {
     pub partition: Vec<RegionCode>,
     /// The zone of the times notices give (`time_zone`).
     pub time_zone: chrono_tz::Tz,
+    /// The GB/T 28181 view's rules (`[gb28181]`).
+    pub platform: super::PlatformRules,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             rebirth_rate: 100,
             partition: Vec::new(),
             time_zone: chrono_tz::Asia::Shanghai,
+            platform: super::PlatformRules::default(),
         }
     }
 }
@@ -305,6 +308,8 @@ pub enum Change {
     MaintenanceRemoved { id: u64 },
     /// Something to tell the operators; stored with the state that caused it.
     Notice(crate::model::Notice),
+    /// A GB/T 28181 device's record changed (registration, keepalive, catalog).
+    GbDevice(super::GbDeviceRecord),
 }
 
 /// Why a valid message did not change the current state.
@@ -436,4 +441,6 @@ pub struct Snapshot {
     /// Maintenance windows not withdrawn.
     pub maintenance: Vec<Maintenance>,
     pub max_maintenance_id: u64,
+    /// GB/T 28181 devices as last stored.
+    pub gb_devices: Vec<super::GbDeviceRecord>,
 }

@@ -1,6 +1,6 @@
 //! Writing a registry CSV file, in the format the reader reads.
 
-use super::{RegistryEntry, COLUMNS};
+use super::{RegistryEntry, COLUMNS, OPTIONAL_COLUMNS};
 
 /// Writes entries in the format [`parse_csv`](super::parse_csv) reads, header first, in the
 /// given order. Fields are quoted (RFC 4180) only where needed, so the file stays
@@ -8,17 +8,30 @@ use super::{RegistryEntry, COLUMNS};
 /// written with a leading apostrophe ([`crate::csv_cell`]), which the reader removes.
 pub fn to_csv(entries: &[RegistryEntry]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    // Writing to memory cannot fail, and every record has the header's six fields.
-    let _ = w.write_record(COLUMNS);
+    // Writing to memory cannot fail, and every record has the header's fields. The
+    // optional GB/T 28181 column is written only when a campus lists codes, so a registry
+    // without them reads as before.
+    let gb = entries.iter().any(|e| !e.gb_device_ids.is_empty());
+    let header = COLUMNS.iter().chain(OPTIONAL_COLUMNS.iter().filter(|_| gb));
+    let _ = w.write_record(header);
     for e in entries {
-        let _ = w.write_record([
+        let codes: Vec<&str> = e.gb_device_ids.iter().map(|c| c.as_str()).collect();
+        let codes = codes.join(";");
+        let optional = gb.then_some(codes.as_str());
+        let (name, region) = (crate::csv_cell::text(&e.name), e.region.to_string());
+        let (alarms, cameras) = (
+            e.expected_alarms.to_string(),
+            e.expected_cameras.to_string(),
+        );
+        let fields = [
             e.campus.as_str(),
-            &crate::csv_cell::text(&e.name),
-            &e.region.to_string(),
+            &name,
+            &region,
             e.school_type.as_str(),
-            &e.expected_alarms.to_string(),
-            &e.expected_cameras.to_string(),
-        ]);
+            &alarms,
+            &cameras,
+        ];
+        let _ = w.write_record(fields.into_iter().chain(optional));
     }
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()

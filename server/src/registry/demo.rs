@@ -97,6 +97,7 @@ pub fn demo_registry(campuses: usize, seed: u64) -> Vec<RegistryEntry> {
                 school_type,
                 expected_alarms,
                 expected_cameras: rng.random_range(cameras.0..=cameras.1),
+                gb_device_ids: Vec::new(),
             });
         }
     }

@@ -31,6 +31,13 @@ pub const COLUMNS: [&str; 6] = [
     "expected_cameras",
 ];
 
+/// Optional columns, after [`COLUMNS`]: a file without them is read as if they were
+/// empty.
+pub const OPTIONAL_COLUMNS: [&str; 1] = ["gb_device_ids"];
+
+/// Most GB/T 28181 codes one campus lists.
+pub const MAX_GB_CODES: usize = 1024;
+
 /// One campus that should be networked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegistryEntry {
@@ -41,6 +48,11 @@ pub struct RegistryEntry {
     pub school_type: SchoolType,
     pub expected_alarms: u32,
     pub expected_cameras: u32,
+    /// GB/T 28181 device and channel codes of the campus (the `gb_device_ids` column):
+    /// a device's channels belong to the campus, a channel's code alone only that
+    /// channel. Each code's division is the campus's county or above it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gb_device_ids: Vec<crate::gb28181::GbCode>,
 }
 
 /// What the tests of the reader and the writer share.

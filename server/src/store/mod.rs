@@ -93,6 +93,22 @@ pub struct Filter {
     pub offset: u32,
 }
 
+/// A campus's GB/T 28181 codes as the registry table keeps them: `;`-separated.
+fn gb_codes_text(codes: &[crate::gb28181::GbCode]) -> String {
+    codes
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn parse_gb_codes(text: String) -> Result<Vec<crate::gb28181::GbCode>, StoreError> {
+    text.split(';')
+        .filter(|s| !s.is_empty())
+        .map(|s| crate::gb28181::GbCode::parse(s).map_err(|e| corrupt("gb_device_ids", e)))
+        .collect()
+}
+
 /// SQL `LIKE` pattern for every code within a region node.
 fn region_pattern(r: &RegionCode) -> String {
     let s = r.as_str();
@@ -465,6 +481,21 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    Change::GbDevice(d) => {
+                        let json = serde_json::to_string(d).map_err(|e| corrupt("gb_device", e))?;
+                        sqlx::query(
+                            "INSERT INTO gb_devices (code, state, record, updated_at)
+                             VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (code) DO UPDATE SET state = excluded.state,
+                               record = excluded.record, updated_at = excluded.updated_at",
+                        )
+                        .bind(d.id.as_str())
+                        .bind(d.state.as_str())
+                        .bind(json)
+                        .bind(&now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     Change::Notice(n) => {
                         wrote_notice = true;
                         let body = serde_json::to_string(n).map_err(|e| corrupt("notice", e))?;
@@ -531,7 +562,7 @@ impl Store {
             for chunk in entries.chunks(500) {
                 let mut qb: QueryBuilder<Db> = QueryBuilder::new(
                     "INSERT INTO registry (campus, name, region, school_type, expected_alarms,
-                       expected_cameras, updated_at, registered_at) ",
+                       expected_cameras, updated_at, registered_at, gb_device_ids) ",
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.campus.as_str())
@@ -541,13 +572,15 @@ impl Store {
                         .push_bind(e.expected_alarms as i64)
                         .push_bind(e.expected_cameras as i64)
                         .push_bind(&now)
-                        .push_bind(&now);
+                        .push_bind(&now)
+                        .push_bind(gb_codes_text(&e.gb_device_ids));
                 });
                 qb.push(
                     " ON CONFLICT (campus) DO UPDATE SET name = excluded.name,
                        region = excluded.region, school_type = excluded.school_type,
                        expected_alarms = excluded.expected_alarms,
                        expected_cameras = excluded.expected_cameras,
+                       gb_device_ids = excluded.gb_device_ids,
                        updated_at = excluded.updated_at",
                 );
                 qb.build().execute(&mut *tx).await?;
@@ -560,8 +593,8 @@ impl Store {
     pub async fn registry(&self) -> Result<Vec<RegistryEntry>, StoreError> {
         with_db!(self.pool(), |pool| {
             let rows = sqlx::query(
-                "SELECT campus, name, region, school_type, expected_alarms, expected_cameras
-                 FROM registry ORDER BY campus",
+                "SELECT campus, name, region, school_type, expected_alarms, expected_cameras,
+                   gb_device_ids FROM registry ORDER BY campus",
             )
             .fetch_all(pool)
             .await?;
@@ -576,6 +609,7 @@ impl Store {
                             .ok_or_else(|| corrupt("school_type", &school))?,
                         expected_alarms: count(r.try_get("expected_alarms")?)?,
                         expected_cameras: count(r.try_get("expected_cameras")?)?,
+                        gb_device_ids: parse_gb_codes(r.try_get("gb_device_ids")?)?,
                     })
                 })
                 .collect()
@@ -641,6 +675,7 @@ impl Store {
                 .fetch_one(pool)
                 .await?;
             let maintenance = self.maintenance(false).await?;
+            let gb_devices = self.gb_devices().await?;
             let max_maintenance_id: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(id) FROM maintenance")
                     .fetch_one(pool)
@@ -656,7 +691,22 @@ impl Store {
                 max_incident_id: max_incident_id.unwrap_or(0).max(0) as u64,
                 maintenance,
                 max_maintenance_id: max_maintenance_id.unwrap_or(0).max(0) as u64,
+                gb_devices,
             })
+        })
+    }
+
+    /// The GB/T 28181 devices as last stored, in code order.
+    pub async fn gb_devices(&self) -> Result<Vec<crate::monitor::GbDeviceRecord>, StoreError> {
+        with_db!(self.pool(), |pool| {
+            let records: Vec<String> =
+                sqlx::query_scalar("SELECT record FROM gb_devices ORDER BY code")
+                    .fetch_all(pool)
+                    .await?;
+            records
+                .iter()
+                .map(|r| serde_json::from_str(r).map_err(|e| corrupt("gb_device", e)))
+                .collect()
         })
     }
 

@@ -23,6 +23,7 @@ contract!(
     tokens_are_listed_and_revoked_and_a_disabled_user_has_none,
     every_acknowledgement_of_an_alert_is_kept,
     the_audit_log_is_read_within_a_scope_and_by_actor_action_and_time,
+    gb28181_devices_and_the_codes_campuses_list_come_back_after_a_restart,
 );
 
 /// A primary school with an alarm and two cameras, named in Chinese as registry names are.
@@ -913,4 +914,78 @@ async fn the_audit_log_is_read_within_a_scope_and_by_actor_action_and_time(db: &
     );
     assert_eq!(store.prune_audit(t(3)).await.unwrap(), 2);
     assert_eq!(read(AuditFilter::default()).await, [5, 4, 3]);
+}
+
+async fn gb28181_devices_and_the_codes_campuses_list_come_back_after_a_restart(db: &TestDb) {
+    use crate::gb28181::{ChannelInfo, ChannelStatus, GbCode, GbInput, Transport};
+    const NVR: &str = "15010200001180000001";
+    let store = db.open().await;
+    let registry = vec![entry("c1", "150102").with_gb(&[NVR, "15010200001320000099"])];
+    store.import_registry(&registry, false, t(0)).await.unwrap();
+    let mut m = Monitor::new(Settings::immediate());
+    m.set_registry(&registry, false, t(0));
+    let nvr = GbCode::parse(NVR).unwrap();
+    let cam = |i: u32, on: bool| ChannelInfo {
+        id: GbCode::parse(&format!("150102000013200000{i:02}")).unwrap(),
+        name: Some(format!("校门口{i}")),
+        manufacturer: None,
+        model: None,
+        status: if on {
+            ChannelStatus::On
+        } else {
+            ChannelStatus::Off
+        },
+        parent: None,
+    };
+    for (input, at) in [
+        (
+            GbInput::Registered {
+                device: nvr,
+                address: "10.1.2.3:5060".parse().unwrap(),
+                transport: Transport::Tcp,
+                expires_secs: 3600,
+                keepalive_secs: 60,
+            },
+            t(1),
+        ),
+        (
+            GbInput::Catalog {
+                device: nvr,
+                channels: vec![cam(1, true), cam(2, false)],
+                complete: true,
+            },
+            t(2),
+        ),
+    ] {
+        let changes = m.apply_gb(&input, at);
+        store.apply(&changes, at).await.unwrap();
+    }
+    drop(store);
+    let store = db.open().await;
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.registry, registry);
+    assert_eq!(snap.gb_devices.len(), 1);
+    let r = Monitor::restore(Settings::immediate(), snap, t(100));
+    let d = r.gb_device(&nvr).unwrap();
+    assert_eq!(d.campus.map(|c| c.as_str()), Some("c1"));
+    assert_eq!(d.record, m.gb_device(&nvr).unwrap().record);
+    assert_eq!(d.record.channels[0].name.as_deref(), Some("校门口1"));
+    assert_eq!(
+        r.coverage().total(None, None).platform_listed,
+        m.coverage().total(None, None).platform_listed
+    );
+    // The channel went OFF in the history, under the campus.
+    let events = store
+        .transitions(&crate::store::Filter {
+            kind: Some(AlertKind::GbChannel),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let rows: Vec<_> = events
+        .iter()
+        .map(|e| (e.transition.campus.as_str(), e.transition.to.as_str()))
+        .collect();
+    assert_eq!(rows, [("c1", "off")]);
 }

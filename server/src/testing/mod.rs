@@ -36,6 +36,7 @@ pub fn entry(
         school_type,
         expected_alarms: alarms,
         expected_cameras: cameras,
+        gb_device_ids: Vec::new(),
     }
 }
 
@@ -44,6 +45,17 @@ impl RegistryEntry {
     pub fn named(self, name: impl Into<String>) -> RegistryEntry {
         RegistryEntry {
             name: name.into(),
+            ..self
+        }
+    }
+
+    /// The same entry listing these GB/T 28181 device or channel codes.
+    pub fn with_gb(self, codes: &[&str]) -> RegistryEntry {
+        RegistryEntry {
+            gb_device_ids: codes
+                .iter()
+                .map(|c| crate::gb28181::GbCode::parse(c).expect("GB/T 28181 code"))
+                .collect(),
             ..self
         }
     }

@@ -211,5 +211,6 @@ mod alerts;
 mod coverage;
 mod liveness;
 mod model;
+mod platform;
 mod rebirth;
 mod truth;

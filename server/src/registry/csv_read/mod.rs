@@ -6,7 +6,8 @@ use std::fmt;
 
 use campuswatch_protocol::{CampusId, RegionCode, RegionLevel, SchoolType};
 
-use super::{RegistryEntry, COLUMNS};
+use super::{RegistryEntry, COLUMNS, MAX_GB_CODES, OPTIONAL_COLUMNS};
+use crate::gb28181::GbCode;
 
 /// Most data rows accepted in one file. Far above any province's number of schools; it
 /// bounds the memory a single import can take.
@@ -133,6 +134,26 @@ pub enum Reason {
         value: String,
         max: u32,
     },
+    /// A `gb_device_ids` value that is not a 20-digit GB/T 28181 code.
+    BadGbCode {
+        value: String,
+    },
+    /// A GB/T 28181 code whose division (its first six digits) is neither the campus's
+    /// county nor a division above it.
+    GbCodeOutsideRegion {
+        code: String,
+        region: String,
+    },
+    /// A GB/T 28181 code listed for another campus (or twice), on an earlier line.
+    DuplicateGbCode {
+        code: String,
+        first_line: u64,
+    },
+    /// More codes than [`MAX_GB_CODES`] for one campus.
+    TooManyGbCodes {
+        count: usize,
+        max: usize,
+    },
     /// The errors beyond [`MAX_REPORTED_ERRORS`], summed up.
     MoreErrors {
         count: u64,
@@ -164,6 +185,10 @@ impl Reason {
             Reason::NotCounty { .. } => "not_county",
             Reason::UnknownSchoolType { .. } => "unknown_school_type",
             Reason::BadCount { .. } => "bad_count",
+            Reason::BadGbCode { .. } => "bad_gb_code",
+            Reason::GbCodeOutsideRegion { .. } => "gb_code_outside_region",
+            Reason::DuplicateGbCode { .. } => "duplicate_gb_code",
+            Reason::TooManyGbCodes { .. } => "too_many_gb_codes",
             Reason::MoreErrors { .. } => "more_errors",
         }
     }
@@ -206,6 +231,19 @@ impl Reason {
             }
             Reason::BadCount { value, max } => {
                 vec![("value", value.clone()), ("max", max.to_string())]
+            }
+            Reason::BadGbCode { value } => vec![("value", value.clone())],
+            Reason::GbCodeOutsideRegion { code, region } => {
+                vec![("value", code.clone()), ("region", region.clone())]
+            }
+            Reason::DuplicateGbCode { code, first_line } => {
+                vec![
+                    ("value", code.clone()),
+                    ("first_line", first_line.to_string()),
+                ]
+            }
+            Reason::TooManyGbCodes { count, max } => {
+                vec![("count", count.to_string()), ("max", max.to_string())]
             }
             Reason::MoreErrors { count } => vec![("count", count.to_string())],
         };
@@ -282,6 +320,22 @@ impl fmt::Display for Reason {
             Reason::BadCount { value, max } => {
                 write!(f, "must be a whole number from 0 to {max}, not {value:?}")
             }
+            Reason::BadGbCode { value } => write!(
+                f,
+                "{value:?} is not a GB/T 28181 code (20 digits, such as 15010200001180000001); separate several with ';'"
+            ),
+            Reason::GbCodeOutsideRegion { code, region } => write!(
+                f,
+                "GB/T 28181 code {code} is of division {}, not of the campus's county {region} or a division above it",
+                &code[..6.min(code.len())]
+            ),
+            Reason::DuplicateGbCode { code, first_line } => {
+                write!(f, "GB/T 28181 code {code} is already listed on line {first_line}")
+            }
+            Reason::TooManyGbCodes { count, max } => write!(
+                f,
+                "{count} GB/T 28181 codes; at most {max} per campus (list the NVR's code, not each channel's)"
+            ),
             Reason::MoreErrors { count } => {
                 write!(f, "and {count} more error(s) from this line on, not listed")
             }
@@ -333,6 +387,7 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
     let mut errors = Errors::default();
     let mut entries = Vec::new();
     let mut first_line_of: HashMap<CampusId, u64> = HashMap::new();
+    let mut gb_line_of: HashMap<GbCode, u64> = HashMap::new();
     let mut rows = 0usize;
     loop {
         match reader.read_byte_record(&mut record) {
@@ -381,6 +436,21 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
             }
             first_line_of.insert(id.clone(), line);
         }
+        for code in &row.gb_device_ids {
+            match gb_line_of.get(code) {
+                Some(first) => errors.push(
+                    line,
+                    Some("gb_device_ids"),
+                    Reason::DuplicateGbCode {
+                        code: code.to_string(),
+                        first_line: *first,
+                    },
+                ),
+                None => {
+                    gb_line_of.insert(*code, line);
+                }
+            }
+        }
         // Once the file is known to be refused the entries are not needed, only the errors.
         if errors.is_empty() {
             if let Some(entry) = row.into_entry() {
@@ -399,12 +469,15 @@ fn parse_with_limit(bytes: &[u8], max_rows: usize) -> Result<Vec<RegistryEntry>,
 struct Header {
     /// Index into the row of each of [`COLUMNS`].
     at: [usize; 6],
+    /// Index of each of [`OPTIONAL_COLUMNS`] present.
+    optional: [Option<usize>; 1],
     width: usize,
 }
 
 impl Header {
     fn parse(record: &csv::ByteRecord, line: u64) -> Result<Header, Vec<LineError>> {
         let mut at: [Option<usize>; 6] = [None; 6];
+        let mut optional: [Option<usize>; 1] = [None; 1];
         let mut errors = Vec::new();
         let mut unknown = Vec::new();
         let mut undecodable = false;
@@ -426,7 +499,15 @@ impl Header {
                     Reason::DuplicateColumn { column: name },
                 )),
                 Some(k) => at[k] = Some(i),
-                None => unknown.push((i, text.trim().to_string())),
+                None => match OPTIONAL_COLUMNS.iter().position(|c| *c == name) {
+                    Some(k) if optional[k].is_some() => errors.push(LineError::new(
+                        line,
+                        Some(name.clone()),
+                        Reason::DuplicateColumn { column: name },
+                    )),
+                    Some(k) => optional[k] = Some(i),
+                    None => unknown.push((i, text.trim().to_string())),
+                },
             }
         }
         if at.iter().all(Option::is_none) {
@@ -460,6 +541,7 @@ impl Header {
             [Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)] if errors.is_empty() => {
                 Ok(Header {
                     at: [a, b, c, d, e, f],
+                    optional,
                     width: record.len(),
                 })
             }
@@ -477,6 +559,7 @@ struct Row {
     school_type: Option<SchoolType>,
     expected_alarms: Option<u32>,
     expected_cameras: Option<u32>,
+    gb_device_ids: Vec<GbCode>,
 }
 
 impl Row {
@@ -488,6 +571,7 @@ impl Row {
             school_type: self.school_type?,
             expected_alarms: self.expected_alarms?,
             expected_cameras: self.expected_cameras?,
+            gb_device_ids: self.gb_device_ids,
         })
     }
 }
@@ -531,7 +615,67 @@ fn parse_row(record: &csv::ByteRecord, header: &Header, line: u64, errors: &mut 
             errors.push(line, Some(column), reason);
         }
     }
+    if let Some(at) = header.optional[0] {
+        let raw = record.get(at).unwrap_or_default();
+        match std::str::from_utf8(raw) {
+            Err(_) => errors.push(line, Some("gb_device_ids"), Reason::NotUtf8),
+            Ok(text) => match parse_gb_codes(text, row.region) {
+                Ok(codes) => row.gb_device_ids = codes,
+                Err(reasons) => {
+                    for reason in reasons {
+                        errors.push(line, Some("gb_device_ids"), reason);
+                    }
+                }
+            },
+        }
+    }
     row
+}
+
+/// The codes of a `gb_device_ids` cell: separated by `;`, `,`, `|` or spaces, each of
+/// the campus's county or a division above it (when the county is known).
+fn parse_gb_codes(text: &str, county: Option<RegionCode>) -> Result<Vec<GbCode>, Vec<Reason>> {
+    let mut codes: Vec<GbCode> = Vec::new();
+    let mut reasons = Vec::new();
+    let parts = text
+        .split(|c: char| matches!(c, ';' | ',' | '|') || c.is_whitespace())
+        .filter(|p| !p.is_empty());
+    for part in parts {
+        if codes.len() + reasons.len() >= MAX_GB_CODES {
+            let count = text
+                .split(|c: char| matches!(c, ';' | ',' | '|') || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+                .count();
+            return Err(vec![Reason::TooManyGbCodes {
+                count,
+                max: MAX_GB_CODES,
+            }]);
+        }
+        let Ok(code) = GbCode::parse(part) else {
+            reasons.push(Reason::BadGbCode {
+                value: part.chars().take(40).collect(),
+            });
+            continue;
+        };
+        if let Some(county) = county {
+            let within = code.division().is_some_and(|d| county.is_within(&d));
+            if !within {
+                reasons.push(Reason::GbCodeOutsideRegion {
+                    code: code.to_string(),
+                    region: county.to_string(),
+                });
+                continue;
+            }
+        }
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    if reasons.is_empty() {
+        Ok(codes)
+    } else {
+        Err(reasons)
+    }
 }
 
 fn check_name(name: &str) -> Result<(), Reason> {

@@ -534,3 +534,62 @@ fn random_bytes_and_damaged_files_never_panic_and_accepted_files_round_trip() {
         "only {accepted} damaged files were accepted"
     );
 }
+
+// ---- GB/T 28181 codes ---------------------------------------------------------------
+
+fn gb_csv(rows: &[&str]) -> Vec<u8> {
+    let mut s = format!("{},gb_device_ids\n", HEADER.trim_end());
+    for r in rows {
+        s.push_str(r);
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+#[test]
+fn gb_device_ids_list_codes_of_the_campus_s_county_or_above() {
+    let got = parse_csv(&gb_csv(&[
+        "150102-P-0001,新城区第一小学,150102,primary,1,8,15010200001180000001; 15010000001320000007",
+        "150102-P-0002,新城区第二小学,150102,primary,1,8,",
+    ]))
+    .unwrap();
+    let codes: Vec<String> = got[0].gb_device_ids.iter().map(|c| c.to_string()).collect();
+    assert_eq!(codes, ["15010200001180000001", "15010000001320000007"]);
+    assert!(got[1].gb_device_ids.is_empty());
+    // Written back and read again, the same.
+    assert_eq!(parse_csv(to_csv(&got).as_bytes()).unwrap(), got);
+    // A file without the column reads as before, and one without codes is written
+    // without it.
+    assert!(
+        !to_csv(&[entry("150102-P-0003", "150102", SchoolType::Primary, 1, 1)])
+            .contains("gb_device_ids")
+    );
+}
+
+#[test]
+fn a_gb_code_outside_the_campus_s_region_or_listed_twice_is_refused() {
+    let e = only_error(&gb_csv(&[
+        "150102-P-0001,a,150102,primary,1,8,15020300001180000001",
+    ]));
+    assert_eq!(
+        (e.line, e.column.as_deref(), e.code),
+        (2, Some("gb_device_ids"), "gb_code_outside_region")
+    );
+    assert!(e.message.contains("150203"), "{}", e.message);
+    let e = only_error(&gb_csv(&[
+        "150102-P-0001,a,150102,primary,1,8,15010200001180000001",
+        "150102-P-0002,b,150102,primary,1,8,15010200001180000001",
+    ]));
+    assert_eq!((e.line, e.code), (3, "duplicate_gb_code"));
+    assert_eq!(e.params["first_line"], "2");
+    let e = only_error(&gb_csv(&[
+        "150102-P-0001,a,150102,primary,1,8,1501020000118000000x",
+    ]));
+    assert_eq!(e.code, "bad_gb_code");
+    let many: Vec<String> = (0..=MAX_GB_CODES)
+        .map(|i| format!("1501020000132{i:07}"))
+        .collect();
+    let row = format!("150102-P-0001,a,150102,primary,1,8,{}", many.join(";"));
+    let e = only_error(&gb_csv(&[&row]));
+    assert_eq!(e.code, "too_many_gb_codes");
+}
