@@ -646,7 +646,7 @@ impl Monitor {
                 campus: self.gb_owner.get(&d.record.id),
             })
             .collect();
-        v.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        v.sort_by_key(|d| d.record.id);
         v
     }
 
