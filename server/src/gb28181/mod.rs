@@ -1,10 +1,12 @@
 //! GB/T 28181 (public-security video networking), the platform side: campus NVRs and
 //! cameras register to the server over SIP and report keepalives, catalogs and alarms.
 //! Built in steps; so far the SIP messages ([`sip`]), REGISTER's digest authentication
-//! ([`digest`]) and what the listener hands to the engine ([`types`]).
+//! ([`digest`]), the MANSCDP bodies of keepalives, catalogs and alarms ([`manscdp`]) and
+//! what the listener hands to the engine ([`types`]).
 
 pub mod device_file;
 pub mod digest;
+pub mod manscdp;
 pub mod sip;
 pub mod types;
 
