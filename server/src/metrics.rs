@@ -51,6 +51,35 @@ pub const BROKER_REFUSALS: [&str; 10] = [
     "connection_limit",
 ];
 
+/// What GB/T 28181 devices said that the listener accepted (`cw_gb_messages_total`):
+/// registrations and refreshes, unregistrations, keepalives, catalog answer messages
+/// (each part of a multi-part answer), alarms, other MANSCDP messages.
+pub const GB_MESSAGE_KINDS: [&str; 6] = [
+    "register",
+    "unregister",
+    "keepalive",
+    "catalog",
+    "alarm",
+    "other",
+];
+
+/// Why the GB/T 28181 listener refused or dropped what a device sent
+/// (`cw_gb_refused_total`); docs/gb28181.md says when each applies.
+pub const GB_REFUSALS: [&str; 12] = [
+    "malformed",
+    "too_large",
+    "auth",
+    "unknown_device",
+    "not_registered",
+    "wrong_address",
+    "flood",
+    "interval_too_brief",
+    "media_type",
+    "method",
+    "connection_limit",
+    "overload",
+];
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     received: [AtomicU64; 4],
@@ -67,6 +96,8 @@ pub struct Metrics {
     pub deliveries: DeliveryCounters,
     http_refused: [AtomicU64; HTTP_REFUSALS.len()],
     broker_refused: [AtomicU64; BROKER_REFUSALS.len()],
+    gb_messages: [AtomicU64; GB_MESSAGE_KINDS.len()],
+    gb_refused: [AtomicU64; GB_REFUSALS.len()],
 }
 
 /// What happened to notice deliveries, per channel.
@@ -164,6 +195,27 @@ impl Metrics {
 
     pub fn broker_refused_count(&self, reason: &str) -> u64 {
         count(&BROKER_REFUSALS, &self.broker_refused, reason)
+    }
+
+    /// Counts a message a GB/T 28181 device sent that the listener accepted, by kind (one
+    /// of [`GB_MESSAGE_KINDS`]).
+    pub fn gb_message(&self, kind: &'static str) {
+        bump(&GB_MESSAGE_KINDS, &self.gb_messages, kind);
+    }
+
+    pub fn gb_message_count(&self, kind: &str) -> u64 {
+        count(&GB_MESSAGE_KINDS, &self.gb_messages, kind)
+    }
+
+    /// Counts what the GB/T 28181 listener refused or dropped for `reason` (one of
+    /// [`GB_REFUSALS`]); true the first time for this source and reason, to log once.
+    pub fn gb_refused(&self, source: &str, reason: &'static str) -> bool {
+        bump(&GB_REFUSALS, &self.gb_refused, reason);
+        self.first_time(format!("sip {source}"), reason)
+    }
+
+    pub fn gb_refused_count(&self, reason: &str) -> u64 {
+        count(&GB_REFUSALS, &self.gb_refused, reason)
     }
 
     pub fn dropped_count(&self, reason: &str) -> u64 {
@@ -286,6 +338,20 @@ impl Metrics {
             "cw_broker_refused",
             "Clients the embedded broker's guarded front refused and disconnected, by reason (anonymous: no user name; credentials: unknown user or wrong password; will: a Last Will outside the user's topics; publish, subscribe: a topic or filter outside them; malformed: not MQTT 3.1.1; too_large: a packet over the payload limit; tls: a failed TLS handshake; timeout: no CONNECT in time; connection_limit: beyond max connections).",
             by_reason(&BROKER_REFUSALS, &self.broker_refused),
+        ));
+        families.push(Family::counter(
+            "cw_gb_messages",
+            "Messages GB/T 28181 devices sent that the listener accepted, by kind (register: a registration or its refresh; unregister: Expires 0; keepalive; catalog: each message of a catalog answer; alarm; other: other MANSCDP messages).",
+            GB_MESSAGE_KINDS
+                .iter()
+                .zip(&self.gb_messages)
+                .map(|(k, n)| (vec![("kind", k.to_string())], Value::Int(load(n))))
+                .collect(),
+        ));
+        families.push(Family::counter(
+            "cw_gb_refused",
+            "What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).",
+            by_reason(&GB_REFUSALS, &self.gb_refused),
         ));
         families.push(Family::counter(
             "cw_store_batch_seconds",
@@ -512,6 +578,7 @@ mod tests {
             .store_batch_micros
             .store(1_500_250, Ordering::Relaxed);
         metrics.broker_connected.store(true, Ordering::Relaxed);
+        metrics.gb_refused("10.6.6.6", "flood");
         metrics.deliveries.register("hook");
         metrics.deliveries.add("hook", "sent", 2);
         let text = metrics.render(&monitor);
@@ -586,6 +653,28 @@ cw_broker_refused_total{reason="too_large"} 0
 cw_broker_refused_total{reason="tls"} 0
 cw_broker_refused_total{reason="timeout"} 0
 cw_broker_refused_total{reason="connection_limit"} 0
+# HELP cw_gb_messages_total Messages GB/T 28181 devices sent that the listener accepted, by kind (register: a registration or its refresh; unregister: Expires 0; keepalive; catalog: each message of a catalog answer; alarm; other: other MANSCDP messages).
+# TYPE cw_gb_messages_total counter
+cw_gb_messages_total{kind="register"} 0
+cw_gb_messages_total{kind="unregister"} 0
+cw_gb_messages_total{kind="keepalive"} 0
+cw_gb_messages_total{kind="catalog"} 0
+cw_gb_messages_total{kind="alarm"} 0
+cw_gb_messages_total{kind="other"} 0
+# HELP cw_gb_refused_total What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).
+# TYPE cw_gb_refused_total counter
+cw_gb_refused_total{reason="malformed"} 0
+cw_gb_refused_total{reason="too_large"} 0
+cw_gb_refused_total{reason="auth"} 0
+cw_gb_refused_total{reason="unknown_device"} 0
+cw_gb_refused_total{reason="not_registered"} 0
+cw_gb_refused_total{reason="wrong_address"} 0
+cw_gb_refused_total{reason="flood"} 1
+cw_gb_refused_total{reason="interval_too_brief"} 0
+cw_gb_refused_total{reason="media_type"} 0
+cw_gb_refused_total{reason="method"} 0
+cw_gb_refused_total{reason="connection_limit"} 0
+cw_gb_refused_total{reason="overload"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025
