@@ -109,6 +109,13 @@ impl ServerHandle {
         Ok(())
     }
 
+    /// Hands the engine what a GB/T 28181 device said, as the SIP listener does: for
+    /// tests of what follows from it (the listener has its own, with real devices).
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn gb_input(&self, input: gb28181::GbInput) {
+        let _ = self.inbound.send(Inbound::Gb(input)).await;
+    }
+
     /// Stops every task: the server's offline state is published, its connection closed,
     /// pending heartbeat times saved.
     pub async fn stop(self) {

@@ -375,6 +375,8 @@ pub(super) struct CampusDetail {
     device_list: Vec<DeviceDetail>,
     /// The campus's active (open and suppressed) alerts.
     alerts: Vec<Alert>,
+    /// Its GB/T 28181 devices and its video by both views.
+    gb28181: Option<super::gb28181::CampusGb>,
 }
 
 /// One campus
@@ -447,5 +449,6 @@ pub(super) async fn campus(
             .filter(|a| a.campus == id)
             .cloned()
             .collect(),
+        gb28181: super::gb28181::campus_gb(&m, &id),
     }))
 }

@@ -20,6 +20,7 @@ mod campuses;
 mod coverage;
 mod error;
 mod extract;
+mod gb28181;
 mod health;
 mod incidents;
 mod live;

@@ -94,6 +94,7 @@ pub(super) struct Forbidden(#[allow(dead_code)] ErrorDoc);
         (name = "campuses", description = "Campuses, their gateways and their alarm and camera devices."),
         (name = "alerts", description = "Alerts for dropped links, regional incidents, maintenance windows and the history of link events."),
         (name = "registry", description = "The registry of campuses that should be networked."),
+        (name = "gb28181", description = "GB/T 28181: devices registered to the server as a video platform, their channels, and where the agent's and the platform's views of a campus's video disagree (see docs/gb28181.md)."),
         (name = "reports", description = "Availability and coverage reports per region and school type, over a period or at a point in time (see docs/reports.md)."),
         (name = "monitoring", description = "Live updates of what is stored, as server-sent events."),
     ),

@@ -12,8 +12,8 @@ use utoipa_axum::routes;
 use super::error::{method_not_allowed, not_found};
 use super::openapi::ApiDoc;
 use super::{
-    alerts, audit, campuses, coverage, health, incidents, live, maintenance, openapi, registry,
-    reports, session, users, AppState,
+    alerts, audit, campuses, coverage, gb28181, health, incidents, live, maintenance, openapi,
+    registry, reports, session, users, AppState,
 };
 
 /// Largest registry CSV accepted over HTTP.
@@ -48,6 +48,9 @@ pub(super) fn documented() -> OpenApiRouter<AppState> {
         )
         .routes(routes!(alerts::acknowledge))
         .routes(routes!(incidents::incidents))
+        .routes(routes!(gb28181::gb_devices))
+        .routes(routes!(gb28181::gb_device))
+        .routes(routes!(gb28181::disagreements))
         .routes(routes!(
             maintenance::list_maintenance,
             maintenance::add_maintenance

@@ -170,6 +170,35 @@ pub struct PlatformCounters {
     pub not_registered: u64,
 }
 
+/// Where a campus's two views of its video disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Disagreement {
+    /// The agent sees the cameras up, the platform does not: the uplink or the platform
+    /// registration is broken.
+    UplinkBroken,
+    /// The platform sees the channels ON, the agent does not: the agent is blind.
+    AgentBlind,
+}
+
+/// A campus's video by both views.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CampusVideoViews {
+    /// Which view `video_networked` follows for this campus.
+    pub in_force: VideoView,
+    /// The agent's view (its gateway online and enough cameras up).
+    pub agent: bool,
+    /// The platform's view; null when the registry lists no GB/T 28181 codes for it.
+    pub platform: Option<bool>,
+    /// Camera channels ON on an online device, of those seen in catalogs.
+    pub platform_cameras_on: u64,
+    pub platform_cameras_known: u64,
+    /// Codes the registry lists that no catalog has shown yet.
+    pub platform_unseen: u64,
+    /// Null where the views agree or one of them cannot be heard.
+    pub disagreement: Option<Disagreement>,
+}
+
 /// A device as the API shows it: its record and the campus it belongs to.
 pub struct GbDeviceView<'a> {
     pub record: &'a GbDeviceRecord,
@@ -646,7 +675,7 @@ impl Monitor {
                 campus: self.gb_owner.get(&d.record.id),
             })
             .collect();
-        v.sort_by(|a, b| a.record.id.cmp(&b.record.id));
+        v.sort_by_key(|d| d.record.id);
         v
     }
 
@@ -655,6 +684,13 @@ impl Monitor {
             record: &d.record,
             campus: self.gb_owner.get(code),
         })
+    }
+
+    /// The campus a channel of `device` counts for: its own listing, else its device's.
+    pub fn gb_channel_campus(&self, channel: &GbCode, device: &GbCode) -> Option<&CampusId> {
+        self.gb_owner
+            .get(channel)
+            .or_else(|| self.gb_owner.get(device))
     }
 
     /// The devices and channels a campus's registry entry lists, as they stand.
@@ -688,6 +724,63 @@ impl Monitor {
             VideoView::Platform => true,
             VideoView::PlatformWherePresent => listed,
         }
+    }
+
+    /// A campus's video by both views; `None` for an unknown campus.
+    pub fn campus_video_views(&self, id: &str) -> Option<CampusVideoViews> {
+        let c = self.campuses.get(id)?;
+        let view = self.platform_view(c);
+        let n = c.contribution;
+        let known = view
+            .cameras
+            .iter()
+            .filter(|u| **u != UnitState::Unseen)
+            .count() as u64;
+        let unseen = view.cameras.len() as u64 - known
+            + view
+                .alarms
+                .iter()
+                .filter(|u| **u == UnitState::Unseen)
+                .count() as u64;
+        Some(CampusVideoViews {
+            in_force: if self.platform_video_in_force(c) {
+                VideoView::Platform
+            } else {
+                VideoView::Agent
+            },
+            agent: n.video_agent > 0,
+            platform: (n.platform_listed > 0).then_some(n.video_platform > 0),
+            platform_cameras_on: PlatformView::on(&view.cameras),
+            platform_cameras_known: known,
+            platform_unseen: unseen,
+            disagreement: if n.uplink_broken > 0 {
+                Some(Disagreement::UplinkBroken)
+            } else if n.agent_blind > 0 {
+                Some(Disagreement::AgentBlind)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Registered campuses whose views disagree, in id order, with how.
+    pub fn disagreements(&self) -> Vec<(CampusView<'_>, Disagreement)> {
+        let mut v: Vec<_> = self
+            .campuses
+            .values()
+            .filter_map(|c| {
+                let how = if c.contribution.uplink_broken > 0 {
+                    Disagreement::UplinkBroken
+                } else if c.contribution.agent_blind > 0 {
+                    Disagreement::AgentBlind
+                } else {
+                    return None;
+                };
+                Some((self.view(c), how))
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.id.cmp(b.0.id));
+        v
     }
 
     pub fn platform_counters(&self) -> &PlatformCounters {

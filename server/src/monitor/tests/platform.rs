@@ -273,9 +273,8 @@ fn a_channel_listed_by_another_campus_belongs_to_it() {
         &catalog(PLATFORM, &[(CAM1, true), (CAM2, true), (B_CAM, false)]),
         t(1),
     );
-    assert_eq!(
+    assert!(
         m.campus("c1").unwrap().video_networked,
-        true,
         "c1's two channels are ON"
     );
     assert!(!m.campus("c2").unwrap().video_networked);
