@@ -14,12 +14,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use campuswatch_wire::xml::{element, elements, unescape};
 use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-use crate::xml::{element, elements, unescape};
 
 /// The WS-Discovery multicast group and port.
 pub const MULTICAST: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 255, 250), 3702);
@@ -132,7 +131,7 @@ pub fn probe_message(message_id: &str) -> String {
          </s:Header>\
          <s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body>\
          </s:Envelope>",
-        crate::xml::escape(message_id)
+        campuswatch_wire::xml::escape(message_id)
     )
 }
 

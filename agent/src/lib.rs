@@ -29,7 +29,6 @@ pub mod scheduler;
 pub mod session;
 pub mod spool;
 pub mod supervision;
-pub mod xml;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -15,8 +15,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use campuswatch_agent::xml::element;
 use campuswatch_agent::AgentConfig;
+use campuswatch_wire::xml::element;
 
 const BIN: &str = env!("CARGO_BIN_EXE_campuswatch-agent");
 const NAME: &str = "Gate North 大门";

@@ -1,6 +1,6 @@
 //! What cameras say in SOAP: the ONVIF probe's reading of GetSystemDateAndTime and
 //! GetDeviceInformation answers and of faults, and WS-Discovery's ProbeMatches, on the
-//! agent's lenient XML reader.
+//! lenient XML reader of `wire/`.
 //!
 //! Properties: never a panic; the identity read from an answer is one a birth or an event
 //! can carry (the server refuses the message otherwise); every text escaped for XML reads
@@ -13,10 +13,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use campuswatch_agent::discover::Collector;
 use campuswatch_agent::fuzzing::onvif_fault;
 use campuswatch_agent::probe::onvif::{device_information, utc_time};
-use campuswatch_agent::xml;
 use campuswatch_protocol::{
     CampusId, DeviceId, DeviceKind, DeviceState, Event, Message, RegionCode, SCHEMA_VERSION,
 };
+use campuswatch_wire::xml;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -173,8 +173,8 @@ pub fn security_header(username: &str, password: &str, nonce: &[u8], created: &s
 }
 
 /// Elements by local name (kept here too: the ONVIF tests read requests with it).
-pub use crate::xml::element;
-use crate::xml::escape as xml_escape;
+pub use campuswatch_wire::xml::element;
+use campuswatch_wire::xml::escape as xml_escape;
 
 /// A SOAP fault's reason, in an installer's words where it is a known one.
 pub(crate) fn fault(xml: &str) -> Option<String> {
