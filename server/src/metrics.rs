@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use campuswatch_protocol::MessageKind;
 
@@ -51,35 +51,6 @@ pub const BROKER_REFUSALS: [&str; 10] = [
     "connection_limit",
 ];
 
-/// What GB/T 28181 devices said that the listener accepted (`cw_gb_messages_total`):
-/// registrations and refreshes, unregistrations, keepalives, catalog answer messages
-/// (each part of a multi-part answer), alarms, other MANSCDP messages.
-pub const GB_MESSAGE_KINDS: [&str; 6] = [
-    "register",
-    "unregister",
-    "keepalive",
-    "catalog",
-    "alarm",
-    "other",
-];
-
-/// Why the GB/T 28181 listener refused or dropped what a device sent
-/// (`cw_gb_refused_total`); docs/gb28181.md says when each applies.
-pub const GB_REFUSALS: [&str; 12] = [
-    "malformed",
-    "too_large",
-    "auth",
-    "unknown_device",
-    "not_registered",
-    "wrong_address",
-    "flood",
-    "interval_too_brief",
-    "media_type",
-    "method",
-    "connection_limit",
-    "overload",
-];
-
 #[derive(Debug, Default)]
 pub struct Metrics {
     received: [AtomicU64; 4],
@@ -96,8 +67,8 @@ pub struct Metrics {
     pub deliveries: DeliveryCounters,
     http_refused: [AtomicU64; HTTP_REFUSALS.len()],
     broker_refused: [AtomicU64; BROKER_REFUSALS.len()],
-    gb_messages: [AtomicU64; GB_MESSAGE_KINDS.len()],
-    gb_refused: [AtomicU64; GB_REFUSALS.len()],
+    /// The GB/T 28181 listener's counters, which it is handed.
+    pub gb: Arc<crate::gb28181::listener::Counters>,
 }
 
 /// What happened to notice deliveries, per channel.
@@ -195,27 +166,6 @@ impl Metrics {
 
     pub fn broker_refused_count(&self, reason: &str) -> u64 {
         count(&BROKER_REFUSALS, &self.broker_refused, reason)
-    }
-
-    /// Counts a message a GB/T 28181 device sent that the listener accepted, by kind (one
-    /// of [`GB_MESSAGE_KINDS`]).
-    pub fn gb_message(&self, kind: &'static str) {
-        bump(&GB_MESSAGE_KINDS, &self.gb_messages, kind);
-    }
-
-    pub fn gb_message_count(&self, kind: &str) -> u64 {
-        count(&GB_MESSAGE_KINDS, &self.gb_messages, kind)
-    }
-
-    /// Counts what the GB/T 28181 listener refused or dropped for `reason` (one of
-    /// [`GB_REFUSALS`]); true the first time for this source and reason, to log once.
-    pub fn gb_refused(&self, source: &str, reason: &'static str) -> bool {
-        bump(&GB_REFUSALS, &self.gb_refused, reason);
-        self.first_time(format!("sip {source}"), reason)
-    }
-
-    pub fn gb_refused_count(&self, reason: &str) -> u64 {
-        count(&GB_REFUSALS, &self.gb_refused, reason)
     }
 
     pub fn dropped_count(&self, reason: &str) -> u64 {
@@ -342,16 +292,18 @@ impl Metrics {
         families.push(Family::counter(
             "cw_gb_messages",
             "Messages GB/T 28181 devices sent that the listener accepted, by kind (register: a registration or its refresh; unregister: Expires 0; keepalive; catalog: each message of a catalog answer; alarm; other: other MANSCDP messages).",
-            GB_MESSAGE_KINDS
-                .iter()
-                .zip(&self.gb_messages)
-                .map(|(k, n)| (vec![("kind", k.to_string())], Value::Int(load(n))))
+            self.gb
+                .messages()
+                .map(|(k, n)| (vec![("kind", k.to_string())], Value::Int(n)))
                 .collect(),
         ));
         families.push(Family::counter(
             "cw_gb_refused",
             "What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).",
-            by_reason(&GB_REFUSALS, &self.gb_refused),
+            self.gb
+                .refusals()
+                .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(n)))
+                .collect(),
         ));
         families.push(Family::counter(
             "cw_store_batch_seconds",
@@ -578,7 +530,7 @@ mod tests {
             .store_batch_micros
             .store(1_500_250, Ordering::Relaxed);
         metrics.broker_connected.store(true, Ordering::Relaxed);
-        metrics.gb_refused("10.6.6.6", "flood");
+        metrics.gb.refused("10.6.6.6", "flood");
         metrics.deliveries.register("hook");
         metrics.deliveries.add("hook", "sent", 2);
         let text = metrics.render(&monitor);

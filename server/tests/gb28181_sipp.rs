@@ -59,7 +59,7 @@ impl Platform {
         settings.catalog_wait = Duration::from_secs(10);
         tune(&mut settings);
         let metrics = Arc::new(Metrics::default());
-        let listener = Listener::bind(settings, metrics.clone()).await.unwrap();
+        let listener = Listener::bind(settings, metrics.gb.clone()).await.unwrap();
         let addr = listener.local_addr();
         let (tx, inputs) = mpsc::channel(1000);
         let shutdown = CancellationToken::new();
@@ -200,8 +200,8 @@ async fn a_device_registers_with_its_digest_over_udp_and_tcp() {
         assert_eq!(address.ip(), platform.addr.ip());
         assert_eq!((got, expires_secs, keepalive_secs), (transport, 3600, 60));
     }
-    assert_eq!(platform.metrics.gb_message_count("register"), 2);
-    assert_eq!(platform.metrics.gb_refused_count("auth"), 0);
+    assert_eq!(platform.metrics.gb.message_count("register"), 2);
+    assert_eq!(platform.metrics.gb.refused_count("auth"), 0);
     platform.stop().await;
 }
 
@@ -220,7 +220,7 @@ async fn a_wrong_password_is_refused_and_counted() {
     )
     .await;
     assert_eq!(code, 0, "SIPp got its 403");
-    assert_eq!(platform.metrics.gb_refused_count("auth"), 1);
+    assert_eq!(platform.metrics.gb.refused_count("auth"), 1);
     let code = run_sipp(
         &sipp,
         platform.addr,
@@ -232,7 +232,7 @@ async fn a_wrong_password_is_refused_and_counted() {
     )
     .await;
     assert_eq!(code, 0, "SIPp got its 403 over TCP");
-    assert_eq!(platform.metrics.gb_refused_count("auth"), 2);
+    assert_eq!(platform.metrics.gb.refused_count("auth"), 2);
     assert_eq!(platform.pending(), []);
     platform.stop().await;
 }
@@ -299,7 +299,7 @@ async fn a_device_life(flag: &str) {
         ("alarm", 1),
         ("unregister", 1),
     ] {
-        assert_eq!(platform.metrics.gb_message_count(kind), n, "{kind}");
+        assert_eq!(platform.metrics.gb.message_count(kind), n, "{kind}");
     }
     platform.stop().await;
 }
@@ -370,17 +370,17 @@ async fn a_register_flood_and_garbage_are_counted_and_a_good_device_still_regist
     };
     // (The kernel may drop some of the burst of datagrams before the listener reads
     // them: those are neither answered nor counted.)
-    let flood = platform.metrics.gb_refused_count("flood");
+    let flood = platform.metrics.gb.refused_count("flood");
     assert!(
         answered <= 40 && flood >= 100 && answered + flood <= 500,
         "answered {answered}, dropped {flood}"
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while platform.metrics.gb_refused_count("malformed") < 6 {
+    while platform.metrics.gb.refused_count("malformed") < 6 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "malformed counted: {}",
-            platform.metrics.gb_refused_count("malformed")
+            platform.metrics.gb.refused_count("malformed")
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -3,10 +3,12 @@
 //! alarms. It reads and writes SIP; what to answer is decided by [`core`], which owns
 //! the registrations, and what devices said goes to the engine as [`GbInput`]s through
 //! a channel. Nothing a device sends can end it: a message that cannot be read is
-//! counted (`cw_gb_refused_total`), logged once per source and reason, and dropped.
+//! counted ([`Counters`], `cw_gb_refused_total` in `/metrics`), logged once per source
+//! and reason, and dropped.
 
 mod catalog;
 mod core;
+mod counters;
 mod flood;
 mod nonces;
 
@@ -24,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use self::core::{Core, Out, Peer};
+pub use self::counters::{Counters, MESSAGE_KINDS, REFUSALS};
 use super::sip::{self, SipError};
 use super::{GbCode, GbInput, Registration, Transport};
-use crate::metrics::Metrics;
 
 /// How often registrations, catalog waits and due catalog queries are looked at.
 const TICK: Duration = Duration::from_millis(250);
@@ -133,7 +135,7 @@ impl ListenerSettings {
 /// The bound sockets, ready to [`run`](Listener::run).
 pub struct Listener {
     settings: Arc<ListenerSettings>,
-    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
     udp: Arc<UdpSocket>,
     tcp: TcpListener,
 }
@@ -147,7 +149,7 @@ enum Event {
 
 impl Listener {
     /// Binds UDP and TCP on the same port (with port 0, one free for both).
-    pub async fn bind(settings: ListenerSettings, metrics: Arc<Metrics>) -> io::Result<Listener> {
+    pub async fn bind(settings: ListenerSettings, counters: Arc<Counters>) -> io::Result<Listener> {
         let mut tries = 0;
         let (udp, tcp) = loop {
             let udp = UdpSocket::bind(settings.listen).await?;
@@ -164,7 +166,7 @@ impl Listener {
         };
         Ok(Listener {
             settings: Arc::new(settings),
-            metrics,
+            counters,
             udp: Arc::new(udp),
             tcp,
         })
@@ -191,19 +193,19 @@ impl Listener {
         tokio::spawn(read_datagrams(
             self.udp.clone(),
             tx.clone(),
-            self.metrics.clone(),
+            self.counters.clone(),
             stop.clone(),
         ));
         tokio::spawn(accept(
             self.tcp,
             tx,
             self.settings.clone(),
-            self.metrics.clone(),
+            self.counters.clone(),
             stop.clone(),
         ));
         let mut core = Core::new(
             self.settings.clone(),
-            self.metrics.clone(),
+            self.counters.clone(),
             local,
             restored,
             Instant::now(),
@@ -275,8 +277,8 @@ async fn deliver(
 }
 
 /// Counts a refusal and logs it once per source address and reason.
-pub(super) fn refused(metrics: &Metrics, peer: &SocketAddr, reason: &'static str, detail: &str) {
-    if metrics.gb_refused(&peer.ip().to_string(), reason) {
+pub(super) fn refused(counters: &Counters, peer: &SocketAddr, reason: &'static str, detail: &str) {
+    if counters.refused(&peer.ip().to_string(), reason) {
         warn!(
             peer = %peer,
             reason,
@@ -299,7 +301,7 @@ fn unreadable(e: &SipError) -> &'static str {
 async fn read_datagrams(
     udp: Arc<UdpSocket>,
     tx: mpsc::Sender<Event>,
-    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
     stop: CancellationToken,
 ) {
     // One byte more than a datagram may hold, to tell one that was cut.
@@ -323,13 +325,13 @@ async fn read_datagrams(
             continue;
         }
         if n > MAX_DATAGRAM {
-            refused(&metrics, &from, "too_large", "a datagram over 64 KiB");
+            refused(&counters, &from, "too_large", "a datagram over 64 KiB");
             continue;
         }
         let msg = match sip::parse_datagram(bytes) {
             Ok(m) => m,
             Err(e) => {
-                refused(&metrics, &from, unreadable(&e), &e.to_string());
+                refused(&counters, &from, unreadable(&e), &e.to_string());
                 continue;
             }
         };
@@ -342,7 +344,7 @@ async fn read_datagrams(
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 refused(
-                    &metrics,
+                    &counters,
                     &from,
                     "overload",
                     "the listener is behind; datagram dropped",
@@ -357,7 +359,7 @@ async fn accept(
     tcp: TcpListener,
     tx: mpsc::Sender<Event>,
     settings: Arc<ListenerSettings>,
-    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_connections));
@@ -377,7 +379,7 @@ async fn accept(
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             refused(
-                &metrics,
+                &counters,
                 &peer,
                 "connection_limit",
                 "a TCP connection beyond the limit",
@@ -385,14 +387,14 @@ async fn accept(
             continue;
         };
         next_id += 1;
-        let (tx, metrics, stop, idle) = (
+        let (tx, counters, stop, idle) = (
             tx.clone(),
-            metrics.clone(),
+            counters.clone(),
             stop.clone(),
             settings.idle_timeout,
         );
         tokio::spawn(async move {
-            connection(stream, peer, next_id, tx, metrics, idle, stop).await;
+            connection(stream, peer, next_id, tx, counters, idle, stop).await;
             drop(slot);
         });
     }
@@ -404,7 +406,7 @@ async fn connection(
     addr: SocketAddr,
     id: u64,
     tx: mpsc::Sender<Event>,
-    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
     idle: Duration,
     stop: CancellationToken,
 ) {
@@ -452,7 +454,7 @@ async fn connection(
                 Ok(None) => break,
                 Err(e) => {
                     // The stream cannot be framed any further.
-                    refused(&metrics, &addr, unreadable(&e), &e.to_string());
+                    refused(&counters, &addr, unreadable(&e), &e.to_string());
                     break 'read;
                 }
             }

@@ -16,12 +16,11 @@ use tracing::{debug, info};
 use super::catalog::Gatherer;
 use super::flood::Flood;
 use super::nonces::{NonceState, Nonces};
-use super::{refused, ListenerSettings};
+use super::{refused, Counters, ListenerSettings};
 use crate::gb28181::digest::{Challenge, Credentials};
 use crate::gb28181::manscdp::{self, Body};
 use crate::gb28181::sip::{Message, StartLine};
 use crate::gb28181::{GbCode, GbInput, Registration, Transport};
-use crate::metrics::Metrics;
 
 /// How soon after a registration its catalog is queried: the device reads the 200 OK
 /// first.
@@ -78,7 +77,7 @@ struct Device {
 
 pub(super) struct Core {
     settings: Arc<ListenerSettings>,
-    metrics: Arc<Metrics>,
+    counters: Arc<Counters>,
     /// The listener's own address, for the `Via` of its requests.
     local: SocketAddr,
     devices: HashMap<GbCode, Device>,
@@ -97,7 +96,7 @@ pub(super) struct Core {
 impl Core {
     pub(super) fn new(
         settings: Arc<ListenerSettings>,
-        metrics: Arc<Metrics>,
+        counters: Arc<Counters>,
         local: SocketAddr,
         restored: Vec<Registration>,
         now: Instant,
@@ -130,7 +129,7 @@ impl Core {
             flood: Flood::new(settings.register_rate),
             catalogs: Gatherer::new(settings.catalog_wait),
             settings,
-            metrics,
+            counters,
             local,
             devices,
             nonces: Nonces::default(),
@@ -175,7 +174,7 @@ impl Core {
             "OPTIONS" => Some(answer(&msg, 200, "OK").with("Allow", ALLOW)),
             m if NOT_TAKEN.contains(&m) => {
                 refused(
-                    &self.metrics,
+                    &self.counters,
                     &peer.addr,
                     "method",
                     &format!("{m} is not taken"),
@@ -183,7 +182,7 @@ impl Core {
                 Some(answer(&msg, 405, "Method Not Allowed").with("Allow", ALLOW))
             }
             _ => {
-                refused(&self.metrics, &peer.addr, "method", "an unknown method");
+                refused(&self.counters, &peer.addr, "method", "an unknown method");
                 Some(answer(&msg, 501, "Not Implemented").with("Allow", ALLOW))
             }
         };
@@ -275,7 +274,7 @@ impl Core {
     ) -> Option<Message> {
         if !self.flood.allow(peer.addr.ip(), now) {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "flood",
                 "REGISTERs beyond the rate of one address",
@@ -284,7 +283,7 @@ impl Core {
         }
         let Some(device) = device_of(msg) else {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "malformed",
                 "a REGISTER without a 20-digit device code in From",
@@ -293,7 +292,7 @@ impl Core {
         };
         let Some(password) = self.password(&device).map(str::to_owned) else {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "unknown_device",
                 &format!("device {device} has no password"),
@@ -305,7 +304,7 @@ impl Core {
         };
         let Ok(credentials) = Credentials::parse(authorization) else {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "malformed",
                 "an unreadable Authorization",
@@ -314,7 +313,7 @@ impl Core {
         };
         if credentials.username != device.as_str() || credentials.realm != self.settings.realm {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "auth",
                 &format!("device {device}'s digest names another user or realm"),
@@ -325,7 +324,7 @@ impl Core {
             // The nonce is spent too: each guess costs a new challenge.
             let _ = self.nonces.take(&credentials.nonce, now);
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "auth",
                 &format!("device {device}: wrong password"),
@@ -338,14 +337,14 @@ impl Core {
         let asked = expires_of(msg);
         if asked == 0 {
             self.devices.remove(&device);
-            self.metrics.gb_message("unregister");
+            self.counters.message("unregister");
             info!(device = %device, peer = %peer.addr, "GB/T 28181 device unregistered.");
             out.inputs.push(GbInput::Unregistered { device });
             return Some(self.registered_answer(msg, 0));
         }
         if asked < self.settings.register_expires_min {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "interval_too_brief",
                 &format!("device {device} asked for {asked} s"),
@@ -375,7 +374,7 @@ impl Core {
                 catalog_at,
             },
         );
-        self.metrics.gb_message("register");
+        self.counters.message("register");
         if refresh {
             debug!(device = %device, peer = %peer.addr, expires, "GB/T 28181 device refreshed its registration.");
         } else {
@@ -426,7 +425,7 @@ impl Core {
     fn message(&mut self, msg: &Message, peer: Peer, now: Instant, out: &mut Out) -> Message {
         let Some(device) = device_of(msg) else {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "malformed",
                 "a MESSAGE without a 20-digit device code in From",
@@ -436,7 +435,7 @@ impl Core {
         let Some(d) = self.devices.get_mut(&device).filter(|d| d.expires_at > now) else {
             // 404: the registrar does not know it, which makes a device register again.
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "not_registered",
                 &format!("device {device} is not registered"),
@@ -451,7 +450,7 @@ impl Core {
             };
         if !same_place {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "wrong_address",
                 &format!("device {device} registered from {}", d.peer.addr),
@@ -468,7 +467,7 @@ impl Core {
         });
         if !manscdp {
             refused(
-                &self.metrics,
+                &self.counters,
                 &peer.addr,
                 "media_type",
                 "a MESSAGE that is not Application/MANSCDP+xml",
@@ -479,7 +478,7 @@ impl Core {
         match manscdp::parse(&msg.body, self.settings.zone) {
             Err(e) => {
                 refused(
-                    &self.metrics,
+                    &self.counters,
                     &peer.addr,
                     "malformed",
                     &format!("device {device}: {e}"),
@@ -487,11 +486,11 @@ impl Core {
                 return answer(msg, 400, "Bad Request");
             }
             Ok(Body::Keepalive { ok, .. }) => {
-                self.metrics.gb_message("keepalive");
+                self.counters.message("keepalive");
                 out.inputs.push(GbInput::Keepalive { device, ok });
             }
             Ok(Body::Catalog(part)) => {
-                self.metrics.gb_message("catalog");
+                self.counters.message("catalog");
                 out.inputs.extend(self.catalogs.add(
                     device,
                     u64::from(part.sn),
@@ -502,12 +501,12 @@ impl Core {
                 ));
             }
             Ok(Body::Alarm { alarm, .. }) => {
-                self.metrics.gb_message("alarm");
+                self.counters.message("alarm");
                 info!(device = %device, source = %alarm.source, "GB/T 28181 alarm.");
                 out.inputs.push(GbInput::Alarm { device, alarm });
             }
             Ok(Body::Other { root, cmd_type, .. }) => {
-                self.metrics.gb_message("other");
+                self.counters.message("other");
                 debug!(device = %device, root, cmd_type, "A MANSCDP message the platform does not use.");
             }
         }

@@ -29,16 +29,16 @@ fn core_with(
     settings: ListenerSettings,
     restored: Vec<Registration>,
     now: Instant,
-) -> (Core, Arc<Metrics>) {
-    let metrics = Arc::new(Metrics::default());
+) -> (Core, Arc<Counters>) {
+    let counters = Arc::new(Counters::default());
     let core = Core::new(
         Arc::new(settings),
-        metrics.clone(),
+        counters.clone(),
         "127.0.0.1:5060".parse().unwrap(),
         restored,
         now,
     );
-    (core, metrics)
+    (core, counters)
 }
 
 fn udp(addr: &str) -> Peer {
@@ -148,7 +148,7 @@ fn registered(
 #[test]
 fn a_device_registers_with_its_digest_and_gets_the_time_and_its_expiry() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     let out = core.handle(register(CAMERA, 1, 3600, None), peer, now);
     let challenge = answer_of(&out);
@@ -186,26 +186,26 @@ fn a_device_registers_with_its_digest_and_gets_the_time_and_its_expiry() {
             keepalive_secs: 60,
         }]
     );
-    assert_eq!(metrics.gb_message_count("register"), 1);
+    assert_eq!(counters.message_count("register"), 1);
     assert_eq!(core.registered(), 1);
 }
 
 #[test]
 fn a_wrong_password_is_forbidden_and_counted_and_registers_nothing() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     let (answer, out) = registered(&mut core, CAMERA, "wrong", peer, now);
     assert_eq!(code_of(&answer), 403);
     assert!(out.inputs.is_empty());
-    assert_eq!(metrics.gb_refused_count("auth"), 1);
+    assert_eq!(counters.refused_count("auth"), 1);
     // A device's own password wins over the shared one.
     let (answer, _) = registered(&mut core, NVR, PASSWORD, peer, now);
     assert_eq!(code_of(&answer), 403);
     // (From another port: the same requests again would be answered as retransmissions.)
     let (answer, _) = registered(&mut core, NVR, "nvr-secret", udp("192.168.1.64:5061"), now);
     assert_eq!(code_of(&answer), 200);
-    assert_eq!(metrics.gb_refused_count("auth"), 2);
+    assert_eq!(counters.refused_count("auth"), 2);
 }
 
 #[test]
@@ -213,10 +213,10 @@ fn a_device_without_a_password_is_forbidden_before_any_challenge() {
     let now = Instant::now();
     let mut s = settings();
     s.password = None;
-    let (mut core, metrics) = core_with(s, vec![], now);
+    let (mut core, counters) = core_with(s, vec![], now);
     let out = core.handle(register(CAMERA, 1, 3600, None), udp("10.0.0.9:5060"), now);
     assert_eq!(code_of(&answer_of(&out)), 403);
-    assert_eq!(metrics.gb_refused_count("unknown_device"), 1);
+    assert_eq!(counters.refused_count("unknown_device"), 1);
     // A From without a 20-digit code is a bad request.
     let out = core.handle(
         register("camera-1", 1, 3600, None),
@@ -224,7 +224,7 @@ fn a_device_without_a_password_is_forbidden_before_any_challenge() {
         now,
     );
     assert_eq!(code_of(&answer_of(&out)), 400);
-    assert_eq!(metrics.gb_refused_count("malformed"), 1);
+    assert_eq!(counters.refused_count("malformed"), 1);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn a_used_or_expired_nonce_is_challenged_again_as_stale() {
 #[test]
 fn expires_zero_unregisters_and_expires_is_kept_within_bounds() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     let out = core.handle(register(CAMERA, 1, 30, None), peer, now);
     let nonce = nonce_of(&answer_of(&out));
@@ -275,7 +275,7 @@ fn expires_zero_unregisters_and_expires_is_kept_within_bounds() {
     let brief = answer_of(&out);
     assert_eq!(code_of(&brief), 423);
     assert_eq!(brief.header("Min-Expires"), Some("60"));
-    assert_eq!(metrics.gb_refused_count("interval_too_brief"), 1);
+    assert_eq!(counters.refused_count("interval_too_brief"), 1);
     let out = core.handle(register(CAMERA, 3, 999_999, None), peer, now);
     let nonce = nonce_of(&answer_of(&out));
     let out = core.handle(
@@ -302,18 +302,18 @@ fn expires_zero_unregisters_and_expires_is_kept_within_bounds() {
         }]
     );
     assert_eq!(core.registered(), 0);
-    assert_eq!(metrics.gb_message_count("unregister"), 1);
+    assert_eq!(counters.message_count("unregister"), 1);
 }
 
 #[test]
 fn messages_count_only_from_where_the_device_registered() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     let out = core.handle(message(CAMERA, 1, &keepalive(CAMERA, 1)), peer, now);
     assert_eq!(code_of(&answer_of(&out)), 404);
     assert!(out.inputs.is_empty());
-    assert_eq!(metrics.gb_refused_count("not_registered"), 1);
+    assert_eq!(counters.refused_count("not_registered"), 1);
     registered(&mut core, CAMERA, PASSWORD, peer, now);
     let out = core.handle(
         message(CAMERA, 2, &keepalive(CAMERA, 2)),
@@ -322,15 +322,15 @@ fn messages_count_only_from_where_the_device_registered() {
     );
     assert_eq!(code_of(&answer_of(&out)), 403);
     assert!(out.inputs.is_empty());
-    assert_eq!(metrics.gb_refused_count("wrong_address"), 1);
+    assert_eq!(counters.refused_count("wrong_address"), 1);
     let mut plain = message(CAMERA, 3, "hello");
     plain.headers.retain(|(n, _)| n != "Content-Type");
     let out = core.handle(plain.with("Content-Type", "text/plain"), peer, now);
     assert_eq!(code_of(&answer_of(&out)), 415);
-    assert_eq!(metrics.gb_refused_count("media_type"), 1);
+    assert_eq!(counters.refused_count("media_type"), 1);
     let out = core.handle(message(CAMERA, 4, "<Notify>"), peer, now);
     assert_eq!(code_of(&answer_of(&out)), 400);
-    assert_eq!(metrics.gb_refused_count("malformed"), 1);
+    assert_eq!(counters.refused_count("malformed"), 1);
     // After its registration ran out, the device is not registered.
     let out = core.tick(now + Duration::from_secs(3601));
     assert!(out.inputs.is_empty());
@@ -345,7 +345,7 @@ fn messages_count_only_from_where_the_device_registered() {
 #[test]
 fn a_keepalive_of_a_registered_device_is_answered_and_handed_on_once() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     registered(&mut core, CAMERA, PASSWORD, peer, now);
     let out = core.handle(message(CAMERA, 7, &keepalive(CAMERA, 7)), peer, now);
@@ -362,7 +362,7 @@ fn a_keepalive_of_a_registered_device_is_answered_and_handed_on_once() {
     let again = core.handle(message(CAMERA, 7, &keepalive(CAMERA, 7)), peer, now);
     assert_eq!(again.sends, out.sends);
     assert!(again.inputs.is_empty());
-    assert_eq!(metrics.gb_message_count("keepalive"), 1);
+    assert_eq!(counters.message_count("keepalive"), 1);
 }
 
 #[test]
@@ -474,7 +474,7 @@ fn catalog_part(device: &str, sn: u32, sum: usize, items: &[(String, &str, &str)
 #[test]
 fn a_catalog_in_parts_is_handed_on_complete_or_after_the_wait() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     registered(&mut core, NVR, "nvr-secret", peer, now);
     let ch = |n: u32| format!("3402000000132000{n:04}");
@@ -513,13 +513,13 @@ fn a_catalog_in_parts_is_handed_on_complete_or_after_the_wait() {
     assert!(
         matches!(&out.inputs[..], [GbInput::Catalog { complete: false, channels, .. }] if channels.len() == 1)
     );
-    assert_eq!(metrics.gb_message_count("catalog"), 3);
+    assert_eq!(counters.message_count("catalog"), 3);
 }
 
 #[test]
 fn an_alarm_of_a_registered_device_is_handed_on() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     registered(&mut core, NVR, "nvr-secret", peer, now);
     let alarm = "<?xml version=\"1.0\" encoding=\"GB2312\"?>\r\n<Notify>\r\n<CmdType>Alarm</CmdType>\r\n<SN>5</SN>\r\n<DeviceID>34020000001340000001</DeviceID>\r\n<AlarmPriority>1</AlarmPriority>\r\n<AlarmMethod>2</AlarmMethod>\r\n<AlarmTime>2026-12-06T08:00:00</AlarmTime>\r\n</Notify>\r\n";
@@ -533,7 +533,7 @@ fn an_alarm_of_a_registered_device_is_handed_on() {
         (code(NVR), code("34020000001340000001"))
     );
     assert_eq!(alarm.priority, Some(1));
-    assert_eq!(metrics.gb_message_count("alarm"), 1);
+    assert_eq!(counters.message_count("alarm"), 1);
 }
 
 #[test]
@@ -541,7 +541,7 @@ fn a_register_flood_from_one_address_is_dropped_and_others_still_register() {
     let now = Instant::now();
     let mut s = settings();
     s.register_rate = (5, 10);
-    let (mut core, metrics) = core_with(s, vec![], now);
+    let (mut core, counters) = core_with(s, vec![], now);
     let flooder = udp("10.6.6.6:5060");
     let answered = (0..100)
         .filter(|i| {
@@ -552,7 +552,7 @@ fn a_register_flood_from_one_address_is_dropped_and_others_still_register() {
         })
         .count();
     assert_eq!(answered, 10);
-    assert_eq!(metrics.gb_refused_count("flood"), 90);
+    assert_eq!(counters.refused_count("flood"), 90);
     let (ok, _) = registered(&mut core, NVR, "nvr-secret", udp("192.168.1.64:5060"), now);
     assert_eq!(code_of(&ok), 200);
 }
@@ -560,7 +560,7 @@ fn a_register_flood_from_one_address_is_dropped_and_others_still_register() {
 #[test]
 fn other_methods_are_answered_as_sip_asks() {
     let now = Instant::now();
-    let (mut core, metrics) = core_with(settings(), vec![], now);
+    let (mut core, counters) = core_with(settings(), vec![], now);
     let peer = udp("192.168.1.64:5060");
     let req = |method: &str| {
         parse_datagram(
@@ -586,7 +586,7 @@ fn other_methods_are_answered_as_sip_asks() {
         501
     );
     assert!(core.handle(req("ACK"), peer, now).sends.is_empty());
-    assert_eq!(metrics.gb_refused_count("method"), 3);
+    assert_eq!(counters.refused_count("method"), 3);
 }
 
 #[test]
