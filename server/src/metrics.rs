@@ -292,18 +292,12 @@ impl Metrics {
         families.push(Family::counter(
             "cw_gb_messages",
             "Messages GB/T 28181 devices sent that the listener accepted, by kind (register: a registration or its refresh; unregister: Expires 0; keepalive; catalog: each message of a catalog answer; alarm; other: other MANSCDP messages).",
-            self.gb
-                .messages()
-                .map(|(k, n)| (vec![("kind", k.to_string())], Value::Int(n)))
-                .collect(),
+            labelled("kind", self.gb.messages()),
         ));
         families.push(Family::counter(
             "cw_gb_refused",
             "What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).",
-            self.gb
-                .refusals()
-                .map(|(r, n)| (vec![("reason", r.to_string())], Value::Int(n)))
-                .collect(),
+            labelled("reason", self.gb.refusals()),
         ));
         families.push(Family::counter(
             "cw_store_batch_seconds",
@@ -421,6 +415,13 @@ fn by_reason(
                 Value::Int(n.load(Ordering::Relaxed)),
             )
         })
+        .collect()
+}
+
+/// One sample per name, labelled `label`.
+fn labelled(label: &'static str, counts: impl Iterator<Item = (&'static str, u64)>) -> Samples {
+    counts
+        .map(|(name, n)| (vec![(label, name.to_string())], Value::Int(n)))
         .collect()
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use campuswatch_server::gb28181::{
-    ChannelStatus, GbCode, GbInput, Listener, ListenerSettings, Transport,
+    ChannelStatus, GbCode, GbInput, Listener, ListenerSettings, Registration, Transport,
 };
 use campuswatch_server::metrics::Metrics;
 use tokio::sync::mpsc;
@@ -50,6 +50,14 @@ struct Platform {
 
 impl Platform {
     async fn start(tune: impl FnOnce(&mut ListenerSettings)) -> Platform {
+        Self::restarted(tune, Vec::new()).await
+    }
+
+    /// A platform that knew `restored` registrations when it stopped.
+    async fn restarted(
+        tune: impl FnOnce(&mut ListenerSettings),
+        restored: Vec<Registration>,
+    ) -> Platform {
         let mut settings = ListenerSettings::new(
             "127.0.0.1:0".parse().unwrap(),
             GbCode::parse(PLATFORM).unwrap(),
@@ -63,7 +71,7 @@ impl Platform {
         let addr = listener.local_addr();
         let (tx, inputs) = mpsc::channel(1000);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(listener.run(Vec::new(), tx, shutdown.clone()));
+        let task = tokio::spawn(listener.run(restored, tx, shutdown.clone()));
         Platform {
             addr,
             inputs,
@@ -102,8 +110,9 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 /// Runs SIPp as device `device` with `password` over `transport` ("u1" or "t1") against
-/// the platform, one call of `main` (with `ooc` answering requests outside it); its
-/// exit code, with its logs printed when it is not 0.
+/// the platform, from `port`: one call of `main` (with `ooc` answering requests outside
+/// it); its exit code, with its logs printed when it is not 0.
+#[allow(clippy::too_many_arguments)]
 async fn run_sipp(
     bin: &Path,
     platform: SocketAddr,
@@ -112,6 +121,7 @@ async fn run_sipp(
     transport: &str,
     device: &str,
     password: &str,
+    port: u16,
 ) -> i32 {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(bin);
@@ -121,7 +131,7 @@ async fn run_sipp(
         .arg(scenario(main))
         .args(["-t", transport, "-i", "127.0.0.1", "-m", "1"])
         .arg("-p")
-        .arg(free_port().to_string())
+        .arg(port.to_string())
         .args(["-s", device, "-au", device, "-ap", password])
         .args(["-key", "platform", PLATFORM, "-key", "domain", DOMAIN])
         .args(["-timeout", "20s", "-timeout_error", "-nostdin"])
@@ -183,6 +193,7 @@ async fn a_device_registers_with_its_digest_over_udp_and_tcp() {
             flag,
             CAMERA,
             PASSWORD,
+            free_port(),
         )
         .await;
         assert_eq!(code, 0, "SIPp registered over {flag}");
@@ -209,30 +220,21 @@ async fn a_device_registers_with_its_digest_over_udp_and_tcp() {
 async fn a_wrong_password_is_refused_and_counted() {
     let Some(sipp) = sipp() else { return };
     let mut platform = Platform::start(|_| {}).await;
-    let code = run_sipp(
-        &sipp,
-        platform.addr,
-        "wrong_password.xml",
-        None,
-        "u1",
-        CAMERA,
-        "not-it",
-    )
-    .await;
-    assert_eq!(code, 0, "SIPp got its 403");
-    assert_eq!(platform.metrics.gb.refused_count("auth"), 1);
-    let code = run_sipp(
-        &sipp,
-        platform.addr,
-        "wrong_password.xml",
-        None,
-        "t1",
-        CAMERA,
-        "not-it",
-    )
-    .await;
-    assert_eq!(code, 0, "SIPp got its 403 over TCP");
-    assert_eq!(platform.metrics.gb.refused_count("auth"), 2);
+    for (n, flag) in [(1, "u1"), (2, "t1")] {
+        let code = run_sipp(
+            &sipp,
+            platform.addr,
+            "wrong_password.xml",
+            None,
+            flag,
+            CAMERA,
+            "not-it",
+            free_port(),
+        )
+        .await;
+        assert_eq!(code, 0, "SIPp got its 403 over {flag}");
+        assert_eq!(platform.metrics.gb.refused_count("auth"), n);
+    }
     assert_eq!(platform.pending(), []);
     platform.stop().await;
 }
@@ -250,6 +252,7 @@ async fn a_device_life(flag: &str) {
         flag,
         NVR,
         PASSWORD,
+        free_port(),
     )
     .await;
     assert_eq!(code, 0, "SIPp played the device over {flag}");
@@ -394,6 +397,7 @@ async fn a_register_flood_and_garbage_are_counted_and_a_good_device_still_regist
         "u1",
         NVR,
         PASSWORD,
+        free_port(),
     )
     .await;
     assert_eq!(code, 0, "a good device registers after the flood");
@@ -402,5 +406,54 @@ async fn a_register_flood_and_garbage_are_counted_and_a_good_device_still_regist
     );
     assert_eq!(platform.pending(), []);
     drop(half);
+    platform.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_registered_before_a_restart_keeps_alive_without_registering_again() {
+    let Some(sipp) = sipp() else { return };
+    let port = free_port();
+    let restored = Registration {
+        device: GbCode::parse(CAMERA).unwrap(),
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+        transport: Transport::Udp,
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+    };
+    let mut platform = Platform::restarted(|_| {}, vec![restored]).await;
+    let code = run_sipp(
+        &sipp,
+        platform.addr,
+        "keepalive.xml",
+        None,
+        "u1",
+        CAMERA,
+        PASSWORD,
+        port,
+    )
+    .await;
+    assert_eq!(code, 0, "the keepalive was answered 200 OK");
+    assert_eq!(
+        platform.next().await,
+        GbInput::Keepalive {
+            device: GbCode::parse(CAMERA).unwrap(),
+            ok: true
+        }
+    );
+    // A device the platform did not know is told 404, to register.
+    eprintln!("SIPp is expected to fail next: the platform answers 404.");
+    let code = run_sipp(
+        &sipp,
+        platform.addr,
+        "keepalive.xml",
+        None,
+        "u1",
+        NVR,
+        PASSWORD,
+        free_port(),
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert_eq!(platform.metrics.gb.refused_count("not_registered"), 1);
+    assert_eq!(platform.pending(), []);
     platform.stop().await;
 }

@@ -607,3 +607,40 @@ fn device_codes_are_read_from_from_or_to_uris() {
     assert_eq!(uri_user("sip:"), None);
     assert_eq!(uri_user("<sip:"), None);
 }
+
+#[test]
+fn a_catalog_of_ten_thousand_channels_in_five_hundred_messages_is_handed_on_whole() {
+    let now = Instant::now();
+    let (mut core, counters) = core_with(settings(), vec![], now);
+    let peer = udp("192.168.1.64:5060");
+    registered(&mut core, NVR, "nvr-secret", peer, now);
+    let mut inputs = Vec::new();
+    for part in 0..500u32 {
+        let items: Vec<_> = (0..20)
+            .map(|i| {
+                let n = part * 20 + i;
+                let status = if n % 3 == 0 { "OFF" } else { "ON" };
+                (format!("340200000013200{n:05}"), "Camera", status)
+            })
+            .collect();
+        let body = catalog_part(NVR, 9, 10_000, &items);
+        let out = core.handle(message(NVR, 100 + part, &body), peer, now);
+        assert_eq!(code_of(&answer_of(&out)), 200);
+        inputs.extend(out.inputs);
+    }
+    let [GbInput::Catalog {
+        channels,
+        complete: true,
+        ..
+    }] = &inputs[..]
+    else {
+        panic!("{} inputs", inputs.len())
+    };
+    assert_eq!(channels.len(), 10_000);
+    let off = channels
+        .iter()
+        .filter(|c| c.status == ChannelStatus::Off)
+        .count();
+    assert_eq!(off, 3_334);
+    assert_eq!(counters.message_count("catalog"), 500);
+}
