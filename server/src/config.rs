@@ -1030,6 +1030,40 @@ mod tests {
     }
 
     #[test]
+    fn the_gb28181_platform_needs_passwords_and_a_valid_code_and_masks_its_password() {
+        let devices = write("15010200001180000001,hunter2\n3402,oops\n");
+        for (toml, key, says) in [
+            ("enabled = true", "gb28181.password", "without one"),
+            ("platform_id = \"3402\"", "gb28181.platform_id", "20 digits"),
+            (
+                "missed_keepalives = 0",
+                "gb28181.missed_keepalives",
+                "at least 1",
+            ),
+            (
+                "catalog_interval = \"1s\"",
+                "gb28181.catalog_interval",
+                "at least 10s",
+            ),
+            (
+                &format!("enabled = true\ndevices_file = {:?}", devices.path()),
+                "gb28181.devices_file",
+                "line 2",
+            ),
+            ("video_view = \"both\"", "`both`", "platform_where_present"),
+        ] {
+            let f = write(&format!("[gb28181]\n{toml}\n"));
+            let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(says), "{toml}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let f = write("[gb28181]\nenabled = true\npassword = \"hunter2\"\n");
+        let cfg = ServerConfig::load(Some(f.path())).unwrap();
+        assert_eq!(cfg.gb28181.realm(), "3402000000");
+        assert!(!cfg.to_masked_toml().contains("hunter2"));
+    }
+
+    #[test]
     fn a_bad_value_is_refused_with_its_key() {
         let f = write("[coverage]\nvideo_fraction = 1.5\n");
         let err = ServerConfig::load(Some(f.path())).unwrap_err().to_string();
