@@ -457,3 +457,137 @@ async fn a_device_registered_before_a_restart_keeps_alive_without_registering_ag
     assert_eq!(platform.pending(), []);
     platform.stop().await;
 }
+
+/// The whole server with its GB/T 28181 platform on, against SIPp as a campus NVR: what
+/// the device says reaches the campus (devices, channels, history, the alarm as an
+/// event, coverage by the platform's view), and nothing of it needs the agent.
+#[tokio::test]
+async fn a_campus_nvr_played_by_sipp_reaches_the_campus_through_the_whole_server() {
+    let Some(sipp) = sipp() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = campuswatch_server::config::ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    cfg.auth.enabled = false;
+    cfg.mqtt.embedded.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.gb28181.enabled = true;
+    cfg.gb28181.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.gb28181.password = PASSWORD.into();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = campuswatch_server::start(cfg, listener).await.unwrap();
+    // A campus of county 340202 (division 340200's) listing the NVR: its camera
+    // channels decide its video, 1 of 2 expected ON is not enough at the default 0.8.
+    server
+        .import_registry(
+            vec![campuswatch_server::testing::entry(
+                "340202-P-0001",
+                "340202",
+                campuswatch_protocol::SchoolType::Primary,
+                1,
+                2,
+            )
+            .with_gb(&[NVR])],
+            false,
+        )
+        .await
+        .unwrap();
+    let sip = server.gb28181_addr().expect("the platform listens");
+    let code = run_sipp(
+        &sipp,
+        sip,
+        "device.xml",
+        Some("catalog_answer.xml"),
+        "u1",
+        NVR,
+        PASSWORD,
+        free_port(),
+    )
+    .await;
+    assert_eq!(code, 0, "SIPp played the NVR");
+    let base = format!("http://{}", server.http_addr());
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("{base}{path}"));
+        async move {
+            let r = http.get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // The NVR unregistered at the end of its life: offline, with its channels known.
+    // (Stored once the engine commits, just after the live state shows it.)
+    campuswatch_testkit::wait_until("the unregistration", Duration::from_secs(10), async || {
+        get(&format!("/api/v1/gb28181/devices/{NVR}")).await["state"] == "offline"
+            && get("/api/v1/events?campus=340202-P-0001&kind=gb_device")
+                .await
+                .to_string()
+                .contains("\"to\":\"offline\"")
+    })
+    .await;
+    let device = get(&format!("/api/v1/gb28181/devices/{NVR}")).await;
+    assert_eq!(device["campus"], "340202-P-0001");
+    assert_eq!(device["cause_code"]["code"], "gb.unregistered");
+    let channels: Vec<(String, String)> = device["channel_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            ("校门".to_string(), "on".to_string()),
+            ("操场".to_string(), "off".to_string()),
+            ("一键报警".to_string(), "on".to_string()),
+        ]
+    );
+    // The history of the campus: the device online then offline, the playground camera
+    // OFF, and the one-button alarm's notification.
+    let events = get("/api/v1/events?campus=340202-P-0001&limit=50").await;
+    let mut rows: Vec<(String, String, String)> = events
+        .as_array()
+        .or_else(|| events["events"].as_array())
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["from"].as_str().unwrap_or("").to_string(),
+                e["to"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("gb_alarm".into(), "".into(), "alarm".into()),
+            ("gb_channel".into(), "unknown".into(), "off".into()),
+            ("gb_device".into(), "online".into(), "offline".into()),
+            ("gb_device".into(), "unknown".into(), "online".into()),
+        ]
+    );
+    // Coverage by the platform's view: listed, not networked (its device is offline).
+    let coverage = get("/api/v1/coverage").await;
+    assert_eq!(coverage["video_views"]["platform_campuses"], 1);
+    assert_eq!(coverage["video_views"]["platform_networked"], 0);
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cw_gb_messages_total{kind=\"alarm\"} 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}

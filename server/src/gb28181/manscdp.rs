@@ -172,9 +172,9 @@ fn keepalive(root: &str) -> Result<Body, ManscdpError> {
     const CMD: &str = "Keepalive";
     let [sn, device, status] = pick(root, ["SN", "DeviceID", "Status"]);
     Ok(Body::Keepalive {
-        sn: sn
-            .map(|s| number(s.text, ManscdpError::BadSn))
-            .transpose()?,
+        // Optional here: a device that numbers its notifications oddly still keeps
+        // alive and still alarms.
+        sn: sn.and_then(|s| s.text.parse().ok()),
         device: code(CMD, device)?,
         ok: status.is_some_and(|s| s.text.eq_ignore_ascii_case("OK")),
     })
@@ -273,9 +273,9 @@ fn alarm(root: &str, zone: chrono_tz::Tz) -> Result<Body, ManscdpError> {
         .and_then(|i| pick(i.text, ["AlarmType"])[0])
         .or(alarm_type);
     Ok(Body::Alarm {
-        sn: sn
-            .map(|s| number(s.text, ManscdpError::BadSn))
-            .transpose()?,
+        // Optional here: a device that numbers its notifications oddly still keeps
+        // alive and still alarms.
+        sn: sn.and_then(|s| s.text.parse().ok()),
         alarm: AlarmInfo {
             source: code(CMD, device)?,
             priority: priority.and_then(|e| e.text.parse().ok()),
@@ -744,8 +744,18 @@ mod tests {
         );
         assert!(e.to_string().len() < 200, "{e}");
         for sn in ["abc", "-1", "4294967296", ""] {
-            let bad = ALARM.replace("<SN>7</SN>", &format!("<SN>{sn}</SN>"));
+            // A catalog answer's SN ties its parts together: it must be read. A
+            // notification's is optional: an odd one is left out, the alarm kept.
+            let bad = NVR_CATALOG.replace("<SN>17430</SN>", &format!("<SN>{sn}</SN>"));
             assert_eq!(error(&bad), ManscdpError::BadSn(sn.into()), "{sn}");
+            let odd = ALARM.replace("<SN>7</SN>", &format!("<SN>{sn}</SN>"));
+            assert!(
+                matches!(
+                    parse(odd.as_bytes(), chrono_tz::Asia::Shanghai),
+                    Ok(Body::Alarm { sn: None, .. })
+                ),
+                "{sn}"
+            );
         }
         assert_eq!(
             error(&NVR_CATALOG.replace("<SN>17430</SN>", "")),
