@@ -4,12 +4,14 @@
 //! ([`digest`]), the MANSCDP bodies of keepalives, catalogs and alarms ([`manscdp`]),
 //! what the listener hands to the engine ([`types`]), the per-device passwords file
 //! ([`device_file`]) and the listener itself ([`listener`]): UDP and TCP, registration,
-//! keepalives, catalogs, alarms.
+//! keepalives, catalogs, alarms; and simulated devices that speak to it as campus NVRs
+//! do ([`simulator`]), for the demo, the benchmark and tests.
 
 pub mod device_file;
 pub mod digest;
 pub mod listener;
 pub mod manscdp;
+pub mod simulator;
 pub mod sip;
 pub mod types;
 
