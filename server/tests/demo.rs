@@ -92,22 +92,21 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
         };
         // The platform's view: campuses with NVRs, their catalogs answered, and the
         // campuses where the two views disagree.
+        let get = |path: String| {
+            let request = http.get(path).header("cookie", &cookie).send();
+            async move {
+                request
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let get = |path: String| http.get(path).header("cookie", &cookie).send();
-            let views = get(api.clone())
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()["video_views"]
-                .clone();
-            let disagreements = get(format!("{base}/api/v1/coverage/disagreements"))
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap();
+            let views = get(api.clone()).await["video_views"].clone();
+            let disagreements = get(format!("{base}/api/v1/coverage/disagreements")).await;
             let listed = views["platform_campuses"].as_u64().unwrap_or(0);
             let networked = views["platform_networked"].as_u64().unwrap_or(0);
             let disagreeing = disagreements["campuses"].as_array().map_or(0, Vec::len);
@@ -121,15 +120,7 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         // The NVR no campus lists, for review.
-        let devices: serde_json::Value = http
-            .get(format!("{base}/api/v1/gb28181/devices"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let devices = get(format!("{base}/api/v1/gb28181/devices")).await;
         assert!(devices.to_string().contains("900001"), "{devices}");
         coverage
     });

@@ -17,7 +17,7 @@
 //! platform side only reads them ([`super::manscdp`]), and the catalog query a device
 //! reads is recognised with the same reader.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,7 +203,7 @@ impl SimulatedDevice {
         let socket = UdpSocket::bind(spec.bind).await?;
         let mut local = socket.local_addr()?;
         if local.ip().is_unspecified() {
-            local.set_ip(route_to(platform.addr)?);
+            local.set_ip(super::route_to(platform.addr)?);
         }
         let (control, rx) = mpsc::unbounded_channel();
         let (status_tx, status) = watch::channel(DeviceStatus::default());
@@ -310,18 +310,6 @@ impl Drop for SimulatedDevice {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// The local address that reaches `peer` (for a socket bound to every address).
-fn route_to(peer: SocketAddr) -> std::io::Result<IpAddr> {
-    let any: SocketAddr = match peer {
-        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    // Connecting a UDP socket sends nothing; it only picks the route.
-    let probe = std::net::UdpSocket::bind(any)?;
-    probe.connect(peer)?;
-    Ok(probe.local_addr()?.ip())
 }
 
 /// What an outstanding request was for.

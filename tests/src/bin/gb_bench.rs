@@ -37,7 +37,8 @@ use campuswatch_server::registry::{to_csv, RegistryEntry};
 use campuswatch_testkit::birth;
 use campuswatch_tests::bench::{
     bench_counties, heartbeat, inventory, own_sample, process_sample, progress,
-    raise_open_files_limit, registry, sample_value, sibling_program, start_progress, Running,
+    raise_open_files_limit, registry, sample_value, sibling_program, start_progress, wait_until,
+    Running,
 };
 use clap::Parser;
 use rumqttc::{AsyncClient, MqttOptions, QoS};
@@ -81,6 +82,8 @@ struct Args {
 const SERVER_ID: &str = "gb-bench";
 const PLATFORM_ID: &str = "34020000002000000001";
 const PASSWORD: &str = "gb-bench-password";
+/// How often the API is asked while a change is awaited.
+const POLL: Duration = Duration::from_millis(20);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -216,24 +219,6 @@ impl Server {
     }
 }
 
-/// Polls `check` every 20 ms until it gives a value, at most `within`.
-async fn poll<T, F, Fut>(within: Duration, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(t) = check().await {
-            return Ok(t);
-        }
-        if Instant::now() > deadline {
-            bail!("not within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// One agent-like gateway: a birth of its campus's devices all up, then heartbeats.
 async fn gateway(
     broker: (String, u16),
@@ -267,13 +252,11 @@ async fn gateway(
             _ = tick.tick() => {}
         }
         let hb = heartbeat(&entry.campus, entry.region, epoch, seq, &states, 0);
-        if client
-            .publish(hb.topic().to_string(), QoS::AtMostOnce, false, hb.encode())
-            .await
-            .is_ok()
-        {
-            sent.fetch_add(1, Ordering::Relaxed);
-        }
+        let topic = hb.topic().to_string();
+        let published = client
+            .publish(topic, QoS::AtMostOnce, false, hb.encode())
+            .await;
+        sent.fetch_add(u64::from(published.is_ok()), Ordering::Relaxed);
     }
     let _ = client.disconnect().await;
     poll.abort();
@@ -322,9 +305,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &probe_code,
         args.probe_keepalive,
     )?;
-    poll(Duration::from_secs(30), || async {
-        server.get("/healthz").await.ok()
-    })
+    wait_until(
+        "the server answers",
+        Duration::from_secs(30),
+        POLL,
+        || async { server.get("/healthz").await.ok() },
+    )
     .await
     .with_context(|| format!("the server did not answer:\n{}", server.log_tail()))?;
     let r = server
@@ -360,10 +346,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
     }
     let gateways = args.gateways.min(entries.len()) as f64;
-    poll(Duration::from_secs(120), || async {
-        let m = server.get("/metrics").await.ok()?;
-        (sample_value(&m, "cw_gateways{state=\"online\"}")? >= gateways).then_some(())
-    })
+    wait_until(
+        "gateways online",
+        Duration::from_secs(120),
+        POLL,
+        || async {
+            let m = server.get("/metrics").await.ok()?;
+            (sample_value(&m, "cw_gateways{state=\"online\"}")? >= gateways).then_some(())
+        },
+    )
     .await
     .context("the gateways did not come online")?;
     progress(format!(
@@ -415,7 +406,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bound.as_secs_f64()
     ));
     let n = args.devices as u64;
-    poll(Duration::from_secs(180), || async {
+    wait_until("catalogs in", Duration::from_secs(180), POLL, || async {
         (server.platform_networked().await.ok()? >= n).then_some(())
     })
     .await
@@ -450,7 +441,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut offline = Vec::new();
     for _ in 0..args.samples {
         probe.set_keepalives(true);
-        poll(Duration::from_secs(30), || async {
+        wait_until("probe online", Duration::from_secs(30), POLL, || async {
             (state(server.json(&device_path).await.ok()?)? == "online").then_some(())
         })
         .await
@@ -459,7 +450,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         probe.set_keepalives(false);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let last = probe.status().last_keepalive.context("a keepalive")?;
-        let seen = poll(Duration::from_secs(60), || async {
+        let seen = wait_until("probe offline", Duration::from_secs(60), POLL, || async {
             (state(server.json(&device_path).await.ok()?)? == "offline").then(Instant::now)
         })
         .await
@@ -493,7 +484,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await
             .and_then(|s| s.catalog_sent_at)
             .context("the catalog answered")?;
-        let seen = poll(Duration::from_secs(60), || async {
+        let seen = wait_until("coverage change", Duration::from_secs(60), POLL, || async {
             (server.platform_networked().await.ok()? != before).then(Instant::now)
         })
         .await
