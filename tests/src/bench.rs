@@ -5,8 +5,8 @@
 //! event stream; and the load benchmark's registry, which the console benchmark shows too.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 use std::process::Child;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use campuswatch_protocol::{CampusId, RegionCode, SchoolType};

@@ -463,7 +463,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // restarts (from another port), so the platform queries its catalog at once.
     let off = (args.channels / 4 + 1).min(args.channels);
     let mut catalog = Vec::new();
+    progress(format!("last keepalive → offline: {offline:.2?} s"));
     probe.set_keepalives(true);
+    // Online again first: an offline device's campus is not networked either way.
+    wait_until("probe online", Duration::from_secs(30), POLL, || async {
+        (state(server.json(&device_path).await.ok()?)? == "online").then_some(())
+    })
+    .await?;
     for k in 0..args.samples {
         let status = if k % 2 == 0 {
             ChannelStatus::Off
