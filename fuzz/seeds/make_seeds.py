@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Writes the hand-made seed inputs of each fuzz target into corpus/<target>/, from the
 project's own fixtures: the payload samples of docs/PROTOCOL.md, the registry's demo file
-and its tests' cases, the SIP, DC-09, RTSP and ONVIF answers the agent's tests use.
-Run once when a target is added; libFuzzer grows the corpus from these."""
+and its tests' cases, the SIP, DC-09, RTSP and ONVIF answers the agent's tests use, the
+GB/T 28181 MANSCDP bodies of the server's tests.
+Run once when a target is added (then keep only its own folder: the others were minimised);
+libFuzzer grows the corpus from these."""
 
 import hashlib
 import pathlib
@@ -160,3 +162,11 @@ put("onvif", '<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/0
 put("onvif", '<ProbeMatches xmlns="http://schemas.xmlsoap.org/ws/2005/04/discovery"><ProbeMatch>'
     '<XAddrs>http://10.0.0.5/onvif/device_service</XAddrs><Scopes>onvif://www.onvif.org/name/A&amp;B&#x4E2D;</Scopes>'
     '</ProbeMatch></ProbeMatches>')
+
+# --- manscdp: GB/T 28181 bodies, the server's test samples, in GB2312 as devices send them
+for sample in sorted((ROOT / "server" / "tests" / "fixtures" / "manscdp").glob("*.xml")):
+    put("manscdp", sample.read_text().replace("\n", "\r\n").encode("gb2312"))
+put("manscdp", '<Response><CmdType>DeviceInfo</CmdType><SN>3</SN><DeviceID>34020000001180000001</DeviceID>'
+    '<DeviceName>东门 NVR</DeviceName><Result>OK</Result></Response>')
+put("manscdp", '<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>Catalog</CmdType>\r\n'
+    '<SN>1</SN>\r\n<DeviceID>34020000001180000001</DeviceID>\r\n</Query>\r\n')

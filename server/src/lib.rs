@@ -70,6 +70,7 @@ pub enum ServerError {
 pub struct ServerHandle {
     http_addr: std::net::SocketAddr,
     broker_url: String,
+    gb_addr: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     inbound: mpsc::Sender<Inbound>,
@@ -95,6 +96,11 @@ impl ServerHandle {
     /// The broker agents should connect to.
     pub fn broker_url(&self) -> &str {
         &self.broker_url
+    }
+
+    /// Where GB/T 28181 devices register (UDP and TCP), when `gb28181.enabled`.
+    pub fn gb28181_addr(&self) -> Option<std::net::SocketAddr> {
+        self.gb_addr
     }
 
     /// Loads registry entries, as the API's import does.
@@ -242,6 +248,20 @@ pub async fn start_with_clock(
         platform: config.gb28181.rules(),
     };
     let restored = (snapshot.registry.len(), snapshot.gateways.len());
+    // Devices registered when the server stopped: the SIP listener takes them back.
+    let registrations: Vec<gb28181::Registration> = snapshot
+        .gb_devices
+        .iter()
+        .filter(|d| d.online())
+        .filter_map(|d| {
+            Some(gb28181::Registration {
+                device: d.id,
+                address: d.address.parse().ok()?,
+                transport: d.transport,
+                expires_at: d.expires_at,
+            })
+        })
+        .collect();
     let monitor = Arc::new(RwLock::new(Monitor::restore(
         settings,
         snapshot,
@@ -338,6 +358,20 @@ pub async fn start_with_clock(
         shutdown.child_token(),
     ));
 
+    let (gb_addr, gb_task) = if config.gb28181.enabled {
+        let (addr, task) = start_gb28181(
+            &config,
+            registrations,
+            metrics.clone(),
+            tx.clone(),
+            &shutdown,
+        )
+        .await?;
+        (Some(addr), Some(task))
+    } else {
+        (None, None)
+    };
+
     let http_addr = listener.local_addr().map_err(ServerError::Http)?;
     let app = api::router(api::AppState {
         monitor: monitor.clone(),
@@ -362,18 +396,21 @@ pub async fn start_with_clock(
         http_shutdown,
     ));
     info!(http = %http_addr, broker = %campuswatch_service::redact::url(&broker_url), "campuswatch server started.");
+    let mut tasks = vec![
+        conn_task,
+        engine_task,
+        http_task,
+        notify_task,
+        runs_task,
+        daily_task,
+    ];
+    tasks.extend(gb_task);
     Ok(ServerHandle {
         http_addr,
         broker_url,
+        gb_addr,
         shutdown,
-        tasks: vec![
-            conn_task,
-            engine_task,
-            http_task,
-            notify_task,
-            runs_task,
-            daily_task,
-        ],
+        tasks,
         inbound: tx,
         _broker: broker,
         monitor,
@@ -381,6 +418,60 @@ pub async fn start_with_clock(
         store,
         liveness,
     })
+}
+
+/// Binds the GB/T 28181 listener of `[gb28181]` and runs it, handing what devices say to
+/// the engine. Returns where it listens.
+async fn start_gb28181(
+    config: &ServerConfig,
+    registrations: Vec<gb28181::Registration>,
+    metrics: Arc<Metrics>,
+    inbound: mpsc::Sender<Inbound>,
+    shutdown: &CancellationToken,
+) -> Result<(std::net::SocketAddr, JoinHandle<()>), ServerError> {
+    let c = &config.gb28181;
+    // Checked by `validate`; read again here, as at every start.
+    let platform_id = gb28181::GbCode::parse(&c.platform_id)
+        .map_err(|e| ServerError::Api(format!("gb28181.platform_id: {e}")))?;
+    let devices = if c.devices_file.is_empty() {
+        gb28181::DeviceFile::default()
+    } else {
+        gb28181::DeviceFile::load(std::path::Path::new(&c.devices_file))
+            .map_err(|e| ServerError::Api(format!("gb28181.devices_file: {e}")))?
+    };
+    let mut settings = gb28181::ListenerSettings::new(c.listen, platform_id, config.zone());
+    settings.realm = c.realm();
+    settings.password = (!c.password.is_empty()).then(|| c.password.clone());
+    settings.keepalive_secs = c.keepalive_interval.as_secs().clamp(1, u64::from(u32::MAX)) as u32;
+    settings.register_expires_max = c.register_expires_max.as_secs().clamp(60, 7 * 86_400) as u32;
+    settings.register_expires_min = settings
+        .register_expires_min
+        .min(settings.register_expires_max);
+    settings.catalog_interval = c.catalog_interval;
+    for (code, d) in devices.devices {
+        settings.device_passwords.insert(code, d.password);
+        if let Some(k) = d.keepalive_secs {
+            settings.device_keepalive_secs.insert(code, k);
+        }
+    }
+    let listener = gb28181::Listener::bind(settings, metrics.gb.clone())
+        .await
+        .map_err(|e| ServerError::Api(format!("gb28181.listen {}: {e}", c.listen)))?;
+    let addr = listener.local_addr();
+    info!(sip = %addr, platform = %platform_id, realm = %c.realm(), restored = registrations.len(), "GB/T 28181 platform listening (UDP and TCP).");
+    let (tx, mut rx) = mpsc::channel::<gb28181::GbInput>(4096);
+    let run = listener.run(registrations, tx, shutdown.child_token());
+    let task = tokio::spawn(async move {
+        let forward = async move {
+            while let Some(input) = rx.recv().await {
+                if inbound.send(Inbound::Gb(input)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::join!(run, forward);
+    });
+    Ok((addr, task))
 }
 
 /// Runs a server until `shutdown` is cancelled.

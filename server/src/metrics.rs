@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use campuswatch_protocol::MessageKind;
 
@@ -67,6 +67,8 @@ pub struct Metrics {
     pub deliveries: DeliveryCounters,
     http_refused: [AtomicU64; HTTP_REFUSALS.len()],
     broker_refused: [AtomicU64; BROKER_REFUSALS.len()],
+    /// The GB/T 28181 listener's counters, which it is handed.
+    pub gb: Arc<crate::gb28181::listener::Counters>,
 }
 
 /// What happened to notice deliveries, per channel.
@@ -288,6 +290,16 @@ impl Metrics {
             by_reason(&BROKER_REFUSALS, &self.broker_refused),
         ));
         families.push(Family::counter(
+            "cw_gb_messages",
+            "Messages GB/T 28181 devices sent that the listener accepted, by kind (register: a registration or its refresh; unregister: Expires 0; keepalive; catalog: each message of a catalog answer; alarm; other: other MANSCDP messages).",
+            labelled("kind", self.gb.messages()),
+        ));
+        families.push(Family::counter(
+            "cw_gb_refused",
+            "What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).",
+            labelled("reason", self.gb.refusals()),
+        ));
+        families.push(Family::counter(
             "cw_store_batch_seconds",
             "Time spent committing store batches.",
             single(Value::Float(load(&self.store_batch_micros) as f64 / 1e6)),
@@ -406,6 +418,13 @@ fn by_reason(
         .collect()
 }
 
+/// One sample per name, labelled `label`.
+fn labelled(label: &'static str, counts: impl Iterator<Item = (&'static str, u64)>) -> Samples {
+    counts
+        .map(|(name, n)| (vec![(label, name.to_string())], Value::Int(n)))
+        .collect()
+}
+
 /// One metric: its samples, each with its labels (none for a single sample).
 #[derive(Debug)]
 struct Family {
@@ -512,6 +531,7 @@ mod tests {
             .store_batch_micros
             .store(1_500_250, Ordering::Relaxed);
         metrics.broker_connected.store(true, Ordering::Relaxed);
+        metrics.gb.refused("10.6.6.6", "flood");
         metrics.deliveries.register("hook");
         metrics.deliveries.add("hook", "sent", 2);
         let text = metrics.render(&monitor);
@@ -586,6 +606,28 @@ cw_broker_refused_total{reason="too_large"} 0
 cw_broker_refused_total{reason="tls"} 0
 cw_broker_refused_total{reason="timeout"} 0
 cw_broker_refused_total{reason="connection_limit"} 0
+# HELP cw_gb_messages_total Messages GB/T 28181 devices sent that the listener accepted, by kind (register: a registration or its refresh; unregister: Expires 0; keepalive; catalog: each message of a catalog answer; alarm; other: other MANSCDP messages).
+# TYPE cw_gb_messages_total counter
+cw_gb_messages_total{kind="register"} 0
+cw_gb_messages_total{kind="unregister"} 0
+cw_gb_messages_total{kind="keepalive"} 0
+cw_gb_messages_total{kind="catalog"} 0
+cw_gb_messages_total{kind="alarm"} 0
+cw_gb_messages_total{kind="other"} 0
+# HELP cw_gb_refused_total What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).
+# TYPE cw_gb_refused_total counter
+cw_gb_refused_total{reason="malformed"} 0
+cw_gb_refused_total{reason="too_large"} 0
+cw_gb_refused_total{reason="auth"} 0
+cw_gb_refused_total{reason="unknown_device"} 0
+cw_gb_refused_total{reason="not_registered"} 0
+cw_gb_refused_total{reason="wrong_address"} 0
+cw_gb_refused_total{reason="flood"} 1
+cw_gb_refused_total{reason="interval_too_brief"} 0
+cw_gb_refused_total{reason="media_type"} 0
+cw_gb_refused_total{reason="method"} 0
+cw_gb_refused_total{reason="connection_limit"} 0
+cw_gb_refused_total{reason="overload"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

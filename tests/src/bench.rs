@@ -268,6 +268,7 @@ pub fn registry(
                 school_type: t,
                 expected_alarms: alarms,
                 expected_cameras: cameras,
+                gb_device_ids: Vec::new(),
             })
         })
         .collect()

@@ -589,6 +589,10 @@ pub(super) mod doc {
         /// Cameras the campus should have.
         #[schema(maximum = 1024)]
         expected_cameras: u32,
+        /// Its GB/T 28181 device and channel codes (20 digits each; absent when none):
+        /// the CSV column `gb_device_ids`, `;`-separated.
+        #[schema(value_type = Option<Vec<String>>)]
+        gb_device_ids: (),
     }
 
     /// What is wrong with one line of a registry file.

@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
             school_type: SchoolType::Primary,
             expected_alarms: 1,
             expected_cameras: 4,
+            gb_device_ids: Vec::new(),
         })
         .collect();
     server
