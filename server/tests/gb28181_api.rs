@@ -141,6 +141,14 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
         // In force: the platform's view, so not video networked.
         assert_eq!(campus["video_networked"], false);
 
+        // The coverage report keeps both views too, from the stored history.
+        let report = common::get_json(&http, &format!("{base}/api/v1/reports/coverage")).await;
+        let all = &report["rows"][0];
+        assert_eq!(all["platform_campuses"], 2, "{report}");
+        assert_eq!(all["video_networked_agent"], 1.0);
+        assert_eq!(all["video_networked_platform"], 0.0);
+        assert_eq!(all["video_networked"], 0.0);
+
         let coverage = common::get_json(&http, &format!("{base}/api/v1/coverage")).await;
         let views = &coverage["video_views"];
         assert_eq!(views["platform_campuses"], 2, "{coverage}");

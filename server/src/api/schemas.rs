@@ -569,6 +569,16 @@ pub(super) mod doc {
         /// Fully networked (alarm and video).
         #[schema(required)]
         fully: Option<f64>,
+        /// Video networked by the agent's view alone (`video` follows the view in force,
+        /// `gb28181.video_view`).
+        #[schema(required)]
+        video_agent: Option<f64>,
+        /// Video networked by the GB/T 28181 view, over the campuses whose entries list
+        /// codes; null when none does.
+        #[schema(required)]
+        video_platform: Option<f64>,
+        /// Campuses whose registry entries list GB/T 28181 codes.
+        platform_campuses: u64,
     }
 
     /// One campus that should be networked. Note: the JSON key is `campus` where the CSV
