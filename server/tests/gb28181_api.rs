@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType};
 use campuswatch_server::auth::Role;
-use campuswatch_server::gb28181::{ChannelInfo, ChannelStatus, GbCode, GbInput, Transport};
+use campuswatch_server::gb28181::{ChannelInfo, ChannelStatus, GbInput};
 use campuswatch_server::testing::entry;
 use campuswatch_testkit::device as device_report;
 use serde_json::Value;
@@ -19,23 +19,9 @@ const NVR_B: &str = "15020300001180000001";
 /// Registered, listed by no campus.
 const STRAY: &str = "15010200001180000077";
 
-fn code(s: &str) -> GbCode {
-    GbCode::parse(s).unwrap()
-}
-
-fn registered(device: &str) -> GbInput {
-    GbInput::Registered {
-        device: code(device),
-        address: "127.0.0.1:15060".parse().unwrap(),
-        transport: Transport::Udp,
-        expires_secs: 3600,
-        keepalive_secs: 60,
-    }
-}
-
 fn channel(id: &str, on: bool) -> ChannelInfo {
     ChannelInfo {
-        id: code(id),
+        id: common::gb_code(id),
         name: Some("校门口".into()),
         manufacturer: Some("Hikvision".into()),
         model: None,
@@ -79,17 +65,17 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
     )
     .await;
     for input in [
-        registered(NVR_A),
+        common::gb_registered(NVR_A),
         GbInput::Catalog {
-            device: code(NVR_A),
+            device: common::gb_code(NVR_A),
             channels: vec![
                 channel("15010200001320000001", true),
                 channel("15010200001320000002", false),
             ],
             complete: true,
         },
-        registered(NVR_B),
-        registered(STRAY),
+        common::gb_registered(NVR_B),
+        common::gb_registered(STRAY),
     ] {
         server.gb_input(input).await;
     }

@@ -99,6 +99,44 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{url}: {e}"))
 }
 
+/// A server with `cfg`, listening on a free port.
+pub async fn start(cfg: ServerConfig) -> campuswatch_server::ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    campuswatch_server::start(cfg, listener)
+        .await
+        .expect("server starts")
+}
+
+/// `local_config` whose camera (and video, and GB/T 28181 device) alerts open at once:
+/// a page must show the alert, not wait for its hold-down.
+pub fn alerts_at_once(dir: &std::path::Path) -> ServerConfig {
+    let local = local_config(dir);
+    ServerConfig {
+        alerts: campuswatch_server::config::AlertsConfig {
+            hold_down_camera: std::time::Duration::ZERO,
+            ..local.alerts.clone()
+        },
+        ..local
+    }
+}
+
+/// A GB/T 28181 code (panics if it is not one).
+pub fn gb_code(s: &str) -> campuswatch_server::gb28181::GbCode {
+    campuswatch_server::gb28181::GbCode::parse(s).unwrap()
+}
+
+/// What the SIP listener hands the engine when `device` registers: over UDP from
+/// 10.20.3.4:5060, for an hour, keepalives every minute.
+pub fn gb_registered(device: &str) -> campuswatch_server::gb28181::GbInput {
+    campuswatch_server::gb28181::GbInput::Registered {
+        device: gb_code(device),
+        address: SocketAddr::from(([10, 20, 3, 4], 5060)),
+        transport: campuswatch_server::gb28181::Transport::Udp,
+        expires_secs: 3600,
+        keepalive_secs: 60,
+    }
+}
+
 /// A server with sign-in on (`signed_in`), listening on a free port.
 #[allow(dead_code)]
 pub async fn start_signed_in(dir: &std::path::Path) -> campuswatch_server::ServerHandle {
