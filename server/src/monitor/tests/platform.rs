@@ -176,6 +176,14 @@ fn three_missed_keepalives_take_a_device_offline_and_its_channels_with_it() {
     );
     assert!(changes.iter().any(|c| matches!(c, Change::Transition(t)
         if t.kind == AlertKind::GbDevice && t.from == "online" && t.to == "offline")));
+    // Told through the operators' channels like any dropped link.
+    let titles: Vec<String> = notices(&changes).into_iter().map(|n| n.title).collect();
+    assert!(
+        titles.contains(&format!(
+            "Video platform device offline: Campus c1 (c1), {NVR}"
+        )),
+        "{titles:?}"
+    );
     let mut alerts = open_alerts(&m);
     alerts.sort_by_key(|a| a.2.as_str());
     assert_eq!(
