@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType};
 use campuswatch_server::auth::Role;
-use campuswatch_server::gb28181::{ChannelInfo, ChannelStatus, GbInput};
 use campuswatch_server::testing::entry;
 use campuswatch_testkit::device as device_report;
 use serde_json::Value;
@@ -18,21 +17,6 @@ const NVR_A: &str = "15010200001180000001";
 const NVR_B: &str = "15020300001180000001";
 /// Registered, listed by no campus.
 const STRAY: &str = "15010200001180000077";
-
-fn channel(id: &str, on: bool) -> ChannelInfo {
-    ChannelInfo {
-        id: common::gb_code(id),
-        name: Some("校门口".into()),
-        manufacturer: Some("Hikvision".into()),
-        model: None,
-        status: if on {
-            ChannelStatus::On
-        } else {
-            ChannelStatus::Off
-        },
-        parent: None,
-    }
-}
 
 #[tokio::test]
 async fn gb28181_routes_answer_every_role_within_its_scope() {
@@ -66,14 +50,13 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
     .await;
     for input in [
         common::gb_registered(NVR_A),
-        GbInput::Catalog {
-            device: common::gb_code(NVR_A),
-            channels: vec![
-                channel("15010200001320000001", true),
-                channel("15010200001320000002", false),
+        common::gb_catalog(
+            NVR_A,
+            &[
+                ("15010200001320000001", true),
+                ("15010200001320000002", false),
             ],
-            complete: true,
-        },
+        ),
         common::gb_registered(NVR_B),
         common::gb_registered(STRAY),
     ] {
@@ -122,7 +105,10 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
             .map(|c| (c["status"].as_str().unwrap(), c["kind"].as_str().unwrap()))
             .collect();
         assert_eq!(statuses, [("on", "camera"), ("off", "camera")]);
-        assert_eq!(one["channel_list"][0]["name"], "校门口");
+        assert_eq!(
+            one["channel_list"][0]["name"],
+            "channel 15010200001320000001"
+        );
 
         let dis = common::get_json(&http, &format!("{base}/api/v1/coverage/disagreements")).await;
         let rows = dis["campuses"].as_array().unwrap();

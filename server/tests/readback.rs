@@ -949,33 +949,15 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &LinkPro
     // GB/T 28181: two NVRs register and answer their catalogs (a channel OFF, and an
     // alarm); one leaves, the other leaves and comes back.
     {
-        use campuswatch_server::gb28181::{
-            AlarmInfo, ChannelInfo, ChannelStatus, GbCode, GbInput, Transport,
-        };
-        let code = |s: &str| GbCode::parse(s).unwrap();
-        let registered = |d: &str| GbInput::Registered {
-            device: code(d),
-            address: "127.0.0.1:15060".parse().unwrap(),
-            transport: Transport::Udp,
-            expires_secs: 3600,
-            keepalive_secs: 60,
+        use campuswatch_server::gb28181::{AlarmInfo, GbInput};
+        use campuswatch_server::testing::{
+            gb_catalog, gb_code as code, gb_registered as registered,
         };
         let left = |d: &str| GbInput::Unregistered { device: code(d) };
         for input in [
             registered(NVR_GONE),
             registered(NVR_BACK),
-            GbInput::Catalog {
-                device: code(NVR_GONE),
-                channels: vec![ChannelInfo {
-                    id: code("15010200001320000001"),
-                    name: Some("校门".into()),
-                    manufacturer: None,
-                    model: None,
-                    status: ChannelStatus::Off,
-                    parent: None,
-                }],
-                complete: true,
-            },
+            gb_catalog(NVR_GONE, &[("15010200001320000001", false)]),
             GbInput::Alarm {
                 device: code(NVR_GONE),
                 alarm: AlarmInfo {

@@ -120,22 +120,9 @@ pub fn alerts_at_once(dir: &std::path::Path) -> ServerConfig {
     }
 }
 
-/// A GB/T 28181 code (panics if it is not one).
-pub fn gb_code(s: &str) -> campuswatch_server::gb28181::GbCode {
-    campuswatch_server::gb28181::GbCode::parse(s).unwrap()
-}
-
-/// What the SIP listener hands the engine when `device` registers: over UDP from
-/// 10.20.3.4:5060, for an hour, keepalives every minute.
-pub fn gb_registered(device: &str) -> campuswatch_server::gb28181::GbInput {
-    campuswatch_server::gb28181::GbInput::Registered {
-        device: gb_code(device),
-        address: SocketAddr::from(([10, 20, 3, 4], 5060)),
-        transport: campuswatch_server::gb28181::Transport::Udp,
-        expires_secs: 3600,
-        keepalive_secs: 60,
-    }
-}
+/// GB/T 28181 inputs as the SIP listener hands them to the engine: `campuswatch_server`'s.
+#[allow(unused_imports)]
+pub use campuswatch_server::testing::{gb_catalog, gb_code, gb_registered};
 
 /// A server with sign-in on (`signed_in`), listening on a free port.
 #[allow(dead_code)]
