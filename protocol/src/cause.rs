@@ -231,6 +231,15 @@ pub const CODES: &[(&str, &[&str])] = &[
         &["down", "monitored", "needed", "expected"],
     ),
     ("link.flapping", &[]),
+    // The server's, of GB/T 28181 devices and the video platform's view of a campus.
+    ("gb.keepalive_missed", &["seconds"]),
+    ("gb.registration_expired", &[]),
+    ("gb.unregistered", &[]),
+    ("gb.alarm", &["priority", "method", "type"]),
+    (
+        "campus.platform_video_down",
+        &["down", "monitored", "needed", "expected"],
+    ),
 ];
 
 impl CauseCode {

@@ -69,6 +69,15 @@ const CAUSES = {
     "campus.alarm_down": "{monitored} 台报警设备中 {down} 台中断；应有 {expected} 台，至少 {needed} 台在线才算联网",
     "campus.video_down": "{monitored} 路摄像机中 {down} 路中断；应有 {expected} 路，至少 {needed} 路在线才算联网",
     "link.flapping": "频繁通断",
+    "gb.keepalive_missed": "{seconds} 秒未收到设备的保活消息（Keepalive）：设备掉线或上联中断",
+    "gb.registration_expired": "注册已过期，设备未重新注册：请检查设备的平台参数和上联",
+    "gb.unregistered": "设备已注销（Expires: 0），例如设备重启或平台参数被修改",
+    "gb.alarm": "视频平台报警",
+    "campus.platform_video_down": "视频平台上 {monitored} 路摄像机通道中 {down} 路离线；应有 {expected} 路，至少 {needed} 路在线才算联网",
+    "gb-priority": "{priority}级警情", "gb-type": "报警类型 {type}",
+    "gb-method-1": "电话报警", "gb-method-2": "设备报警", "gb-method-3": "短信报警",
+    "gb-method-4": "GPS报警", "gb-method-5": "视频报警", "gb-method-6": "设备故障报警",
+    "gb-method-7": "其他报警",
     "probe-failed": "{probe} 探测失败",
     "probe-degraded": "{probe} 探测发现异常",
     "flapping-note": "频繁通断（{flapping} 次状态变化）",
@@ -136,6 +145,15 @@ const CAUSES = {
     "campus.alarm_down": "{down} of {monitored} alarm devices down; {needed} of {expected} expected must be up",
     "campus.video_down": "{down} of {monitored} cameras down; {needed} of {expected} expected must be up",
     "link.flapping": "flapping",
+    "gb.keepalive_missed": "no keepalive from the device for {seconds} s: the device or its uplink is down",
+    "gb.registration_expired": "its registration expired and it did not register again: check the device's platform settings and uplink",
+    "gb.unregistered": "the device unregistered (Expires: 0), as on a restart or a change of its platform settings",
+    "gb.alarm": "alarm from the video platform",
+    "campus.platform_video_down": "{down} of {monitored} camera channels down on the video platform; {needed} of {expected} expected must be up",
+    "gb-priority": "priority {priority}", "gb-type": "alarm type {type}",
+    "gb-method-1": "telephone alarm", "gb-method-2": "device alarm", "gb-method-3": "SMS alarm",
+    "gb-method-4": "GPS alarm", "gb-method-5": "video alarm", "gb-method-6": "device fault",
+    "gb-method-7": "other alarm",
     "probe-failed": "{probe} probe failed",
     "probe-degraded": "{probe} probe found the device impaired",
     "flapping-note": "flapping ({flapping} state changes)",
@@ -156,6 +174,7 @@ function causeText(item, fallback) {
   const code = item && item.cause_code;
   const words = item && item.cause;
   if (!code) return words ? esc(words) : (fallback == null ? "" : fallback);
+  if (code.code === "gb.alarm") return gbAlarmText(code.params || {}, words);
   // In English the words as sent are the most precise (they name the failing step).
   if (lang === "en" && words) return esc(words);
   const table = CAUSES[lang] || CAUSES.zh;
@@ -173,4 +192,19 @@ function causeText(item, fallback) {
   }
   // The words as sent stay one hover away: installers act on them.
   return words ? `<span title="${esc(words)}">${esc(text)}</span>` : esc(text);
+}
+
+// A GB/T 28181 Alarm notification, in either language: "alarm from the video platform:
+// {the device's description} (priority, method, type)". The description is the device's
+// own words (often Chinese), so it is shown as sent in both languages.
+function gbAlarmText(params, words) {
+  const table = CAUSES[lang] || CAUSES.zh;
+  const details = [
+    params.priority != null ? causeFill(table["gb-priority"], params) : null,
+    params.method != null ? table["gb-method-" + params.method] || null : null,
+    params.type != null ? causeFill(table["gb-type"], params) : null,
+  ].filter(Boolean);
+  const sep = lang === "zh" ? "：" : ": ";
+  const more = details.length ? (lang === "zh" ? `（${details.join("，")}）` : ` (${details.join(", ")})`) : "";
+  return esc(table["gb.alarm"] + (words ? sep + words : "") + more);
 }

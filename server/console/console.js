@@ -35,6 +35,8 @@ texts({
     "err-too_many_requests": "登录失败次数过多，请稍后再试",
     "since-registered": "自列入名册起", "since-registered-at": "自 %1 列入名册起",
     "since-registered-for": "自 %1 列入名册起，已 %2",
+    "kind-gb_device": "视频平台设备", "kind-gb_channel": "视频平台通道", "kind-gb_alarm": "视频平台报警",
+    "on": "在线", "off": "离线",
   },
   "en": {
     "title": "Campus safety network monitor", "sign-in": "Sign in", "sign-out": "Sign out",
@@ -56,6 +58,8 @@ texts({
     "err-too_many_requests": "Too many failed sign-ins; try again later",
     "since-registered": "since it was registered", "since-registered-at": "since it was registered on %1",
     "since-registered-for": "since it was registered on %1: %2",
+    "kind-gb_device": "video platform device", "kind-gb_channel": "video platform channel",
+    "kind-gb_alarm": "video platform alarm", "on": "ON", "off": "OFF",
   },
 });
 
@@ -377,12 +381,16 @@ function soon() {
   pending = setTimeout(() => { pending = null; lastLoad = Date.now(); render(); }, wait);
 }
 
+/** The live stream, while the page is on show. */
+let stream = null;
+
 function listen() {
   const badge = document.getElementById("link");
   const es = new EventSource("/api/v1/live");
+  stream = es;
   es.onopen = () => { badge.classList.remove("lost"); badge.dataset.t = "live-ok"; badge.textContent = t("live-ok"); soon(); };
   es.onerror = () => { badge.classList.add("lost"); badge.dataset.t = "live-lost"; badge.textContent = t("live-lost"); };
-  for (const kind of ["transition", "alert", "incident", "registry", "resync"]) {
+  for (const kind of ["transition", "alert", "incident", "gb_device", "registry", "resync"]) {
     es.addEventListener(kind, ev => {
       if (kind === "alert") try { maybePopup(JSON.parse(ev.data).data); } catch (e) { /* not JSON */ }
       const spec = PAGES[current.name];
@@ -396,6 +404,13 @@ function listen() {
     });
   }
 }
+
+// A page left for another may be kept by the browser to come back to (the back-forward
+// cache) with its stream open; a browser opens at most six connections to one server, so
+// a few pages left behind would leave none for the page on show. Close the stream when
+// the page is hidden so, and open it again (loading the page afresh) if it comes back.
+window.addEventListener("pagehide", () => { if (stream) { stream.close(); stream = null; } });
+window.addEventListener("pageshow", ev => { if (ev.persisted && me && !stream && params.get("live") !== "off") listen(); });
 
 // ---- new critical alerts: a popup, and a sound if the operator turned it on ----------
 

@@ -18,6 +18,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("alarms.js", include_str!("../console/pages/alarms.js")),
     ("wall.js", include_str!("../console/pages/wall.js")),
     ("campus.js", include_str!("../console/pages/campus.js")),
+    ("platform.js", include_str!("../console/pages/platform.js")),
     ("trend.js", include_str!("../console/pages/trend.js")),
     ("registry.js", include_str!("../console/pages/registry.js")),
     ("reports.js", include_str!("../console/pages/reports.js")),

@@ -349,6 +349,7 @@ pub async fn start_with_clock(
         reports::AvailabilityRules {
             alarm_fraction: config.coverage.alarm_fraction,
             video_fraction: config.coverage.video_fraction,
+            video_view: config.gb28181.video_view,
         },
         reports::zone_offset(config.zone(), clock.now()),
         store::Retention {

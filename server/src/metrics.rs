@@ -299,6 +299,42 @@ impl Metrics {
             "What the GB/T 28181 listener refused or dropped, by reason (malformed: not SIP or MANSCDP, or no device code; too_large: over the size bounds; auth: a wrong password or digest; unknown_device: no password for the device; not_registered: a MESSAGE from a device not registered; wrong_address: a MESSAGE from another address than the device registered from; flood: REGISTERs beyond the rate per address; interval_too_brief: Expires below the minimum; media_type: a MESSAGE that is not MANSCDP; method: a method the platform does not take; connection_limit: a TCP connection beyond the limit; overload: a datagram dropped while the listener was behind).",
             labelled("reason", self.gb.refusals()),
         ));
+        let p = monitor.platform_counters();
+        families.push(Family::counter(
+            "cw_gb_inputs_dropped",
+            "What GB/T 28181 devices said that the monitor could not use, by reason (unmapped_alarm: an alarm from a device or channel no campus lists; channels_over_limit: catalog channels beyond a device's limit; not_registered: a keepalive or catalog of a device whose registration had ended).",
+            vec![
+                (vec![("reason", "unmapped_alarm".to_string())], Value::Int(p.unmapped_alarms)),
+                (vec![("reason", "channels_over_limit".to_string())], Value::Int(p.channels_dropped)),
+                (vec![("reason", "not_registered".to_string())], Value::Int(p.not_registered)),
+            ],
+        ));
+        let mut gb_devices: std::collections::BTreeMap<(&str, &str), u64> = [
+            (("online", "true"), 0),
+            (("online", "false"), 0),
+            (("offline", "true"), 0),
+            (("offline", "false"), 0),
+        ]
+        .into();
+        for d in monitor.gb_devices() {
+            let mapped = if d.campus.is_some() { "true" } else { "false" };
+            *gb_devices
+                .entry((d.record.state.as_str(), mapped))
+                .or_default() += 1;
+        }
+        families.push(Family::gauge(
+            "cw_gb_devices",
+            "GB/T 28181 devices by state, and whether a campus's registry entry lists them (mapped=false: for review).",
+            gb_devices
+                .into_iter()
+                .map(|((state, mapped), n)| {
+                    (
+                        vec![("state", state.to_string()), ("mapped", mapped.to_string())],
+                        Value::Int(n),
+                    )
+                })
+                .collect(),
+        ));
         families.push(Family::counter(
             "cw_store_batch_seconds",
             "Time spent committing store batches.",
@@ -628,6 +664,17 @@ cw_gb_refused_total{reason="media_type"} 0
 cw_gb_refused_total{reason="method"} 0
 cw_gb_refused_total{reason="connection_limit"} 0
 cw_gb_refused_total{reason="overload"} 0
+# HELP cw_gb_inputs_dropped_total What GB/T 28181 devices said that the monitor could not use, by reason (unmapped_alarm: an alarm from a device or channel no campus lists; channels_over_limit: catalog channels beyond a device's limit; not_registered: a keepalive or catalog of a device whose registration had ended).
+# TYPE cw_gb_inputs_dropped_total counter
+cw_gb_inputs_dropped_total{reason="unmapped_alarm"} 0
+cw_gb_inputs_dropped_total{reason="channels_over_limit"} 0
+cw_gb_inputs_dropped_total{reason="not_registered"} 0
+# HELP cw_gb_devices GB/T 28181 devices by state, and whether a campus's registry entry lists them (mapped=false: for review).
+# TYPE cw_gb_devices gauge
+cw_gb_devices{state="offline",mapped="false"} 0
+cw_gb_devices{state="offline",mapped="true"} 0
+cw_gb_devices{state="online",mapped="false"} 0
+cw_gb_devices{state="online",mapped="true"} 0
 # HELP cw_store_batch_seconds_total Time spent committing store batches.
 # TYPE cw_store_batch_seconds_total counter
 cw_store_batch_seconds_total 1.50025

@@ -16,7 +16,7 @@ use campuswatch_protocol::{
     Message, RegionCode, SchoolType, Timestamp, SCHEMA_VERSION,
 };
 use campuswatch_server::auth::{hash_password, Role};
-use campuswatch_server::config::{AlertsConfig, ServerConfig};
+use campuswatch_server::config::ServerConfig;
 use campuswatch_server::monitor::Change;
 use campuswatch_server::store::Store;
 use campuswatch_server::testing::{entry, transition};
@@ -51,29 +51,13 @@ fn device(
     }
 }
 
-async fn start(cfg: ServerConfig) -> campuswatch_server::ServerHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    campuswatch_server::start(cfg, listener)
-        .await
-        .expect("server starts")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_campus_page_shows_the_gateway_the_devices_and_a_camera_going_down_live() {
     let Some(browser) = Browser::start().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let local = common::local_config(dir.path());
-    let server = start(ServerConfig {
-        // Alerts at once: the page must show the camera's alert, not wait for it.
-        alerts: AlertsConfig {
-            hold_down_camera: Duration::ZERO,
-            ..local.alerts.clone()
-        },
-        ..local
-    })
-    .await;
+    let server = common::start(common::alerts_at_once(dir.path())).await;
     server
         .import_registry(
             vec![entry("k-1", COUNTY, SchoolType::Kindergarten, 1, 2).named("新城区第一幼儿园")],
@@ -384,7 +368,7 @@ async fn the_trend_page_draws_the_daily_history_with_gaps_where_there_is_none() 
     let dir = tempfile::tempdir().unwrap();
     let cfg = common::signed_in(dir.path());
     seed(&cfg).await;
-    let server = start(cfg).await;
+    let server = common::start(cfg).await;
     let base = format!("http://{}", server.http_addr());
 
     // A county user signs in (the Chinese default) and sees their county's trend.

@@ -19,11 +19,6 @@ use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-async fn start(cfg: ServerConfig) -> campuswatch_server::ServerHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    campuswatch_server::start(cfg, listener).await.unwrap()
-}
-
 async fn sign_in(b: &Browser, base: &str, path: &str, name: &str) {
     b.goto(&format!("{base}{path}")).await;
     b.type_into("#signin input[name=name]", name).await;
@@ -62,7 +57,7 @@ async fn a_campus_leaving_video_coverage_raises_one_critical_alert_until_it_is_b
     let mut cfg = common::signed_in(dir.path());
     // A camera's alert (and the campus's video alert) at once: no hold-down to wait out.
     cfg.alerts.hold_down_camera = Duration::ZERO;
-    let server = start(cfg).await;
+    let server = common::start(cfg).await;
     // Five cameras expected: at 80 % four must be up.
     server
         .import_registry(
@@ -174,7 +169,7 @@ async fn the_wallboard_turns_between_the_users_regions_and_the_trend_names_the_s
         time_zone: "Europe/Berlin".into(),
         ..common::signed_in(dir.path())
     };
-    let server = start(cfg).await;
+    let server = common::start(cfg).await;
     server
         .import_registry(
             vec![
@@ -232,7 +227,7 @@ async fn the_trend_registry_and_reports_pages_fit_a_screen_and_a_phone_in_both_l
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let server = start(common::signed_in(dir.path())).await;
+    let server = common::start(common::signed_in(dir.path())).await;
     let mut registry = Vec::new();
     for (i, county) in ["150102", "150203", "150826", "152502"].iter().enumerate() {
         for n in 1..=3 {

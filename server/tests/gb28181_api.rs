@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use campuswatch_protocol::{DeviceKind, DeviceState, SchoolType};
 use campuswatch_server::auth::Role;
-use campuswatch_server::gb28181::{ChannelInfo, ChannelStatus, GbCode, GbInput, Transport};
 use campuswatch_server::testing::entry;
 use campuswatch_testkit::device as device_report;
 use serde_json::Value;
@@ -18,35 +17,6 @@ const NVR_A: &str = "15010200001180000001";
 const NVR_B: &str = "15020300001180000001";
 /// Registered, listed by no campus.
 const STRAY: &str = "15010200001180000077";
-
-fn code(s: &str) -> GbCode {
-    GbCode::parse(s).unwrap()
-}
-
-fn registered(device: &str) -> GbInput {
-    GbInput::Registered {
-        device: code(device),
-        address: "127.0.0.1:15060".parse().unwrap(),
-        transport: Transport::Udp,
-        expires_secs: 3600,
-        keepalive_secs: 60,
-    }
-}
-
-fn channel(id: &str, on: bool) -> ChannelInfo {
-    ChannelInfo {
-        id: code(id),
-        name: Some("校门口".into()),
-        manufacturer: Some("Hikvision".into()),
-        model: None,
-        status: if on {
-            ChannelStatus::On
-        } else {
-            ChannelStatus::Off
-        },
-        parent: None,
-    }
-}
 
 #[tokio::test]
 async fn gb28181_routes_answer_every_role_within_its_scope() {
@@ -79,17 +49,16 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
     )
     .await;
     for input in [
-        registered(NVR_A),
-        GbInput::Catalog {
-            device: code(NVR_A),
-            channels: vec![
-                channel("15010200001320000001", true),
-                channel("15010200001320000002", false),
+        common::gb_registered(NVR_A),
+        common::gb_catalog(
+            NVR_A,
+            &[
+                ("15010200001320000001", true),
+                ("15010200001320000002", false),
             ],
-            complete: true,
-        },
-        registered(NVR_B),
-        registered(STRAY),
+        ),
+        common::gb_registered(NVR_B),
+        common::gb_registered(STRAY),
     ] {
         server.gb_input(input).await;
     }
@@ -136,7 +105,10 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
             .map(|c| (c["status"].as_str().unwrap(), c["kind"].as_str().unwrap()))
             .collect();
         assert_eq!(statuses, [("on", "camera"), ("off", "camera")]);
-        assert_eq!(one["channel_list"][0]["name"], "校门口");
+        assert_eq!(
+            one["channel_list"][0]["name"],
+            "channel 15010200001320000001"
+        );
 
         let dis = common::get_json(&http, &format!("{base}/api/v1/coverage/disagreements")).await;
         let rows = dis["campuses"].as_array().unwrap();
@@ -154,6 +126,14 @@ async fn gb28181_routes_answer_every_role_within_its_scope() {
         assert_eq!(campus["gb28181"]["devices"][0]["id"], NVR_A);
         // In force: the platform's view, so not video networked.
         assert_eq!(campus["video_networked"], false);
+
+        // The coverage report keeps both views too, from the stored history.
+        let report = common::get_json(&http, &format!("{base}/api/v1/reports/coverage")).await;
+        let all = &report["rows"][0];
+        assert_eq!(all["platform_campuses"], 2, "{report}");
+        assert_eq!(all["video_networked_agent"], 1.0);
+        assert_eq!(all["video_networked_platform"], 0.0);
+        assert_eq!(all["video_networked"], 0.0);
 
         let coverage = common::get_json(&http, &format!("{base}/api/v1/coverage")).await;
         let views = &coverage["video_views"];

@@ -697,7 +697,7 @@ async fn get_responses_have_exactly_the_documented_fields() {
     for (path, first_line) in [
         (
             "/api/v1/reports/availability?region=150102&format=csv",
-            "code,name,level,registered,observed_campus_hours,gateway,alarm,video,fully",
+            "code,name,level,registered,observed_campus_hours,gateway,alarm,video,fully,video_agent,video_platform",
         ),
         (
             "/api/v1/reports/coverage?format=csv&table=not_networked",

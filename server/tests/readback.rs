@@ -658,8 +658,18 @@ fn registry() -> Vec<RegistryEntry> {
         common::registry_entry("c-1", COUNTY_DOWN, SchoolType::Kindergarten, 1, 0),
         common::registry_entry("c-2", COUNTY_DOWN, SchoolType::Secondary, 1, 0),
         common::registry_entry("d-stale", COUNTY_STALE, SchoolType::Other, 1, 0),
+        // Campuses whose video the GB/T 28181 platform sees: an NVR that leaves, one
+        // that leaves and comes back.
+        common::registry_entry("g-gone", COUNTY_DEVICES, SchoolType::Primary, 1, 1)
+            .with_gb(&[NVR_GONE]),
+        common::registry_entry("g-back", COUNTY_DEVICES, SchoolType::Primary, 1, 1)
+            .with_gb(&[NVR_BACK]),
     ]
 }
+
+/// The GB/T 28181 NVRs of g-gone and g-back.
+const NVR_GONE: &str = "15010200001180000001";
+const NVR_BACK: &str = "15010200001180000002";
 
 /// Each campus's gateway state at the end of the scenario.
 fn gateway_states() -> BTreeMap<&'static str, GatewayState> {
@@ -676,6 +686,9 @@ fn gateway_states() -> BTreeMap<&'static str, GatewayState> {
         ("c-1", Offline),
         ("c-2", Offline),
         ("d-stale", Stale),
+        // No agent: their video is seen by the GB/T 28181 platform only.
+        ("g-gone", NeverSeen),
+        ("g-back", NeverSeen),
     ])
 }
 
@@ -719,6 +732,11 @@ fn expected_alerts() -> Vec<AlertRow> {
         a("c-1", "", Gateway, Open),
         a("c-2", "", Gateway, Open),
         a("d-stale", "", Gateway, Open),
+        // The GB/T 28181 devices: one offline (and with it its campus's video, by the
+        // platform's view), one back.
+        a("g-gone", NVR_GONE, GbDevice, Open),
+        a("g-gone", "", Video, Open),
+        a("g-back", NVR_BACK, GbDevice, Resolved),
     ];
     rows.sort();
     rows
@@ -745,9 +763,15 @@ fn expected_incidents() -> Vec<IncidentRow> {
 }
 
 /// Whether `kind` can be in `state`: a gateway's own alert is never suppressed (it is
-/// what suppresses the others).
+/// what suppresses the others), nor is a GB/T 28181 device's (the platform hears it
+/// whatever the gateway); a channel's status and a platform alarm are history, never
+/// alerts.
 fn possible(kind: AlertKind, state: AlertState) -> bool {
-    !(kind == AlertKind::Gateway && state == AlertState::Suppressed)
+    match kind {
+        AlertKind::Gateway | AlertKind::GbDevice => state != AlertState::Suppressed,
+        AlertKind::GbChannel | AlertKind::GbAlarm => false,
+        _ => true,
+    }
 }
 
 #[test]
@@ -920,6 +944,37 @@ async fn write_everything(cfg: &ServerConfig, broker: SocketAddr, link: &LinkPro
     .await;
     for g in &b {
         g.born(2).await;
+    }
+
+    // GB/T 28181: two NVRs register and answer their catalogs (a channel OFF, and an
+    // alarm); one leaves, the other leaves and comes back.
+    {
+        use campuswatch_server::gb28181::{AlarmInfo, GbInput};
+        use campuswatch_server::testing::{
+            gb_catalog, gb_code as code, gb_registered as registered,
+        };
+        let left = |d: &str| GbInput::Unregistered { device: code(d) };
+        for input in [
+            registered(NVR_GONE),
+            registered(NVR_BACK),
+            gb_catalog(NVR_GONE, &[("15010200001320000001", false)]),
+            GbInput::Alarm {
+                device: code(NVR_GONE),
+                alarm: AlarmInfo {
+                    source: code(NVR_GONE),
+                    priority: Some(1),
+                    method: Some(2),
+                    alarm_type: None,
+                    time: None,
+                    description: Some("一键报警".into()),
+                },
+            },
+            left(NVR_GONE),
+            left(NVR_BACK),
+            registered(NVR_BACK),
+        ] {
+            server.gb_input(input).await;
+        }
     }
 
     // An operator acknowledges a-down's alarm alert.

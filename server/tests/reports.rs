@@ -62,6 +62,7 @@ async fn the_time_between_two_server_runs_is_left_out_of_availability() {
     let rules = AvailabilityRules {
         alarm_fraction: 1.0,
         video_fraction: 0.8,
+        video_view: campuswatch_server::monitor::VideoView::PlatformWherePresent,
     };
     let campuses = store.availability(None, period, rules).await.unwrap();
     assert_eq!(campuses.len(), 1);

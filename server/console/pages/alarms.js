@@ -27,7 +27,7 @@ texts({
   },
 });
 
-const ALARM_KINDS = ["gateway", "alarm_networking", "video", "alarm", "camera"];
+const ALARM_KINDS = ["gateway", "alarm_networking", "video", "alarm", "camera", "gb_device"];
 const AGES = { "age-any": 0, "age-10m": 600e3, "age-1h": 3600e3, "age-24h": 86400e3 };
 const CAMPUSES_PER_PAGE = 50;
 const HISTORY_PAGE = 100;

@@ -22,6 +22,9 @@ texts({
     "more": "更多", "rate": "联网率", "map": "地图",
     "step-r0": "0%", "step-r1": "低于50%", "step-r2": "50–80%", "step-r3": "80–90%",
     "step-r4": "90–98%", "step-r5": "98%以上", "step-rn": "无在册校园",
+    "vv-agent": "视频联网（监测程序所见）", "vv-platform": "视频联网（视频平台所见）",
+    "vv-platform-of": "共 %1 所校园接入视频平台", "vv-disagree": "两种视角不一致",
+    "vv-split": "上联故障 %1 · 监测程序看不到 %2",
   },
   "en": {
     "overview": "Overview", "all": "All regions", "name": "Name", "registered": "Registered campuses",
@@ -42,6 +45,9 @@ texts({
     "not-installed": "Never reported", "more": "More", "rate": "Rate", "map": "Map",
     "step-r0": "0%", "step-r1": "below 50%", "step-r2": "50–80%", "step-r3": "80–90%",
     "step-r4": "90–98%", "step-r5": "98% and more", "step-rn": "no registered campus",
+    "vv-agent": "Video networked (agent's view)", "vv-platform": "Video networked (platform's view)",
+    "vv-platform-of": "of %1 campuses on the video platform", "vv-disagree": "Views disagree",
+    "vv-split": "uplink broken %1 · agent blind %2",
   },
 });
 
@@ -95,6 +101,7 @@ function drawOverview(d) {
         · <a id="to-wall" href="/console/wall${keep()}">${t("wall")}</a></p>
       <p id="as-of" class="note">${t("as-of")} ${when(c.at)}</p>
       <div id="totals" class="totals">${totals.join("")}</div>
+      ${drawVideoViews(c)}
     </section>
     <section id="where" class="where${d.tiles && d.tiles.length ? "" : " no-map"}">
       <div id="worst">
@@ -119,7 +126,7 @@ function drawOverview(d) {
     <section id="alerts">
       <h2>${t("open-alerts")}</h2>
       <div class="filters">
-        <select id="alert-kind">${["", "gateway", "alarm_networking", "video", "alarm", "camera"].map(k => `<option value="${k}"${k === alertFilter.kind ? " selected" : ""}>${k ? t("kind-" + k) : t("all-kinds")}</option>`).join("")}</select>
+        <select id="alert-kind">${["", "gateway", "alarm_networking", "video", "alarm", "camera", "gb_device"].map(k => `<option value="${k}"${k === alertFilter.kind ? " selected" : ""}>${k ? t("kind-" + k) : t("all-kinds")}</option>`).join("")}</select>
         <input id="alert-text" type="search" placeholder="${t("filter")}" value="${esc(alertFilter.text)}">
       </div>
       <table>
@@ -127,6 +134,24 @@ function drawOverview(d) {
         <tbody id="alert-rows">${alertRows(d.alerts)}</tbody>
       </table>
     </section>`;
+}
+
+/** Where campuses have GB/T 28181 devices: video by the agent's view and by the
+ *  platform's, and how many campuses' views disagree (a link to them). Nothing where no
+ *  campus uses the platform. */
+function drawVideoViews(c) {
+  const v = c.video_views;
+  if (!v || !v.platform_campuses) return "";
+  const rate = (n, of) => of ? n / of : null;
+  const agent = rate(v.agent_networked, c.registered), platform = rate(v.platform_networked, v.platform_campuses);
+  const disagree = v.uplink_broken + v.agent_blind;
+  return `<div id="video-views" class="totals video-views">
+    <div class="total ${step(agent)}" data-figure="video-agent"><span>${t("vv-agent")}</span><b>${v.agent_networked}</b>${bar(agent)}${pct(agent)}</div>
+    <div class="total ${step(platform)}" data-figure="video-platform"><span>${t("vv-platform")}</span><b>${v.platform_networked}</b>${bar(platform)}${pct(platform)}
+      <small>${fill(t("vv-platform-of"), v.platform_campuses)}</small></div>
+    <a class="total disagree${disagree ? " alarming" : ""}" data-figure="disagreements" href="/console/platform${keep(c.region ? { region: c.region.code } : {})}" data-nav>
+      <span>${t("vv-disagree")}</span><b>${disagree}</b><small>${fill(t("vv-split"), v.uplink_broken, v.agent_blind)}</small></a>
+  </div>`;
 }
 
 /** The columns of a coverage table: the name, registered, then each rate (sorted by

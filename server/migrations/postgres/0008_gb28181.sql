@@ -8,3 +8,10 @@ CREATE TABLE gb_devices (
     record     TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+-- Each campus's daily availability of video by the agent's view alone and by the
+-- GB/T 28181 view (NULL: the campus listed no GB/T 28181 codes). Days rolled up before
+-- these columns: the agent's view was the only one, so it is `video_*`.
+ALTER TABLE availability_daily ADD COLUMN video_agent_counted_ms BIGINT;
+ALTER TABLE availability_daily ADD COLUMN video_agent_up_ms BIGINT;
+ALTER TABLE availability_daily ADD COLUMN video_platform_counted_ms BIGINT;
+ALTER TABLE availability_daily ADD COLUMN video_platform_up_ms BIGINT;

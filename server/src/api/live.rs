@@ -24,8 +24,9 @@ pub(super) struct LiveQuery {
 /// Live updates (server-sent events)
 ///
 /// A `text/event-stream` of every stored transition, alert and incident within the
-/// caller's region scope (and `region`, if given), as it happens; `registry` after an
-/// import. Each event's name is its kind and its data a LiveEvent. A client that falls
+/// caller's region scope (and `region`, if given), as it happens; `gb_device` when a
+/// GB/T 28181 device registers, changes state or answers a catalog (within the scope by
+/// its code's division); `registry` after an import. Each event's name is its kind and its data a LiveEvent. A client that falls
 /// too far behind gets `resync` and should reload what it shows. A comment line is sent
 /// every 15 s to keep the connection open.
 #[utoipa::path(

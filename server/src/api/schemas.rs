@@ -569,6 +569,16 @@ pub(super) mod doc {
         /// Fully networked (alarm and video).
         #[schema(required)]
         fully: Option<f64>,
+        /// Video networked by the agent's view alone (`video` follows the view in force,
+        /// `gb28181.video_view`).
+        #[schema(required)]
+        video_agent: Option<f64>,
+        /// Video networked by the GB/T 28181 view, over the campuses whose entries list
+        /// codes; null when none does.
+        #[schema(required)]
+        video_platform: Option<f64>,
+        /// Campuses whose registry entries list GB/T 28181 codes.
+        platform_campuses: u64,
     }
 
     /// One campus that should be networked. Note: the JSON key is `campus` where the CSV
@@ -622,8 +632,9 @@ pub(super) mod doc {
     /// One change, as sent in a server-sent event's data.
     #[derive(ToSchema)]
     pub(in crate::api) struct LiveEvent {
-        /// `transition` (a gateway or device changed state), `alert`, `incident` or
-        /// `registry` (after an import).
+        /// `transition` (a gateway or device changed state), `alert`, `incident`,
+        /// `gb_device` (a GB/T 28181 device registered, changed state or answered a
+        /// catalog) or `registry` (after an import).
         #[schema(schema_with = live_kind)]
         kind: &'static str,
         /// The region it concerns (a county); null for changes that concern everyone.
@@ -632,8 +643,9 @@ pub(super) mod doc {
         /// The campus it concerns, if one.
         #[schema(required)]
         campus: Option<CampusId>,
-        /// The transition, alert or incident, as the other endpoints show it; null for
-        /// `registry`.
+        /// The transition, alert or incident, as the other endpoints show it; for
+        /// `gb_device` the device's code, state, since, cause, catalog time and channel
+        /// counts (`total`, `on`); null for `registry`.
         data: serde_json::Value,
     }
 
@@ -704,9 +716,10 @@ pub(super) mod doc {
 
     fn live_kind() -> utoipa::openapi::schema::ObjectBuilder {
         super::string_enum(
-            ["transition", "alert", "incident", "registry"],
-            "`transition` (a gateway or device changed state), `alert`, `incident` or \
-             `registry` (after an import).",
+            ["transition", "alert", "incident", "gb_device", "registry"],
+            "`transition` (a gateway or device changed state), `alert`, `incident`, \
+             `gb_device` (a GB/T 28181 device registered, changed state or answered a \
+             catalog) or `registry` (after an import).",
         )
     }
 }

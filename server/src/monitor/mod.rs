@@ -33,8 +33,8 @@ pub use alerts::{severity_of, AckError, Acknowledgement, AlertRules, Incident, I
 use alerts::{Link, LinkTrack};
 use maintenance::{Maintenance, MaintenanceError};
 pub use platform::{
-    CampusVideoViews, Disagreement, GbChannel, GbDeviceRecord, GbDeviceView, GbState,
-    PlatformCounters, PlatformRules, VideoView, MAX_CHANNELS,
+    campus_units, CampusVideoViews, Disagreement, GbChannel, GbDeviceRecord, GbDeviceView, GbState,
+    PlatformCounters, PlatformRules, UnitRef, VideoView, MAX_CHANNELS,
 };
 use platform::{GbDevice, PlatformView};
 use rebirth::{RebirthPace, RebirthTrack};

@@ -363,11 +363,14 @@ impl Monitor {
         now: Timestamp,
         out: &mut Outcome,
     ) {
-        let owner = self.gb_owner.get(device).cloned();
-        let region = owner
-            .as_ref()
-            .and_then(|c| self.campuses.get(c))
-            .map(|c| c.region);
+        // Every campus whose channels it carries keeps the row: a cascade platform is
+        // no one campus's device, yet its going offline is in each one's history.
+        let mut campuses: Vec<(CampusId, campuswatch_protocol::RegionCode)> = self
+            .gb_campuses(device)
+            .into_iter()
+            .filter_map(|c| self.campuses.get(&c).map(|x| (c, x.region)))
+            .collect();
+        campuses.sort();
         let Some(d) = self.gb.get_mut(device) else {
             return;
         };
@@ -379,7 +382,7 @@ impl Monitor {
             r.since = now;
             r.cause = cause.clone();
             r.cause_code = cause_code.clone();
-            if let (Some(campus), Some(region)) = (owner, region) {
+            for (campus, region) in campuses {
                 out.changes.push(Change::Transition(Transition {
                     campus,
                     region,
@@ -388,8 +391,8 @@ impl Monitor {
                     from: if first { "unknown" } else { from.as_str() }.to_string(),
                     to: to.as_str().to_string(),
                     at: now,
-                    cause,
-                    cause_code,
+                    cause: cause.clone(),
+                    cause_code: cause_code.clone(),
                     event_id: None,
                     measurements: Measurements::new(),
                 }));
@@ -608,58 +611,26 @@ impl Monitor {
             listed: !r.gb_device_ids.is_empty(),
             ..PlatformView::default()
         };
-        let mut seen: HashSet<GbCode> = HashSet::new();
-        let mut unit = |view: &mut PlatformView, id: GbCode, state: UnitState| {
-            if !seen.insert(id) {
-                return;
-            }
-            match id.channel_kind() {
+        let units = campus_units(
+            &c.id,
+            &r.gb_device_ids,
+            |code| self.gb.get(code).map(|d| &d.record),
+            |code| self.gb_channel_device.get(code).copied(),
+            |code| self.gb_owner.get(code),
+        );
+        for u in units {
+            let state = match (u.device, u.channel) {
+                (None, _) => UnitState::Unseen,
+                (Some(d), _) if !d.online() => {
+                    UnitState::Down(u.channel.map_or(d.since, |ch| d.since.max(ch.since)))
+                }
+                (Some(_), Some(ch)) if ch.status == ChannelStatus::Off => UnitState::Down(ch.since),
+                (Some(_), _) => UnitState::On,
+            };
+            match u.id.channel_kind() {
                 ChannelKind::Camera => view.cameras.push(state),
                 ChannelKind::AlarmInput => view.alarms.push(state),
                 ChannelKind::Other => {}
-            }
-        };
-        let state_of = |d: &GbDeviceRecord, ch: &GbChannel| {
-            if !d.online() {
-                UnitState::Down(d.since.max(ch.since))
-            } else if ch.status == ChannelStatus::Off {
-                UnitState::Down(ch.since)
-            } else {
-                UnitState::On
-            }
-        };
-        for code in &r.gb_device_ids {
-            if let Some(d) = self.gb.get(code) {
-                if d.record.channels.is_empty() {
-                    // A camera registered as a device of its own, without a catalog yet.
-                    let state = if d.record.online() {
-                        UnitState::On
-                    } else {
-                        UnitState::Down(d.record.since)
-                    };
-                    unit(&mut view, *code, state);
-                }
-                for ch in &d.record.channels {
-                    let owner = self.gb_owner.get(&ch.id);
-                    if owner.is_none_or(|o| *o == c.id) {
-                        unit(&mut view, ch.id, state_of(&d.record, ch));
-                    }
-                }
-            } else if let Some(ch) = self
-                .gb_channel_device
-                .get(code)
-                .and_then(|d| self.gb.get(d))
-                .and_then(|d| {
-                    d.record
-                        .channels
-                        .iter()
-                        .find(|ch| ch.id == *code)
-                        .map(|ch| (d, ch))
-                })
-            {
-                unit(&mut view, *code, state_of(&ch.0.record, ch.1));
-            } else {
-                unit(&mut view, *code, UnitState::Unseen);
             }
         }
         view
@@ -786,6 +757,67 @@ impl Monitor {
     pub fn platform_counters(&self) -> &PlatformCounters {
         &self.platform_counters
     }
+}
+
+/// One unit a campus's listed codes bring: a channel of a device's catalog, or a device
+/// without a catalog that is its own camera, with what is known of it.
+pub struct UnitRef<'a> {
+    pub id: GbCode,
+    /// The device it is on; `None` while no device has listed it (never seen).
+    pub device: Option<&'a GbDeviceRecord>,
+    /// The channel in that device's catalog; `None` for a device that is its own unit.
+    pub channel: Option<&'a GbChannel>,
+}
+
+/// The units of `campus`, whose registry entry lists `listed`: every channel of a listed
+/// device (but those another campus lists itself), and every listed channel; each once.
+/// `device` finds a device's record, `channel_device` the device whose catalog lists a
+/// channel, `owner` the campus that lists a code. The monitor judges the live view with
+/// it and the reports the history, so both attribute channels alike.
+pub fn campus_units<'a>(
+    campus: &CampusId,
+    listed: &[GbCode],
+    device: impl Fn(&GbCode) -> Option<&'a GbDeviceRecord>,
+    channel_device: impl Fn(&GbCode) -> Option<GbCode>,
+    owner: impl Fn(&GbCode) -> Option<&'a CampusId>,
+) -> Vec<UnitRef<'a>> {
+    let mut seen: HashSet<GbCode> = HashSet::new();
+    let mut out = Vec::new();
+    for code in listed {
+        if let Some(d) = device(code) {
+            if d.channels.is_empty() && seen.insert(*code) {
+                out.push(UnitRef {
+                    id: *code,
+                    device: Some(d),
+                    channel: None,
+                });
+            }
+            for ch in &d.channels {
+                if owner(&ch.id).is_none_or(|o| o == campus) && seen.insert(ch.id) {
+                    out.push(UnitRef {
+                        id: ch.id,
+                        device: Some(d),
+                        channel: Some(ch),
+                    });
+                }
+            }
+        } else if seen.insert(*code) {
+            let on = channel_device(code)
+                .and_then(|dc| device(&dc))
+                .and_then(|d| {
+                    d.channels
+                        .iter()
+                        .find(|ch| ch.id == *code)
+                        .map(|ch| (d, ch))
+                });
+            out.push(UnitRef {
+                id: *code,
+                device: on.map(|(d, _)| d),
+                channel: on.map(|(_, ch)| ch),
+            });
+        }
+    }
+    out
 }
 
 fn status_name(s: ChannelStatus) -> &'static str {

@@ -11,7 +11,7 @@ pub mod period;
 
 pub use availability::{
     aggregate, campus_availability, AvailabilityRules, CampusAvailability, CampusHistory, EndState,
-    Figures, ServerRun, Tally, WindowRecord,
+    Figures, PlatformHistory, ServerRun, Tally, WindowRecord,
 };
 pub use period::{parse_utc_offset, Period, PeriodError};
 

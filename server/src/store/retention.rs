@@ -28,7 +28,10 @@ pub struct HistoryHorizon {
 /// A campus's rolled-up days within a period.
 #[derive(Debug, Clone, Copy, Default)]
 struct Rolled {
-    tallies: [Tally; 4],
+    /// Gateway, alarm, video (the view in force), fully networked, video by the agent.
+    tallies: [Tally; 5],
+    /// Video by the GB/T 28181 view, on days the campus listed codes.
+    platform: Option<Tally>,
     /// The state at the end of the last day.
     end: EndState,
 }
@@ -133,10 +136,19 @@ impl Store {
             let Some(r) = rolled.get(c.campus.as_str()) else {
                 continue;
             };
-            for (t, add) in [&mut c.gateway, &mut c.alarm, &mut c.video, &mut c.fully]
-                .into_iter()
-                .zip(r.tallies)
-            {
+            let links = [
+                &mut c.gateway,
+                &mut c.alarm,
+                &mut c.video,
+                &mut c.fully,
+                &mut c.video_agent,
+            ];
+            for (t, add) in links.into_iter().zip(r.tallies) {
+                t.counted_ms += add.counted_ms;
+                t.up_ms += add.up_ms;
+            }
+            if let Some(add) = r.platform {
+                let t = c.video_platform.get_or_insert_with(Tally::default);
                 t.counted_ms += add.counted_ms;
                 t.up_ms += add.up_ms;
             }
@@ -190,7 +202,11 @@ impl Store {
                    CAST(SUM(video_counted_ms) AS BIGINT) AS vc,
                    CAST(SUM(video_up_ms) AS BIGINT) AS vu,
                    CAST(SUM(fully_counted_ms) AS BIGINT) AS fc,
-                   CAST(SUM(fully_up_ms) AS BIGINT) AS fu
+                   CAST(SUM(fully_up_ms) AS BIGINT) AS fu,
+                   CAST(SUM(COALESCE(video_agent_counted_ms, video_counted_ms)) AS BIGINT) AS vac,
+                   CAST(SUM(COALESCE(video_agent_up_ms, video_up_ms)) AS BIGINT) AS vau,
+                   CAST(SUM(video_platform_counted_ms) AS BIGINT) AS vpc,
+                   CAST(SUM(video_platform_up_ms) AS BIGINT) AS vpu
                  FROM availability_daily WHERE utc_offset_minutes = ",
             );
             within(&mut qb, offset, (from, to), &pattern);
@@ -211,7 +227,13 @@ impl Store {
                             tally("ac", "au")?,
                             tally("vc", "vu")?,
                             tally("fc", "fu")?,
+                            tally("vac", "vau")?,
                         ],
+                        platform: match (r.col::<Option<i64>>("vpc")?, r.col::<Option<i64>>("vpu")?)
+                        {
+                            (Some(counted_ms), Some(up_ms)) => Some(Tally { counted_ms, up_ms }),
+                            _ => None,
+                        },
                         end: EndState::default(),
                     },
                 );
@@ -237,6 +259,8 @@ impl Store {
                         online: r.col("end_online")?,
                         alarm: r.col("end_alarm")?,
                         video: r.col("end_video")?,
+                        video_agent: r.col("end_video")?,
+                        video_platform: None,
                         not_fully_since: since.as_deref().map(parse_ts).transpose()?,
                     };
                 }

@@ -61,6 +61,47 @@ impl RegistryEntry {
     }
 }
 
+/// A GB/T 28181 code (panics if it is not one).
+pub fn gb_code(s: &str) -> crate::gb28181::GbCode {
+    crate::gb28181::GbCode::parse(s).expect("GB/T 28181 code")
+}
+
+/// What the SIP listener hands the engine when `device` registers: over UDP from
+/// 10.20.3.4:5060, for an hour, keepalives every minute.
+pub fn gb_registered(device: &str) -> crate::gb28181::GbInput {
+    crate::gb28181::GbInput::Registered {
+        device: gb_code(device),
+        address: std::net::SocketAddr::from(([10, 20, 3, 4], 5060)),
+        transport: crate::gb28181::Transport::Udp,
+        expires_secs: 3600,
+        keepalive_secs: 60,
+    }
+}
+
+/// A catalog answer of `device` listing `channels` (code, ON), each named after its code.
+pub fn gb_catalog(device: &str, channels: &[(&str, bool)]) -> crate::gb28181::GbInput {
+    use crate::gb28181::{ChannelInfo, ChannelStatus};
+    crate::gb28181::GbInput::Catalog {
+        device: gb_code(device),
+        channels: channels
+            .iter()
+            .map(|(id, on)| ChannelInfo {
+                id: gb_code(id),
+                name: Some(format!("channel {id}")),
+                manufacturer: None,
+                model: None,
+                status: if *on {
+                    ChannelStatus::On
+                } else {
+                    ChannelStatus::Off
+                },
+                parent: None,
+            })
+            .collect(),
+        complete: true,
+    }
+}
+
 /// A transition as the monitor records it, from `from` to `to` at `at`: the gateway's of
 /// `campus` when `device` is `None`, else that device's (an alarm link when its id starts
 /// with `alarm`, else a camera) with the agent's event id `event_id`. No cause, no

@@ -181,6 +181,35 @@ impl Browser {
         .to_string()
     }
 
+    /// How many elements match `css` now.
+    pub async fn count(&self, css: &str) -> u64 {
+        self.eval(
+            "return document.querySelectorAll(arguments[0]).length;",
+            json!([css]),
+        )
+        .await
+        .as_u64()
+        .unwrap_or_default()
+    }
+
+    /// Waits until `n` elements match `css`.
+    pub async fn wait_for_count(&self, css: &str, n: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let got = self.count(css).await;
+            if got == n {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{css}: {got} elements, not {n}; the page holds:\n{}",
+                    self.text("body").await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the element matching `css` shows text containing `wanted`, and
     /// returns its whole text.
     pub async fn wait_for_text(&self, css: &str, wanted: &str) -> String {

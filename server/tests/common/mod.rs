@@ -99,6 +99,31 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{url}: {e}"))
 }
 
+/// A server with `cfg`, listening on a free port.
+pub async fn start(cfg: ServerConfig) -> campuswatch_server::ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    campuswatch_server::start(cfg, listener)
+        .await
+        .expect("server starts")
+}
+
+/// `local_config` whose camera (and video, and GB/T 28181 device) alerts open at once:
+/// a page must show the alert, not wait for its hold-down.
+pub fn alerts_at_once(dir: &std::path::Path) -> ServerConfig {
+    let local = local_config(dir);
+    ServerConfig {
+        alerts: campuswatch_server::config::AlertsConfig {
+            hold_down_camera: std::time::Duration::ZERO,
+            ..local.alerts.clone()
+        },
+        ..local
+    }
+}
+
+/// GB/T 28181 inputs as the SIP listener hands them to the engine: `campuswatch_server`'s.
+#[allow(unused_imports)]
+pub use campuswatch_server::testing::{gb_catalog, gb_code, gb_registered};
+
 /// A server with sign-in on (`signed_in`), listening on a free port.
 #[allow(dead_code)]
 pub async fn start_signed_in(dir: &std::path::Path) -> campuswatch_server::ServerHandle {

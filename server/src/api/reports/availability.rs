@@ -90,6 +90,12 @@ struct CampusFigures {
     /// Share of counted time the campus was fully networked.
     #[schema(required)]
     fully: Option<f64>,
+    /// Share of counted time its video was networked by the agent's view alone.
+    #[schema(required)]
+    video_agent: Option<f64>,
+    /// By the GB/T 28181 view; null when its entry lists no codes.
+    #[schema(required)]
+    video_platform: Option<f64>,
 }
 
 impl From<&CampusAvailability> for CampusFigures {
@@ -104,6 +110,8 @@ impl From<&CampusAvailability> for CampusFigures {
             alarm: c.alarm.availability(),
             video: c.video.availability(),
             fully: c.fully.availability(),
+            video_agent: c.video_agent.availability(),
+            video_platform: c.video_platform.and_then(|t| t.availability()),
         }
     }
 }
@@ -240,6 +248,8 @@ pub(in crate::api) async fn availability(
             "alarm",
             "video",
             "fully",
+            "video_agent",
+            "video_platform",
         ];
         let write = || -> Result<(), csv::Error> {
             w.write_record(header)?;
@@ -254,6 +264,8 @@ pub(in crate::api) async fn availability(
                     fmt_opt(f.alarm),
                     fmt_opt(f.video),
                     fmt_opt(f.fully),
+                    fmt_opt(f.video_agent),
+                    fmt_opt(f.video_platform),
                 ])?;
             }
             for c in &campuses {
@@ -267,6 +279,8 @@ pub(in crate::api) async fn availability(
                     fmt_opt(c.alarm),
                     fmt_opt(c.video),
                     fmt_opt(c.fully),
+                    fmt_opt(c.video_agent),
+                    fmt_opt(c.video_platform),
                 ])?;
             }
             Ok(())

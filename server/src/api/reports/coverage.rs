@@ -54,6 +54,12 @@ struct Measures {
     alarm: Option<f64>,
     video: Option<f64>,
     fully: Option<f64>,
+    /// Video by the agent's view alone.
+    video_agent: Option<f64>,
+    /// Video by the GB/T 28181 view; `None` for a campus without codes.
+    video_platform: Option<f64>,
+    /// The campus's entry lists GB/T 28181 codes.
+    listed: bool,
 }
 
 /// Coverage of a node (and school type): at a point in time, counts of campuses; over a
@@ -96,6 +102,16 @@ struct CoverageRow {
     /// `fully_networked / registered`; null as `reporting_rate`.
     #[schema(required)]
     fully_networked_rate: Option<f64>,
+    /// Campuses video networked by the agent's view alone (`video_networked` follows
+    /// the view in force, `gb28181.video_view`).
+    video_networked_agent: f64,
+    /// Campuses whose registry entry lists GB/T 28181 codes.
+    platform_campuses: u64,
+    /// Of those, campuses video networked by the GB/T 28181 view.
+    video_networked_platform: f64,
+    /// `video_networked_platform / platform_campuses`; null when none lists codes.
+    #[schema(required)]
+    video_networked_platform_rate: Option<f64>,
 }
 
 fn row_level() -> ObjectBuilder {
@@ -122,7 +138,13 @@ fn coverage_row(
         mean(|m| m.fully),
     );
     let count = |x: Option<f64>| x.unwrap_or(0.0) * registered as f64;
+    let platform_campuses = ms.iter().filter(|m| m.listed).count() as u64;
+    let (va, vp) = (mean(|m| m.video_agent), mean(|m| m.video_platform));
     CoverageRow {
+        video_networked_agent: count(va),
+        platform_campuses,
+        video_networked_platform: vp.unwrap_or(0.0) * platform_campuses as f64,
+        video_networked_platform_rate: vp,
         code: code.map(|c| c.to_string()),
         name: code.map_or_else(|| "all".to_string(), |c| RegionNames::builtin().name(&c)),
         level: code.map_or("all", |c| level_name(c.level())),
@@ -297,6 +319,9 @@ pub(in crate::api) async fn coverage(
                 alarm: b(c.end.alarm),
                 video: b(c.end.video),
                 fully: b(c.end.alarm && c.end.video),
+                video_agent: b(c.end.video_agent),
+                video_platform: c.end.video_platform.and_then(b),
+                listed: c.video_platform.is_some(),
             }
         }
         None => Measures {
@@ -304,6 +329,9 @@ pub(in crate::api) async fn coverage(
             alarm: c.alarm.availability(),
             video: c.video.availability(),
             fully: c.fully.availability(),
+            video_agent: c.video_agent.availability(),
+            video_platform: c.video_platform.and_then(|t| t.availability()),
+            listed: c.video_platform.is_some(),
         },
     };
     let mut rows = vec![coverage_row(
@@ -449,6 +477,10 @@ pub(in crate::api) async fn coverage(
                     "alarm_networked_rate",
                     "video_networked_rate",
                     "fully_networked_rate",
+                    "video_networked_agent",
+                    "platform_campuses",
+                    "video_networked_platform",
+                    "video_networked_platform_rate",
                 ])?;
                 for r in &rows {
                     w.write_record([
@@ -465,6 +497,10 @@ pub(in crate::api) async fn coverage(
                         fmt_opt(r.alarm_networked_rate),
                         fmt_opt(r.video_networked_rate),
                         fmt_opt(r.fully_networked_rate),
+                        format!("{:.3}", r.video_networked_agent),
+                        r.platform_campuses.to_string(),
+                        format!("{:.3}", r.video_networked_platform),
+                        fmt_opt(r.video_networked_platform_rate),
                     ])?;
                 }
             }

@@ -85,6 +85,7 @@ fn rules(s: &AppState) -> AvailabilityRules {
     AvailabilityRules {
         alarm_fraction: m.settings().alarm_fraction,
         video_fraction: m.settings().video_fraction,
+        video_view: m.settings().platform.video_view,
     }
 }
 

@@ -1,10 +1,8 @@
 //! The GB/T 28181 view: registration, keepalives, catalogs, alarms, and what they say of
 //! coverage and alerts beside the agent's view.
 
-use std::net::SocketAddr;
-
 use super::*;
-use crate::gb28181::{AlarmInfo, ChannelInfo, ChannelStatus, GbCode, GbInput, Transport};
+use crate::gb28181::{AlarmInfo, ChannelInfo, ChannelStatus, GbInput};
 
 /// Campus c1's NVR and its two camera channels and an alarm input; c2's NVR.
 const NVR: &str = "15010200001180000001";
@@ -13,17 +11,25 @@ const CAM2: &str = "15010200001320000002";
 const ALARM: &str = "15010200001340000001";
 const NVR2: &str = "15010200001180000002";
 
-fn code(s: &str) -> GbCode {
-    GbCode::parse(s).unwrap()
-}
+use crate::testing::{gb_catalog as catalog, gb_code as code};
 
+/// `device` registers for `expires_secs`, with keepalives every minute.
 fn registered(device: &str, expires_secs: u32) -> GbInput {
-    GbInput::Registered {
-        device: code(device),
-        address: SocketAddr::from(([10, 1, 2, 3], 5060)),
-        transport: Transport::Udp,
-        expires_secs,
-        keepalive_secs: 60,
+    match crate::testing::gb_registered(device) {
+        GbInput::Registered {
+            device,
+            address,
+            transport,
+            keepalive_secs,
+            ..
+        } => GbInput::Registered {
+            device,
+            address,
+            transport,
+            expires_secs,
+            keepalive_secs,
+        },
+        other => other,
     }
 }
 
@@ -46,14 +52,6 @@ fn channel(id: &str, on: bool) -> ChannelInfo {
             ChannelStatus::Off
         },
         parent: None,
-    }
-}
-
-fn catalog(device: &str, channels: &[(&str, bool)]) -> GbInput {
-    GbInput::Catalog {
-        device: code(device),
-        channels: channels.iter().map(|(id, on)| channel(id, *on)).collect(),
-        complete: true,
     }
 }
 
@@ -176,6 +174,14 @@ fn three_missed_keepalives_take_a_device_offline_and_its_channels_with_it() {
     );
     assert!(changes.iter().any(|c| matches!(c, Change::Transition(t)
         if t.kind == AlertKind::GbDevice && t.from == "online" && t.to == "offline")));
+    // Told through the operators' channels like any dropped link.
+    let titles: Vec<String> = notices(&changes).into_iter().map(|n| n.title).collect();
+    assert!(
+        titles.contains(&format!(
+            "Video platform device offline: Campus c1 (c1), {NVR}"
+        )),
+        "{titles:?}"
+    );
     let mut alerts = open_alerts(&m);
     alerts.sort_by_key(|a| a.2.as_str());
     assert_eq!(

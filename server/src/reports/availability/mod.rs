@@ -18,9 +18,10 @@ use campuswatch_protocol::{
 };
 use serde::Serialize;
 
-use crate::monitor::coverage::networked;
+use crate::gb28181::GbCode;
+use crate::monitor::coverage::{needed, networked};
 use crate::monitor::maintenance::{Maintenance, Scope};
-use crate::monitor::{AlertKind, DeviceRecord, Transition};
+use crate::monitor::{AlertKind, DeviceRecord, Transition, VideoView};
 use crate::registry::RegistryEntry;
 
 /// A maintenance window as it was: valid from its planning (`created_at`) until it was
@@ -55,6 +56,51 @@ pub struct ServerRun {
 pub struct AvailabilityRules {
     pub alarm_fraction: f64,
     pub video_fraction: f64,
+    /// Which view says a campus's video is networked (`gb28181.video_view`).
+    pub video_view: VideoView,
+}
+
+/// The GB/T 28181 side of a campus's history: its camera units (as the monitor
+/// attributes them, `monitor::campus_units`) and the state of their devices and
+/// channels at `from`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlatformHistory {
+    /// Each camera unit with the device it is on; a device that is its own camera is
+    /// listed with itself.
+    pub cameras: Vec<(GbCode, GbCode)>,
+    /// Whether each device was online at `from`.
+    pub devices: BTreeMap<GbCode, bool>,
+    /// Whether each channel was ON at `from`.
+    pub channels: BTreeMap<GbCode, bool>,
+}
+
+impl PlatformHistory {
+    /// Camera units ON: their device online and their channel ON.
+    fn cameras_on(&self) -> u64 {
+        self.cameras
+            .iter()
+            .filter(|(unit, device)| {
+                self.devices.get(device).copied().unwrap_or(false)
+                    && (unit == device || self.channels.get(unit).copied().unwrap_or(false))
+            })
+            .count() as u64
+    }
+
+    /// Takes in a GB/T 28181 row: a device's `online`/`offline`, a channel's `on`/`off`.
+    fn apply(&mut self, kind: AlertKind, code: &DeviceId, state: &str) {
+        let Ok(code) = GbCode::parse(code.as_str()) else {
+            return;
+        };
+        match kind {
+            AlertKind::GbDevice => {
+                self.devices.insert(code, state == "online");
+            }
+            AlertKind::GbChannel => {
+                self.channels.insert(code, state == "on");
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What the store knows of one registered campus around a period.
@@ -67,6 +113,8 @@ pub struct CampusHistory {
     pub devices: BTreeMap<DeviceId, (DeviceKind, DeviceState)>,
     /// Transitions at or after `from` and before `to`, in time order.
     pub transitions: Vec<Transition>,
+    /// The GB/T 28181 side, for a campus whose registry entry lists codes.
+    pub platform: Option<PlatformHistory>,
 }
 
 impl CampusHistory {
@@ -75,13 +123,17 @@ impl CampusHistory {
     /// the campus's current device list. A link's state at `from` is the `to` of its last
     /// transition before `from`; failing that, the `from` of its first one in the
     /// period; failing that (a device that never changed since its gateway's birth), its
-    /// current state. A gateway with no transition at all was never seen.
+    /// current state. A gateway with no transition at all was never seen. `platform`
+    /// holds the GB/T 28181 units with their current states; its devices and channels
+    /// are judged at `from` the same way.
     pub fn from_rows(
         entry: RegistryEntry,
         from: Timestamp,
         mut rows: Vec<Transition>,
         inventory: &[DeviceRecord],
+        mut platform: Option<PlatformHistory>,
     ) -> CampusHistory {
+        let mut platform_set: std::collections::HashSet<(AlertKind, DeviceId)> = Default::default();
         rows.sort_by_key(|t| t.at);
         let mut gateway = None;
         let mut devices: BTreeMap<DeviceId, (DeviceKind, DeviceState)> = BTreeMap::new();
@@ -107,6 +159,13 @@ impl CampusHistory {
                         }
                     }
                 }
+                (Some(d), AlertKind::GbDevice | AlertKind::GbChannel) => {
+                    let first = platform_set.insert((t.kind, d.clone()));
+                    if let Some(p) = platform.as_mut().filter(|_| before || first) {
+                        // "unknown": before it was first seen, neither online nor ON.
+                        p.apply(t.kind, d, state);
+                    }
+                }
                 // Campus video rows and malformed ones are not links of their own.
                 _ => {}
             }
@@ -122,6 +181,7 @@ impl CampusHistory {
             gateway: gateway.unwrap_or(GatewayState::NeverSeen),
             devices,
             transitions: in_period,
+            platform,
         }
     }
 }
@@ -156,8 +216,13 @@ pub struct CampusAvailability {
     pub school_type: SchoolType,
     pub gateway: Tally,
     pub alarm: Tally,
+    /// Video networked by the view in force (`AvailabilityRules::video_view`).
     pub video: Tally,
     pub fully: Tally,
+    /// Video networked by the agent's view alone.
+    pub video_agent: Tally,
+    /// Video networked by the GB/T 28181 view, for a campus whose entry lists codes.
+    pub video_platform: Option<Tally>,
     /// The campus's state at the end of the period (maintenance and server runs aside).
     pub end: EndState,
 }
@@ -168,7 +233,13 @@ pub struct CampusAvailability {
 pub struct EndState {
     pub online: bool,
     pub alarm: bool,
+    /// By the view in force.
     pub video: bool,
+    /// By the agent's view alone.
+    pub video_agent: bool,
+    /// By the GB/T 28181 view; `None` for a campus without codes (and for the end of a
+    /// rolled-up day, which keeps the view in force only).
+    pub video_platform: Option<bool>,
     pub not_fully_since: Option<Timestamp>,
 }
 
@@ -195,6 +266,8 @@ pub fn campus_availability(
         alarm: Tally::default(),
         video: Tally::default(),
         fully: Tally::default(),
+        video_agent: Tally::default(),
+        video_platform: h.platform.as_ref().map(|_| Tally::default()),
         end: EndState::default(),
     };
     if from >= to {
@@ -238,6 +311,7 @@ pub fn campus_availability(
 
     let mut gateway = h.gateway;
     let mut devices = h.devices.clone();
+    let mut platform = h.platform.clone();
     let mut next = 0;
     for pair in cuts.windows(2) {
         let (a, b) = (pair[0], pair[1]);
@@ -247,6 +321,11 @@ pub fn campus_availability(
                 None if t.kind == AlertKind::Gateway => {
                     if let Some(s) = GatewayState::parse(&t.to) {
                         gateway = s;
+                    }
+                }
+                Some(d) if matches!(t.kind, AlertKind::GbDevice | AlertKind::GbChannel) => {
+                    if let Some(p) = platform.as_mut() {
+                        p.apply(t.kind, d, &t.to);
                     }
                 }
                 Some(d) => {
@@ -274,16 +353,27 @@ pub fn campus_availability(
                 })
                 .count() as u64
         };
-        let (alarm, video) = networked(
+        let (alarm, video_agent) = networked(
             online,
             (e.expected_alarms, e.expected_cameras),
             (reachable(DeviceKind::Alarm), reachable(DeviceKind::Camera)),
             (rules.alarm_fraction, rules.video_fraction),
         );
+        let video_platform = platform
+            .as_ref()
+            .map(|p| p.cameras_on() >= needed(e.expected_cameras, rules.video_fraction));
+        let video = match (rules.video_view, video_platform) {
+            (VideoView::Agent, _) => video_agent,
+            (VideoView::Platform, p) => p.unwrap_or(false),
+            (VideoView::PlatformWherePresent, Some(p)) => p,
+            (VideoView::PlatformWherePresent, None) => video_agent,
+        };
         out.end = EndState {
             online,
             alarm,
             video,
+            video_agent,
+            video_platform,
             not_fully_since: match (alarm && video, out.end.not_fully_since) {
                 (true, _) => None,
                 (false, Some(since)) => Some(since),
@@ -297,6 +387,10 @@ pub fn campus_availability(
         out.alarm.add(ms, alarm);
         out.video.add(ms, video);
         out.fully.add(ms, alarm && video);
+        out.video_agent.add(ms, video_agent);
+        if let (Some(t), Some(up)) = (out.video_platform.as_mut(), video_platform) {
+            t.add(ms, up);
+        }
     }
     out
 }
@@ -314,6 +408,12 @@ pub struct Figures {
     pub alarm: Option<f64>,
     pub video: Option<f64>,
     pub fully: Option<f64>,
+    /// Video by the agent's view alone.
+    pub video_agent: Option<f64>,
+    /// Video by the GB/T 28181 view, over the campuses whose entries list codes.
+    pub video_platform: Option<f64>,
+    /// Campuses whose entries list GB/T 28181 codes.
+    pub platform_campuses: u64,
 }
 
 /// Aggregates campuses: the mean of their availabilities, link by link, over the
@@ -333,9 +433,15 @@ pub fn aggregate<'a>(campuses: impl IntoIterator<Item = &'a CampusAvailability>)
         }
     }
     let (mut g, mut a, mut v, mut f) = Default::default();
-    let (mut n, mut ms) = (0u64, 0i64);
+    let (mut va, mut vp) = (Mean::default(), Mean::default());
+    let (mut n, mut ms, mut listed) = (0u64, 0i64, 0u64);
     for c in campuses {
         n += 1;
+        Mean::add(&mut va, &c.video_agent);
+        if let Some(t) = &c.video_platform {
+            listed += 1;
+            Mean::add(&mut vp, t);
+        }
         ms += c.gateway.counted_ms;
         Mean::add(&mut g, &c.gateway);
         Mean::add(&mut a, &c.alarm);
@@ -349,6 +455,9 @@ pub fn aggregate<'a>(campuses: impl IntoIterator<Item = &'a CampusAvailability>)
         alarm: a.get(),
         video: v.get(),
         fully: f.get(),
+        video_agent: va.get(),
+        video_platform: vp.get(),
+        platform_campuses: listed,
     }
 }
 

@@ -18,6 +18,7 @@ fn rules() -> AvailabilityRules {
     AvailabilityRules {
         alarm_fraction: 1.0,
         video_fraction: 0.8,
+        video_view: crate::monitor::VideoView::PlatformWherePresent,
     }
 }
 
@@ -25,7 +26,18 @@ fn rules() -> AvailabilityRules {
 /// down from 23:00 to 01:00 UTC (across midnight UTC, 07:00 to 09:00 local), the
 /// gateway stale from 04:00 to 05:00 UTC.
 fn history() -> CampusHistory {
-    let rows = vec![
+    CampusHistory::from_rows(
+        entry("c-1", "150102", SchoolType::Primary, 1, 2),
+        day().0,
+        history_rows(),
+        &[],
+        None,
+    )
+}
+
+/// The rows of [`history`].
+fn history_rows() -> Vec<Transition> {
+    vec![
         transition(
             "c-1",
             "150102",
@@ -90,13 +102,7 @@ fn history() -> CampusHistory {
             at("2026-11-29T05:00:00Z"),
             1,
         ),
-    ];
-    CampusHistory::from_rows(
-        entry("c-1", "150102", SchoolType::Primary, 1, 2),
-        day().0,
-        rows,
-        &[],
-    )
+    ]
 }
 
 fn always_running() -> Vec<ServerRun> {
@@ -309,6 +315,7 @@ fn a_registered_campus_never_seen_is_unavailable_all_period() {
         day().0,
         vec![],
         &[],
+        None,
     );
     let a = run(&h, &[], &always_running());
     for t in [a.gateway, a.alarm, a.video, a.fully] {
@@ -325,6 +332,7 @@ fn aggregates_weigh_each_campus_the_same_and_add_the_observed_hours() {
             day().0,
             vec![],
             &[],
+            None,
         ),
         &[],
         &always_running(),
@@ -431,6 +439,7 @@ fn random_case(rng: &mut StdRng) -> (CampusHistory, Vec<WindowRecord>, Vec<Serve
         from,
         rows,
         &[],
+        None,
     );
     devices_up(&mut h);
     (h, windows, runs)
@@ -504,4 +513,90 @@ fn the_end_state_says_since_when_the_campus_is_not_fully_networked() {
     let a = run(&h, &[], &[]);
     assert_eq!(a.end.not_fully_since, None);
     assert!(a.end.online && a.end.alarm && a.end.video);
+}
+
+/// A row of the GB/T 28181 view: device (or channel) `code` of campus c-1.
+fn gb_row(kind: AlertKind, code: &str, (from, to): (&str, &str), at_: &str) -> Transition {
+    Transition {
+        kind,
+        ..transition("c-1", "150102", Some(code), (from, to), at(at_), 0)
+    }
+}
+
+#[test]
+fn the_platform_view_counts_where_the_registry_lists_devices_and_both_views_are_kept() {
+    const NVR: &str = "15010200001180000001";
+    const CAM1: &str = "15010200001320000001";
+    const CAM2: &str = "15010200001320000002";
+    let code = |s| GbCode::parse(s).unwrap();
+    // Today both channels are ON and the NVR online (what the store's records say).
+    let current = PlatformHistory {
+        cameras: vec![(code(CAM1), code(NVR)), (code(CAM2), code(NVR))],
+        devices: [(code(NVR), true)].into(),
+        channels: [(code(CAM1), true), (code(CAM2), true)].into(),
+    };
+    let mut rows = history_rows();
+    rows.extend([
+        // Registered the day before, offline from 00:00 to 03:00 UTC of the day, and
+        // CAM2 OFF from 10:00 to 12:00 UTC.
+        gb_row(
+            AlertKind::GbDevice,
+            NVR,
+            ("unknown", "online"),
+            "2026-11-28T09:00:00Z",
+        ),
+        gb_row(
+            AlertKind::GbDevice,
+            NVR,
+            ("online", "offline"),
+            "2026-11-29T00:00:00Z",
+        ),
+        gb_row(
+            AlertKind::GbDevice,
+            NVR,
+            ("offline", "online"),
+            "2026-11-29T03:00:00Z",
+        ),
+        gb_row(
+            AlertKind::GbChannel,
+            CAM2,
+            ("on", "off"),
+            "2026-11-29T10:00:00Z",
+        ),
+        gb_row(
+            AlertKind::GbChannel,
+            CAM2,
+            ("off", "on"),
+            "2026-11-29T12:00:00Z",
+        ),
+    ]);
+    let listed = entry("c-1", "150102", SchoolType::Primary, 1, 2).with_gb(&[NVR]);
+    let h = CampusHistory::from_rows(listed, day().0, rows, &[], Some(current));
+    let a = run(&h, &[], &always_running());
+    // The agent's view: cam-2 down 23:00–01:00 UTC, the gateway stale 04:00–05:00.
+    assert_eq!(a.video_agent, tally(24.0, 21.0));
+    // The platform's: the NVR offline 00:00–03:00 (3 h), a channel OFF 10:00–12:00
+    // (2 h); the gateway's silence does not matter to it.
+    assert_eq!(a.video_platform, Some(tally(24.0, 19.0)));
+    // In force (platform_where_present): the platform's.
+    assert_eq!(a.video, tally(24.0, 19.0));
+    let f = aggregate([&a]);
+    assert_eq!(f.platform_campuses, 1);
+    assert_eq!(f.video_platform, Some(19.0 / 24.0));
+    assert_eq!(f.video_agent, Some(21.0 / 24.0));
+
+    // With the agent's view in force, video is the agent's; the platform's is kept.
+    let agent_rules = AvailabilityRules {
+        video_view: VideoView::Agent,
+        ..rules()
+    };
+    let (from, to) = day();
+    let a = campus_availability(&h, from, to, &[], &always_running(), agent_rules);
+    assert_eq!(a.video, tally(24.0, 21.0));
+    assert_eq!(a.video_platform, Some(tally(24.0, 19.0)));
+
+    // A campus without codes has no platform figure.
+    let a = run(&history(), &[], &always_running());
+    assert_eq!(a.video_platform, None);
+    assert_eq!(a.video, a.video_agent);
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use campuswatch_protocol::{RegionCode, SchoolType, Timestamp};
+use campuswatch_protocol::{CampusId, RegionCode, SchoolType, Timestamp};
 use chrono::{FixedOffset, NaiveDate, TimeDelta};
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row};
@@ -16,10 +16,12 @@ use tracing::{info, warn};
 use super::{corrupt, parse_device, parse_id, parse_region, parse_ts, region_pattern, ts};
 use super::{Store, StoreError};
 use crate::clock::Clock;
-use crate::monitor::{AlertKind, DeviceRecord, Transition};
+use crate::gb28181::GbCode;
+use crate::monitor::{AlertKind, DeviceRecord, GbDeviceRecord, Transition};
+use crate::registry::RegistryEntry;
 use crate::reports::{
-    campus_availability, AvailabilityRules, CampusAvailability, CampusHistory, Period, ServerRun,
-    WindowRecord,
+    campus_availability, AvailabilityRules, CampusAvailability, CampusHistory, Period,
+    PlatformHistory, ServerRun, WindowRecord,
 };
 
 /// How often a running server says it is alive.
@@ -227,20 +229,78 @@ impl Store {
         }
         let windows = self.maintenance_history().await?;
         let runs = self.server_runs(period.from, period.to).await?;
+        let gb = self.gb_devices().await?;
+        let platform = PlatformUnits::new(&registry, &gb);
         Ok(registry
-            .into_iter()
+            .iter()
             .filter(|e| region.is_none_or(|r| e.region.is_within(&r)))
             .map(|e| {
                 let id = e.campus.as_str().to_string();
                 let h = CampusHistory::from_rows(
-                    e,
+                    e.clone(),
                     period.from,
                     rows.remove(&id).unwrap_or_default(),
                     inventory.get(&id).map_or(&[][..], Vec::as_slice),
+                    platform.history(e),
                 );
                 campus_availability(&h, period.from, period.to, &windows, &runs, rules)
             })
             .collect())
+    }
+}
+
+/// The GB/T 28181 devices as stored, and who lists which code: what a campus's
+/// [`PlatformHistory`] starts from.
+struct PlatformUnits<'a> {
+    devices: HashMap<GbCode, &'a GbDeviceRecord>,
+    channel_device: HashMap<GbCode, GbCode>,
+    owner: HashMap<GbCode, &'a CampusId>,
+}
+
+impl<'a> PlatformUnits<'a> {
+    fn new(registry: &'a [RegistryEntry], gb: &'a [GbDeviceRecord]) -> Self {
+        PlatformUnits {
+            devices: gb.iter().map(|d| (d.id, d)).collect(),
+            channel_device: gb
+                .iter()
+                .flat_map(|d| d.channels.iter().map(move |c| (c.id, d.id)))
+                .collect(),
+            owner: registry
+                .iter()
+                .flat_map(|e| e.gb_device_ids.iter().map(move |c| (*c, &e.campus)))
+                .collect(),
+        }
+    }
+
+    /// The campus's camera units with their devices' and channels' current states;
+    /// `None` when its entry lists no codes.
+    fn history(&self, e: &RegistryEntry) -> Option<PlatformHistory> {
+        if e.gb_device_ids.is_empty() {
+            return None;
+        }
+        let units = crate::monitor::campus_units(
+            &e.campus,
+            &e.gb_device_ids,
+            |c| self.devices.get(c).copied(),
+            |c| self.channel_device.get(c).copied(),
+            |c| self.owner.get(c).copied(),
+        );
+        let mut p = PlatformHistory::default();
+        for u in units
+            .iter()
+            .filter(|u| u.id.channel_kind() == crate::gb28181::ChannelKind::Camera)
+        {
+            let device = u.device.map_or(u.id, |d| d.id);
+            p.cameras.push((u.id, device));
+            if let Some(d) = u.device {
+                p.devices.insert(d.id, d.online());
+            }
+            if let Some(ch) = u.channel {
+                p.channels
+                    .insert(ch.id, ch.status == crate::gb28181::ChannelStatus::On);
+            }
+        }
+        Some(p)
     }
 }
 
@@ -416,9 +476,11 @@ impl Store {
                     "INSERT INTO availability_daily (day, utc_offset_minutes, campus, region,
                        gateway_counted_ms, gateway_up_ms, alarm_counted_ms, alarm_up_ms,
                        video_counted_ms, video_up_ms, fully_counted_ms, fully_up_ms,
-                       end_online, end_alarm, end_video, not_fully_since)
+                       end_online, end_alarm, end_video, not_fully_since,
+                       video_agent_counted_ms, video_agent_up_ms, video_platform_counted_ms,
+                       video_platform_up_ms)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                       $16)
+                       $16, $17, $18, $19, $20)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(day.to_string())
@@ -437,6 +499,10 @@ impl Store {
                 .bind(c.end.alarm)
                 .bind(c.end.video)
                 .bind(since.map(ts))
+                .bind(c.video_agent.counted_ms)
+                .bind(c.video_agent.up_ms)
+                .bind(c.video_platform.map(|t| t.counted_ms))
+                .bind(c.video_platform.map(|t| t.up_ms))
                 .execute(&mut *tx)
                 .await?;
             }

@@ -29,6 +29,7 @@ fn rules() -> AvailabilityRules {
     AvailabilityRules {
         alarm_fraction: 1.0,
         video_fraction: 0.8,
+        video_view: crate::monitor::VideoView::PlatformWherePresent,
     }
 }
 
