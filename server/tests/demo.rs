@@ -1,5 +1,7 @@
 //! The one-command demo, run as a user runs it: the real binary, real agents, the
-//! embedded broker; it must show live coverage and stop cleanly on Ctrl-C (SIGINT).
+//! embedded broker, simulated GB/T 28181 NVRs; it must show live coverage with the
+//! platform's view beside the agents' (and where they disagree), and stop cleanly on
+//! Ctrl-C (SIGINT).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -33,9 +35,9 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
             let _ = tx.send(line);
         }
     });
-    // The API's address, then the demo users' names and passwords.
-    let (mut api, mut credentials) = (None, None);
-    while api.is_none() || credentials.is_none() {
+    // The API's address, the demo users' names and passwords, where devices register.
+    let (mut api, mut credentials, mut sip) = (None, None, None);
+    while api.is_none() || credentials.is_none() || sip.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the demo prints where the API listens and how to sign in");
@@ -47,7 +49,12 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
             let password = rest.split_whitespace().next().unwrap();
             credentials = Some((name.to_string(), password.to_string()));
         }
+        if let Some(rest) = line.trim().strip_prefix("SIP:") {
+            sip = rest.split_whitespace().next().map(str::to_string);
+        }
     }
+    let sip: std::net::SocketAddr = sip.unwrap().parse().expect("the SIP address");
+    assert!(sip.ip().is_loopback() && sip.port() != 0, "{sip}");
     let credentials = credentials.unwrap();
     let api = api.unwrap();
     assert!(api.ends_with("/api/v1/coverage"), "{api}");
@@ -73,7 +80,7 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
             .unwrap()
             .to_string();
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let coverage = loop {
             if let Ok(r) = http.get(&api).header("cookie", &cookie).send().await {
                 let v: serde_json::Value = r.json().await.unwrap();
                 if v["reporting"].as_u64().unwrap_or(0) >= 25 {
@@ -82,7 +89,40 @@ fn the_demo_shows_live_coverage_and_stops_cleanly_on_ctrl_c() {
             }
             assert!(Instant::now() < deadline, "campuses did not come online");
             tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        // The platform's view: campuses with NVRs, their catalogs answered, and the
+        // campuses where the two views disagree.
+        let get = |path: String| {
+            let request = http.get(path).header("cookie", &cookie).send();
+            async move {
+                request
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let views = get(api.clone()).await["video_views"].clone();
+            let disagreements = get(format!("{base}/api/v1/coverage/disagreements")).await;
+            let listed = views["platform_campuses"].as_u64().unwrap_or(0);
+            let networked = views["platform_networked"].as_u64().unwrap_or(0);
+            let disagreeing = disagreements["campuses"].as_array().map_or(0, Vec::len);
+            // The NVR no campus lists (it starts last), for review.
+            let devices = get(format!("{base}/api/v1/gb28181/devices")).await;
+            let unlisted = devices.to_string().contains("900001");
+            if listed > 0 && networked > 0 && disagreeing > 0 && unlisted {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no platform figures, disagreements or unlisted device: {views} {disagreements} {devices}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        coverage
     });
     assert_eq!(coverage["registered"], 30);
     // Inner Mongolia, its cities below it.

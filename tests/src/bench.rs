@@ -1,11 +1,12 @@
 //! What the benchmark programs share: a program built next to them, run as a child
 //! process that is killed when dropped; the CPU time and memory of a process from /proc;
-//! percentiles; the open-files limit; a campus's device inventory and heartbeat as a
+//! percentiles; the open-files limit; waiting for a condition with a deadline; a campus's device inventory and heartbeat as a
 //! gateway sends them; one sample of the server's `/metrics`; the lines of its live
 //! event stream; and the load benchmark's registry, which the console benchmark shows too.
 
 use std::path::PathBuf;
 use std::process::Child;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use campuswatch_protocol::{CampusId, RegionCode, SchoolType};
@@ -203,6 +204,29 @@ impl SseLines {
             }
         }
         out
+    }
+}
+
+/// Polls `check` every `every` until it gives `Some`, or fails after `within`.
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{what}: not within {within:?}");
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -5,11 +5,13 @@
 //! and 103 counties). Every campus is a real agent instance with its own MQTT connection,
 //! probing real TCP and HTTP listeners on loopback (see `farm`). A fault injector takes
 //! devices down and up at realistic rates, drops single gateways, and now and then a
-//! whole county's network.
+//! whole county's network. The server is a GB/T 28181 platform too, with simulated NVRs
+//! for one campus in five (see `gb28181`).
 
 mod farm;
+mod gb28181;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use anyhow::Context;
 use campuswatch_agent::{AgentConfig, DeviceConfig, ProbeConfig};
 use campuswatch_protocol::{CampusId, DeviceId, DeviceKind, RegionCode};
 use campuswatch_server::config::ServerConfig;
+use campuswatch_server::gb28181::simulator::PlatformAddress;
+use campuswatch_server::gb28181::GbCode;
 use campuswatch_server::registry::{demo_registry, RegistryEntry};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -51,6 +55,11 @@ pub struct DemoArgs {
 const NOT_INSTALLED: f64 = 0.03;
 /// Campuses that report without being registered, for the review list.
 const UNREGISTERED: usize = 2;
+/// How often the demo's GB/T 28181 devices send keepalives (and the platform expects
+/// them): short, so that a silent one is offline within half a minute.
+const GB_KEEPALIVE: Duration = Duration::from_secs(10);
+/// How often the platform queries the demo devices' catalogs.
+const GB_CATALOG_INTERVAL: Duration = Duration::from_secs(60);
 
 struct Campus {
     entry: RegistryEntry,
@@ -67,6 +76,8 @@ struct Demo {
     rng: StdRng,
     /// When each faulted device or dropped gateway comes back (tick number).
     repairs: BTreeMap<u64, Vec<Repair>>,
+    /// Campuses whose cameras stay faulted (their NVR says ON: the agent is blind).
+    blind: HashSet<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +128,14 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     };
     cfg.mqtt.embedded.listen = args.mqtt;
     cfg.mqtt.embedded.fallback_to_free_port = true;
+    // The GB/T 28181 platform on the broker's loopback, a free port, a new password.
+    let gb_password = campuswatch_server::auth::new_password();
+    cfg.gb28181.enabled = true;
+    cfg.gb28181.listen = SocketAddr::new(args.mqtt.ip(), 0);
+    cfg.gb28181.password = gb_password.clone();
+    cfg.gb28181.keepalive_interval = GB_KEEPALIVE;
+    cfg.gb28181.catalog_interval = GB_CATALOG_INTERVAL;
+    let (gb_platform, gb_realm) = (cfg.gb28181.platform_id.clone(), cfg.gb28181.realm());
     let listener = match args.http {
         Some(addr) => crate::bind(addr).await?,
         None => match crate::bind(cfg.http.listen).await {
@@ -129,7 +148,8 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     let broker_url = server.broker_url().to_string();
 
     let mut rng = StdRng::seed_from_u64(args.seed);
-    let registry = demo_registry(args.campuses, args.seed);
+    let mut registry = demo_registry(args.campuses, args.seed);
+    let gb_plan = gb28181::Plan::new(&mut registry, &gb_password, GB_KEEPALIVE);
     server
         .import_registry(registry.clone(), true)
         .await
@@ -195,7 +215,39 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
         health: Arc::new(campuswatch_agent::health::HealthSampler::new()),
         rng: StdRng::seed_from_u64(rng.random()),
         repairs: BTreeMap::new(),
+        blind: HashSet::new(),
     };
+    for campus in gb_plan.blind_campuses() {
+        if let Some(i) = demo.campuses.iter().position(|c| c.entry.campus == campus) {
+            let c = &demo.campuses[i];
+            for cam in &c.cameras {
+                demo.farm.set_faulted(c.entry.campus.as_str(), cam, true);
+            }
+            demo.blind.insert(i);
+        }
+    }
+    let gb_devices = gb_plan.devices.len();
+    let gb_summary = format!(
+        "{} simulated NVRs for {} campuses ({} uplink broken, {} agent blind, {} going silent now and then), {} no campus lists",
+        gb_devices,
+        gb_devices - gb_plan.count(gb28181::Role::Unlisted),
+        gb_plan.count(gb28181::Role::UplinkBroken),
+        gb_plan.count(gb28181::Role::AgentBlind),
+        gb_plan.count(gb28181::Role::GoesSilent),
+        gb_plan.count(gb28181::Role::Unlisted),
+    );
+    let gb_addr = server
+        .gb28181_addr()
+        .context("the GB/T 28181 platform is enabled")?;
+    let gb_task = tokio::spawn(gb_plan.run(
+        PlatformAddress {
+            addr: gb_addr,
+            id: GbCode::parse(&gb_platform)?,
+            realm: gb_realm.clone(),
+        },
+        rng.random(),
+        shutdown.child_token(),
+    ));
     let registered = registry.len();
     let mut installed = 0;
     for i in 0..demo.campuses.len() {
@@ -216,12 +268,18 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     println!("  API:       http://{http}/api/v1/coverage");
     println!("             http://{http}/api/v1/alerts?state=open");
     println!("             http://{http}/api/v1/campuses?region=150100");
+    println!("             http://{http}/api/v1/coverage/disagreements");
+    println!("             http://{http}/api/v1/gb28181/devices");
     println!("  Metrics:   http://{http}/metrics");
     println!("  Broker:    {broker_url}  (agents connect here)");
+    println!(
+        "  SIP:       {gb_addr} (UDP and TCP)  (GB/T 28181 devices register here: platform {gb_platform}, domain {gb_realm}, password {gb_password})"
+    );
     println!(
         "  Campuses:  {registered} registered, {} with a gateway, {UNREGISTERED} unregistered",
         installed - UNREGISTERED.min(installed)
     );
+    println!("  GB/T 28181: {gb_summary}");
     println!("  Data:      {}", args.data_dir.display());
     println!("Press Ctrl-C to stop.");
     println!();
@@ -241,6 +299,7 @@ pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> anyhow::Result<
     // report, and the next start restores them as they were.
     server.stop().await;
     info!("Stopping the simulated campuses.");
+    let _ = tokio::time::timeout(Duration::from_secs(5), gb_task).await;
     let mut stopping = Vec::new();
     for c in &mut demo.campuses {
         if let Some((token, task)) = c.agent.take() {
@@ -312,7 +371,7 @@ impl Demo {
         // Cameras: about one failure every 2 s over the whole demo, fixed in 1-10 min.
         if self.rng.random_bool(0.5) {
             let c = self.rng.random_range(0..n);
-            if !self.campuses[c].cameras.is_empty() {
+            if !self.campuses[c].cameras.is_empty() && !self.blind.contains(&c) {
                 let k = self.rng.random_range(0..self.campuses[c].cameras.len());
                 let (campus, cam) = (&self.campuses[c].entry.campus, &self.campuses[c].cameras[k]);
                 self.farm.set_faulted(campus.as_str(), cam, true);

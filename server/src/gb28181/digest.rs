@@ -2,7 +2,8 @@
 //! GB/T 28181 devices use it: the platform answers a REGISTER without credentials with
 //! `401` and a `WWW-Authenticate: Digest realm=…, nonce=…` challenge; the device
 //! registers again with an `Authorization` whose `response` proves it knows the
-//! password. Both the plain form and `qop=auth` are checked.
+//! password. Both the plain form and `qop=auth` are checked. The device's side (reading
+//! the challenge, computing the answer) is here too, for the simulated devices.
 
 use md5::{Digest as _, Md5};
 
@@ -22,6 +23,30 @@ impl Challenge {
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
             self.realm, self.nonce
         )
+    }
+
+    /// Reads a `WWW-Authenticate` header value, as a device does: `Digest` with a realm
+    /// and a nonce (an algorithm other than MD5 is refused; qop, opaque and stale are not
+    /// needed for the plain form devices answer with).
+    pub fn parse(value: &str) -> Result<Self, SipError> {
+        let bad = || SipError::Header(value.chars().take(80).collect());
+        let (scheme, rest) = value.trim().split_once(' ').ok_or_else(bad)?;
+        if !scheme.eq_ignore_ascii_case("Digest") {
+            return Err(bad());
+        }
+        let (mut realm, mut nonce) = (None, None);
+        for (name, v) in fields(rest)? {
+            match name.as_str() {
+                "realm" => realm = Some(v),
+                "nonce" => nonce = Some(v),
+                "algorithm" if !v.eq_ignore_ascii_case("MD5") => return Err(bad()),
+                _ => {}
+            }
+        }
+        match (realm, nonce) {
+            (Some(realm), Some(nonce)) if !nonce.is_empty() => Ok(Challenge { realm, nonce }),
+            _ => Err(bad()),
+        }
     }
 }
 
@@ -108,6 +133,41 @@ impl Credentials {
         Ok(c)
     }
 
+    /// A device's answer to `challenge`: the plain form (no `qop`) GB/T 28181 devices
+    /// send, user `username` (the device's code) for a request of `method` to `uri`.
+    pub fn answer(
+        challenge: &Challenge,
+        username: &str,
+        password: &str,
+        method: &str,
+        uri: &str,
+    ) -> Self {
+        let ha1 = hex_md5(&[username, &challenge.realm, password]);
+        let ha2 = hex_md5(&[method, uri]);
+        Credentials {
+            username: username.into(),
+            realm: challenge.realm.clone(),
+            nonce: challenge.nonce.clone(),
+            uri: uri.into(),
+            response: hex_md5(&[&ha1, &challenge.nonce, &ha2]),
+            algorithm: Some("MD5".into()),
+            ..Credentials::default()
+        }
+    }
+
+    /// The `Authorization` header value (the plain form: without `qop`).
+    pub fn header(&self) -> String {
+        format!(
+            "Digest username=\"{}\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm={}",
+            self.username,
+            self.realm,
+            self.nonce,
+            self.uri,
+            self.response,
+            self.algorithm.as_deref().unwrap_or("MD5")
+        )
+    }
+
     /// Whether `response` is the digest of `password` for a request of `method`. MD5
     /// only; `qop=auth` needs `nc` and `cnonce`. Compared in constant time.
     pub fn verify(&self, method: &str, password: &str) -> bool {
@@ -185,6 +245,29 @@ mod tests {
             challenge,
             "Digest realm=\"3402000000\", nonce=\"9bd055\", algorithm=MD5, qop=\"auth\""
         );
+    }
+
+    #[test]
+    fn a_device_answers_the_platform_s_challenge_and_the_platform_verifies_it() {
+        let challenge = Challenge {
+            realm: "3402000000".into(),
+            nonce: "9bd055".into(),
+        };
+        let read = Challenge::parse(&format!("{}, stale=true", challenge.header())).unwrap();
+        assert_eq!(read, challenge);
+        let uri = "sip:34020000002000000001@3402000000";
+        let c = Credentials::answer(&read, "34020000001320000001", "12345678", "REGISTER", uri);
+        let back = Credentials::parse(&c.header()).unwrap();
+        assert_eq!(back, c);
+        assert!(back.verify("REGISTER", "12345678"));
+        assert!(!back.verify("REGISTER", "87654321"));
+        for bad in [
+            "Basic realm=\"x\"",
+            "Digest realm=\"x\"",
+            "Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256",
+        ] {
+            assert!(Challenge::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

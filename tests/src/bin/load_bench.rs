@@ -42,7 +42,7 @@ use campuswatch_server::registry::{to_csv, RegistryEntry};
 use campuswatch_tests::bench::{
     bench_counties, heartbeat, inventory, lock, open_files_limit_of, percentile, process_sample,
     progress, raise_open_files_limit, registry, sample_value, sibling_program, start_progress,
-    ProcessSample, Running, SseLines,
+    wait_until, ProcessSample, Running, SseLines,
 };
 use clap::Parser;
 use rand::rngs::StdRng;
@@ -1168,29 +1168,6 @@ fn load_average() -> String {
 
 fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
-}
-
-/// Polls `check` every `every` until it gives `Some`, or fails after `within`.
-async fn wait_until<T, F, Fut>(
-    what: &str,
-    within: Duration,
-    every: Duration,
-    mut check: F,
-) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within {within:?}");
-        }
-        tokio::time::sleep(every).await;
-    }
 }
 
 /// Counters and process samples read at both ends of the measured time.

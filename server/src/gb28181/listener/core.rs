@@ -5,7 +5,7 @@
 //! network. The time is an argument.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -617,17 +617,8 @@ fn via_host(local: SocketAddr, peer: SocketAddr) -> SocketAddr {
     if !local.ip().is_unspecified() {
         return local;
     }
-    let towards = || -> std::io::Result<IpAddr> {
-        let any: SocketAddr = match peer {
-            SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-            SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        // Connecting a UDP socket sends nothing; it only picks the route.
-        let probe = std::net::UdpSocket::bind(any)?;
-        probe.connect(peer)?;
-        Ok(probe.local_addr()?.ip())
-    };
-    SocketAddr::new(towards().unwrap_or(local.ip()), local.port())
+    let ip = crate::gb28181::route_to(peer).unwrap_or(local.ip());
+    SocketAddr::new(ip, local.port())
 }
 
 #[cfg(test)]
