@@ -120,8 +120,11 @@ struct Networked {
     agent_video: bool,
     /// The GB/T 28181 view of video, for campuses whose devices the registry lists.
     platform_video: Option<bool>,
-    /// The agent's gateway is online: its view is known.
+    /// The agent's view is known: its gateway online, and its cameras probed enough to
+    /// say (a campus short of cameras only because some are not probed yet is not).
     agent_known: bool,
+    /// The platform's view is known: no listed device still owes its first catalog.
+    platform_known: bool,
 }
 
 /// The state machine. See the module docs.
@@ -871,6 +874,13 @@ impl Monitor {
         } else {
             (0, 0)
         };
+        // Cameras not probed yet since their agent started.
+        let unprobed = c
+            .devices
+            .iter()
+            .filter(|d| d.kind == DeviceKind::Camera && d.state == DeviceState::Unknown)
+            .count() as u64;
+        let need_cameras = coverage::needed(r.expected_cameras, self.settings.video_fraction);
         let (agent_alarm, agent_video) = coverage::networked(
             online,
             (r.expected_alarms, r.expected_cameras),
@@ -878,10 +888,9 @@ impl Monitor {
             (self.settings.alarm_fraction, self.settings.video_fraction),
         );
         let view = self.platform_view(c);
-        let platform_video = view.listed.then(|| {
-            PlatformView::on(&view.cameras)
-                >= coverage::needed(r.expected_cameras, self.settings.video_fraction)
-        });
+        let platform_video = view
+            .listed
+            .then(|| PlatformView::on(&view.cameras) >= need_cameras);
         let video = match (self.settings.platform.video_view, platform_video) {
             (VideoView::Agent, _) => agent_video,
             (VideoView::Platform, p) => p.unwrap_or(false),
@@ -897,7 +906,9 @@ impl Monitor {
             cameras_up: cameras,
             agent_video,
             platform_video,
-            agent_known: online,
+            // Not networked only for want of a first look: neither view has spoken yet.
+            agent_known: online && (agent_video || cameras + unprobed < need_cameras),
+            platform_known: platform_video == Some(true) || !view.catalog_pending,
         }
     }
 
@@ -910,6 +921,7 @@ impl Monitor {
         // and the campus's devices listed.
         let disagree = |agent: bool| {
             (n.agent_known
+                && n.platform_known
                 && n.platform_video
                     .is_some_and(|p| p != n.agent_video && n.agent_video == agent))
                 as u64

@@ -150,6 +150,9 @@ pub(super) struct PlatformView {
     pub(super) listed: bool,
     pub(super) cameras: Vec<UnitState>,
     pub(super) alarms: Vec<UnitState>,
+    /// A listed device is online but has not answered its catalog yet: what the
+    /// platform sees of its channels is not known.
+    pub(super) catalog_pending: bool,
 }
 
 impl PlatformView {
@@ -619,6 +622,9 @@ impl Monitor {
             |code| self.gb_owner.get(code),
         );
         for u in units {
+            if let (Some(d), None) = (u.device, u.channel) {
+                view.catalog_pending |= d.online() && d.catalog_at.is_none();
+            }
             let state = match (u.device, u.channel) {
                 (None, _) => UnitState::Unseen,
                 (Some(d), _) if !d.online() => {

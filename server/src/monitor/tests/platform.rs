@@ -426,3 +426,50 @@ fn a_catalog_of_ten_thousand_channels_is_applied_and_a_partial_one_updates_only_
     m.apply_gb(&catalog(NVR, &[(CAM1, true)]), t(3));
     assert_eq!(m.gb_device(&code(NVR)).unwrap().record.channels.len(), 1);
 }
+
+#[test]
+fn neither_view_is_said_to_disagree_before_it_has_looked() {
+    let mut m = Monitor::new(immediate());
+    m.set_registry(
+        &[entry("c1", "150102", SchoolType::Primary, 1, 2).with_gb(&[NVR])],
+        false,
+        t(0),
+    );
+    // The agent has just started: its cameras are not probed yet.
+    let mut unprobed = dev("cam-1", DeviceKind::Camera, DeviceState::Unknown);
+    unprobed.since = None;
+    let mut other = unprobed.clone();
+    other.id = DeviceId::parse("cam-2").unwrap();
+    m.apply(
+        &birth(
+            "c1",
+            "150102",
+            1,
+            vec![
+                dev("alarm-1", DeviceKind::Alarm, DeviceState::Up),
+                unprobed,
+                other,
+            ],
+        ),
+        t(0),
+    );
+    m.apply_gb(&registered(NVR, 3600), t(1));
+    // The NVR has not answered its catalog yet either: no disagreement, either way.
+    assert_eq!(views(&m).4 + views(&m).5, 0);
+    m.apply_gb(&catalog(NVR, &[(CAM1, true), (CAM2, true)]), t(2));
+    // The platform sees both channels ON; the agent still has not looked.
+    assert_eq!(views(&m), (1, 0, 1, 1, 0, 0));
+    // Once the agent reports a camera down, it is blind to what the platform sees.
+    m.apply(
+        &event(
+            "c1",
+            "150102",
+            101,
+            "cam-1",
+            DeviceState::Unknown,
+            DeviceState::Down,
+        ),
+        t(3),
+    );
+    assert_eq!(views(&m), (1, 0, 1, 1, 0, 1));
+}
