@@ -232,6 +232,15 @@ pub struct DeviceConfig {
     /// Consecutive good probes before a down device is up again. Default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up_after: Option<u32>,
+    /// After a failed probe of a device that is not down, the next probes come this soon
+    /// (at most `interval`) until it is down or answers again: a dead link is confirmed in
+    /// seconds, not whole intervals. Default: alarm `3s`, camera `5s`.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_interval: Option<Duration>,
     /// How the device is probed.
     pub probe: ProbeConfig,
 }
@@ -248,6 +257,7 @@ pub struct KindDefaults {
     pub timeout: Duration,
     pub down_after: u32,
     pub up_after: u32,
+    pub retry_interval: Duration,
 }
 
 impl KindDefaults {
@@ -260,6 +270,7 @@ impl KindDefaults {
                 timeout: Duration::from_secs(3),
                 down_after: 2,
                 up_after: 2,
+                retry_interval: Duration::from_secs(3),
             },
             DeviceKind::Camera => Self {
                 required: false,
@@ -267,6 +278,7 @@ impl KindDefaults {
                 timeout: Duration::from_secs(5),
                 down_after: 3,
                 up_after: 2,
+                retry_interval: Duration::from_secs(5),
             },
         }
     }
@@ -283,6 +295,7 @@ impl DeviceConfig {
             timeout: None,
             down_after: None,
             up_after: None,
+            retry_interval: None,
             probe,
         }
     }
@@ -316,6 +329,13 @@ impl DeviceConfig {
     pub fn up_after(&self) -> u32 {
         self.up_after.unwrap_or(self.defaults().up_after)
     }
+    /// The wait before the next probe while a failure is being confirmed: as set, else
+    /// the per-kind default, never longer than the interval.
+    pub fn retry_interval(&self) -> Duration {
+        self.retry_interval
+            .unwrap_or(self.defaults().retry_interval)
+            .min(self.interval())
+    }
 
     /// Checks the device's own keys, then its probe's.
     fn check(&self) -> Result<(), Invalid> {
@@ -327,6 +347,9 @@ impl DeviceConfig {
         }
         if self.down_after() == 0 {
             return Err(Invalid::new("down_after", "must be at least 1"));
+        }
+        if self.retry_interval().is_zero() {
+            return Err(Invalid::new("retry_interval", "must be longer than zero"));
         }
         if self.up_after() == 0 {
             return Err(Invalid::new("up_after", "must be at least 1"));

@@ -102,6 +102,12 @@ impl Hysteresis {
         self.state
     }
 
+    /// A device not down has failed its last probe(s), short of `down_after`: whether it
+    /// is down is being confirmed, and the next probe should come soon.
+    pub fn confirming(&self) -> bool {
+        self.failures > 0 && self.state != DeviceState::Down
+    }
+
     /// Feeds one probe result observed at `at`; returns the transition it causes, if any.
     pub fn observe(&mut self, result: &ProbeResult, at: Timestamp) -> Option<Transition> {
         let to = match result.status {

@@ -60,6 +60,7 @@ pub async fn run_device(
         let timeout = device.timeout();
         let target = device.probe.target();
         let interval = device.interval().max(Duration::from_millis(1));
+        let retry = device.retry_interval().max(Duration::from_millis(1));
         // The first probe at once (the birth wants every state soon); the following ones
         // at a phase of the interval that differs from device to device, so that 64
         // cameras with the same interval are not all probed in the same instant.
@@ -71,12 +72,20 @@ pub async fn run_device(
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut first = true;
         loop {
-            if !std::mem::take(&mut first) {
+            if hysteresis.confirming() {
+                // A failure to confirm: probe again soon, then one interval on.
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(retry) => {}
+                }
+                ticker.reset();
+            } else if !std::mem::take(&mut first) {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = ticker.tick() => {}
                 }
             }
+            first = false;
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = probe_once(&*probe, timeout) => r,
@@ -262,7 +271,99 @@ impl DeviceTasks {
 
 #[cfg(test)]
 mod tests {
-    use super::phase;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use campuswatch_protocol::{CampusId, DeviceKind, RegionCode};
+
+    use super::*;
+    use crate::probe::{ProbeFuture, ProbeResult};
+
+    /// A device that answers until `dead` is set; counts its probes.
+    struct Switch {
+        dead: Arc<AtomicBool>,
+        probes: Arc<AtomicUsize>,
+    }
+
+    impl Probe for Switch {
+        fn kind(&self) -> &'static str {
+            "tcp"
+        }
+        fn target(&self) -> &str {
+            "10.0.0.9:80"
+        }
+        fn probe(&self) -> ProbeFuture<'_> {
+            self.probes.fetch_add(1, Ordering::SeqCst);
+            let dead = self.dead.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if dead {
+                    ProbeResult::fail(Duration::from_millis(1), "connection refused")
+                } else {
+                    ProbeResult::ok(Duration::from_millis(1))
+                }
+            })
+        }
+    }
+
+    /// A camera (30 s interval, 3 failures, 5 s retries) that dies: how long until it is
+    /// down, and how many probes were made meanwhile.
+    async fn time_to_down(retry: Option<Duration>) -> (Duration, usize) {
+        let mut device = DeviceConfig::new(
+            DeviceId::parse("cam-1").unwrap(),
+            DeviceKind::Camera,
+            ProbeConfig::Tcp {
+                target: "10.0.0.9:80".into(),
+            },
+        );
+        device.retry_interval = retry;
+        let mut config = AgentConfig::new(
+            CampusId::parse("c1").unwrap(),
+            RegionCode::parse("150102").unwrap(),
+        );
+        config.devices.push(device.clone());
+        let inventory = Arc::new(Inventory::new(&config, 0));
+        let (dead, probes) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let probe = Switch {
+            dead: dead.clone(),
+            probes: probes.clone(),
+        };
+        let (tx, mut rx) = mpsc::channel(8);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_device(
+            device,
+            0,
+            DeviceState::Unknown,
+            Box::new(probe),
+            inventory,
+            tx,
+            shutdown.clone(),
+        ));
+        assert_eq!(rx.recv().await.unwrap().transition.to, DeviceState::Up);
+        // Dies just after a probe: the worst case, a whole interval before it is noticed.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        dead.store(true, Ordering::SeqCst);
+        let died = tokio::time::Instant::now();
+        let before = probes.load(Ordering::SeqCst);
+        assert_eq!(rx.recv().await.unwrap().transition.to, DeviceState::Down);
+        let taken = (died.elapsed(), probes.load(Ordering::SeqCst) - before);
+        shutdown.cancel();
+        task.await.unwrap();
+        taken
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_camera_is_down_within_its_interval_and_two_quick_retries() {
+        // Noticed at the next probe (29 s later), confirmed 5 s and 10 s after that.
+        let (taken, probes) = time_to_down(None).await;
+        assert_eq!(probes, 3);
+        assert!(taken <= Duration::from_secs(40), "{taken:?}");
+        assert!(taken >= Duration::from_secs(39), "{taken:?}");
+        // With retries as slow as the interval, three whole intervals.
+        let (slow, _) = time_to_down(Some(Duration::from_secs(30))).await;
+        assert!(slow >= Duration::from_secs(89), "{slow:?}");
+    }
 
     #[test]
     fn devices_with_one_interval_are_spread_over_it() {
