@@ -303,11 +303,15 @@ impl Metrics {
         families.push(Family::counter(
             "cw_gb_inputs_dropped",
             "What GB/T 28181 devices said that the monitor could not use, by reason (unmapped_alarm: an alarm from a device or channel no campus lists; channels_over_limit: catalog channels beyond a device's limit; not_registered: a keepalive or catalog of a device whose registration had ended).",
-            vec![
-                (vec![("reason", "unmapped_alarm".to_string())], Value::Int(p.unmapped_alarms)),
-                (vec![("reason", "channels_over_limit".to_string())], Value::Int(p.channels_dropped)),
-                (vec![("reason", "not_registered".to_string())], Value::Int(p.not_registered)),
-            ],
+            labelled(
+                "reason",
+                [
+                    ("unmapped_alarm", p.unmapped_alarms),
+                    ("channels_over_limit", p.channels_dropped),
+                    ("not_registered", p.not_registered),
+                ]
+                .into_iter(),
+            ),
         ));
         let mut gb_devices: std::collections::BTreeMap<(&str, &str), u64> = [
             (("online", "true"), 0),

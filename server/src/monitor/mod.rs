@@ -891,12 +891,11 @@ impl Monitor {
         let platform_video = view
             .listed
             .then(|| PlatformView::on(&view.cameras) >= need_cameras);
-        let video = match (self.settings.platform.video_view, platform_video) {
-            (VideoView::Agent, _) => agent_video,
-            (VideoView::Platform, p) => p.unwrap_or(false),
-            (VideoView::PlatformWherePresent, Some(p)) => p,
-            (VideoView::PlatformWherePresent, None) => agent_video,
-        };
+        let video = self
+            .settings
+            .platform
+            .video_view
+            .video(agent_video, platform_video);
         let alarm_channels_on = !self.settings.platform.alarm_channels
             || view.alarms.iter().all(|u| *u == platform::UnitState::On);
         Networked {

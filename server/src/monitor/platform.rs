@@ -43,6 +43,29 @@ crate::named::named_enum! {
     }
 }
 
+impl VideoView {
+    /// Whether the GB/T 28181 view decides for a campus whose registry entry does
+    /// (`listed`) or does not list codes.
+    pub fn platform_decides(self, listed: bool) -> bool {
+        match self {
+            VideoView::Agent => false,
+            VideoView::Platform => true,
+            VideoView::PlatformWherePresent => listed,
+        }
+    }
+
+    /// Video networked by the view in force, from the agent's view and the platform's
+    /// (`None` for a campus that lists no codes). The monitor and the reports both
+    /// judge a campus with it.
+    pub fn video(self, agent: bool, platform: Option<bool>) -> bool {
+        if self.platform_decides(platform.is_some()) {
+            platform.unwrap_or(false)
+        } else {
+            agent
+        }
+    }
+}
+
 crate::named::named_enum! {
     /// A GB/T 28181 device's state as the platform sees it.
     #[derive(utoipa::ToSchema)]
@@ -696,11 +719,7 @@ impl Monitor {
             .registry
             .as_ref()
             .is_some_and(|r| !r.gb_device_ids.is_empty());
-        match self.settings.platform.video_view {
-            VideoView::Agent => false,
-            VideoView::Platform => true,
-            VideoView::PlatformWherePresent => listed,
-        }
+        self.settings.platform.video_view.platform_decides(listed)
     }
 
     /// A campus's video by both views; `None` for an unknown campus.

@@ -362,12 +362,7 @@ pub fn campus_availability(
         let video_platform = platform
             .as_ref()
             .map(|p| p.cameras_on() >= needed(e.expected_cameras, rules.video_fraction));
-        let video = match (rules.video_view, video_platform) {
-            (VideoView::Agent, _) => video_agent,
-            (VideoView::Platform, p) => p.unwrap_or(false),
-            (VideoView::PlatformWherePresent, Some(p)) => p,
-            (VideoView::PlatformWherePresent, None) => video_agent,
-        };
+        let video = rules.video_view.video(video_agent, video_platform);
         out.end = EndState {
             online,
             alarm,
