@@ -296,6 +296,15 @@ impl Monitor {
     /// Applies what the GB/T 28181 listener heard, at `now`.
     pub fn apply_gb(&mut self, input: &GbInput, now: Timestamp) -> Vec<Change> {
         let device = *input.device();
+        // A keepalive only moves the deadline of a device online: its campuses, which
+        // count nothing new, are not looked at.
+        let heard = match input {
+            GbInput::Keepalive { .. } => match self.heard(&device, now) {
+                Some(true) => return Vec::new(),
+                other => other,
+            },
+            _ => None,
+        };
         let mut touched = self.gb_campuses(&device);
         let mut out = Outcome::default();
         match input {
@@ -350,24 +359,11 @@ impl Monitor {
                     }
                 }
             }
-            GbInput::Keepalive { .. } => {
-                let window = self
-                    .gb
-                    .get(&device)
-                    .map(|d| self.gb_window(d.record.keepalive_secs));
-                match (self.gb.get_mut(&device), window) {
-                    (Some(d), Some(window)) if d.record.expires_at > now => {
-                        d.record.last_keepalive = Some(now);
-                        d.deadline = Some((now + window).min(d.record.expires_at));
-                        d.dirty = true;
-                        if !d.record.online() {
-                            // Missed keepalives, then heard again within its registration.
-                            self.set_gb_state(&device, GbState::Online, None, false, now, &mut out);
-                        }
-                    }
-                    _ => self.platform_counters.not_registered += 1,
-                }
-            }
+            GbInput::Keepalive { .. } => match heard {
+                // Offline for missed keepalives, and heard again within its registration.
+                Some(_) => self.set_gb_state(&device, GbState::Online, None, false, now, &mut out),
+                None => self.platform_counters.not_registered += 1,
+            },
             GbInput::Catalog {
                 channels, complete, ..
             } => self.apply_catalog(&device, channels, *complete, now, &mut out),
@@ -378,6 +374,23 @@ impl Monitor {
             self.finish(&id, now, &mut out);
         }
         out.changes
+    }
+
+    /// Records a keepalive of `device` if its registration lasts: whether it was online
+    /// then; `None` for a device not (or no longer) registered.
+    fn heard(&mut self, device: &GbCode, now: Timestamp) -> Option<bool> {
+        let keepalive_secs = self
+            .gb
+            .get(device)
+            .filter(|d| d.record.expires_at > now)?
+            .record
+            .keepalive_secs;
+        let window = self.gb_window(keepalive_secs);
+        let d = self.gb.get_mut(device)?;
+        d.record.last_keepalive = Some(now);
+        d.deadline = Some((now + window).min(d.record.expires_at));
+        d.dirty = true;
+        Some(d.record.online())
     }
 
     fn set_gb_state(
