@@ -316,22 +316,6 @@ impl Monitor {
             &watched
         };
         let mut changes = Vec::new();
-        // Campuses whose GB/T 28181 channels change hands look again too.
-        let mut gb_touched: BTreeSet<CampusId> = BTreeSet::new();
-        for e in entries {
-            for code in &e.gb_device_ids {
-                gb_touched.extend(self.gb_owner.get(code).cloned());
-            }
-            if let Some(old) = self
-                .campuses
-                .get(&e.campus)
-                .and_then(|c| c.registry.as_ref())
-            {
-                for code in &old.gb_device_ids {
-                    gb_touched.extend(self.gb_owner.get(code).cloned());
-                }
-            }
-        }
         if replace {
             let keep: BTreeSet<&CampusId> = entries.iter().map(|e| &e.campus).collect();
             let gone: Vec<CampusId> = self
@@ -379,20 +363,12 @@ impl Monitor {
             self.refresh(&e.campus);
             self.reconcile_alerts(&e.campus, now, &mut changes);
         }
-        let before: BTreeSet<CampusId> = self.gb_owner.values().cloned().collect();
+        // GB/T 28181 codes may have changed hands: every campus that lists codes, or
+        // listed some, looks again with the new owners.
+        let mut gb_campuses: BTreeSet<CampusId> = self.gb_owner.values().cloned().collect();
         self.index_gb_codes();
-        gb_touched.extend(before);
-        gb_touched.extend(self.gb_owner.values().cloned());
-        for e in entries {
-            gb_touched.remove(&e.campus);
-        }
-        for id in entries
-            .iter()
-            .filter(|e| !e.gb_device_ids.is_empty())
-            .map(|e| e.campus.clone())
-            .chain(gb_touched)
-            .collect::<Vec<_>>()
-        {
+        gb_campuses.extend(self.gb_owner.values().cloned());
+        for id in gb_campuses {
             self.refresh(&id);
             self.reconcile_alerts(&id, now, &mut changes);
         }
