@@ -21,10 +21,20 @@
 //! One run at a time per broker: the gateways' client ids are their campuses' (`cw-{id}`),
 //! so two runs would take each other's sessions over.
 //!
+//! For a province (100,000 gateways) one process is not enough, on either side: every
+//! connection is a file, and a process may open at most its hard limit (20,000 here). The
+//! benchmark then runs its own broker tier (`--edge-brokers`: a core Mosquitto for the
+//! server and edge Mosquittos bridged to it for the gateways, see `brokers.rs`) and plays
+//! the gateways in worker processes (`--workers`, see `fleet.rs`), each connection from
+//! one of `--source-addresses` loopback addresses.
+//!
 //! cargo build --release -p campuswatch-tests --bin load-bench -p campuswatch-server --bin campuswatch-server
 //! ./target/release/load-bench
+//! ./target/release/load-bench --campuses 100000 --counties 100 --edge-brokers 6 \
+//!     --source-addresses 64 --postgres postgres://postgres@127.0.0.1:5432/test
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,11 +59,21 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod brokers;
+mod fleet;
+mod link;
+
+use fleet::{Gate, Workers};
+use link::{Incoming, Link};
+
 #[derive(Parser)]
+// The workers get this program's arguments with their own after them.
+#[command(args_override_self = true)]
 #[command(about = "10,000 campuses × 40 devices through an external broker into the real server")]
 struct Args {
     /// Campuses played, each one gateway with its own MQTT connection.
@@ -98,9 +118,34 @@ struct Args {
     /// The server program; default: `campuswatch-server` next to this program.
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// Edge Mosquittos bridged to a core Mosquitto, all started by the benchmark: the
+    /// gateways connect to the edges, the server and the bare subscriber to the core
+    /// (`--mqtt-url` is then not used). 0: everything on `--mqtt-url`.
+    #[arg(long, default_value_t = 0)]
+    edge_brokers: usize,
+    /// Processes playing the gateways; 0: as many as the open-files limit needs.
+    #[arg(long, default_value_t = 0)]
+    workers: usize,
+    /// Loopback addresses (127.1.x.y) the gateways connect from, in turn; 0: the
+    /// system's choice (127.0.0.1).
+    #[arg(long, default_value_t = 0)]
+    source_addresses: usize,
+    /// The server's store on this PostgreSQL database (in a schema of its own, dropped
+    /// at the end); default: SQLite in the temporary directory.
+    #[arg(long)]
+    postgres: Option<String>,
     /// Skip the server restart at the end.
     #[arg(long)]
     no_restart: bool,
+    /// Internal: play the gateways of this worker (see `fleet.rs`).
+    #[arg(long, hide = true)]
+    worker: Option<usize>,
+    /// Internal: when the ramp starts, in ms since 1970, and the brokers of the
+    /// gateways, for the workers.
+    #[arg(long, hide = true, default_value_t = 0)]
+    ramp_start_unix_ms: u64,
+    #[arg(long, hide = true, value_delimiter = ',')]
+    gateway_brokers: Vec<SocketAddr>,
     /// Keep the server's data directory and log (their path is printed).
     #[arg(long)]
     keep: bool,
@@ -114,16 +159,113 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // Thousands of sockets: the soft limit of open files is often 1,024.
     let files = raise_open_files_limit().context("raising the open-files limit")?;
-    let needed = args.campuses as u64 + 512;
-    anyhow::ensure!(
-        files >= needed,
-        "this process may open only {files} files (hard limit) and needs about {needed} for {} connections: raise the hard limit (`ulimit -Hn`, or LimitNOFILE= in a unit) first",
-        args.campuses
-    );
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(args, files))
+        .build()?;
+    if let Some(k) = args.worker {
+        return runtime.block_on(run_worker(args, k));
+    }
+    let per_process = files.saturating_sub(512).max(1) as usize;
+    let workers = match args.workers {
+        0 if args.campuses <= per_process => 1,
+        0 => args.campuses.div_ceil(per_process),
+        w => w,
+    };
+    anyhow::ensure!(
+        args.campuses.div_ceil(workers) <= per_process,
+        "a process may open only {files} files here (hard limit) and {workers} workers would need about {} each: raise --workers, or the hard limit (`ulimit -Hn`, or LimitNOFILE= in a unit)",
+        args.campuses.div_ceil(workers) + 512
+    );
+    if args.edge_brokers > 0 {
+        let per_edge = args.campuses.div_ceil(args.edge_brokers);
+        anyhow::ensure!(
+            per_edge as u64 + 100 <= files,
+            "an edge Mosquitto started here may open only {files} files and would hold {per_edge} gateways: raise --edge-brokers"
+        );
+    }
+    runtime.block_on(run(args, files, workers))
+}
+
+/// The connection of gateway `i` of the registry: the broker it uses and the loopback
+/// address it connects from.
+fn gateway_route(i: usize, brokers: &[SocketAddr], sources: usize) -> (SocketAddr, Option<IpAddr>) {
+    let broker = brokers[i % brokers.len()];
+    let source = (sources > 0).then(|| {
+        let j = i % sources;
+        IpAddr::V4(Ipv4Addr::new(127, 1, (j / 250) as u8, (j % 250 + 1) as u8))
+    });
+    (broker, source)
+}
+
+/// Starts the gateways `keep` chooses from `entries`, connecting over the ramp.
+#[allow(clippy::too_many_arguments)]
+fn spawn_gateways(
+    args: &Args,
+    entries: &[RegistryEntry],
+    brokers: &[SocketAddr],
+    inventory: &Arc<Vec<DeviceReport>>,
+    fleet: &Arc<Fleet>,
+    ramp_start: tokio::time::Instant,
+    keep: impl Fn(usize) -> bool,
+) -> (
+    HashMap<usize, mpsc::UnboundedSender<Control>>,
+    Vec<JoinHandle<()>>,
+) {
+    let n = entries.len();
+    let mut controls = HashMap::new();
+    let mut tasks = Vec::new();
+    let event_ids_from = unix_time().as_millis() as u64;
+    for (i, e) in entries.iter().enumerate().filter(|(i, _)| keep(*i)) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        controls.insert(i, tx);
+        let (broker, source) = gateway_route(i, brokers, args.source_addresses);
+        let g = Gateway {
+            campus: e.campus.clone(),
+            region: e.region,
+            broker,
+            source,
+            keepalive: args.keepalive,
+            interval: args.heartbeat_interval,
+            inventory: inventory.clone(),
+            states: vec![DeviceState::Up; inventory.len()],
+            epoch: 0,
+            seq: 0,
+            last_event_id: 0,
+            next_event_id: event_ids_from,
+            fleet: fleet.clone(),
+        };
+        let connect_at = ramp_start + args.ramp.mul_f64(i as f64 / n as f64);
+        tasks.push(tokio::spawn(g.run(connect_at, rx)));
+    }
+    (controls, tasks)
+}
+
+/// A worker process: the gateways whose index is `k` modulo `--workers`, ordered through
+/// standard input (see `fleet.rs`).
+async fn run_worker(args: Args, k: usize) -> anyhow::Result<()> {
+    let counties = bench_counties(args.counties)?;
+    let cameras = args.devices - args.alarms;
+    let entries = registry(&counties, args.campuses, args.alarms as u32, cameras as u32)?;
+    let inventory = Arc::new(inventory(args.alarms, args.devices));
+    let fleet = Arc::new(Fleet::default());
+    let wait = Duration::from_millis(args.ramp_start_unix_ms).saturating_sub(unix_time());
+    let ramp_start = tokio::time::Instant::now() + wait;
+    anyhow::ensure!(
+        !args.gateway_brokers.is_empty(),
+        "a worker needs --gateway-brokers"
+    );
+    let workers = args.workers.max(1);
+    let (controls, _tasks) = spawn_gateways(
+        &args,
+        &entries,
+        &args.gateway_brokers,
+        &inventory,
+        &fleet,
+        ramp_start,
+        |i| i % workers == k,
+    );
+    fleet::serve(controls, fleet).await;
+    Ok(())
 }
 
 // ---- progress ---------------------------------------------------------------------------
@@ -328,6 +470,7 @@ impl Server {
         bin: PathBuf,
         dir: &Path,
         broker_url: &str,
+        database_url: Option<&str>,
         counties: &[RegionCode],
     ) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -338,9 +481,10 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "id = \"{SERVER_ID}\"\ndata_dir = {:?}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[mqtt]\nurl = {broker_url:?}\nregions = [{}]\n\n[auth]\nenabled = false\n",
+                "id = \"{SERVER_ID}\"\ndata_dir = {:?}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[mqtt]\nurl = {broker_url:?}\nregions = [{}]\n\n[auth]\nenabled = false\n\n[database]\nurl = {:?}\n",
                 dir.join("data").display().to_string(),
-                regions.join(", ")
+                regions.join(", "),
+                database_url.unwrap_or_default()
             ),
         )?;
         let log = dir.join("server.log");
@@ -428,11 +572,65 @@ impl Server {
     }
 }
 
+/// The server's PostgreSQL store: a schema of its own in the database `--postgres` names,
+/// dropped at the end.
+struct PgSchema {
+    admin: String,
+    name: String,
+    keep: bool,
+}
+
+impl PgSchema {
+    async fn create(admin: &str) -> anyhow::Result<PgSchema> {
+        let name = format!("cw_load_bench_{}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .with_context(|| format!("PostgreSQL at {admin}"))?;
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&mut conn)
+            .await?;
+        Ok(PgSchema {
+            admin: admin.into(),
+            name,
+            keep: false,
+        })
+    }
+
+    fn url(&self) -> String {
+        let sep = if self.admin.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options[search_path]={}", self.admin, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    /// Drops the schema, on a thread of its own (this runs inside the runtime), also
+    /// when the run failed.
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+                    .execute(&mut conn)
+                    .await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+    }
+}
+
 // ---- the gateways -----------------------------------------------------------------------
 
 /// Counters of the whole fleet.
 #[derive(Default)]
-struct Fleet {
+pub struct Fleet {
     /// Gateways whose connection is up now.
     connected: AtomicU64,
     births: AtomicU64,
@@ -445,8 +643,22 @@ struct Fleet {
     lost: AtomicU64,
 }
 
+impl Fleet {
+    /// Every counter, in the order the workers report them (see `fleet.rs`).
+    fn counters(&self) -> [&AtomicU64; 6] {
+        [
+            &self.connected,
+            &self.births,
+            &self.heartbeats,
+            &self.events,
+            &self.rebirths_asked,
+            &self.lost,
+        ]
+    }
+}
+
 /// What the benchmark tells a gateway to do.
-enum Control {
+pub enum Control {
     /// Device `device` of the inventory drops: an event, as the agent sends it once its
     /// hysteresis decided. Answered with the time it was published.
     DeviceDown {
@@ -466,24 +678,19 @@ enum Control {
     Disconnect { done: oneshot::Sender<()> },
 }
 
-/// What a gateway's connection task reports.
-enum Link {
-    Up,
-    Rebirth(u64),
-    Down(String),
-}
-
+/// A gateway's connection, once it was opened.
 struct Session {
-    client: AsyncClient,
-    link: mpsc::UnboundedReceiver<Link>,
-    poll: JoinHandle<()>,
+    link: Link,
+    /// The broker accepted the connection.
     up: bool,
 }
 
 struct Gateway {
     campus: CampusId,
     region: RegionCode,
-    broker: Broker,
+    /// The broker (or edge broker) it connects to, and the local address it connects from.
+    broker: SocketAddr,
+    source: Option<IpAddr>,
     keepalive: Duration,
     interval: Duration,
     /// The birth inventory, shared by every gateway; `states` is this one's.
@@ -502,11 +709,17 @@ fn unix_time() -> Duration {
         .unwrap_or_default()
 }
 
+/// What happened on a gateway's connection.
+enum Heard {
+    Up,
+    Rebirth(u64),
+    Down(String),
+}
+
 impl Gateway {
     /// A new session as the agent opens one: a higher epoch, its death as the Last Will,
-    /// a persistent session; the connection task forwards CONNACKs, rebirth requests and
-    /// the loss of the connection.
-    fn open_session(&mut self) -> Session {
+    /// a persistent session.
+    async fn open_session(&mut self) -> Result<Session, String> {
         self.epoch = (self.epoch + 1).max(unix_time().as_secs());
         self.seq = 0;
         let will = Message::Death(Death {
@@ -516,49 +729,22 @@ impl Gateway {
             epoch: self.epoch,
             reason: DeathReason::ConnectionLost,
         });
-        let mut o = self.broker.options(format!("cw-{}", self.campus));
-        o.set_keep_alive(self.keepalive)
-            .set_clean_session(false)
-            .set_inflight(10)
-            .set_max_packet_size(1 << 20, 1 << 20)
-            .set_last_will(LastWill::new(
-                will.topic().to_string(),
-                will.encode(),
-                QoS::AtLeastOnce,
-                false,
-            ));
-        let (client, mut el) = AsyncClient::new(o, 16);
-        let (tx, link) = mpsc::unbounded_channel();
-        let poll = tokio::spawn(async move {
-            loop {
-                match el.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        if tx.send(Link::Up).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let asked = CommandTopic::parse(&p.topic)
-                            .ok()
-                            .and_then(|t| decode_command(&t, &p.payload).ok());
-                        if let Some(ServerCommand::Rebirth(r)) = asked {
-                            let _ = tx.send(Link::Rebirth(r.epoch));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Link::Down(e.to_string()));
-                        return;
-                    }
-                }
-            }
-        });
-        Session {
-            client,
-            link,
-            poll,
-            up: false,
-        }
+        let will = LastWill::new(
+            will.topic().to_string(),
+            will.encode(),
+            QoS::AtLeastOnce,
+            false,
+        );
+        Link::connect(
+            self.source,
+            self.broker,
+            format!("cw-{}", self.campus),
+            self.keepalive,
+            will,
+        )
+        .await
+        .map(|link| Session { link, up: false })
+        .map_err(|e| e.to_string())
     }
 
     fn birth(&self) -> Message {
@@ -581,27 +767,27 @@ impl Gateway {
         })
     }
 
-    async fn publish(&self, s: &Session, msg: &Message) -> bool {
+    async fn publish(s: &mut Session, msg: &Message) -> bool {
         let qos = match msg {
             Message::Heartbeat(_) => QoS::AtMostOnce,
             _ => QoS::AtLeastOnce,
         };
-        s.client
-            .publish(msg.topic().to_string(), qos, false, msg.encode())
+        s.link
+            .publish(msg.topic().to_string(), qos, msg.encode())
             .await
             .is_ok()
     }
 
     /// Publishes the birth of the current session with the current device states.
-    async fn send_birth(&self, s: &Session) -> bool {
-        let sent = self.publish(s, &self.birth()).await;
+    async fn send_birth(&self, s: &mut Session) -> bool {
+        let sent = Self::publish(s, &self.birth()).await;
         if sent {
             self.fleet.births.fetch_add(1, Ordering::Relaxed);
         }
         sent
     }
 
-    async fn send_heartbeat(&mut self, s: &Session) {
+    async fn send_heartbeat(&mut self, s: &mut Session) {
         self.seq += 1;
         let states: String = self.states.iter().map(|s| s.code()).collect();
         let hb = heartbeat(
@@ -612,7 +798,7 @@ impl Gateway {
             &states,
             self.last_event_id,
         );
-        if self.publish(s, &hb).await {
+        if Self::publish(s, &hb).await {
             self.fleet.heartbeats.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -637,10 +823,18 @@ impl Gateway {
         ))
     }
 
+    /// Drops the connection without DISCONNECT: the broker sends the Last Will.
     fn close(&self, s: Session) {
-        s.poll.abort();
         if s.up {
             self.fleet.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Opens a session; a failure to connect is handled as a lost connection.
+    async fn reopen(&mut self) -> (Option<Session>, Option<String>) {
+        match self.open_session().await {
+            Ok(s) => (Some(s), None),
+            Err(why) => (None, Some(why)),
         }
     }
 
@@ -650,7 +844,7 @@ impl Gateway {
         mut control: mpsc::UnboundedReceiver<Control>,
     ) {
         tokio::time::sleep_until(connect_at).await;
-        let mut session = Some(self.open_session());
+        let (mut session, mut failed) = self.reopen().await;
         let mut frozen = false;
         let mut next_heartbeat = connect_at + self.interval;
         let mut last_heartbeat = Instant::now();
@@ -658,129 +852,161 @@ impl Gateway {
         let mut reconnect_at: Option<tokio::time::Instant> = None;
         let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_heartbeat), if session.is_some() && !frozen => {
-                    let now = tokio::time::Instant::now();
-                    next_heartbeat += self.interval;
-                    if next_heartbeat <= now {
-                        next_heartbeat = now + self.interval;
+            let ping_at = session
+                .as_ref()
+                .map_or(far, |s| s.link.last_sent + self.keepalive);
+            let heard = if let Some(why) = failed.take() {
+                Some(Heard::Down(why))
+            } else {
+                None
+            };
+            let heard = match heard {
+                Some(h) => Some(h),
+                None => tokio::select! {
+                    _ = tokio::time::sleep_until(next_heartbeat), if session.is_some() && !frozen => {
+                        let now = tokio::time::Instant::now();
+                        next_heartbeat += self.interval;
+                        if next_heartbeat <= now {
+                            next_heartbeat = now + self.interval;
+                        }
+                        if let Some(s) = session.as_mut() {
+                            self.send_heartbeat(s).await;
+                            last_heartbeat = Instant::now();
+                        }
+                        None
                     }
-                    if let Some(s) = &session {
-                        self.send_heartbeat(s).await;
-                        last_heartbeat = Instant::now();
-                    }
-                }
-                link = next_link(&mut session) => match link {
-                    Link::Up => {
-                        let Some(s) = session.as_mut() else { continue };
-                        s.up = true;
-                        self.fleet.connected.fetch_add(1, Ordering::Relaxed);
-                        // As the agent: its rebirth requests, then the birth.
-                        let cmd = CommandTopic::new(self.region, self.campus.clone(), CommandKind::Rebirth);
-                        let _ = s.client.subscribe(cmd.to_string(), QoS::AtLeastOnce).await;
-                        if let Some(s) = &session {
-                            if self.send_birth(s).await {
-                                last_birth = Some(Instant::now());
-                            }
+                    _ = tokio::time::sleep_until(ping_at), if session.is_some() => {
+                        match session.as_mut().map(|s| s.link.ping()) {
+                            Some(ping) => ping.await.err().map(|e| Heard::Down(e.to_string())),
+                            None => None,
                         }
                     }
-                    Link::Rebirth(epoch) => {
-                        self.fleet.rebirths_asked.fetch_add(1, Ordering::Relaxed);
-                        // As the agent: only for this session, at most once in 10 s.
-                        let due = last_birth.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
-                        if let (Some(s), true) = (&session, epoch == self.epoch && due) {
-                            if self.send_birth(s).await {
-                                last_birth = Some(Instant::now());
-                            }
-                        }
-                    }
-                    Link::Down(why) => {
-                        let n = self.fleet.lost.fetch_add(1, Ordering::Relaxed);
-                        if n < 5 {
-                            progress(format!("gateway {} lost its connection: {why}", self.campus));
-                        }
-                        if let Some(s) = session.take() {
-                            self.close(s);
-                        }
-                        // As the agent: back after a while, under a new epoch.
-                        let wait = Duration::from_millis(rand::rng().random_range(5_000..15_000));
-                        reconnect_at = Some(tokio::time::Instant::now() + wait);
-                    }
-                },
-                _ = tokio::time::sleep_until(reconnect_at.unwrap_or(far)), if session.is_none() && reconnect_at.is_some() => {
-                    reconnect_at = None;
-                    session = Some(self.open_session());
-                    next_heartbeat = tokio::time::Instant::now() + self.interval;
-                }
-                c = control.recv() => match c {
-                    None => break,
-                    Some(Control::DeviceDown { device, reply }) => {
-                        let sent = match (&session, self.device_down(device)) {
-                            (Some(s), Some(event)) => {
-                                let at = Instant::now();
-                                if self.publish(s, &event).await {
-                                    self.fleet.events.fetch_add(1, Ordering::Relaxed);
-                                    Some(at)
-                                } else {
-                                    None
-                                }
-                            }
-                            _ => None,
-                        };
-                        let _ = reply.send(sent);
-                    }
-                    Some(Control::Kill { reply }) => {
-                        if let Some(s) = session.take() {
-                            self.close(s);
-                        }
+                    heard = next_heard(&mut session) => Some(heard),
+                    _ = tokio::time::sleep_until(reconnect_at.unwrap_or(far)), if session.is_none() && reconnect_at.is_some() => {
                         reconnect_at = None;
-                        let _ = reply.send(Instant::now());
+                        (session, failed) = self.reopen().await;
+                        next_heartbeat = tokio::time::Instant::now() + self.interval;
+                        None
                     }
-                    Some(Control::Freeze { reply }) => {
-                        frozen = true;
-                        let _ = reply.send(last_heartbeat);
-                    }
-                    Some(Control::Resume) => {
-                        frozen = false;
-                        next_heartbeat = tokio::time::Instant::now();
-                    }
-                    Some(Control::Reconnect) => {
-                        if session.is_none() {
+                    c = control.recv() => match c {
+                        None => break,
+                        Some(Control::DeviceDown { device, reply }) => {
+                            let sent = match (session.as_mut(), self.device_down(device)) {
+                                (Some(s), Some(event)) => {
+                                    let at = Instant::now();
+                                    if Self::publish(s, &event).await {
+                                        self.fleet.events.fetch_add(1, Ordering::Relaxed);
+                                        Some(at)
+                                    } else {
+                                        None
+                                    }
+                                }
+                                _ => None,
+                            };
+                            let _ = reply.send(sent);
+                            None
+                        }
+                        Some(Control::Kill { reply }) => {
+                            if let Some(s) = session.take() {
+                                self.close(s);
+                            }
                             reconnect_at = None;
-                            session = Some(self.open_session());
-                            next_heartbeat = tokio::time::Instant::now() + self.interval;
+                            let _ = reply.send(Instant::now());
+                            None
                         }
-                    }
-                    Some(Control::Disconnect { done }) => {
-                        if let Some(s) = session.take() {
-                            let _ = s.client.disconnect().await;
-                            let up = s.up;
-                            let poll = s.poll;
-                            if tokio::time::timeout(Duration::from_secs(3), poll).await.is_err() {
-                                // Gone either way; the broker will notice.
-                            }
-                            if up {
-                                self.fleet.connected.fetch_sub(1, Ordering::Relaxed);
-                            }
+                        Some(Control::Freeze { reply }) => {
+                            frozen = true;
+                            let _ = reply.send(last_heartbeat);
+                            None
                         }
-                        let _ = done.send(());
-                        break;
-                    }
+                        Some(Control::Resume) => {
+                            frozen = false;
+                            next_heartbeat = tokio::time::Instant::now();
+                            None
+                        }
+                        Some(Control::Reconnect) => {
+                            if session.is_none() {
+                                reconnect_at = None;
+                                (session, failed) = self.reopen().await;
+                                next_heartbeat = tokio::time::Instant::now() + self.interval;
+                            }
+                            None
+                        }
+                        Some(Control::Disconnect { done }) => {
+                            if let Some(s) = session.take() {
+                                if s.up {
+                                    self.fleet.connected.fetch_sub(1, Ordering::Relaxed);
+                                }
+                                s.link.disconnect().await;
+                            }
+                            let _ = done.send(());
+                            break;
+                        }
+                    },
                 },
+            };
+            match heard {
+                None => {}
+                Some(Heard::Up) => {
+                    let Some(s) = session.as_mut() else { continue };
+                    s.up = true;
+                    self.fleet.connected.fetch_add(1, Ordering::Relaxed);
+                    // As the agent: its rebirth requests, then the birth.
+                    let cmd =
+                        CommandTopic::new(self.region, self.campus.clone(), CommandKind::Rebirth);
+                    let _ = s.link.subscribe(cmd.to_string(), QoS::AtLeastOnce).await;
+                    if self.send_birth(s).await {
+                        last_birth = Some(Instant::now());
+                    }
+                }
+                Some(Heard::Rebirth(epoch)) => {
+                    self.fleet.rebirths_asked.fetch_add(1, Ordering::Relaxed);
+                    // As the agent: only for this session, at most once in 10 s.
+                    let due = last_birth.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+                    if let (Some(s), true) = (session.as_mut(), epoch == self.epoch && due) {
+                        if self.send_birth(s).await {
+                            last_birth = Some(Instant::now());
+                        }
+                    }
+                }
+                Some(Heard::Down(why)) => {
+                    let n = self.fleet.lost.fetch_add(1, Ordering::Relaxed);
+                    if n < 5 {
+                        progress(format!(
+                            "gateway {} lost its connection: {why}",
+                            self.campus
+                        ));
+                    }
+                    if let Some(s) = session.take() {
+                        self.close(s);
+                    }
+                    // As the agent: back after a while, under a new epoch.
+                    let wait = Duration::from_millis(rand::rng().random_range(5_000..15_000));
+                    reconnect_at = Some(tokio::time::Instant::now() + wait);
+                }
             }
         }
     }
 }
 
-/// The next report of the session's connection task; never, without a session.
-async fn next_link(session: &mut Option<Session>) -> Link {
-    match session {
-        Some(s) => s
-            .link
-            .recv()
-            .await
-            .unwrap_or_else(|| Link::Down("connection task ended".into())),
-        None => std::future::pending().await,
+/// The next thing heard on the session's connection; never, without a session.
+async fn next_heard(session: &mut Option<Session>) -> Heard {
+    let Some(s) = session else {
+        return std::future::pending().await;
+    };
+    loop {
+        match s.link.next().await {
+            Ok(Incoming::Up) => return Heard::Up,
+            Ok(Incoming::Publish(p)) => {
+                let asked = CommandTopic::parse(&p.topic)
+                    .ok()
+                    .and_then(|t| decode_command(&t, &p.payload).ok());
+                if let Some(ServerCommand::Rebirth(r)) = asked {
+                    return Heard::Rebirth(r.epoch);
+                }
+            }
+            Err(e) => return Heard::Down(e.to_string()),
+        }
     }
 }
 
@@ -1179,8 +1405,20 @@ struct Reading {
     /// Heartbeats the gateways sent.
     sent: u64,
     server: ProcessSample,
+    /// Every Mosquitto process of the run, summed.
     broker: Option<ProcessSample>,
+    /// This program and its workers, summed.
     own: ProcessSample,
+}
+
+/// The CPU time and memory of several processes, summed; `None` for none.
+fn summed(pids: &[u32]) -> Option<ProcessSample> {
+    let samples: Vec<ProcessSample> = pids.iter().filter_map(|p| process_sample(*p)).collect();
+    (!samples.is_empty()).then(|| ProcessSample {
+        cpu_seconds: samples.iter().map(|s| s.cpu_seconds).sum(),
+        rss_kb: samples.iter().map(|s| s.rss_kb).sum(),
+        hwm_kb: samples.iter().map(|s| s.hwm_kb).sum(),
+    })
 }
 
 impl Reading {
@@ -1188,20 +1426,24 @@ impl Reading {
         bare: &AtomicU64,
         server: &Server,
         fleet: &Fleet,
-        broker: Option<u32>,
+        brokers: &[u32],
+        workers: &[u32],
     ) -> anyhow::Result<Reading> {
+        let own: Vec<u32> = std::iter::once(std::process::id())
+            .chain(workers.iter().copied())
+            .collect();
         Ok(Reading {
             bare: bare.load(Ordering::Relaxed),
             applied: server.api.metric(APPLIED_HEARTBEATS).await?,
             sent: fleet.heartbeats.load(Ordering::Relaxed),
             server: server.sample(),
-            broker: broker.and_then(process_sample),
-            own: campuswatch_tests::bench::own_sample(),
+            broker: summed(brokers),
+            own: summed(&own).unwrap_or_default(),
         })
     }
 }
 
-async fn run(args: Args, files: u64) -> anyhow::Result<()> {
+async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     start_progress();
     anyhow::ensure!(
         args.alarms >= 1 && args.devices > args.alarms,
@@ -1215,15 +1457,45 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
         !args.heartbeat_interval.is_zero(),
         "--heartbeat-interval must be longer than zero"
     );
-    let broker = Broker::parse(&args.mqtt_url)?;
-    tokio::net::TcpStream::connect((broker.host.as_str(), broker.port))
-        .await
-        .with_context(|| format!("the broker at {} does not answer", args.mqtt_url))?;
+    let dir = tempfile::Builder::new().prefix("load-bench-").tempdir()?;
     progress(format!("open-files limit of this process: {files}"));
-    let mosquitto = if broker.is_local() {
-        report_broker_limits(args.campuses)
+    // The brokers: the machine's (`--mqtt-url`), or a tier of the benchmark's own.
+    let tier = if args.edge_brokers > 0 {
+        let t = brokers::Tier::start(dir.path(), args.edge_brokers)?;
+        progress(format!(
+            "broker tier: core Mosquitto on {} (pid {}), {} edge Mosquittos bridged to it on {}",
+            t.core.addr,
+            t.core.pid(),
+            t.edges.len(),
+            t.edges
+                .iter()
+                .map(|e| e.addr.port().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        Some(t)
     } else {
         None
+    };
+    let mqtt_url = tier
+        .as_ref()
+        .map_or(args.mqtt_url.clone(), |t| t.core.url());
+    let broker = Broker::parse(&mqtt_url)?;
+    let broker_addr = tokio::net::lookup_host((broker.host.as_str(), broker.port))
+        .await?
+        .next()
+        .with_context(|| format!("{mqtt_url}: no address"))?;
+    tokio::net::TcpStream::connect(broker_addr)
+        .await
+        .with_context(|| format!("the broker at {mqtt_url} does not answer"))?;
+    let broker_pids: Vec<u32> = match &tier {
+        Some(t) => t.pids(),
+        None if broker.is_local() => report_broker_limits(args.campuses).into_iter().collect(),
+        None => Vec::new(),
+    };
+    let gateway_brokers: Vec<SocketAddr> = match &tier {
+        Some(t) => t.edges.iter().map(|e| e.addr).collect(),
+        None => vec![broker_addr],
     };
     let bin = match args.server_bin.clone() {
         Some(b) => b,
@@ -1239,8 +1511,17 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
 
     // The server, on a fresh store, with no MQTT session left from an earlier run.
     forget_session(&broker, &format!("cw-server-{SERVER_ID}")).await?;
-    let dir = tempfile::Builder::new().prefix("load-bench-").tempdir()?;
-    let mut server = Server::start(bin, dir.path(), &args.mqtt_url, &counties)?;
+    let store = match &args.postgres {
+        Some(admin) => Some(PgSchema::create(admin).await?),
+        None => None,
+    };
+    let mut server = Server::start(
+        bin,
+        dir.path(),
+        &mqtt_url,
+        store.as_ref().map(PgSchema::url).as_deref(),
+        &counties,
+    )?;
     server.ready(Duration::from_secs(60)).await?;
     progress(format!(
         "server pid {} on {} (log {}); liveness {} x {} (defaults), alert rules at their defaults",
@@ -1276,32 +1557,50 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     // The fleet: connections and births spread evenly over the ramp, counties interleaved.
     let fleet = Arc::new(Fleet::default());
     let inventory = Arc::new(inventory(args.alarms, args.devices));
-    let ramp_start = tokio::time::Instant::now() + Duration::from_millis(500);
-    let mut controls = Vec::with_capacity(n);
-    let mut tasks = Vec::with_capacity(n);
-    let event_ids_from = unix_time().as_millis() as u64;
-    for (i, e) in entries.iter().enumerate() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        controls.push(tx);
-        let g = Gateway {
-            campus: e.campus.clone(),
-            region: e.region,
-            broker: broker.clone(),
-            keepalive: args.keepalive,
-            interval: args.heartbeat_interval,
-            inventory: inventory.clone(),
-            states: vec![DeviceState::Up; inventory.len()],
-            epoch: 0,
-            seq: 0,
-            last_event_id: 0,
-            next_event_id: event_ids_from,
-            fleet: fleet.clone(),
-        };
-        let connect_at = ramp_start + args.ramp.mul_f64(i as f64 / n as f64);
-        tasks.push(tokio::spawn(g.run(connect_at, rx)));
-    }
+    let ramp_start = tokio::time::Instant::now() + Duration::from_millis(1500);
+    let (controls, tasks, worker_pids): (Vec<Gate>, Vec<JoinHandle<()>>, Vec<u32>) = if workers <= 1
+    {
+        let (mut by_index, tasks) = spawn_gateways(
+            &args,
+            &entries,
+            &gateway_brokers,
+            &inventory,
+            &fleet,
+            ramp_start,
+            |_| true,
+        );
+        let controls = (0..n)
+            .map(|i| Gate::Local(by_index.remove(&i).expect("every gateway")))
+            .collect();
+        (controls, tasks, Vec::new())
+    } else {
+        let ramp_unix = unix_time() + Duration::from_millis(1500);
+        let mut pass: Vec<String> = std::env::args().skip(1).collect();
+        pass.extend([
+            "--workers".into(),
+            workers.to_string(),
+            "--ramp-start-unix-ms".into(),
+            ramp_unix.as_millis().to_string(),
+            "--gateway-brokers".into(),
+            gateway_brokers
+                .iter()
+                .map(SocketAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ]);
+        let w = Workers::start(workers, &pass, fleet.clone())?;
+        let controls = (0..n)
+            .map(|i| Gate::Remote {
+                workers: w.clone(),
+                worker: i % workers,
+                gateway: i,
+            })
+            .collect();
+        let pids = w.pids().to_vec();
+        (controls, Vec::new(), pids)
+    };
     progress(format!(
-        "{n} gateways of {} devices ({} alarms, {cameras} cameras) connecting over {}, heartbeat every {}",
+        "{n} gateways of {} devices ({} alarms, {cameras} cameras) in {workers} process(es), connecting over {}, heartbeat every {}",
         args.devices,
         args.alarms,
         humantime::format_duration(args.ramp),
@@ -1356,7 +1655,7 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     let window = Duration::from_secs(args.seconds);
     let load0 = load_average();
     let t0 = Instant::now();
-    let start = Reading::take(&bare, &server, &fleet, mosquitto).await?;
+    let start = Reading::take(&bare, &server, &fleet, &broker_pids, &worker_pids).await?;
     progress(format!(
         "measuring for {} s, failures injected meanwhile",
         args.seconds
@@ -1367,7 +1666,7 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     .await?;
     tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + window)).await;
     let wall = t0.elapsed();
-    let end = Reading::take(&bare, &server, &fleet, mosquitto).await?;
+    let end = Reading::take(&bare, &server, &fleet, &broker_pids, &worker_pids).await?;
     stop_coverage.cancel();
     let (coverage_ms, coverage_failed) = coverage.await?;
 
@@ -1401,10 +1700,26 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     println!();
     println!(
         "== load: {n} campuses x {} devices through {} ==",
-        args.devices, args.mqtt_url
+        args.devices,
+        match &tier {
+            Some(t) => format!(
+                "{} edge Mosquittos bridged to a core Mosquitto ({mqtt_url})",
+                t.edges.len()
+            ),
+            None => mqtt_url.clone(),
+        }
     );
     println!(
-        "heartbeat interval {} (default), ramp {}, measured {secs:.0} s",
+        "server store: {}; gateways from {} loopback address(es)",
+        if args.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        args.source_addresses.max(1)
+    );
+    println!(
+        "heartbeat interval {}, ramp {}, measured {secs:.0} s",
         humantime::format_duration(args.heartbeat_interval),
         humantime::format_duration(args.ramp)
     );
@@ -1440,13 +1755,15 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     );
     if let (Some(a), Some(b)) = (start.broker, end.broker) {
         println!(
-            "Mosquitto: CPU {:.1} % of one core, VmRSS {:.0} MB",
+            "Mosquitto ({} process(es)): CPU {:.1} % of one core, VmRSS {:.0} MB",
+            broker_pids.len(),
             cpu_pct(&a, &b, wall),
             mb(b.rss_kb)
         );
     }
     println!(
-        "this load generator ({n} connections): CPU {:.1} % of one core, VmRSS {:.0} MB",
+        "this load generator ({n} connections, {} process(es)): CPU {:.1} % of one core, VmRSS {:.0} MB",
+        worker_pids.len().max(1),
         cpu_pct(&start.own, &end.own, wall),
         mb(end.own.rss_kb)
     );
@@ -1582,7 +1899,7 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     );
 
     if !args.no_restart {
-        measure_restart(&mut server, n, args.heartbeat_interval, &defaults).await?;
+        measure_restart(&mut server, &fleet, n, args.heartbeat_interval, &defaults).await?;
     }
 
     // ---- the end ----
@@ -1601,6 +1918,12 @@ async fn run(args: Args, files: u64) -> anyhow::Result<()> {
     }
     for t in tasks {
         t.abort();
+    }
+    if let Some(mut store) = store {
+        if args.keep {
+            store.keep = true;
+            println!("kept the PostgreSQL schema {}", store.name);
+        }
     }
     if args.keep {
         let kept = dir.keep();
@@ -1628,7 +1951,7 @@ async fn inject_faults(
     entries: &[RegistryEntry],
     inventory: &[DeviceReport],
     counties: &[RegionCode],
-    controls: &[mpsc::UnboundedSender<Control>],
+    controls: &[Gate],
     t0: Instant,
     window: Duration,
 ) -> anyhow::Result<Faults> {
@@ -1824,13 +2147,49 @@ async fn inject_faults(
 /// store, and times: the API answering, every campus held again (restored from the
 /// store), the broker connection, and every gateway heard again (a heartbeat after the
 /// restart). One staleness window later, no gateway may be stale or offline.
+/// How many campuses' gateways were heard (a heartbeat) since `since`, from the listing
+/// of every campus, 10,000 a page; `None` if the API did not answer.
+async fn heard_since(api: &Api, since: chrono::DateTime<chrono::Utc>) -> Option<usize> {
+    let mut fresh = 0usize;
+    let mut offset = 0usize;
+    loop {
+        let page = api
+            .json(&format!("/api/v1/campuses?limit=10000&offset={offset}"))
+            .await
+            .ok()?;
+        let list = page["campuses"].as_array()?;
+        fresh += list
+            .iter()
+            .filter_map(|c| c["last_heartbeat"].as_str())
+            .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .filter(|t| *t >= since)
+            .count();
+        offset += list.len();
+        if list.len() < 10_000 {
+            return Some(fresh);
+        }
+    }
+}
+
 async fn measure_restart(
     server: &mut Server,
+    fleet: &Fleet,
     n: usize,
     interval: Duration,
     defaults: &ServerConfig,
 ) -> anyhow::Result<()> {
     let open_before = server.api.metric("cw_alerts{state=\"open\"}").await?;
+    // The same requests as after the restart below, so that memory before and after
+    // compares like with like: the listing of every campus, once a second, 20 times.
+    let steady = server.sample();
+    let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    for _ in 0..20 {
+        heard_since(&server.api, epoch).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let listed = server.sample();
+    let births_before = fleet.births.load(Ordering::Relaxed);
+    let rebirths_before = fleet.rebirths_asked.load(Ordering::Relaxed);
     progress("server restart: SIGKILL, then the same program on the same store");
     server.crash_and_start()?;
     let started = Instant::now();
@@ -1878,28 +2237,7 @@ async fn measure_restart(
         Duration::from_secs(1),
         || {
             let api = api.clone();
-            async move {
-                let mut fresh = 0usize;
-                let mut offset = 0usize;
-                loop {
-                    let page = api
-                        .json(&format!("/api/v1/campuses?limit=10000&offset={offset}"))
-                        .await
-                        .ok()?;
-                    let list = page["campuses"].as_array()?;
-                    fresh += list
-                        .iter()
-                        .filter_map(|c| c["last_heartbeat"].as_str())
-                        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .filter(|t| *t >= started_wall)
-                        .count();
-                    offset += list.len();
-                    if list.len() < 10_000 {
-                        break;
-                    }
-                }
-                (fresh >= n).then(|| started.elapsed())
-            }
+            async move { (heard_since(&api, started_wall).await? >= n).then(|| started.elapsed()) }
         },
     )
     .await?;
@@ -1911,6 +2249,7 @@ async fn measure_restart(
     ))
     .await;
     let text = api.text("/metrics").await?;
+    let after_window = server.sample();
     let state =
         |s: &str| sample_value(&text, &format!("cw_gateways{{state=\"{s}\"}}")).unwrap_or(f64::NAN);
     let f = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
@@ -1941,11 +2280,24 @@ async fn measure_restart(
         sample_value(&text, "cw_alerts{state=\"open\"}").unwrap_or(f64::NAN)
     );
     println!(
-        "  restarted server memory: VmRSS {:.0} MB once restored (VmHWM {:.0} MB), {:.0} MB once every gateway was heard (VmHWM {:.0} MB)",
+        "  births after the restart {}, rebirth requests received {}",
+        fleet.births.load(Ordering::Relaxed) - births_before,
+        fleet.rebirths_asked.load(Ordering::Relaxed) - rebirths_before
+    );
+    println!(
+        "  server memory before the restart: VmRSS {:.0} MB (VmHWM {:.0} MB), {:.0} MB after 20 listings of every campus (VmHWM {:.0} MB)",
+        mb(steady.rss_kb),
+        mb(steady.hwm_kb),
+        mb(listed.rss_kb),
+        mb(listed.hwm_kb)
+    );
+    println!(
+        "  restarted server memory: VmRSS {:.0} MB once restored (VmHWM {:.0} MB), {:.0} MB once every gateway was heard, through listings once a second (VmHWM {:.0} MB), {:.0} MB a staleness window after the restart",
         mb(at_restore.rss_kb),
         mb(at_restore.hwm_kb),
         mb(sample.rss_kb),
-        mb(sample.hwm_kb)
+        mb(sample.hwm_kb),
+        mb(after_window.rss_kb)
     );
     Ok(())
 }
