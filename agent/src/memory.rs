@@ -9,18 +9,10 @@
 
 /// Limits the allocator to two arenas. Call first thing in `main`, before any thread.
 pub fn limit_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before threads exist.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    campuswatch_service::memory::limit_arenas(2);
 }
 
 /// Returns freed heap memory to the system (after a stream check dropped its buffers).
 pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim walks the allocator's own free lists; it takes its locks.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    campuswatch_service::memory::release_free_memory();
 }

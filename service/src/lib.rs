@@ -18,12 +18,14 @@
 //! - [`notify`]: tells systemd (or any service manager speaking the `sd_notify`
 //!   protocol) that the service is ready, reloading or stopping, with a status line; all
 //!   of it does nothing when `NOTIFY_SOCKET` is unset, so the same binary runs by hand.
+//! - [`memory`]: the allocator's arenas limited and its free pages handed back.
 //! - [`watchdog`]: the work loops beat a [`Liveness`](watchdog::Liveness); the watchdog
 //!   task pings systemd only while every loop beat recently, so a hung loop stops the
 //!   pings and systemd restarts the service (`WatchdogSec=`).
 
 pub mod locate;
 pub mod logs;
+pub mod memory;
 pub mod notify;
 pub mod redact;
 pub mod secret;

@@ -440,7 +440,7 @@ pub(super) async fn campus(
                 since: d.since,
                 cause: d.cause.as_deref().map(String::from),
                 cause_code: d.cause_code.as_deref().cloned(),
-                measurements: d.measurements.clone(),
+                measurements: d.measurements.to_map(),
                 info: d.info.as_deref().cloned(),
             })
             .collect(),

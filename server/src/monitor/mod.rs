@@ -10,6 +10,7 @@
 //! for its birth again, is told in `rebirth.rs`.
 
 mod alerts;
+mod compact;
 pub mod coverage;
 pub mod maintenance;
 mod notices;
@@ -31,6 +32,7 @@ use coverage::{Contribution, CoverageIndex};
 
 pub use alerts::{severity_of, AckError, Acknowledgement, AlertRules, Incident, IncidentState};
 use alerts::{Link, LinkTrack};
+pub use compact::{ProbeName, Readings};
 use maintenance::{Maintenance, MaintenanceError};
 pub use platform::{
     campus_units, CampusVideoViews, Disagreement, GbChannel, GbDeviceRecord, GbDeviceView, GbState,
@@ -464,7 +466,7 @@ impl Monitor {
                 since: d.since,
                 cause: d.cause.as_deref().map(Box::from),
                 cause_code: d.cause_code.clone().map(Box::new),
-                measurements: d.measurements.clone(),
+                measurements: Readings::from(&d.measurements),
                 info: d.info.clone().map(Box::new),
                 down_since: match previous.remove(&d.id).filter(|p| p.kind == d.kind) {
                     Some(p) => p.outage_after(d.state, d.since.or(Some(now))),
@@ -579,7 +581,7 @@ impl Monitor {
                 d.since = Some(e.at);
                 d.cause = e.cause.as_deref().map(Box::from);
                 d.cause_code = e.cause_code.clone().map(Box::new);
-                d.measurements = e.measurements.clone();
+                d.measurements = Readings::from(&e.measurements);
                 if e.info.is_some() {
                     d.info = e.info.clone().map(Box::new);
                 }
@@ -597,7 +599,7 @@ impl Monitor {
                     since: Some(e.at),
                     cause: e.cause.as_deref().map(Box::from),
                     cause_code: e.cause_code.clone().map(Box::new),
-                    measurements: e.measurements.clone(),
+                    measurements: Readings::from(&e.measurements),
                     info: e.info.clone().map(Box::new),
                     down_since: (e.to == DeviceState::Down).then(|| Second::floor(e.at)),
                 };

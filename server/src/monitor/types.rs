@@ -169,8 +169,9 @@ impl GatewayRecord {
 pub struct DeviceRecord {
     pub id: DeviceId,
     pub kind: DeviceKind,
-    /// Exact-size strings (no spare capacity): a province holds millions of records.
-    pub probe: Box<str>,
+    /// The probe's name without an allocation (see `compact`); the target an exact-size
+    /// string (no spare capacity): a province holds millions of records.
+    pub probe: super::ProbeName,
     pub target: Box<str>,
     pub required: bool,
     /// As reported by the agent; see [`CampusView::device_state`] for what users see.
@@ -181,7 +182,9 @@ pub struct DeviceRecord {
     /// The cause's code (schema version 4 agents). Boxed, as `info` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause_code: Option<Box<CauseCode>>,
-    pub measurements: Measurements,
+    /// Compact, as the strings above; the same JSON as the protocol's map.
+    #[serde(default)]
+    pub measurements: super::Readings,
     /// What the device says it is (manufacturer, model, firmware, …), once known. Boxed:
     /// most devices never say, and a province holds millions of these records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
