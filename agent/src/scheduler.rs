@@ -71,12 +71,17 @@ pub async fn run_device(
         // A slow probe delays the next one instead of causing a burst to catch up.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut first = true;
+        let mut began = tokio::time::Instant::now();
         loop {
             if hysteresis.confirming() {
-                // A failure to confirm: probe again soon, then one interval on.
+                // A failure to confirm: probe again soon, then one interval on. Counted
+                // from the start of the failed probe, as the interval is: a probe that
+                // timed out has already waited, so a hung device is confirmed as soon as
+                // one that refuses, and `retry_interval` = `interval` is exactly the
+                // cadence without retries.
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(retry) => {}
+                    _ = tokio::time::sleep_until(began + retry) => {}
                 }
                 ticker.reset();
             } else if !std::mem::take(&mut first) {
@@ -86,6 +91,7 @@ pub async fn run_device(
                 }
             }
             first = false;
+            began = tokio::time::Instant::now();
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = probe_once(&*probe, timeout) => r,
@@ -278,9 +284,11 @@ mod tests {
     use super::*;
     use crate::probe::{ProbeFuture, ProbeResult};
 
-    /// A device that answers until `dead` is set; counts its probes.
+    /// A device that answers until `dead` is set, then refuses or, if it `hangs`, never
+    /// answers; counts its probes.
     struct Switch {
         dead: Arc<AtomicBool>,
+        hangs: bool,
         probes: Arc<AtomicUsize>,
     }
 
@@ -293,9 +301,11 @@ mod tests {
         }
         fn probe(&self) -> ProbeFuture<'_> {
             self.probes.fetch_add(1, Ordering::SeqCst);
-            let dead = self.dead.load(Ordering::SeqCst);
+            let (dead, hangs) = (self.dead.load(Ordering::SeqCst), self.hangs);
             Box::pin(async move {
-                if dead {
+                if dead && hangs {
+                    std::future::pending().await
+                } else if dead {
                     ProbeResult::fail(Duration::from_millis(1), "connection refused")
                 } else {
                     ProbeResult::ok(Duration::from_millis(1))
@@ -304,9 +314,9 @@ mod tests {
         }
     }
 
-    /// A camera (30 s interval, 3 failures, 5 s retries) that dies: how long until it is
-    /// down, and how many probes were made meanwhile.
-    async fn time_to_down(retry: Option<Duration>) -> (Duration, usize) {
+    /// A camera (30 s interval, 5 s timeout, 3 failures, 5 s retries) that dies, or hangs:
+    /// how long until it is down, and how many probes were made meanwhile.
+    async fn time_to_down(retry: Option<Duration>, hangs: bool) -> (Duration, usize) {
         let mut device = DeviceConfig::new(
             DeviceId::parse("cam-1").unwrap(),
             DeviceKind::Camera,
@@ -327,6 +337,7 @@ mod tests {
         );
         let probe = Switch {
             dead: dead.clone(),
+            hangs,
             probes: probes.clone(),
         };
         let (tx, mut rx) = mpsc::channel(8);
@@ -356,13 +367,28 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dead_camera_is_down_within_its_interval_and_two_quick_retries() {
         // Noticed at the next probe (29 s later), confirmed 5 s and 10 s after that.
-        let (taken, probes) = time_to_down(None).await;
+        let (taken, probes) = time_to_down(None, false).await;
         assert_eq!(probes, 3);
         assert!(taken <= Duration::from_secs(40), "{taken:?}");
         assert!(taken >= Duration::from_secs(39), "{taken:?}");
         // With retries as slow as the interval, three whole intervals.
-        let (slow, _) = time_to_down(Some(Duration::from_secs(30))).await;
+        let (slow, _) = time_to_down(Some(Duration::from_secs(30)), false).await;
         assert!(slow >= Duration::from_secs(89), "{slow:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_camera_is_down_within_its_interval_and_three_timeouts() {
+        // Its next probe (29 s later) times out after 5 s; each retry is due 5 s after the
+        // failed probe began, so at once: down 29 + 3 × 5 = 44 s after it hung.
+        let (taken, probes) = time_to_down(None, true).await;
+        assert_eq!(probes, 3);
+        assert!(taken >= Duration::from_secs(44), "{taken:?}");
+        assert!(taken <= Duration::from_secs(45), "{taken:?}");
+        // Retries as slow as the interval keep the cadence without retries, one probe
+        // every 30 s however long each took: 29 + 30 + 30 + 5 = 94 s.
+        let (slow, _) = time_to_down(Some(Duration::from_secs(30)), true).await;
+        assert!(slow >= Duration::from_secs(94), "{slow:?}");
+        assert!(slow <= Duration::from_secs(95), "{slow:?}");
     }
 
     #[test]
