@@ -1,8 +1,9 @@
 """A reference SIA DC-09 alarm receiver for campuswatch's tests, from pysiaalarm.
 
-Binds port 0 on 127.0.0.1 (TCP or UDP), prints `PORT <n>` on stdout, then serves until
-killed, acknowledging frames of the accounts given. Run with the venv .ci/run makes:
-    python dc09_receiver.py tcp 1234 [more accounts...] [--key KEY]
+Binds port 0 on 127.0.0.1 (or --host ADDR; TCP or UDP), prints `PORT <n>` on stdout, then
+serves until killed, acknowledging frames of the accounts given. Run with the venv .ci/run
+makes:
+    python dc09_receiver.py tcp 1234 [more accounts...] [--key KEY] [--host ADDR]
 
 With `--key`, every account is encrypted with KEY as pysiaalarm takes it: 16, 24 or 32
 characters whose bytes are the AES-128, -192 or -256 key (campuswatch's `key` is the hex
@@ -23,13 +24,18 @@ async def main() -> None:
         i = args.index("--key")
         key = args[i + 1]
         del args[i : i + 2]
+    host = "127.0.0.1"
+    if "--host" in args:
+        i = args.index("--host")
+        host = args[i + 1]
+        del args[i : i + 2]
     protocol = {"tcp": CommunicationsProtocol.TCP, "udp": CommunicationsProtocol.UDP}[args[0]]
     accounts = [SIAAccount(a, key) for a in args[1:]]
 
     async def on_event(event) -> None:
         print(f"EVENT {event.code or ''} {event.account}", flush=True)
 
-    client = SIAClient("127.0.0.1", 0, accounts, on_event, protocol=protocol)
+    client = SIAClient(host, 0, accounts, on_event, protocol=protocol)
     await client.async_start()
     if protocol == CommunicationsProtocol.TCP:
         port = client.server.sockets[0].getsockname()[1]

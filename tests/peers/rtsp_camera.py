@@ -1,7 +1,7 @@
 """An RTSP camera for campuswatch's tests: GStreamer's RTSP server streaming live H.264.
 
-Binds port 0 on 127.0.0.1, prints `PORT <n>` on stdout, then serves until killed:
-    /usr/bin/python3 rtsp_camera.py [--fps 15] [--mounts N] [--auth basic|digest USER PASSWORD]
+Binds port 0 on 127.0.0.1 (or --host), prints `PORT <n>` on stdout, then serves until killed:
+    /usr/bin/python3 rtsp_camera.py [--host ADDR] [--fps 15] [--mounts N] [--auth basic|digest USER PASSWORD]
 
 The stream is mounted at /cam1 (and /cam2 … /camN with --mounts N: many cameras behind
 one server) and offered over TCP-interleaved and UDP transports.
@@ -21,6 +21,7 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--mounts", type=int, default=1)
     parser.add_argument("--auth", nargs=3, metavar=("METHOD", "USER", "PASSWORD"))
@@ -28,7 +29,7 @@ def main() -> None:
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(args.host)
     server.set_service("0")
 
     factory = GstRtspServer.RTSPMediaFactory()

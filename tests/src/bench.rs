@@ -67,10 +67,48 @@ impl Running {
         self.0.wait().map(|_| ())
     }
 
+    /// SIGSTOP: its sockets stay open, the kernel still accepts connections for it, but
+    /// nothing answers (a hung device). Dropping it kills it all the same.
+    pub fn freeze(&self) -> std::io::Result<()> {
+        // SAFETY: kill only sends a signal to the process this value owns.
+        if unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGSTOP) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Whether it has exited (and how), without waiting.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.0.try_wait().ok().flatten()
     }
+}
+
+/// Starts `command`, a peer from `tests/peers/` that binds a port and prints `PORT <n>`
+/// on stdout, and waits for that line; what it prints afterwards is read and dropped, so
+/// it never blocks on a full pipe.
+pub fn peer_process(command: &mut std::process::Command) -> anyhow::Result<(Running, u16)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting the peer {command:?}"))?;
+    let stdout = child.stdout.take().context("the peer's stdout")?;
+    let running = Running(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines
+            .next()
+            .with_context(|| format!("the peer {command:?} exited before printing its port"))??;
+        if let Some(p) = line.strip_prefix("PORT ") {
+            break p
+                .trim()
+                .parse()
+                .with_context(|| format!("the peer said {line:?}"))?;
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Ok((running, port))
 }
 
 impl Drop for Running {
