@@ -15,21 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const WINDOW: Duration = Duration::from_secs(2);
 
 fn python() -> Option<String> {
-    peer::interpreter(
-        "CAMPUSWATCH_TEST_RTSP_PYTHON",
-        Some("/usr/bin/python3"),
-        |py| {
-            std::process::Command::new(py)
-                .args([
-                    "-c",
-                    "import gi; gi.require_version('GstRtspServer', '1.0'); \
-                     from gi.repository import GstRtspServer",
-                ])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        },
-        "the GStreamer RTSP camera (python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer plugins)",
-    )
+    peer::rtsp_python()
 }
 
 fn camera(py: &str, args: &[&str]) -> Peer {

@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod browser;
+pub mod deadlink;
 pub mod mosquitto;
 
 use std::net::SocketAddr;

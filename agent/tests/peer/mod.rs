@@ -101,3 +101,23 @@ pub fn interpreter(
     eprintln!("{env_var} not set: tests against {what} not run (see .ci/run)");
     None
 }
+
+/// The Python with GStreamer's RTSP server bindings (`tests/peers/rtsp_camera.py`):
+/// `CAMPUSWATCH_TEST_RTSP_PYTHON`, else the system Python if it has them.
+pub fn rtsp_python() -> Option<String> {
+    interpreter(
+        "CAMPUSWATCH_TEST_RTSP_PYTHON",
+        Some("/usr/bin/python3"),
+        |py| {
+            std::process::Command::new(py)
+                .args([
+                    "-c",
+                    "import gi; gi.require_version('GstRtspServer', '1.0'); \
+                     from gi.repository import GstRtspServer",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        },
+        "the GStreamer RTSP camera (python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer plugins)",
+    )
+}

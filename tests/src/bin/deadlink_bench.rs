@@ -31,22 +31,23 @@
 //! ./target/debug/deadlink-bench --agent target/release/campuswatch-agent loss --minutes 35
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use campuswatch_agent::config::KindDefaults;
-use campuswatch_protocol::{decode, CampusTopic, DeviceKind, DeviceState, Message, TOPIC_ROOT};
+use campuswatch_protocol::{DeviceKind, DeviceState};
 use campuswatch_tests::bench::{
     lock, peer_process, percentile, progress, sibling_program, start_progress, Running,
 };
+use campuswatch_tests::deadlink::{
+    campus, in_netns, spawn_agent, watch_events, write_config, DeviceBlock, LinkCounters,
+    LossyLink, Seen, ACCOUNT,
+};
 use campuswatch_tests::TestBroker;
 use clap::{Parser, Subcommand};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::broadcast;
 
 #[derive(Parser)]
@@ -143,122 +144,7 @@ impl Cadence {
     }
 }
 
-fn kind_name(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Alarm => "alarm",
-        DeviceKind::Camera => "camera",
-    }
-}
-
-/// One `[[devices]]` block: everything at the kind's defaults but `retry_interval`.
-struct DeviceBlock {
-    id: String,
-    kind: DeviceKind,
-    /// The probe as a TOML inline table.
-    probe: String,
-    retry_interval: Option<Duration>,
-}
-
-impl DeviceBlock {
-    /// A device of `kind` whose peer is at `peer`: an alarm link is a DC-09 link test
-    /// towards a receiver; a camera is probed over RTSP (DESCRIBE every probe, a stream
-    /// check every 5 min).
-    fn new(id: String, kind: DeviceKind, peer: SocketAddr, cadence: Cadence) -> Self {
-        let probe = match kind {
-            DeviceKind::Alarm => format!(
-                "{{ type = \"dc09\", target = \"{peer}\", account = \"{ACCOUNT}\", receiver = \"0\" }}"
-            ),
-            DeviceKind::Camera => format!("{{ type = \"rtsp\", url = \"rtsp://{peer}/cam1\" }}"),
-        };
-        Self {
-            id,
-            kind,
-            probe,
-            retry_interval: cadence.retry_interval(kind),
-        }
-    }
-}
-
-/// The DC-09 account the receivers know.
-const ACCOUNT: &str = "1234";
-
-fn write_config(
-    dir: &Path,
-    broker: SocketAddr,
-    devices: &[DeviceBlock],
-) -> anyhow::Result<PathBuf> {
-    let mut toml = format!(
-        "campus = \"deadlink-bench\"\nregion = \"150102\"\nstate_dir = \"{}\"\n\n[mqtt]\nurl = \"mqtt://{broker}\"\n",
-        dir.join("state").display()
-    );
-    for d in devices {
-        toml.push_str(&format!(
-            "\n[[devices]]\nid = \"{}\"\nkind = \"{}\"\nprobe = {}\n",
-            d.id,
-            kind_name(d.kind),
-            d.probe
-        ));
-        if let Some(r) = d.retry_interval {
-            toml.push_str(&format!("retry_interval = \"{}s\"\n", r.as_secs()));
-        }
-    }
-    let path = dir.join("agent.toml");
-    std::fs::write(&path, toml)?;
-    Ok(path)
-}
-
-// ---- what the agent says: probes in its log, transitions on MQTT -----------------------
-
-/// Something the agent did, when this process learnt of it.
-#[derive(Debug, Clone)]
-enum Seen {
-    /// One probe, from the agent's log (written when the probe ended).
-    Probe {
-        device: String,
-        ok: bool,
-        latency: Duration,
-        at: Instant,
-    },
-    /// A device event, as it arrived on MQTT.
-    Transition {
-        device: String,
-        to: DeviceState,
-        cause: Option<String>,
-        at: Instant,
-    },
-}
-
-/// A `Duration` as `{:?}` prints it (`1.5s`, `2.3ms`, `850µs`, `12ns`).
-fn parse_debug_duration(s: &str) -> Option<Duration> {
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (n, unit) = s.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "ms" => n / 1e3,
-        "µs" | "us" => n / 1e6,
-        "ns" => n / 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
-}
-
-/// `(device, ok, latency)` of a `Probed.` line of the agent's log, e.g.
-/// `… DEBUG device{device=cam-1}: campuswatch_agent::scheduler: Probed. status="ok" latency=1.2ms cause=None`.
-fn parse_probe_line(line: &str) -> Option<(String, bool, Duration)> {
-    let rest = line.split_once(" Probed. ")?.1;
-    let device = line.split_once("device{device=")?.1.split('}').next()?;
-    let field = |name: &str| {
-        rest.split_whitespace()
-            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-            .map(|v| v.trim_matches('"'))
-    };
-    let ok = field("status")? != "fail";
-    let latency = field("latency").and_then(parse_debug_duration)?;
-    Some((device.to_string(), ok, latency))
-}
-
-/// The agent, started with its probes logged; what it logs goes to `seen`.
+/// The agent, started with its probes logged; what it says goes to `seen`.
 fn start_agent(
     args: &Args,
     config: &Path,
@@ -268,83 +154,7 @@ fn start_agent(
         Some(p) => p.clone(),
         None => sibling_program("campuswatch-agent", "campuswatch-agent")?,
     };
-    let mut child = Command::new(exe)
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn,campuswatch_agent::scheduler=debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr = child.stderr.take().context("the agent's stderr")?;
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some((device, ok, latency)) = parse_probe_line(&line) {
-                let _ = seen.send(Seen::Probe {
-                    device,
-                    ok,
-                    latency,
-                    at: Instant::now(),
-                });
-            } else if !line.contains("campuswatch_agent::scheduler") {
-                // Not a device's own line: the agent's trouble, if any, told on stderr.
-                progress(format!("agent: {line}"));
-            }
-        }
-    });
-    Ok(Running(child))
-}
-
-/// Subscribes to every campus's events on the broker; each device event goes to `seen`.
-async fn watch_events(broker: SocketAddr, seen: broadcast::Sender<Seen>) -> anyhow::Result<()> {
-    let mut o = MqttOptions::new(
-        format!("deadlink-bench-{}", rand::random::<u32>()),
-        broker.ip().to_string(),
-        broker.port(),
-    );
-    o.set_keep_alive(Duration::from_secs(30))
-        .set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut el) = AsyncClient::new(o, 256);
-    client
-        .subscribe(format!("{TOPIC_ROOT}/+/+/event"), QoS::AtLeastOnce)
-        .await?;
-    let (subscribed, ready) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let _client = client;
-        let mut subscribed = Some(subscribed);
-        loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    if let Some(s) = subscribed.take() {
-                        let _ = s.send(());
-                    }
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let at = Instant::now();
-                    let Ok(topic) = CampusTopic::parse(&p.topic) else {
-                        continue;
-                    };
-                    if let Ok(Message::Event(e)) = decode(&topic, &p.payload) {
-                        let _ = seen.send(Seen::Transition {
-                            device: e.device.to_string(),
-                            to: e.to,
-                            cause: e.cause,
-                            at,
-                        });
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    progress(format!("the event subscriber lost the broker: {e}"));
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(10), ready)
-        .await
-        .context("no SUBACK from the broker")??;
-    Ok(())
+    spawn_agent(&exe, config, seen)
 }
 
 /// The peer of a device of `kind`, in the link's network namespace if there is one: a
@@ -377,19 +187,6 @@ fn start_peer(
     };
     let (peer, port) = peer_process(&mut cmd).with_context(|| format!("{what} did not start"))?;
     Ok((peer, format!("{host}:{port}").parse()?))
-}
-
-/// `program`, run in the link's network namespace if there is one (`ip netns exec` execs
-/// it, so the child's pid is the program's).
-fn in_netns(link: Option<&LossyLink>, program: &Path) -> Command {
-    match link {
-        Some(l) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", &l.netns]).arg(program);
-            c
-        }
-        None => Command::new(program),
-    }
 }
 
 /// Waits for the next `Seen` that `pick` takes, until `deadline`.
@@ -535,12 +332,12 @@ async fn run_trial(
 async fn death(args: &Args, trials: usize, only: Option<&str>) -> anyhow::Result<()> {
     let kinds: Vec<DeviceKind> = [DeviceKind::Camera, DeviceKind::Alarm]
         .into_iter()
-        .filter(|k| only.is_none_or(|o| o == kind_name(*k)))
+        .filter(|k| only.is_none_or(|o| o == DeviceKind::as_str(*k)))
         .collect();
     anyhow::ensure!(!kinds.is_empty(), "--only: alarm or camera");
     let broker = TestBroker::at(None).await;
     let (seen, _) = broadcast::channel(1 << 16);
-    watch_events(broker.addr(), seen.clone()).await?;
+    watch_events(broker.addr(), &campus(), seen.clone()).await?;
 
     // Every trial at once, each device with a peer of its own: one agent, as on a campus.
     let mut plan = Vec::new();
@@ -552,7 +349,7 @@ async fn death(args: &Args, trials: usize, only: Option<&str>) -> anyhow::Result
                     let phase = (i as f64 + rand::random::<f64>()) / trials as f64;
                     let device = format!(
                         "{}-{}-{}-{i:02}",
-                        kind_name(kind),
+                        DeviceKind::as_str(kind),
                         death.tag(),
                         cadence.tag()
                     );
@@ -573,10 +370,15 @@ async fn death(args: &Args, trials: usize, only: Option<&str>) -> anyhow::Result
     for t in &plan {
         let (peer, addr) = start_peer(args, t.kind, None)?;
         peers.push(peer);
-        blocks.push(DeviceBlock::new(t.device.clone(), t.kind, addr, t.cadence));
+        blocks.push(DeviceBlock::new(
+            t.device.clone(),
+            t.kind,
+            addr,
+            t.cadence.retry_interval(t.kind),
+        ));
     }
     let dir = tempfile::tempdir()?;
-    let config = write_config(dir.path(), broker.addr(), &blocks)?;
+    let config = write_config(dir.path(), &campus(), broker.addr(), &blocks)?;
     let plan = Arc::new(plan);
     let mut tasks = Vec::new();
     for (i, peer) in peers.into_iter().enumerate() {
@@ -647,219 +449,6 @@ async fn death(args: &Args, trials: usize, only: Option<&str>) -> anyhow::Result
 
 // ---- loss: false downs behind a lossy link --------------------------------------------
 
-/// A network namespace for the peers, reached over a veth pair whose two ends each drop
-/// `loss` % of the packets arriving on them. Removed when dropped.
-struct LossyLink {
-    loss: u32,
-    netns: String,
-    host_if: String,
-    peer_if: String,
-    /// The nftables table in the gateway's (this process's) namespace, on `host_if` only.
-    host_table: String,
-    peer_addr: String,
-}
-
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
-    use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("{program} (iproute2 and nftables are needed, as root)"))?;
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(text.as_bytes())?;
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Drops `loss` % of the packets that arrive on `dev`, counting them all and the dropped.
-fn ingress_loss_table(table: &str, dev: &str, loss: u32) -> String {
-    format!(
-        "table netdev {table} {{\n  chain ingress {{\n    type filter hook ingress device \"{dev}\" priority 0; policy accept;\n    counter comment \"seen\"\n    numgen random mod 100 < {loss} counter drop comment \"dropped\"\n  }}\n}}\n"
-    )
-}
-
-/// `(seen, dropped)` packets of a table made by [`ingress_loss_table`].
-fn table_counters(listing: &str) -> (u64, u64) {
-    let count = |comment: &str| {
-        listing
-            .lines()
-            .filter(|l| l.contains(comment))
-            .filter_map(|l| {
-                l.split("counter packets ")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum()
-    };
-    (count("comment \"seen\""), count("comment \"dropped\""))
-}
-
-impl LossyLink {
-    fn new(loss: u32, index: u32) -> anyhow::Result<LossyLink> {
-        let tag = format!("{:05x}{index}", std::process::id() & 0xf_ffff);
-        // 198.18.0.0/15 is set aside for testing network equipment: a /30 per link.
-        let a = 100 + (std::process::id() % 100);
-        let b = index * 4;
-        let link = LossyLink {
-            loss,
-            netns: format!("cw-loss-{tag}"),
-            host_if: format!("cwlh{tag}"),
-            peer_if: format!("cwlp{tag}"),
-            host_table: format!("cw_loss_{tag}"),
-            peer_addr: format!("198.18.{a}.{}", b + 2),
-        };
-        let host_addr = format!("198.18.{a}.{}/30", b + 1);
-        let peer_cidr = format!("{}/30", link.peer_addr);
-        let ns = link.netns.as_str();
-        run("ip", &["netns", "add", ns], None)?;
-        run(
-            "ip",
-            &[
-                "link",
-                "add",
-                &link.host_if,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &link.peer_if,
-            ],
-            None,
-        )?;
-        run("ip", &["link", "set", &link.peer_if, "netns", ns], None)?;
-        run(
-            "ip",
-            &["addr", "add", &host_addr, "dev", &link.host_if],
-            None,
-        )?;
-        // One TCP segment a packet, as on a real link: with segmentation offload a veth
-        // carries 64 KB at a time, and one drop would lose dozens of segments.
-        run(
-            "ip",
-            &["link", "set", &link.host_if, "gso_max_segs", "1", "up"],
-            None,
-        )?;
-        let in_ns = |args: &[&str]| {
-            let mut all = vec!["netns", "exec", ns, "ip"];
-            all.extend(args);
-            run("ip", &all, None)
-        };
-        in_ns(&["addr", "add", &peer_cidr, "dev", &link.peer_if])?;
-        in_ns(&["link", "set", &link.peer_if, "gso_max_segs", "1", "up"])?;
-        in_ns(&["link", "set", "lo", "up"])?;
-        if loss > 0 {
-            run(
-                "nft",
-                &["-f", "-"],
-                Some(&ingress_loss_table(&link.host_table, &link.host_if, loss)),
-            )?;
-            run(
-                "ip",
-                &["netns", "exec", ns, "nft", "-f", "-"],
-                Some(&ingress_loss_table("cw_loss", &link.peer_if, loss)),
-            )?;
-        }
-        Ok(link)
-    }
-
-    /// Packets seen and dropped in both directions, and the TCP segments the peers
-    /// retransmitted, so far.
-    fn counters(&self) -> anyhow::Result<LinkCounters> {
-        let mut c = LinkCounters::default();
-        if self.loss > 0 {
-            let (s1, d1) = table_counters(&run(
-                "nft",
-                &["list", "table", "netdev", &self.host_table],
-                None,
-            )?);
-            let (s2, d2) = table_counters(&run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    &self.netns,
-                    "nft",
-                    "list",
-                    "table",
-                    "netdev",
-                    "cw_loss",
-                ],
-                None,
-            )?);
-            (c.seen, c.dropped) = (s1 + s2, d1 + d2);
-        }
-        let snmp = run(
-            "ip",
-            &["netns", "exec", &self.netns, "cat", "/proc/net/snmp"],
-            None,
-        )?;
-        let tcp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Tcp:")).collect();
-        if let [names, values] = tcp[..] {
-            let field = |name: &str| {
-                names
-                    .split_whitespace()
-                    .position(|n| n == name)
-                    .and_then(|i| values.split_whitespace().nth(i)?.parse().ok())
-                    .unwrap_or(0)
-            };
-            c.out_segs = field("OutSegs");
-            c.retrans_segs = field("RetransSegs");
-        }
-        Ok(c)
-    }
-}
-
-impl Drop for LossyLink {
-    fn drop(&mut self) {
-        let _ = run(
-            "nft",
-            &["delete", "table", "netdev", &self.host_table],
-            None,
-        );
-        // Deleting the namespace deletes its end of the pair, and with it ours.
-        let _ = run("ip", &["netns", "del", &self.netns], None);
-        let _ = run("ip", &["link", "del", &self.host_if], None);
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct LinkCounters {
-    seen: u64,
-    dropped: u64,
-    out_segs: u64,
-    retrans_segs: u64,
-}
-
-impl std::ops::Sub for LinkCounters {
-    type Output = LinkCounters;
-    fn sub(self, o: LinkCounters) -> LinkCounters {
-        LinkCounters {
-            seen: self.seen - o.seen,
-            dropped: self.dropped - o.dropped,
-            out_segs: self.out_segs - o.out_segs,
-            retrans_segs: self.retrans_segs - o.retrans_segs,
-        }
-    }
-}
-
 /// What one device did while counted.
 #[derive(Debug, Default, Clone)]
 struct Tally {
@@ -888,7 +477,7 @@ async fn loss(
     );
     let broker = TestBroker::at(None).await;
     let (seen, _) = broadcast::channel(1 << 16);
-    watch_events(broker.addr(), seen.clone()).await?;
+    watch_events(broker.addr(), &campus(), seen.clone()).await?;
 
     let mut links = Vec::new();
     let mut peers = Vec::new();
@@ -907,18 +496,28 @@ async fn loss(
             for n in 0..alarms {
                 let id = format!("l{rate:02}-{}-alarm-{n:02}", cadence.tag());
                 groups.insert(id.clone(), (rate, DeviceKind::Alarm, cadence));
-                blocks.push(DeviceBlock::new(id, DeviceKind::Alarm, rx_addr, cadence));
+                blocks.push(DeviceBlock::new(
+                    id,
+                    DeviceKind::Alarm,
+                    rx_addr,
+                    cadence.retry_interval(DeviceKind::Alarm),
+                ));
             }
             for n in 0..cameras {
                 let id = format!("l{rate:02}-{}-camera-{n:02}", cadence.tag());
                 groups.insert(id.clone(), (rate, DeviceKind::Camera, cadence));
-                blocks.push(DeviceBlock::new(id, DeviceKind::Camera, cam_addr, cadence));
+                blocks.push(DeviceBlock::new(
+                    id,
+                    DeviceKind::Camera,
+                    cam_addr,
+                    cadence.retry_interval(DeviceKind::Camera),
+                ));
             }
         }
         links.push(link);
     }
     let dir = tempfile::tempdir()?;
-    let config = write_config(dir.path(), broker.addr(), &blocks)?;
+    let config = write_config(dir.path(), &campus(), broker.addr(), &blocks)?;
 
     // Tallies per device, from the moment counting starts.
     let counting = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1006,7 +605,7 @@ async fn loss(
             .map(|((rate, kind, cadence), t)| {
                 format!(
                     "{rate}%/{}/{}: {}p {}f {}d",
-                    kind_name(*kind),
+                    DeviceKind::as_str(*kind),
                     cadence.tag(),
                     t.probes,
                     t.failed,
@@ -1064,7 +663,7 @@ async fn loss(
         println!(
             "{:>6} {:<7} {:<22} {:>7} {:>8} {:>8} {:>9.2} {:>12} {:>14.2} {:>9}",
             rate,
-            kind_name(*kind),
+            DeviceKind::as_str(*kind),
             cadence.label(*kind),
             device_count(*kind),
             t.probes,
@@ -1080,7 +679,7 @@ async fn loss(
         for (cause, n) in &t.causes {
             println!(
                 "  {rate:>2} % {:<6} {:<5} {n:>5} × {cause}",
-                kind_name(*kind),
+                DeviceKind::as_str(*kind),
                 cadence.tag()
             );
         }
@@ -1101,33 +700,5 @@ async fn main() -> anyhow::Result<()> {
             alarms,
             cameras,
         } => loss(&args, *minutes, *warm_up, rates, *alarms, *cameras).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_probe_line_of_the_agents_log_is_read() {
-        let line = "2026-12-06T09:40:00.123456Z DEBUG device{device=camera-killed-quick-03}: campuswatch_agent::scheduler: Probed. status=\"fail\" latency=5.001234s cause=Some(\"timed out after 5s\")";
-        let (device, ok, latency) = parse_probe_line(line).unwrap();
-        assert_eq!(device, "camera-killed-quick-03");
-        assert!(!ok);
-        assert_eq!(latency, Duration::from_secs_f64(5.001234));
-        let ok_line = "… DEBUG device{device=a-1}: campuswatch_agent::scheduler: Probed. status=\"ok\" latency=850µs cause=None";
-        assert_eq!(
-            parse_probe_line(ok_line).unwrap().2,
-            Duration::from_micros(850)
-        );
-        assert!(
-            parse_probe_line("… INFO device{device=a-1}: Device link changed state.").is_none()
-        );
-    }
-
-    #[test]
-    fn nftables_counters_are_summed_by_comment() {
-        let listing = "table netdev t {\n\tchain ingress {\n\t\tcounter packets 120 bytes 9000 comment \"seen\"\n\t\tnumgen random mod 100 < 5 counter packets 7 bytes 400 drop comment \"dropped\"\n\t}\n}\n";
-        assert_eq!(table_counters(listing), (120, 7));
     }
 }
