@@ -232,9 +232,10 @@ pub struct DeviceConfig {
     /// Consecutive good probes before a down device is up again. Default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up_after: Option<u32>,
-    /// After a failed probe of a device that is not down, the next probes come this soon
-    /// (at most `interval`) until it is down or answers again: a dead link is confirmed in
-    /// seconds, not whole intervals. Default: alarm `3s`, camera `5s`.
+    /// After a failed probe of a device that is not down, the next probe begins this long
+    /// after the failed one began (at most `interval`; at once if that one took longer),
+    /// and so on until it is down or answers again: a dead link is confirmed in seconds,
+    /// not whole intervals. Default: alarm `3s`, camera `5s`.
     #[serde(
         default,
         with = "humantime_serde",
