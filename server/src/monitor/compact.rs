@@ -98,8 +98,19 @@ impl Serialize for ProbeName {
 }
 
 impl<'de> Deserialize<'de> for ProbeName {
+    /// Without a `String` in between: restoring a province reads millions of these.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ProbeName, D::Error> {
-        String::deserialize(d).map(|s| ProbeName::from(s.as_str()))
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = ProbeName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a probe name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ProbeName, E> {
+                Ok(ProbeName::from(v))
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -143,8 +154,34 @@ impl Serialize for Readings {
 }
 
 impl<'de> Deserialize<'de> for Readings {
+    /// Straight into the entries, without the map in between: restoring a province reads
+    /// millions of these, and every map's node freed between the records kept left memory
+    /// the allocator could not hand back. As the map, a name given twice keeps its last
+    /// value.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Readings, D::Error> {
-        Measurements::deserialize(d).map(|m| Readings::from(&m))
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Readings;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of measurement names to numbers")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Readings, A::Error> {
+                let mut entries: Vec<(Name, f64)> = Vec::new();
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let value: f64 = map.next_value()?;
+                    match entries.iter_mut().find(|(n, _)| n.as_str() == name) {
+                        Some(e) => e.1 = value,
+                        None => entries.push((Name::new(&name, MEASUREMENTS), value)),
+                    }
+                }
+                entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                Ok(Readings(entries.into_boxed_slice()))
+            }
+        }
+        d.deserialize_map(Entries)
     }
 }
 
@@ -181,9 +218,21 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), json);
         assert_eq!(r.to_map(), m);
         assert_eq!(serde_json::to_string(&Readings::default()).unwrap(), "{}");
-        // What the map refuses, this refuses.
-        assert!(serde_json::from_str::<Readings>("{\"a\": \"fast\"}").is_err());
-        assert!(serde_json::from_str::<Readings>("[1, 2]").is_err());
+        // What the map refuses, this refuses; what it reads, this reads the same.
+        for bad in ["{\"a\": \"fast\"}", "[1, 2]", "{\"a\": 1", "7", "null"] {
+            assert!(serde_json::from_str::<Measurements>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Readings>(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "{\"b\": 1, \"a\": 2}",
+            "{\"a\": 1, \"a\": 3}",
+            "{\"w\\u0069dth\": 5}",
+            "{}",
+        ] {
+            let m: Measurements = serde_json::from_str(good).unwrap();
+            let r: Readings = serde_json::from_str(good).unwrap();
+            assert_eq!(r.to_map(), m, "{good}");
+        }
     }
 
     #[test]

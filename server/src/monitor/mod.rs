@@ -241,9 +241,9 @@ impl Monitor {
             c.birth_epoch = gw.epoch;
             c.gateway = gw;
         }
-        for (id, dev) in snap.devices {
+        for (id, devices) in snap.devices {
             if let Some(c) = m.campuses.get_mut(&id) {
-                c.devices.push(dev);
+                c.devices = devices;
             }
         }
         m.index_gb_codes();

@@ -434,7 +434,9 @@ pub struct Snapshot {
     /// When each registered campus entered the registry.
     pub registered_at: std::collections::HashMap<CampusId, Timestamp>,
     pub gateways: Vec<(CampusId, RegionCode, GatewayRecord)>,
-    pub devices: Vec<(CampusId, DeviceRecord)>,
+    /// Each campus's devices, in its birth's order; one campus id per campus, not per
+    /// device (a province has millions of devices).
+    pub devices: Vec<(CampusId, Vec<DeviceRecord>)>,
     /// Alerts not yet resolved.
     pub alerts: Vec<Alert>,
     pub max_alert_id: u64,

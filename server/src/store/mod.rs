@@ -649,19 +649,32 @@ impl Store {
                     ))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            // Row by row: a province's devices number in the millions, and holding every
-            // row next to its parsed record doubled the memory a restart needs.
-            let mut devices = Vec::new();
+            // Row by row, and grouped by campus as they come (in campus order): a
+            // province's devices number in the millions. Holding every row next to its
+            // parsed record doubled the memory a restart needs, and a campus id parsed
+            // for every row left millions of freed strings between the records kept,
+            // memory the allocator could not hand back.
+            let mut devices: Vec<(CampusId, Vec<DeviceRecord>)> = Vec::new();
             let mut rows =
                 sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
                     .fetch(pool);
             while let Some(r) = rows.try_next().await? {
+                let campus: &str = r.try_get("campus")?;
                 let record: &str = r.try_get("record")?;
-                devices.push((
-                    parse_id(r.try_get("campus")?)?,
-                    serde_json::from_str::<DeviceRecord>(record)
-                        .map_err(|e| corrupt("device", e))?,
-                ));
+                let device = serde_json::from_str::<DeviceRecord>(record)
+                    .map_err(|e| corrupt("device", e))?;
+                match devices.last_mut() {
+                    Some((id, list)) if id.as_str() == campus => list.push(device),
+                    _ => {
+                        if let Some((_, list)) = devices.last_mut() {
+                            list.shrink_to_fit();
+                        }
+                        devices.push((parse_id(campus)?, vec![device]));
+                    }
+                }
+            }
+            if let Some((_, list)) = devices.last_mut() {
+                list.shrink_to_fit();
             }
             drop(rows);
             let alerts = self.query_alerts(&Filter::default(), true).await?;
@@ -878,7 +891,7 @@ fn alert_row(r: &impl Cols) -> Result<Alert, StoreError> {
     let incident: Option<i64> = r.col("incident")?;
     Ok(Alert {
         id: r.col::<i64>("id")? as u64,
-        campus: parse_id(r.col("campus")?)?,
+        campus: parse_id(&r.col::<String>("campus")?)?,
         region: parse_region(r.col("region")?)?,
         device: device.as_deref().map(parse_device).transpose()?,
         kind: AlertKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
@@ -977,8 +990,8 @@ async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
     Ok(pool)
 }
 
-fn parse_id(s: String) -> Result<CampusId, StoreError> {
-    CampusId::parse(&s).map_err(|e| corrupt("campus", e))
+fn parse_id(s: &str) -> Result<CampusId, StoreError> {
+    CampusId::parse(s).map_err(|e| corrupt("campus", e))
 }
 
 fn parse_device(s: &str) -> Result<DeviceId, StoreError> {

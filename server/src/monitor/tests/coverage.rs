@@ -14,13 +14,7 @@ fn after_a_restore_nothing_goes_stale_before_a_full_window() {
             region("150102"),
             m.campus("c1").unwrap().gateway.clone(),
         )],
-        devices: m
-            .campus("c1")
-            .unwrap()
-            .devices
-            .iter()
-            .map(|d| (cid("c1"), d.clone()))
-            .collect(),
+        devices: vec![(cid("c1"), m.campus("c1").unwrap().devices.to_vec())],
         alerts: vec![],
         max_alert_id: 0,
         ..Snapshot::default()

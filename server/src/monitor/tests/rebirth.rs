@@ -195,7 +195,7 @@ fn a_restored_monitor_compares_digests_without_asking_for_births_it_stored() {
     let snap = Snapshot {
         registry: vec![entry("c1", "150102", SchoolType::Primary, 1, 2)],
         gateways: vec![(cid("c1"), region("150102"), c.gateway.clone())],
-        devices: c.devices.iter().map(|d| (cid("c1"), d.clone())).collect(),
+        devices: vec![(cid("c1"), c.devices.to_vec())],
         ..Snapshot::default()
     };
     let mut r = Monitor::restore(immediate(), snap, t(60));
