@@ -134,6 +134,11 @@ struct Args {
     /// at the end); default: SQLite in the temporary directory.
     #[arg(long)]
     postgres: Option<String>,
+    /// Partition servers, each watching its share of the counties with its own store
+    /// (`mqtt.regions`); the first answers for the whole area, adding the others'
+    /// coverage (`cluster.peers`), and is the one whose failures and restart are timed.
+    #[arg(long, default_value_t = 1)]
+    partitions: usize,
     /// Skip the server restart at the end.
     #[arg(long)]
     no_restart: bool,
@@ -151,7 +156,8 @@ struct Args {
     keep: bool,
 }
 
-/// The server's MQTT client is `cw-server-{SERVER_ID}`; its persistent session is wiped
+/// The server's MQTT client is `cw-server-{SERVER_ID}` (`…-p{k}` for partition k > 0);
+/// its persistent session is wiped
 /// before and after the run so that no run inherits the messages queued for another.
 const SERVER_ID: &str = "load-bench";
 
@@ -441,6 +447,15 @@ impl Api {
             .with_context(|| format!("/metrics has no {sample}"))
     }
 
+    /// A metric summed over several servers (the partitions).
+    async fn metric_sum(apis: &[Api], sample: &str) -> anyhow::Result<f64> {
+        let mut sum = 0.0;
+        for api in apis {
+            sum += api.metric(sample).await?;
+        }
+        Ok(sum)
+    }
+
     /// Whether the API answers at all (any status).
     async fn answers(&self) -> bool {
         self.http
@@ -471,8 +486,9 @@ impl Server {
         dir: &Path,
         broker_url: &str,
         database_url: Option<&str>,
-        counties: &[RegionCode],
+        (id, counties, peers): (&str, &[RegionCode], &[String]),
     ) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(dir)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -481,7 +497,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "id = \"{SERVER_ID}\"\ndata_dir = {:?}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[mqtt]\nurl = {broker_url:?}\nregions = [{}]\n\n[auth]\nenabled = false\n\n[database]\nurl = {:?}\n",
+                "id = \"{id}\"\ndata_dir = {:?}\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[mqtt]\nurl = {broker_url:?}\nregions = [{}]\n\n[auth]\nenabled = false\n\n[database]\nurl = {:?}\n\n[cluster]\npeers = {peers:?}\n",
                 dir.join("data").display().to_string(),
                 regions.join(", "),
                 database_url.unwrap_or_default()
@@ -581,8 +597,8 @@ struct PgSchema {
 }
 
 impl PgSchema {
-    async fn create(admin: &str) -> anyhow::Result<PgSchema> {
-        let name = format!("cw_load_bench_{}", std::process::id());
+    async fn create(admin: &str, partition: usize) -> anyhow::Result<PgSchema> {
+        let name = format!("cw_load_bench_{}_{partition}", std::process::id());
         let mut conn = sqlx::PgConnection::connect(admin)
             .await
             .with_context(|| format!("PostgreSQL at {admin}"))?;
@@ -855,12 +871,7 @@ impl Gateway {
             let ping_at = session
                 .as_ref()
                 .map_or(far, |s| s.link.last_sent + self.keepalive);
-            let heard = if let Some(why) = failed.take() {
-                Some(Heard::Down(why))
-            } else {
-                None
-            };
-            let heard = match heard {
+            let heard = match failed.take().map(Heard::Down) {
                 Some(h) => Some(h),
                 None => tokio::select! {
                     _ = tokio::time::sleep_until(next_heartbeat), if session.is_some() && !frozen => {
@@ -1324,12 +1335,16 @@ async fn time_split(
 /// GETs `/api/v1/coverage` at `rate` a second (at most 32 at once) over the whole area,
 /// the province, a city and a county in turn, until `stop`; returns each answer's time
 /// in ms and the number of failed requests.
+/// Coverage answers' times in ms by query (all, then the whole area, the province, the
+/// city and the county), and the requests that failed.
+type CoverageTimes = (Vec<(&'static str, Vec<f64>)>, u64);
+
 async fn coverage_load(
     api: Api,
     county: RegionCode,
     rate: f64,
     stop: CancellationToken,
-) -> (Vec<f64>, u64) {
+) -> CoverageTimes {
     let mut paths = vec!["/api/v1/coverage".to_string()];
     paths.push(format!("/api/v1/coverage?region={}", county.province()));
     if let Some(city) = county.city() {
@@ -1337,9 +1352,9 @@ async fn coverage_load(
     }
     paths.push(format!("/api/v1/coverage?region={county}"));
     if rate <= 0.0 {
-        return (Vec::new(), 0);
+        return (vec![("all", Vec::new())], 0);
     }
-    let times = Arc::new(Mutex::new(Vec::new()));
+    let times = Arc::new(Mutex::new(Vec::<(usize, f64)>::new()));
     let failed = Arc::new(AtomicU64::new(0));
     let slots = Arc::new(tokio::sync::Semaphore::new(32));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -1353,9 +1368,10 @@ async fn coverage_load(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
+        let which = n % paths.len();
         let (api, path, times, failed) = (
             api.clone(),
-            paths[n % paths.len()].clone(),
+            paths[which].clone(),
             times.clone(),
             failed.clone(),
         );
@@ -1363,7 +1379,7 @@ async fn coverage_load(
         tokio::spawn(async move {
             let started = Instant::now();
             match api.text(&path).await {
-                Ok(_) => lock(&times).push(started.elapsed().as_secs_f64() * 1000.0),
+                Ok(_) => lock(&times).push((which, started.elapsed().as_secs_f64() * 1000.0)),
                 Err(_) => {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -1372,9 +1388,25 @@ async fn coverage_load(
         });
     }
     let _ = slots.acquire_many(32).await;
-    let mut times = std::mem::take(&mut *lock(&times));
-    times.sort_by(f64::total_cmp);
-    (times, failed.load(Ordering::Relaxed))
+    let times = std::mem::take(&mut *lock(&times));
+    let names = ["whole area", "province", "city", "county"];
+    let mut by_query: Vec<(&'static str, Vec<f64>)> = names[..paths.len().min(4)]
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let mut v: Vec<f64> = times
+                .iter()
+                .filter(|(w, _)| *w == k)
+                .map(|(_, t)| *t)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (*name, v)
+        })
+        .collect();
+    let mut all: Vec<f64> = times.iter().map(|(_, t)| *t).collect();
+    all.sort_by(f64::total_cmp);
+    by_query.insert(0, ("all", all));
+    (by_query, failed.load(Ordering::Relaxed))
 }
 
 // ---- the run -----------------------------------------------------------------------------------
@@ -1422,9 +1454,10 @@ fn summed(pids: &[u32]) -> Option<ProcessSample> {
 }
 
 impl Reading {
+    /// `servers`: every partition's API and process.
     async fn take(
         bare: &AtomicU64,
-        server: &Server,
+        (apis, servers): (&[Api], &[u32]),
         fleet: &Fleet,
         brokers: &[u32],
         workers: &[u32],
@@ -1434,9 +1467,9 @@ impl Reading {
             .collect();
         Ok(Reading {
             bare: bare.load(Ordering::Relaxed),
-            applied: server.api.metric(APPLIED_HEARTBEATS).await?,
+            applied: Api::metric_sum(apis, APPLIED_HEARTBEATS).await?,
             sent: fleet.heartbeats.load(Ordering::Relaxed),
-            server: server.sample(),
+            server: summed(servers).unwrap_or_default(),
             broker: summed(brokers),
             own: summed(&own).unwrap_or_default(),
         })
@@ -1509,20 +1542,60 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     let entries = registry(&counties, args.campuses, args.alarms as u32, cameras as u32)?;
     let n = entries.len();
 
-    // The server, on a fresh store, with no MQTT session left from an earlier run.
-    forget_session(&broker, &format!("cw-server-{SERVER_ID}")).await?;
-    let store = match &args.postgres {
-        Some(admin) => Some(PgSchema::create(admin).await?),
-        None => None,
+    // The servers, on fresh stores, with no MQTT session left from an earlier run. With
+    // partitions, county j goes to partition (last - j) mod P, so that the outage county
+    // (the last) is the first partition's, whose live stream and restart are measured;
+    // the first partition answers for the whole area, adding the others' figures.
+    let partitions = args.partitions.max(1);
+    let of_partition = |k: usize| -> Vec<RegionCode> {
+        (0..counties.len())
+            .filter(|j| (counties.len() - 1 - j) % partitions == k)
+            .map(|j| counties[j])
+            .collect()
     };
-    let mut server = Server::start(
-        bin,
-        dir.path(),
-        &mqtt_url,
-        store.as_ref().map(PgSchema::url).as_deref(),
-        &counties,
-    )?;
-    server.ready(Duration::from_secs(60)).await?;
+    let mut stores = Vec::new();
+    let mut others: Vec<Server> = Vec::new();
+    for k in (0..partitions).rev() {
+        let id = if k == 0 {
+            SERVER_ID.to_string()
+        } else {
+            format!("{SERVER_ID}-p{k}")
+        };
+        forget_session(&broker, &format!("cw-server-{id}")).await?;
+        let store = match &args.postgres {
+            Some(admin) => Some(PgSchema::create(admin, k).await?),
+            None => None,
+        };
+        let peers: Vec<String> = if k == 0 {
+            others.iter().map(|s| s.api.base.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut s = Server::start(
+            bin.clone(),
+            &dir.path().join(format!("p{k}")),
+            &mqtt_url,
+            store.as_ref().map(PgSchema::url).as_deref(),
+            (&id, &of_partition(k), &peers),
+        )?;
+        s.ready(Duration::from_secs(60)).await?;
+        stores.extend(store);
+        others.push(s);
+    }
+    let mut server = others.pop().context("no partition")?;
+    let all_servers = |server: &Server, others: &[Server]| -> Vec<Api> {
+        std::iter::once(server.api.clone())
+            .chain(others.iter().map(|s| s.api.clone()))
+            .collect()
+    };
+    let apis = all_servers(&server, &others);
+    let mine: BTreeSet<RegionCode> = of_partition(0).into_iter().collect();
+    let n0 = entries.iter().filter(|e| mine.contains(&e.region)).count();
+    if partitions > 1 {
+        progress(format!(
+            "{partitions} partition servers (the first answers for the whole area, {n0} campuses of its own)"
+        ));
+    }
     progress(format!(
         "server pid {} on {} (log {}); liveness {} x {} (defaults), alert rules at their defaults",
         server.process.pid(),
@@ -1532,20 +1605,22 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         humantime::format_duration(args.heartbeat_interval)
     ));
     let started = Instant::now();
-    let resp = server
-        .api
-        .http
-        .post(format!("{}/api/v1/registry?mode=replace", server.api.base))
-        .header("content-type", "text/csv")
-        .body(to_csv(&entries))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        resp.status().is_success(),
-        "registry import: {} {}",
-        resp.status(),
-        resp.text().await.unwrap_or_default()
-    );
+    let csv = to_csv(&entries);
+    for api in &apis {
+        let resp = api
+            .http
+            .post(format!("{}/api/v1/registry?mode=replace", api.base))
+            .header("content-type", "text/csv")
+            .body(csv.clone())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "registry import: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        );
+    }
     progress(format!(
         "registry of {n} campuses in {} counties imported through the API in {:.2} s",
         counties.len(),
@@ -1607,16 +1682,20 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         humantime::format_duration(args.heartbeat_interval)
     ));
     let births_began = Instant::now();
-    let ramp_cpu0 = server.sample();
-    let api = server.api.clone();
+    let server_pids = |server: &Server| -> Vec<u32> {
+        std::iter::once(server.process.pid())
+            .chain(others.iter().map(|s| s.process.pid()))
+            .collect()
+    };
+    let ramp_cpu0 = summed(&server_pids(&server)).unwrap_or_default();
     let all_online = wait_until(
         "every gateway online at the server",
         args.ramp + Duration::from_secs(180),
         Duration::from_secs(1),
         || {
-            let (api, fleet) = (api.clone(), fleet.clone());
+            let (apis, fleet) = (apis.clone(), fleet.clone());
             async move {
-                let online = api.metric(ONLINE).await.ok()? as usize;
+                let online = Api::metric_sum(&apis, ONLINE).await.ok()? as usize;
                 if births_began.elapsed().as_secs().is_multiple_of(10) {
                     progress(format!(
                         "connected {} births sent {} online at the server {online}",
@@ -1634,7 +1713,23 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         return Err(e);
     }
     let online_after = births_began.elapsed();
-    let ramp_cpu = cpu_pct(&ramp_cpu0, &server.sample(), online_after);
+    // The whole area's answer (from the first partition, adding the others' with
+    // partitions) holds every campus.
+    let whole = server.api.json("/api/v1/coverage").await?;
+    progress(format!(
+        "whole area's coverage from {}: registered {} reporting {} (of {n})",
+        server.api.base, whole["registered"], whole["reporting"]
+    ));
+    anyhow::ensure!(
+        whole["registered"].as_u64() == Some(n as u64),
+        "the whole area's coverage does not hold every campus: {}",
+        whole["registered"]
+    );
+    let ramp_cpu = cpu_pct(
+        &ramp_cpu0,
+        &summed(&server_pids(&server)).unwrap_or_default(),
+        online_after,
+    );
     progress(format!(
         "all {n} gateways online at the server {:.1} s after the first connection (server CPU {ramp_cpu:.0} % of a core meanwhile)",
         online_after.as_secs_f64()
@@ -1644,7 +1739,11 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
 
     // The measured time.
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let watcher = watch_live(&server.api, seen.clone()).await?;
+    // Every partition's live stream: failures happen in all of them.
+    let mut watchers = Vec::new();
+    for api in &apis {
+        watchers.push(watch_live(api, seen.clone()).await?);
+    }
     let stop_coverage = CancellationToken::new();
     let coverage = tokio::spawn(coverage_load(
         server.api.clone(),
@@ -1655,7 +1754,14 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     let window = Duration::from_secs(args.seconds);
     let load0 = load_average();
     let t0 = Instant::now();
-    let start = Reading::take(&bare, &server, &fleet, &broker_pids, &worker_pids).await?;
+    let start = Reading::take(
+        &bare,
+        (&apis, &server_pids(&server)),
+        &fleet,
+        &broker_pids,
+        &worker_pids,
+    )
+    .await?;
     progress(format!(
         "measuring for {} s, failures injected meanwhile",
         args.seconds
@@ -1666,9 +1772,20 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     .await?;
     tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + window)).await;
     let wall = t0.elapsed();
-    let end = Reading::take(&bare, &server, &fleet, &broker_pids, &worker_pids).await?;
+    let end = Reading::take(
+        &bare,
+        (&apis, &server_pids(&server)),
+        &fleet,
+        &broker_pids,
+        &worker_pids,
+    )
+    .await?;
     stop_coverage.cancel();
-    let (coverage_ms, coverage_failed) = coverage.await?;
+    let (coverage_by_query, coverage_failed) = coverage.await?;
+    let coverage_ms = coverage_by_query
+        .first()
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
 
     // Flags still due (a camera's hold-down, a frozen gateway's window) are waited for.
     let deadline = faults
@@ -1775,6 +1892,15 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         percentile(&coverage_ms, 0.99),
         percentile(&coverage_ms, 1.0)
     );
+    for (query, ms) in coverage_by_query.iter().skip(1) {
+        println!(
+            "  {query:<10} {:>5} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms.len(),
+            percentile(ms, 0.5),
+            percentile(ms, 0.99),
+            percentile(ms, 1.0)
+        );
+    }
     {
         let s = lock(&seen);
         println!();
@@ -1865,7 +1991,9 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         fleet.rebirths_asked.load(Ordering::Relaxed),
         fleet.lost.load(Ordering::Relaxed)
     );
-    watcher.abort();
+    for w in watchers {
+        w.abort();
+    }
 
     // ---- the failed gateways come back ----
     progress("bringing the killed and frozen gateways back");
@@ -1880,14 +2008,13 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     for i in &faults.frozen {
         let _ = controls[*i].send(Control::Resume);
     }
-    let api = server.api.clone();
     wait_until(
         "every gateway online again",
         Duration::from_secs(120),
         Duration::from_millis(200),
         || {
-            let api = api.clone();
-            async move { (api.metric(ONLINE).await.ok()? as usize >= n).then_some(()) }
+            let apis = apis.clone();
+            async move { (Api::metric_sum(&apis, ONLINE).await.ok()? as usize >= n).then_some(()) }
         },
     )
     .await?;
@@ -1899,13 +2026,22 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     );
 
     if !args.no_restart {
-        measure_restart(&mut server, &fleet, n, args.heartbeat_interval, &defaults).await?;
+        // With partitions, the first one's: it holds `n0` of the campuses.
+        measure_restart(&mut server, &fleet, n0, args.heartbeat_interval, &defaults).await?;
     }
 
     // ---- the end ----
     progress("stopping: server, then the gateways (clean DISCONNECT)");
     server.stop().await;
     forget_session(&broker, &format!("cw-server-{SERVER_ID}")).await?;
+    for (k, s) in others.into_iter().enumerate() {
+        s.stop().await;
+        forget_session(
+            &broker,
+            &format!("cw-server-{SERVER_ID}-p{}", partitions - 1 - k),
+        )
+        .await?;
+    }
     let mut done = Vec::with_capacity(n);
     for c in &controls {
         let (tx, rx) = oneshot::channel();
@@ -1919,7 +2055,7 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     for t in tasks {
         t.abort();
     }
-    if let Some(mut store) = store {
+    for store in &mut stores {
         if args.keep {
             store.keep = true;
             println!("kept the PostgreSQL schema {}", store.name);
