@@ -1,7 +1,8 @@
 """An RTSP camera for campuswatch's tests: GStreamer's RTSP server streaming live H.264.
 
-Binds port 0 on 127.0.0.1 (or --host), prints `PORT <n>` on stdout, then serves until killed:
-    /usr/bin/python3 rtsp_camera.py [--host ADDR] [--fps 15] [--mounts N] [--auth basic|digest USER PASSWORD]
+Binds port 0 (or --port) on 127.0.0.1 (or --host), prints `PORT <n>` on stdout, then
+serves until killed:
+    /usr/bin/python3 rtsp_camera.py [--host ADDR] [--port P] [--fps 15] [--mounts N] [--auth basic|digest USER PASSWORD]
 
 The stream is mounted at /cam1 (and /cam2 … /camN with --mounts N: many cameras behind
 one server) and offered over TCP-interleaved and UDP transports.
@@ -24,13 +25,15 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--mounts", type=int, default=1)
+    # A fixed port lets a camera that was killed come back at the same address.
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--auth", nargs=3, metavar=("METHOD", "USER", "PASSWORD"))
     args = parser.parse_args()
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
-    server.set_service("0")
+    server.set_service(str(args.port))
 
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(

@@ -5,8 +5,14 @@
 //! scaled to a day. An agent with no devices runs beside it as the baseline, so the
 //! machine's noise shows in both. Not a test: it prints figures (docs/BENCHMARKS.md).
 //!
-//! cargo build --release -p campuswatch-agent -p campuswatch-tests --bin footprint-bench
+//! With `--flap-every`, some of the cameras drop and come back over and over (their RTSP
+//! server is killed and started again on the same port), so the agent goes through down,
+//! up and new sessions all run long; it then also prints the agent's resident memory at
+//! the start, its highest and at the end, and the drift from start to end.
+//!
+//! cargo build --release -p campuswatch-agent -p campuswatch-tests --bin footprint-bench --bin campuswatch-agent
 //! ./target/release/footprint-bench --seconds 600
+//! ./target/release/footprint-bench --seconds 7200 --flap-every 3m
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -44,6 +50,19 @@ struct Args {
         default_value = "/usr/bin/python3"
     )]
     python: PathBuf,
+    /// Make `--flapping` cameras drop and come back once in this period ("3m"), from
+    /// the start of the warm-up; default: they never drop.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flap_every: Option<Duration>,
+    /// How long the flapping cameras stay away each time.
+    #[arg(long, default_value = "75s", value_parser = humantime::parse_duration)]
+    flap_down: Duration,
+    /// How many of the cameras flap (the last ones).
+    #[arg(long, default_value_t = 16)]
+    flapping: usize,
+    /// With `--flap-every`, print the agent's resident memory this often during the run.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    report_every: Duration,
 }
 
 /// Relays TCP connections to `upstream`, counting the bytes sent towards it.
@@ -92,11 +111,13 @@ async fn alarm_port() -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-fn start_cameras(python: &Path, mounts: usize) -> anyhow::Result<(Running, u16)> {
+/// GStreamer's RTSP server with `mounts` cameras (/cam1 …), on `port` (0: any free one).
+fn start_cameras(python: &Path, mounts: usize, port: u16) -> anyhow::Result<(Running, u16)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/rtsp_camera.py");
     let mut child = Command::new(python)
         .arg(&script)
         .args(["--mounts", &mounts.to_string()])
+        .args(["--port", &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -113,12 +134,42 @@ fn start_cameras(python: &Path, mounts: usize) -> anyhow::Result<(Running, u16)>
     Ok((running, port))
 }
 
+/// Cameras that drop and come back: every `every`, their RTSP server is killed, and
+/// started again on the same port `down` later. Runs until the process ends.
+async fn flap(
+    python: PathBuf,
+    mounts: usize,
+    mut server: Running,
+    port: u16,
+    every: Duration,
+    down: Duration,
+) -> anyhow::Result<()> {
+    let mut next = tokio::time::Instant::now() + every.saturating_sub(down);
+    loop {
+        tokio::time::sleep_until(next).await;
+        server.kill()?;
+        tokio::time::sleep(down).await;
+        // The port was just freed; another program may take it in between, rarely.
+        let mut restarted = None;
+        for _ in 0..10 {
+            match start_cameras(&python, mounts, port) {
+                Ok((s, p)) if p == port => {
+                    restarted = Some(s);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+        server = restarted.with_context(|| format!("cannot restart the cameras on {port}"))?;
+        next += every;
+    }
+}
+
 fn agent_config(
     dir: &Path,
     campus: &str,
     broker: SocketAddr,
-    cameras: usize,
-    rtsp_port: u16,
+    cameras: &[String],
     alarms: &[SocketAddr],
 ) -> anyhow::Result<PathBuf> {
     let mut toml = format!(
@@ -131,9 +182,10 @@ fn agent_config(
             i + 1
         ));
     }
-    for i in 1..=cameras {
+    for (i, url) in cameras.iter().enumerate() {
         toml.push_str(&format!(
-            "\n[[devices]]\nid = \"cam-{i:02}\"\nkind = \"camera\"\nprobe = {{ type = \"rtsp\", url = \"rtsp://127.0.0.1:{rtsp_port}/cam{i}\" }}\n"
+            "\n[[devices]]\nid = \"cam-{:02}\"\nkind = \"camera\"\nprobe = {{ type = \"rtsp\", url = \"{url}\" }}\n",
+            i + 1
         ));
     }
     let path = dir.join(format!("{campus}.toml"));
@@ -160,11 +212,43 @@ struct Sample {
     sent: u64,
 }
 
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let flapping = if args.flap_every.is_some() {
+        args.flapping.min(args.cameras)
+    } else {
+        0
+    };
+    if let Some(every) = args.flap_every {
+        anyhow::ensure!(
+            args.flap_down < every,
+            "--flap-down must be shorter than --flap-every"
+        );
+    }
     let broker = TestBroker::at(args.mqtt_url.clone()).await;
-    let (_cameras, rtsp_port) = start_cameras(&args.python, args.cameras)?;
+    let steady = args.cameras - flapping;
+    let (_cameras, rtsp_port) = start_cameras(&args.python, steady.max(1), 0)?;
+    let mut cameras: Vec<String> = (1..=steady)
+        .map(|i| format!("rtsp://127.0.0.1:{rtsp_port}/cam{i}"))
+        .collect();
+    let mut flapper = None;
+    if let Some(every) = args.flap_every.filter(|_| flapping > 0) {
+        let (server, port) = start_cameras(&args.python, flapping, 0)?;
+        cameras.extend((1..=flapping).map(|i| format!("rtsp://127.0.0.1:{port}/cam{i}")));
+        flapper = Some(tokio::spawn(flap(
+            args.python.clone(),
+            flapping,
+            server,
+            port,
+            every,
+            args.flap_down,
+        )));
+    }
     let mut alarms = Vec::new();
     for _ in 0..args.alarms {
         alarms.push(alarm_port().await?);
@@ -177,21 +261,21 @@ async fn main() -> anyhow::Result<()> {
     let idle_dir = dir.path().join("idle");
     std::fs::create_dir_all(&full_dir)?;
     std::fs::create_dir_all(&idle_dir)?;
-    let full_cfg = agent_config(
-        &full_dir,
-        "bench-full",
-        full_relay,
-        args.cameras,
-        rtsp_port,
-        &alarms,
-    )?;
-    let idle_cfg = agent_config(&idle_dir, "bench-idle", idle_relay, 0, rtsp_port, &[])?;
+    let full_cfg = agent_config(&full_dir, "bench-full", full_relay, &cameras, &alarms)?;
+    let idle_cfg = agent_config(&idle_dir, "bench-idle", idle_relay, &[], &[])?;
     let full = start_agent(&full_cfg)?;
     let idle = start_agent(&idle_cfg)?;
     println!(
         "agent with {} cameras and {} alarms vs an agent with no devices; warming up 60 s, then measuring {} s",
         args.cameras, args.alarms, args.seconds
     );
+    if let Some(every) = args.flap_every {
+        println!(
+            "{flapping} of the cameras drop for {} every {}",
+            humantime::format_duration(args.flap_down),
+            humantime::format_duration(every)
+        );
+    }
     tokio::time::sleep(Duration::from_secs(60)).await;
 
     let sample = |pid: u32, sent: &AtomicU64| -> anyhow::Result<Sample> {
@@ -208,11 +292,25 @@ async fn main() -> anyhow::Result<()> {
         sample(idle.pid(), &idle_sent)?,
     );
     let (mut full_max_rss, mut idle_max_rss) = (full0.rss_kb, idle0.rss_kb);
+    let mut next_report = args.report_every;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     while start.elapsed() < Duration::from_secs(args.seconds) {
         tick.tick().await;
-        full_max_rss = full_max_rss.max(sample(full.pid(), &full_sent)?.rss_kb);
+        if let Some(f) = flapper.take_if(|f| f.is_finished()) {
+            f.await?.context("flapping cameras")?;
+        }
+        let now = sample(full.pid(), &full_sent)?.rss_kb;
+        full_max_rss = full_max_rss.max(now);
         idle_max_rss = idle_max_rss.max(sample(idle.pid(), &idle_sent)?.rss_kb);
+        if args.flap_every.is_some() && start.elapsed() >= next_report {
+            println!(
+                "{:>6} s: agent with cameras {:.2} MB resident (max {:.2})",
+                start.elapsed().as_secs(),
+                mb(now),
+                mb(full_max_rss)
+            );
+            next_report += args.report_every;
+        }
     }
     let wall = start.elapsed().as_secs_f64();
     let (full1, idle1) = (
@@ -243,8 +341,8 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{:<22} {:>12.1} {:>12.1} {:>12.2} {:>16.2}",
             name,
-            b.rss_kb as f64 / 1024.0,
-            max as f64 / 1024.0,
+            mb(b.rss_kb),
+            mb(max),
             cpu(a, b),
             per_day(a, b) / 1e6
         );
@@ -255,5 +353,16 @@ async fn main() -> anyhow::Result<()> {
         cpu(&full0, &full1) / cpu(&idle0, &idle1).max(1e-9),
         per_day(&full0, &full1) / per_day(&idle0, &idle1).max(1.0)
     );
+    if args.flap_every.is_some() {
+        println!(
+            "agent with cameras over {:.0} s of flapping: RSS at start {:.2} MB, max {:.2} MB, end {:.2} MB; drift {:+.1} % (max {:+.1} % over the start)",
+            wall,
+            mb(full0.rss_kb),
+            mb(full_max_rss),
+            mb(full1.rss_kb),
+            (full1.rss_kb as f64 / full0.rss_kb.max(1) as f64 - 1.0) * 100.0,
+            (full_max_rss as f64 / full0.rss_kb.max(1) as f64 - 1.0) * 100.0
+        );
+    }
     Ok(())
 }
