@@ -207,6 +207,7 @@ async fn serve(path: PathBuf, cfg: AgentConfig) -> anyhow::Result<()> {
             if started.await.is_err() {
                 return;
             }
+            campuswatch_agent::memory::release_startup_code();
             notify::ready(&format!("Running; {summary}."));
             #[cfg(unix)]
             tokio::spawn(reload_on_hangup(hangups, path, reload_tx));

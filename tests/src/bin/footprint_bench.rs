@@ -193,9 +193,27 @@ fn agent_config(
     Ok(path)
 }
 
-fn start_agent(config: &Path) -> anyhow::Result<Running> {
-    let exe = sibling_program("campuswatch-agent", "campuswatch-agent")?;
-    let child = Command::new(exe)
+/// Drops the agent program's pages from the page cache, so that the agents read it from
+/// disk as at a gateway's boot. How much of a program a page fault maps depends on how its
+/// pages came into the cache (written by the linker, copied, read ahead), so without this
+/// the same program measured up to a fifth apart from one run to the next.
+fn evict_from_page_cache(program: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::open(program)?;
+    // SAFETY: posix_fadvise only advises the kernel about the open file's cached pages.
+    let err = unsafe {
+        libc::posix_fadvise(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+            0,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    anyhow::ensure!(err == 0, "posix_fadvise: error {err}");
+    Ok(())
+}
+
+fn start_agent(program: &Path, config: &Path) -> anyhow::Result<Running> {
+    let child = Command::new(program)
         .arg("run")
         .arg("--config")
         .arg(config)
@@ -263,8 +281,16 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&idle_dir)?;
     let full_cfg = agent_config(&full_dir, "bench-full", full_relay, &cameras, &alarms)?;
     let idle_cfg = agent_config(&idle_dir, "bench-idle", idle_relay, &[], &[])?;
-    let full = start_agent(&full_cfg)?;
-    let idle = start_agent(&idle_cfg)?;
+    // Each agent runs its own copy of the program, as on a gateway of its own: the
+    // pages of a file that two processes map are shared, and the kernel reclaims
+    // neither's (memory::release_startup_code in the agent).
+    let program = sibling_program("campuswatch-agent", "campuswatch-agent")?;
+    let idle_program = idle_dir.join("campuswatch-agent");
+    std::fs::copy(&program, &idle_program)?;
+    evict_from_page_cache(&program)?;
+    evict_from_page_cache(&idle_program)?;
+    let full = start_agent(&program, &full_cfg)?;
+    let idle = start_agent(&idle_program, &idle_cfg)?;
     println!(
         "agent with {} cameras and {} alarms vs an agent with no devices; warming up 60 s, then measuring {} s",
         args.cameras, args.alarms, args.seconds
