@@ -132,29 +132,100 @@ fn valid_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// The text of an id: up to 22 bytes held in place, longer ones in an allocation of
+/// their own. A server holds millions of ids (every device of a province, every campus
+/// in several indexes), most of them short (`cam-01`, `150102-K-0001`): in place, each
+/// saves the 32-byte allocation a `String` of the same size (24 bytes) points to.
+#[derive(Clone)]
+enum IdText {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+const INLINE: usize = 22;
+
+impl IdText {
+    fn new(s: &str) -> IdText {
+        if s.len() <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            IdText::Inline {
+                len: s.len() as u8,
+                bytes,
+            }
+        } else {
+            IdText::Heap(s.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            IdText::Inline { len, bytes } => {
+                // Always the bytes of a whole `&str` (see `new`); checked, which costs
+                // little for at most 22 bytes, rather than assumed.
+                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
+            }
+            IdText::Heap(s) => s,
+        }
+    }
+}
+
+// Compared, ordered and hashed as the text, as `Borrow<str>` requires.
+impl PartialEq for IdText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for IdText {}
+
+impl PartialOrd for IdText {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for IdText {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for IdText {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h)
+    }
+}
+
+impl fmt::Debug for IdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 macro_rules! name_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(IdText);
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 if valid_name(s) {
-                    Ok(Self(s.to_string()))
+                    Ok(Self(IdText::new(s)))
                 } else {
                     Err(IdError::Name { what: $what, value: s.to_string() })
                 }
             }
 
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.as_str()
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
@@ -167,13 +238,13 @@ macro_rules! name_id {
 
         impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
-                &self.0
+                self.as_str()
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
+                s.serialize_str(self.as_str())
             }
         }
 
@@ -200,6 +271,41 @@ name_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_short_and_long_behave_as_their_text() {
+        use std::collections::{BTreeSet, HashMap};
+        let long = "cam-".to_string() + &"x".repeat(60);
+        let texts = [
+            "a",
+            "cam-01",
+            "150102-K-0001",
+            "exactly-22-bytes-long!",
+            &long,
+        ];
+        for t in texts.iter().filter(|t| valid_name(t)) {
+            let id = DeviceId::parse(t).unwrap();
+            assert_eq!(id.as_str(), *t);
+            assert_eq!(id.to_string(), *t);
+            assert_eq!(format!("{id:?}"), format!("DeviceId({t:?})"));
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(serde_json::from_str::<DeviceId>(&json).unwrap(), id);
+            // Found by its text in a map keyed by ids.
+            let map: HashMap<DeviceId, u8> = [(id.clone(), 1)].into();
+            assert_eq!(map.get(*t), Some(&1));
+        }
+        // Ordered as the text, whichever way each is held.
+        let mut ids: Vec<CampusId> = ["b-23-bytes-long-campus1", "a", "b", "ab"]
+            .iter()
+            .map(|t| CampusId::parse(t).unwrap())
+            .collect();
+        ids.sort();
+        let sorted: Vec<&str> = ids.iter().map(CampusId::as_str).collect();
+        assert_eq!(sorted, ["a", "ab", "b", "b-23-bytes-long-campus1"]);
+        let set: BTreeSet<&str> = sorted.iter().copied().collect();
+        assert_eq!(set.len(), 4);
+        assert_eq!(std::mem::size_of::<DeviceId>(), 24);
+    }
 
     #[test]
     fn county_rolls_up_to_city_and_province() {

@@ -139,6 +139,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn real_main() -> anyhow::Result<()> {
+    // Large answers (every campus listed) are built and freed again and again: their
+    // pages go back at once instead of staying with the process (docs/BENCHMARKS.md,
+    // "Load").
+    campuswatch_service::memory::large_allocations_apart(1 << 20);
     let cli = Cli::parse();
     // rumqttd logs every connection, and benign races at ERROR; the demo's agents are
     // quiet too unless named.

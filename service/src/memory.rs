@@ -18,6 +18,20 @@ pub fn limit_arenas(arenas: i32) {
     let _ = arenas;
 }
 
+/// Serves every allocation of `bytes` or more with pages of its own, handed back as soon
+/// as it is freed. glibc raises this threshold each time such a block is freed (up to
+/// 32 MB), after which large short-lived buffers (a JSON answer listing a province's
+/// campuses) come from the arenas and their pages stay. A fixed threshold stops that.
+pub fn large_allocations_apart(bytes: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it takes the allocator's lock.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = bytes;
+}
+
 /// Returns the allocator's free pages, in every arena, to the system.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
