@@ -14,8 +14,10 @@ use tokio::sync::broadcast;
 
 use crate::monitor::Change;
 
-/// How many events a console may fall behind before it must resync.
-pub const BACKLOG: usize = 1024;
+/// How many events a console may fall behind before it must resync: room for a whole
+/// county's gateways dropping at once (1,612 at a time in load-bench's province, which
+/// made consoles resync with 1,024), when operators most need to see each one.
+pub const BACKLOG: usize = 8192;
 
 /// One thing that changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
