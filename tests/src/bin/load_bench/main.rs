@@ -1754,14 +1754,9 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     let window = Duration::from_secs(args.seconds);
     let load0 = load_average();
     let t0 = Instant::now();
-    let start = Reading::take(
-        &bare,
-        (&apis, &server_pids(&server)),
-        &fleet,
-        &broker_pids,
-        &worker_pids,
-    )
-    .await?;
+    let pids = server_pids(&server);
+    let reading = || Reading::take(&bare, (&apis, &pids), &fleet, &broker_pids, &worker_pids);
+    let start = reading().await?;
     progress(format!(
         "measuring for {} s, failures injected meanwhile",
         args.seconds
@@ -1772,14 +1767,7 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     .await?;
     tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + window)).await;
     let wall = t0.elapsed();
-    let end = Reading::take(
-        &bare,
-        (&apis, &server_pids(&server)),
-        &fleet,
-        &broker_pids,
-        &worker_pids,
-    )
-    .await?;
+    let end = reading().await?;
     stop_coverage.cancel();
     let (coverage_by_query, coverage_failed) = coverage.await?;
     let coverage_ms = coverage_by_query
