@@ -119,16 +119,8 @@ impl<'de> Deserialize<'de> for ProbeName {
 pub struct Readings(Box<[(Name, f64)]>);
 
 impl Readings {
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
         self.0.iter().map(|(n, v)| (n.as_str(), *v))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// As the protocol's map, for answers that carry it.
@@ -202,12 +194,16 @@ mod tests {
         ]);
         let r = Readings::from(&m);
         assert_eq!(r.to_map(), m);
-        assert_eq!(r.get("latency_ms"), Some(4.5));
-        assert_eq!(r.get("vendor_temp_c"), Some(41.0));
-        assert_eq!(r.get("height"), None);
-        let names: Vec<&str> = r.iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["latency_ms", "vendor_temp_c", "width"]);
-        assert!(Readings::from(&Measurements::new()).is_empty());
+        let pairs: Vec<(&str, f64)> = r.iter().collect();
+        assert_eq!(
+            pairs,
+            [
+                ("latency_ms", 4.5),
+                ("vendor_temp_c", 41.0),
+                ("width", 1920.0)
+            ]
+        );
+        assert_eq!(Readings::from(&Measurements::new()).iter().count(), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A PostgreSQL schema of its own for one test, in the database
 //! `CAMPUSWATCH_TEST_DATABASE_URL` names, dropped with it. Used by the store's contract
-//! tests (`store::test_db`) and by the server's integration tests.
+//! tests (`store::test_db`), by the server's integration tests and by the benchmarks
+//! that run a server on PostgreSQL (in the database they are given).
 
 use sqlx::Connection;
 
@@ -10,6 +11,8 @@ pub const DATABASE_URL_VAR: &str = "CAMPUSWATCH_TEST_DATABASE_URL";
 pub struct TestSchema {
     admin: String,
     name: String,
+    /// Left in the database when dropped (see [`TestSchema::keep`]).
+    kept: bool,
 }
 
 impl TestSchema {
@@ -20,13 +23,39 @@ impl TestSchema {
             eprintln!("{DATABASE_URL_VAR} is not set: {what} did not run");
             return None;
         };
+        Some(
+            TestSchema::create(&admin, prefix)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{DATABASE_URL_VAR}={admin} is set but a schema cannot be made there: {e}"
+                    )
+                }),
+        )
+    }
+
+    /// A new schema named from `prefix` in the database `admin` names.
+    pub async fn create(admin: &str, prefix: &str) -> Result<TestSchema, sqlx::Error> {
         let name = format!("{prefix}_{}_{}", std::process::id(), rand::random::<u32>());
-        let mut conn = connect(&admin).await;
+        let mut conn = sqlx::PgConnection::connect(admin).await?;
         sqlx::query(&format!("CREATE SCHEMA {name}"))
             .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("creating schema {name} in {admin}: {e}"));
-        Some(TestSchema { admin, name })
+            .await?;
+        Ok(TestSchema {
+            admin: admin.into(),
+            name,
+            kept: false,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Leaves the schema in the database when this is dropped (to look at it after a
+    /// benchmark).
+    pub fn keep(&mut self) {
+        self.kept = true;
     }
 
     /// The database URL with this schema first on the search path.
@@ -44,6 +73,9 @@ pub async fn connect(url: &str) -> sqlx::PgConnection {
 
 impl Drop for TestSchema {
     fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Drop runs inside the test's runtime: the schema goes on a thread of its own.
         let _ = std::thread::spawn(move || {

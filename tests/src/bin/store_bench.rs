@@ -13,6 +13,7 @@ use anyhow::Context;
 use campuswatch_protocol::{CampusId, DeviceId, Measurements, RegionCode};
 use campuswatch_server::monitor::{AlertKind, Change, Transition};
 use campuswatch_server::store::Store;
+use campuswatch_server::testing::TestSchema;
 use chrono::{TimeDelta, Utc};
 use clap::Parser;
 use sqlx::Connection;
@@ -129,31 +130,20 @@ async fn main() -> anyhow::Result<()> {
     print("SQLite", &m, bytes, &args);
 
     if let Some(admin) = &args.postgres {
-        let schema = format!("cw_store_bench_{}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(admin)
+        // Dropped at the end, whatever happened.
+        let schema = TestSchema::create(admin, "cw_store_bench")
             .await
-            .with_context(|| format!("PostgreSQL at {admin}"))?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await?;
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options[search_path]={schema}");
-        let result = async {
-            let pg = Store::open(&url).await?;
-            let m = measure(&pg, args.events).await?;
-            let bytes: i64 = sqlx::query_scalar(&format!(
-                "SELECT pg_total_relation_size('{schema}.transitions')"
-            ))
-            .fetch_one(&mut conn)
-            .await?;
-            print("PostgreSQL", &m, bytes as u64, &args);
-            anyhow::Ok(())
-        }
-        .await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&mut conn)
-            .await?;
-        result?;
+            .with_context(|| format!("a schema in PostgreSQL at {admin}"))?;
+        let pg = Store::open(&schema.url()).await?;
+        let m = measure(&pg, args.events).await?;
+        let mut conn = sqlx::PgConnection::connect(admin).await?;
+        let bytes: i64 = sqlx::query_scalar(&format!(
+            "SELECT pg_total_relation_size('{}.transitions')",
+            schema.name()
+        ))
+        .fetch_one(&mut conn)
+        .await?;
+        print("PostgreSQL", &m, bytes as u64, &args);
     } else {
         println!("PostgreSQL: not measured (give --postgres URL or CAMPUSWATCH_TEST_DATABASE_URL)");
     }

@@ -49,6 +49,7 @@ use campuswatch_protocol::{
 };
 use campuswatch_server::config::ServerConfig;
 use campuswatch_server::registry::{to_csv, RegistryEntry};
+use campuswatch_server::testing::TestSchema;
 use campuswatch_tests::bench::{
     bench_counties, heartbeat, inventory, lock, open_files_limit_of, percentile, process_sample,
     progress, raise_open_files_limit, registry, sample_value, sibling_program, start_progress,
@@ -59,7 +60,6 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
-use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -585,60 +585,6 @@ impl Server {
         while self.process.exited().is_none() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-/// The server's PostgreSQL store: a schema of its own in the database `--postgres` names,
-/// dropped at the end.
-struct PgSchema {
-    admin: String,
-    name: String,
-    keep: bool,
-}
-
-impl PgSchema {
-    async fn create(admin: &str, partition: usize) -> anyhow::Result<PgSchema> {
-        let name = format!("cw_load_bench_{}_{partition}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(admin)
-            .await
-            .with_context(|| format!("PostgreSQL at {admin}"))?;
-        sqlx::query(&format!("CREATE SCHEMA {name}"))
-            .execute(&mut conn)
-            .await?;
-        Ok(PgSchema {
-            admin: admin.into(),
-            name,
-            keep: false,
-        })
-    }
-
-    fn url(&self) -> String {
-        let sep = if self.admin.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options[search_path]={}", self.admin, self.name)
-    }
-}
-
-impl Drop for PgSchema {
-    /// Drops the schema, on a thread of its own (this runs inside the runtime), also
-    /// when the run failed.
-    fn drop(&mut self) {
-        if self.keep {
-            return;
-        }
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
-                    .execute(&mut conn)
-                    .await?;
-                anyhow::Ok(())
-            })
-        })
-        .join();
     }
 }
 
@@ -1563,7 +1509,12 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         };
         forget_session(&broker, &format!("cw-server-{id}")).await?;
         let store = match &args.postgres {
-            Some(admin) => Some(PgSchema::create(admin, k).await?),
+            // A schema of its own, dropped at the end (or kept with --keep).
+            Some(admin) => Some(
+                TestSchema::create(admin, &format!("cw_load_bench_p{k}"))
+                    .await
+                    .with_context(|| format!("a schema in PostgreSQL at {admin}"))?,
+            ),
             None => None,
         };
         let peers: Vec<String> = if k == 0 {
@@ -1575,7 +1526,7 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
             bin.clone(),
             &dir.path().join(format!("p{k}")),
             &mqtt_url,
-            store.as_ref().map(PgSchema::url).as_deref(),
+            store.as_ref().map(TestSchema::url).as_deref(),
             (&id, &of_partition(k), &peers),
         )?;
         s.ready(Duration::from_secs(60)).await?;
@@ -1583,12 +1534,10 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
         others.push(s);
     }
     let mut server = others.pop().context("no partition")?;
-    let all_servers = |server: &Server, others: &[Server]| -> Vec<Api> {
-        std::iter::once(server.api.clone())
-            .chain(others.iter().map(|s| s.api.clone()))
-            .collect()
-    };
-    let apis = all_servers(&server, &others);
+    let apis: Vec<Api> = std::iter::once(&server)
+        .chain(&others)
+        .map(|s| s.api.clone())
+        .collect();
     let mine: BTreeSet<RegionCode> = of_partition(0).into_iter().collect();
     let n0 = entries.iter().filter(|e| mine.contains(&e.region)).count();
     if partitions > 1 {
@@ -2045,8 +1994,8 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     }
     for store in &mut stores {
         if args.keep {
-            store.keep = true;
-            println!("kept the PostgreSQL schema {}", store.name);
+            store.keep();
+            println!("kept the PostgreSQL schema {}", store.name());
         }
     }
     if args.keep {
