@@ -218,8 +218,8 @@ pub struct DeviceConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub interval: Option<Duration>,
-    /// How long one probe may take before it counts as failed. Default: alarm `3s`,
-    /// camera `5s`.
+    /// How long one probe (for a camera, each RTSP exchange) may take before it counts as
+    /// failed. Default `3s`.
     #[serde(
         default,
         with = "humantime_serde",
@@ -235,7 +235,7 @@ pub struct DeviceConfig {
     /// After a failed probe of a device that is not down, the next probe begins this long
     /// after the failed one began (at most `interval`; at once if that one took longer),
     /// and so on until it is down or answers again: a dead link is confirmed in seconds,
-    /// not whole intervals. Default: alarm `3s`, camera `5s`.
+    /// not whole intervals. Default `3s`.
     #[serde(
         default,
         with = "humantime_serde",
@@ -276,10 +276,12 @@ impl KindDefaults {
             DeviceKind::Camera => Self {
                 required: false,
                 interval: Duration::from_secs(30),
-                timeout: Duration::from_secs(5),
+                // Three probes that each wait the whole timeout, one right after another,
+                // fit in 10 s: a hung camera is down within interval + 10 s.
+                timeout: Duration::from_secs(3),
                 down_after: 3,
                 up_after: 2,
-                retry_interval: Duration::from_secs(5),
+                retry_interval: Duration::from_secs(3),
             },
         }
     }
@@ -545,7 +547,7 @@ mod tests {
         assert!(c.required());
         assert_eq!(
             (c.interval(), c.timeout()),
-            (Duration::from_secs(60), Duration::from_secs(5))
+            (Duration::from_secs(60), Duration::from_secs(3))
         );
         assert_eq!(c.down_after(), 3);
         assert!(

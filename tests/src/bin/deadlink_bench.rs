@@ -2,7 +2,7 @@
 //! device at its kind's default settings) reports a device `down` after its peer dies, and
 //! how often it reports a healthy device `down` behind a link that loses packets. Every
 //! figure is printed twice from the same run: with the quick retries (`retry_interval` at
-//! its default: alarm 3 s, camera 5 s) and with the cadence before them (`retry_interval`
+//! its default, 3 s) and with the cadence before them (`retry_interval`
 //! = `interval`). Not a test: it prints figures (docs/BENCHMARKS.md).
 //!
 //! The peers are the real ones: GStreamer's RTSP server streaming H.264 for cameras
