@@ -390,6 +390,7 @@ pub async fn start_with_clock(
         time_zone: config.zone(),
         server_run: run,
         sign_in_throttle: Default::default(),
+        county_listings: Default::default(),
     });
     let http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(http::serve(

@@ -342,3 +342,185 @@ async fn the_overview_ranks_every_county_and_the_worst_campuses_within_the_calle
     drop(gateways);
     server.stop().await;
 }
+
+/// `(id, name, alarm networked, fully networked)` of each campus a county's coverage
+/// lists.
+fn listed(v: &Value) -> Vec<(String, String, u64, u64)> {
+    v["children"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|c| {
+            assert_eq!(c["level"], "campus", "{c}");
+            (
+                c["code"].as_str().unwrap().to_string(),
+                c["name"].as_str().unwrap().to_string(),
+                c["alarm_networked"].as_u64().unwrap(),
+                c["fully_networked"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn row(id: &str, name: &str, alarm: u64, full: u64) -> (String, String, u64, u64) {
+    (id.to_string(), name.to_string(), alarm, full)
+}
+
+/// A county's campus listing is kept between asks (a county of 1,600 campuses is 800 KB
+/// of JSON) and follows every change of its campuses at once: a device's state, a
+/// rename, the school type asked for; within each caller's scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_countys_campus_listing_follows_every_change_of_its_campuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_signed_in_with(
+        dir.path(),
+        vec![
+            entry("a-1", "150102", SchoolType::Primary, 1, 1),
+            entry("a-2", "150102", SchoolType::Kindergarten, 1, 1),
+            entry("b-1", "150203", SchoolType::Primary, 1, 1),
+        ],
+        &[
+            ("admin", Role::Admin, None),
+            ("hohhot", Role::Viewer, Some("150100")),
+            ("baotou", Role::Viewer, Some("150200")),
+        ],
+    )
+    .await;
+    let broker = common::broker_addr(&server);
+    let (campus, county) = (
+        campuswatch_protocol::CampusId::parse("a-1").unwrap(),
+        campuswatch_protocol::RegionCode::parse("150102").unwrap(),
+    );
+    let gateway = common::gateway(
+        broker,
+        "a-1",
+        "150102",
+        vec![
+            device("alarm-1", DeviceKind::Alarm, DeviceState::Up),
+            device("cam-1", DeviceKind::Camera, DeviceState::Up),
+        ],
+    )
+    .await;
+    let base = format!("http://{}", server.http_addr());
+    let admin = Session::sign_in(&base, "admin").await;
+    let county_path = "/api/v1/coverage?region=150102";
+    let wait_for = async |path: &str, want: Vec<(String, String, u64, u64)>| {
+        let mut last = Vec::new();
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            loop {
+                let (status, v) = admin.get(path).await;
+                assert_eq!(status, 200, "{path}: {v}");
+                last = listed(&v);
+                if last == want {
+                    return v;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        seen.unwrap_or_else(|_| panic!("{path}: {last:?}, not {want:?}"))
+    };
+
+    let first = wait_for(
+        county_path,
+        vec![
+            row("a-1", "Campus a-1", 1, 1),
+            row("a-2", "Campus a-2", 0, 0),
+        ],
+    )
+    .await;
+    // Asked again unchanged: the same answer, but for its time.
+    let (_, again) = admin.get(county_path).await;
+    let without_at = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("at");
+        v
+    };
+    assert_eq!(without_at(&again), without_at(&first));
+    assert_eq!(first["region"]["code"], "150102");
+    assert_eq!(
+        (
+            first["registered"].as_u64(),
+            first["fully_networked"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+
+    // The alarm link drops: listed at once.
+    common::publish(
+        &gateway,
+        &campuswatch_testkit::event(
+            &campus,
+            county,
+            1,
+            1,
+            "alarm-1",
+            DeviceKind::Alarm,
+            (DeviceState::Up, DeviceState::Down),
+        ),
+    )
+    .await;
+    wait_for(
+        county_path,
+        vec![
+            row("a-1", "Campus a-1", 0, 0),
+            row("a-2", "Campus a-2", 0, 0),
+        ],
+    )
+    .await;
+    // One school type, kept apart from the whole listing.
+    let kindergartens = "/api/v1/coverage?region=150102&school_type=kindergarten";
+    wait_for(kindergartens, vec![row("a-2", "Campus a-2", 0, 0)]).await;
+
+    // A rename through the registry reaches both listings.
+    let mut import = admin
+        .http
+        .post(format!("{base}/api/v1/registry"))
+        .header("content-type", "text/csv")
+        .body(
+            "id,name,region,school_type,expected_alarms,expected_cameras\n\
+             a-2,Xincheng kindergarten,150102,kindergarten,1,1\n",
+        );
+    if let Some(c) = &admin.cookie {
+        import = import.header("cookie", c);
+    }
+    let resp = import.send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    wait_for(
+        kindergartens,
+        vec![row("a-2", "Xincheng kindergarten", 0, 0)],
+    )
+    .await;
+    wait_for(
+        county_path,
+        vec![
+            row("a-1", "Campus a-1", 0, 0),
+            row("a-2", "Xincheng kindergarten", 0, 0),
+        ],
+    )
+    .await;
+
+    // Within scope: Hohhot's viewer sees the same listing, Baotou's none of it.
+    let hohhot = Session::sign_in(&base, "hohhot").await;
+    let (status, v) = hohhot.get(county_path).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        listed(&v),
+        vec![
+            row("a-1", "Campus a-1", 0, 0),
+            row("a-2", "Xincheng kindergarten", 0, 0),
+        ]
+    );
+    assert_eq!(
+        v["path"][0]["code"], "150100",
+        "the city above the county; the province is out of scope: {v}"
+    );
+    assert_eq!(v["path"].as_array().map(Vec::len), Some(1), "{v}");
+    let baotou = Session::sign_in(&base, "baotou").await;
+    assert_eq!(baotou.get(county_path).await.0, 403);
+    assert_eq!(baotou.get(kindergartens).await.0, 403);
+    assert_eq!(Session::nobody(&base).get(county_path).await.0, 401);
+    let (status, v) = baotou.get("/api/v1/coverage?region=150203").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(listed(&v), vec![row("b-1", "Campus b-1", 0, 0)]);
+}

@@ -1,8 +1,12 @@
 //! Coverage now: a region's (or the whole area's) campuses and how many are networked,
 //! by school type and by child region, with the other partitions' figures added.
 
+use std::sync::Mutex;
+
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use campuswatch_protocol::{RegionCode, RegionLevel, SchoolType, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -163,7 +167,7 @@ pub(super) async fn coverage(
     State(s): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<CoverageQuery>,
-) -> Result<Json<CoverageResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let region = caller.region_param(q.region.as_deref())?;
     let school_type = q
         .school_type
@@ -191,6 +195,10 @@ pub(super) async fn coverage(
         }
     }
     let at = s.clock.now();
+    // Another partition's campuses never share a county with ours, but its answer is
+    // added to the listing; only this server's own listing is kept.
+    let keep_listing = q.local || s.peers.is_empty();
+    let mut listing = None;
     let mut answer = {
         let m = s.monitor();
         let cov = m.coverage();
@@ -209,20 +217,34 @@ pub(super) async fn coverage(
                 .into_iter()
                 .map(|code| child_block(code, cov.total(Some(code), school_type).block(), true))
                 .collect(),
-            (None, Some(r)) if r.level() == RegionLevel::County => m
-                .county_campuses(&r)
-                .into_iter()
-                .filter(|c| {
-                    school_type.is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t))
-                })
-                .map(|c| ChildBlock {
-                    code: c.id.to_string(),
-                    name: c.registry.map(|e| e.name.clone()).unwrap_or_default(),
-                    level: "campus",
-                    parent: None,
-                    block: c.contribution.block(),
-                })
-                .collect(),
+            (None, Some(r)) if r.level() == RegionLevel::County => {
+                let campuses = || {
+                    m.county_campuses(&r)
+                        .into_iter()
+                        .filter(|c| {
+                            school_type
+                                .is_none_or(|t| c.registry.is_some_and(|e| e.school_type == t))
+                        })
+                        .map(|c| ChildBlock {
+                            code: c.id.to_string(),
+                            name: c.registry.map(|e| e.name.clone()).unwrap_or_default(),
+                            level: "campus",
+                            parent: None,
+                            block: c.contribution.block(),
+                        })
+                        .collect()
+                };
+                match cov.version(r).filter(|_| keep_listing) {
+                    Some(version) => {
+                        listing = Some(
+                            s.county_listings
+                                .get_or_make((r, school_type, version), campuses)?,
+                        );
+                        Vec::new()
+                    }
+                    None => campuses(),
+                }
+            }
             _ => cov
                 .child_regions(region)
                 .map(|child| child_block(child, cov.total(Some(child), school_type).block(), false))
@@ -265,7 +287,96 @@ pub(super) async fn coverage(
             answer.add(other);
         }
     }
-    Ok(Json(answer))
+    match listing {
+        None => Ok(Json(answer).into_response()),
+        Some(children) => Ok(with_children(&answer, &children)?),
+    }
+}
+
+/// The answer, whose `children` is empty, as JSON with `children` in its place.
+fn with_children(answer: &CoverageResponse, children: &[u8]) -> Result<Response, ApiError> {
+    const EMPTY: &[u8] = b"[]}";
+    let mut body = serde_json::to_vec(answer).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // `children` is the last field, so the answer ends `"children":[]}`.
+    if !body.ends_with(b"\"children\":[]}") {
+        return Err(ApiError::Internal(
+            "the coverage answer does not end with its children".into(),
+        ));
+    }
+    body.truncate(body.len() - EMPTY.len());
+    body.reserve_exact(children.len() + 1);
+    body.extend_from_slice(children);
+    body.push(b'}');
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
+/// The most the kept county listings take together.
+const LISTINGS_BYTES: usize = 16 << 20;
+
+/// Which listing: the county, the school type asked for, and the county's mark
+/// ([`crate::monitor::coverage::CoverageIndex::version`]) when it was made.
+type ListingKey = (RegionCode, Option<SchoolType>, u64);
+
+/// The campuses of counties (`children` of a county's coverage) as JSON, each kept until
+/// a campus of its county changes. A county of 1,600 campuses is 800 KB of JSON, which
+/// took milliseconds to build at every ask; a county wall or console asks over and over
+/// while most counties change far less often. At most [`LISTINGS_BYTES`] are kept, the
+/// least recently asked for going first.
+#[derive(Default)]
+pub struct CountyListings {
+    kept: Mutex<Vec<KeptListing>>,
+}
+
+struct KeptListing {
+    key: ListingKey,
+    json: Bytes,
+    last_asked: u64,
+}
+
+impl CountyListings {
+    fn get_or_make(
+        &self,
+        key: ListingKey,
+        make: impl FnOnce() -> Vec<ChildBlock>,
+    ) -> Result<Bytes, ApiError> {
+        let lock = || self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut kept = lock();
+            let newest = kept.iter().map(|k| k.last_asked).max().unwrap_or(0);
+            if let Some(k) = kept.iter_mut().find(|k| k.key == key) {
+                k.last_asked = newest + 1;
+                return Ok(k.json.clone());
+            }
+        }
+        let json = Bytes::from(
+            serde_json::to_vec(&make()).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        let mut kept = lock();
+        // An older listing of the same county and school type is out of date.
+        kept.retain(|k| (k.key.0, k.key.1) != (key.0, key.1));
+        let newest = kept.iter().map(|k| k.last_asked).max().unwrap_or(0);
+        kept.push(KeptListing {
+            key,
+            json: json.clone(),
+            last_asked: newest + 1,
+        });
+        let mut total: usize = kept.iter().map(|k| k.json.len()).sum();
+        while total > LISTINGS_BYTES {
+            let Some((oldest, _)) = kept.iter().enumerate().min_by_key(|(_, k)| k.last_asked)
+            else {
+                break;
+            };
+            total -= kept.swap_remove(oldest).json.len();
+        }
+        Ok(json)
+    }
 }
 
 impl CoverageResponse {

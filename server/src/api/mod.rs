@@ -36,6 +36,7 @@ pub mod throttle;
 mod users;
 
 pub use caller::Caller;
+pub use coverage::CountyListings;
 pub use error::ApiError;
 pub use openapi::openapi_json;
 pub use router::router;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub server_run: i64,
     /// Sign-in failures by name and address ([`throttle`]).
     pub sign_in_throttle: Arc<throttle::SignInThrottle>,
+    /// Counties' campus listings kept until they change ([`CountyListings`]).
+    pub county_listings: Arc<CountyListings>,
 }
 
 impl AppState {

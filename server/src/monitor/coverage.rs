@@ -215,14 +215,33 @@ pub struct CoverageIndex {
     nodes: HashMap<Option<RegionCode>, ByType>,
     /// Child region nodes of each node that has registered campuses below it.
     children: HashMap<Option<RegionCode>, BTreeSet<RegionCode>>,
+    /// A mark per campus region (county) that changes whenever a campus of it is added
+    /// or taken away, so that a listing of its campuses can be kept until then.
+    versions: HashMap<RegionCode, u64>,
 }
+
+/// Marks are unique in the process, so that a mark never comes back after the monitor
+/// is built again (a restore, a takeover): a listing kept from before cannot match.
+static NEXT_VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl CoverageIndex {
     fn keys(region: RegionCode) -> impl Iterator<Item = Option<RegionCode>> {
         region.lineage().map(Some).chain(std::iter::once(None))
     }
 
+    fn touch(&mut self, region: RegionCode) {
+        let next = NEXT_VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.versions.insert(region, next);
+    }
+
+    /// The mark of the campuses of `region` (their ids, names, school types and
+    /// contributions) as they are now; `None` when none was ever added.
+    pub fn version(&self, region: RegionCode) -> Option<u64> {
+        self.versions.get(&region).copied()
+    }
+
     pub fn add(&mut self, region: RegionCode, school_type: SchoolType, c: &Contribution) {
+        self.touch(region);
         if c.registered > 0 {
             let mut child = None;
             for key in Self::keys(region) {
@@ -238,6 +257,7 @@ impl CoverageIndex {
     }
 
     pub fn sub(&mut self, region: RegionCode, school_type: SchoolType, c: &Contribution) {
+        self.touch(region);
         for key in Self::keys(region) {
             if let Some(node) = self.nodes.get_mut(&key) {
                 node[school_type.index()].sub(c);
@@ -378,5 +398,26 @@ mod tests {
         let b = CoverageIndex::default().total(None, None).block();
         assert_eq!(b.registered, 0);
         assert_eq!(b.fully_networked_rate, None);
+    }
+
+    #[test]
+    fn a_countys_mark_changes_with_its_campuses_only_and_never_comes_back() {
+        let mut idx = CoverageIndex::default();
+        assert_eq!(idx.version(code("150102")), None);
+        idx.add(code("150102"), SchoolType::Primary, &campus(true, true));
+        idx.add(code("150203"), SchoolType::Primary, &campus(true, true));
+        let (a, b) = (idx.version(code("150102")), idx.version(code("150203")));
+        assert!(a.is_some() && b.is_some());
+        idx.sub(code("150102"), SchoolType::Primary, &campus(true, true));
+        assert_ne!(idx.version(code("150102")), a);
+        assert_eq!(
+            idx.version(code("150203")),
+            b,
+            "another county keeps its mark"
+        );
+        // A monitor built again gives new marks, never one seen before.
+        let mut again = CoverageIndex::default();
+        again.add(code("150203"), SchoolType::Primary, &campus(true, true));
+        assert_ne!(again.version(code("150203")), b);
     }
 }
