@@ -138,10 +138,18 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// jemalloc keeps allocations of each size class on pages of their own and hands freed
+/// pages back from background threads: restoring a province from the store (millions of
+/// rows read, parsed and freed between the records kept) leaves the server with the
+/// memory it had before the restart, where glibc's allocator kept 15–29 % more
+/// (docs/BENCHMARKS.md, "Memory after a restart").
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 async fn real_main() -> anyhow::Result<()> {
-    // Large answers (every campus listed) are built and freed again and again: their
-    // pages go back at once instead of staying with the process (docs/BENCHMARKS.md,
-    // "Load").
+    // What still comes from glibc's allocator (SQLite's C code): large blocks get pages
+    // of their own, handed back as soon as they are freed.
     campuswatch_service::memory::large_allocations_apart(1 << 20);
     let cli = Cli::parse();
     // rumqttd logs every connection, and benign races at ERROR; the demo's agents are

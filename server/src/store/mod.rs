@@ -654,7 +654,11 @@ impl Store {
             // parsed record doubled the memory a restart needs, and a campus id parsed
             // for every row left millions of freed strings between the records kept,
             // memory the allocator could not hand back.
+            // A campus's devices gather in one buffer used over and over, and each list
+            // kept is allocated once at its exact size: a list grown device by device
+            // left four freed buffers a campus between the records kept.
             let mut devices: Vec<(CampusId, Vec<DeviceRecord>)> = Vec::new();
+            let mut campus_devices: Vec<DeviceRecord> = Vec::new();
             let mut rows =
                 sqlx::query("SELECT campus, record FROM devices ORDER BY campus, position")
                     .fetch(pool);
@@ -663,18 +667,16 @@ impl Store {
                 let record: &str = r.try_get("record")?;
                 let device = serde_json::from_str::<DeviceRecord>(record)
                     .map_err(|e| corrupt("device", e))?;
-                match devices.last_mut() {
-                    Some((id, list)) if id.as_str() == campus => list.push(device),
-                    _ => {
-                        if let Some((_, list)) = devices.last_mut() {
-                            list.shrink_to_fit();
-                        }
-                        devices.push((parse_id(campus)?, vec![device]));
+                if devices.last().is_none_or(|(id, _)| id.as_str() != campus) {
+                    if let Some((_, list)) = devices.last_mut() {
+                        *list = exact_sized(&mut campus_devices);
                     }
+                    devices.push((parse_id(campus)?, Vec::new()));
                 }
+                campus_devices.push(device);
             }
             if let Some((_, list)) = devices.last_mut() {
-                list.shrink_to_fit();
+                *list = exact_sized(&mut campus_devices);
             }
             drop(rows);
             let alerts = self.query_alerts(&Filter::default(), true).await?;
@@ -988,6 +990,14 @@ async fn open_postgres(url: &str) -> Result<PgPool, StoreError> {
     // migrate once.
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
     Ok(pool)
+}
+
+/// `buffer`'s items moved into a vector of exactly their number; `buffer` keeps its
+/// room for the next.
+fn exact_sized<T>(buffer: &mut Vec<T>) -> Vec<T> {
+    let mut exact = Vec::with_capacity(buffer.len());
+    exact.append(buffer);
+    exact
 }
 
 fn parse_id(s: &str) -> Result<CampusId, StoreError> {
