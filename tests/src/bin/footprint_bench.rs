@@ -12,7 +12,7 @@
 //!
 //! cargo build --release -p campuswatch-agent -p campuswatch-tests --bin footprint-bench --bin campuswatch-agent
 //! ./target/release/footprint-bench --seconds 600
-//! ./target/release/footprint-bench --seconds 7200 --flap-every 3m
+//! ./target/release/footprint-bench --seconds 7200 --flap-every 3m --warmup 5m
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -37,9 +37,14 @@ struct Args {
     /// Alarm devices watched (TCP link to the alarm panel's port).
     #[arg(long, default_value_t = 2)]
     alarms: usize,
-    /// Measured time, after a minute of warm-up.
+    /// Measured time, after the warm-up.
     #[arg(long, default_value_t = 600)]
     seconds: u64,
+    /// Time before the first sample. With `--flap-every 3m`, `5m` starts the measured
+    /// time after the first drop and return (which maps the code that handles them), at
+    /// the phase of the flapping where whole periods of it end.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
     /// External broker (e.g. mqtt://127.0.0.1:1883); default: an embedded one.
     #[arg(long)]
     mqtt_url: Option<String>,
@@ -292,8 +297,11 @@ async fn main() -> anyhow::Result<()> {
     let full = start_agent(&program, &full_cfg)?;
     let idle = start_agent(&idle_program, &idle_cfg)?;
     println!(
-        "agent with {} cameras and {} alarms vs an agent with no devices; warming up 60 s, then measuring {} s",
-        args.cameras, args.alarms, args.seconds
+        "agent with {} cameras and {} alarms vs an agent with no devices; warming up {}, then measuring {} s",
+        args.cameras,
+        args.alarms,
+        humantime::format_duration(args.warmup),
+        args.seconds
     );
     if let Some(every) = args.flap_every {
         println!(
@@ -302,7 +310,7 @@ async fn main() -> anyhow::Result<()> {
             humantime::format_duration(every)
         );
     }
-    tokio::time::sleep(Duration::from_secs(60)).await;
+    tokio::time::sleep(args.warmup).await;
 
     let sample = |pid: u32, sent: &AtomicU64| -> anyhow::Result<Sample> {
         let p = process_sample(pid).context("the agent exited")?;

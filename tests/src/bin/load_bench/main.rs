@@ -30,7 +30,7 @@
 //!
 //! cargo build --release -p campuswatch-tests --bin load-bench -p campuswatch-server --bin campuswatch-server
 //! ./target/release/load-bench
-//! ./target/release/load-bench --campuses 100000 --counties 100 --edge-brokers 6 \
+//! ./target/release/load-bench --campuses 100000 --counties 62 --edge-brokers 6 --nice 10 \
 //!     --source-addresses 64 --postgres postgres://postgres@127.0.0.1:5432/test
 
 use std::collections::{BTreeSet, HashMap};
@@ -142,6 +142,14 @@ struct Args {
     /// Skip the server restart at the end.
     #[arg(long)]
     no_restart: bool,
+    /// Run the processes that stand for other machines (the workers playing the
+    /// gateways, and the broker tier of `--edge-brokers`) at this nice value, so that on
+    /// one machine they take the CPU the server and its store leave, as gateways and
+    /// brokers on machines of their own would. With it, the gateways are always played
+    /// by workers, never in this process (which times the server's answers). 0: as
+    /// before, everything at the same priority.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    nice: i32,
     /// Internal: play the gateways of this worker (see `fleet.rs`).
     #[arg(long, hide = true)]
     worker: Option<usize>,
@@ -163,6 +171,10 @@ const SERVER_ID: &str = "load-bench";
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.worker.is_some() && args.nice > 0 {
+        // Before any thread exists: threads take their creator's nice value.
+        lower_priority(0, args.nice)?;
+    }
     // Thousands of sockets: the soft limit of open files is often 1,024.
     let files = raise_open_files_limit().context("raising the open-files limit")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -190,6 +202,19 @@ fn main() -> anyhow::Result<()> {
         );
     }
     runtime.block_on(run(args, files, workers))
+}
+
+/// Sets the nice value of process `pid` (0: this one) to `nice`. On Linux it is a
+/// thread's: the threads a process starts afterwards take it over.
+fn lower_priority(pid: u32, nice: i32) -> anyhow::Result<()> {
+    // SAFETY: setpriority only changes a scheduling priority; it takes no pointers.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, pid, nice) };
+    anyhow::ensure!(
+        r == 0,
+        "setting the nice value of process {pid} to {nice}: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
 }
 
 /// The connection of gateway `i` of the registry: the broker it uses and the loopback
@@ -1441,6 +1466,12 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     // The brokers: the machine's (`--mqtt-url`), or a tier of the benchmark's own.
     let tier = if args.edge_brokers > 0 {
         let t = brokers::Tier::start(dir.path(), args.edge_brokers)?;
+        if args.nice > 0 {
+            // Mosquitto has one thread.
+            for pid in t.pids() {
+                lower_priority(pid, args.nice)?;
+            }
+        }
         progress(format!(
             "broker tier: core Mosquitto on {} (pid {}), {} edge Mosquittos bridged to it on {}",
             t.core.addr,
@@ -1582,47 +1613,47 @@ async fn run(args: Args, files: u64, workers: usize) -> anyhow::Result<()> {
     let fleet = Arc::new(Fleet::default());
     let inventory = Arc::new(inventory(args.alarms, args.devices));
     let ramp_start = tokio::time::Instant::now() + Duration::from_millis(1500);
-    let (controls, tasks, worker_pids): (Vec<Gate>, Vec<JoinHandle<()>>, Vec<u32>) = if workers <= 1
-    {
-        let (mut by_index, tasks) = spawn_gateways(
-            &args,
-            &entries,
-            &gateway_brokers,
-            &inventory,
-            &fleet,
-            ramp_start,
-            |_| true,
-        );
-        let controls = (0..n)
-            .map(|i| Gate::Local(by_index.remove(&i).expect("every gateway")))
-            .collect();
-        (controls, tasks, Vec::new())
-    } else {
-        let ramp_unix = unix_time() + Duration::from_millis(1500);
-        let mut pass: Vec<String> = std::env::args().skip(1).collect();
-        pass.extend([
-            "--workers".into(),
-            workers.to_string(),
-            "--ramp-start-unix-ms".into(),
-            ramp_unix.as_millis().to_string(),
-            "--gateway-brokers".into(),
-            gateway_brokers
-                .iter()
-                .map(SocketAddr::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-        ]);
-        let w = Workers::start(workers, &pass, fleet.clone())?;
-        let controls = (0..n)
-            .map(|i| Gate::Remote {
-                workers: w.clone(),
-                worker: i % workers,
-                gateway: i,
-            })
-            .collect();
-        let pids = w.pids().to_vec();
-        (controls, Vec::new(), pids)
-    };
+    let (controls, tasks, worker_pids): (Vec<Gate>, Vec<JoinHandle<()>>, Vec<u32>) =
+        if workers <= 1 && args.nice == 0 {
+            let (mut by_index, tasks) = spawn_gateways(
+                &args,
+                &entries,
+                &gateway_brokers,
+                &inventory,
+                &fleet,
+                ramp_start,
+                |_| true,
+            );
+            let controls = (0..n)
+                .map(|i| Gate::Local(by_index.remove(&i).expect("every gateway")))
+                .collect();
+            (controls, tasks, Vec::new())
+        } else {
+            let ramp_unix = unix_time() + Duration::from_millis(1500);
+            let mut pass: Vec<String> = std::env::args().skip(1).collect();
+            pass.extend([
+                "--workers".into(),
+                workers.to_string(),
+                "--ramp-start-unix-ms".into(),
+                ramp_unix.as_millis().to_string(),
+                "--gateway-brokers".into(),
+                gateway_brokers
+                    .iter()
+                    .map(SocketAddr::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]);
+            let w = Workers::start(workers, &pass, fleet.clone())?;
+            let controls = (0..n)
+                .map(|i| Gate::Remote {
+                    workers: w.clone(),
+                    worker: i % workers,
+                    gateway: i,
+                })
+                .collect();
+            let pids = w.pids().to_vec();
+            (controls, Vec::new(), pids)
+        };
     progress(format!(
         "{n} gateways of {} devices ({} alarms, {cameras} cameras) in {workers} process(es), connecting over {}, heartbeat every {}",
         args.devices,
