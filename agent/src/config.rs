@@ -219,7 +219,7 @@ pub struct DeviceConfig {
     )]
     pub interval: Option<Duration>,
     /// How long one probe (for a camera, each RTSP exchange) may take before it counts as
-    /// failed. Default `3s`.
+    /// failed. Default: alarm `3s`, camera `3300ms`.
     #[serde(
         default,
         with = "humantime_serde",
@@ -277,8 +277,9 @@ impl KindDefaults {
                 required: false,
                 interval: Duration::from_secs(30),
                 // Three probes that each wait the whole timeout, one right after another,
-                // fit in 10 s: a hung camera is down within interval + 10 s.
-                timeout: Duration::from_secs(3),
+                // fit in 10 s: a hung camera is down within interval + 10 s. And a TCP
+                // handshake may still use the SYN Linux sends again after 3 s.
+                timeout: Duration::from_millis(3300),
                 down_after: 3,
                 up_after: 2,
                 retry_interval: Duration::from_secs(3),
@@ -547,7 +548,7 @@ mod tests {
         assert!(c.required());
         assert_eq!(
             (c.interval(), c.timeout()),
-            (Duration::from_secs(60), Duration::from_secs(3))
+            (Duration::from_secs(60), Duration::from_millis(3300))
         );
         assert_eq!(c.down_after(), 3);
         assert!(

@@ -314,7 +314,7 @@ mod tests {
         }
     }
 
-    /// A camera (30 s interval, 3 s timeout, 3 failures, 3 s retries) that dies, or hangs:
+    /// A camera (30 s interval, 3.3 s timeout, 3 failures, 3 s retries) that dies, or hangs:
     /// how long until it is down, and how many probes were made meanwhile.
     async fn time_to_down(retry: Option<Duration>, hangs: bool) -> (Duration, usize) {
         let mut device = DeviceConfig::new(
@@ -378,15 +378,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_hung_camera_is_down_within_its_interval_and_three_timeouts() {
-        // Its next probe (29 s later) times out after 3 s; each retry is due 3 s after the
-        // failed probe began, so at once: down 29 + 3 × 3 = 38 s after it hung, within
-        // the interval + 10 s.
+        // Its next probe (29 s later) times out after 3.3 s; each retry is due 3 s after
+        // the failed probe began, so at once: down 29 + 3 × 3.3 = 38.9 s after it hung,
+        // within the interval + 10 s.
         let (taken, probes) = time_to_down(None, true).await;
         assert_eq!(probes, 3);
         assert!(taken >= Duration::from_secs(38), "{taken:?}");
         assert!(taken <= Duration::from_secs(39), "{taken:?}");
         // Retries as slow as the interval keep the cadence without retries, one probe
-        // every 30 s however long each took: 29 + 30 + 30 + 3 = 92 s.
+        // every 30 s however long each took: 29 + 30 + 30 + 3.3 = 92.3 s.
         let (slow, _) = time_to_down(Some(Duration::from_secs(30)), true).await;
         assert!(slow >= Duration::from_secs(92), "{slow:?}");
         assert!(slow <= Duration::from_secs(93), "{slow:?}");
