@@ -9,13 +9,7 @@
 /// Limits the allocator to `arenas` arenas for the whole process. Call first thing in
 /// `main`, before any thread exists.
 pub fn limit_arenas(arenas: i32) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before threads exist.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, arenas);
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = arenas;
+    set(Parameter::ArenaMax, arenas);
 }
 
 /// Serves every allocation of `bytes` or more with pages of its own, handed back as soon
@@ -23,13 +17,31 @@ pub fn limit_arenas(arenas: i32) {
 /// 32 MB), after which large short-lived buffers (a JSON answer listing a province's
 /// campuses) come from the arenas and their pages stay. A fixed threshold stops that.
 pub fn large_allocations_apart(bytes: i32) {
+    set(Parameter::MmapThreshold, bytes);
+}
+
+/// The allocator's parameters this module sets (`mallopt`).
+#[derive(Clone, Copy)]
+enum Parameter {
+    ArenaMax,
+    MmapThreshold,
+}
+
+/// Sets one of glibc's allocator parameters; elsewhere, nothing.
+fn set(parameter: Parameter, value: i32) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it takes the allocator's lock.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
+    {
+        let param = match parameter {
+            Parameter::ArenaMax => libc::M_ARENA_MAX,
+            Parameter::MmapThreshold => libc::M_MMAP_THRESHOLD,
+        };
+        // SAFETY: mallopt only sets an allocator parameter; it takes the allocator's lock.
+        unsafe {
+            libc::mallopt(param, value);
+        }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = bytes;
+    let _ = (parameter, value);
 }
 
 /// Returns the allocator's free pages, in every arena, to the system.

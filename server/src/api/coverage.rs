@@ -331,7 +331,14 @@ type ListingKey = (RegionCode, Option<SchoolType>, u64);
 /// least recently asked for going first.
 #[derive(Default)]
 pub struct CountyListings {
-    kept: Mutex<Vec<KeptListing>>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    listings: Vec<KeptListing>,
+    /// Asks so far: a listing's `last_asked` is the count at its last ask.
+    asks: u64,
 }
 
 struct KeptListing {
@@ -349,9 +356,10 @@ impl CountyListings {
         let lock = || self.kept.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut kept = lock();
-            let newest = kept.iter().map(|k| k.last_asked).max().unwrap_or(0);
-            if let Some(k) = kept.iter_mut().find(|k| k.key == key) {
-                k.last_asked = newest + 1;
+            kept.asks += 1;
+            let asks = kept.asks;
+            if let Some(k) = kept.listings.iter_mut().find(|k| k.key == key) {
+                k.last_asked = asks;
                 return Ok(k.json.clone());
             }
         }
@@ -359,21 +367,26 @@ impl CountyListings {
             serde_json::to_vec(&make()).map_err(|e| ApiError::Internal(e.to_string()))?,
         );
         let mut kept = lock();
+        kept.asks += 1;
+        let asks = kept.asks;
+        let listings = &mut kept.listings;
         // An older listing of the same county and school type is out of date.
-        kept.retain(|k| (k.key.0, k.key.1) != (key.0, key.1));
-        let newest = kept.iter().map(|k| k.last_asked).max().unwrap_or(0);
-        kept.push(KeptListing {
+        listings.retain(|k| (k.key.0, k.key.1) != (key.0, key.1));
+        listings.push(KeptListing {
             key,
             json: json.clone(),
-            last_asked: newest + 1,
+            last_asked: asks,
         });
-        let mut total: usize = kept.iter().map(|k| k.json.len()).sum();
+        let mut total: usize = listings.iter().map(|k| k.json.len()).sum();
         while total > LISTINGS_BYTES {
-            let Some((oldest, _)) = kept.iter().enumerate().min_by_key(|(_, k)| k.last_asked)
+            let Some((oldest, _)) = listings
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, k)| k.last_asked)
             else {
                 break;
             };
-            total -= kept.swap_remove(oldest).json.len();
+            total -= listings.swap_remove(oldest).json.len();
         }
         Ok(json)
     }
@@ -424,5 +437,56 @@ impl CoverageResponse {
         if appended {
             self.children.sort_by(|a, b| a.code.cmp(&b.code));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::coverage::Contribution;
+
+    /// A listing of `n` campuses (about 500 bytes of JSON each).
+    fn campuses(n: usize) -> Vec<ChildBlock> {
+        (0..n)
+            .map(|i| ChildBlock {
+                code: format!("150102-P-{i:05}"),
+                name: format!("Campus {i}"),
+                level: "campus",
+                parent: None,
+                block: Contribution::default().block(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn listings_are_kept_until_their_mark_changes_and_the_least_recently_asked_go_first() {
+        let listings = CountyListings::default();
+        let county = |c: &str| RegionCode::parse(c).unwrap();
+        let made = std::cell::Cell::new(0);
+        let ask = |code: &str, mark: u64| {
+            listings
+                .get_or_make((county(code), None, mark), || {
+                    made.set(made.get() + 1);
+                    // 6 MB or more: three of them are over the 16 MB kept.
+                    campuses(14_000)
+                })
+                .unwrap()
+        };
+        let a = ask("150102", 1);
+        assert!(a.len() >= 6 << 20, "{}", a.len());
+        assert_eq!(ask("150102", 1), a);
+        assert_eq!(made.get(), 1, "asked again under the same mark: kept");
+        ask("150102", 2);
+        assert_eq!(made.get(), 2, "a new mark: made again");
+        ask("150103", 1);
+        ask("150102", 2);
+        ask("150104", 1);
+        assert_eq!(made.get(), 4);
+        // Three listings are over the bound: 150103, asked least recently, went.
+        ask("150102", 2);
+        ask("150104", 1);
+        assert_eq!(made.get(), 4);
+        ask("150103", 1);
+        assert_eq!(made.get(), 5);
     }
 }
